@@ -1,0 +1,214 @@
+/* core/db.c: the per-process libmongoc client (see db.h). */
+#include "core/db.h"
+
+#include "core/log.h"
+
+#include <string.h>
+
+struct ec_db {
+    mongoc_client_t *client;
+    char *database;
+};
+
+static int mongoc_ready;
+
+ec_db *ec_db_new(const char *uri_string, const char *database, const char *appname, ec_error *err)
+{
+    if (!mongoc_ready) {
+        mongoc_init();
+        mongoc_ready = 1;
+    }
+    bson_error_t error;
+    mongoc_uri_t *uri = mongoc_uri_new_with_error(uri_string, &error);
+    if (uri == NULL) {
+        ec_error_set(err, EC_ERR_INVALID, "mongodb_uri: %s", error.message);
+        return NULL;
+    }
+    if (appname)
+        mongoc_uri_set_appname(uri, appname);
+    ec_db *db = calloc(1, sizeof *db);
+    if (db == NULL)
+        goto fail;
+    db->client = mongoc_client_new_from_uri_with_error(uri, &error);
+    db->database = strdup(database);
+    if (db->client == NULL || db->database == NULL)
+        goto fail;
+    mongoc_client_set_error_api(db->client, MONGOC_ERROR_API_VERSION_2);
+    mongoc_uri_destroy(uri);
+    return db;
+fail:
+    ec_error_set(err, EC_ERR_INVALID, "cannot create the database client: %s",
+                 db && !db->client ? error.message : "out of memory");
+    mongoc_uri_destroy(uri);
+    ec_db_free(db);
+    return NULL;
+}
+
+void ec_db_free(ec_db *db)
+{
+    if (db == NULL)
+        return;
+    if (db->client)
+        mongoc_client_destroy(db->client);
+    free(db->database);
+    free(db);
+}
+
+ec_status ec_db_status_of(const bson_error_t *error)
+{
+    if (error->domain == MONGOC_ERROR_SERVER || error->domain == MONGOC_ERROR_WRITE_CONCERN ||
+        error->domain == MONGOC_ERROR_COLLECTION || error->domain == MONGOC_ERROR_QUERY ||
+        error->domain == MONGOC_ERROR_INSERT || error->domain == MONGOC_ERROR_COMMAND) {
+        if (error->code == 11000 || error->code == 11001 || error->code == 12582)
+            return EC_ERR_DUPLICATE;
+        /* The server answered: a real error (a bad query is a bug, not an outage). */
+        return EC_ERR_INTERNAL;
+    }
+    /* Server selection, stream, socket, protocol: the database could not be reached. */
+    return EC_ERR_UNAVAILABLE;
+}
+
+static ec_status fail(const char *what, const char *coll, const bson_error_t *error)
+{
+    ec_status st = ec_db_status_of(error);
+    if (st == EC_ERR_INTERNAL)
+        ec_log(EC_LOG_ERROR, "db", "%s on %s failed: domain %u code %u: %s", what, coll,
+               error->domain, error->code, error->message);
+    else if (st == EC_ERR_UNAVAILABLE)
+        ec_log(EC_LOG_WARN, "db", "%s on %s: database unavailable: %s", what, coll, error->message);
+    return st;
+}
+
+ec_status ec_db_ping(ec_db *db)
+{
+    bson_t cmd = BSON_INITIALIZER;
+    bson_error_t error;
+    BSON_APPEND_INT32(&cmd, "ping", 1);
+    bool ok = mongoc_client_command_simple(db->client, db->database, &cmd, NULL, NULL, &error);
+    bson_destroy(&cmd);
+    return ok ? EC_OK : fail("ping", db->database, &error);
+}
+
+ec_status ec_db_insert(ec_db *db, const char *coll, const bson_t *doc)
+{
+    mongoc_collection_t *c = mongoc_client_get_collection(db->client, db->database, coll);
+    bson_error_t error;
+    bool ok = mongoc_collection_insert_one(c, doc, NULL, NULL, &error);
+    mongoc_collection_destroy(c);
+    return ok ? EC_OK : fail("insert", coll, &error);
+}
+
+struct first {
+    bson_t **out;
+};
+
+static int take_first(const bson_t *doc, void *arg)
+{
+    struct first *f = arg;
+    *f->out = bson_copy(doc);
+    return 1;
+}
+
+ec_status ec_db_find_one(ec_db *db, const char *coll, const bson_t *filter, const bson_t *opts,
+                         bson_t **out)
+{
+    bson_t o = BSON_INITIALIZER;
+    if (opts)
+        bson_concat(&o, opts);
+    if (!bson_has_field(&o, "limit"))
+        BSON_APPEND_INT64(&o, "limit", 1);
+    *out = NULL;
+    struct first f = {out};
+    ec_status st = ec_db_find(db, coll, filter, &o, take_first, &f);
+    bson_destroy(&o);
+    if (st != EC_OK)
+        return st;
+    return *out ? EC_OK : EC_ERR_NOT_FOUND;
+}
+
+ec_status ec_db_find(ec_db *db, const char *coll, const bson_t *filter, const bson_t *opts,
+                     int (*each)(const bson_t *doc, void *arg), void *arg)
+{
+    mongoc_collection_t *c = mongoc_client_get_collection(db->client, db->database, coll);
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, filter, opts, NULL);
+    const bson_t *doc;
+    while (mongoc_cursor_next(cur, &doc))
+        if (each(doc, arg) != 0)
+            break;
+    bson_error_t error;
+    ec_status st = mongoc_cursor_error(cur, &error) ? fail("find", coll, &error) : EC_OK;
+    mongoc_cursor_destroy(cur);
+    mongoc_collection_destroy(c);
+    return st;
+}
+
+ec_status ec_db_count(ec_db *db, const char *coll, const bson_t *filter, int64_t *count)
+{
+    mongoc_collection_t *c = mongoc_client_get_collection(db->client, db->database, coll);
+    bson_error_t error;
+    int64_t n = mongoc_collection_count_documents(c, filter, NULL, NULL, NULL, &error);
+    mongoc_collection_destroy(c);
+    if (n < 0)
+        return fail("count", coll, &error);
+    *count = n;
+    return EC_OK;
+}
+
+ec_status ec_db_update(ec_db *db, const char *coll, const bson_t *filter, const bson_t *update,
+                       int many, int64_t *matched)
+{
+    mongoc_collection_t *c = mongoc_client_get_collection(db->client, db->database, coll);
+    bson_error_t error;
+    bson_t reply;
+    bool ok = many ? mongoc_collection_update_many(c, filter, update, NULL, &reply, &error)
+                   : mongoc_collection_update_one(c, filter, update, NULL, &reply, &error);
+    if (ok && matched) {
+        bson_iter_t it;
+        *matched = bson_iter_init_find(&it, &reply, "matchedCount") ? bson_iter_as_int64(&it) : 0;
+    }
+    bson_destroy(&reply);
+    mongoc_collection_destroy(c);
+    return ok ? EC_OK : fail("update", coll, &error);
+}
+
+ec_status ec_db_delete(ec_db *db, const char *coll, const bson_t *filter, int many)
+{
+    mongoc_collection_t *c = mongoc_client_get_collection(db->client, db->database, coll);
+    bson_error_t error;
+    bool ok = many ? mongoc_collection_delete_many(c, filter, NULL, NULL, &error)
+                   : mongoc_collection_delete_one(c, filter, NULL, NULL, &error);
+    mongoc_collection_destroy(c);
+    return ok ? EC_OK : fail("delete", coll, &error);
+}
+
+ec_status ec_db_ensure_indexes(ec_db *db, const ec_index *indexes, ec_error *err)
+{
+    for (const ec_index *ix = indexes; ix && ix->collection; ix++) {
+        bson_error_t error;
+        bson_t *keys = bson_new_from_json((const uint8_t *)ix->keys_json, -1, &error);
+        if (keys == NULL) {
+            ec_error_set(err, EC_ERR_INTERNAL, "index %s: bad keys: %s", ix->name, error.message);
+            return EC_ERR_INTERNAL;
+        }
+        bson_t cmd = BSON_INITIALIZER, list, one;
+        BSON_APPEND_UTF8(&cmd, "createIndexes", ix->collection);
+        BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &list);
+        BSON_APPEND_DOCUMENT_BEGIN(&list, "0", &one);
+        BSON_APPEND_DOCUMENT(&one, "key", keys);
+        BSON_APPEND_UTF8(&one, "name", ix->name);
+        if (ix->unique)
+            BSON_APPEND_BOOL(&one, "unique", true);
+        bson_append_document_end(&list, &one);
+        bson_append_array_end(&cmd, &list);
+        bool ok = mongoc_client_write_command_with_opts(db->client, db->database, &cmd, NULL, NULL,
+                                                        &error);
+        bson_destroy(&cmd);
+        bson_destroy(keys);
+        if (!ok) {
+            ec_status st = fail("createIndexes", ix->collection, &error);
+            ec_error_set(err, st, "index %s on %s: %s", ix->name, ix->collection, error.message);
+            return st;
+        }
+    }
+    return EC_OK;
+}

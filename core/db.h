@@ -1,0 +1,47 @@
+/*
+ * core/db.h: the database of one process: a libmongoc client and its database name.
+ *
+ * A worker makes its own ec_db after fork (libmongoc clients are not fork-safe) and keeps it
+ * for its life; the single-threaded client reconnects by itself after the server returns.
+ * Every call is bounded by the URI's timeouts (serverSelectionTimeoutMS, connectTimeoutMS,
+ * socketTimeoutMS), so a database that is down makes a call fail, never hang.
+ *
+ * Only operations that both MongoDB and FerretDB v1 implement are used: single-document
+ * insert, find with filter/sort/limit/projection, count, plain update and delete, and
+ * createIndexes. Money is never changed by an update (see core/ledger, ARCHITECTURE.md).
+ *
+ * Failure: every call returns an ec_status: EC_ERR_DUPLICATE for a unique-index refusal,
+ * EC_ERR_UNAVAILABLE when the server cannot be reached (answer 503), EC_ERR_NOT_FOUND when
+ * nothing matched a find_one, EC_ERR_INTERNAL for anything else (logged here once).
+ */
+#ifndef EC_CORE_DB_H
+#define EC_CORE_DB_H
+
+#include <mongoc/mongoc.h>
+
+#include "core/error.h"
+#include "ec/plugin.h"
+
+typedef struct ec_db ec_db;
+
+ec_db *ec_db_new(const char *uri, const char *database, const char *appname, ec_error *err);
+void ec_db_free(ec_db *db); /* NULL accepted */
+
+ec_status ec_db_ping(ec_db *db);
+ec_status ec_db_insert(ec_db *db, const char *coll, const bson_t *doc);
+/* On EC_OK *out is a new bson_t the caller destroys with bson_destroy(). */
+ec_status ec_db_find_one(ec_db *db, const char *coll, const bson_t *filter, const bson_t *opts,
+                         bson_t **out);
+ec_status ec_db_find(ec_db *db, const char *coll, const bson_t *filter, const bson_t *opts,
+                     int (*each)(const bson_t *doc, void *arg), void *arg);
+ec_status ec_db_count(ec_db *db, const char *coll, const bson_t *filter, int64_t *count);
+ec_status ec_db_update(ec_db *db, const char *coll, const bson_t *filter, const bson_t *update,
+                       int many, int64_t *matched);
+ec_status ec_db_delete(ec_db *db, const char *coll, const bson_t *filter, int many);
+/* Creates the indexes of a plugin's table (terminated by collection == NULL); idempotent. */
+ec_status ec_db_ensure_indexes(ec_db *db, const ec_index *indexes, ec_error *err);
+
+/* Classifies a libmongoc error. */
+ec_status ec_db_status_of(const bson_error_t *error);
+
+#endif

@@ -1,0 +1,110 @@
+/* core/session.c: session records and tokens (see session.h). */
+#include "core/session.h"
+
+#include "core/password.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const ec_index ec_session_indexes[] = {
+    {EC_SESSIONS, "sessions_account", "{\"account\": 1}", 0},
+    {NULL, NULL, NULL, 0},
+};
+
+static int64_t now_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+ec_status ec_session_issue(ec_db *db, const ec_token_config *cfg, int64_t ttl_s,
+                           const char *account_id, const char *role, int64_t cred,
+                           ec_token_claims *c, char **token)
+{
+    memset(c, 0, sizeof *c);
+    if (strlen(account_id) >= sizeof c->sub || strlen(role) >= sizeof c->role)
+        return EC_ERR_INVALID;
+    snprintf(c->sub, sizeof c->sub, "%s", account_id);
+    snprintf(c->role, sizeof c->role, "%s", role);
+    if (ec_random_hex(c->sid, 16) < 0 || ec_random_hex(c->csrf, 24) < 0)
+        return EC_ERR_INTERNAL;
+    c->cred = cred;
+    c->iat = c->nbf = now_s();
+    c->exp = c->iat + ttl_s;
+
+    bson_t doc = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&doc, "_id", c->sid);
+    BSON_APPEND_UTF8(&doc, "account", c->sub);
+    BSON_APPEND_UTF8(&doc, "role", c->role);
+    BSON_APPEND_INT64(&doc, "cred", cred);
+    BSON_APPEND_INT64(&doc, "created_at", c->iat * 1000);
+    BSON_APPEND_INT64(&doc, "expires_at", c->exp * 1000);
+    BSON_APPEND_BOOL(&doc, "ended", false);
+    ec_status st = ec_db_insert(db, EC_SESSIONS, &doc);
+    bson_destroy(&doc);
+    if (st != EC_OK)
+        return st == EC_ERR_DUPLICATE ? EC_ERR_INTERNAL : st;
+    if (ec_token_sign(cfg, c, token, NULL) < 0)
+        return EC_ERR_INTERNAL;
+    return EC_OK;
+}
+
+ec_status ec_session_check(ec_db *db, const ec_token_config *cfg, const char *token,
+                           ec_token_claims *c)
+{
+    if (ec_token_verify(cfg, token, now_s(), c, NULL) < 0)
+        return EC_ERR_INVALID;
+    bson_t filter = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "_id", c->sid);
+    bson_t *doc = NULL;
+    ec_status st = ec_db_find_one(db, EC_SESSIONS, &filter, NULL, &doc);
+    bson_destroy(&filter);
+    if (st == EC_ERR_NOT_FOUND)
+        return EC_ERR_INVALID;
+    if (st != EC_OK)
+        return st;
+    bson_iter_t it;
+    int valid = bson_iter_init_find(&it, doc, "account") && BSON_ITER_HOLDS_UTF8(&it) &&
+                strcmp(bson_iter_utf8(&it, NULL), c->sub) == 0;
+    if (valid && bson_iter_init_find(&it, doc, "ended"))
+        valid = !bson_iter_as_bool(&it);
+    if (valid && bson_iter_init_find(&it, doc, "role") && BSON_ITER_HOLDS_UTF8(&it))
+        valid = strcmp(bson_iter_utf8(&it, NULL), c->role) == 0;
+    bson_destroy(doc);
+    return valid ? EC_OK : EC_ERR_INVALID;
+}
+
+ec_status ec_session_end(ec_db *db, const char *session_id)
+{
+    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
+    BSON_APPEND_UTF8(&filter, "_id", session_id);
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+    BSON_APPEND_BOOL(&set, "ended", true);
+    BSON_APPEND_INT64(&set, "ended_at", now_s() * 1000);
+    bson_append_document_end(&update, &set);
+    ec_status st = ec_db_update(db, EC_SESSIONS, &filter, &update, 0, NULL);
+    bson_destroy(&filter);
+    bson_destroy(&update);
+    return st;
+}
+
+ec_status ec_session_end_all(ec_db *db, const char *account_id, const char *keep_session_id)
+{
+    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set, ne;
+    BSON_APPEND_UTF8(&filter, "account", account_id);
+    BSON_APPEND_BOOL(&filter, "ended", false);
+    if (keep_session_id) {
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &ne);
+        BSON_APPEND_UTF8(&ne, "$ne", keep_session_id);
+        bson_append_document_end(&filter, &ne);
+    }
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+    BSON_APPEND_BOOL(&set, "ended", true);
+    BSON_APPEND_INT64(&set, "ended_at", now_s() * 1000);
+    bson_append_document_end(&update, &set);
+    ec_status st = ec_db_update(db, EC_SESSIONS, &filter, &update, 1, NULL);
+    bson_destroy(&filter);
+    bson_destroy(&update);
+    return st;
+}

@@ -1,0 +1,301 @@
+/* fcgi/host.c: the ec_host table, bound to the worker of this process (see host.h). */
+#include "fcgi/host.h"
+
+#include "core/log.h"
+#include "core/password.h"
+#include "core/session.h"
+#include "fcgi/request.h"
+#include "fcgi/worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define W ec_worker_self
+
+static void host_log(int level, const char *plugin, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ec_vlog(level, plugin, fmt, ap);
+    va_end(ap);
+}
+
+static const char *host_config_get(const char *section, const char *key, const char *fallback)
+{
+    const char *v = ec_config_get(W->app->settings->config, section, key);
+    return v ? v : fallback;
+}
+
+static long long host_config_int(const char *section, const char *key, long long fallback)
+{
+    long long v;
+    if (ec_config_int(W->app->settings->config, section, key, -(1LL << 62), 1LL << 62, fallback, &v,
+                      NULL) < 0) {
+        ec_log(EC_LOG_WARN, section, "%s is not an integer; using %lld", key, fallback);
+        return fallback;
+    }
+    return v;
+}
+
+static void *host_alloc(ec_request *req, size_t size)
+{
+    return ec_arena_alloc(req->arena, size);
+}
+
+static char *host_strdup(ec_request *req, const char *s)
+{
+    return ec_arena_strdup(req->arena, s);
+}
+
+static char *host_sprintf(ec_request *req, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *p = ec_arena_vsprintf(req->arena, fmt, ap);
+    va_end(ap);
+    return p;
+}
+
+static void host_defer(ec_request *req, void (*fn)(void *), void *arg)
+{
+    ec_arena_defer(req->arena, fn, arg);
+}
+
+static const char *host_method(ec_request *req)
+{
+    return req->method;
+}
+
+static const char *host_path(ec_request *req)
+{
+    return req->path;
+}
+
+static const char *host_capture(ec_request *req, const char *name)
+{
+    if (req->route == NULL)
+        return NULL;
+    char buf[512];
+    int n = ec_router_capture(req->route, req->md, name, buf, sizeof buf);
+    return n < 0 ? NULL : ec_arena_strndup(req->arena, buf, (size_t)n);
+}
+
+static const char *host_query(ec_request *req, const char *name)
+{
+    return ec_request_query(req, name);
+}
+
+static const char *host_header(ec_request *req, const char *name)
+{
+    return ec_request_header(req, name);
+}
+
+static const char *host_client_addr(ec_request *req)
+{
+    return req->client_addr;
+}
+
+static const char *host_request_id(ec_request *req)
+{
+    return req->request_id;
+}
+
+static const cJSON *host_body(ec_request *req)
+{
+    return req->body;
+}
+
+static const ec_session *host_session(ec_request *req)
+{
+    return req->has_session ? &req->session : NULL;
+}
+
+static void host_set_header(ec_request *req, const char *name, const char *value)
+{
+    ec_request_add_header(req, name, value);
+}
+
+static int host_reply_json(ec_request *req, int status, cJSON *body)
+{
+    if (body == NULL)
+        return ec_request_send(req, status, "application/json", "", 0);
+    char *text = cJSON_PrintUnformatted(body);
+    cJSON_Delete(body);
+    if (text == NULL)
+        return ec_request_send_error(req, 500, "internal_error", "out of memory");
+    ec_request_send(req, status, "application/json", text, strlen(text));
+    cJSON_free(text);
+    return status;
+}
+
+static int host_reply_raw(ec_request *req, int status, const char *content_type, const char *data,
+                          size_t len)
+{
+    return ec_request_send(req, status, content_type, data, len);
+}
+
+static int host_reply_error(ec_request *req, int status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = ec_arena_vsprintf(req->arena, fmt, ap);
+    va_end(ap);
+    return ec_request_send_error(req, status, code, msg);
+}
+
+static int host_reply_db_error(ec_request *req, ec_status st)
+{
+    switch (st) {
+    case EC_ERR_UNAVAILABLE:
+        ec_request_add_header(req, "Retry-After", "1");
+        return ec_request_send_error(req, 503, "service_unavailable",
+                                     "the database is unavailable; retry later");
+    case EC_ERR_DUPLICATE:
+        return ec_request_send_error(req, 409, "conflict", "a concurrent change won; retry");
+    case EC_ERR_NOT_FOUND: return ec_request_send_error(req, 404, "not_found", "no such resource");
+    case EC_ERR_INVALID:
+        return ec_request_send_error(req, 400, "invalid_request", "invalid request");
+    default: return ec_request_send_error(req, 500, "internal_error", "internal error");
+    }
+}
+
+static ec_status host_db_insert(const char *coll, const bson_t *doc)
+{
+    return ec_db_insert(W->db, coll, doc);
+}
+
+static void destroy_bson(void *p)
+{
+    bson_destroy(p);
+}
+
+static ec_status host_db_find_one(ec_request *req, const char *coll, const bson_t *filter,
+                                  const bson_t *opts, bson_t **out)
+{
+    ec_status st = ec_db_find_one(W->db, coll, filter, opts, out);
+    if (st == EC_OK && req != NULL)
+        ec_arena_defer(req->arena, destroy_bson, *out);
+    return st;
+}
+
+static ec_status host_db_find(const char *coll, const bson_t *filter, const bson_t *opts,
+                              int (*each)(const bson_t *, void *), void *arg)
+{
+    return ec_db_find(W->db, coll, filter, opts, each, arg);
+}
+
+static ec_status host_db_count(const char *coll, const bson_t *filter, int64_t *count)
+{
+    return ec_db_count(W->db, coll, filter, count);
+}
+
+static ec_status host_db_update(const char *coll, const bson_t *filter, const bson_t *update,
+                                int many, int64_t *matched)
+{
+    return ec_db_update(W->db, coll, filter, update, many, matched);
+}
+
+static ec_status host_db_delete(const char *coll, const bson_t *filter, int many)
+{
+    return ec_db_delete(W->db, coll, filter, many);
+}
+
+static ec_status host_session_issue(ec_request *req, const char *account_id, const char *role,
+                                    int64_t cred, ec_issued_token *out)
+{
+    ec_token_claims c;
+    char *token = NULL;
+    ec_status st = ec_session_issue(W->db, &W->token_cfg, W->app->settings->session_ttl, account_id,
+                                    role, cred, &c, &token);
+    if (st != EC_OK)
+        return st;
+    out->token = ec_arena_strdup(req->arena, token);
+    out->csrf_token = ec_arena_strdup(req->arena, c.csrf);
+    out->expires_at = c.exp;
+    free(token);
+    return out->token && out->csrf_token ? EC_OK : EC_ERR_INTERNAL;
+}
+
+static ec_status host_session_end(const char *session_id)
+{
+    return ec_session_end(W->db, session_id);
+}
+
+static ec_status host_session_end_all(const char *account_id, const char *keep)
+{
+    return ec_session_end_all(W->db, account_id, keep);
+}
+
+static char *host_password_hash(ec_request *req, const char *password)
+{
+    char buf[256];
+    if (ec_password_hash(&EC_PASSWORD_DEFAULT, password, buf, sizeof buf, NULL) < 0)
+        return NULL;
+    return ec_arena_strdup(req->arena, buf);
+}
+
+static int host_password_verify(const char *encoded, const char *password)
+{
+    return ec_password_verify(encoded, password);
+}
+
+static char *host_random_hex(ec_request *req, size_t n)
+{
+    char *out = ec_arena_alloc(req->arena, 2 * n + 1);
+    if (out == NULL || ec_random_hex(out, n) < 0)
+        return NULL;
+    return out;
+}
+
+static int64_t host_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const ec_host host_table = {
+    .abi_version = EC_PLUGIN_ABI_VERSION,
+    .size = sizeof(ec_host),
+    .log = host_log,
+    .config_get = host_config_get,
+    .config_int = host_config_int,
+    .alloc = host_alloc,
+    .strdup = host_strdup,
+    .sprintf = host_sprintf,
+    .defer = host_defer,
+    .method = host_method,
+    .path = host_path,
+    .capture = host_capture,
+    .query = host_query,
+    .header = host_header,
+    .client_addr = host_client_addr,
+    .request_id = host_request_id,
+    .body = host_body,
+    .session = host_session,
+    .set_header = host_set_header,
+    .reply_json = host_reply_json,
+    .reply_raw = host_reply_raw,
+    .reply_error = host_reply_error,
+    .reply_db_error = host_reply_db_error,
+    .db_insert = host_db_insert,
+    .db_find_one = host_db_find_one,
+    .db_find = host_db_find,
+    .db_count = host_db_count,
+    .db_update = host_db_update,
+    .db_delete = host_db_delete,
+    .session_issue = host_session_issue,
+    .session_end = host_session_end,
+    .session_end_all = host_session_end_all,
+    .password_hash = host_password_hash,
+    .password_verify = host_password_verify,
+    .random_hex = host_random_hex,
+    .now_ms = host_now_ms,
+};
+
+const ec_host *ec_host_table(void)
+{
+    return &host_table;
+}

@@ -1,0 +1,243 @@
+/* fcgi/request.c: FastCGI request parameters, body and reply (see request.h). */
+#include "fcgi/request.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *param(ec_request *req, const char *name)
+{
+    return FCGX_GetParam(name, req->fcgx->envp);
+}
+
+void ec_request_init(ec_request *req, FCGX_Request *fcgx, ec_arena *arena)
+{
+    memset(req, 0, sizeof *req);
+    req->fcgx = fcgx;
+    req->arena = arena;
+    req->method = param(req, "REQUEST_METHOD");
+    req->path = param(req, "DOCUMENT_URI");
+    if (req->path == NULL)
+        req->path = param(req, "SCRIPT_NAME");
+    req->query_string = param(req, "QUERY_STRING");
+    req->request_id = param(req, "REQUEST_ID");
+    req->client_addr = param(req, "REMOTE_ADDR");
+    if (req->method == NULL)
+        req->method = "GET";
+    if (req->path == NULL)
+        req->path = "/";
+    if (req->request_id == NULL || req->request_id[0] == '\0')
+        req->request_id = "-";
+}
+
+const char *ec_request_header(ec_request *req, const char *name)
+{
+    if (strcasecmp(name, "Content-Type") == 0)
+        return param(req, "CONTENT_TYPE");
+    if (strcasecmp(name, "Content-Length") == 0)
+        return param(req, "CONTENT_LENGTH");
+    char key[128] = "HTTP_";
+    size_t n = 5;
+    for (const char *p = name; *p; p++) {
+        if (n + 1 >= sizeof key)
+            return NULL;
+        key[n++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+    }
+    key[n] = '\0';
+    return param(req, key);
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = tolower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Percent-decodes [s, s+n) into the arena; NULL on a bad escape or an embedded NUL. */
+static char *decode(ec_arena *a, const char *s, size_t n)
+{
+    char *out = ec_arena_alloc(a, n + 1);
+    if (out == NULL)
+        return NULL;
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '+') {
+            out[j++] = ' ';
+        } else if (s[i] == '%') {
+            int hi = i + 2 < n ? hexval((unsigned char)s[i + 1]) : -1;
+            int lo = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                return NULL;
+            out[j++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            out[j++] = s[i];
+        }
+    }
+    out[j] = '\0';
+    return out;
+}
+
+const char *ec_request_query(ec_request *req, const char *name)
+{
+    const char *q = req->query_string;
+    size_t name_len = strlen(name);
+    while (q && *q) {
+        const char *amp = strchr(q, '&');
+        size_t len = amp ? (size_t)(amp - q) : strlen(q);
+        const char *eq = memchr(q, '=', len);
+        size_t key_len = eq ? (size_t)(eq - q) : len;
+        char *key = decode(req->arena, q, key_len);
+        if (key && strlen(key) == name_len && memcmp(key, name, name_len) == 0)
+            return eq ? decode(req->arena, eq + 1, len - key_len - 1) : "";
+        q = amp ? amp + 1 : NULL;
+    }
+    return NULL;
+}
+
+const char *ec_request_cookie(ec_request *req, const char *name)
+{
+    const char *c = param(req, "HTTP_COOKIE");
+    size_t name_len = strlen(name);
+    while (c && *c) {
+        while (*c == ' ' || *c == ';')
+            c++;
+        const char *end = strchr(c, ';');
+        size_t len = end ? (size_t)(end - c) : strlen(c);
+        if (len > name_len && memcmp(c, name, name_len) == 0 && c[name_len] == '=')
+            return ec_arena_strndup(req->arena, c + name_len + 1, len - name_len - 1);
+        c = end;
+    }
+    return NULL;
+}
+
+int ec_request_read_body(ec_request *req, size_t limit, char **body, size_t *len)
+{
+    *body = NULL;
+    *len = 0;
+    const char *cl = param(req, "CONTENT_LENGTH");
+    if (cl == NULL || cl[0] == '\0')
+        return 0;
+    for (const char *p = cl; *p; p++)
+        if (!isdigit((unsigned char)*p))
+            return 400;
+    errno = 0;
+    unsigned long long n = strtoull(cl, NULL, 10);
+    if (errno != 0)
+        return 413;
+    if (n > limit)
+        return 413;
+    if (n == 0)
+        return 0;
+    char *buf = ec_arena_alloc(req->arena, (size_t)n + 1);
+    if (buf == NULL)
+        return 500;
+    int got = FCGX_GetStr(buf, (int)n, req->fcgx->in);
+    if (got < 0 || (unsigned long long)got != n)
+        return 400;
+    buf[n] = '\0';
+    *body = buf;
+    *len = (size_t)n;
+    return 0;
+}
+
+void ec_request_add_header(ec_request *req, const char *name, const char *value)
+{
+    ec_header *h = ec_arena_alloc(req->arena, sizeof *h);
+    if (h == NULL)
+        return;
+    /* Header injection: a value with CR or LF is dropped, never sent. */
+    if (strpbrk(value, "\r\n") != NULL || strpbrk(name, "\r\n: ") != NULL)
+        return;
+    h->name = ec_arena_strdup(req->arena, name);
+    h->value = ec_arena_strdup(req->arena, value);
+    if (h->name == NULL || h->value == NULL)
+        return;
+    ec_header **tail = &req->headers;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = h;
+}
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Status";
+    }
+}
+
+const char *ec_status_code(int status)
+{
+    switch (status) {
+    case 400: return "invalid_request";
+    case 401: return "unauthorized";
+    case 403: return "forbidden";
+    case 404: return "not_found";
+    case 405: return "method_not_allowed";
+    case 409: return "conflict";
+    case 413: return "payload_too_large";
+    case 415: return "unsupported_media_type";
+    case 422: return "unprocessable";
+    case 429: return "too_many_requests";
+    case 503: return "service_unavailable";
+    default: return status >= 500 ? "internal_error" : "error";
+    }
+}
+
+int ec_request_send(ec_request *req, int status, const char *content_type, const char *body,
+                    size_t len)
+{
+    if (req->replied)
+        return req->status;
+    req->replied = 1;
+    req->status = status;
+    FCGX_Stream *out = req->fcgx->out;
+    FCGX_FPrintF(out, "Status: %d %s\r\n", status, reason(status));
+    for (ec_header *h = req->headers; h; h = h->next)
+        FCGX_FPrintF(out, "%s: %s\r\n", h->name, h->value);
+    if (status != 204) {
+        FCGX_FPrintF(out, "Content-Type: %s\r\nContent-Length: %zu\r\n",
+                     content_type ? content_type : "application/json", len);
+    }
+    FCGX_FPrintF(out, "Cache-Control: no-store\r\n\r\n");
+    if (status != 204 && len > 0)
+        FCGX_PutStr(body, (int)len, out);
+    return status;
+}
+
+int ec_request_send_error(ec_request *req, int status, const char *code, const char *message)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *e = cJSON_AddObjectToObject(root, "error");
+    cJSON_AddStringToObject(e, "code", code ? code : ec_status_code(status));
+    cJSON_AddStringToObject(e, "message", message ? message : reason(status));
+    cJSON_AddStringToObject(e, "request_id", req->request_id);
+    char *text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (text == NULL)
+        return ec_request_send(req, status, "application/json", "", 0);
+    ec_request_send(req, status, "application/json", text, strlen(text));
+    cJSON_free(text);
+    return status;
+}

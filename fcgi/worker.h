@@ -1,0 +1,47 @@
+/*
+ * fcgi/worker.h: one worker process: accept a FastCGI request, dispatch it, repeat.
+ *
+ * Made by the master with fork(); everything that is not fork-safe is created here after
+ * the fork: the libmongoc client, the pcre2 match data, the request arena and each
+ * plugin's per-worker state. The worker serves until it has answered `max_requests`, is
+ * asked to stop (SIGQUIT: finish the request in flight, then exit; SIGTERM: exit now), or
+ * dies. It blocks signals while serving and unblocks them only while waiting for a
+ * connection (ppoll), so a graceful stop never cuts a request.
+ *
+ * Failure: a worker that cannot start (no database client, a plugin's init fails) exits
+ * with status 2; the master logs it and respawns with backoff.
+ */
+#ifndef EC_FCGI_WORKER_H
+#define EC_FCGI_WORKER_H
+
+#include "core/arena.h"
+#include "core/db.h"
+#include "core/token.h"
+#include "fcgi/app.h"
+#include "fcgi/scoreboard.h"
+
+typedef struct ec_worker {
+    ec_app *app;
+    ec_scoreboard *sb;
+    ec_slot *slot;
+    int listen_fd;
+    ec_db *db;
+    ec_arena *arena;
+    pcre2_match_data *md;
+    ec_token_config token_cfg;
+    int indexes_ready;
+    uint64_t served;
+    ec_request *current;
+} ec_worker;
+
+/* The worker of this process (NULL in the master). */
+extern ec_worker *ec_worker_self;
+
+/* Runs the worker; never returns. */
+void ec_worker_main(ec_app *app, ec_scoreboard *sb, ec_slot *slot, int listen_fd)
+    __attribute__((noreturn));
+
+/* Creates every plugin's and the host's indexes once per worker; 0, or -1 (db down). */
+int ec_worker_ensure_indexes(ec_worker *w);
+
+#endif

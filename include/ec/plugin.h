@@ -1,0 +1,202 @@
+/*
+ * ec/plugin.h: the plugin ABI of expense-center, the only header a plugin includes.
+ *
+ * A plugin is a shared object that exports one symbol, `ec_plugin_entry`, of type
+ * `ec_plugin`. The host (ecd) loads it with dlopen(RTLD_NOW | RTLD_LOCAL), refuses it when
+ * `abi_version` differs from EC_PLUGIN_ABI_VERSION, compiles its routes, and after each
+ * worker forks calls `init` with the host-services table `ec_host`. A plugin never links
+ * against host symbols: everything it needs from the host comes through that table.
+ *
+ * Versioning (the SQLite / Redis module way): members are only ever appended to `ec_host`
+ * and `ec_plugin`; each group below says which ABI version added it. `ec_host.size` tells a
+ * plugin how much of the table this host provides.
+ *
+ * Ownership: strings and objects returned by the host are owned by the host and live until
+ * the end of the current request (arena) unless a function says otherwise. Objects a plugin
+ * hands to a `reply_*` function become the host's.
+ *
+ * Failure: handlers return an HTTP status. A handler that already replied returns the status
+ * it sent; a handler that returns an error status without replying gets the host's generic
+ * error body for that status. A plugin never exits the process.
+ */
+#ifndef EC_PLUGIN_H
+#define EC_PLUGIN_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <bson/bson.h>
+#include <cjson/cJSON.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EC_PLUGIN_ABI_VERSION 1u
+
+typedef struct ec_request ec_request; /* one HTTP request, opaque */
+
+/* ---- routes ---------------------------------------------------------------------------- */
+
+enum ec_route_flag {
+    EC_ROUTE_PUBLIC = 0u,        /* no session needed */
+    EC_ROUTE_AUTH = 1u << 0,     /* a valid session of any role */
+    EC_ROUTE_OPERATOR = 1u << 1, /* a valid operator session; others get 403 */
+    EC_ROUTE_LOOPBACK = 1u << 2  /* only from 127.0.0.0/8 or ::1 */
+};
+
+/*
+ * A handler answers one request. It returns the HTTP status it replied with, or an error
+ * status (>= 400) without replying, in which case the host sends its standard error body.
+ * `state` is what the plugin's init stored for this worker.
+ */
+typedef int (*ec_handler_fn)(ec_request *req, void *state);
+
+typedef struct ec_route {
+    const char *name;    /* stable name, used in logs and metrics: "account.login" */
+    const char *method;  /* "GET", "POST", "PUT", "PATCH", "DELETE" */
+    const char *pattern; /* pcre2 pattern, anchored by the host, named captures allowed */
+    ec_handler_fn handler;
+    unsigned flags;     /* enum ec_route_flag */
+    const char *schema; /* request body schema name (schemas/<name>.json) or NULL */
+} ec_route;
+
+/* An index the plugin's collections need; the host creates it, idempotently. */
+typedef struct ec_index {
+    const char *collection;
+    const char *name;
+    const char *keys_json; /* e.g. "{\"email\": 1}" */
+    int unique;
+} ec_index;
+
+/* ---- errors ---------------------------------------------------------------------------- */
+
+typedef enum ec_status {
+    EC_OK = 0,
+    EC_ERR_NOT_FOUND = 1,   /* no document matched */
+    EC_ERR_DUPLICATE = 2,   /* a unique index refused the write */
+    EC_ERR_UNAVAILABLE = 3, /* the database did not answer: map to 503 */
+    EC_ERR_INVALID = 4,     /* bad input from the caller */
+    EC_ERR_INTERNAL = 5     /* a bug or an unexpected answer: map to 500 */
+} ec_status;
+
+/* ---- sessions -------------------------------------------------------------------------- */
+
+typedef struct ec_session {
+    const char *account_id; /* the subject */
+    const char *session_id;
+    const char *role;   /* "owner" or "operator" */
+    int64_t expires_at; /* unix seconds */
+    int via_cookie;     /* authenticated by the session cookie (not a Bearer token) */
+} ec_session;
+
+typedef struct ec_issued_token {
+    char *token;      /* arena-owned */
+    char *csrf_token; /* arena-owned; the value the CSRF header must carry */
+    int64_t expires_at;
+} ec_issued_token;
+
+/* ---- host services --------------------------------------------------------------------- */
+
+enum ec_log_level { EC_LOG_ERROR = 0, EC_LOG_WARN = 1, EC_LOG_INFO = 2, EC_LOG_DEBUG = 3 };
+
+typedef struct ec_host {
+    uint32_t abi_version; /* EC_PLUGIN_ABI_VERSION of the host */
+    size_t size;          /* sizeof(ec_host) as the host was built */
+
+    /* -- v1: logging and configuration -- */
+    void (*log)(int level, const char *plugin, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+    /* The value of `key` in the config section `[section]`, or `fallback`. */
+    const char *(*config_get)(const char *section, const char *key, const char *fallback);
+    long long (*config_int)(const char *section, const char *key, long long fallback);
+
+    /* -- v1: the request (all strings arena-owned, NULL when absent) -- */
+    void *(*alloc)(ec_request *req, size_t size); /* zeroed; freed after the request */
+    char *(*strdup)(ec_request *req, const char *s);
+    char *(*sprintf)(ec_request *req, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+    /* Run fn(arg) when the request ends (reverse order of registration). */
+    void (*defer)(ec_request *req, void (*fn)(void *), void *arg);
+    const char *(*method)(ec_request *req);
+    const char *(*path)(ec_request *req);
+    const char *(*capture)(ec_request *req, const char *name); /* a named route capture */
+    const char *(*query)(ec_request *req, const char *name);   /* decoded query parameter */
+    const char *(*header)(ec_request *req, const char *name);  /* "Idempotency-Key" etc. */
+    const char *(*client_addr)(ec_request *req);
+    const char *(*request_id)(ec_request *req);
+    /* The validated JSON body (owned by the host), or NULL when the route has no schema. */
+    const cJSON *(*body)(ec_request *req);
+    /* The caller's session (owned by the host), NULL on public routes without one. */
+    const ec_session *(*session)(ec_request *req);
+
+    /* -- v1: replies -- */
+    void (*set_header)(ec_request *req, const char *name, const char *value);
+    /* Sends `body` (ownership taken; NULL for an empty body) and returns `status`. */
+    int (*reply_json)(ec_request *req, int status, cJSON *body);
+    /* Sends raw bytes with a content type and returns `status`. */
+    int (*reply_raw)(ec_request *req, int status, const char *content_type, const char *data,
+                     size_t len);
+    /* Sends {"error": {"code", "message", "request_id"}} and returns `status`. */
+    int (*reply_error)(ec_request *req, int status, const char *code, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+    /* Maps a failed database status to the right reply (503, 500, ...). */
+    int (*reply_db_error)(ec_request *req, ec_status st);
+
+    /* -- v1: the database (documents are libbson; the caller keeps ownership of inputs) -- */
+    ec_status (*db_insert)(const char *collection, const bson_t *doc);
+    /* On EC_OK `*out` is an arena-owned copy of the document (a projection if given). */
+    ec_status (*db_find_one)(ec_request *req, const char *collection, const bson_t *filter,
+                             const bson_t *opts, bson_t **out);
+    /* Calls each(doc, arg) for each match in order; a non-zero return stops early. */
+    ec_status (*db_find)(const char *collection, const bson_t *filter, const bson_t *opts,
+                         int (*each)(const bson_t *doc, void *arg), void *arg);
+    ec_status (*db_count)(const char *collection, const bson_t *filter, int64_t *count);
+    /* Plain updates: only for data whose lost race is harmless (see ARCHITECTURE.md). */
+    ec_status (*db_update)(const char *collection, const bson_t *filter, const bson_t *update,
+                           int many, int64_t *matched);
+    ec_status (*db_delete)(const char *collection, const bson_t *filter, int many);
+
+    /* -- v1: sessions and credentials -- */
+    /* Issues a signed session token for account_id and records the session. */
+    ec_status (*session_issue)(ec_request *req, const char *account_id, const char *role,
+                               int64_t credential_seq, ec_issued_token *out);
+    ec_status (*session_end)(const char *session_id);
+    /* Ends every session of the account except `keep_session_id` (may be NULL). */
+    ec_status (*session_end_all)(const char *account_id, const char *keep_session_id);
+    /* Hashes a password with Argon2id; the result is arena-owned. */
+    char *(*password_hash)(ec_request *req, const char *password);
+    /* 1 when it matches, 0 when not, -1 on a malformed hash. */
+    int (*password_verify)(const char *encoded_hash, const char *password);
+    /* n random bytes, hex-encoded (2n chars), arena-owned. */
+    char *(*random_hex)(ec_request *req, size_t n);
+    int64_t (*now_ms)(void); /* wall clock, milliseconds since the epoch */
+} ec_host;
+
+/* ---- the plugin ------------------------------------------------------------------------ */
+
+typedef struct ec_plugin {
+    uint32_t abi_version; /* EC_PLUGIN_ABI_VERSION the plugin was built against */
+    const char *name;     /* unique among loaded plugins: "account" */
+    const char *version;  /* the plugin's own version */
+
+    /* Per worker, after fork. Return 0, or -1 to fail the worker's start (logged). */
+    int (*init)(const ec_host *host, void **state);
+    void (*fini)(void *state);
+
+    const ec_route *routes;  /* terminated by an entry with name == NULL */
+    const ec_index *indexes; /* terminated by an entry with collection == NULL; may be NULL */
+
+    /* Settlement providers export their provider table here (its own versioned struct,
+     * declared in a later ABI version); NULL for handler plugins. */
+    const void *provider;
+} ec_plugin;
+
+/* The one symbol a plugin exports. */
+#define EC_PLUGIN_EXPORT __attribute__((visibility("default")))
+#define EC_PLUGIN_SYMBOL "ec_plugin_entry"
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EC_PLUGIN_H */

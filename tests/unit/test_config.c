@@ -1,0 +1,92 @@
+/* tests/unit/test_config.c: the config parser (core/config.c) and settings (fcgi/settings.c). */
+#include "core/config.h"
+#include "fcgi/settings.h"
+#include "tests/unit/tap.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/ec-test-config-XXXXXX";
+
+static const char *write_file(const char *name, const char *text)
+{
+    static char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static const char *base = "listen = run/ecd.sock\n"
+                          "mongodb_uri = mongodb://127.0.0.1:1/\n"
+                          "plugin_dir = modules\n"
+                          "schema_dir = /schemas\n"
+                          "token_secret_file = secret.key\n";
+
+static ec_settings *settings_with(const char *extra, ec_error *err)
+{
+    char text[2048];
+    snprintf(text, sizeof text, "%s%s", base, extra);
+    return ec_settings_load(write_file("ecd.conf", text), err);
+}
+
+int main(void)
+{
+    ec_error err = {0};
+    ec_config *c = ec_config_parse("# comment\n a = 1 \n\nb=two words # tail\n[sec]\na = 3\n"
+                                   "multi = x\nmulti = y\n",
+                                   "t", &err);
+    ok(c != NULL, "parses a valid file");
+    is_str(ec_config_get(c, "", "a"), "1", "main-section value, trimmed");
+    is_str(ec_config_get(c, "", "b"), "two words", "comment after a value is dropped");
+    is_str(ec_config_get(c, "sec", "a"), "3", "section value is separate");
+    is_str(ec_config_get(c, "sec", "multi"), "y", "a repeated key gives the last value");
+    ok(ec_config_get(c, "", "missing") == NULL, "missing key is NULL");
+    long long v;
+    ok(ec_config_int(c, "", "a", 0, 10, 5, &v, &err) == 0 && v == 1, "integer in range");
+    ok(ec_config_int(c, "", "a", 2, 10, 5, &v, &err) == -1, "integer out of range refused");
+    ok(ec_config_int(c, "", "b", 0, 10, 5, &v, &err) == -1, "non-integer refused");
+    ok(ec_config_int(c, "", "nope", 0, 10, 5, &v, &err) == 0 && v == 5, "absent gives fallback");
+    int flag;
+    ok(ec_config_bool(c, "", "a", 0, &flag, &err) == 0 && flag == 1, "1 is on");
+    ok(ec_config_bool(c, "", "b", 0, &flag, &err) == -1, "words are not booleans");
+    ec_config_free(c);
+
+    ok(ec_config_parse("novalue\n", "t", &err) == NULL, "a line without = is refused");
+    ok(strstr(err.message, "t:1") != NULL, "the error names the line");
+    ok(ec_config_parse("a = 1\n\n[bad\n", "t", &err) == NULL && strstr(err.message, "t:3"),
+       "a malformed section is refused at its line");
+    ok(ec_config_parse("bad key = 1\n", "t", &err) == NULL, "a key with a space is refused");
+
+    if (mkdtemp(dir) == NULL)
+        return 1;
+    write_file("secret.key", "0123456789abcdef0123456789abcdef0123456789");
+    ec_settings *s = settings_with("plugin = account\n[account]\ncookie_secure = on\n", &err);
+    ok(s != NULL, "settings load");
+    if (s) {
+        char want[300];
+        snprintf(want, sizeof want, "%s/run/ecd.sock", dir);
+        is_str(s->listen, want, "relative paths resolve against the config folder");
+        is_str(s->schema_dir, "/schemas", "absolute paths stay");
+        is_int(s->workers, 4, "workers default");
+        is_int(s->body_limit, 65536, "body_limit default");
+        is_int(s->nplugins, 1, "one plugin");
+        is_int(s->token_key_len, 42, "secret read");
+        ec_settings_free(s);
+    }
+    ok(settings_with("wrokers = 3\n", &err) == NULL && strstr(err.message, "wrokers"),
+       "an unknown setting is refused by name");
+    ok(settings_with("workers = 0\n", &err) == NULL, "workers = 0 is refused");
+    ok(settings_with("[billing]\nx = 1\n", &err) == NULL && strstr(err.message, "billing"),
+       "a section naming no plugin is refused");
+    ok(settings_with("plugin = a\nplugin = a\n", &err) == NULL, "a plugin listed twice is refused");
+    write_file("secret.key", "short");
+    ok(settings_with("", &err) == NULL && strstr(err.message, "32"), "a short secret is refused");
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        return 1;
+    return tap_done();
+}

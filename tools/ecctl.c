@@ -1,0 +1,149 @@
+/*
+ * tools/ecctl.c: the operator's command line for expense-center.
+ *
+ *   ecctl -c FILE operator add EMAIL   create an operator; the password is read from the
+ *                                      first line of standard input (10 to 256 bytes)
+ *
+ * It loads the same configuration and plugins as ecd (so it creates the same indexes the
+ * plugins declare) and talks to the same database. Operators live in `accounts` with role
+ * "operator" and log in like everyone else; their password is an append-only credential
+ * (see handlers/account).
+ *
+ * Exit status: 0 done, 1 refused or failed (the reason on stderr), 2 usage.
+ */
+#include "core/db.h"
+#include "core/password.h"
+#include "core/session.h"
+#include "fcgi/app.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: ecctl -c FILE operator add EMAIL   (password on stdin)\n");
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int valid_email(const char *e)
+{
+    const char *at = strchr(e, '@');
+    size_t n = strlen(e);
+    return n >= 3 && n <= 254 && at && at != e && at[1] != '\0' && strchr(at + 1, '@') == NULL &&
+           strpbrk(e, " \t\r\n") == NULL;
+}
+
+static int ensure_indexes(ec_db *db, const ec_app *app)
+{
+    ec_error err = {0};
+    if (ec_db_ensure_indexes(db, ec_session_indexes, &err) != EC_OK)
+        goto fail;
+    for (size_t i = 0; i < app->nplugins; i++)
+        if (ec_db_ensure_indexes(db, app->plugins[i].plugin->indexes, &err) != EC_OK)
+            goto fail;
+    return 0;
+fail:
+    fprintf(stderr, "ecctl: %s\n", err.message);
+    return -1;
+}
+
+static int operator_add(ec_db *db, const char *email_in)
+{
+    char email[256];
+    size_t n = strlen(email_in);
+    if (n >= sizeof email || !valid_email(email_in)) {
+        fprintf(stderr, "ecctl: not an email address: %s\n", email_in);
+        return 1;
+    }
+    for (size_t i = 0; i <= n; i++)
+        email[i] = (char)tolower((unsigned char)email_in[i]);
+
+    char password[1100];
+    if (fgets(password, sizeof password, stdin) == NULL) {
+        fprintf(stderr, "ecctl: give the password on standard input\n");
+        return 1;
+    }
+    password[strcspn(password, "\r\n")] = '\0';
+    size_t plen = strlen(password);
+    if (plen < 10 || plen > 256) {
+        fprintf(stderr, "ecctl: the password must have 10 to 256 bytes\n");
+        return 1;
+    }
+    char hash[256], id[25];
+    if (ec_password_hash(&EC_PASSWORD_DEFAULT, password, hash, sizeof hash, NULL) < 0 ||
+        ec_random_hex(id, 12) < 0) {
+        fprintf(stderr, "ecctl: cannot hash the password\n");
+        return 1;
+    }
+    explicit_bzero(password, sizeof password);
+    int64_t now = now_ms();
+    bson_t account = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&account, "_id", id);
+    BSON_APPEND_UTF8(&account, "email", email);
+    BSON_APPEND_UTF8(&account, "company", "operator");
+    BSON_APPEND_UTF8(&account, "role", "operator");
+    BSON_APPEND_INT64(&account, "created_at", now);
+    ec_status st = ec_db_insert(db, "accounts", &account);
+    bson_destroy(&account);
+    if (st == EC_ERR_DUPLICATE) {
+        fprintf(stderr, "ecctl: %s is already taken\n", email);
+        return 1;
+    }
+    if (st != EC_OK) {
+        fprintf(stderr, "ecctl: the database refused the account (status %d)\n", st);
+        return 1;
+    }
+    char cred_id[64];
+    snprintf(cred_id, sizeof cred_id, "%s:1", id);
+    bson_t cred = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&cred, "_id", cred_id);
+    BSON_APPEND_UTF8(&cred, "account", id);
+    BSON_APPEND_INT64(&cred, "seq", 1);
+    BSON_APPEND_UTF8(&cred, "hash", hash);
+    BSON_APPEND_INT64(&cred, "created_at", now);
+    st = ec_db_insert(db, "credentials", &cred);
+    bson_destroy(&cred);
+    if (st != EC_OK) {
+        bson_t filter = BSON_INITIALIZER;
+        BSON_APPEND_UTF8(&filter, "_id", id);
+        ec_db_delete(db, "accounts", &filter, 0);
+        bson_destroy(&filter);
+        fprintf(stderr, "ecctl: the database refused the credential (status %d)\n", st);
+        return 1;
+    }
+    printf("operator %s created (id %s)\n", email, id);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 6 || strcmp(argv[1], "-c") != 0 || strcmp(argv[3], "operator") != 0 ||
+        strcmp(argv[4], "add") != 0) {
+        usage();
+        return 2;
+    }
+    ec_error err = {0};
+    ec_app *app = ec_app_load(argv[2], &err);
+    if (app == NULL) {
+        fprintf(stderr, "ecctl: %s\n", err.message);
+        return 1;
+    }
+    ec_db *db = ec_db_new(app->settings->mongodb_uri, app->settings->database, "ecctl", &err);
+    int rc = 1;
+    if (db == NULL)
+        fprintf(stderr, "ecctl: %s\n", err.message);
+    else if (ensure_indexes(db, app) == 0)
+        rc = operator_add(db, argv[5]);
+    ec_db_free(db);
+    ec_app_free(app);
+    return rc;
+}
