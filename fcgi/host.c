@@ -214,8 +214,9 @@ static ec_status host_session_issue(ec_request *req, const char *account_id, con
     out->token = ec_arena_strdup(req->arena, token);
     out->csrf_token = ec_arena_strdup(req->arena, c.csrf);
     out->expires_at = c.exp;
+    out->session_id = ec_arena_strdup(req->arena, c.sid);
     free(token);
-    return out->token && out->csrf_token ? EC_OK : EC_ERR_INTERNAL;
+    return out->token && out->csrf_token && out->session_id ? EC_OK : EC_ERR_INTERNAL;
 }
 
 static ec_status host_session_end(const char *session_id)

@@ -95,6 +95,7 @@ typedef struct ec_issued_token {
     char *token;      /* arena-owned */
     char *csrf_token; /* arena-owned; the value the CSRF header must carry */
     int64_t expires_at;
+    char *session_id; /* arena-owned; for ending just this session */
 } ec_issued_token;
 
 /* ---- host services --------------------------------------------------------------------- */

@@ -55,6 +55,7 @@ int main(void)
     ec_arena *capped = ec_arena_new(1024, 4096);
     ok(ec_arena_alloc(capped, 4000) != NULL, "allocation under the cap succeeds");
     ok(ec_arena_alloc(capped, 200) == NULL, "allocation past the cap fails");
+    ok(ec_arena_alloc(capped, 80) != NULL, "what still fits under the cap succeeds");
     norder = 0;
     ok(ec_arena_defer(capped, record, (void *)7) == -1 && norder == 1 && order[0] == 7,
        "a cleanup that cannot be registered runs at once");
