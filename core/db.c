@@ -68,13 +68,24 @@ ec_status ec_db_status_of(const bson_error_t *error)
     return EC_ERR_UNAVAILABLE;
 }
 
+/* An outage fails every request: one line every few seconds says it without flooding. */
+static int outage_log_due(void)
+{
+    static int64_t last_ms;
+    int64_t now = bson_get_monotonic_time() / 1000;
+    if (last_ms != 0 && now - last_ms < 5000)
+        return 0;
+    last_ms = now;
+    return 1;
+}
+
 static ec_status fail(const char *what, const char *coll, const bson_error_t *error)
 {
     ec_status st = ec_db_status_of(error);
     if (st == EC_ERR_INTERNAL)
         ec_log(EC_LOG_ERROR, "db", "%s on %s failed: domain %u code %u: %s", what, coll,
                error->domain, error->code, error->message);
-    else if (st == EC_ERR_UNAVAILABLE)
+    else if (st == EC_ERR_UNAVAILABLE && outage_log_due())
         ec_log(EC_LOG_WARN, "db", "%s on %s: database unavailable: %s", what, coll, error->message);
     return st;
 }

@@ -161,13 +161,9 @@ static int scan_string(scan *s)
         case 'f':
         case 'n':
         case 'r':
-        case 't':
-            s->p += 2;
-            continue;
-        case 'u':
-            break;
-        default:
-            return scan_fail(s, "invalid escape in a string");
+        case 't': s->p += 2; continue;
+        case 'u': break;
+        default: return scan_fail(s, "invalid escape in a string");
         }
         if (hex4(s->p + 2, s->end, &cp) != 0)
             return scan_fail(s, "invalid \\u escape");
@@ -330,16 +326,11 @@ static int scan_value(scan *s)
         return scan_fail(s, "unexpected end of input");
     switch (*s->p) {
     case '{':
-    case '[':
-        return scan_container(s);
-    case '"':
-        return scan_string(s);
-    case 't':
-        return scan_literal(s, "true");
-    case 'f':
-        return scan_literal(s, "false");
-    case 'n':
-        return scan_literal(s, "null");
+    case '[': return scan_container(s);
+    case '"': return scan_string(s);
+    case 't': return scan_literal(s, "true");
+    case 'f': return scan_literal(s, "false");
+    case 'n': return scan_literal(s, "null");
     default:
         if (*s->p == '-' || is_digit(*s->p))
             return scan_number(s);

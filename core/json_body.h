@@ -20,7 +20,7 @@
 
 #include "core/error.h"
 
-#define EC_JSON_MAX_DEPTH    32                 /* nested objects and arrays in a body */
+#define EC_JSON_MAX_DEPTH 32                    /* nested objects and arrays in a body */
 #define EC_JSON_SAFE_INTEGER 9007199254740992LL /* 2^53: the integers a double holds exactly */
 
 /*

@@ -30,12 +30,12 @@
 #include "core/json_body.h"
 
 #define SCHEMA_FILE_MAX (1024 * 1024)
-#define QUOTE_MAX       64
+#define QUOTE_MAX 64
 
 /* PCRE2 options closest to an ECMAScript regex: $ only at the very end, \uXXXX escapes. */
-#define REGEX_OPTIONS     (PCRE2_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_ALT_BSUX | PCRE2_NEVER_BACKSLASH_C)
+#define REGEX_OPTIONS (PCRE2_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_ALT_BSUX | PCRE2_NEVER_BACKSLASH_C)
 #define REGEX_MATCH_LIMIT 1000000 /* backtracking steps per match */
-#define REGEX_HEAP_LIMIT  8192    /* KiB per match */
+#define REGEX_HEAP_LIMIT 8192     /* KiB per match */
 
 enum type_bit {
     T_NULL = 1u << 0,
@@ -925,8 +925,7 @@ static int json_equal(validator *v, const cJSON *a, const cJSON *b)
     if (type != (b->type & 0xFF))
         return 0;
     switch (type) {
-    case cJSON_Number:
-        return a->valuedouble == b->valuedouble;
+    case cJSON_Number: return a->valuedouble == b->valuedouble;
     case cJSON_String:
     case cJSON_Raw:
         return a->valuestring && b->valuestring && strcmp(a->valuestring, b->valuestring) == 0;
@@ -941,8 +940,7 @@ static int json_equal(validator *v, const cJSON *a, const cJSON *b)
         size_t n = member_count(a);
         return n == member_count(b) && objects_equal(v, a, b, n);
     }
-    default: /* true, false, null */
-        return 1;
+    default: /* true, false, null */ return 1;
     }
 }
 
@@ -975,8 +973,7 @@ static uint64_t json_hash(const cJSON *x)
         return mix(h ^ bits);
     }
     case cJSON_String:
-    case cJSON_Raw:
-        return mix(h ^ hash_string(x->valuestring));
+    case cJSON_Raw: return mix(h ^ hash_string(x->valuestring));
     case cJSON_Array:
         for (const cJSON *c = x->child; c; c = c->next)
             h = mix(h * 31 + json_hash(c));
@@ -985,8 +982,7 @@ static uint64_t json_hash(const cJSON *x)
         for (const cJSON *c = x->child; c; c = c->next) /* a sum: member order does not count */
             h += mix(hash_string(c->string) ^ mix(json_hash(c)));
         return mix(h);
-    default:
-        return mix(h);
+    default: return mix(h);
     }
 }
 
@@ -1020,13 +1016,22 @@ static int check_unique(validator *v, const cJSON *arr, size_t n)
     for (const cJSON *c = arr->child; c; c = c->next, i++)
         h[i] = (hashed){json_hash(c), i, c};
     qsort(h, n, sizeof *h, hash_order);
-    for (i = 0; i < n && !found; i++)
-        for (size_t j = i + 1; j < n && h[j].hash == h[i].hash && !found; j++)
-            if (json_equal(v, h[i].item, h[j].item)) {
-                found = 1;
-                first = h[i].index;
-                second = h[j].index;
-            }
+    /* In each run of equal hashes (ordered by index), pair every item with the first earlier
+     * one it equals; report the pair that ends earliest, as a left-to-right reader finds it. */
+    for (size_t start = 0, end; start < n && !v->fatal; start = end) {
+        for (end = start + 1; end < n && h[end].hash == h[start].hash; end++)
+            ;
+        for (size_t j = start + 1; j < end; j++)
+            for (i = start; i < j; i++)
+                if (json_equal(v, h[i].item, h[j].item)) {
+                    if (!found || h[j].index < second) {
+                        first = h[i].index;
+                        second = h[j].index;
+                    }
+                    found = 1;
+                    break;
+                }
+    }
     free(h);
     if (v->fatal)
         return -1;
@@ -1166,21 +1171,15 @@ static int check_object(validator *v, const node *n, const cJSON *x, int depth)
 static unsigned type_bits(const cJSON *x)
 {
     switch (x->type & 0xFF) {
-    case cJSON_NULL:
-        return T_NULL;
+    case cJSON_NULL: return T_NULL;
     case cJSON_True:
-    case cJSON_False:
-        return T_BOOLEAN;
-    case cJSON_Object:
-        return T_OBJECT;
-    case cJSON_Array:
-        return T_ARRAY;
-    case cJSON_String:
-        return T_STRING;
+    case cJSON_False: return T_BOOLEAN;
+    case cJSON_Object: return T_OBJECT;
+    case cJSON_Array: return T_ARRAY;
+    case cJSON_String: return T_STRING;
     case cJSON_Number: /* an integer is a number with no fractional part: 1.0 is one */
         return T_NUMBER | (x->valuedouble == floor(x->valuedouble) ? T_INTEGER : 0u);
-    default:
-        return 0;
+    default: return 0;
     }
 }
 

@@ -80,8 +80,9 @@ int ec_worker_ensure_indexes(ec_worker *w)
     w->indexes_ready = 1;
     return 0;
 fail:
-    ec_log(err.status == EC_ERR_UNAVAILABLE ? EC_LOG_WARN : EC_LOG_ERROR, "worker",
-           "indexes not ready: %s", err.message);
+    /* An outage is already logged by the db layer; anything else is a real problem. */
+    if (err.status != EC_ERR_UNAVAILABLE)
+        ec_log(EC_LOG_ERROR, "worker", "indexes not ready: %s", err.message);
     return -1;
 }
 
