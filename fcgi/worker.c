@@ -293,6 +293,8 @@ void ec_worker_main(ec_app *app, ec_scoreboard *sb, ec_slot *slot, int listen_fd
 {
     static ec_worker w;
     sigset_t serving_mask, waiting_mask;
+    /* libfcgi installs its own TERM, USR1 and PIPE handlers at init: ours must come after. */
+    FCGX_Init();
     setup_signals(&serving_mask, &waiting_mask);
     prctl(PR_SET_PDEATHSIG, SIGTERM); /* the pool never outlives its master */
     const ec_settings *s = app->settings;
@@ -304,7 +306,6 @@ void ec_worker_main(ec_app *app, ec_scoreboard *sb, ec_slot *slot, int listen_fd
         (ec_token_config){s->token_key, s->token_key_len, s->token_issuer, s->token_audience, 30};
     ec_worker_self = &w;
     ec_error err = {0};
-    FCGX_Init();
     w.db = ec_db_new(s->mongodb_uri, s->database, "ecd", &err);
     w.arena = ec_arena_new(16384, s->body_limit * 8 + 4 * 1024 * 1024);
     w.md = ec_router_match_data(app->router);
