@@ -128,6 +128,9 @@ ec_status ec_db_find_one(ec_db *db, const char *coll, const bson_t *filter, cons
         bson_concat(&o, opts);
     if (!bson_has_field(&o, "limit"))
         BSON_APPEND_INT64(&o, "limit", 1);
+    /* One batch, so that no cursor stays open on the server (no killCursors round trip). */
+    if (!bson_has_field(&o, "singleBatch"))
+        BSON_APPEND_BOOL(&o, "singleBatch", true);
     *out = NULL;
     struct first f = {out};
     ec_status st = ec_db_find(db, coll, filter, &o, take_first, &f);

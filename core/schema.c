@@ -3,12 +3,14 @@
  * instance through it (the supported subset is listed in schema.h).
  *
  * Owns: the compiled tree (nodes, copies of names and of enum/const values, PCRE2 codes and
- * their match limits) and the "email" and "date-time" format checks. Compilation walks each
- * schema object's members through a keyword table and refuses any member it does not find
- * there. Validation reports the first failing place. Numbers are compared as cJSON's doubles,
- * except for multipleOf, which is decided exactly on the shortest decimal that reads back as
- * the same double (so 19.99 is a multiple of 0.01). Recursion is bounded by
- * EC_SCHEMA_MAX_DEPTH: schemas deeper than that fail to compile, instances fail to validate.
+ * their match limits). Compilation walks each schema object's members through a keyword table
+ * and refuses any member it does not find there. Validation reports the first failing place.
+ * Numbers are compared as cJSON's doubles, except for multipleOf, which is decided exactly on
+ * the shortest decimal that reads back as the same double (so 19.99 is a multiple of 0.01).
+ * enum, const and uniqueItems compare with json_equal.c; the formats are json_format.c's.
+ * Recursion is bounded by EC_SCHEMA_MAX_DEPTH: schemas deeper than that fail to compile,
+ * instances fail to validate, and both checks come before any json_equal.c call, which relies
+ * on them.
  *
  * Fails with EC_ERR_INVALID (a refused schema, an invalid instance), EC_ERR_NOT_FOUND (an
  * unreadable schema file) or EC_ERR_INTERNAL (memory); nothing is left allocated on failure.
@@ -28,6 +30,8 @@
 #include <pcre2.h>
 
 #include "core/json_body.h"
+#include "core/json_equal.h"
+#include "core/json_format.h"
 
 #define SCHEMA_FILE_MAX (1024 * 1024)
 #define QUOTE_MAX 64
@@ -737,101 +741,6 @@ done:
     return s;
 }
 
-/* ---- formats ----------------------------------------------------------------------------- */
-
-static int two_digits(const char *s, int *out)
-{
-    if (!is_digit(s[0]) || !is_digit(s[1]))
-        return -1;
-    *out = (s[0] - '0') * 10 + (s[1] - '0');
-    return 0;
-}
-
-static int days_in_month(int year, int month)
-{
-    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    return days[month - 1] + (month == 2 && leap);
-}
-
-/* RFC 3339 date-time: 1985-04-12T23:20:50.52Z, 1996-12-19T16:39:57-08:00 ("t", "z" too). */
-static int is_date_time(const char *s)
-{
-    int c1, c2, month, day, hour, minute, second, off_h = 0, off_m = 0, sign = 0;
-    size_t i = 19;
-    /* Each check stops at the first byte that differs, so none reads past the NUL. */
-    if (two_digits(s, &c1) != 0 || two_digits(s + 2, &c2) != 0 || s[4] != '-' ||
-        two_digits(s + 5, &month) != 0 || s[7] != '-' || two_digits(s + 8, &day) != 0 ||
-        (s[10] != 'T' && s[10] != 't') || two_digits(s + 11, &hour) != 0 || s[13] != ':' ||
-        two_digits(s + 14, &minute) != 0 || s[16] != ':' || two_digits(s + 17, &second) != 0)
-        return 0;
-    if (s[i] == '.') {
-        if (!is_digit(s[++i]))
-            return 0;
-        while (is_digit(s[i]))
-            i++;
-    }
-    if (s[i] == 'Z' || s[i] == 'z') {
-        i++;
-    } else if (s[i] == '+' || s[i] == '-') {
-        sign = s[i] == '+' ? 1 : -1;
-        if (two_digits(s + i + 1, &off_h) != 0 || s[i + 3] != ':' ||
-            two_digits(s + i + 4, &off_m) != 0 || off_h > 23 || off_m > 59)
-            return 0;
-        i += 6;
-    } else {
-        return 0;
-    }
-    if (s[i] != '\0' || month < 1 || month > 12 || day < 1 ||
-        day > days_in_month(c1 * 100 + c2, month) || hour > 23 || minute > 59 || second > 60)
-        return 0;
-    if (second == 60) { /* a leap second: only at 23:59 UTC */
-        int utc = hour * 60 + minute - sign * (off_h * 60 + off_m);
-        if ((utc % 1440 + 1440) % 1440 != 23 * 60 + 59)
-            return 0;
-    }
-    return 1;
-}
-
-static int is_alnum(int c)
-{
-    return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-/*
- * An RFC 5321 mailbox in its common form: a dot-atom local part (no quoted strings), '@',
- * and a host name of letters, digits and hyphens. No address literals, no non-ASCII (that is
- * "idn-email").
- */
-static int is_email(const char *s)
-{
-    const char *at = strchr(s, '@'), *p;
-    size_t label = 0;
-    if (at == NULL || at == s || at - s > 64 || strlen(s) > 254)
-        return 0;
-    for (p = s; p < at; p++) {
-        if (*p == '.') {
-            if (p == s || p + 1 == at || p[-1] == '.')
-                return 0;
-        } else if (!is_alnum(*p) && strchr("!#$%&'*+-/=?^_`{|}~", *p) == NULL) {
-            return 0;
-        }
-    }
-    for (p = at + 1;; p++) {
-        if (*p == '.' || *p == '\0') {
-            if (label == 0 || label > 63 || p[-1] == '-')
-                return 0;
-            if (*p == '\0')
-                return 1;
-            label = 0;
-        } else if (is_alnum(*p) || (*p == '-' && label > 0)) {
-            label++;
-        } else {
-            return 0;
-        }
-    }
-}
-
 /* ---- validating -------------------------------------------------------------------------- */
 
 typedef struct validator {
@@ -880,162 +789,16 @@ static int regex_search(validator *v, const pcre2_code *re, const char *s)
     return -1;
 }
 
-static int json_equal(validator *v, const cJSON *a, const cJSON *b);
-
-static int key_order(const void *a, const void *b)
+/* uniqueItems: the pair of equal items that a left-to-right reader finds first. */
+static int check_unique(validator *v, const cJSON *arr)
 {
-    return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
-}
-
-static int objects_equal(validator *v, const cJSON *a, const cJSON *b, size_t n)
-{
-    const cJSON **sorted;
-    int equal = 1;
-    if (n <= 16) { /* small: look each key up */
-        for (const cJSON *m = a->child; m && equal; m = m->next) {
-            const cJSON *o = cJSON_GetObjectItemCaseSensitive(b, m->string);
-            equal = o != NULL && json_equal(v, m, o);
-        }
-        return equal;
-    }
-    /* large: sort both by key and compare in step, so no pair of objects costs n^2 */
-    sorted = malloc(2 * n * sizeof *sorted);
-    if (sorted == NULL) {
-        v->fatal = 1;
-        return 0;
-    }
-    size_t i = 0;
-    for (const cJSON *m = a->child; m; m = m->next)
-        sorted[i++] = m;
-    for (const cJSON *m = b->child; m; m = m->next)
-        sorted[i++] = m;
-    qsort(sorted, n, sizeof *sorted, key_order);
-    qsort(sorted + n, n, sizeof *sorted, key_order);
-    for (i = 0; i < n && equal; i++)
-        equal = strcmp(sorted[i]->string, sorted[n + i]->string) == 0 &&
-                json_equal(v, sorted[i], sorted[n + i]);
-    free(sorted);
-    return equal;
-}
-
-/* JSON equality: 1 == 1.0, objects regardless of member order. Depth is bounded by callers. */
-static int json_equal(validator *v, const cJSON *a, const cJSON *b)
-{
-    int type = a->type & 0xFF;
-    if (type != (b->type & 0xFF))
-        return 0;
-    switch (type) {
-    case cJSON_Number: return a->valuedouble == b->valuedouble;
-    case cJSON_String:
-    case cJSON_Raw:
-        return a->valuestring && b->valuestring && strcmp(a->valuestring, b->valuestring) == 0;
-    case cJSON_Array: {
-        const cJSON *x = a->child, *y = b->child;
-        for (; x && y; x = x->next, y = y->next)
-            if (!json_equal(v, x, y))
-                return 0;
-        return x == NULL && y == NULL;
-    }
-    case cJSON_Object: {
-        size_t n = member_count(a);
-        return n == member_count(b) && objects_equal(v, a, b, n);
-    }
-    default: /* true, false, null */ return 1;
-    }
-}
-
-static uint64_t mix(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= UINT64_C(0xff51afd7ed558ccd);
-    h ^= h >> 33;
-    h *= UINT64_C(0xc4ceb9fe1a85ec53);
-    return h ^ (h >> 33);
-}
-
-static uint64_t hash_string(const char *s)
-{
-    uint64_t h = UINT64_C(0xcbf29ce484222325);
-    for (; s && *s; s++)
-        h = (h ^ (unsigned char)*s) * UINT64_C(0x100000001b3);
-    return h;
-}
-
-/* A hash that agrees with json_equal: equal values hash alike. */
-static uint64_t json_hash(const cJSON *x)
-{
-    uint64_t h = (uint64_t)(x->type & 0xFF);
-    switch (x->type & 0xFF) {
-    case cJSON_Number: {
-        double d = x->valuedouble == 0 ? 0.0 : x->valuedouble; /* -0 == 0 */
-        uint64_t bits;
-        memcpy(&bits, &d, sizeof bits);
-        return mix(h ^ bits);
-    }
-    case cJSON_String:
-    case cJSON_Raw: return mix(h ^ hash_string(x->valuestring));
-    case cJSON_Array:
-        for (const cJSON *c = x->child; c; c = c->next)
-            h = mix(h * 31 + json_hash(c));
-        return h;
-    case cJSON_Object:
-        for (const cJSON *c = x->child; c; c = c->next) /* a sum: member order does not count */
-            h += mix(hash_string(c->string) ^ mix(json_hash(c)));
-        return mix(h);
-    default: return mix(h);
-    }
-}
-
-typedef struct hashed {
-    uint64_t hash;
-    size_t index;
-    const cJSON *item;
-} hashed;
-
-static int hash_order(const void *a, const void *b)
-{
-    const hashed *x = a, *y = b;
-    if (x->hash != y->hash)
-        return x->hash < y->hash ? -1 : 1;
-    return x->index < y->index ? -1 : x->index > y->index;
-}
-
-/* uniqueItems: sort by hash, then compare only items whose hashes are equal. */
-static int check_unique(validator *v, const cJSON *arr, size_t n)
-{
-    hashed *h;
-    size_t i = 0, first = 0, second = 0;
-    int found = 0;
-    if (n < 2)
-        return 0;
-    h = malloc(n * sizeof *h);
-    if (h == NULL) {
+    size_t first, second;
+    int rc = ec_json_unique(arr, &first, &second);
+    if (rc < 0) {
         v->fatal = 1;
         return -1;
     }
-    for (const cJSON *c = arr->child; c; c = c->next, i++)
-        h[i] = (hashed){json_hash(c), i, c};
-    qsort(h, n, sizeof *h, hash_order);
-    /* In each run of equal hashes (ordered by index), pair every item with the first earlier
-     * one it equals; report the pair that ends earliest, as a left-to-right reader finds it. */
-    for (size_t start = 0, end; start < n && !v->fatal; start = end) {
-        for (end = start + 1; end < n && h[end].hash == h[start].hash; end++)
-            ;
-        for (size_t j = start + 1; j < end; j++)
-            for (i = start; i < j; i++)
-                if (json_equal(v, h[i].item, h[j].item)) {
-                    if (!found || h[j].index < second) {
-                        first = h[i].index;
-                        second = h[j].index;
-                    }
-                    found = 1;
-                    break;
-                }
-    }
-    free(h);
-    if (v->fatal)
-        return -1;
-    return found ? fail(v, "has equal items at %zu and %zu", first, second) : 0;
+    return rc == 0 ? fail(v, "has equal items at %zu and %zu", first, second) : 0;
 }
 
 static int is_multiple(double d, const decimal *m)
@@ -1093,9 +856,9 @@ static int check_string(validator *v, const node *n, const char *s)
         if (rc == 0)
             return fail(v, "does not match the pattern \"%s\"", quote(&q, n->pattern_src));
     }
-    if (n->format == FORMAT_EMAIL && !is_email(s))
+    if (n->format == FORMAT_EMAIL && !ec_json_format_email(s))
         return fail(v, "is not a valid email address");
-    if (n->format == FORMAT_DATE_TIME && !is_date_time(s))
+    if (n->format == FORMAT_DATE_TIME && !ec_json_format_date_time(s))
         return fail(v, "is not a valid RFC 3339 date-time");
     return 0;
 }
@@ -1119,7 +882,7 @@ static int check_array(validator *v, const node *n, const cJSON *x, int depth)
         ec_json_path_pop(&v->path, mark);
     }
     /* After the items, whose schemas bound them, since comparing is the costly part. */
-    return n->unique_items ? check_unique(v, x, count) : 0;
+    return n->unique_items ? check_unique(v, x) : 0;
 }
 
 static int check_object(validator *v, const node *n, const cJSON *x, int depth)
@@ -1243,15 +1006,25 @@ static int validate_node(validator *v, const node *n, const cJSON *x, int depth)
         return -1;
     if (n->enum_values != NULL) {
         const cJSON *e = n->enum_values->child;
-        while (e != NULL && !json_equal(v, e, x))
+        int equal = 0;
+        while (e != NULL && (equal = ec_json_equal(e, x)) == 0)
             e = e->next;
-        if (v->fatal)
+        if (equal < 0) {
+            v->fatal = 1;
             return -1;
+        }
         if (e == NULL)
             return fail(v, "is not one of the allowed values");
     }
-    if (n->const_value != NULL && !json_equal(v, n->const_value, x))
-        return v->fatal ? -1 : fail(v, "is not the required value");
+    if (n->const_value != NULL) {
+        int equal = ec_json_equal(n->const_value, x);
+        if (equal < 0) {
+            v->fatal = 1;
+            return -1;
+        }
+        if (equal == 0)
+            return fail(v, "is not the required value");
+    }
     if (cJSON_IsNumber(x))
         rc = check_number(v, n, x->valuedouble);
     else if (cJSON_IsString(x))
