@@ -49,8 +49,8 @@ static long password_len(const char *password)
     return n > EC_PASSWORD_MAX_LEN ? -1 : (long)n;
 }
 
-int ec_password_hash(const ec_password_params *p, const char *password, char *out,
-                     size_t out_len, ec_error *err)
+int ec_password_hash(const ec_password_params *p, const char *password, char *out, size_t out_len,
+                     ec_error *err)
 {
     if (out != NULL && out_len > 0)
         out[0] = '\0';
@@ -60,11 +60,10 @@ int ec_password_hash(const ec_password_params *p, const char *password, char *ou
     if (pwd_len < 0)
         return ec_error_set(err, EC_ERR_INVALID, "password longer than %d bytes",
                             EC_PASSWORD_MAX_LEN);
-    if (p == NULL || !params_ok(p->t_cost, p->m_cost_kib, p->parallelism) ||
-        !params_strong(p))
+    if (p == NULL || !params_ok(p->t_cost, p->m_cost_kib, p->parallelism) || !params_strong(p))
         return ec_error_set(err, EC_ERR_INTERNAL, "password parameters out of range");
-    size_t need = argon2_encodedlen(p->t_cost, p->m_cost_kib, p->parallelism, SALT_LEN,
-                                    HASH_LEN, Argon2_id);
+    size_t need =
+        argon2_encodedlen(p->t_cost, p->m_cost_kib, p->parallelism, SALT_LEN, HASH_LEN, Argon2_id);
     if (out == NULL || out_len < EC_PASSWORD_HASH_LEN || out_len < need)
         return ec_error_set(err, EC_ERR_INTERNAL, "password hash buffer too small");
 
@@ -111,9 +110,8 @@ static int expect(const char **s, const char *lit)
 static int encoded_ok(const char *e)
 {
     uint32_t m, t, p;
-    if (expect(&e, "$argon2id$v=19$m=") != 0 || read_u32(&e, &m) != 0 ||
-        expect(&e, ",t=") != 0 || read_u32(&e, &t) != 0 || expect(&e, ",p=") != 0 ||
-        read_u32(&e, &p) != 0 || *e != '$')
+    if (expect(&e, "$argon2id$v=19$m=") != 0 || read_u32(&e, &m) != 0 || expect(&e, ",t=") != 0 ||
+        read_u32(&e, &t) != 0 || expect(&e, ",p=") != 0 || read_u32(&e, &p) != 0 || *e != '$')
         return 0;
     return params_ok(t, m, p);
 }

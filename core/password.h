@@ -37,8 +37,8 @@ extern const ec_password_params EC_PASSWORD_DEFAULT;
  * (t <= 16, m <= 1 GiB, p <= 16), are refused. Returns 0, or -1 with err filled:
  * EC_ERR_INVALID for a missing or too long password, EC_ERR_INTERNAL otherwise.
  */
-int ec_password_hash(const ec_password_params *p, const char *password, char *out,
-                     size_t out_len, ec_error *err);
+int ec_password_hash(const ec_password_params *p, const char *password, char *out, size_t out_len,
+                     ec_error *err);
 
 /*
  * Checks `password` against an encoded hash, in constant time in the hash comparison.

@@ -75,8 +75,7 @@ static int claims_ok(const ec_token_claims *c)
            time_ok(c->nbf) && time_ok(c->exp) && c->exp >= c->nbf;
 }
 
-int ec_token_sign(const ec_token_config *cfg, const ec_token_claims *c, char **out,
-                  ec_error *err)
+int ec_token_sign(const ec_token_config *cfg, const ec_token_claims *c, char **out, ec_error *err)
 {
     if (out == NULL)
         return ec_error_set(err, EC_ERR_INTERNAL, "token sign: no output");
@@ -95,9 +94,8 @@ int ec_token_sign(const ec_token_config *cfg, const ec_token_claims *c, char **o
     }
     if (jwt_set_alg(jwt, JWT_ALG_HS256, cfg->key, (int)cfg->key_len) != 0 ||
         jwt_add_grant(jwt, "iss", cfg->issuer) != 0 ||
-        jwt_add_grant(jwt, "aud", cfg->audience) != 0 ||
-        jwt_add_grant(jwt, "sub", c->sub) != 0 || jwt_add_grant(jwt, "sid", c->sid) != 0 ||
-        jwt_add_grant(jwt, "role", c->role) != 0 ||
+        jwt_add_grant(jwt, "aud", cfg->audience) != 0 || jwt_add_grant(jwt, "sub", c->sub) != 0 ||
+        jwt_add_grant(jwt, "sid", c->sid) != 0 || jwt_add_grant(jwt, "role", c->role) != 0 ||
         jwt_add_grant(jwt, "csrf", c->csrf) != 0 ||
         jwt_add_grant_int(jwt, "cred", (long)c->cred) != 0 ||
         jwt_add_grant_int(jwt, "iat", (long)c->iat) != 0 ||
@@ -274,8 +272,8 @@ static int mac_matches(const ec_token_config *cfg, const char *token, const toke
     if (p->len[2] != HS256_B64_LEN || b64url_decode(p->at[2], p->len[2], got) != HS256_LEN)
         return 0;
     size_t signed_len = p->len[0] + 1 + p->len[1];
-    if (HMAC(EVP_sha256(), cfg->key, (int)cfg->key_len, (const unsigned char *)token,
-             signed_len, want, &want_len) == NULL ||
+    if (HMAC(EVP_sha256(), cfg->key, (int)cfg->key_len, (const unsigned char *)token, signed_len,
+             want, &want_len) == NULL ||
         want_len != HS256_LEN)
         return -1;
     int same = CRYPTO_memcmp(got, want, HS256_LEN) == 0;
@@ -364,8 +362,8 @@ static int later_than(int64_t a, int64_t b, int64_t leeway)
     return a > b && a - b > leeway;
 }
 
-static int check_claims(const ec_token_config *cfg, const cJSON *p, int64_t now,
-                        ec_token_claims *c, ec_error *err)
+static int check_claims(const ec_token_config *cfg, const cJSON *p, int64_t now, ec_token_claims *c,
+                        ec_error *err)
 {
     const char *dup = first_duplicate(p);
     if (dup != NULL)

@@ -34,11 +34,11 @@ typedef struct ec_token_config {
 } ec_token_config;
 
 typedef struct ec_token_claims {
-    char sub[64];  /* account id */
-    char sid[64];  /* session id */
-    char role[16]; /* "owner" | "operator" */
-    char csrf[72]; /* CSRF token bound to the session */
-    int64_t cred;  /* credential sequence number the session was made under */
+    char sub[64];          /* account id */
+    char sid[64];          /* session id */
+    char role[16];         /* "owner" | "operator" */
+    char csrf[72];         /* CSRF token bound to the session */
+    int64_t cred;          /* credential sequence number the session was made under */
     int64_t iat, nbf, exp; /* unix seconds */
 } ec_token_claims;
 
@@ -50,8 +50,7 @@ typedef struct ec_token_claims {
  * csrf, an unknown role, a negative cred or time, exp before nbf), EC_ERR_INTERNAL for a bad
  * config (key shorter than EC_TOKEN_MIN_KEY_LEN, no issuer or audience) or out of memory.
  */
-int ec_token_sign(const ec_token_config *cfg, const ec_token_claims *c, char **out,
-                  ec_error *err);
+int ec_token_sign(const ec_token_config *cfg, const ec_token_claims *c, char **out, ec_error *err);
 
 /*
  * Verifies `token` at unix time `now`. On success returns 0 and fills *out (caller-owned).

@@ -321,8 +321,13 @@ class Stack:
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 if self._db.poll() is not None:
-                    raise StackError("FerretDB exited with %s:\n%s"
-                                     % (self._db.returncode, _tail(self.db_log_path)))
+                    hint = ""
+                    if "version.txt" in _tail(self.db_log_path):
+                        hint = ("\n(a FerretDB built by a plain `go install` lacks "
+                                "build/version/version.txt; rebuild it from a copy of the module "
+                                "source with that file set to v1.24.2)")
+                    raise StackError("FerretDB exited with %s:\n%s%s"
+                                     % (self._db.returncode, _tail(self.db_log_path), hint))
                 if port_open(self.db_port):
                     return
                 time.sleep(0.05)

@@ -23,8 +23,8 @@ static const ec_route routes[] = {
     {"account.me", "GET", "/api/v1/account", h, 0, NULL},
     {"ops.accounts", "GET", "/api/v1/ops/accounts", h, 0, NULL},
     {"ops.remit", "POST", "/api/v1/ops/accounts/(?<id>[0-9a-f]{24})/remittances", h, 0, NULL},
-    {"bills.get", "GET", "/api/v1/bills/(?<month>[0-9]{4}-[0-9]{2})/(?<site>[a-z0-9-]{1,32})", h,
-     0, NULL},
+    {"bills.get", "GET", "/api/v1/bills/(?<month>[0-9]{4}-[0-9]{2})/(?<site>[a-z0-9-]{1,32})", h, 0,
+     NULL},
     {"x.any", "DELETE", "/api/v1/items/(?<id>[^/]+)", h, 0, NULL},
 };
 
@@ -60,7 +60,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         static const char *const names[] = {"id", "month", "site"};
         for (size_t i = 0; i < 3; i++) {
             int n = ec_router_capture(m.entry, md, names[i], buf, sizeof buf);
-            if (n >= (int)sizeof buf || (n >= 0 && strlen(buf) != (size_t)n && !memchr(buf, 0, (size_t)n)))
+            if (n >= (int)sizeof buf ||
+                (n >= 0 && strlen(buf) != (size_t)n && !memchr(buf, 0, (size_t)n)))
                 abort();
         }
     }

@@ -73,6 +73,7 @@ def start_stack(tmp_path_factory):
             pytest.fail("the %s stack did not start: %s" % (name, e), pytrace=False)
         return st
 
+    start.started = started  # every stack of the session, for test_zz_shutdown.py
     yield start
     for st in reversed(started):
         st.stop()

@@ -74,6 +74,10 @@ class Account:
     role: str = ""
     login: dict = field(default_factory=dict)
 
+    def __iter__(self):
+        """Unpacks as (email, password, token, csrf, cookies)."""
+        return iter((self.email, self.password, self.token, self.csrf, self.cookies))
+
     def session(self, api):
         """A further session (a new login) of the same account: (token, csrf, cookies)."""
         r = api.login(self.email, self.password)

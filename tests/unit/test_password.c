@@ -125,8 +125,7 @@ static void test_limits(void)
 static void test_random(void)
 {
     unsigned char a[32], b[32];
-    ok(ec_random_bytes(a, sizeof a) == 0 && ec_random_bytes(b, sizeof b) == 0,
-       "random bytes");
+    ok(ec_random_bytes(a, sizeof a) == 0 && ec_random_bytes(b, sizeof b) == 0, "random bytes");
     ok(memcmp(a, b, sizeof a) != 0, "two draws differ");
     is_int(ec_random_bytes(a, 0), 0, "zero bytes is fine");
 

@@ -155,8 +155,7 @@ static const char *verify_at(const char *token, int64_t now)
 }
 
 /* Crafts header.payload (frees the payload), verifies at NOW, checks the reason. */
-static void expect_crafted(const char *header, char *payload, const char *want,
-                           const char *name)
+static void expect_crafted(const char *header, char *payload, const char *want, const char *name)
 {
     char *tok = craft(header, payload);
     is_str(verify_at(tok, NOW), want, name);
@@ -171,8 +170,14 @@ static void expect_claim(const char *key, const char *value, const char *want, c
 
 static void test_round_trip(void)
 {
-    ec_token_claims c = {.sub = "acc_42", .sid = "sess_7", .role = "operator",
-                         .csrf = "c5rf", .cred = 12, .iat = NOW, .nbf = NOW, .exp = NOW + 600};
+    ec_token_claims c = {.sub = "acc_42",
+                         .sid = "sess_7",
+                         .role = "operator",
+                         .csrf = "c5rf",
+                         .cred = 12,
+                         .iat = NOW,
+                         .nbf = NOW,
+                         .exp = NOW + 600};
     char *tok = NULL;
     ec_error err;
     is_int(ec_token_sign(&CFG, &c, &tok, &err), 0, "sign succeeds");
@@ -225,8 +230,14 @@ static void test_round_trip(void)
 
 static void test_sign_refusals(void)
 {
-    ec_token_claims c = {.sub = "a", .sid = "s", .role = "owner", .csrf = "x", .cred = 0,
-                         .iat = NOW, .nbf = NOW, .exp = NOW + 60};
+    ec_token_claims c = {.sub = "a",
+                         .sid = "s",
+                         .role = "owner",
+                         .csrf = "x",
+                         .cred = 0,
+                         .iat = NOW,
+                         .nbf = NOW,
+                         .exp = NOW + 60};
     char *tok = (char *)"sentinel";
     ec_error err;
     ec_token_config short_key = CFG;
@@ -234,8 +245,7 @@ static void test_sign_refusals(void)
     ok(ec_token_sign(&short_key, &c, &tok, &err) == -1 && tok == NULL &&
            err.status == EC_ERR_INTERNAL,
        "sign: 31-byte key refused");
-    ok(ec_token_verify(&short_key, "a.b.c", NOW, &got, &err) == -1 &&
-           err.status == EC_ERR_INTERNAL,
+    ok(ec_token_verify(&short_key, "a.b.c", NOW, &got, &err) == -1 && err.status == EC_ERR_INTERNAL,
        "verify: 31-byte key refused");
 
     ec_token_claims bad = c;
@@ -412,7 +422,7 @@ static void test_claims(void)
     expect_claim("aud", "[\"ec-api\",1]", "bad claim aud", "aud array with a number");
     expect_claim("aud", "{\"x\":\"ec-api\"}", "bad claim aud", "aud an object");
 
-    static const char *const required[] = {"iss", "aud", "sub", "sid", "role",
+    static const char *const required[] = {"iss",  "aud",  "sub", "sid", "role",
                                            "csrf", "cred", "iat", "nbf", "exp"};
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
         char want[64], name[64];
@@ -434,7 +444,7 @@ static void test_claims(void)
             /* A role that fits is still not a role; only its refusal is checked. */
             int fits = len < texts[i].cap && strcmp(texts[i].name, "role") != 0;
             snprintf(name, sizeof name, "%s of %zu bytes: %s", texts[i].name, len,
-                     fits ? "accepted"
+                     fits                 ? "accepted"
                      : len < texts[i].cap ? "refused, not a role"
                                           : "refused, never truncated");
             expect_claim(texts[i].name, value, fits ? "ok" : want, name);
@@ -460,10 +470,10 @@ static void test_claims(void)
     expect_claim("exp", "\"1700000900\"", "bad claim exp", "exp a string");
     expect_claim("exp", "9007199254740992", "bad claim exp", "exp beyond 2^53");
     expect_claim("nbf", "1700000950", "bad claim exp", "exp before nbf");
-    expect_crafted(HS256_HEADER, payload_edit(NULL, "sub", "\"acc_2\"", 1),
-                   "duplicate claim sub", "duplicate sub");
-    expect_crafted(HS256_HEADER, payload_edit(NULL, "exp", "9999999999", 1),
-                   "duplicate claim exp", "duplicate exp");
+    expect_crafted(HS256_HEADER, payload_edit(NULL, "sub", "\"acc_2\"", 1), "duplicate claim sub",
+                   "duplicate sub");
+    expect_crafted(HS256_HEADER, payload_edit(NULL, "exp", "9999999999", 1), "duplicate claim exp",
+                   "duplicate exp");
     expect_claim("jti", "\"x\"", "ok", "unknown extra claim ignored");
     /* cJSON takes any bytes, libjwt's jansson wants UTF-8: the libjwt layer must refuse. */
     expect_claim("jti", "\"\xff\xfe\"", "malformed", "invalid UTF-8, refused by libjwt");
