@@ -1,8 +1,10 @@
 /* fcgi/host.c: the ec_host table, bound to the worker of this process (see host.h). */
 #include "fcgi/host.h"
 
+#include "core/ledger.h"
 #include "core/log.h"
 #include "core/password.h"
+#include "core/request_hash.h"
 #include "core/session.h"
 #include "fcgi/request.h"
 #include "fcgi/worker.h"
@@ -257,6 +259,47 @@ static int64_t host_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static const char *host_body_raw(ec_request *req, size_t *len)
+{
+    *len = req->raw_len;
+    return req->raw_body;
+}
+
+static const char *host_request_hash(ec_request *req)
+{
+    if (req->hash == NULL) {
+        char *buf = ec_arena_alloc(req->arena, EC_REQUEST_HASH_LEN);
+        if (buf == NULL || ec_request_hash(req->method, req->path, req->body, buf) < 0)
+            return NULL;
+        req->hash = buf;
+    }
+    return req->hash;
+}
+
+static int host_json_add_int64(cJSON *object, const char *name, int64_t value)
+{
+    char text[32];
+    snprintf(text, sizeof text, "%lld", (long long)value);
+    return cJSON_AddRawToObject(object, name, text) ? 0 : -1;
+}
+
+static ec_status host_ledger_wallet(ec_request *req, const char *account, ec_wallet *out)
+{
+    return ec_ledger_wallet(W->db, req->arena, account, out);
+}
+
+static ec_status host_ledger_post(ec_request *req, const char *account, const ec_ledger_op *op,
+                                  ec_entry *out, int *replayed, const char **refusal)
+{
+    return ec_ledger_post(W->db, req->arena, account, op, host_now_ms(), out, replayed, refusal);
+}
+
+static ec_status host_ledger_entries(ec_request *req, const char *account, const ec_entry_query *q,
+                                     int (*each)(const ec_entry *, void *), void *arg)
+{
+    return ec_ledger_entries(W->db, req->arena, account, q, each, arg);
+}
+
 static const ec_host host_table = {
     .abi_version = EC_PLUGIN_ABI_VERSION,
     .size = sizeof(ec_host),
@@ -294,6 +337,12 @@ static const ec_host host_table = {
     .password_verify = host_password_verify,
     .random_hex = host_random_hex,
     .now_ms = host_now_ms,
+    .body_raw = host_body_raw,
+    .request_hash = host_request_hash,
+    .json_add_int64 = host_json_add_int64,
+    .ledger_wallet = host_ledger_wallet,
+    .ledger_post = host_ledger_post,
+    .ledger_entries = host_ledger_entries,
 };
 
 const ec_host *ec_host_table(void)

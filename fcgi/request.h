@@ -34,6 +34,9 @@ struct ec_request {
     const ec_route_entry *route;
     pcre2_match_data *md;
     cJSON *body;
+    const char *raw_body; /* the bytes as sent, for signatures */
+    size_t raw_len;
+    const char *hash; /* request_hash, computed on first use */
     ec_session session;
     int has_session;
     ec_header *headers; /* response headers, in order */

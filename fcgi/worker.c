@@ -9,6 +9,7 @@
  */
 #include "fcgi/worker.h"
 
+#include "core/journal.h"
 #include "core/json_body.h"
 #include "core/log.h"
 #include "core/schema.h"
@@ -72,7 +73,8 @@ int ec_worker_ensure_indexes(ec_worker *w)
     if (w->indexes_ready)
         return 0;
     ec_error err = {0};
-    if (ec_db_ensure_indexes(w->db, ec_session_indexes, &err) != EC_OK)
+    if (ec_db_ensure_indexes(w->db, ec_session_indexes, &err) != EC_OK ||
+        ec_db_ensure_indexes(w->db, ec_journal_indexes, &err) != EC_OK)
         goto fail;
     for (size_t i = 0; i < w->app->nplugins; i++)
         if (ec_db_ensure_indexes(w->db, w->app->plugins[i].plugin->indexes, &err) != EC_OK)
@@ -173,6 +175,8 @@ static int read_body(ec_worker *w, ec_request *req, const ec_route_entry *e)
     if (status != 0)
         return ec_request_send_error(req, status, status == 400 ? "invalid_request" : NULL,
                                      "the request body could not be read");
+    req->raw_body = body;
+    req->raw_len = len;
     if (e->schema == NULL)
         return 0; /* a route without a schema takes no body: whatever came is ignored */
     if (!json_content_type(ec_request_header(req, "Content-Type")))
@@ -297,6 +301,8 @@ void ec_worker_main(ec_app *app, ec_scoreboard *sb, ec_slot *slot, int listen_fd
     FCGX_Init();
     setup_signals(&serving_mask, &waiting_mask);
     prctl(PR_SET_PDEATHSIG, SIGTERM); /* the pool never outlives its master */
+    /* Retry backoffs (core/ledger.c) must not march in step across workers. */
+    srand((unsigned)getpid() ^ (unsigned)ec_now_wall_ms());
     const ec_settings *s = app->settings;
     w.app = app;
     w.sb = sb;

@@ -98,6 +98,108 @@ typedef struct ec_issued_token {
     char *session_id; /* arena-owned; for ending just this session */
 } ec_issued_token;
 
+/* ---- money (int64 minor units; see core/money.h and core/ledger.h) ------------------------ */
+
+/* A voucher in a wallet. kind is "ordinary" or "full_reduction" (usable only on a charge of
+ * at least `threshold`). Times are milliseconds since the epoch; usable in
+ * [valid_from, valid_to). */
+typedef struct ec_voucher {
+    char id[25];
+    char kind[16];
+    int64_t face;
+    int64_t balance;
+    int64_t threshold;
+    int64_t valid_from;
+    int64_t valid_to;
+    int64_t granted_at;
+    char source[64]; /* "operator", "code:<code>", "card:<card id>" */
+} ec_voucher;
+
+/* A stored-value card: bought with cash, bound to its account, usable in
+ * [valid_from, valid_to). */
+typedef struct ec_card {
+    char id[25];
+    char number[20];
+    int64_t face;
+    int64_t balance;
+    int64_t valid_from;
+    int64_t valid_to;
+    int64_t bought_at;
+} ec_card;
+
+/* The balances of an account after its newest journal entry. */
+typedef struct ec_wallet {
+    int64_t seq; /* the newest entry's sequence number; 0 before the first */
+    int64_t at;  /* when it was written (ms) */
+    int64_t cash;
+    int64_t arrears; /* owed; paid first by the next cash credit */
+    size_t nvouchers;
+    ec_voucher *vouchers;
+    size_t ncards;
+    ec_card *cards;
+} ec_wallet;
+
+/* One fund's change in an entry: fund is "cash", "arrears", "voucher:<id>" or "card:<id>". */
+typedef struct ec_move {
+    char fund[40];
+    int64_t delta;
+} ec_move;
+
+/* How a charge was paid, in the deduction order. */
+typedef struct ec_split {
+    int64_t ordinary_vouchers;
+    int64_t full_reduction_vouchers;
+    int64_t cards;
+    int64_t cash;
+    int64_t arrears; /* what no fund could pay */
+} ec_split;
+
+enum ec_op_kind {
+    EC_OP_CREDIT = 1,        /* cash in (online recharge, remittance): pays arrears first */
+    EC_OP_GRANT_VOUCHER = 2, /* a voucher in */
+    EC_OP_BUY_CARD = 3,      /* cash to a new card (and an optional bonus voucher) */
+    EC_OP_CHARGE = 4         /* money out, in the deduction order; the rest becomes arrears */
+};
+
+/* One money operation for host->ledger_post. */
+typedef struct ec_ledger_op {
+    int kind;                 /* enum ec_op_kind */
+    const char *label;        /* the entry's kind in the details: "recharge", "remittance"... */
+    const char *key;          /* idempotency key, unique within the account */
+    const char *request_hash; /* what was asked; the same key with another hash is refused */
+    int64_t amount;           /* CREDIT and CHARGE: the amount; BUY_CARD: the face value */
+    const char *ref;          /* an outside reference (order id, bank reference...) or NULL */
+    const char *memo;         /* free text for the details, or NULL */
+    ec_voucher voucher;       /* GRANT_VOUCHER: the voucher; BUY_CARD: a bonus (face 0: none) */
+    ec_card card;             /* BUY_CARD: id, number and validity of the new card */
+} ec_ledger_op;
+
+/* A journal entry: what moved and the balances after it. */
+typedef struct ec_entry {
+    char account[32];
+    int64_t seq;
+    int64_t at;
+    char kind[24];
+    char key[136];
+    char ref[136];
+    char memo[256];
+    char request_hash[72];
+    int64_t amount;
+    size_t nmoves;
+    ec_move *moves;
+    ec_split split;
+    ec_wallet after;
+} ec_entry;
+
+/* A page of the income and expenditure details, newest first. */
+typedef struct ec_entry_query {
+    int64_t before_seq; /* 0: from the newest */
+    int64_t from_ms;    /* 0: no lower bound */
+    int64_t to_ms;      /* 0: no upper bound (exclusive) */
+    const char *kind;   /* NULL: every kind */
+    int limit;          /* 1..1000 */
+} ec_entry_query;
+
 /* ---- host services --------------------------------------------------------------------- */
 
 enum ec_log_level { EC_LOG_ERROR = 0, EC_LOG_WARN = 1, EC_LOG_INFO = 2, EC_LOG_DEBUG = 3 };
@@ -172,6 +274,30 @@ typedef struct ec_host {
     /* n random bytes, hex-encoded (2n chars), arena-owned. */
     char *(*random_hex)(ec_request *req, size_t n);
     int64_t (*now_ms)(void); /* wall clock, milliseconds since the epoch */
+
+    /* -- v1: money -- */
+    /* The request's raw body (arena-owned, not NUL-terminated data of *len bytes), for
+     * signatures computed over the bytes as sent. */
+    const char *(*body_raw)(ec_request *req, size_t *len);
+    /* SHA-256 (hex) of the method, the path and the body with its keys sorted: what an
+     * idempotency key is bound to. Arena-owned. */
+    const char *(*request_hash)(ec_request *req);
+    /* Adds an exact integer member (cJSON's doubles print some large integers inexactly). */
+    int (*json_add_int64)(cJSON *object, const char *name, int64_t value);
+    /* The account's current balances (arena-owned arrays). */
+    ec_status (*ledger_wallet)(ec_request *req, const char *account_id, ec_wallet *out);
+    /* Appends one operation to the account's journal, at most once per op->key:
+     *   EC_OK: *out is the entry (arena-owned), *replayed says whether an earlier identical
+     *          request had already made it;
+     *   EC_ERR_DUPLICATE: the key was used for a different request;
+     *   EC_ERR_INVALID: the operation was refused, *refusal names why ("insufficient_cash",
+     *          "amount_overflow", "voucher_exists", "invalid_amount", ...);
+     *   EC_ERR_UNAVAILABLE: the database is down, or too many concurrent writers (retry). */
+    ec_status (*ledger_post)(ec_request *req, const char *account_id, const ec_ledger_op *op,
+                             ec_entry *out, int *replayed, const char **refusal);
+    /* Calls each(entry) for the account's entries matching q, newest first. */
+    ec_status (*ledger_entries)(ec_request *req, const char *account_id, const ec_entry_query *q,
+                                int (*each)(const ec_entry *entry, void *arg), void *arg);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */

@@ -1,0 +1,33 @@
+/*
+ * core/ledger.h: the append-only money journal of each account.
+ *
+ * Why it looks like this (ARCHITECTURE.md, "Data and money"): FerretDB v1 runs updates as
+ * read-modify-write without a lock, so no balance is ever updated in place. Every change is
+ * a new journal entry carrying the account's next sequence number and the balances after it;
+ * the current wallet is the newest entry. Writing entry N+1 is the compare-and-swap: the
+ * unique index on (account, seq) lets only one writer have it; the loser re-reads and
+ * retries. The unique index on (account, key) makes each operation apply at most once, and
+ * an entry records the hash of the request that made it, so a replay with the same key is
+ * answered from the entry and a different request with that key is refused.
+ *
+ * Ownership: everything returned is allocated from `arena`.
+ * Failure: ec_status (see ec_host.ledger_post in plugin.h for their meaning here).
+ */
+#ifndef EC_CORE_LEDGER_H
+#define EC_CORE_LEDGER_H
+
+#include "core/arena.h"
+#include "core/db.h"
+#include "core/journal.h"
+
+/* How many times a post re-reads and retries after losing the race for a sequence number. */
+#define EC_LEDGER_ATTEMPTS 64
+
+ec_status ec_ledger_wallet(ec_db *db, ec_arena *arena, const char *account, ec_wallet *out);
+ec_status ec_ledger_post(ec_db *db, ec_arena *arena, const char *account, const ec_ledger_op *op,
+                         int64_t now, ec_entry *out, int *replayed, const char **refusal);
+ec_status ec_ledger_entries(ec_db *db, ec_arena *arena, const char *account,
+                            const ec_entry_query *q, int (*each)(const ec_entry *e, void *arg),
+                            void *arg);
+
+#endif

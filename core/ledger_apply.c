@@ -1,0 +1,278 @@
+/* core/ledger_apply.c: the money rules (see ledger_apply.h). */
+#include "core/ledger_apply.h"
+
+#include "core/money.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ec_voucher_usable(const ec_voucher *v, int64_t now)
+{
+    return v->balance > 0 && v->valid_from <= now && now < v->valid_to;
+}
+
+int ec_card_usable(const ec_card *c, int64_t now)
+{
+    return c->balance > 0 && c->valid_from <= now && now < c->valid_to;
+}
+
+typedef struct moves {
+    ec_move *list;
+    size_t n;
+    size_t cap;
+} moves;
+
+static int add_move(moves *m, const char *prefix, const char *id, int64_t delta)
+{
+    if (delta == 0)
+        return 0;
+    if (m->n == m->cap)
+        return -1;
+    ec_move *mv = &m->list[m->n++];
+    if (id)
+        snprintf(mv->fund, sizeof mv->fund, "%s:%s", prefix, id);
+    else
+        snprintf(mv->fund, sizeof mv->fund, "%s", prefix);
+    mv->delta = delta;
+    return 0;
+}
+
+/* A deep copy of `before` with room for one more voucher and one more card. */
+static int copy_wallet(ec_arena *a, const ec_wallet *before, ec_wallet *after)
+{
+    *after = *before;
+    after->vouchers = ec_arena_alloc(a, (before->nvouchers + 2) * sizeof(ec_voucher));
+    after->cards = ec_arena_alloc(a, (before->ncards + 1) * sizeof(ec_card));
+    if (after->vouchers == NULL || after->cards == NULL)
+        return -1;
+    if (before->nvouchers)
+        memcpy(after->vouchers, before->vouchers, before->nvouchers * sizeof(ec_voucher));
+    if (before->ncards)
+        memcpy(after->cards, before->cards, before->ncards * sizeof(ec_card));
+    return 0;
+}
+
+static int valid_id(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n >= 25)
+        return 0;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || *p == '-' || *p == '_'))
+            return 0;
+    return 1;
+}
+
+static int has_voucher(const ec_wallet *w, const char *id)
+{
+    for (size_t i = 0; i < w->nvouchers; i++)
+        if (strcmp(w->vouchers[i].id, id) == 0)
+            return 1;
+    return 0;
+}
+
+static int has_card(const ec_wallet *w, const char *id)
+{
+    for (size_t i = 0; i < w->ncards; i++)
+        if (strcmp(w->cards[i].id, id) == 0)
+            return 1;
+    return 0;
+}
+
+static const char *check_voucher(const ec_wallet *w, const ec_voucher *v)
+{
+    if (!valid_id(v->id))
+        return "invalid_voucher";
+    if (has_voucher(w, v->id))
+        return "voucher_exists";
+    if (v->face <= 0 || v->face > EC_MONEY_MAX || v->threshold < 0 || v->threshold > EC_MONEY_MAX ||
+        v->valid_to <= v->valid_from)
+        return "invalid_voucher";
+    if (strcmp(v->kind, "ordinary") != 0 && strcmp(v->kind, "full_reduction") != 0)
+        return "invalid_voucher";
+    if (strcmp(v->kind, "ordinary") == 0 && v->threshold != 0)
+        return "invalid_voucher";
+    return NULL;
+}
+
+static const char *credit(ec_wallet *w, const ec_ledger_op *op, moves *m)
+{
+    int64_t pay = ec_money_min(op->amount, w->arrears);
+    int64_t rest = op->amount - pay;
+    if (ec_money_add(w->cash, rest, &w->cash) < 0)
+        return "amount_overflow";
+    w->arrears -= pay;
+    if (add_move(m, "arrears", NULL, -pay) < 0 || add_move(m, "cash", NULL, rest) < 0)
+        return "too_many_funds";
+    return NULL;
+}
+
+static const char *grant(ec_wallet *w, const ec_voucher *v, int64_t now, moves *m)
+{
+    const char *why = check_voucher(w, v);
+    if (why)
+        return why;
+    if (w->nvouchers + w->ncards >= EC_WALLET_MAX_FUNDS)
+        return "too_many_funds";
+    ec_voucher *nv = &w->vouchers[w->nvouchers++];
+    *nv = *v;
+    nv->balance = v->face;
+    nv->granted_at = now;
+    if (add_move(m, "voucher", nv->id, nv->face) < 0)
+        return "too_many_funds";
+    return NULL;
+}
+
+static const char *buy_card(ec_wallet *w, const ec_ledger_op *op, int64_t now, moves *m)
+{
+    const ec_card *c = &op->card;
+    if (!valid_id(c->id) || has_card(w, c->id))
+        return has_card(w, c->id) ? "card_exists" : "invalid_card";
+    if (c->valid_to <= now || c->number[0] == '\0')
+        return "invalid_card";
+    if (w->cash < op->amount)
+        return "insufficient_cash";
+    if (w->nvouchers + w->ncards >= EC_WALLET_MAX_FUNDS)
+        return "too_many_funds";
+    w->cash -= op->amount;
+    ec_card *nc = &w->cards[w->ncards++];
+    *nc = *c;
+    nc->face = op->amount;
+    nc->balance = op->amount;
+    nc->valid_from = now;
+    nc->bought_at = now;
+    if (add_move(m, "cash", NULL, -op->amount) < 0 || add_move(m, "card", nc->id, op->amount) < 0)
+        return "too_many_funds";
+    if (op->voucher.face > 0)
+        return grant(w, &op->voucher, now, m);
+    return NULL;
+}
+
+/* Indexes of the usable funds of one kind, in the order they pay. */
+typedef struct pick {
+    size_t index;
+    int64_t valid_to;
+    int64_t since;
+    const char *id;
+} pick;
+
+static int pick_order(const void *pa, const void *pb)
+{
+    const pick *a = pa, *b = pb;
+    if (a->valid_to != b->valid_to)
+        return a->valid_to < b->valid_to ? -1 : 1;
+    if (a->since != b->since)
+        return a->since < b->since ? -1 : 1;
+    return strcmp(a->id, b->id);
+}
+
+static const char *pay_vouchers(ec_wallet *w, const char *kind, int64_t charge, int64_t now,
+                                int64_t *rest, int64_t *paid, moves *m, pick *picks)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < w->nvouchers; i++) {
+        ec_voucher *v = &w->vouchers[i];
+        if (strcmp(v->kind, kind) != 0 || !ec_voucher_usable(v, now))
+            continue;
+        if (strcmp(kind, "full_reduction") == 0 && charge < v->threshold)
+            continue;
+        picks[n++] = (pick){i, v->valid_to, v->granted_at, v->id};
+    }
+    qsort(picks, n, sizeof *picks, pick_order);
+    for (size_t k = 0; k<n && * rest> 0; k++) {
+        ec_voucher *v = &w->vouchers[picks[k].index];
+        int64_t take = ec_money_min(v->balance, *rest);
+        v->balance -= take;
+        *rest -= take;
+        *paid += take;
+        if (add_move(m, "voucher", v->id, -take) < 0)
+            return "too_many_funds";
+    }
+    return NULL;
+}
+
+static const char *pay_cards(ec_wallet *w, int64_t now, int64_t *rest, int64_t *paid, moves *m,
+                             pick *picks)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < w->ncards; i++)
+        if (ec_card_usable(&w->cards[i], now))
+            picks[n++] = (pick){i, w->cards[i].valid_to, w->cards[i].bought_at, w->cards[i].id};
+    qsort(picks, n, sizeof *picks, pick_order);
+    for (size_t k = 0; k<n && * rest> 0; k++) {
+        ec_card *c = &w->cards[picks[k].index];
+        int64_t take = ec_money_min(c->balance, *rest);
+        c->balance -= take;
+        *rest -= take;
+        *paid += take;
+        if (add_move(m, "card", c->id, -take) < 0)
+            return "too_many_funds";
+    }
+    return NULL;
+}
+
+static const char *charge(ec_arena *a, ec_wallet *w, int64_t amount, int64_t now, moves *m,
+                          ec_split *split)
+{
+    pick *picks = ec_arena_alloc(a, (w->nvouchers + w->ncards + 1) * sizeof *picks);
+    if (picks == NULL)
+        return "out_of_memory";
+    int64_t rest = amount;
+    const char *why;
+    if ((why = pay_vouchers(w, "ordinary", amount, now, &rest, &split->ordinary_vouchers, m,
+                            picks)) ||
+        (why = pay_vouchers(w, "full_reduction", amount, now, &rest,
+                            &split->full_reduction_vouchers, m, picks)) ||
+        (why = pay_cards(w, now, &rest, &split->cards, m, picks)))
+        return why;
+    int64_t from_cash = w->cash > 0 ? ec_money_min(w->cash, rest) : 0;
+    w->cash -= from_cash;
+    rest -= from_cash;
+    split->cash = from_cash;
+    if (ec_money_add(w->arrears, rest, &w->arrears) < 0)
+        return "amount_overflow";
+    split->arrears = rest;
+    if (add_move(m, "cash", NULL, -from_cash) < 0 || add_move(m, "arrears", NULL, rest) < 0)
+        return "too_many_funds";
+    return NULL;
+}
+
+int ec_ledger_apply(ec_arena *arena, const ec_wallet *before, const ec_ledger_op *op, int64_t now,
+                    ec_wallet *after, ec_move **out_moves, size_t *nmoves, ec_split *split,
+                    const char **refusal)
+{
+    memset(split, 0, sizeof *split);
+    *out_moves = NULL;
+    *nmoves = 0;
+    const char *why = NULL;
+    if (op->kind != EC_OP_GRANT_VOUCHER && (op->amount <= 0 || op->amount > EC_MONEY_MAX)) {
+        why = "invalid_amount";
+        goto refused;
+    }
+    /* Each wallet fund moves at most once per entry, plus cash and arrears. */
+    moves m = {.cap = before->nvouchers + before->ncards + 6};
+    m.list = ec_arena_alloc(arena, m.cap * sizeof *m.list);
+    if (m.list == NULL || copy_wallet(arena, before, after) < 0) {
+        why = "out_of_memory";
+        goto refused;
+    }
+    switch (op->kind) {
+    case EC_OP_CREDIT: why = credit(after, op, &m); break;
+    case EC_OP_GRANT_VOUCHER: why = grant(after, &op->voucher, now, &m); break;
+    case EC_OP_BUY_CARD: why = buy_card(after, op, now, &m); break;
+    case EC_OP_CHARGE: why = charge(arena, after, op->amount, now, &m, split); break;
+    default: why = "invalid_operation"; break;
+    }
+    if (why)
+        goto refused;
+    after->seq = before->seq + 1;
+    after->at = now;
+    *out_moves = m.list;
+    *nmoves = m.n;
+    return 0;
+refused:
+    if (refusal)
+        *refusal = why;
+    return -1;
+}

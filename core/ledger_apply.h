@@ -1,0 +1,38 @@
+/*
+ * core/ledger_apply.h: the money rules as a pure function: one operation applied to a
+ * wallet gives the next wallet, the moves per fund and, for a charge, the split.
+ *
+ * No I/O, no clock: `now` is passed in, so the same inputs always give the same entry (a
+ * replay is recomputed to the same answer) and the rules are unit-testable on their own.
+ *
+ *   CREDIT         cash in; arrears are paid first.
+ *   GRANT_VOUCHER  a new voucher with balance = face.
+ *   BUY_CARD       cash out, a new card in (balance = face), plus an optional bonus voucher.
+ *   CHARGE         paid in the deduction order: ordinary vouchers, full-reduction vouchers
+ *                  (only if the charge reaches their threshold), stored-value cards, cash;
+ *                  what remains becomes arrears. Within a kind the fund expiring first is
+ *                  used first, then the oldest. Funds outside their validity are never used.
+ *
+ * Ownership: after's arrays and the moves are allocated from `arena`.
+ * Failure: -1 with *refusal set to a stable code: "invalid_amount", "amount_overflow",
+ * "insufficient_cash", "voucher_exists", "card_exists", "invalid_voucher", "invalid_card",
+ * "too_many_funds", "invalid_operation", "out_of_memory".
+ */
+#ifndef EC_CORE_LEDGER_APPLY_H
+#define EC_CORE_LEDGER_APPLY_H
+
+#include "core/arena.h"
+#include "ec/plugin.h"
+
+/* The most vouchers plus cards one wallet holds (spent and expired ones included). */
+#define EC_WALLET_MAX_FUNDS 512
+
+int ec_ledger_apply(ec_arena *arena, const ec_wallet *before, const ec_ledger_op *op, int64_t now,
+                    ec_wallet *after, ec_move **moves, size_t *nmoves, ec_split *split,
+                    const char **refusal);
+
+/* 1 when the voucher / card can pay at `now`: inside its validity with a positive balance. */
+int ec_voucher_usable(const ec_voucher *v, int64_t now);
+int ec_card_usable(const ec_card *c, int64_t now);
+
+#endif
