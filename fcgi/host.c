@@ -300,6 +300,19 @@ static ec_status host_ledger_entries(ec_request *req, const char *account, const
     return ec_ledger_entries(W->db, req->arena, account, q, each, arg);
 }
 
+static const char *host_idempotency_key(ec_request *req, const char *scope)
+{
+    const char *key = ec_request_header(req, "Idempotency-Key");
+    size_t n = key ? strlen(key) : 0;
+    if (n == 0 || n > 128)
+        return NULL;
+    for (const char *p = key; *p; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '_' || *p == ':' || *p == '-'))
+            return NULL;
+    return ec_arena_sprintf(req->arena, "%s:%s", scope, key);
+}
+
 static const ec_host host_table = {
     .abi_version = EC_PLUGIN_ABI_VERSION,
     .size = sizeof(ec_host),
@@ -343,6 +356,7 @@ static const ec_host host_table = {
     .ledger_wallet = host_ledger_wallet,
     .ledger_post = host_ledger_post,
     .ledger_entries = host_ledger_entries,
+    .idempotency_key = host_idempotency_key,
 };
 
 const ec_host *ec_host_table(void)

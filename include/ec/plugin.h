@@ -298,6 +298,9 @@ typedef struct ec_host {
     /* Calls each(entry) for the account's entries matching q, newest first. */
     ec_status (*ledger_entries)(ec_request *req, const char *account_id, const ec_entry_query *q,
                                 int (*each)(const ec_entry *entry, void *arg), void *arg);
+    /* The request's Idempotency-Key as the journal key "<scope>:<key>" (arena-owned), or NULL
+     * when the header is missing or not 1..128 characters of [A-Za-z0-9._:-]. */
+    const char *(*idempotency_key)(ec_request *req, const char *scope);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */
