@@ -26,29 +26,36 @@ static int take_entry(const bson_t *doc, void *arg)
     return 1;
 }
 
-/* The newest entry of the account (found->ok == 0 when it has none). */
-static ec_status newest(ec_db *db, ec_arena *arena, const char *account, ec_entry *e, int *any)
+/* The first entry matching filter (newest first); *any says whether there was one. */
+static ec_status find_entry(ec_db *db, ec_arena *arena, const bson_t *filter, ec_entry *e,
+                            int *any)
 {
-    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort;
-    BSON_APPEND_UTF8(&filter, "account", account);
+    bson_t opts = BSON_INITIALIZER, sort;
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
     BSON_APPEND_INT32(&sort, "seq", -1);
     bson_append_document_end(&opts, &sort);
     BSON_APPEND_INT64(&opts, "limit", 1);
     BSON_APPEND_BOOL(&opts, "singleBatch", true);
     found f = {arena, e, 0, 0};
-    ec_status st = ec_db_find(db, EC_JOURNAL, &filter, &opts, take_entry, &f);
-    bson_destroy(&filter);
+    ec_status st = ec_db_find(db, EC_JOURNAL, filter, &opts, take_entry, &f);
     bson_destroy(&opts);
     if (st != EC_OK)
         return st;
     if (f.bad) {
-        ec_log(EC_LOG_ERROR, "ledger", "account %s: the newest journal entry is malformed",
-               account);
+        ec_log(EC_LOG_ERROR, "ledger", "a journal entry is malformed");
         return EC_ERR_INTERNAL;
     }
     *any = f.ok;
     return EC_OK;
+}
+
+static ec_status newest(ec_db *db, ec_arena *arena, const char *account, ec_entry *e, int *any)
+{
+    bson_t filter = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "account", account);
+    ec_status st = find_entry(db, arena, &filter, e, any);
+    bson_destroy(&filter);
+    return st;
 }
 
 ec_status ec_ledger_wallet(ec_db *db, ec_arena *arena, const char *account, ec_wallet *out)
@@ -68,18 +75,11 @@ ec_status ec_ledger_wallet(ec_db *db, ec_arena *arena, const char *account, ec_w
 static ec_status by_key(ec_db *db, ec_arena *arena, const char *account, const char *key,
                         ec_entry *e, int *any)
 {
-    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+    bson_t filter = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&filter, "account", account);
     BSON_APPEND_UTF8(&filter, "key", key);
-    BSON_APPEND_INT64(&opts, "limit", 1);
-    BSON_APPEND_BOOL(&opts, "singleBatch", true);
-    found f = {arena, e, 0, 0};
-    ec_status st = ec_db_find(db, EC_JOURNAL, &filter, &opts, take_entry, &f);
+    ec_status st = find_entry(db, arena, &filter, e, any);
     bson_destroy(&filter);
-    bson_destroy(&opts);
-    if (st == EC_OK && f.bad)
-        return EC_ERR_INTERNAL;
-    *any = f.ok;
     return st;
 }
 
