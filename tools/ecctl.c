@@ -3,14 +3,21 @@
  *
  *   ecctl -c FILE operator add EMAIL   create an operator; the password is read from the
  *                                      first line of standard input (10 to 256 bytes)
+ *   ecctl -c FILE audit                recompute every money invariant from the journal
+ *                                      (core/audit.h); read-only. One line per failure
+ *                                      `account=<id> seq=<n> <code>: <message>`, then
+ *                                      `audit: <a> accounts, <e> entries, <f> failures`
  *
  * It loads the same configuration and plugins as ecd (so it creates the same indexes the
  * plugins declare) and talks to the same database. Operators live in `accounts` with role
  * "operator" and log in like everyone else; their password is an append-only credential
- * (see handlers/account).
+ * (see handlers/account). `audit` reads only the settings (no plugin is loaded, no index is
+ * created) and never writes.
  *
- * Exit status: 0 done, 1 refused or failed (the reason on stderr), 2 usage.
+ * Exit status: 0 done, 1 refused or failed (the reason on stderr), 2 usage. For `audit`:
+ * 0 no failure, 1 failures found or the journal could not be read to the end.
  */
+#include "core/audit.h"
 #include "core/db.h"
 #include "core/password.h"
 #include "core/session.h"
@@ -24,7 +31,8 @@
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: ecctl -c FILE operator add EMAIL   (password on stdin)\n");
+    fprintf(stderr, "usage: ecctl -c FILE operator add EMAIL   (password on stdin)\n"
+                    "       ecctl -c FILE audit\n");
 }
 
 static int64_t now_ms(void)
@@ -124,8 +132,51 @@ static int operator_add(ec_db *db, const char *email_in)
     return 0;
 }
 
+static void print_failure(const char *account, int64_t seq, const char *code, const char *message,
+                          void *arg)
+{
+    (void)arg;
+    printf("account=%s seq=%lld %s: %s\n", account, (long long)seq, code, message);
+}
+
+/* Reads only: it needs the settings (the database), not the plugins, and creates no index. */
+static int audit(const char *config_path)
+{
+    ec_error err = {0};
+    ec_settings *settings = ec_settings_load(config_path, &err);
+    if (settings == NULL) {
+        fprintf(stderr, "ecctl: %s\n", err.message);
+        return 1;
+    }
+    ec_db *db = ec_db_new(settings->mongodb_uri, settings->database, "ecctl", &err);
+    int rc = 1;
+    if (db == NULL) {
+        fprintf(stderr, "ecctl: %s\n", err.message);
+    } else {
+        ec_audit_summary sum;
+        ec_status st = ec_audit_run(db, print_failure, NULL, &sum);
+        fflush(stdout);
+        if (st != EC_OK)
+            fprintf(stderr,
+                    "ecctl: audit: cannot read the journal (%s); stopped after %zu entries, "
+                    "the audit is incomplete\n",
+                    st == EC_ERR_UNAVAILABLE ? "the database is unavailable"
+                                             : "the database refused the query or out of memory",
+                    sum.entries);
+        else
+            printf("audit: %zu accounts, %zu entries, %zu failures\n", sum.accounts, sum.entries,
+                   sum.failures);
+        rc = st == EC_OK && sum.failures == 0 ? 0 : 1;
+    }
+    ec_db_free(db);
+    ec_settings_free(settings);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 4 && strcmp(argv[1], "-c") == 0 && strcmp(argv[3], "audit") == 0)
+        return audit(argv[2]);
     if (argc != 6 || strcmp(argv[1], "-c") != 0 || strcmp(argv[3], "operator") != 0 ||
         strcmp(argv[4], "add") != 0) {
         usage();

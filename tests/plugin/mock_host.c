@@ -3,7 +3,8 @@
  *
  * Owns: the ec_host table, the session list, the config table, the clock and the log (all
  * file-level, one test thread), plugin loading, and every fake request with its arena,
- * deferred cleanups and captured reply. The document store is mock_store.c's.
+ * deferred cleanups and captured reply, and the money services (the journal kept in the
+ * store, posted to with the real money rules). The document store is mock_store.c's.
  *
  * Failure: functions return -1 / an ec_status; out of memory aborts the test (a mock that
  * limps on would only produce confusing results). Nothing here is plugin-specific.
@@ -12,6 +13,11 @@
 #define _GNU_SOURCE
 #endif
 #include "mock_store.h"
+
+#include "core/arena.h"
+#include "core/journal.h"
+#include "core/ledger_apply.h"
+#include "core/request_hash.h"
 
 #include <argon2.h>
 #include <dlfcn.h>
@@ -99,6 +105,8 @@ static struct {
     size_t nlog, caplog;
     int64_t clock_ms;
     size_t hash_calls, verify_calls, requests;
+    size_t ledger_posts, ledger_queries;
+    ec_arena *ledger; /* entries handed to the test by mock_ledger_* */
 } g = {.clock_ms = CLOCK_START_MS};
 
 /* ---- requests ---- */
@@ -118,6 +126,10 @@ struct ec_request {
     char *method, *path;
     kvlist captures, query, headers, reply_headers;
     cJSON *body;
+    char *raw_body; /* the body's bytes as sent */
+    size_t raw_len;
+    char *hash;       /* request_hash, computed once */
+    ec_arena *ledger; /* decoded journal entries, made on first use */
     int hide_body;
     int has_session;
     ec_session session;
@@ -491,6 +503,265 @@ static int64_t m_now_ms(void)
     return g.clock_ms;
 }
 
+/* ---- host services: money (the journal lives in the store's `journal` collection) ---- */
+
+static const char *m_body_raw(ec_request *req, size_t *len)
+{
+    *len = req->raw_len;
+    return req->raw_body;
+}
+
+/* The real canonical hash (core/request_hash.c) of the method, path and visible body. */
+static const char *m_request_hash(ec_request *req)
+{
+    if (req->hash == NULL) {
+        char buf[EC_REQUEST_HASH_LEN];
+        if (ec_request_hash(req->method, req->path, m_body(req), buf) < 0)
+            return NULL;
+        req->hash = m_strdup(req, buf);
+    }
+    return req->hash;
+}
+
+static int m_json_add_int64(cJSON *object, const char *name, int64_t value)
+{
+    char text[32];
+
+    snprintf(text, sizeof text, "%lld", (long long)value);
+    return cJSON_AddRawToObject(object, name, text) ? 0 : -1;
+}
+
+static const char *m_idempotency_key(ec_request *req, const char *scope)
+{
+    const char *key = m_header(req, "Idempotency-Key"), *p;
+    size_t n = key ? strlen(key) : 0;
+
+    if (n == 0 || n > 128)
+        return NULL;
+    for (p = key; *p; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '_' || *p == ':' || *p == '-'))
+            return NULL;
+    return m_sprintf(req, "%s:%s", scope, key);
+}
+
+/* The arena decoded entries live in: the request's until it is freed, or (req NULL) the
+ * test's until mock_reset. */
+static ec_arena *ledger_arena(ec_request *req)
+{
+    ec_arena **slot = req ? &req->ledger : &g.ledger;
+
+    if (*slot == NULL && (*slot = ec_arena_new(16384, 0)) == NULL) {
+        fprintf(stderr, "mock_host: out of memory\n");
+        abort();
+    }
+    return *slot;
+}
+
+typedef struct ledger_found {
+    ec_arena *arena;
+    ec_entry *entry;
+    int any, bad;
+} ledger_found;
+
+static int ledger_take(const bson_t *doc, void *arg)
+{
+    ledger_found *f = arg;
+
+    if (ec_journal_decode(f->arena, doc, f->entry) < 0)
+        f->bad = 1;
+    else
+        f->any = 1;
+    return 1;
+}
+
+/* The newest entry matching (account[, key]), as core/ledger.c finds it. */
+static ec_status ledger_find(ec_arena *arena, const char *account, const char *key, ec_entry *e,
+                             int *any)
+{
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort;
+    ledger_found f = {arena, e, 0, 0};
+    ec_status st;
+
+    BSON_APPEND_UTF8(&filter, "account", account);
+    if (key != NULL)
+        BSON_APPEND_UTF8(&filter, "key", key);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
+    BSON_APPEND_INT32(&sort, "seq", -1);
+    bson_append_document_end(&opts, &sort);
+    BSON_APPEND_INT64(&opts, "limit", 1);
+    st = mock_store_find(EC_JOURNAL, &filter, &opts, ledger_take, &f);
+    bson_destroy(&filter);
+    bson_destroy(&opts);
+    if (st == EC_OK && f.bad)
+        st = EC_ERR_INTERNAL;
+    *any = f.any;
+    return st;
+}
+
+static ec_status m_ledger_wallet(ec_request *req, const char *account, ec_wallet *out)
+{
+    ec_status st = mock_store_injected("ledger_wallet", EC_JOURNAL);
+    ec_entry e;
+    int any = 0;
+
+    if (st == EC_OK)
+        st = ledger_find(ledger_arena(req), account, NULL, &e, &any);
+    if (st != EC_OK)
+        return st;
+    if (any)
+        *out = e.after;
+    else
+        memset(out, 0, sizeof *out);
+    return EC_OK;
+}
+
+/* The entry already made under op->key: a replay (same hash) or a reuse (another). */
+static ec_status ledger_earlier(ec_arena *arena, const char *account, const ec_ledger_op *op,
+                                ec_entry *out, int *replayed, int *exists)
+{
+    ec_status st = ledger_find(arena, account, op->key, out, exists);
+
+    if (st != EC_OK || !*exists)
+        return st;
+    if (strcmp(out->request_hash, op->request_hash ? op->request_hash : "") != 0)
+        return EC_ERR_DUPLICATE;
+    *replayed = 1;
+    return EC_OK;
+}
+
+static void copy_text(char *dst, size_t size, const char *src)
+{
+    snprintf(dst, size, "%s", src ? src : "");
+}
+
+/* core/ledger.c's ec_ledger_post on the mock store, at the mock clock. */
+static ec_status ledger_post(ec_arena *arena, const char *account, const ec_ledger_op *op,
+                             ec_entry *out, int *replayed, const char **refusal)
+{
+    int attempt;
+
+    *replayed = 0;
+    *refusal = NULL;
+    if (op->key == NULL || op->key[0] == '\0' || strlen(op->key) >= sizeof out->key ||
+        strlen(account) >= sizeof out->account) {
+        *refusal = "invalid_operation";
+        return EC_ERR_INVALID;
+    }
+    for (attempt = 0; attempt < 8; attempt++) {
+        ec_entry last;
+        ec_wallet before;
+        bson_t doc = BSON_INITIALIZER;
+        int any = 0, exists = 0;
+        ec_status st = ledger_find(arena, account, NULL, &last, &any);
+
+        if (st != EC_OK)
+            return st;
+        if (any)
+            before = last.after;
+        else
+            memset(&before, 0, sizeof before);
+        before.seq = any ? last.seq : 0;
+        memset(out, 0, sizeof *out);
+        if (ec_ledger_apply(arena, &before, op, g.clock_ms, &out->after, &out->moves, &out->nmoves,
+                            &out->split, refusal) < 0) {
+            st = ledger_earlier(arena, account, op, out, replayed, &exists);
+            if (st != EC_OK || exists)
+                return st;
+            return EC_ERR_INVALID;
+        }
+        copy_text(out->account, sizeof out->account, account);
+        out->seq = before.seq + 1;
+        out->at = g.clock_ms;
+        copy_text(out->kind, sizeof out->kind, op->label);
+        copy_text(out->key, sizeof out->key, op->key);
+        copy_text(out->ref, sizeof out->ref, op->ref);
+        copy_text(out->memo, sizeof out->memo, op->memo);
+        copy_text(out->request_hash, sizeof out->request_hash, op->request_hash);
+        out->amount = op->kind == EC_OP_GRANT_VOUCHER ? op->voucher.face : op->amount;
+        ec_journal_encode(out, &doc);
+        st = mock_store_insert(EC_JOURNAL, &doc);
+        bson_destroy(&doc);
+        if (st != EC_ERR_DUPLICATE)
+            return st;
+        st = ledger_earlier(arena, account, op, out, replayed, &exists);
+        if (st != EC_OK || exists)
+            return st;
+    }
+    return EC_ERR_UNAVAILABLE;
+}
+
+static ec_status m_ledger_post(ec_request *req, const char *account, const ec_ledger_op *op,
+                               ec_entry *out, int *replayed, const char **refusal)
+{
+    ec_status st = mock_store_injected("ledger_post", EC_JOURNAL);
+
+    g.ledger_posts++;
+    *replayed = 0;
+    *refusal = NULL;
+    if (st != EC_OK)
+        return st;
+    return ledger_post(ledger_arena(req), account, op, out, replayed, refusal);
+}
+
+typedef struct ledger_walk {
+    ec_arena *arena;
+    int (*each)(const ec_entry *e, void *arg);
+    void *arg;
+    int bad;
+} ledger_walk;
+
+static int ledger_walk_entry(const bson_t *doc, void *arg)
+{
+    ledger_walk *w = arg;
+    ec_entry e;
+
+    if (ec_journal_decode(w->arena, doc, &e) < 0) {
+        w->bad = 1;
+        return 1;
+    }
+    return w->each(&e, w->arg);
+}
+
+static ec_status m_ledger_entries(ec_request *req, const char *account, const ec_entry_query *q,
+                                  int (*each)(const ec_entry *e, void *arg), void *arg)
+{
+    ec_status st = mock_store_injected("ledger_entries", EC_JOURNAL);
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort, range;
+    ledger_walk w = {ledger_arena(req), each, arg, 0};
+    int limit = q->limit < 1 ? 1 : q->limit > 1000 ? 1000 : q->limit;
+
+    g.ledger_queries++;
+    if (st != EC_OK)
+        return st;
+    BSON_APPEND_UTF8(&filter, "account", account);
+    if (q->before_seq > 0) {
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "seq", &range);
+        BSON_APPEND_INT64(&range, "$lt", q->before_seq);
+        bson_append_document_end(&filter, &range);
+    }
+    if (q->from_ms > 0 || q->to_ms > 0) {
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "at", &range);
+        if (q->from_ms > 0)
+            BSON_APPEND_INT64(&range, "$gte", q->from_ms);
+        if (q->to_ms > 0)
+            BSON_APPEND_INT64(&range, "$lt", q->to_ms);
+        bson_append_document_end(&filter, &range);
+    }
+    if (q->kind)
+        BSON_APPEND_UTF8(&filter, "kind", q->kind);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
+    BSON_APPEND_INT32(&sort, "seq", -1);
+    bson_append_document_end(&opts, &sort);
+    BSON_APPEND_INT64(&opts, "limit", limit);
+    st = mock_store_find(EC_JOURNAL, &filter, &opts, ledger_walk_entry, &w);
+    bson_destroy(&filter);
+    bson_destroy(&opts);
+    if (st == EC_OK && w.bad)
+        st = EC_ERR_INTERNAL;
+    return st;
+}
+
 static const ec_host host_table = {
     .abi_version = EC_PLUGIN_ABI_VERSION,
     .size = sizeof(ec_host),
@@ -528,6 +799,13 @@ static const ec_host host_table = {
     .password_verify = m_password_verify,
     .random_hex = m_random_hex,
     .now_ms = m_now_ms,
+    .body_raw = m_body_raw,
+    .request_hash = m_request_hash,
+    .json_add_int64 = m_json_add_int64,
+    .ledger_wallet = m_ledger_wallet,
+    .ledger_post = m_ledger_post,
+    .ledger_entries = m_ledger_entries,
+    .idempotency_key = m_idempotency_key,
 };
 
 const ec_host *mock_host(void)
@@ -560,6 +838,7 @@ void mock_reset(void)
     for (i = 0; i < g.nlog; i++)
         free(g.log[i]);
     free(g.log);
+    ec_arena_free(g.ledger);
     memset(&g, 0, sizeof g);
     g.clock_ms = CLOCK_START_MS;
 }
@@ -669,6 +948,12 @@ int mock_plugin_start(mock_plugin *mp)
 {
     const ec_index *ix;
 
+    /* The host's own collections first, as ecd creates them before any plugin's. */
+    for (ix = ec_journal_indexes; ix->collection != NULL; ix++)
+        if (mock_db_index(ix->collection, ix->name, ix->keys_json, ix->unique) < 0) {
+            snprintf(mp->error, sizeof mp->error, "index %s: bad keys", ix->name);
+            return -1;
+        }
     for (ix = mp->plugin->indexes; ix != NULL && ix->collection != NULL; ix++)
         if (mock_db_index(ix->collection, ix->name, ix->keys_json, ix->unique) < 0) {
             snprintf(mp->error, sizeof mp->error, "index %s: bad keys", ix->name);
@@ -747,6 +1032,15 @@ int mock_request_body(ec_request *req, const char *json)
         return -1;
     cJSON_Delete(req->body);
     req->body = body;
+    return mock_request_body_raw(req, json, strlen(json));
+}
+
+int mock_request_body_raw(ec_request *req, const char *data, size_t len)
+{
+    free(req->raw_body);
+    req->raw_body = mock_xmalloc(len + 1);
+    memcpy(req->raw_body, data, len);
+    req->raw_len = len;
     return 0;
 }
 
@@ -787,6 +1081,8 @@ void mock_request_free(ec_request *req)
     kv_free(&req->query);
     kv_free(&req->headers);
     kv_free(&req->reply_headers);
+    ec_arena_free(req->ledger);
+    free(req->raw_body);
     cJSON_Delete(req->body);
     cJSON_Delete(req->reply_body);
     free(req->sess_account);
@@ -927,4 +1223,41 @@ void mock_on_session_issue(void (*fn)(const mock_session *s, void *arg), void *a
 {
     g.on_issue = fn;
     g.on_issue_arg = arg;
+}
+
+/* ---- the journal, seen from the test ---- */
+
+ec_status mock_ledger_post(const char *account_id, const ec_ledger_op *op, ec_entry *out,
+                           const char **refusal)
+{
+    ec_entry tmp;
+    const char *why = NULL;
+    int replayed = 0;
+
+    return ledger_post(ledger_arena(NULL), account_id, op, out ? out : &tmp, &replayed,
+                       refusal ? refusal : &why);
+}
+
+ec_status mock_ledger_wallet(const char *account_id, ec_wallet *out)
+{
+    ec_entry e;
+    int any = 0;
+    ec_status st = ledger_find(ledger_arena(NULL), account_id, NULL, &e, &any);
+
+    if (st != EC_OK)
+        return st;
+    if (any)
+        *out = e.after;
+    else
+        memset(out, 0, sizeof *out);
+    return EC_OK;
+}
+
+size_t mock_ledger_post_calls(void)
+{
+    return g.ledger_posts;
+}
+size_t mock_ledger_query_calls(void)
+{
+    return g.ledger_queries;
 }

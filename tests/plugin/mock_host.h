@@ -17,6 +17,9 @@
  *     replies they got (status, JSON body, every header including repeated ones);
  *   - real Argon2id password hashes (libargon2, small parameters: t=1, m=1 MiB);
  *   - sessions kept in a list (issue / end / end_all), with random tokens;
+ *   - the money services: raw bodies, the real request hash, exact int64 JSON members, and
+ *     the journal (ledger_wallet / ledger_post / ledger_entries) on the store with the real
+ *     money rules (see "money" below);
  *   - a settable clock, a config table and captured log lines.
  *
  * One test process, one thread: the mock keeps its state in file-level variables.
@@ -103,8 +106,11 @@ ec_request *mock_request_new(const char *method, const char *path);
 int mock_request_capture(ec_request *req, const char *name, const char *value);
 int mock_request_query(ec_request *req, const char *name, const char *value);
 int mock_request_header(ec_request *req, const char *name, const char *value);
-/* Sets the (already validated, as far as the test is concerned) JSON body. */
+/* Sets the (already validated, as far as the test is concerned) JSON body; its text is the
+ * raw body too. */
 int mock_request_body(ec_request *req, const char *json);
+/* Sets only the raw bytes host->body_raw answers (a signature test's exact body). */
+int mock_request_body_raw(ec_request *req, const char *data, size_t len);
 /* Authenticates the request as this session. */
 int mock_request_session(ec_request *req, const char *account_id, const char *session_id,
                          const char *role, int via_cookie);
@@ -128,6 +134,30 @@ const char *mock_reply_error_message(const ec_request *req); /* body.error.messa
 /* The `index`th reply header called `name` (case-insensitive), or NULL. */
 const char *mock_reply_header(const ec_request *req, const char *name, size_t index);
 size_t mock_reply_header_count(const ec_request *req, const char *name);
+
+/* ---- money: the journal ---- */
+
+/*
+ * The money services run on the store: journal entries are documents of the `journal`
+ * collection (core/journal.c's encoding, the host's unique indexes on (account, seq) and
+ * (account, key), declared by mock_plugin_start), and ledger_post applies the real money
+ * rules (core/ledger_apply.c) at the mock clock with core/ledger.c's key and hash semantics.
+ * So mock_dump shows the journal, and mock_db_down / mock_db_fail reach it: besides the
+ * store's "find" and "insert" on "journal", the ops "ledger_wallet", "ledger_post" and
+ * "ledger_entries" fail the whole call (collection "journal"). request_hash is the real
+ * SHA-256 of the method, the path and the visible body with sorted keys; idempotency_key
+ * checks the header as ecd does.
+ */
+
+/* Posts an operation directly (no injected failure at the call itself), to set a wallet
+ * up. *out (may be NULL) and *refusal (may be NULL) stay valid until mock_reset. */
+ec_status mock_ledger_post(const char *account_id, const ec_ledger_op *op, ec_entry *out,
+                           const char **refusal);
+/* The account's balances after its newest entry (arrays valid until mock_reset). */
+ec_status mock_ledger_wallet(const char *account_id, ec_wallet *out);
+/* How many times a plugin called ledger_post / ledger_entries. */
+size_t mock_ledger_post_calls(void);
+size_t mock_ledger_query_calls(void);
 
 /* ---- sessions ---- */
 

@@ -1,0 +1,83 @@
+/*
+ * handlers/funds/ops.c: the `funds.ops.remittances` and `funds.ops.charges` routes: an
+ * operator credits an offline bank remittance to an owner account, or charges it.
+ *
+ * A remittance is keyed by its bank reference (journal key `remit:<bank_reference>`, no
+ * Idempotency-Key header): crediting the same transfer twice answers the first entry, the
+ * same reference with another amount or memo is 422 `idempotency_key_reused`. A credit pays
+ * the arrears first (the ledger's rule). A charge (journal key `charge:<Idempotency-Key>`)
+ * is paid in the deduction order, the rest becoming arrears; its entry carries the split.
+ * Both answer 201 {"entry"} from the journal entry, and log the operator's action once.
+ */
+#include "funds.h"
+
+int funds_ops_remit(ec_request *req, void *state)
+{
+    funds_state *st = state;
+    const ec_host *h = st->host;
+    const char *account, *hash, *refusal = NULL;
+    const char *reference = funds_body_str(h, req, "bank_reference");
+    int64_t amount = 0;
+    ec_ledger_op op = {0};
+    ec_entry e;
+    int replayed = 0, status;
+    ec_status rc;
+
+    if ((status = funds_target_owner(st, req, &account)) != 0)
+        return status;
+    if (reference == NULL || funds_body_int(h, req, "amount", &amount) < 0)
+        return h->reply_error(req, 400, "invalid_request", "amount and bank_reference");
+    op.key = h->sprintf(req, "remit:%s", reference);
+    if ((hash = h->request_hash(req)) == NULL || op.key == NULL)
+        return funds_reply_internal(st, req, "ops.remittances: out of memory");
+    op.kind = EC_OP_CREDIT;
+    op.label = "remittance";
+    op.request_hash = hash;
+    op.amount = amount;
+    op.ref = reference;
+    op.memo = funds_body_str(h, req, "memo");
+    rc = h->ledger_post(req, account, &op, &e, &replayed, &refusal);
+    if (rc != EC_OK)
+        return funds_reply_post_error(st, req, rc, refusal);
+    if (!replayed)
+        h->log(EC_LOG_INFO, FUNDS_PLUGIN,
+               "operator %s credited a remittance of %lld to account %s (entry %lld)",
+               h->session(req)->account_id, (long long)amount, account, (long long)e.seq);
+    return funds_reply_entry(st, req, 201, NULL, NULL, &e);
+}
+
+int funds_ops_charge(ec_request *req, void *state)
+{
+    funds_state *st = state;
+    const ec_host *h = st->host;
+    const char *account, *key, *hash, *refusal = NULL;
+    int64_t amount = 0;
+    ec_ledger_op op = {0};
+    ec_entry e;
+    int replayed = 0, status;
+    ec_status rc;
+
+    if ((key = funds_key(h, req, "charge")) == NULL)
+        return 400;
+    if ((status = funds_target_owner(st, req, &account)) != 0)
+        return status;
+    if (funds_body_int(h, req, "amount", &amount) < 0)
+        return h->reply_error(req, 400, "invalid_request", "amount");
+    if ((hash = h->request_hash(req)) == NULL)
+        return funds_reply_internal(st, req, "ops.charges: out of memory");
+    op.kind = EC_OP_CHARGE;
+    op.label = "charge";
+    op.key = key;
+    op.request_hash = hash;
+    op.amount = amount;
+    op.memo = funds_body_str(h, req, "description");
+    rc = h->ledger_post(req, account, &op, &e, &replayed, &refusal);
+    if (rc != EC_OK)
+        return funds_reply_post_error(st, req, rc, refusal);
+    if (!replayed)
+        h->log(EC_LOG_INFO, FUNDS_PLUGIN,
+               "operator %s charged %lld to account %s (entry %lld, arrears %lld)",
+               h->session(req)->account_id, (long long)amount, account, (long long)e.seq,
+               (long long)e.split.arrears);
+    return funds_reply_entry(st, req, 201, NULL, NULL, &e);
+}

@@ -1,0 +1,313 @@
+/*
+ * handlers/funds/vouchers.c: the `funds.vouchers.redeem` and `funds.ops.vouchers` routes:
+ * vouchers that come from a code, and vouchers an operator grants.
+ *
+ * Redeeming: the code must exist in `voucher_codes` (else 404 `unknown_code`). The claim is
+ * the insert of `voucher_redemptions` {_id: code, account, key}: its unique _id makes a code
+ * one-time, its unique (account, key) binds the Idempotency-Key to one code. A claim found
+ * already answers for itself: another account's, or this account's under another key, is
+ * 409 `code_used`; this account's under this key is the same request again (a replay, or a
+ * retry after the voucher grant failed), which goes on to the ledger. Only an unclaimed
+ * code is checked for its redemption deadline (410 `code_expired`), so a replay never turns
+ * into a refusal. The grant is journal key `redeem:<code>`: one voucher per code, whatever
+ * happened in between.
+ *
+ * Granting (operators): journal key `voucher:<Idempotency-Key>` in the target owner's
+ * journal. Checks that depend only on the request come first; the one that depends on the
+ * clock (a voucher whose validity has already ended) is left to the ledger, which answers a
+ * replay from the journal before refusing (see the comment in funds_ops_voucher).
+ */
+#include "funds.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ---- documents ---- */
+
+static const char *doc_str(const bson_t *doc, const char *key)
+{
+    bson_iter_t it;
+
+    if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it))
+        return bson_iter_utf8(&it, NULL);
+    return NULL;
+}
+
+static int doc_int(const bson_t *doc, const char *key, int64_t *out)
+{
+    bson_iter_t it;
+
+    if (!bson_iter_init_find(&it, doc, key) ||
+        !(BSON_ITER_HOLDS_INT64(&it) || BSON_ITER_HOLDS_INT32(&it)))
+        return -1;
+    *out = bson_iter_as_int64(&it);
+    return 0;
+}
+
+/* A voucher code as stored (kind points into the arena-owned document). */
+typedef struct code_doc {
+    const char *kind;
+    int64_t face, threshold, valid_days, expires_at; /* expires_at 0: never */
+} code_doc;
+
+static ec_status load_code(funds_state *st, ec_request *req, const char *code, code_doc *c)
+{
+    bson_t filter = BSON_INITIALIZER;
+    bson_t *doc = NULL;
+    ec_status rc;
+
+    BSON_APPEND_UTF8(&filter, "_id", code);
+    rc = st->host->db_find_one(req, FUNDS_CODES, &filter, NULL, &doc);
+    bson_destroy(&filter);
+    if (rc != EC_OK)
+        return rc;
+    memset(c, 0, sizeof *c);
+    c->kind = doc_str(doc, "kind");
+    if (c->kind == NULL || doc_int(doc, "face", &c->face) < 0 ||
+        doc_int(doc, "threshold", &c->threshold) < 0 ||
+        doc_int(doc, "valid_days", &c->valid_days) < 0 || c->valid_days < 1 ||
+        c->valid_days > 36500) {
+        st->host->log(EC_LOG_ERROR, FUNDS_PLUGIN, "malformed voucher code document");
+        return EC_ERR_INTERNAL;
+    }
+    if (doc_int(doc, "expires_at", &c->expires_at) < 0)
+        c->expires_at = 0; /* null: no deadline */
+    return EC_OK;
+}
+
+/* The claim matching `filter`: *account and *key point into an arena-owned document. */
+static ec_status find_claim(funds_state *st, ec_request *req, const bson_t *filter,
+                            const char **account, const char **key)
+{
+    bson_t *doc = NULL;
+    ec_status rc = st->host->db_find_one(req, FUNDS_REDEMPTIONS, filter, NULL, &doc);
+
+    if (rc != EC_OK)
+        return rc;
+    *account = doc_str(doc, "account");
+    *key = doc_str(doc, "key");
+    if (*account == NULL || *key == NULL) {
+        st->host->log(EC_LOG_ERROR, FUNDS_PLUGIN, "malformed voucher redemption document");
+        return EC_ERR_INTERNAL;
+    }
+    return EC_OK;
+}
+
+static ec_status claim_of_code(funds_state *st, ec_request *req, const char *code,
+                               const char **account, const char **key)
+{
+    bson_t filter = BSON_INITIALIZER;
+    ec_status rc;
+
+    BSON_APPEND_UTF8(&filter, "_id", code);
+    rc = find_claim(st, req, &filter, account, key);
+    bson_destroy(&filter);
+    return rc;
+}
+
+static ec_status claim_of_key(funds_state *st, ec_request *req, const char *me, const char *key,
+                              const char **account, const char **found_key)
+{
+    bson_t filter = BSON_INITIALIZER;
+    ec_status rc;
+
+    BSON_APPEND_UTF8(&filter, "account", me);
+    BSON_APPEND_UTF8(&filter, "key", key);
+    rc = find_claim(st, req, &filter, account, found_key);
+    bson_destroy(&filter);
+    return rc;
+}
+
+static int valid_code(const char *s)
+{
+    static const char alphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    size_t i;
+
+    if (s == NULL || strlen(s) != FUNDS_CODE_LEN)
+        return 0;
+    for (i = 0; i < FUNDS_CODE_LEN; i++)
+        if (strchr(alphabet, s[i]) == NULL)
+            return 0;
+    return 1;
+}
+
+/* ---- funds.vouchers.redeem ---- */
+
+/* Claims the code for (me, key): 0 when the claim is (now) ours, else the status replied. */
+static int claim(funds_state *st, ec_request *req, const char *code, const code_doc *c,
+                 const char *me, const char *key)
+{
+    const ec_host *h = st->host;
+    const char *owner, *owner_key;
+    bson_t doc = BSON_INITIALIZER;
+    int64_t now = h->now_ms();
+    ec_status rc = claim_of_code(st, req, code, &owner, &owner_key);
+
+    if (rc == EC_ERR_NOT_FOUND) {
+        rc = claim_of_key(st, req, me, key, &owner, &owner_key);
+        if (rc == EC_OK)
+            return h->reply_error(req, 422, "idempotency_key_reused",
+                                  "this idempotency key was used for a different request");
+        if (rc != EC_ERR_NOT_FOUND)
+            return h->reply_db_error(req, rc);
+        if (c->expires_at > 0 && now >= c->expires_at)
+            return h->reply_error(req, 410, "code_expired", "this code has expired");
+        BSON_APPEND_UTF8(&doc, "_id", code);
+        BSON_APPEND_UTF8(&doc, "account", me);
+        BSON_APPEND_UTF8(&doc, "key", key);
+        BSON_APPEND_INT64(&doc, "at", now);
+        rc = h->db_insert(FUNDS_REDEMPTIONS, &doc);
+        bson_destroy(&doc);
+        if (rc == EC_OK)
+            return 0;
+        if (rc != EC_ERR_DUPLICATE)
+            return h->reply_db_error(req, rc);
+        /* A concurrent claim won the code, or this key is bound to another code. */
+        rc = claim_of_code(st, req, code, &owner, &owner_key);
+        if (rc == EC_ERR_NOT_FOUND)
+            return h->reply_error(req, 422, "idempotency_key_reused",
+                                  "this idempotency key was used for a different request");
+    }
+    if (rc != EC_OK)
+        return h->reply_db_error(req, rc);
+    if (strcmp(owner, me) != 0 || strcmp(owner_key, key) != 0)
+        return h->reply_error(req, 409, "code_used", "this code has already been redeemed");
+    return 0;
+}
+
+int funds_redeem(ec_request *req, void *state)
+{
+    funds_state *st = state;
+    const ec_host *h = st->host;
+    const char *me, *key, *hash, *id, *refusal = NULL;
+    const char *code = funds_body_str(h, req, "code");
+    int64_t now = h->now_ms();
+    const ec_voucher *v;
+    code_doc c;
+    ec_ledger_op op;
+    ec_entry e;
+    int replayed = 0, status;
+    ec_status rc;
+
+    if (!funds_require_owner(st, req))
+        return 403;
+    me = h->session(req)->account_id;
+    if ((key = funds_key(h, req, "redeem")) == NULL)
+        return 400;
+    if (!valid_code(code))
+        return h->reply_error(req, 404, "unknown_code", "no such code");
+    rc = load_code(st, req, code, &c);
+    if (rc == EC_ERR_NOT_FOUND)
+        return h->reply_error(req, 404, "unknown_code", "no such code");
+    if (rc != EC_OK)
+        return h->reply_db_error(req, rc);
+    if ((status = claim(st, req, code, &c, me, key)) != 0)
+        return status;
+    hash = h->request_hash(req);
+    id = h->random_hex(req, FUNDS_ID_BYTES);
+    if (hash == NULL || id == NULL)
+        return funds_reply_internal(st, req, "redeem: out of memory");
+    memset(&op, 0, sizeof op);
+    op.kind = EC_OP_GRANT_VOUCHER;
+    op.label = "redeem";
+    op.key = h->sprintf(req, "redeem:%s", code);
+    op.request_hash = hash;
+    op.ref = code;
+    snprintf(op.voucher.id, sizeof op.voucher.id, "%s", id);
+    snprintf(op.voucher.kind, sizeof op.voucher.kind, "%s", c.kind);
+    op.voucher.face = c.face;
+    op.voucher.threshold = c.threshold;
+    op.voucher.valid_from = now;
+    op.voucher.valid_to = now + c.valid_days * FUNDS_DAY_MS;
+    snprintf(op.voucher.source, sizeof op.voucher.source, "code:%s", code);
+    if (op.key == NULL)
+        return funds_reply_internal(st, req, "redeem: out of memory");
+    rc = h->ledger_post(req, me, &op, &e, &replayed, &refusal);
+    if (rc != EC_OK)
+        return funds_reply_post_error(st, req, rc, refusal);
+    if ((v = funds_entry_voucher(&e)) == NULL)
+        return funds_reply_internal(st, req, "redeem: entry %lld holds no new voucher",
+                                    (long long)e.seq);
+    if (!replayed)
+        h->log(EC_LOG_INFO, FUNDS_PLUGIN, "account %s redeemed a code into voucher %s (entry %lld)",
+               me, v->id, (long long)e.seq);
+    return funds_reply_entry(st, req, 201, "voucher", funds_voucher_json(h, v, e.at), &e);
+}
+
+/* ---- funds.ops.vouchers ---- */
+
+/* Checks kind against threshold: 0, or replies 400 and returns -1. */
+static int check_threshold(const ec_host *h, ec_request *req, const char *kind, int has_threshold)
+{
+    if (strcmp(kind, "ordinary") == 0 && has_threshold)
+        return h->reply_error(req, 400, "invalid_request",
+                              "a threshold is only for full_reduction vouchers"),
+               -1;
+    if (strcmp(kind, "full_reduction") == 0 && !has_threshold)
+        return h->reply_error(req, 400, "invalid_request",
+                              "a full_reduction voucher needs a threshold"),
+               -1;
+    return 0;
+}
+
+int funds_ops_voucher(ec_request *req, void *state)
+{
+    funds_state *st = state;
+    const ec_host *h = st->host;
+    const char *account, *key, *hash, *id, *refusal = NULL;
+    const char *kind = funds_body_str(h, req, "kind"), *memo = funds_body_str(h, req, "memo");
+    int64_t face = 0, threshold = 0, from = 0, to = 0, now = h->now_ms();
+    int has_threshold, has_from, replayed = 0, status;
+    const ec_voucher *v;
+    ec_ledger_op op;
+    ec_entry e;
+    ec_status rc;
+
+    if ((key = funds_key(h, req, "voucher")) == NULL)
+        return 400;
+    if ((status = funds_target_owner(st, req, &account)) != 0)
+        return status;
+    has_threshold = funds_body_int(h, req, "threshold", &threshold) == 0;
+    has_from = funds_body_int(h, req, "valid_from", &from) == 0;
+    if (kind == NULL || funds_body_int(h, req, "face_value", &face) < 0 ||
+        funds_body_int(h, req, "valid_to", &to) < 0)
+        return h->reply_error(req, 400, "invalid_request", "kind, face_value and valid_to");
+    if (check_threshold(h, req, kind, has_threshold) < 0)
+        return 400;
+    if (has_from && to <= from)
+        return h->reply_error(req, 400, "invalid_request", "valid_to must be after valid_from");
+    hash = h->request_hash(req);
+    id = h->random_hex(req, FUNDS_ID_BYTES);
+    if (hash == NULL || id == NULL)
+        return funds_reply_internal(st, req, "ops.vouchers: out of memory");
+    memset(&op, 0, sizeof op);
+    op.kind = EC_OP_GRANT_VOUCHER;
+    op.label = "voucher";
+    op.key = key;
+    op.request_hash = hash;
+    op.memo = memo;
+    snprintf(op.voucher.id, sizeof op.voucher.id, "%s", id);
+    snprintf(op.voucher.kind, sizeof op.voucher.kind, "%s", kind);
+    op.voucher.face = face;
+    op.voucher.threshold = threshold;
+    op.voucher.valid_from = has_from ? from : now;
+    op.voucher.valid_to = to;
+    snprintf(op.voucher.source, sizeof op.voucher.source, "operator");
+    /* A voucher whose validity has already ended is refused, but that depends on the clock:
+     * refusing it here would answer a replay of an earlier success with a 400. Emptying its
+     * validity instead makes the ledger refuse it (invalid_voucher), and the ledger answers
+     * a replay from the journal before it refuses. */
+    if (op.voucher.valid_to <= now)
+        op.voucher.valid_to = op.voucher.valid_from;
+    rc = h->ledger_post(req, account, &op, &e, &replayed, &refusal);
+    if (rc != EC_OK)
+        return funds_reply_post_error(st, req, rc, refusal);
+    if ((v = funds_entry_voucher(&e)) == NULL)
+        return funds_reply_internal(st, req, "ops.vouchers: entry %lld holds no new voucher",
+                                    (long long)e.seq);
+    if (!replayed)
+        h->log(EC_LOG_INFO, FUNDS_PLUGIN,
+               "operator %s granted voucher %s of %lld to account %s (entry %lld)",
+               h->session(req)->account_id, v->id, (long long)v->face, account, (long long)e.seq);
+    return funds_reply_entry(st, req, 201, "voucher", funds_voucher_json(h, v, e.at), &e);
+}
