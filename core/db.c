@@ -185,6 +185,21 @@ ec_status ec_db_update(ec_db *db, const char *coll, const bson_t *filter, const 
     return ok ? EC_OK : fail("update", coll, &error);
 }
 
+ec_status ec_db_upsert(ec_db *db, const char *coll, const bson_t *filter, const bson_t *update)
+{
+    mongoc_collection_t *c = mongoc_client_get_collection(db->client, db->database, coll);
+    bson_error_t error;
+    bson_t opts = BSON_INITIALIZER;
+    BSON_APPEND_BOOL(&opts, "upsert", true);
+    bool ok = mongoc_collection_update_one(c, filter, update, &opts, NULL, &error);
+    bson_destroy(&opts);
+    mongoc_collection_destroy(c);
+    /* Two first upserts can race to insert the same _id: the loser's value is a hint too. */
+    if (!ok && ec_db_status_of(&error) == EC_ERR_DUPLICATE)
+        return EC_OK;
+    return ok ? EC_OK : fail("upsert", coll, &error);
+}
+
 ec_status ec_db_delete(ec_db *db, const char *coll, const bson_t *filter, int many)
 {
     mongoc_collection_t *c = mongoc_client_get_collection(db->client, db->database, coll);

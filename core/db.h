@@ -38,6 +38,8 @@ ec_status ec_db_count(ec_db *db, const char *coll, const bson_t *filter, int64_t
 ec_status ec_db_update(ec_db *db, const char *coll, const bson_t *filter, const bson_t *update,
                        int many, int64_t *matched);
 ec_status ec_db_delete(ec_db *db, const char *coll, const bson_t *filter, int many);
+/* A plain update of one document, inserting it when none matches. */
+ec_status ec_db_upsert(ec_db *db, const char *coll, const bson_t *filter, const bson_t *update);
 /* Creates the indexes of a plugin's table (terminated by collection == NULL); idempotent. */
 ec_status ec_db_ensure_indexes(ec_db *db, const ec_index *indexes, ec_error *err);
 

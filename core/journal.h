@@ -20,6 +20,11 @@
 #include "ec/plugin.h"
 
 #define EC_JOURNAL "journal"
+/* Hints of each account's newest seq ({_id: account, seq}), and pointers from an operation's
+ * key to its entry ({_id: "<account>\x1f<key>", seq}): both only speed up lookups; the
+ * journal alone is the truth. */
+#define EC_JOURNAL_HEADS "journal_heads"
+#define EC_JOURNAL_KEYS "journal_keys"
 
 extern const ec_index ec_journal_indexes[];
 

@@ -26,14 +26,17 @@ static int take_entry(const bson_t *doc, void *arg)
     return 1;
 }
 
-/* The first entry matching filter (newest first); *any says whether there was one. */
-static ec_status find_entry(ec_db *db, ec_arena *arena, const bson_t *filter, ec_entry *e,
-                            int *any)
+/* The first entry matching filter, newest first when `sorted`; *any says whether there was
+ * one. */
+static ec_status find_entry(ec_db *db, ec_arena *arena, const bson_t *filter, int sorted,
+                            ec_entry *e, int *any)
 {
     bson_t opts = BSON_INITIALIZER, sort;
-    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
-    BSON_APPEND_INT32(&sort, "seq", -1);
-    bson_append_document_end(&opts, &sort);
+    if (sorted) {
+        BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
+        BSON_APPEND_INT32(&sort, "seq", -1);
+        bson_append_document_end(&opts, &sort);
+    }
     BSON_APPEND_INT64(&opts, "limit", 1);
     BSON_APPEND_BOOL(&opts, "singleBatch", true);
     found f = {arena, e, 0, 0};
@@ -49,13 +52,102 @@ static ec_status find_entry(ec_db *db, ec_arena *arena, const bson_t *filter, ec
     return EC_OK;
 }
 
-static ec_status newest(ec_db *db, ec_arena *arena, const char *account, ec_entry *e, int *any)
+/* Entry `seq` of the account, by _id: the only lookup FerretDB's SQLite backend does in
+ * SQLite itself rather than by decoding every document. */
+static ec_status entry_at(ec_db *db, ec_arena *arena, const char *account, int64_t seq, ec_entry *e,
+                          int *any)
 {
+    char id[64];
+    snprintf(id, sizeof id, "%s:%lld", account, (long long)seq);
     bson_t filter = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&filter, "account", account);
-    ec_status st = find_entry(db, arena, &filter, e, any);
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    ec_status st = find_entry(db, arena, &filter, 0, e, any);
     bson_destroy(&filter);
     return st;
+}
+
+/* The head hint: a sequence number the account has reached (0 when unknown). It is only a
+ * hint, kept by a plain $max update whose lost race leaves it behind, never ahead: it is
+ * only ever set to the seq of an entry that exists. */
+static ec_status head_hint(ec_db *db, const char *account, int64_t *seq)
+{
+    bson_t filter = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "_id", account);
+    bson_t *doc = NULL;
+    ec_status st = ec_db_find_one(db, EC_JOURNAL_HEADS, &filter, NULL, &doc);
+    bson_destroy(&filter);
+    *seq = 0;
+    if (st == EC_ERR_NOT_FOUND)
+        return EC_OK;
+    if (st != EC_OK)
+        return st;
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, doc, "seq") && BSON_ITER_HOLDS_INT64(&it))
+        *seq = bson_iter_int64(&it);
+    bson_destroy(doc);
+    return EC_OK;
+}
+
+static void head_advance(ec_db *db, const char *account, int64_t seq)
+{
+    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, max;
+    BSON_APPEND_UTF8(&filter, "_id", account);
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$max", &max);
+    BSON_APPEND_INT64(&max, "seq", seq);
+    bson_append_document_end(&update, &max);
+    /* A failure only leaves the hint behind; the next reader walks forward from it. */
+    if (ec_db_upsert(db, EC_JOURNAL_HEADS, &filter, &update) != EC_OK)
+        ec_log(EC_LOG_DEBUG, "ledger", "account %s: head hint not advanced", account);
+    bson_destroy(&filter);
+    bson_destroy(&update);
+}
+
+/* The newest entry: from the head hint, walk forward (galloping, then bisecting, since
+ * sequence numbers have no gaps) to the last entry that exists. */
+static ec_status newest(ec_db *db, ec_arena *arena, const char *account, ec_entry *e, int *any)
+{
+    int64_t lo;
+    ec_status st = head_hint(db, account, &lo);
+    if (st != EC_OK)
+        return st;
+    ec_entry probe;
+    int exists = 0;
+    *any = 0;
+    if (lo > 0) {
+        if ((st = entry_at(db, arena, account, lo, e, &exists)) != EC_OK)
+            return st;
+        if (!exists) {
+            ec_log(EC_LOG_ERROR, "ledger", "account %s: head hint %lld names no entry", account,
+                   (long long)lo);
+            lo = 0;
+        }
+        *any = exists;
+    }
+    int64_t step = 1, hi = 0;
+    for (;;) { /* invariant: entry lo exists (or lo == 0) */
+        if ((st = entry_at(db, arena, account, lo + step, &probe, &exists)) != EC_OK)
+            return st;
+        if (!exists) {
+            hi = lo + step;
+            break;
+        }
+        lo += step;
+        *e = probe;
+        *any = 1;
+        step *= 2;
+    }
+    while (hi - lo > 1) { /* entry lo exists, entry hi does not */
+        int64_t mid = lo + (hi - lo) / 2;
+        if ((st = entry_at(db, arena, account, mid, &probe, &exists)) != EC_OK)
+            return st;
+        if (exists) {
+            lo = mid;
+            *e = probe;
+        } else {
+            hi = mid;
+        }
+    }
+    return EC_OK;
 }
 
 ec_status ec_ledger_wallet(ec_db *db, ec_arena *arena, const char *account, ec_wallet *out)
@@ -72,15 +164,57 @@ ec_status ec_ledger_wallet(ec_db *db, ec_arena *arena, const char *account, ec_w
     return EC_OK;
 }
 
+static void key_id(char *buf, size_t size, const char *account, const char *key)
+{
+    /* The unit separator cannot occur in an account id or an idempotency key. */
+    snprintf(buf, size, "%s\x1f%s", account, key);
+}
+
+/* The entry made under `key`: through its pointer document (one _id lookup each), or, when
+ * a crash came between the entry and its pointer, by searching the journal. */
 static ec_status by_key(ec_db *db, ec_arena *arena, const char *account, const char *key,
                         ec_entry *e, int *any)
 {
+    char id[200];
+    key_id(id, sizeof id, account, key);
     bson_t filter = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    bson_t *doc = NULL;
+    ec_status st = ec_db_find_one(db, EC_JOURNAL_KEYS, &filter, NULL, &doc);
+    bson_destroy(&filter);
+    if (st == EC_OK) {
+        bson_iter_t it;
+        int64_t seq = 0;
+        if (bson_iter_init_find(&it, doc, "seq") && BSON_ITER_HOLDS_INT64(&it))
+            seq = bson_iter_int64(&it);
+        bson_destroy(doc);
+        if ((st = entry_at(db, arena, account, seq, e, any)) != EC_OK)
+            return st;
+        if (*any && strcmp(e->key, key) == 0)
+            return EC_OK;
+    } else if (st != EC_ERR_NOT_FOUND) {
+        return st;
+    }
+    bson_init(&filter);
     BSON_APPEND_UTF8(&filter, "account", account);
     BSON_APPEND_UTF8(&filter, "key", key);
-    ec_status st = find_entry(db, arena, &filter, e, any);
+    st = find_entry(db, arena, &filter, 0, e, any);
     bson_destroy(&filter);
     return st;
+}
+
+static void key_pointer(ec_db *db, const char *account, const char *key, int64_t seq)
+{
+    char id[200];
+    key_id(id, sizeof id, account, key);
+    bson_t doc = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&doc, "_id", id);
+    BSON_APPEND_INT64(&doc, "seq", seq);
+    ec_status st = ec_db_insert(db, EC_JOURNAL_KEYS, &doc);
+    if (st != EC_OK && st != EC_ERR_DUPLICATE)
+        ec_log(EC_LOG_DEBUG, "ledger", "account %s: no key pointer for seq %lld", account,
+               (long long)seq);
+    bson_destroy(&doc);
 }
 
 /* The entry already made under op->key: a replay (same request) or a refusal (another). */
@@ -159,11 +293,21 @@ ec_status ec_ledger_post(ec_db *db, ec_arena *arena, const char *account, const 
         ec_journal_encode(out, &doc);
         st = ec_db_insert(db, EC_JOURNAL, &doc);
         bson_destroy(&doc);
-        if (st == EC_OK)
+        if (st == EC_OK) {
+            key_pointer(db, account, op->key, out->seq);
+            head_advance(db, account, out->seq);
             return EC_OK;
+        }
         if (st != EC_ERR_DUPLICATE)
             return st;
-        /* Either the key is taken (a replay, or a reuse) or another writer took seq N+1. */
+        /* Either another writer took seq N+1 (look at it: one _id lookup), or the key is
+         * taken (a replay, or a reuse). */
+        ec_entry taken;
+        int took = 0;
+        if ((st = entry_at(db, arena, account, out->seq, &taken, &took)) != EC_OK)
+            return st;
+        if (took && strcmp(taken.key, op->key) != 0)
+            continue;
         st = earlier(db, arena, account, op, out, replayed, &exists);
         if (st != EC_OK || exists)
             return st;

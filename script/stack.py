@@ -8,6 +8,8 @@ pool) and nginx in front of it, all on loopback, all under one work folder:
     <workdir>/ferretdb-state/  FerretDB's state folder
     <workdir>/ecd.conf         generated ecd config
     <workdir>/secret/token.key session signing key (48 random bytes, 0600, made once)
+    <workdir>/secret/sandbox.key the pay_sandbox notification key (48 random bytes, 0600, made
+                               once; tests sign sandbox notifications with it)
     <workdir>/run/             ecd socket and pid file
     <workdir>/log/             ecd.log, and the stderr of each process
     <workdir>/nginx/           nginx prefix: nginx.conf, pid, logs, temp files
@@ -37,6 +39,27 @@ import time
 DEFAULT_LOGIN_RATE = "10r/s"
 DEFAULT_LOGIN_BURST = "20"
 DEFAULT_BODY_LIMIT = "64k"
+
+# The plugins a stack loads by default: `account`, then each money plugin whose .so is in the
+# plugin folder (they are optional so the stack keeps working while one is not built yet).
+BASE_PLUGINS = ("account",)
+MONEY_PLUGINS = ("funds", "recharge", "pay_sandbox")
+
+# The default settings of each plugin's section (written only when that plugin is loaded);
+# Stack(sections={...}) overrides or adds keys. `@SANDBOX_KEY@` is the sandbox key's path.
+DEFAULT_SECTIONS = {
+    "account": {"cookie_secure": "off"},
+    "funds": {"card_validity_days": 365, "minor_per_unit": 100,
+              "card_bonus_percent": 0},  # the card bonus rule is off by default
+    "recharge": {"providers": "sandbox"},
+    "pay_sandbox": {"secret_file": "@SANDBOX_KEY@"},
+}
+
+
+def default_plugins(plugin_dir):
+    """`account` plus each of MONEY_PLUGINS whose NAME.so exists in plugin_dir."""
+    return list(BASE_PLUGINS) + [p for p in MONEY_PLUGINS
+                                 if os.path.exists(os.path.join(plugin_dir, p + ".so"))]
 
 _live_stacks = []  # every Stack that started something; the atexit hook stops them
 
@@ -168,11 +191,15 @@ class Stack:
                  section header, or use `config` for top-level keys)
     nginx_vars   overrides of the template's @VARS@, e.g. {"LOGIN_RATE": "2r/s"}
     config       overrides/additions of top-level ecd.conf keys, e.g. {"request_timeout": 2}
-    plugins      plugin names loaded (one `plugin = NAME` line each)
+    plugins      plugin names loaded (one `plugin = NAME` line each); None: `account` plus
+                 each money plugin (funds, recharge, pay_sandbox) whose .so is in the plugin
+                 folder when the Stack is made (see default_plugins)
+    sections     {section: {key: value}} merged over DEFAULT_SECTIONS; a loaded plugin's
+                 section is written with its keys (e.g. {"funds": {"card_bonus_percent": 10}})
     """
 
     def __init__(self, root, builddir, workdir, http_port=None, workers=4, extra_config=None,
-                 nginx_vars=None, config=None, plugins=("account",), db_port=None):
+                 nginx_vars=None, config=None, plugins=None, db_port=None, sections=None):
         self.root = os.path.abspath(root)
         self.builddir = os.path.abspath(builddir)
         self.workdir = os.path.abspath(workdir)
@@ -181,7 +208,13 @@ class Stack:
         self.extra_config = extra_config or ""
         self.nginx_vars = dict(nginx_vars or {})
         self.config_overrides = dict(config or {})
+        if plugins is None:
+            plugins = default_plugins(self.config_overrides.get("plugin_dir") or
+                                      os.path.join(self.builddir, "modules"))
         self.plugins = list(plugins)
+        self.sections = {name: dict(keys) for name, keys in DEFAULT_SECTIONS.items()}
+        for name, keys in (sections or {}).items():
+            self.sections.setdefault(name, {}).update(keys)
         self.db_port = int(db_port) if db_port else None
 
         self.ferretdb_bin = os.environ.get("EC_FERRETDB") or os.path.join(
@@ -197,6 +230,7 @@ class Stack:
         self.ecd_stderr_path = os.path.join(self.workdir, "log", "ecd.stderr")
         self.db_log_path = os.path.join(self.workdir, "log", "ferretdb.log")
         self.key_path = os.path.join(self.workdir, "secret", "token.key")
+        self.sandbox_key_path = os.path.join(self.workdir, "secret", "sandbox.key")
         self.nginx_prefix = os.path.join(self.workdir, "nginx")
         self.nginx_conf = os.path.join(self.nginx_prefix, "nginx.conf")
         self.nginx_error_log = os.path.join(self.nginx_prefix, "error.log")
@@ -233,6 +267,16 @@ class Stack:
         """The session signing key (bytes)."""
         with open(self.key_path, "rb") as f:
             return f.read()
+
+    def sandbox_key(self):
+        """The pay_sandbox notification key (bytes): X-Sandbox-Signature is the hex
+        HMAC-SHA256 of the raw body with it."""
+        with open(self.sandbox_key_path, "rb") as f:
+            return f.read()
+
+    def has_plugin(self, name):
+        """True when this stack's config loads plugin `name`."""
+        return name in self.plugins
 
     # -- whole stack ------------------------------------------------------------------------
 
@@ -280,10 +324,11 @@ class Stack:
                   "nginx/tmp"):
             os.makedirs(os.path.join(self.workdir, d), exist_ok=True)
         os.chmod(os.path.join(self.workdir, "secret"), 0o700)
-        if not os.path.exists(self.key_path):
-            fd = os.open(self.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(secrets.token_bytes(48))
+        for path in (self.key_path, self.sandbox_key_path):
+            if not os.path.exists(path):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(secrets.token_bytes(48))
 
     # -- FerretDB ---------------------------------------------------------------------------
 
@@ -389,8 +434,16 @@ class Stack:
             "session_ttl = 43200",
             "",
         ]
-        if "account" in self.plugins:
-            lines += ["[account]", "cookie_secure = off", ""]
+        for name in self.plugins:
+            keys = self.sections.get(name)
+            if not keys:
+                continue
+            lines.append("[%s]" % name)
+            for k, v in keys.items():
+                if v is not None:
+                    v = str(v).replace("@SANDBOX_KEY@", self.sandbox_key_path)
+                    lines.append("%s = %s" % (k, v))
+            lines.append("")
         text = "\n".join(lines)
         if self.extra_config:
             text += self.extra_config.rstrip("\n") + "\n"

@@ -153,11 +153,12 @@ int funds_target_owner(funds_state *st, ec_request *req, const char **id)
     *id = h->capture(req, "id");
     if (!valid_account_id(*id))
         return h->reply_error(req, 404, "not_found", "no such account");
-    /* An operator has no wallet: only owners can be credited, granted or charged. */
+    /* Filter by _id alone (the one filter FerretDB's SQLite backend evaluates in SQLite),
+     * then check the role here: an operator has no wallet, only owners can be credited,
+     * granted or charged. */
     BSON_APPEND_UTF8(&filter, "_id", *id);
-    BSON_APPEND_UTF8(&filter, "role", "owner");
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
-    BSON_APPEND_INT32(&proj, "_id", 1);
+    BSON_APPEND_INT32(&proj, "role", 1);
     bson_append_document_end(&opts, &proj);
     rc = h->db_find_one(req, FUNDS_ACCOUNTS, &filter, &opts, &doc);
     bson_destroy(&filter);
@@ -166,6 +167,10 @@ int funds_target_owner(funds_state *st, ec_request *req, const char **id)
         return h->reply_error(req, 404, "not_found", "no such account");
     if (rc != EC_OK)
         return h->reply_db_error(req, rc);
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, "role") || !BSON_ITER_HOLDS_UTF8(&it) ||
+        strcmp(bson_iter_utf8(&it, NULL), "owner") != 0)
+        return h->reply_error(req, 404, "not_found", "no such account");
     return 0;
 }
 

@@ -1,20 +1,43 @@
 /*
- * tests/bench/bdb.c: Bdb, the database ceiling of the benchmarks (tests/bench/run).
+ * tests/bench/bdb.c: Bdb, the database ceilings of the benchmarks (tests/bench/run).
  *
- * Does what GET /api/v1/account asks of the database, and nothing else: a find_one on
+ * Two loads, each run by PROCS processes (the size of the ecd pool), each process with its own
+ * mongoc_client_t, looping for SECONDS; the totals are printed as one JSON line:
+ *
+ *   {"ops":N,"seconds":S,"ops_per_s":R,"p50_ms":A,"p99_ms":B,"max_ms":C,"errors":E,...}
+ *
+ * `run`: what GET /api/v1/account asks of the database, and nothing else: a find_one on
  * `sessions` by _id (the session of the bearer token), then a find_one on `accounts` by _id
  * (the session's account), both with limit 1 and singleBatch through
  * mongoc_collection_find_with_opts, the way core/db.c does it. One operation is that pair of reads.
- * PROCS processes (the size of the ecd pool), each with its own mongoc_client_t, loop for SECONDS
- * and the totals are printed as one JSON line:
  *
- *   {"ops":N,"seconds":S,"ops_per_s":R,"p50_ms":A,"p99_ms":B,"max_ms":C,"errors":E}
+ * `insert`: what core/ledger.c asks of the database to post one uncontended journal entry: read
+ * the account's head hint (find_one by _id in `<journal>_heads`), read that entry by _id
+ * ("<account>:<seq>"), insert entry seq + 1, then its key pointer (`<journal>_keys`) and the
+ * head hint ($max upsert). The entry is a document of the same layout and about the same size as
+ * the one core/journal.c writes for `POST /api/v1/ops/accounts/{id}/charges {"amount": 1}` on a
+ * funded account (kind "charge", key "charge:<Idempotency-Key>", a 64-hex request hash, one cash
+ * move, a split, `after` with empty voucher and card lists). It writes into the collection
+ * `bench_journal` of the same database, never into `journal`, after creating the same indexes
+ * as core/journal.c (unique {account, seq} and {account, key}, plus {account, at}). ACCOUNTS
+ * fresh accounts (new ids on every invocation) are dealt out to the processes (account i
+ * belongs to process i mod PROCS; ACCOUNTS >= PROCS), each process takes its own in turn, so
+ * no two writers ever race for an account: every insert succeeds at the first attempt. One
+ * operation is those reads and writes. FerretDB's SQLite backend evaluates even an _id filter by
+ * scanning the table (in SQLite, not by decoding each document as for other filters), so a
+ * lookup's cost grows with the collection: with SIZE, the
+ * collection is first dropped and refilled (untimed) with SIZE journal-shaped documents of
+ * 64 other accounts (tests/bench/run passes the size of `journal` at that moment); without
+ * it, the collection is kept as it is. The JSON line also gives `docs_before`, the number of
+ * documents in `bench_journal` before the processes start.
  *
  * Usage:
- *   bdb run  URI DATABASE SESSION_ID ACCOUNT_ID PROCS SECONDS
- *   bdb seed URI DATABASE          inserts a session and an account shaped like ecd's and
+ *   bdb run    URI DATABASE SESSION_ID ACCOUNT_ID PROCS SECONDS
+ *   bdb insert URI DATABASE PROCS SECONDS ACCOUNTS [SIZE]
+ *   bdb seed   URI DATABASE        inserts a session and an account shaped like ecd's and
  *                                  prints {"session":"...","account":"..."} (used when ecd
  *                                  itself cannot run, so that Bdb still has rows to read)
+ *   bdb count  URI DATABASE COLLECTION   prints {"count":N}
  *
  * Every process connects and does one untimed operation before the clock starts.
  */
@@ -128,17 +151,195 @@ static mongoc_client_t *connect_client(const char *uri_s)
     return client;
 }
 
-static void child(shared *sh, int idx, char **argv)
+/* ---- insert: one uncontended journal post ---------------------------------------------------- */
+
+#define BENCH_JOURNAL "bench_journal"
+#define FUNDED_CASH 100000000LL /* what the run remits to its charge accounts first */
+
+typedef struct insert_ctx {
+    mongoc_collection_t *coll;
+    mongoc_collection_t *heads;
+    mongoc_collection_t *keys;
+    char (*accounts)[32]; /* the accounts this process owns */
+    int naccounts;
+    int next;       /* round robin over them */
+    int idx;        /* process index */
+    char run[9];    /* this invocation's tag, for keys */
+    uint64_t count; /* operations started, for keys */
+} insert_ctx;
+
+static int64_t now_ms(void)
 {
-    const char *uri = argv[2], *db = argv[3], *sid = argv[4], *aid = argv[5];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The newest entry of the account, as core/ledger.c newest(): seq, after.cash, after.arrears
+ * (0, FUNDED_CASH, 0 when the account has none yet: it stands for the funded account). */
+/* One document by _id (NULL when there is none). */
+static bson_t *by_id(mongoc_collection_t *coll, const char *id, bson_error_t *error, int *failed)
+{
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+    const bson_t *doc;
+    bson_t *out = NULL;
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    BSON_APPEND_INT64(&opts, "limit", 1);
+    BSON_APPEND_BOOL(&opts, "singleBatch", true);
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+    if (mongoc_cursor_next(cur, &doc))
+        out = bson_copy(doc);
+    *failed = mongoc_cursor_error(cur, error);
+    mongoc_cursor_destroy(cur);
+    bson_destroy(&filter);
+    bson_destroy(&opts);
+    return out;
+}
+
+/* The newest entry of the account, as core/ledger.c reads it before a post: the head hint,
+ * then that entry by _id. seq, after.cash, after.arrears (0, FUNDED_CASH, 0 when the account
+ * has none yet: it stands for the funded account). */
+static int newest(insert_ctx *c, const char *account, int64_t *seq, int64_t *cash, int64_t *arrears,
+                  bson_error_t *error)
+{
+    bson_iter_t it, sub;
+    int failed = 0;
+    *seq = 0;
+    *cash = FUNDED_CASH;
+    *arrears = 0;
+    bson_t *head = by_id(c->heads, account, error, &failed);
+    if (failed)
+        return -1;
+    if (head == NULL)
+        return 0;
+    if (bson_iter_init_find(&it, head, "seq") && BSON_ITER_HOLDS_INT64(&it))
+        *seq = bson_iter_int64(&it);
+    bson_destroy(head);
+    char id[64];
+    snprintf(id, sizeof id, "%s:%lld", account, (long long)*seq);
+    bson_t *doc = by_id(c->coll, id, error, &failed);
+    if (failed)
+        return -1;
+    if (doc == NULL || !bson_iter_init_find(&it, doc, "after") || !BSON_ITER_HOLDS_DOCUMENT(&it) ||
+        !bson_iter_recurse(&it, &sub)) {
+        bson_destroy(doc);
+        bson_set_error(error, 0, 0, "account %s: no entry at the head", account);
+        return -1;
+    }
+    while (bson_iter_next(&sub)) {
+        if (strcmp(bson_iter_key(&sub), "cash") == 0)
+            *cash = bson_iter_as_int64(&sub);
+        else if (strcmp(bson_iter_key(&sub), "arrears") == 0)
+            *arrears = bson_iter_as_int64(&sub);
+    }
+    bson_destroy(doc);
+    return 0;
+}
+
+/* The document core/journal.c ec_journal_encode() writes for a 1-unit charge paid in cash. */
+static void journal_doc(bson_t *doc, const char *account, int64_t seq, const char *key,
+                        const char *hash, int64_t cash, int64_t arrears)
+{
+    char id[64];
+    bson_t list, item, split, after;
+    snprintf(id, sizeof id, "%s:%lld", account, (long long)seq);
+    BSON_APPEND_UTF8(doc, "_id", id);
+    BSON_APPEND_UTF8(doc, "account", account);
+    BSON_APPEND_INT64(doc, "seq", seq);
+    BSON_APPEND_UTF8(doc, "key", key);
+    BSON_APPEND_UTF8(doc, "kind", "charge");
+    BSON_APPEND_UTF8(doc, "hash", hash);
+    BSON_APPEND_INT64(doc, "amount", 1);
+    BSON_APPEND_UTF8(doc, "ref", "");
+    BSON_APPEND_UTF8(doc, "memo", "");
+    BSON_APPEND_INT64(doc, "at", now_ms());
+    BSON_APPEND_ARRAY_BEGIN(doc, "moves", &list);
+    BSON_APPEND_DOCUMENT_BEGIN(&list, "0", &item);
+    BSON_APPEND_UTF8(&item, "fund", cash > 0 ? "cash" : "arrears");
+    BSON_APPEND_INT64(&item, "delta", cash > 0 ? -1 : 1);
+    bson_append_document_end(&list, &item);
+    bson_append_array_end(doc, &list);
+    BSON_APPEND_DOCUMENT_BEGIN(doc, "split", &split);
+    BSON_APPEND_INT64(&split, "ordinary_vouchers", 0);
+    BSON_APPEND_INT64(&split, "full_reduction_vouchers", 0);
+    BSON_APPEND_INT64(&split, "cards", 0);
+    BSON_APPEND_INT64(&split, "cash", cash > 0 ? 1 : 0);
+    BSON_APPEND_INT64(&split, "arrears", cash > 0 ? 0 : 1);
+    bson_append_document_end(doc, &split);
+    BSON_APPEND_DOCUMENT_BEGIN(doc, "after", &after);
+    BSON_APPEND_INT64(&after, "cash", cash > 0 ? cash - 1 : cash);
+    BSON_APPEND_INT64(&after, "arrears", cash > 0 ? arrears : arrears + 1);
+    BSON_APPEND_ARRAY_BEGIN(&after, "vouchers", &list);
+    bson_append_array_end(&after, &list);
+    BSON_APPEND_ARRAY_BEGIN(&after, "cards", &list);
+    bson_append_array_end(&after, &list);
+    bson_append_document_end(doc, &after);
+}
+
+static int insert_op(void *arg, bson_error_t *error)
+{
+    insert_ctx *c = arg;
+    const char *account = c->accounts[c->next];
+    c->next = (c->next + 1) % c->naccounts;
+    int64_t seq, cash, arrears;
+    if (newest(c, account, &seq, &cash, &arrears, error) < 0)
+        return -1;
+
+    /* key and hash as long as the real ones: "charge:b-<run>-<thread>-<n>", 64 hex */
+    char key[96], hash[65];
+    uint64_t n = ++c->count;
+    snprintf(key, sizeof key, "charge:b-%s-%d-%llu", c->run, c->idx + 1, (unsigned long long)n);
+    uint64_t x = n * 0x9e3779b97f4a7c15ULL ^ (uint64_t)c->idx << 56;
+    for (int i = 0; i < 4; i++) {
+        x ^= x >> 31;
+        x *= 0xbf58476d1ce4e5b9ULL;
+        snprintf(hash + 16 * i, 17, "%016llx", (unsigned long long)x);
+    }
+
+    bson_t doc = BSON_INITIALIZER;
+    journal_doc(&doc, account, seq + 1, key, hash, cash, arrears);
+    bool ok = mongoc_collection_insert_one(c->coll, &doc, NULL, NULL, error);
+    bson_destroy(&doc);
+    if (!ok)
+        return -1;
+    /* The key pointer and the head hint, as core/ledger.c writes them after an entry. */
+    char pointer[200];
+    snprintf(pointer, sizeof pointer, "%s\x1f%s", account, key);
+    bson_t *ptr = BCON_NEW("_id", BCON_UTF8(pointer), "seq", BCON_INT64(seq + 1));
+    ok = mongoc_collection_insert_one(c->keys, ptr, NULL, NULL, error);
+    bson_destroy(ptr);
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(account));
+    bson_t *update = BCON_NEW("$max", "{", "seq", BCON_INT64(seq + 1), "}");
+    bson_t *opts = BCON_NEW("upsert", BCON_BOOL(true));
+    ok = ok && mongoc_collection_update_one(c->heads, filter, update, opts, NULL, error);
+    bson_destroy(filter);
+    bson_destroy(update);
+    bson_destroy(opts);
+    return ok ? 0 : -1;
+}
+
+/* ---- run: the two reads of GET /api/v1/account --------------------------------------------- */
+
+typedef struct read_ctx {
+    mongoc_client_t *client;
+    const char *db, *sid, *aid;
+} read_ctx;
+
+static int read_op(void *arg, bson_error_t *error)
+{
+    read_ctx *c = arg;
+    return one_op(c->client, c->db, c->sid, c->aid, error);
+}
+
+/* ---- the timed loop, common to both -------------------------------------------------------- */
+
+static void child_loop(shared *sh, int idx, int (*op)(void *, bson_error_t *), void *arg)
+{
     uint32_t *hist = sh->hist + (size_t)idx * NBUCKETS;
     bson_error_t error;
 
-    mongoc_init();
-    mongoc_client_t *client = connect_client(uri);
-    if (client == NULL || one_op(client, db, sid, aid, &error) != 0) {
-        if (client)
-            fprintf(stderr, "bdb: warm-up operation failed: %s\n", error.message);
+    if (op(arg, &error) != 0) {
+        fprintf(stderr, "bdb: warm-up operation failed: %s\n", error.message);
         atomic_store(&sh->go, -1);
         _exit(1);
     }
@@ -154,7 +355,7 @@ static void child(shared *sh, int idx, char **argv)
         int64_t t0 = now_ns();
         if (t0 >= deadline)
             break;
-        int rc = one_op(client, db, sid, aid, &error);
+        int rc = op(arg, &error);
         int64_t us = (now_ns() - t0) / 1000;
         if (rc != 0) {
             if (errors++ == 0)
@@ -169,6 +370,51 @@ static void child(shared *sh, int idx, char **argv)
     sh->per[idx].ops = ops;
     sh->per[idx].errors = errors;
     sh->per[idx].max_us = max_us;
+}
+
+static void fail_child(shared *sh)
+{
+    atomic_store(&sh->go, -1);
+    _exit(1);
+}
+
+static void child_read(shared *sh, int idx, char **argv)
+{
+    mongoc_init();
+    mongoc_client_t *client = connect_client(argv[2]);
+    if (client == NULL)
+        fail_child(sh);
+    read_ctx c = {client, argv[3], argv[4], argv[5]};
+    child_loop(sh, idx, read_op, &c);
+    mongoc_client_destroy(client);
+    mongoc_cleanup();
+    _exit(0);
+}
+
+/* argv: bdb insert URI DATABASE PROCS SECONDS ACCOUNTS; prefix: this invocation's account
+ * id prefix (16 hex), so that every invocation writes fresh accounts. */
+static void child_insert(shared *sh, int idx, int procs, char **argv, const char *prefix)
+{
+    int total = atoi(argv[6]);
+    mongoc_init();
+    mongoc_client_t *client = connect_client(argv[2]);
+    if (client == NULL)
+        fail_child(sh);
+    insert_ctx c = {0};
+    c.coll = mongoc_client_get_collection(client, argv[3], BENCH_JOURNAL);
+    c.heads = mongoc_client_get_collection(client, argv[3], BENCH_JOURNAL "_heads");
+    c.keys = mongoc_client_get_collection(client, argv[3], BENCH_JOURNAL "_keys");
+    c.idx = idx;
+    snprintf(c.run, sizeof c.run, "%.8s", prefix + 8);
+    c.accounts = calloc((size_t)(total / procs + 1), sizeof *c.accounts);
+    if (c.accounts == NULL)
+        fail_child(sh);
+    for (int i = idx; i < total; i += procs)
+        snprintf(c.accounts[c.naccounts++], sizeof *c.accounts, "%s%08x", prefix, (unsigned)i);
+    child_loop(sh, idx, insert_op, &c);
+    mongoc_collection_destroy(c.keys);
+    mongoc_collection_destroy(c.heads);
+    mongoc_collection_destroy(c.coll);
     mongoc_client_destroy(client);
     mongoc_cleanup();
     _exit(0);
@@ -189,18 +435,16 @@ static double percentile_ms(shared *sh, int procs, uint64_t total, double q)
     return (NBUCKETS - 1) / 1000.0;
 }
 
-static int cmd_run(int argc, char **argv)
+/* Forks the processes (each runs child(sh, i, ...) and exits), starts the clock when all are
+ * ready, waits for them and prints the JSON line (with `extra` appended inside it). */
+typedef struct job {
+    int kind; /* 0: run, 1: insert */
+    char **argv;
+    const char *prefix;
+} job;
+
+static int spawn(int procs, double seconds, const job *j, const char *extra)
 {
-    if (argc != 8) {
-        fprintf(stderr, "usage: bdb run URI DATABASE SESSION_ID ACCOUNT_ID PROCS SECONDS\n");
-        return 2;
-    }
-    int procs = atoi(argv[6]);
-    double seconds = atof(argv[7]);
-    if (procs < 1 || procs > MAX_PROCS || seconds <= 0) {
-        fprintf(stderr, "bdb: PROCS must be 1..%d and SECONDS > 0\n", MAX_PROCS);
-        return 2;
-    }
     size_t size = sizeof(shared) + (size_t)procs * NBUCKETS * sizeof(uint32_t);
     shared *sh = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (sh == MAP_FAILED) {
@@ -208,6 +452,7 @@ static int cmd_run(int argc, char **argv)
         return 1;
     }
     pid_t kids[MAX_PROCS];
+    fflush(NULL);
     for (int i = 0; i < procs; i++) {
         kids[i] = fork();
         if (kids[i] < 0) {
@@ -216,8 +461,12 @@ static int cmd_run(int argc, char **argv)
             procs = i;
             break;
         }
-        if (kids[i] == 0)
-            child(sh, i, argv);
+        if (kids[i] == 0) {
+            if (j->kind == 0)
+                child_read(sh, i, j->argv);
+            else
+                child_insert(sh, i, procs, j->argv, j->prefix);
+        }
     }
     int64_t wait_until = now_ns() + 30LL * 1000000000;
     while (atomic_load(&sh->ready) < procs && atomic_load(&sh->go) == 0 && now_ns() < wait_until)
@@ -251,10 +500,179 @@ static int cmd_run(int argc, char **argv)
         return 1;
     }
     printf("{\"ops\":%llu,\"seconds\":%.3f,\"ops_per_s\":%.2f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
-           "\"max_ms\":%.3f,\"errors\":%llu,\"procs\":%d}\n",
+           "\"max_ms\":%.3f,\"errors\":%llu,\"procs\":%d%s}\n",
            (unsigned long long)ops, elapsed, (double)ops / elapsed,
            percentile_ms(sh, procs, ops, 0.50), percentile_ms(sh, procs, ops, 0.99),
-           max_us / 1000.0, (unsigned long long)errors, procs);
+           max_us / 1000.0, (unsigned long long)errors, procs, extra);
+    return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    if (argc != 8) {
+        fprintf(stderr, "usage: bdb run URI DATABASE SESSION_ID ACCOUNT_ID PROCS SECONDS\n");
+        return 2;
+    }
+    int procs = atoi(argv[6]);
+    double seconds = atof(argv[7]);
+    if (procs < 1 || procs > MAX_PROCS || seconds <= 0) {
+        fprintf(stderr, "bdb: PROCS must be 1..%d and SECONDS > 0\n", MAX_PROCS);
+        return 2;
+    }
+    job j = {0, argv, NULL};
+    return spawn(procs, seconds, &j, "");
+}
+
+static int random_hex(char *out, int nbytes)
+{
+    unsigned char rnd[32];
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (nbytes > (int)sizeof rnd || f == NULL ||
+        fread(rnd, 1, (size_t)nbytes, f) != (size_t)nbytes) {
+        if (f)
+            fclose(f);
+        fprintf(stderr, "bdb: /dev/urandom\n");
+        return -1;
+    }
+    fclose(f);
+    for (int i = 0; i < nbytes; i++)
+        sprintf(out + 2 * i, "%02x", rnd[i]);
+    return 0;
+}
+
+/* The indexes of core/journal.c ec_journal_indexes, on bench_journal. */
+static int create_indexes(mongoc_client_t *client, const char *db)
+{
+    static const struct {
+        const char *name, *f2;
+        int unique;
+    } ix[] = {{"journal_account_seq", "seq", 1},
+              {"journal_account_key", "key", 1},
+              {"journal_account_at", "at", 0}};
+    for (size_t i = 0; i < sizeof ix / sizeof ix[0]; i++) {
+        bson_t *cmd =
+            BCON_NEW("createIndexes", BCON_UTF8(BENCH_JOURNAL), "indexes", "[", "{", "key", "{",
+                     "account", BCON_INT32(1), ix[i].f2, BCON_INT32(1), "}", "name",
+                     BCON_UTF8(ix[i].name), "unique", BCON_BOOL(ix[i].unique), "}", "]");
+        bson_error_t error;
+        bool ok = mongoc_client_write_command_with_opts(client, db, cmd, NULL, NULL, &error);
+        bson_destroy(cmd);
+        if (!ok) {
+            fprintf(stderr, "bdb: createIndexes %s: %s\n", ix[i].name, error.message);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int64_t count_docs(mongoc_client_t *client, const char *db, const char *coll)
+{
+    mongoc_collection_t *c = mongoc_client_get_collection(client, db, coll);
+    bson_t filter = BSON_INITIALIZER;
+    bson_error_t error;
+    int64_t n = mongoc_collection_count_documents(c, &filter, NULL, NULL, NULL, &error);
+    if (n < 0)
+        fprintf(stderr, "bdb: count %s: %s\n", coll, error.message);
+    mongoc_collection_destroy(c);
+    return n;
+}
+
+/* Drops bench_journal and fills it with `size` journal-shaped documents of 64 other accounts
+ * (untimed), so that the timed finds scan as many documents as ecd's finds on `journal`. */
+static int refill(mongoc_client_t *client, const char *db, int64_t size, const char *prefix)
+{
+    mongoc_collection_t *c = mongoc_client_get_collection(client, db, BENCH_JOURNAL);
+    bson_error_t error;
+    int rc = 0;
+    if (!mongoc_collection_drop(c, &error) && strstr(error.message, "not found") == NULL) {
+        fprintf(stderr, "bdb: drop %s: %s\n", BENCH_JOURNAL, error.message);
+        rc = -1;
+    }
+    enum { BATCH = 500, FILLERS = 64 };
+    bson_t *docs[BATCH];
+    for (int64_t done = 0; rc == 0 && done < size;) {
+        size_t n = 0;
+        for (; n < BATCH && done < size; n++, done++) {
+            char account[32], key[64], hash[65];
+            snprintf(account, sizeof account, "f%.15s%08x", prefix, (unsigned)(done % FILLERS));
+            snprintf(key, sizeof key, "charge:fill-%s-%lld", prefix, (long long)done);
+            snprintf(hash, sizeof hash, "%016llx%016llx%016llx%016llx", (long long)done,
+                     (long long)done * 3, (long long)done * 5, (long long)done * 7);
+            docs[n] = bson_new();
+            journal_doc(docs[n], account, done / FILLERS + 1, key, hash,
+                        FUNDED_CASH - done / FILLERS, 0);
+        }
+        if (!mongoc_collection_insert_many(c, (const bson_t **)docs, n, NULL, NULL, &error)) {
+            fprintf(stderr, "bdb: filling %s: %s\n", BENCH_JOURNAL, error.message);
+            rc = -1;
+        }
+        for (size_t i = 0; i < n; i++)
+            bson_destroy(docs[i]);
+    }
+    mongoc_collection_destroy(c);
+    return rc;
+}
+
+static int cmd_insert(int argc, char **argv)
+{
+    if (argc != 7 && argc != 8) {
+        fprintf(stderr, "usage: bdb insert URI DATABASE PROCS SECONDS ACCOUNTS [SIZE]\n");
+        return 2;
+    }
+    long long size = argc == 8 ? atoll(argv[7]) : -1;
+    if (argc == 8 && (size < 0 || size > 10000000)) {
+        fprintf(stderr, "bdb: SIZE must be 0..10^7\n");
+        return 2;
+    }
+    int procs = atoi(argv[4]);
+    double seconds = atof(argv[5]);
+    int accounts = atoi(argv[6]);
+    if (procs < 1 || procs > MAX_PROCS || seconds <= 0 || accounts < procs || accounts > 1000000) {
+        fprintf(stderr,
+                "bdb: PROCS must be 1..%d, SECONDS > 0 and ACCOUNTS in PROCS..10^6 "
+                "(each process owns its accounts)\n",
+                MAX_PROCS);
+        return 2;
+    }
+    /* the setup, in the parent and before any fork: indexes, and the size of the collection */
+    char prefix[17];
+    if (random_hex(prefix, 8) < 0)
+        return 1;
+    mongoc_init();
+    mongoc_client_t *client = connect_client(argv[2]);
+    if (client == NULL)
+        return 1;
+    int64_t before = -1;
+    if ((size < 0 || refill(client, argv[3], size, prefix) == 0) &&
+        create_indexes(client, argv[3]) == 0)
+        before = count_docs(client, argv[3], BENCH_JOURNAL);
+    mongoc_client_destroy(client);
+    mongoc_cleanup();
+    if (before < 0)
+        return 1;
+    char extra[96];
+    snprintf(extra, sizeof extra, ",\"accounts\":%d,\"docs_before\":%lld", accounts,
+             (long long)before);
+    job j = {1, argv, prefix};
+    return spawn(procs, seconds, &j, extra);
+}
+
+static int cmd_count(int argc, char **argv)
+{
+    if (argc != 5) {
+        fprintf(stderr, "usage: bdb count URI DATABASE COLLECTION\n");
+        return 2;
+    }
+    mongoc_init();
+    mongoc_client_t *client = connect_client(argv[2]);
+    if (client == NULL)
+        return 1;
+    int64_t n = count_docs(client, argv[3], argv[4]);
+    mongoc_client_destroy(client);
+    mongoc_cleanup();
+    if (n < 0)
+        return 1;
+    printf("{\"count\":%lld}\n", (long long)n);
     return 0;
 }
 
@@ -315,9 +733,15 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "run") == 0)
         return cmd_run(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "insert") == 0)
+        return cmd_insert(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "seed") == 0)
         return cmd_seed(argc, argv);
-    fprintf(stderr, "usage: bdb run URI DATABASE SESSION_ID ACCOUNT_ID PROCS SECONDS\n"
-                    "       bdb seed URI DATABASE\n");
+    if (argc >= 2 && strcmp(argv[1], "count") == 0)
+        return cmd_count(argc, argv);
+    fprintf(stderr, "usage: bdb run    URI DATABASE SESSION_ID ACCOUNT_ID PROCS SECONDS\n"
+                    "       bdb insert URI DATABASE PROCS SECONDS ACCOUNTS [SIZE]\n"
+                    "       bdb seed   URI DATABASE\n"
+                    "       bdb count  URI DATABASE COLLECTION\n");
     return 2;
 }

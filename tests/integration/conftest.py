@@ -3,7 +3,8 @@
 Environment:
   EC_BUILDDIR   where `ecd`, `ecctl` and `modules/` are (default: <root>/build)
   EC_FERRETDB   the ferretdb binary (default: <root>/.tools/bin/ferretdb)
-  EC_PLUGINS    comma-separated plugins the stacks load (default: account)
+  EC_PLUGINS    comma-separated plugins the stacks load (default: account, plus each of
+                funds, recharge, pay_sandbox whose .so is built: see stack.default_plugins)
 
 Fixtures:
   stack         the session's stack (4 workers), started once
@@ -14,6 +15,21 @@ Fixtures:
   operator      operator() adds an operator with ecctl and logs in -> ecapi.Account
   start_stack   start_stack(name, **Stack kwargs) -> a further, private Stack (stopped at
                 the end of the session); for modules that must not disturb the others
+
+Money (docs/money-api.md):
+  funds_plugin, recharge_plugin, pay_sandbox_plugin, audit_command
+                skip the test with the reason when that plugin's .so (or `ecctl audit`) is
+                not built yet, or the session stack did not load it; they run otherwise
+  money         ecapi.Money bound to the session stack and one operator of it:
+                wallet(acct), state(acct), entries(acct, params, headers), all_entries(acct),
+                remit/credit (remittances through the operator route), grant, codes,
+                redeem, buy_card, charge, recharge, order, notify (a signed sandbox
+                notification), audit() -> (exit code, stdout), new_owner()
+  money_for     money_for(stack) -> the same for another stack
+  shared_owner  one owner per module (5000 in cash) for the tests of refused requests
+  credit        credit(account_id, amount, bank_reference=None, memo=None) -> the entry
+  sandbox_notify  sandbox_notify(order_id, amount, ...) -> (status, headers, body bytes)
+  ecctl_audit   ecctl_audit(stack=None) -> (exit code, stdout) of `ecctl -c CONF audit`
 """
 
 import os
@@ -35,8 +51,9 @@ BUILDDIR = Path(os.environ.get("EC_BUILDDIR") or ROOT / "build").resolve()
 # The session stack must not throttle the suite's many logins: its per-address login limit
 # is generous. test_ratelimit.py checks the limit itself on a stack of its own.
 MAIN_NGINX_VARS = {"LOGIN_RATE": "1000r/s", "LOGIN_BURST": "1000"}
-PLUGINS = tuple(p.strip() for p in os.environ.get("EC_PLUGINS", "account").split(",")
-                if p.strip())
+# None: the Stack default (account plus the money plugins that are built)
+PLUGINS = (tuple(p.strip() for p in os.environ["EC_PLUGINS"].split(",") if p.strip())
+           if os.environ.get("EC_PLUGINS") else None)
 
 
 def _require_build():
@@ -116,6 +133,130 @@ def _operator(stack, api):
 @pytest.fixture
 def operator(stack, api):
     return _operator(stack, api)
+
+
+# ---- money ------------------------------------------------------------------------------------
+
+def plugin_so(name):
+    return BUILDDIR / "modules" / (name + ".so")
+
+
+def require_plugins(st, *names):
+    """Skips the test, with the reason, unless every named plugin is built and loaded by
+    the stack st. Once a plugin is built, the session's stacks load it and its tests run."""
+    for name in names:
+        if not plugin_so(name).exists():
+            pytest.skip("plugin `%s` is not built yet (%s does not exist)"
+                        % (name, plugin_so(name)))
+        if not st.has_plugin(name):
+            pytest.skip("plugin `%s` is built but this stack does not load it (plugins: %s; "
+                        "EC_PLUGINS set, or built after the stack started)"
+                        % (name, ", ".join(st.plugins)))
+
+
+def audit_built():
+    """True when the ecctl of the build has the `audit` command."""
+    try:
+        return b"audit" in (BUILDDIR / "ecctl").read_bytes()
+    except OSError:
+        return False
+
+
+def require_audit():
+    if not audit_built():
+        pytest.skip("`ecctl audit` is not built yet (%s has no audit command)"
+                    % (BUILDDIR / "ecctl"))
+
+
+@pytest.fixture
+def funds_plugin(stack):
+    require_plugins(stack, "funds")
+
+
+@pytest.fixture
+def recharge_plugin(stack):
+    require_plugins(stack, "funds", "recharge", "pay_sandbox")
+
+
+@pytest.fixture
+def pay_sandbox_plugin(stack):
+    require_plugins(stack, "funds", "recharge", "pay_sandbox")
+
+
+@pytest.fixture
+def audit_command():
+    require_audit()
+
+
+_operators = {}  # id(stack) -> (stack, Account): one operator per stack, made once
+
+
+def stack_operator(st):
+    """An operator of stack st (made with ecctl once, then reused)."""
+    got = _operators.get(id(st))
+    if got is None or got[0] is not st:
+        email = ecapi.unique_email("money-operator")
+        password = "money operator password 1234"
+        p = ecapi.add_operator(st, email, password)
+        assert p.returncode == 0, "ecctl operator add: rc=%s\nstdout: %s\nstderr: %s" % (
+            p.returncode, p.stdout, p.stderr)
+        a = ecapi.Api(st)
+        got = (st, ecapi.account_from_login(email, password, a.login(email, password)))
+        _operators[id(st)] = got
+    return got[1]
+
+
+def ecctl_audit_of(st):
+    """(exit code, stdout) of `ecctl -c <stack's conf> audit`."""
+    p = st.ecctl("audit", timeout=120)
+    return p.returncode, p.stdout
+
+
+@pytest.fixture(scope="session")
+def money_for():
+    def make(st):
+        return ecapi.Money(ecapi.Api(st), stack_operator(st))
+    return make
+
+
+@pytest.fixture
+def money(stack, money_for):
+    return money_for(stack)
+
+
+@pytest.fixture(scope="module")
+def shared_owner(stack, money_for):
+    """One owner per test module with 5000 in cash, for the tests of refused requests: each
+    takes the account's state before and checks that nothing changed (cheaper than a new
+    account per parametrized case)."""
+    require_plugins(stack, "funds")
+    m = money_for(stack)
+    acct = m.new_owner()
+    m.credit(acct.id, 5000)
+    return acct
+
+
+@pytest.fixture
+def credit(money):
+    """credit(account_id, amount, bank_reference=None, memo=None) -> the entry JSON of a
+    remittance credited by an operator (asserts 201)."""
+    return money.credit
+
+
+@pytest.fixture
+def sandbox_notify(money):
+    """sandbox_notify(order_id, amount, status="paid", trade_no=None, body=None,
+    signature=None, key=None) -> (status, headers, body bytes) of a signed notification."""
+    return money.notify
+
+
+@pytest.fixture
+def ecctl_audit(stack):
+    """ecctl_audit(st=None) -> (exit code, stdout) of `ecctl audit` on st (the session
+    stack by default)."""
+    def run(st=None):
+        return ecctl_audit_of(st or stack)
+    return run
 
 
 @pytest.hookimpl(hookwrapper=True)
