@@ -1,6 +1,7 @@
 /* fcgi/host.c: the ec_host table, bound to the worker of this process (see host.h). */
 #include "fcgi/host.h"
 
+#include "core/json_body.h"
 #include "core/ledger.h"
 #include "core/log.h"
 #include "core/password.h"
@@ -313,6 +314,12 @@ static const char *host_idempotency_key(ec_request *req, const char *scope)
     return ec_arena_sprintf(req->arena, "%s:%s", scope, key);
 }
 
+static int host_body_int64(ec_request *req, const char *name, int64_t *out)
+{
+    const cJSON *item = req->body ? cJSON_GetObjectItemCaseSensitive(req->body, name) : NULL;
+    return item ? ec_json_int64(item, out) : -1;
+}
+
 static const ec_host host_table = {
     .abi_version = EC_PLUGIN_ABI_VERSION,
     .size = sizeof(ec_host),
@@ -357,6 +364,7 @@ static const ec_host host_table = {
     .ledger_post = host_ledger_post,
     .ledger_entries = host_ledger_entries,
     .idempotency_key = host_idempotency_key,
+    .body_int64 = host_body_int64,
 };
 
 const ec_host *ec_host_table(void)

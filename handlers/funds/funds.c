@@ -20,13 +20,7 @@
 
 int funds_body_int(const ec_host *h, ec_request *req, const char *name, int64_t *out)
 {
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(h->body(req), name);
-
-    /* The schema admitted only integers far inside a double's exact range. */
-    if (!cJSON_IsNumber(item))
-        return -1;
-    *out = (int64_t)item->valuedouble;
-    return 0;
+    return h->body_int64(req, name, out);
 }
 
 const char *funds_body_str(const ec_host *h, ec_request *req, const char *name)

@@ -18,21 +18,6 @@
 #define AMOUNT_MAX 10000000000000LL /* EC_MONEY_MAX: 1e13 minor units */
 #define INSERT_ATTEMPTS 3           /* another try only after a (2^-96) _id collision */
 
-/* The body's amount when it is an integer in 1..AMOUNT_MAX (the schema says so already; the
- * handler does not rely on it), else -1. */
-static int64_t body_amount(const cJSON *body)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "amount");
-    double d;
-
-    if (!cJSON_IsNumber(v))
-        return -1;
-    d = v->valuedouble;
-    if (!(d >= 1 && d <= (double)AMOUNT_MAX) || d != (double)(int64_t)d)
-        return -1;
-    return (int64_t)d;
-}
-
 static ec_status find_by_key(rch_state *st, ec_request *req, const char *account, const char *key,
                              rch_order *out)
 {
@@ -64,7 +49,7 @@ int rch_create(ec_request *req, void *state)
     const cJSON *body = h->body(req);
     const cJSON *provider_item = cJSON_GetObjectItemCaseSensitive(body, "provider");
     const char *provider = cJSON_IsString(provider_item) ? provider_item->valuestring : NULL;
-    int64_t amount = body_amount(body);
+    int64_t amount = -1;
     const char *hash, *id;
     rch_order o;
     ec_status rc;
@@ -76,6 +61,8 @@ int rch_create(ec_request *req, void *state)
         return h->reply_error(req, 400, "idempotency_key_required",
                               "an Idempotency-Key header of 1..128 characters of "
                               "[A-Za-z0-9._:-] is required");
+    if (h->body_int64(req, "amount", &amount) < 0 || amount < 1 || amount > AMOUNT_MAX)
+        amount = -1;
     if (amount < 0 || provider == NULL)
         return h->reply_error(req, 400, "invalid_request",
                               "amount (an integer in 1..10^13) and provider are required");

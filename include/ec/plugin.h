@@ -301,6 +301,9 @@ typedef struct ec_host {
     /* The request's Idempotency-Key as the journal key "<scope>:<key>" (arena-owned), or NULL
      * when the header is missing or not 1..128 characters of [A-Za-z0-9._:-]. */
     const char *(*idempotency_key)(ec_request *req, const char *scope);
+    /* The body member `name` as an exact integer (no fraction, within +-2^53): 0, or -1 when
+     * it is absent or not such a number. Money never passes through a double in a plugin. */
+    int (*body_int64)(ec_request *req, const char *name, int64_t *out);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */

@@ -110,20 +110,6 @@ static const char *body_string(const cJSON *body, const char *name)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* The body's amount when it is an integer in 1..AMOUNT_MAX, else -1. */
-static int64_t body_amount(const cJSON *body)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "amount");
-    double d;
-
-    if (!cJSON_IsNumber(v))
-        return -1;
-    d = v->valuedouble;
-    if (!(d >= 1 && d <= (double)AMOUNT_MAX) || d != (double)(int64_t)d)
-        return -1;
-    return (int64_t)d;
-}
-
 static ec_status find_order(sandbox_state *st, ec_request *req, const char *id, sandbox_order *out)
 {
     const ec_host *h = st->host;
@@ -193,7 +179,8 @@ static int notify(ec_request *req, void *state)
     order_id = body_string(body, "order_id");
     status = body_string(body, "status");
     trade_no = body_string(body, "trade_no");
-    amount = body_amount(body);
+    if (h->body_int64(req, "amount", &amount) < 0 || amount < 1 || amount > AMOUNT_MAX)
+        amount = -1;
     if (!is_id(order_id) || status == NULL || strcmp(status, "paid") != 0 || trade_no == NULL ||
         trade_no[0] == '\0' || strlen(trade_no) > TRADE_NO_MAX || amount < 0)
         return h->reply_error(req, 400, "invalid_request",

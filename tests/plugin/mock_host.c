@@ -16,6 +16,7 @@
 
 #include "core/arena.h"
 #include "core/journal.h"
+#include "core/json_body.h"
 #include "core/ledger_apply.h"
 #include "core/request_hash.h"
 
@@ -762,6 +763,13 @@ static ec_status m_ledger_entries(ec_request *req, const char *account, const ec
     return st;
 }
 
+static int m_body_int64(ec_request *req, const char *name, int64_t *out)
+{
+    const cJSON *body = m_body(req);
+    const cJSON *item = body ? cJSON_GetObjectItemCaseSensitive(body, name) : NULL;
+    return item ? ec_json_int64(item, out) : -1;
+}
+
 static const ec_host host_table = {
     .abi_version = EC_PLUGIN_ABI_VERSION,
     .size = sizeof(ec_host),
@@ -806,6 +814,7 @@ static const ec_host host_table = {
     .ledger_post = m_ledger_post,
     .ledger_entries = m_ledger_entries,
     .idempotency_key = m_idempotency_key,
+    .body_int64 = m_body_int64,
 };
 
 const ec_host *mock_host(void)
