@@ -1,7 +1,20 @@
-/* core/audit.c: the journal's invariants recomputed from its entries (see audit.h). */
+/*
+ * core/audit.c: the journal's invariants recomputed from its entries (see audit.h), account by
+ * account: the checker that follows one account's entries in seq order (seq numbers,
+ * idempotency keys, kinds, unreadable documents) and its totals, ec_audit_account, and the
+ * streaming walk over the `journal` collection with the total over all accounts
+ * (ec_audit_run). What one entry does to the wallet is checked in audit_entry.c.
+ *
+ * Owns: the checker's arenas (the account's keys, one entry's scratch) and, for the walk, the
+ * two arenas that hold the previous and the next decoded entry; all freed before returning.
+ * Failure: broken invariants are reported through the callback and counted, never returned;
+ * running out of memory stops the audit (-1, EC_ERR_INTERNAL), and ec_audit_run returns the
+ * database's status when the journal cannot be read to the end.
+ */
 #include "core/audit.h"
 
 #include "core/arena.h"
+#include "core/audit_internal.h"
 #include "core/journal.h"
 #include "core/money.h"
 
@@ -9,11 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define NONE ((size_t)-1)
-
-/* What an entry's `kind` label does (the operation itself is not stored). */
-enum op { OP_UNKNOWN, OP_CREDIT, OP_GRANT, OP_CARD, OP_CHARGE };
-
+/* The operation an entry's `kind` label names (audit_internal.h). */
 static enum op op_of(const char *kind)
 {
     if (strcmp(kind, "recharge") == 0 || strcmp(kind, "remittance") == 0)
@@ -27,33 +36,7 @@ static enum op op_of(const char *kind)
     return OP_UNKNOWN;
 }
 
-/* An idempotency key seen in the account, and the entry that used it. */
-typedef struct seen {
-    const char *key;
-    int64_t seq;
-} seen;
-
-/* The state of one account's check; the previous entry is the caller's to keep alive. */
-typedef struct checker {
-    ec_audit_report_fn report;
-    void *arg;
-    ec_arena *keys_arena; /* the account's keys, reset per account */
-    ec_arena *scratch;    /* one entry's working arrays, reset per entry */
-    seen *keys;
-    size_t nkeys;
-    size_t cap;
-    const ec_entry *prev; /* NULL before the account's first entry */
-    int64_t next_seq;     /* 0: unknown after an unreadable entry */
-    int lost;             /* an unreadable entry broke the chain of balances */
-    char account[128];
-    int64_t last_seq;
-    ec_audit_totals totals;
-    long failures;
-} checker;
-
-static void fail(checker *c, int64_t seq, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void fail(checker *c, int64_t seq, const char *code, const char *fmt, ...)
+void audit_fail(checker *c, int64_t seq, const char *code, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -140,497 +123,10 @@ static int key_seen(checker *c, const char *key, int64_t seq, int64_t *before)
 
 /* Sums with a sticky overflow flag, so one test at the end covers a whole entry. INT64_MIN
  * counts as an overflow too, so that every sum can be negated. */
-static void add(int64_t *sum, int64_t v, int *overflow)
+void audit_add(int64_t *sum, int64_t v, int *overflow)
 {
     if (ec_money_add(*sum, v, sum) < 0 || *sum == INT64_MIN)
         *overflow = 1;
-}
-
-enum fund_type { FUND_CASH, FUND_ARREARS, FUND_VOUCHER, FUND_CARD, FUND_BAD };
-
-static enum fund_type fund_of(const char *fund, const char **id)
-{
-    *id = NULL;
-    if (strcmp(fund, "cash") == 0)
-        return FUND_CASH;
-    if (strcmp(fund, "arrears") == 0)
-        return FUND_ARREARS;
-    if (strncmp(fund, "voucher:", 8) == 0 && fund[8] != '\0') {
-        *id = fund + 8;
-        return FUND_VOUCHER;
-    }
-    if (strncmp(fund, "card:", 5) == 0 && fund[5] != '\0') {
-        *id = fund + 5;
-        return FUND_CARD;
-    }
-    return FUND_BAD;
-}
-
-/* The index of a fund by id; `hint` is where it is when the order is kept (it always is:
- * ledger_apply copies the previous lists and appends). */
-static size_t find_voucher(const ec_wallet *w, const char *id, size_t hint)
-{
-    if (hint < w->nvouchers && strcmp(w->vouchers[hint].id, id) == 0)
-        return hint;
-    for (size_t i = 0; i < w->nvouchers; i++)
-        if (strcmp(w->vouchers[i].id, id) == 0)
-            return i;
-    return NONE;
-}
-
-static size_t find_card(const ec_wallet *w, const char *id, size_t hint)
-{
-    if (hint < w->ncards && strcmp(w->cards[hint].id, id) == 0)
-        return hint;
-    for (size_t i = 0; i < w->ncards; i++)
-        if (strcmp(w->cards[i].id, id) == 0)
-            return i;
-    return NONE;
-}
-
-static int same_voucher_terms(const ec_voucher *a, const ec_voucher *b)
-{
-    return strcmp(a->kind, b->kind) == 0 && a->face == b->face && a->threshold == b->threshold &&
-           a->valid_from == b->valid_from && a->valid_to == b->valid_to;
-}
-
-static int same_card_terms(const ec_card *a, const ec_card *b)
-{
-    return strcmp(a->number, b->number) == 0 && a->face == b->face &&
-           a->valid_from == b->valid_from && a->valid_to == b->valid_to;
-}
-
-/* How each fund of `after` relates to the previous wallet, and what moved. */
-typedef struct view {
-    size_t *vbase; /* per after voucher: its index in base, NONE when new */
-    size_t *cbase;
-    int64_t *vd; /* per after voucher: the sum of its moves */
-    int64_t *cd;
-    int *vdup; /* listed twice in after: not checked further */
-    int *cdup;
-    int64_t dcash, darrears;
-    int64_t dv_old, dv_new, dc_old, dc_new; /* moves on funds held before / created now */
-    int64_t paid_ordinary, paid_full;       /* what ordinary / full-reduction vouchers paid */
-    int64_t paid_foreign;                   /* what vouchers of no known kind paid */
-    int paid_into_old;                      /* a positive move on a fund held before */
-    int paid_from_new;                      /* a negative move on a fund created now */
-    size_t voucher_moves;                   /* how many moves touch vouchers or cards */
-    int overflow;
-} view;
-
-static int match_funds(checker *c, const ec_entry *e, const ec_wallet *base, view *v)
-{
-    const ec_wallet *a = &e->after;
-    v->vbase = ec_arena_alloc(c->scratch, (a->nvouchers + 1) * sizeof *v->vbase);
-    v->cbase = ec_arena_alloc(c->scratch, (a->ncards + 1) * sizeof *v->cbase);
-    v->vd = ec_arena_alloc(c->scratch, (a->nvouchers + 1) * sizeof *v->vd);
-    v->cd = ec_arena_alloc(c->scratch, (a->ncards + 1) * sizeof *v->cd);
-    v->vdup = ec_arena_alloc(c->scratch, (a->nvouchers + 1) * sizeof *v->vdup);
-    v->cdup = ec_arena_alloc(c->scratch, (a->ncards + 1) * sizeof *v->cdup);
-    int *vtaken = ec_arena_alloc(c->scratch, (base->nvouchers + 1) * sizeof *vtaken);
-    int *ctaken = ec_arena_alloc(c->scratch, (base->ncards + 1) * sizeof *ctaken);
-    if (!v->vbase || !v->cbase || !v->vd || !v->cd || !v->vdup || !v->cdup || !vtaken || !ctaken)
-        return -1;
-
-    for (size_t i = 0; i < a->nvouchers; i++) {
-        const ec_voucher *x = &a->vouchers[i];
-        size_t j = find_voucher(base, x->id, i);
-        v->vbase[i] = j;
-        /* A repeat: found in base twice over, or new and equal to an earlier new one. */
-        if (j != NONE && vtaken[j])
-            v->vdup[i] = 1;
-        for (size_t k = 0; j == NONE && k < i; k++)
-            if (v->vbase[k] == NONE && strcmp(a->vouchers[k].id, x->id) == 0)
-                v->vdup[i] = 1;
-        if (v->vdup[i]) {
-            fail(c, e->seq, "wrong_after", "voucher %s is listed twice in after", x->id);
-            continue;
-        }
-        if (j == NONE)
-            continue;
-        vtaken[j] = 1;
-        if (!same_voucher_terms(x, &base->vouchers[j]))
-            fail(c, e->seq, "wrong_after",
-                 "voucher %s changed its terms (kind, face, threshold or validity)", x->id);
-    }
-    for (size_t i = 0; i < a->ncards; i++) {
-        const ec_card *x = &a->cards[i];
-        size_t j = find_card(base, x->id, i);
-        v->cbase[i] = j;
-        if (j != NONE && ctaken[j])
-            v->cdup[i] = 1;
-        for (size_t k = 0; j == NONE && k < i; k++)
-            if (v->cbase[k] == NONE && strcmp(a->cards[k].id, x->id) == 0)
-                v->cdup[i] = 1;
-        if (v->cdup[i]) {
-            fail(c, e->seq, "wrong_after", "card %s is listed twice in after", x->id);
-            continue;
-        }
-        if (j == NONE)
-            continue;
-        ctaken[j] = 1;
-        if (!same_card_terms(x, &base->cards[j]))
-            fail(c, e->seq, "wrong_after", "card %s changed its terms (number, face or validity)",
-                 x->id);
-    }
-    for (size_t j = 0; j < base->nvouchers; j++)
-        if (!vtaken[j])
-            fail(c, e->seq, "wrong_after", "voucher %s disappeared from after",
-                 base->vouchers[j].id);
-    for (size_t j = 0; j < base->ncards; j++)
-        if (!ctaken[j])
-            fail(c, e->seq, "wrong_after", "card %s disappeared from after", base->cards[j].id);
-    return 0;
-}
-
-/* The voucher or card a move names, from after, or from base when after lost it. */
-static const ec_voucher *voucher_record(const ec_wallet *a, const ec_wallet *base, size_t i,
-                                        const char *id)
-{
-    if (i != NONE)
-        return &a->vouchers[i];
-    size_t j = find_voucher(base, id, NONE);
-    return j == NONE ? NULL : &base->vouchers[j];
-}
-
-static const ec_card *card_record(const ec_wallet *a, const ec_wallet *base, size_t i,
-                                  const char *id)
-{
-    if (i != NONE)
-        return &a->cards[i];
-    size_t j = find_card(base, id, NONE);
-    return j == NONE ? NULL : &base->cards[j];
-}
-
-static void spent_when(checker *c, const ec_entry *e, const char *what, const char *id,
-                       int64_t from, int64_t to)
-{
-    if (e->at < from || e->at >= to)
-        fail(c, e->seq, "spent_outside_validity", "%s %s paid at %lld, valid [%lld, %lld)", what,
-             id, (long long)e->at, (long long)from, (long long)to);
-}
-
-static void sum_moves(checker *c, const ec_entry *e, const ec_wallet *base, enum op op, view *v)
-{
-    const ec_wallet *a = &e->after;
-    for (size_t k = 0; k < e->nmoves; k++) {
-        const ec_move *m = &e->moves[k];
-        const char *id;
-        enum fund_type t = fund_of(m->fund, &id);
-        if (t == FUND_BAD) {
-            fail(c, e->seq, "unknown_fund", "a move on \"%s\", which is no fund", m->fund);
-            continue;
-        }
-        if (m->delta == INT64_MIN) {
-            v->overflow = 1;
-            continue;
-        }
-        if (t == FUND_CASH) {
-            add(&v->dcash, m->delta, &v->overflow);
-            continue;
-        }
-        if (t == FUND_ARREARS) {
-            add(&v->darrears, m->delta, &v->overflow);
-            continue;
-        }
-        v->voucher_moves++;
-        size_t i = t == FUND_VOUCHER ? find_voucher(a, id, NONE) : find_card(a, id, NONE);
-        int created = i != NONE && (t == FUND_VOUCHER ? v->vbase[i] : v->cbase[i]) == NONE;
-        const ec_voucher *vr = t == FUND_VOUCHER ? voucher_record(a, base, i, id) : NULL;
-        const ec_card *cr = t == FUND_CARD ? card_record(a, base, i, id) : NULL;
-        if (vr == NULL && cr == NULL) {
-            fail(c, e->seq, "foreign_fund", "moves %s, which this account never received", m->fund);
-        } else if (m->delta < 0) {
-            if (vr)
-                spent_when(c, e, "voucher", id, vr->valid_from, vr->valid_to);
-            else
-                spent_when(c, e, "card", id, cr->valid_from, cr->valid_to);
-            if (vr && op == OP_CHARGE && strcmp(vr->kind, "full_reduction") == 0 &&
-                e->amount < vr->threshold)
-                fail(c, e->seq, "below_threshold",
-                     "full-reduction voucher %s paid a charge of %lld below its threshold %lld", id,
-                     (long long)e->amount, (long long)vr->threshold);
-        }
-        if (i != NONE)
-            add(t == FUND_VOUCHER ? &v->vd[i] : &v->cd[i], m->delta, &v->overflow);
-        if (created) {
-            add(t == FUND_VOUCHER ? &v->dv_new : &v->dc_new, m->delta, &v->overflow);
-            v->paid_from_new |= m->delta < 0;
-        } else {
-            add(t == FUND_VOUCHER ? &v->dv_old : &v->dc_old, m->delta, &v->overflow);
-            v->paid_into_old |= m->delta > 0;
-        }
-        if (t == FUND_VOUCHER && m->delta < 0)
-            add(vr == NULL                                ? &v->paid_foreign
-                : strcmp(vr->kind, "full_reduction") == 0 ? &v->paid_full
-                                                          : &v->paid_ordinary,
-                -m->delta, &v->overflow);
-    }
-}
-
-/* A balance that is new or changed in this entry, checked against zero and its face. */
-static void check_balance(checker *c, const ec_entry *e, const char *what, const char *id,
-                          int64_t balance, int64_t face)
-{
-    if (balance < 0)
-        fail(c, e->seq, "negative_balance", "%s %s is %lld", what, id, (long long)balance);
-    else if (balance > face)
-        fail(c, e->seq, "above_face", "%s %s holds %lld, above its face %lld", what, id,
-             (long long)balance, (long long)face);
-}
-
-/* One balance of after against the previous one plus the entry's moves. */
-static void chain(checker *c, const ec_entry *e, const char *what, const char *id, int64_t is,
-                  int64_t was, int64_t moved)
-{
-    int64_t want;
-    if (ec_money_add(was, moved, &want) < 0)
-        fail(c, e->seq, "overflow", "%s%s%s: previous %lld + moves %lld pass int64", what,
-             id ? " " : "", id ? id : "", (long long)was, (long long)moved);
-    else if (is != want)
-        fail(c, e->seq, "wrong_after", "%s%s%s is %lld, expected %lld (previous %lld + moves %lld)",
-             what, id ? " " : "", id ? id : "", (long long)is, (long long)want, (long long)was,
-             (long long)moved);
-}
-
-/* Each balance of after against base + moves, then the ones that changed against bounds. */
-static void check_after(checker *c, const ec_entry *e, const ec_wallet *base, const view *v)
-{
-    const ec_wallet *a = &e->after;
-    if (!v->overflow) {
-        chain(c, e, "cash", NULL, a->cash, base->cash, v->dcash);
-        chain(c, e, "arrears", NULL, a->arrears, base->arrears, v->darrears);
-    }
-    if (a->cash < 0 && a->cash != base->cash)
-        fail(c, e->seq, "negative_balance", "cash is %lld", (long long)a->cash);
-    if (a->arrears < 0 && a->arrears != base->arrears)
-        fail(c, e->seq, "negative_balance", "arrears are %lld", (long long)a->arrears);
-
-    for (size_t i = 0; i < a->nvouchers; i++) {
-        const ec_voucher *x = &a->vouchers[i];
-        size_t j = v->vbase[i];
-        if (v->vdup[i])
-            continue;
-        int64_t was = j == NONE ? 0 : base->vouchers[j].balance;
-        if (!v->overflow)
-            chain(c, e, "voucher", x->id, x->balance, was, v->vd[i]);
-        if (j == NONE || x->balance != was)
-            check_balance(c, e, "voucher", x->id, x->balance, x->face);
-    }
-    for (size_t i = 0; i < a->ncards; i++) {
-        const ec_card *x = &a->cards[i];
-        size_t j = v->cbase[i];
-        if (v->cdup[i])
-            continue;
-        int64_t was = j == NONE ? 0 : base->cards[j].balance;
-        if (!v->overflow)
-            chain(c, e, "card", x->id, x->balance, was, v->cd[i]);
-        if (j == NONE || x->balance != was)
-            check_balance(c, e, "card", x->id, x->balance, x->face);
-    }
-}
-
-/* Funds appearing in after that the entry does not create: another account's, or forged. */
-static void check_created(checker *c, const ec_entry *e, enum op op, const view *v, size_t *nv,
-                          size_t *nc)
-{
-    const ec_wallet *a = &e->after;
-    size_t allow_v = op == OP_GRANT || op == OP_CARD ? 1 : 0, allow_c = op == OP_CARD ? 1 : 0;
-    *nv = *nc = 0;
-    for (size_t i = 0; i < a->nvouchers; i++)
-        if (v->vbase[i] == NONE && !v->vdup[i] && ++*nv > allow_v)
-            fail(c, e->seq, "foreign_fund", "voucher %s appears without being granted",
-                 a->vouchers[i].id);
-    for (size_t i = 0; i < a->ncards; i++)
-        if (v->cbase[i] == NONE && !v->cdup[i] && ++*nc > allow_c)
-            fail(c, e->seq, "foreign_fund", "card %s appears without being bought", a->cards[i].id);
-}
-
-/* The created voucher / card (the first new one) and the sum of its moves. */
-static const ec_voucher *new_voucher(const ec_wallet *a, const view *v, int64_t *moved)
-{
-    for (size_t i = 0; i < a->nvouchers; i++)
-        if (v->vbase[i] == NONE && !v->vdup[i]) {
-            *moved = v->vd[i];
-            return &a->vouchers[i];
-        }
-    return NULL;
-}
-
-static const ec_card *new_card(const ec_wallet *a, const view *v, int64_t *moved)
-{
-    for (size_t i = 0; i < a->ncards; i++)
-        if (v->cbase[i] == NONE && !v->cdup[i]) {
-            *moved = v->cd[i];
-            return &a->cards[i];
-        }
-    return NULL;
-}
-
-/* Per-entry conservation by kind; returns the first violation, or NULL. */
-static const char *conservation(const ec_entry *e, const ec_wallet *base, enum op op, const view *v,
-                                size_t nv, size_t nc, char *why, size_t size)
-{
-    int64_t amount = e->amount, moved = 0, bonus = 0;
-    if (amount <= 0 || amount > EC_MONEY_MAX) {
-        snprintf(why, size, "amount %lld is outside 1..%lld", (long long)amount,
-                 (long long)EC_MONEY_MAX);
-        return why;
-    }
-    switch (op) {
-    case OP_CREDIT: {
-        int64_t owed = base->arrears > 0 ? base->arrears : 0, net = 0;
-        int overflow = ec_money_sub(v->dcash, v->darrears, &net) < 0;
-        if (v->voucher_moves)
-            snprintf(why, size, "a credit moves vouchers or cards");
-        else if (v->dcash < 0 || v->darrears > 0)
-            snprintf(why, size, "a credit takes cash (%lld) or adds arrears (%lld)",
-                     (long long)v->dcash, (long long)v->darrears);
-        else if (overflow || net != amount)
-            snprintf(why, size, "credit: cash moved %lld − arrears moved %lld ≠ amount %lld",
-                     (long long)v->dcash, (long long)v->darrears, (long long)amount);
-        else if (-v->darrears != ec_money_min(amount, owed))
-            snprintf(why, size, "a credit of %lld paid %lld of %lld arrears", (long long)amount,
-                     (long long)-v->darrears, (long long)owed);
-        else
-            return NULL;
-        return why;
-    }
-    case OP_GRANT: {
-        const ec_voucher *x = new_voucher(&e->after, v, &moved);
-        if (nv != 1 || nc != 0 || x == NULL)
-            snprintf(why, size, "a grant creates %zu vouchers and %zu cards", nv, nc);
-        else if (moved != x->face || x->face != amount)
-            snprintf(why, size, "grant: voucher %s moved %lld, face %lld, amount %lld", x->id,
-                     (long long)moved, (long long)x->face, (long long)amount);
-        else if (v->dcash || v->darrears || v->dv_old || v->dc_old || v->paid_into_old)
-            snprintf(why, size, "a grant moves other funds");
-        else
-            return NULL;
-        return why;
-    }
-    case OP_CARD: {
-        const ec_card *x = new_card(&e->after, v, &moved);
-        const ec_voucher *b = new_voucher(&e->after, v, &bonus);
-        if (nc != 1 || nv > 1 || x == NULL)
-            snprintf(why, size, "a card purchase creates %zu cards and %zu vouchers", nc, nv);
-        else if (moved != x->face || x->face != amount || v->dcash != -amount)
-            snprintf(why, size, "card %s: cash moved %lld, card moved %lld, face %lld, amount %lld",
-                     x->id, (long long)v->dcash, (long long)moved, (long long)x->face,
-                     (long long)amount);
-        else if (b && bonus != b->face)
-            snprintf(why, size, "bonus voucher %s moved %lld, face %lld", b->id, (long long)bonus,
-                     (long long)b->face);
-        else if (v->darrears || v->dv_old || v->dc_old || v->paid_into_old)
-            snprintf(why, size, "a card purchase moves other funds");
-        else
-            return NULL;
-        return why;
-    }
-    case OP_CHARGE: {
-        int64_t paid = 0, owed = 0;
-        int overflow = 0;
-        add(&paid, v->dv_old, &overflow);
-        add(&paid, v->dc_old, &overflow);
-        add(&paid, v->dcash, &overflow);
-        add(&owed, -paid, &overflow);
-        add(&owed, v->darrears, &overflow);
-        if (nv || nc)
-            snprintf(why, size, "a charge creates funds");
-        else if (v->paid_into_old || v->dcash > 0 || v->darrears < 0)
-            snprintf(why, size, "a charge pays into a fund");
-        else if (overflow || owed != amount)
-            snprintf(why, size, "charge: funds paid %lld + arrears %lld ≠ amount %lld",
-                     (long long)-paid, (long long)v->darrears, (long long)amount);
-        else
-            return NULL;
-        return why;
-    }
-    default: return NULL;
-    }
-}
-
-static void check_split(checker *c, const ec_entry *e, enum op op, const view *v)
-{
-    const ec_split *s = &e->split;
-    if (op != OP_CHARGE) {
-        if (s->ordinary_vouchers || s->full_reduction_vouchers || s->cards || s->cash || s->arrears)
-            fail(c, e->seq, "bad_split", "a %s entry has a split", e->kind);
-        return;
-    }
-    int overflow = 0;
-    int64_t sum = 0;
-    add(&sum, s->ordinary_vouchers, &overflow);
-    add(&sum, s->full_reduction_vouchers, &overflow);
-    add(&sum, s->cards, &overflow);
-    add(&sum, s->cash, &overflow);
-    add(&sum, s->arrears, &overflow);
-    if (overflow || sum != e->amount) {
-        fail(c, e->seq, "bad_split", "the split adds up to %s%lld, the amount is %lld",
-             overflow ? "more than " : "", (long long)sum, (long long)e->amount);
-        return;
-    }
-    struct {
-        const char *name;
-        int64_t split, moves;
-    } parts[] = {
-        {"ordinary_vouchers", s->ordinary_vouchers, v->paid_ordinary},
-        {"full_reduction_vouchers", s->full_reduction_vouchers, v->paid_full},
-        {"cards", s->cards, -v->dc_old},
-        {"cash", s->cash, -v->dcash},
-        {"arrears", s->arrears, v->darrears},
-    };
-    /* Another account's voucher has no kind here (foreign_fund says so): then only the
-     * vouchers' total can be compared. */
-    size_t first = 0;
-    if (v->paid_foreign) {
-        parts[1].name = "vouchers";
-        parts[1].split = parts[1].moves = 0;
-        add(&parts[1].split, s->ordinary_vouchers, &overflow);
-        add(&parts[1].split, s->full_reduction_vouchers, &overflow);
-        add(&parts[1].moves, v->paid_ordinary, &overflow);
-        add(&parts[1].moves, v->paid_full, &overflow);
-        add(&parts[1].moves, v->paid_foreign, &overflow);
-        first = 1;
-    }
-    for (size_t i = first; i < sizeof parts / sizeof parts[0]; i++)
-        if (overflow || parts[i].split != parts[i].moves) {
-            fail(c, e->seq, "bad_split", "split %s is %lld, the moves say %lld", parts[i].name,
-                 (long long)parts[i].split, (long long)parts[i].moves);
-            return;
-        }
-}
-
-static void count_totals(checker *c, const ec_entry *e, enum op op, const view *v)
-{
-    ec_audit_totals *t = &c->totals;
-    int overflow = 0;
-    switch (op) {
-    case OP_CREDIT:
-    case OP_GRANT: add(&t->in, e->amount, &overflow); break;
-    case OP_CARD: add(&t->in, v->dv_new, &overflow); break;
-    case OP_CHARGE: add(&t->out, e->amount, &overflow); break;
-    default: t->unknown = 1; break;
-    }
-    if (overflow) {
-        fail(c, e->seq, "overflow", "the account's money in or out passes int64");
-        t->unknown = 1;
-    }
-}
-
-/* Checks for an entry with no trusted previous balances: only what it says of itself. */
-static void check_alone(checker *c, const ec_entry *e)
-{
-    const ec_wallet *a = &e->after;
-    if (a->cash < 0)
-        fail(c, e->seq, "negative_balance", "cash is %lld", (long long)a->cash);
-    if (a->arrears < 0)
-        fail(c, e->seq, "negative_balance", "arrears are %lld", (long long)a->arrears);
-    for (size_t i = 0; i < a->nvouchers; i++)
-        check_balance(c, e, "voucher", a->vouchers[i].id, a->vouchers[i].balance,
-                      a->vouchers[i].face);
-    for (size_t i = 0; i < a->ncards; i++)
-        check_balance(c, e, "card", a->cards[i].id, a->cards[i].balance, a->cards[i].face);
 }
 
 /* Checks the account's next entry against the previous one, which must stay valid until the
@@ -641,45 +137,29 @@ static int check_entry(checker *c, const ec_entry *e)
     ec_arena_reset(c->scratch);
     c->last_seq = e->seq;
     if (c->next_seq != 0 && e->seq != c->next_seq)
-        fail(c, e->seq, "seq_gap", "expected seq %lld, found %lld", (long long)c->next_seq,
-             (long long)e->seq);
+        audit_fail(c, e->seq, "seq_gap", "expected seq %lld, found %lld", (long long)c->next_seq,
+                   (long long)e->seq);
     c->next_seq = e->seq > 0 && e->seq < INT64_MAX ? e->seq + 1 : 0;
     int64_t before;
     int dup = key_seen(c, e->key, e->seq, &before);
     if (dup < 0)
         return -1;
     if (dup)
-        fail(c, e->seq, "duplicate_key", "key \"%s\" was already used by seq %lld", e->key,
-             (long long)before);
+        audit_fail(c, e->seq, "duplicate_key", "key \"%s\" was already used by seq %lld", e->key,
+                   (long long)before);
     enum op op = op_of(e->kind);
     if (op == OP_UNKNOWN)
-        fail(c, e->seq, "unknown_kind", "kind \"%s\" is no money operation", e->kind);
+        audit_fail(c, e->seq, "unknown_kind", "kind \"%s\" is no money operation", e->kind);
 
     if (c->lost) {
-        check_alone(c, e);
+        audit_check_alone(c, e);
         c->lost = 0;
         c->prev = e;
         return 0;
     }
     const ec_wallet *base = c->prev ? &c->prev->after : &empty;
-    view v = {0};
-    if (match_funds(c, e, base, &v) < 0)
+    if (audit_check_funds(c, e, base, op) < 0)
         return -1;
-    sum_moves(c, e, base, op, &v);
-    if (v.overflow)
-        fail(c, e->seq, "overflow", "the moves of this entry pass int64");
-    check_after(c, e, base, &v);
-    size_t nv, nc;
-    check_created(c, e, op, &v, &nv, &nc);
-    char why[400];
-    if (op != OP_UNKNOWN && !v.overflow && conservation(e, base, op, &v, nv, nc, why, sizeof why))
-        fail(c, e->seq, "conservation", "%s", why);
-    if (!v.overflow)
-        check_split(c, e, op, &v);
-    if (v.overflow)
-        c->totals.unknown = 1;
-    else
-        count_totals(c, e, op, &v);
     c->prev = e;
     return 0;
 }
@@ -687,7 +167,7 @@ static int check_entry(checker *c, const ec_entry *e)
 /* A document of the account that is no entry: its balances cannot be followed past it. */
 static void check_malformed(checker *c, int64_t seq)
 {
-    fail(c, seq, "malformed", "the document is not a well-formed journal entry");
+    audit_fail(c, seq, "malformed", "the document is not a well-formed journal entry");
     c->lost = 1;
     c->prev = NULL;
     c->totals.unknown = 1;
@@ -704,24 +184,24 @@ static void checker_end(checker *c, ec_audit_totals *out)
     t->held = 0;
     if (c->prev) {
         const ec_wallet *a = &c->prev->after;
-        add(&t->held, a->cash, &overflow);
+        audit_add(&t->held, a->cash, &overflow);
         for (size_t i = 0; i < a->nvouchers; i++)
-            add(&t->held, a->vouchers[i].balance, &overflow);
+            audit_add(&t->held, a->vouchers[i].balance, &overflow);
         for (size_t i = 0; i < a->ncards; i++)
-            add(&t->held, a->cards[i].balance, &overflow);
+            audit_add(&t->held, a->cards[i].balance, &overflow);
         if (ec_money_sub(t->held, a->arrears, &t->held) < 0)
             overflow = 1;
     }
     int64_t net;
     if (overflow || ec_money_sub(t->in, t->out, &net) < 0) {
         if (!t->unknown)
-            fail(c, c->last_seq, "overflow", "the account's totals pass int64");
+            audit_fail(c, c->last_seq, "overflow", "the account's totals pass int64");
         t->unknown = 1;
     } else if (!t->unknown && net != t->held) {
-        fail(c, c->last_seq, "totals",
-             "money in %lld − out %lld = %lld, but the balances hold %lld (cash + vouchers + "
-             "cards − arrears)",
-             (long long)t->in, (long long)t->out, (long long)net, (long long)t->held);
+        audit_fail(c, c->last_seq, "totals",
+                   "money in %lld − out %lld = %lld, but the balances hold %lld (cash + vouchers + "
+                   "cards − arrears)",
+                   (long long)t->in, (long long)t->out, (long long)net, (long long)t->held);
     }
     if (out)
         *out = *t;
@@ -763,9 +243,9 @@ typedef struct run {
 static void add_totals(ec_audit_totals *all, const ec_audit_totals *t)
 {
     int overflow = 0;
-    add(&all->in, t->in, &overflow);
-    add(&all->out, t->out, &overflow);
-    add(&all->held, t->held, &overflow);
+    audit_add(&all->in, t->in, &overflow);
+    audit_add(&all->out, t->out, &overflow);
+    audit_add(&all->held, t->held, &overflow);
     if (overflow || t->unknown)
         all->unknown = 1;
 }
@@ -851,9 +331,10 @@ ec_status ec_audit_run(ec_db *db, ec_audit_report_fn report, void *arg, ec_audit
     int64_t net;
     if (!r.all.unknown && ec_money_sub(r.all.in, r.all.out, &net) == 0 && net != r.all.held) {
         checker_begin(&r.c, "*");
-        fail(&r.c, 0, "totals",
-             "all accounts: money in %lld − out %lld = %lld, but the balances hold %lld",
-             (long long)r.all.in, (long long)r.all.out, (long long)net, (long long)r.all.held);
+        audit_fail(&r.c, 0, "totals",
+                   "all accounts: money in %lld − out %lld = %lld, but the balances hold %lld",
+                   (long long)r.all.in, (long long)r.all.out, (long long)net,
+                   (long long)r.all.held);
     }
 done:
     summary->failures = r.c.failures > 0 ? (size_t)r.c.failures : 0;

@@ -1,6 +1,6 @@
 /*
  * tests/fuzz/fuzz_schema.c: libFuzzer target over request validation: a body parsed by
- * ec_json_body_parse, then checked by ec_schema_validate (core/schema.c) against two fixed
+ * ec_json_body_parse, then checked by ec_schema_validate (core/schema_*.c) against two fixed
  * schemas: the sign-up body as the service defines it, and one that exercises every other
  * supported keyword.
  *

@@ -7,7 +7,7 @@
  * money rules (core/ledger_apply.c) with core/ledger.c's key and hash semantics. Answers are
  * compared as the host would send them (printed, raw int64 members included), so a replay
  * is checked byte for byte. The request schemas are compiled and exercised with the real
- * validator (core/schema.c), from SCHEMA_DIR or else the tree's schemas/.
+ * validator (core/schema_*.c), from SCHEMA_DIR or else the tree's schemas/.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE

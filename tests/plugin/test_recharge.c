@@ -5,7 +5,7 @@
  * The plugin is loaded with dlopen as ecd loads it. Orders are created and read through
  * mock_call; the journal credits that make an order paid are posted straight into the mock's
  * ledger (as the provider plugin would, key `recharge:<order id>`). The request schema is
- * compiled and exercised with the real validator (core/schema.c), from SCHEMA_DIR or else the
+ * compiled and exercised with the real validator (core/schema_*.c), from SCHEMA_DIR or else the
  * tree's schemas/.
  */
 #ifndef _GNU_SOURCE

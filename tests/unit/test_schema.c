@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_schema.c: core/schema.c against the official JSON Schema Test Suite
+ * tests/unit/test_schema.c: core/schema_*.c against the official JSON Schema Test Suite
  * (draft 7) and against our own cases (messages, refusals, limits, exact numbers).
  *
  * Usage: test_schema [suite-dir]   (default /usr/share/json-schema-test-suite/tests/draft7)
