@@ -64,6 +64,14 @@ fail:
     return -1;
 }
 
+static void release_claim(ec_db *db, const char *email)
+{
+    bson_t filter = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "_id", email);
+    ec_db_delete(db, "account_emails", &filter, 0);
+    bson_destroy(&filter);
+}
+
 static int operator_add(ec_db *db, const char *email_in)
 {
     char email[256];
@@ -94,14 +102,31 @@ static int operator_add(ec_db *db, const char *email_in)
     }
     explicit_bzero(password, sizeof password);
     int64_t now = now_ms();
+    /* The email's claim first, as the account plugin registers (handlers/account). */
+    bson_t claim = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&claim, "_id", email);
+    BSON_APPEND_UTF8(&claim, "account", id);
+    BSON_APPEND_INT64(&claim, "at", now);
+    ec_status st = ec_db_insert(db, "account_emails", &claim);
+    bson_destroy(&claim);
+    if (st == EC_ERR_DUPLICATE) {
+        fprintf(stderr, "ecctl: %s is already taken\n", email);
+        return 1;
+    }
+    if (st != EC_OK) {
+        fprintf(stderr, "ecctl: the database refused the email's claim (status %d)\n", st);
+        return 1;
+    }
     bson_t account = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&account, "_id", id);
     BSON_APPEND_UTF8(&account, "email", email);
     BSON_APPEND_UTF8(&account, "company", "operator");
     BSON_APPEND_UTF8(&account, "role", "operator");
     BSON_APPEND_INT64(&account, "created_at", now);
-    ec_status st = ec_db_insert(db, "accounts", &account);
+    st = ec_db_insert(db, "accounts", &account);
     bson_destroy(&account);
+    if (st != EC_OK)
+        release_claim(db, email);
     if (st == EC_ERR_DUPLICATE) {
         fprintf(stderr, "ecctl: %s is already taken\n", email);
         return 1;
@@ -125,6 +150,7 @@ static int operator_add(ec_db *db, const char *email_in)
         BSON_APPEND_UTF8(&filter, "_id", id);
         ec_db_delete(db, "accounts", &filter, 0);
         bson_destroy(&filter);
+        release_claim(db, email);
         fprintf(stderr, "ecctl: the database refused the credential (status %d)\n", st);
         return 1;
     }

@@ -133,6 +133,88 @@ ec_status acct_account_find(acct_state *st, ec_request *req, const char *field, 
     return EC_OK;
 }
 
+/*
+ * Emails are claimed in `account_emails` under _id = the email, before the account is
+ * written. A lookup by _id is the one FerretDB's SQLite backend evaluates inside SQLite; a
+ * lookup by the account's email field would decode every account. The unique index on
+ * accounts.email stays as the second guard.
+ */
+ec_status acct_account_by_email(acct_state *st, ec_request *req, const char *email,
+                                acct_account *out)
+{
+    bson_t filter = BSON_INITIALIZER;
+    bson_t *claim = NULL;
+    bson_iter_t it;
+    ec_status rc;
+
+    BSON_APPEND_UTF8(&filter, "_id", email);
+    rc = st->host->db_find_one(req, ACCT_EMAILS, &filter, NULL, &claim);
+    bson_destroy(&filter);
+    if (rc != EC_OK)
+        return rc;
+    if (!bson_iter_init_find(&it, claim, "account") || !BSON_ITER_HOLDS_UTF8(&it))
+        return EC_ERR_NOT_FOUND;
+    rc = acct_account_find(st, req, "_id", bson_iter_utf8(&it, NULL), out);
+    /* A claim whose account is gone, or holds another email, names no account. */
+    if (rc == EC_OK && (out->email == NULL || strcmp(out->email, email) != 0))
+        return EC_ERR_NOT_FOUND;
+    return rc;
+}
+
+/* How old a claim without its account must be before a new registration may take it over:
+ * longer than any registration takes, so a claim in flight is never stolen. */
+#define CLAIM_STALE_MS (10 * 60 * 1000)
+
+ec_status acct_email_claim(acct_state *st, ec_request *req, const char *email, const char *id)
+{
+    const ec_host *h = st->host;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        bson_t doc = BSON_INITIALIZER;
+        BSON_APPEND_UTF8(&doc, "_id", email);
+        BSON_APPEND_UTF8(&doc, "account", id);
+        BSON_APPEND_INT64(&doc, "at", h->now_ms());
+        ec_status rc = h->db_insert(ACCT_EMAILS, &doc);
+        bson_destroy(&doc);
+        if (rc != EC_ERR_DUPLICATE)
+            return rc;
+        /* Taken. A registration that crashed between its claim and its account leaves a
+         * claim that names no account: once stale, it may be released and taken. */
+        bson_t filter = BSON_INITIALIZER;
+        bson_t *claim = NULL;
+        BSON_APPEND_UTF8(&filter, "_id", email);
+        rc = h->db_find_one(req, ACCT_EMAILS, &filter, NULL, &claim);
+        bson_destroy(&filter);
+        if (rc == EC_ERR_NOT_FOUND)
+            continue; /* released meanwhile */
+        if (rc != EC_OK)
+            return rc;
+        bson_iter_t it;
+        const char *holder = bson_iter_init_find(&it, claim, "account") && BSON_ITER_HOLDS_UTF8(&it)
+                                 ? bson_iter_utf8(&it, NULL)
+                                 : "";
+        int64_t at = bson_iter_init_find(&it, claim, "at") ? bson_iter_as_int64(&it) : 0;
+        acct_account a;
+        rc = acct_account_find(st, req, "_id", holder, &a);
+        if (rc != EC_ERR_NOT_FOUND)
+            return rc == EC_OK ? EC_ERR_DUPLICATE : rc;
+        if (h->now_ms() - at < CLAIM_STALE_MS)
+            return EC_ERR_DUPLICATE;
+        acct_email_release(st, email, holder);
+    }
+    return EC_ERR_DUPLICATE;
+}
+
+void acct_email_release(acct_state *st, const char *email, const char *id)
+{
+    bson_t filter = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "_id", email);
+    BSON_APPEND_UTF8(&filter, "account", id);
+    if (st->host->db_delete(ACCT_EMAILS, &filter, 0) != EC_OK)
+        st->host->log(EC_LOG_ERROR, ACCT_PLUGIN,
+                      "the claim of an email by account %s could not be released", id);
+    bson_destroy(&filter);
+}
+
 int acct_reply_internal(acct_state *st, ec_request *req, const char *fmt, ...)
 {
     char reason[256];

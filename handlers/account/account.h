@@ -21,7 +21,8 @@
 #define ACCT_ACCOUNTS "accounts"
 #define ACCT_CREDENTIALS "credentials"
 #define ACCT_FAILURES "login_failures"
-#define ACCT_ID_BYTES 12 /* random bytes of an id: 24 hex characters */
+#define ACCT_EMAILS "account_emails" /* {_id: email, account, at}: the claim of an email */
+#define ACCT_ID_BYTES 12             /* random bytes of an id: 24 hex characters */
 #define ACCT_ID_LEN 24
 
 /* Per-worker state, made by init and released by fini. */
@@ -60,6 +61,14 @@ ACCT_HIDDEN int acct_account_parse(const bson_t *doc, acct_account *out);
 ACCT_HIDDEN cJSON *acct_account_json(const acct_account *a);
 /* Finds the account whose `field` equals `value` ("_id" or "email"). EC_ERR_NOT_FOUND when
  * none; EC_ERR_INTERNAL when the stored document is malformed. */
+/* The account whose email is `email`, through its claim (one _id lookup); EC_ERR_NOT_FOUND
+ * when there is none. */
+ACCT_HIDDEN ec_status acct_account_by_email(acct_state *st, ec_request *req, const char *email,
+                                            acct_account *out);
+/* Claims `email` for account `id`: EC_OK, EC_ERR_DUPLICATE when another account holds it. */
+ACCT_HIDDEN ec_status acct_email_claim(acct_state *st, ec_request *req, const char *email,
+                                       const char *id);
+ACCT_HIDDEN void acct_email_release(acct_state *st, const char *email, const char *id);
 ACCT_HIDDEN ec_status acct_account_find(acct_state *st, ec_request *req, const char *field,
                                         const char *value, acct_account *out);
 /* Replies {"account": {...}} with `status` and returns it (500 when out of memory). */

@@ -96,7 +96,12 @@ int acct_register(ec_request *req, void *state)
     BSON_APPEND_UTF8(&doc, "company", a.company);
     BSON_APPEND_UTF8(&doc, "role", a.role);
     BSON_APPEND_INT64(&doc, "created_at", a.created_at);
-    rc = h->db_insert(ACCT_ACCOUNTS, &doc);
+    rc = acct_email_claim(st, req, email, id);
+    if (rc == EC_OK) {
+        rc = h->db_insert(ACCT_ACCOUNTS, &doc);
+        if (rc != EC_OK)
+            acct_email_release(st, email, id);
+    }
     if (rc == EC_ERR_DUPLICATE) {
         status = h->reply_error(req, 409, "email_taken", "an account with this email exists");
         goto done;
@@ -107,12 +112,14 @@ int acct_register(ec_request *req, void *state)
     }
     rc = acct_credential_insert(st, req, id, 1, hash);
     if (rc != EC_OK) {
-        /* No half accounts: take the account back. */
+        /* No half accounts: take the account and its claim back. */
         BSON_APPEND_UTF8(&filter, "_id", id);
         if (h->db_delete(ACCT_ACCOUNTS, &filter, 0) != EC_OK)
             h->log(EC_LOG_ERROR, ACCT_PLUGIN,
                    "account %s left without a credential: it cannot log in, its email stays taken",
                    id);
+        else
+            acct_email_release(st, email, id);
         status = h->reply_db_error(req, rc == EC_ERR_DUPLICATE ? EC_ERR_INTERNAL : rc);
         goto done;
     }
@@ -185,7 +192,7 @@ int acct_login(ec_request *req, void *state)
     if (dummy == NULL || email == NULL)
         return acct_reply_internal(st, req,
                                    "login: no dummy hash (hashing failed) or out of memory");
-    rc = acct_account_find(st, req, "email", email, &a);
+    rc = acct_account_by_email(st, req, email, &a);
     if (rc == EC_ERR_NOT_FOUND) {
         (void)h->password_verify(dummy, password);
         return reply_invalid(h, req);

@@ -35,32 +35,72 @@ static int iter_int64(const bson_t *doc, const char *key, int64_t *out)
     return 0;
 }
 
-ec_status acct_credential_current(acct_state *st, ec_request *req, const char *account_id,
-                                  acct_credential *out)
+/* Credential `seq` of the account by its _id "<account>:<seq>" (*found 0 when absent). */
+static ec_status credential_at(acct_state *st, ec_request *req, const char *account_id, int64_t seq,
+                               acct_credential *out, int *found)
 {
-    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+    const ec_host *h = st->host;
+    char *id = h->sprintf(req, "%s:%lld", account_id, (long long)seq);
+    bson_t filter = BSON_INITIALIZER;
     bson_t *doc = NULL;
     bson_iter_t it;
-    int64_t seq;
     ec_status rc;
 
-    BSON_APPEND_UTF8(&filter, "account", account_id);
-    append_sort(&opts, "seq", -1);
-    rc = st->host->db_find_one(req, ACCT_CREDENTIALS, &filter, &opts, &doc);
+    *found = 0;
+    if (id == NULL)
+        return EC_ERR_INTERNAL;
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    rc = h->db_find_one(req, ACCT_CREDENTIALS, &filter, NULL, &doc);
+    bson_destroy(&filter);
+    if (rc == EC_ERR_NOT_FOUND)
+        return EC_OK;
     if (rc != EC_OK)
-        goto done;
-    if (doc == NULL || iter_int64(doc, "seq", &seq) < 0 || seq < 1 ||
-        !bson_iter_init_find(&it, doc, "hash") || !BSON_ITER_HOLDS_UTF8(&it)) {
-        st->host->log(EC_LOG_ERROR, ACCT_PLUGIN, "malformed credential of account %s", account_id);
-        rc = EC_ERR_INTERNAL;
-        goto done;
+        return rc;
+    if (!bson_iter_init_find(&it, doc, "hash") || !BSON_ITER_HOLDS_UTF8(&it)) {
+        h->log(EC_LOG_ERROR, ACCT_PLUGIN, "malformed credential of account %s", account_id);
+        return EC_ERR_INTERNAL;
     }
     out->seq = seq;
     out->hash = bson_iter_utf8(&it, NULL);
-done:
-    bson_destroy(&filter);
-    bson_destroy(&opts);
-    return rc;
+    *found = 1;
+    return EC_OK;
+}
+
+/*
+ * The newest credential: its sequence numbers have no gap, so it is found by _id lookups
+ * alone (galloping from 1, then bisecting), never by a sorted query, which FerretDB's SQLite
+ * backend would answer by decoding every credential of every account.
+ */
+ec_status acct_credential_current(acct_state *st, ec_request *req, const char *account_id,
+                                  acct_credential *out)
+{
+    acct_credential probe;
+    int64_t lo = 0, hi, step = 1;
+    int found;
+    ec_status rc;
+
+    for (;;) { /* invariant: credential lo exists (or lo == 0) */
+        if ((rc = credential_at(st, req, account_id, lo + step, &probe, &found)) != EC_OK)
+            return rc;
+        if (!found)
+            break;
+        lo += step;
+        *out = probe;
+        step *= 2;
+    }
+    hi = lo + step;
+    while (hi - lo > 1) { /* credential lo exists, credential hi does not */
+        int64_t mid = lo + (hi - lo) / 2;
+        if ((rc = credential_at(st, req, account_id, mid, &probe, &found)) != EC_OK)
+            return rc;
+        if (found) {
+            lo = mid;
+            *out = probe;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo == 0 ? EC_ERR_NOT_FOUND : EC_OK;
 }
 
 ec_status acct_credential_insert(acct_state *st, ec_request *req, const char *account_id,

@@ -214,6 +214,38 @@ static void test_load(const char *path)
 
 /* ---- register ---- */
 
+/* A registration that crashed between claiming its email and writing its account. */
+static void test_email_claims(void)
+{
+    ec_request *req;
+    const char *body = "{\"email\": \"ghost@example.com\", \"password\": \"" PW "\", "
+                       "\"company\": \"G\"}";
+
+    mock_db_seed("account_emails", "{\"_id\": \"ghost@example.com\", \"account\": "
+                                   "\"0123456789abcdef01234567\", \"at\": {\"$numberLong\": "
+                                   "\"1735689600000\"}}");
+    req = call("account.login", body_creds("ghost@example.com", PW), NULL);
+    is_int(mock_reply_status(req), 401, "claims: a claim without its account logs nobody in");
+    mock_request_free(req);
+    req = call("account.register", body, NULL);
+    is_int(mock_reply_status(req), 409, "claims: a fresh claim is not taken over (in flight)");
+    mock_request_free(req);
+    is_int(mock_db_count_json("accounts", "{\"email\": \"ghost@example.com\"}"), 0,
+           "claims: and no account was written");
+    mock_clock_advance(11 * 60 * 1000);
+    req = call("account.register", body, NULL);
+    is_int(mock_reply_status(req), 201, "claims: a stale claim without an account is taken over");
+    mock_request_free(req);
+    is_int(mock_db_count_json("account_emails", "{\"_id\": \"ghost@example.com\"}"), 1,
+           "claims: one claim for the email");
+    req = call("account.login", body_creds("ghost@example.com", PW), NULL);
+    is_int(mock_reply_status(req), 200, "claims: the new account logs in");
+    mock_request_free(req);
+    req = call("account.register", body, NULL);
+    is_int(mock_reply_status(req), 409, "claims: a claim with its account stays taken");
+    mock_request_free(req);
+}
+
 static void test_register(void)
 {
     ec_request *req;
@@ -669,6 +701,11 @@ static void test_ops(void)
              "\"hash\": \"%s\", \"created_at\": {\"$numberLong\": \"1\"}}",
              op_id, op_id, hash);
     mock_db_seed("credentials", doc);
+    snprintf(doc, sizeof doc,
+             "{\"_id\": \"ops@example.com\", \"account\": \"%s\", "
+             "\"at\": {\"$numberLong\": \"1\"}}",
+             op_id);
+    mock_db_seed("account_emails", doc);
     mock_request_free(req);
     req = call("account.login", body_creds("ops@example.com", PW), NULL);
     is_int(mock_reply_status(req), 200, "ops: an operator logs in");
@@ -926,6 +963,7 @@ int main(int argc, char **argv)
     test_ops();
     test_down_everywhere();
     test_secure_cookies();
+    test_email_claims();
     test_logs("at the end");
     mock_plugin_unload(&P);
     mock_reset();
