@@ -28,8 +28,8 @@ static int take_entry(const bson_t *doc, void *arg)
 
 /* The first entry matching filter, newest first when `sorted`; *any says whether there was
  * one. */
-static ec_status find_entry(ec_db *db, ec_arena *arena, const bson_t *filter, int sorted,
-                            ec_entry *e, int *any)
+static ec_status find_entry(const ec_ledger_store *s, ec_arena *arena, const bson_t *filter,
+                            int sorted, ec_entry *e, int *any)
 {
     bson_t opts = BSON_INITIALIZER, sort;
     if (sorted) {
@@ -40,7 +40,7 @@ static ec_status find_entry(ec_db *db, ec_arena *arena, const bson_t *filter, in
     BSON_APPEND_INT64(&opts, "limit", 1);
     BSON_APPEND_BOOL(&opts, "singleBatch", true);
     found f = {arena, e, 0, 0};
-    ec_status st = ec_db_find(db, EC_JOURNAL, filter, &opts, take_entry, &f);
+    ec_status st = s->find(s->ctx, EC_JOURNAL, filter, &opts, take_entry, &f);
     bson_destroy(&opts);
     if (st != EC_OK)
         return st;
@@ -54,41 +54,62 @@ static ec_status find_entry(ec_db *db, ec_arena *arena, const bson_t *filter, in
 
 /* Entry `seq` of the account, by _id: the only lookup FerretDB's SQLite backend does in
  * SQLite itself rather than by decoding every document. */
-static ec_status entry_at(ec_db *db, ec_arena *arena, const char *account, int64_t seq, ec_entry *e,
-                          int *any)
+static ec_status entry_at(const ec_ledger_store *s, ec_arena *arena, const char *account,
+                          int64_t seq, ec_entry *e, int *any)
 {
     char id[64];
     snprintf(id, sizeof id, "%s:%lld", account, (long long)seq);
     bson_t filter = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&filter, "_id", id);
-    ec_status st = find_entry(db, arena, &filter, 0, e, any);
+    ec_status st = find_entry(s, arena, &filter, 0, e, any);
     bson_destroy(&filter);
+    return st;
+}
+
+typedef struct seq_found {
+    int64_t seq;
+    int any;
+} seq_found;
+
+static int take_seq(const bson_t *doc, void *arg)
+{
+    seq_found *f = arg;
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, doc, "seq") && BSON_ITER_HOLDS_INT64(&it))
+        f->seq = bson_iter_int64(&it);
+    f->any = 1;
+    return 1;
+}
+
+/* The seq of the document `id` of coll (a head hint or a key pointer; 0 when it has none);
+ * *any says whether there was one. */
+static ec_status seq_of(const ec_ledger_store *s, const char *coll, const char *id, int64_t *seq,
+                        int *any)
+{
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    BSON_APPEND_INT64(&opts, "limit", 1);
+    /* One batch, so that no cursor stays open on the server (no killCursors round trip). */
+    BSON_APPEND_BOOL(&opts, "singleBatch", true);
+    seq_found f = {0, 0};
+    ec_status st = s->find(s->ctx, coll, &filter, &opts, take_seq, &f);
+    bson_destroy(&filter);
+    bson_destroy(&opts);
+    *seq = f.seq;
+    *any = f.any;
     return st;
 }
 
 /* The head hint: a sequence number the account has reached (0 when unknown). It is only a
  * hint, kept by a plain $max update whose lost race leaves it behind, never ahead: it is
  * only ever set to the seq of an entry that exists. */
-static ec_status head_hint(ec_db *db, const char *account, int64_t *seq)
+static ec_status head_hint(const ec_ledger_store *s, const char *account, int64_t *seq)
 {
-    bson_t filter = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&filter, "_id", account);
-    bson_t *doc = NULL;
-    ec_status st = ec_db_find_one(db, EC_JOURNAL_HEADS, &filter, NULL, &doc);
-    bson_destroy(&filter);
-    *seq = 0;
-    if (st == EC_ERR_NOT_FOUND)
-        return EC_OK;
-    if (st != EC_OK)
-        return st;
-    bson_iter_t it;
-    if (bson_iter_init_find(&it, doc, "seq") && BSON_ITER_HOLDS_INT64(&it))
-        *seq = bson_iter_int64(&it);
-    bson_destroy(doc);
-    return EC_OK;
+    int any = 0;
+    return seq_of(s, EC_JOURNAL_HEADS, account, seq, &any);
 }
 
-static void head_advance(ec_db *db, const char *account, int64_t seq)
+static void head_advance(const ec_ledger_store *s, const char *account, int64_t seq)
 {
     bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, max;
     BSON_APPEND_UTF8(&filter, "_id", account);
@@ -96,7 +117,7 @@ static void head_advance(ec_db *db, const char *account, int64_t seq)
     BSON_APPEND_INT64(&max, "seq", seq);
     bson_append_document_end(&update, &max);
     /* A failure only leaves the hint behind; the next reader walks forward from it. */
-    if (ec_db_upsert(db, EC_JOURNAL_HEADS, &filter, &update) != EC_OK)
+    if (s->upsert(s->ctx, EC_JOURNAL_HEADS, &filter, &update) != EC_OK)
         ec_log(EC_LOG_DEBUG, "ledger", "account %s: head hint not advanced", account);
     bson_destroy(&filter);
     bson_destroy(&update);
@@ -104,17 +125,18 @@ static void head_advance(ec_db *db, const char *account, int64_t seq)
 
 /* The newest entry: from the head hint, walk forward (galloping, then bisecting, since
  * sequence numbers have no gaps) to the last entry that exists. */
-static ec_status newest(ec_db *db, ec_arena *arena, const char *account, ec_entry *e, int *any)
+static ec_status newest(const ec_ledger_store *s, ec_arena *arena, const char *account, ec_entry *e,
+                        int *any)
 {
     int64_t lo;
-    ec_status st = head_hint(db, account, &lo);
+    ec_status st = head_hint(s, account, &lo);
     if (st != EC_OK)
         return st;
     ec_entry probe;
     int exists = 0;
     *any = 0;
     if (lo > 0) {
-        if ((st = entry_at(db, arena, account, lo, e, &exists)) != EC_OK)
+        if ((st = entry_at(s, arena, account, lo, e, &exists)) != EC_OK)
             return st;
         if (!exists) {
             ec_log(EC_LOG_ERROR, "ledger", "account %s: head hint %lld names no entry", account,
@@ -125,7 +147,7 @@ static ec_status newest(ec_db *db, ec_arena *arena, const char *account, ec_entr
     }
     int64_t step = 1, hi = 0;
     for (;;) { /* invariant: entry lo exists (or lo == 0) */
-        if ((st = entry_at(db, arena, account, lo + step, &probe, &exists)) != EC_OK)
+        if ((st = entry_at(s, arena, account, lo + step, &probe, &exists)) != EC_OK)
             return st;
         if (!exists) {
             hi = lo + step;
@@ -138,7 +160,7 @@ static ec_status newest(ec_db *db, ec_arena *arena, const char *account, ec_entr
     }
     while (hi - lo > 1) { /* entry lo exists, entry hi does not */
         int64_t mid = lo + (hi - lo) / 2;
-        if ((st = entry_at(db, arena, account, mid, &probe, &exists)) != EC_OK)
+        if ((st = entry_at(s, arena, account, mid, &probe, &exists)) != EC_OK)
             return st;
         if (exists) {
             lo = mid;
@@ -150,11 +172,34 @@ static ec_status newest(ec_db *db, ec_arena *arena, const char *account, ec_entr
     return EC_OK;
 }
 
-ec_status ec_ledger_wallet(ec_db *db, ec_arena *arena, const char *account, ec_wallet *out)
+static ec_status db_find(void *ctx, const char *coll, const bson_t *filter, const bson_t *opts,
+                         int (*each)(const bson_t *doc, void *arg), void *arg)
+{
+    return ec_db_find(ctx, coll, filter, opts, each, arg);
+}
+
+static ec_status db_insert(void *ctx, const char *coll, const bson_t *doc)
+{
+    return ec_db_insert(ctx, coll, doc);
+}
+
+static ec_status db_upsert(void *ctx, const char *coll, const bson_t *filter, const bson_t *update)
+{
+    return ec_db_upsert(ctx, coll, filter, update);
+}
+
+ec_ledger_store ec_ledger_store_db(ec_db *db)
+{
+    ec_ledger_store s = {db, db_find, db_insert, db_upsert};
+    return s;
+}
+
+ec_status ec_ledger_wallet(const ec_ledger_store *s, ec_arena *arena, const char *account,
+                           ec_wallet *out)
 {
     ec_entry e;
     int any = 0;
-    ec_status st = newest(db, arena, account, &e, &any);
+    ec_status st = newest(s, arena, account, &e, &any);
     if (st != EC_OK)
         return st;
     if (any)
@@ -172,45 +217,38 @@ static void key_id(char *buf, size_t size, const char *account, const char *key)
 
 /* The entry made under `key`: through its pointer document (one _id lookup each), or, when
  * a crash came between the entry and its pointer, by searching the journal. */
-static ec_status by_key(ec_db *db, ec_arena *arena, const char *account, const char *key,
-                        ec_entry *e, int *any)
+static ec_status by_key(const ec_ledger_store *s, ec_arena *arena, const char *account,
+                        const char *key, ec_entry *e, int *any)
 {
     char id[200];
     key_id(id, sizeof id, account, key);
-    bson_t filter = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&filter, "_id", id);
-    bson_t *doc = NULL;
-    ec_status st = ec_db_find_one(db, EC_JOURNAL_KEYS, &filter, NULL, &doc);
-    bson_destroy(&filter);
-    if (st == EC_OK) {
-        bson_iter_t it;
-        int64_t seq = 0;
-        if (bson_iter_init_find(&it, doc, "seq") && BSON_ITER_HOLDS_INT64(&it))
-            seq = bson_iter_int64(&it);
-        bson_destroy(doc);
-        if ((st = entry_at(db, arena, account, seq, e, any)) != EC_OK)
+    int64_t seq = 0;
+    int pointer = 0;
+    ec_status st = seq_of(s, EC_JOURNAL_KEYS, id, &seq, &pointer);
+    if (st != EC_OK)
+        return st;
+    if (pointer) {
+        if ((st = entry_at(s, arena, account, seq, e, any)) != EC_OK)
             return st;
         if (*any && strcmp(e->key, key) == 0)
             return EC_OK;
-    } else if (st != EC_ERR_NOT_FOUND) {
-        return st;
     }
-    bson_init(&filter);
+    bson_t filter = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&filter, "account", account);
     BSON_APPEND_UTF8(&filter, "key", key);
-    st = find_entry(db, arena, &filter, 0, e, any);
+    st = find_entry(s, arena, &filter, 0, e, any);
     bson_destroy(&filter);
     return st;
 }
 
-static void key_pointer(ec_db *db, const char *account, const char *key, int64_t seq)
+static void key_pointer(const ec_ledger_store *s, const char *account, const char *key, int64_t seq)
 {
     char id[200];
     key_id(id, sizeof id, account, key);
     bson_t doc = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&doc, "_id", id);
     BSON_APPEND_INT64(&doc, "seq", seq);
-    ec_status st = ec_db_insert(db, EC_JOURNAL_KEYS, &doc);
+    ec_status st = s->insert(s->ctx, EC_JOURNAL_KEYS, &doc);
     if (st != EC_OK && st != EC_ERR_DUPLICATE)
         ec_log(EC_LOG_DEBUG, "ledger", "account %s: no key pointer for seq %lld", account,
                (long long)seq);
@@ -218,10 +256,10 @@ static void key_pointer(ec_db *db, const char *account, const char *key, int64_t
 }
 
 /* The entry already made under op->key: a replay (same request) or a refusal (another). */
-static ec_status earlier(ec_db *db, ec_arena *arena, const char *account, const ec_ledger_op *op,
-                         ec_entry *out, int *replayed, int *exists)
+static ec_status earlier(const ec_ledger_store *s, ec_arena *arena, const char *account,
+                         const ec_ledger_op *op, ec_entry *out, int *replayed, int *exists)
 {
-    ec_status st = by_key(db, arena, account, op->key, out, exists);
+    ec_status st = by_key(s, arena, account, op->key, out, exists);
     if (st != EC_OK || !*exists)
         return st;
     if (strcmp(out->request_hash, op->request_hash ? op->request_hash : "") != 0)
@@ -245,8 +283,9 @@ static void backoff(int attempt)
     nanosleep(&ts, NULL);
 }
 
-ec_status ec_ledger_post(ec_db *db, ec_arena *arena, const char *account, const ec_ledger_op *op,
-                         int64_t now, ec_entry *out, int *replayed, const char **refusal)
+ec_status ec_ledger_post(const ec_ledger_store *s, ec_arena *arena, const char *account,
+                         const ec_ledger_op *op, int64_t now, ec_entry *out, int *replayed,
+                         const char **refusal)
 {
     *replayed = 0;
     *refusal = NULL;
@@ -259,7 +298,7 @@ ec_status ec_ledger_post(ec_db *db, ec_arena *arena, const char *account, const 
         backoff(attempt);
         ec_entry last;
         int any = 0, exists = 0;
-        ec_status st = newest(db, arena, account, &last, &any);
+        ec_status st = newest(s, arena, account, &last, &any);
         if (st != EC_OK)
             return st;
         ec_wallet before;
@@ -274,7 +313,7 @@ ec_status ec_ledger_post(ec_db *db, ec_arena *arena, const char *account, const 
                             &out->split, refusal) < 0) {
             /* A replay of an operation made earlier may no longer fit (the cash it needed
              * is spent): the earlier entry answers it, not the refusal. */
-            st = earlier(db, arena, account, op, out, replayed, &exists);
+            st = earlier(s, arena, account, op, out, replayed, &exists);
             if (st != EC_OK || exists)
                 return st;
             return EC_ERR_INVALID;
@@ -291,11 +330,11 @@ ec_status ec_ledger_post(ec_db *db, ec_arena *arena, const char *account, const 
 
         bson_t doc = BSON_INITIALIZER;
         ec_journal_encode(out, &doc);
-        st = ec_db_insert(db, EC_JOURNAL, &doc);
+        st = s->insert(s->ctx, EC_JOURNAL, &doc);
         bson_destroy(&doc);
         if (st == EC_OK) {
-            key_pointer(db, account, op->key, out->seq);
-            head_advance(db, account, out->seq);
+            key_pointer(s, account, op->key, out->seq);
+            head_advance(s, account, out->seq);
             return EC_OK;
         }
         if (st != EC_ERR_DUPLICATE)
@@ -304,11 +343,11 @@ ec_status ec_ledger_post(ec_db *db, ec_arena *arena, const char *account, const 
          * taken (a replay, or a reuse). */
         ec_entry taken;
         int took = 0;
-        if ((st = entry_at(db, arena, account, out->seq, &taken, &took)) != EC_OK)
+        if ((st = entry_at(s, arena, account, out->seq, &taken, &took)) != EC_OK)
             return st;
         if (took && strcmp(taken.key, op->key) != 0)
             continue;
-        st = earlier(db, arena, account, op, out, replayed, &exists);
+        st = earlier(s, arena, account, op, out, replayed, &exists);
         if (st != EC_OK || exists)
             return st;
     }
@@ -335,7 +374,7 @@ static int walk_entry(const bson_t *doc, void *arg)
     return w->each(&e, w->arg);
 }
 
-ec_status ec_ledger_entries(ec_db *db, ec_arena *arena, const char *account,
+ec_status ec_ledger_entries(const ec_ledger_store *s, ec_arena *arena, const char *account,
                             const ec_entry_query *q, int (*each)(const ec_entry *e, void *arg),
                             void *arg)
 {
@@ -362,7 +401,7 @@ ec_status ec_ledger_entries(ec_db *db, ec_arena *arena, const char *account,
     int limit = q->limit < 1 ? 1 : q->limit > 1000 ? 1000 : q->limit;
     BSON_APPEND_INT64(&opts, "limit", limit);
     walk w = {arena, each, arg, 0};
-    ec_status st = ec_db_find(db, EC_JOURNAL, &filter, &opts, walk_entry, &w);
+    ec_status st = s->find(s->ctx, EC_JOURNAL, &filter, &opts, walk_entry, &w);
     bson_destroy(&filter);
     bson_destroy(&opts);
     if (st == EC_OK && w.bad) {

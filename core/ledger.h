@@ -23,10 +23,26 @@
 /* How many times a post re-reads and retries after losing the race for a sequence number. */
 #define EC_LEDGER_ATTEMPTS 64
 
-ec_status ec_ledger_wallet(ec_db *db, ec_arena *arena, const char *account, ec_wallet *out);
-ec_status ec_ledger_post(ec_db *db, ec_arena *arena, const char *account, const ec_ledger_op *op,
-                         int64_t now, ec_entry *out, int *replayed, const char **refusal);
-ec_status ec_ledger_entries(ec_db *db, ec_arena *arena, const char *account,
+/* Where the journal lives: three calls with ec_db's meaning (see db.h for the statuses; find
+ * takes filter/sort/limit/singleBatch options, upsert a plain update such as {$max: ...}).
+ * The host uses a database client's; the plugin tests' mock host its in-memory store. */
+typedef struct ec_ledger_store {
+    void *ctx;
+    ec_status (*find)(void *ctx, const char *coll, const bson_t *filter, const bson_t *opts,
+                      int (*each)(const bson_t *doc, void *arg), void *arg);
+    ec_status (*insert)(void *ctx, const char *coll, const bson_t *doc);
+    ec_status (*upsert)(void *ctx, const char *coll, const bson_t *filter, const bson_t *update);
+} ec_ledger_store;
+
+/* The store of a database client (which stays the caller's and must outlive the store). */
+ec_ledger_store ec_ledger_store_db(ec_db *db);
+
+ec_status ec_ledger_wallet(const ec_ledger_store *s, ec_arena *arena, const char *account,
+                           ec_wallet *out);
+ec_status ec_ledger_post(const ec_ledger_store *s, ec_arena *arena, const char *account,
+                         const ec_ledger_op *op, int64_t now, ec_entry *out, int *replayed,
+                         const char **refusal);
+ec_status ec_ledger_entries(const ec_ledger_store *s, ec_arena *arena, const char *account,
                             const ec_entry_query *q, int (*each)(const ec_entry *e, void *arg),
                             void *arg);
 

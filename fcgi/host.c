@@ -286,19 +286,22 @@ static int host_json_add_int64(cJSON *object, const char *name, int64_t value)
 
 static ec_status host_ledger_wallet(ec_request *req, const char *account, ec_wallet *out)
 {
-    return ec_ledger_wallet(W->db, req->arena, account, out);
+    ec_ledger_store s = ec_ledger_store_db(W->db);
+    return ec_ledger_wallet(&s, req->arena, account, out);
 }
 
 static ec_status host_ledger_post(ec_request *req, const char *account, const ec_ledger_op *op,
                                   ec_entry *out, int *replayed, const char **refusal)
 {
-    return ec_ledger_post(W->db, req->arena, account, op, host_now_ms(), out, replayed, refusal);
+    ec_ledger_store s = ec_ledger_store_db(W->db);
+    return ec_ledger_post(&s, req->arena, account, op, host_now_ms(), out, replayed, refusal);
 }
 
 static ec_status host_ledger_entries(ec_request *req, const char *account, const ec_entry_query *q,
                                      int (*each)(const ec_entry *, void *), void *arg)
 {
-    return ec_ledger_entries(W->db, req->arena, account, q, each, arg);
+    ec_ledger_store s = ec_ledger_store_db(W->db);
+    return ec_ledger_entries(&s, req->arena, account, q, each, arg);
 }
 
 static const char *host_idempotency_key(ec_request *req, const char *scope)

@@ -3,8 +3,8 @@
  *
  * Owns: the ec_host table, the session list, the config table, the clock and the log (all
  * file-level, one test thread), plugin loading, and every fake request with its arena,
- * deferred cleanups and captured reply, and the money services (the journal kept in the
- * store, posted to with the real money rules). The document store is mock_store.c's.
+ * deferred cleanups and captured reply, and the money services (the real core/ledger.c over
+ * the store, at the mock clock). The document store is mock_store.c's.
  *
  * Failure: functions return -1 / an ec_status; out of memory aborts the test (a mock that
  * limps on would only produce confusing results). Nothing here is plugin-specific.
@@ -17,7 +17,7 @@
 #include "core/arena.h"
 #include "core/journal.h"
 #include "core/json_body.h"
-#include "core/ledger_apply.h"
+#include "core/ledger.h"
 #include "core/request_hash.h"
 
 #include <argon2.h>
@@ -559,137 +559,37 @@ static ec_arena *ledger_arena(ec_request *req)
     return *slot;
 }
 
-typedef struct ledger_found {
-    ec_arena *arena;
-    ec_entry *entry;
-    int any, bad;
-} ledger_found;
-
-static int ledger_take(const bson_t *doc, void *arg)
+/* The journal's store: the mock store, so that injected failures reach the real
+ * core/ledger.c's every read and write. */
+static ec_status store_find(void *ctx, const char *coll, const bson_t *filter, const bson_t *opts,
+                            int (*each)(const bson_t *doc, void *arg), void *arg)
 {
-    ledger_found *f = arg;
-
-    if (ec_journal_decode(f->arena, doc, f->entry) < 0)
-        f->bad = 1;
-    else
-        f->any = 1;
-    return 1;
+    (void)ctx;
+    return mock_store_find(coll, filter, opts, each, arg);
 }
 
-/* The newest entry matching (account[, key]), as core/ledger.c finds it. */
-static ec_status ledger_find(ec_arena *arena, const char *account, const char *key, ec_entry *e,
-                             int *any)
+static ec_status store_insert(void *ctx, const char *coll, const bson_t *doc)
 {
-    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort;
-    ledger_found f = {arena, e, 0, 0};
-    ec_status st;
-
-    BSON_APPEND_UTF8(&filter, "account", account);
-    if (key != NULL)
-        BSON_APPEND_UTF8(&filter, "key", key);
-    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
-    BSON_APPEND_INT32(&sort, "seq", -1);
-    bson_append_document_end(&opts, &sort);
-    BSON_APPEND_INT64(&opts, "limit", 1);
-    st = mock_store_find(EC_JOURNAL, &filter, &opts, ledger_take, &f);
-    bson_destroy(&filter);
-    bson_destroy(&opts);
-    if (st == EC_OK && f.bad)
-        st = EC_ERR_INTERNAL;
-    *any = f.any;
-    return st;
+    (void)ctx;
+    return mock_store_insert(coll, doc);
 }
+
+static ec_status store_upsert(void *ctx, const char *coll, const bson_t *filter,
+                              const bson_t *update)
+{
+    (void)ctx;
+    return mock_store_upsert(coll, filter, update);
+}
+
+static const ec_ledger_store journal_store = {NULL, store_find, store_insert, store_upsert};
 
 static ec_status m_ledger_wallet(ec_request *req, const char *account, ec_wallet *out)
 {
     ec_status st = mock_store_injected("ledger_wallet", EC_JOURNAL);
-    ec_entry e;
-    int any = 0;
 
-    if (st == EC_OK)
-        st = ledger_find(ledger_arena(req), account, NULL, &e, &any);
     if (st != EC_OK)
         return st;
-    if (any)
-        *out = e.after;
-    else
-        memset(out, 0, sizeof *out);
-    return EC_OK;
-}
-
-/* The entry already made under op->key: a replay (same hash) or a reuse (another). */
-static ec_status ledger_earlier(ec_arena *arena, const char *account, const ec_ledger_op *op,
-                                ec_entry *out, int *replayed, int *exists)
-{
-    ec_status st = ledger_find(arena, account, op->key, out, exists);
-
-    if (st != EC_OK || !*exists)
-        return st;
-    if (strcmp(out->request_hash, op->request_hash ? op->request_hash : "") != 0)
-        return EC_ERR_DUPLICATE;
-    *replayed = 1;
-    return EC_OK;
-}
-
-static void copy_text(char *dst, size_t size, const char *src)
-{
-    snprintf(dst, size, "%s", src ? src : "");
-}
-
-/* core/ledger.c's ec_ledger_post on the mock store, at the mock clock. */
-static ec_status ledger_post(ec_arena *arena, const char *account, const ec_ledger_op *op,
-                             ec_entry *out, int *replayed, const char **refusal)
-{
-    int attempt;
-
-    *replayed = 0;
-    *refusal = NULL;
-    if (op->key == NULL || op->key[0] == '\0' || strlen(op->key) >= sizeof out->key ||
-        strlen(account) >= sizeof out->account) {
-        *refusal = "invalid_operation";
-        return EC_ERR_INVALID;
-    }
-    for (attempt = 0; attempt < 8; attempt++) {
-        ec_entry last;
-        ec_wallet before;
-        bson_t doc = BSON_INITIALIZER;
-        int any = 0, exists = 0;
-        ec_status st = ledger_find(arena, account, NULL, &last, &any);
-
-        if (st != EC_OK)
-            return st;
-        if (any)
-            before = last.after;
-        else
-            memset(&before, 0, sizeof before);
-        before.seq = any ? last.seq : 0;
-        memset(out, 0, sizeof *out);
-        if (ec_ledger_apply(arena, &before, op, g.clock_ms, &out->after, &out->moves, &out->nmoves,
-                            &out->split, refusal) < 0) {
-            st = ledger_earlier(arena, account, op, out, replayed, &exists);
-            if (st != EC_OK || exists)
-                return st;
-            return EC_ERR_INVALID;
-        }
-        copy_text(out->account, sizeof out->account, account);
-        out->seq = before.seq + 1;
-        out->at = g.clock_ms;
-        copy_text(out->kind, sizeof out->kind, op->label);
-        copy_text(out->key, sizeof out->key, op->key);
-        copy_text(out->ref, sizeof out->ref, op->ref);
-        copy_text(out->memo, sizeof out->memo, op->memo);
-        copy_text(out->request_hash, sizeof out->request_hash, op->request_hash);
-        out->amount = op->kind == EC_OP_GRANT_VOUCHER ? op->voucher.face : op->amount;
-        ec_journal_encode(out, &doc);
-        st = mock_store_insert(EC_JOURNAL, &doc);
-        bson_destroy(&doc);
-        if (st != EC_ERR_DUPLICATE)
-            return st;
-        st = ledger_earlier(arena, account, op, out, replayed, &exists);
-        if (st != EC_OK || exists)
-            return st;
-    }
-    return EC_ERR_UNAVAILABLE;
+    return ec_ledger_wallet(&journal_store, ledger_arena(req), account, out);
 }
 
 static ec_status m_ledger_post(ec_request *req, const char *account, const ec_ledger_op *op,
@@ -702,65 +602,19 @@ static ec_status m_ledger_post(ec_request *req, const char *account, const ec_le
     *refusal = NULL;
     if (st != EC_OK)
         return st;
-    return ledger_post(ledger_arena(req), account, op, out, replayed, refusal);
-}
-
-typedef struct ledger_walk {
-    ec_arena *arena;
-    int (*each)(const ec_entry *e, void *arg);
-    void *arg;
-    int bad;
-} ledger_walk;
-
-static int ledger_walk_entry(const bson_t *doc, void *arg)
-{
-    ledger_walk *w = arg;
-    ec_entry e;
-
-    if (ec_journal_decode(w->arena, doc, &e) < 0) {
-        w->bad = 1;
-        return 1;
-    }
-    return w->each(&e, w->arg);
+    return ec_ledger_post(&journal_store, ledger_arena(req), account, op, g.clock_ms, out, replayed,
+                          refusal);
 }
 
 static ec_status m_ledger_entries(ec_request *req, const char *account, const ec_entry_query *q,
                                   int (*each)(const ec_entry *e, void *arg), void *arg)
 {
     ec_status st = mock_store_injected("ledger_entries", EC_JOURNAL);
-    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort, range;
-    ledger_walk w = {ledger_arena(req), each, arg, 0};
-    int limit = q->limit < 1 ? 1 : q->limit > 1000 ? 1000 : q->limit;
 
     g.ledger_queries++;
     if (st != EC_OK)
         return st;
-    BSON_APPEND_UTF8(&filter, "account", account);
-    if (q->before_seq > 0) {
-        BSON_APPEND_DOCUMENT_BEGIN(&filter, "seq", &range);
-        BSON_APPEND_INT64(&range, "$lt", q->before_seq);
-        bson_append_document_end(&filter, &range);
-    }
-    if (q->from_ms > 0 || q->to_ms > 0) {
-        BSON_APPEND_DOCUMENT_BEGIN(&filter, "at", &range);
-        if (q->from_ms > 0)
-            BSON_APPEND_INT64(&range, "$gte", q->from_ms);
-        if (q->to_ms > 0)
-            BSON_APPEND_INT64(&range, "$lt", q->to_ms);
-        bson_append_document_end(&filter, &range);
-    }
-    if (q->kind)
-        BSON_APPEND_UTF8(&filter, "kind", q->kind);
-    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
-    BSON_APPEND_INT32(&sort, "seq", -1);
-    bson_append_document_end(&opts, &sort);
-    BSON_APPEND_INT64(&opts, "limit", limit);
-    st = mock_store_find(EC_JOURNAL, &filter, &opts, ledger_walk_entry, &w);
-    bson_destroy(&filter);
-    bson_destroy(&opts);
-    if (st == EC_OK && w.bad)
-        st = EC_ERR_INTERNAL;
-    return st;
+    return ec_ledger_entries(&journal_store, ledger_arena(req), account, q, each, arg);
 }
 
 static int m_body_int64(ec_request *req, const char *name, int64_t *out)
@@ -1243,23 +1097,13 @@ ec_status mock_ledger_post(const char *account_id, const ec_ledger_op *op, ec_en
     const char *why = NULL;
     int replayed = 0;
 
-    return ledger_post(ledger_arena(NULL), account_id, op, out ? out : &tmp, &replayed,
-                       refusal ? refusal : &why);
+    return ec_ledger_post(&journal_store, ledger_arena(NULL), account_id, op, g.clock_ms,
+                          out ? out : &tmp, &replayed, refusal ? refusal : &why);
 }
 
 ec_status mock_ledger_wallet(const char *account_id, ec_wallet *out)
 {
-    ec_entry e;
-    int any = 0;
-    ec_status st = ledger_find(ledger_arena(NULL), account_id, NULL, &e, &any);
-
-    if (st != EC_OK)
-        return st;
-    if (any)
-        *out = e.after;
-    else
-        memset(out, 0, sizeof *out);
-    return EC_OK;
+    return ec_ledger_wallet(&journal_store, ledger_arena(NULL), account_id, out);
 }
 
 size_t mock_ledger_post_calls(void)

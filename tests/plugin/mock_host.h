@@ -18,8 +18,8 @@
  *   - real Argon2id password hashes (libargon2, small parameters: t=1, m=1 MiB);
  *   - sessions kept in a list (issue / end / end_all), with random tokens;
  *   - the money services: raw bodies, the real request hash, exact int64 JSON members, and
- *     the journal (ledger_wallet / ledger_post / ledger_entries) on the store with the real
- *     money rules (see "money" below);
+ *     the journal (ledger_wallet / ledger_post / ledger_entries): the real core/ledger.c
+ *     on the store (see "money" below);
  *   - a settable clock, a config table and captured log lines.
  *
  * One test process, one thread: the mock keeps its state in file-level variables.
@@ -138,13 +138,13 @@ size_t mock_reply_header_count(const ec_request *req, const char *name);
 /* ---- money: the journal ---- */
 
 /*
- * The money services run on the store: journal entries are documents of the `journal`
- * collection (core/journal.c's encoding, the host's unique indexes on (account, seq) and
- * (account, key), declared by mock_plugin_start), and ledger_post applies the real money
- * rules (core/ledger_apply.c) at the mock clock with core/ledger.c's key and hash semantics.
- * So mock_dump shows the journal, and mock_db_down / mock_db_fail reach it: besides the
- * store's "find" and "insert" on "journal", the ops "ledger_wallet", "ledger_post" and
- * "ledger_entries" fail the whole call (collection "journal"). request_hash is the real
+ * The money services are the real core/ledger.c running on the store (at the mock clock):
+ * journal entries are documents of the `journal` collection (core/journal.c's encoding, the
+ * host's unique indexes on (account, seq) and (account, key), declared by mock_plugin_start),
+ * with core/ledger.c's head hints in `journal_heads` and key pointers in `journal_keys`. So
+ * mock_dump shows them, and mock_db_down / mock_db_fail reach them: besides the store's
+ * "find", "insert" and "upsert" on those collections, the ops "ledger_wallet", "ledger_post"
+ * and "ledger_entries" fail the whole call (collection "journal"). request_hash is the real
  * SHA-256 of the method, the path and the visible body with sorted keys; idempotency_key
  * checks the header as ecd does.
  */

@@ -4,8 +4,9 @@
  * Owns the collections (arrays of bson_t in insertion order), the declared indexes and the
  * injected failures. Filters match top-level or dotted fields by equality and with $eq $ne
  * $gt $gte $lt $lte $in $nin $exists, $and, $or, with MongoDB's type brackets and order;
- * find takes sort (several keys), skip, limit and a top-level projection; updates take $set
- * only. Anything else answers EC_ERR_INTERNAL (and says so on stderr) so that a plugin
+ * find takes sort (several keys), skip, limit and a top-level projection (singleBatch is
+ * accepted and means nothing here); updates and upserts take one $set or $max of top-level
+ * fields. Anything else answers EC_ERR_INTERNAL (and says so on stderr) so that a plugin
  * never depends on what the mock would only pretend to do. _id and unique indexes are
  * enforced on insert and update (EC_ERR_DUPLICATE).
  *
@@ -408,6 +409,8 @@ static ec_status parse_opts(const bson_t *opts, query_opts *q)
             }
         } else if (strcmp(key, "limit") == 0 && BSON_ITER_HOLDS_NUMBER(&it)) {
             q->limit = llabs((long long)bson_iter_as_int64(&it));
+        } else if (strcmp(key, "singleBatch") == 0 && BSON_ITER_HOLDS_BOOL(&it)) {
+            continue; /* one batch or several: the same documents */
         } else if (strcmp(key, "skip") == 0 && BSON_ITER_HOLDS_NUMBER(&it)) {
             q->skip = bson_iter_as_int64(&it);
         } else if (strcmp(key, "projection") == 0 && BSON_ITER_HOLDS_DOCUMENT(&it)) {
@@ -662,28 +665,62 @@ static ec_status apply_set(const bson_t *old, const bson_t *set, bson_t **out)
     return EC_OK;
 }
 
-ec_status mock_store_update(const char *collection_name, const bson_t *filter, const bson_t *update,
-                            int many, int64_t *matched)
+/* The operator ($set or $max) and the fields of an update; anything else is refused. */
+static ec_status update_parts(const bson_t *update, const char **op, bson_t *fields)
 {
-    ec_status st = mock_store_injected("update", collection_name), err = EC_OK;
-    collection *c = coll_get(collection_name, 0);
     bson_iter_t it;
-    bson_t set;
     const uint8_t *data;
     uint32_t len;
-    size_t i;
-    int64_t n = 0;
+
+    if (update == NULL || !bson_iter_init(&it, update) || !bson_iter_next(&it) ||
+        !BSON_ITER_HOLDS_DOCUMENT(&it) || bson_count_keys(update) != 1 ||
+        (strcmp(bson_iter_key(&it), "$set") != 0 && strcmp(bson_iter_key(&it), "$max") != 0)) {
+        fprintf(stderr, "mock_host: only {$set: {...}} and {$max: {...}} updates are supported\n");
+        return EC_ERR_INTERNAL;
+    }
+    *op = bson_iter_key(&it);
+    bson_iter_document(&it, &len, &data);
+    bson_init_static(fields, data, len);
+    return EC_OK;
+}
+
+/* The document `old` becomes under `update`; $max sets each field whose value is missing or
+ * lower, in MongoDB's order. */
+static ec_status apply_update(const bson_t *old, const bson_t *update, bson_t **out)
+{
+    bson_iter_t m, have;
+    bson_t fields, set;
+    const char *op;
+    ec_status st = update_parts(update, &op, &fields);
 
     if (st != EC_OK)
         return st;
-    if (update == NULL || !bson_iter_init(&it, update) || !bson_iter_next(&it) ||
-        strcmp(bson_iter_key(&it), "$set") != 0 || !BSON_ITER_HOLDS_DOCUMENT(&it) ||
-        bson_count_keys(update) != 1) {
-        fprintf(stderr, "mock_host: only {$set: {...}} updates are supported\n");
-        return EC_ERR_INTERNAL;
-    }
-    bson_iter_document(&it, &len, &data);
-    bson_init_static(&set, data, len);
+    if (strcmp(op, "$set") == 0)
+        return apply_set(old, &fields, out);
+    bson_init(&set);
+    bson_iter_init(&m, &fields);
+    while (bson_iter_next(&m))
+        if (value_cmp(field_value(old, bson_iter_key(&m), &have), bson_iter_value(&m)) < 0)
+            bson_append_value(&set, bson_iter_key(&m), -1, bson_iter_value(&m));
+    st = apply_set(old, &set, out);
+    bson_destroy(&set);
+    return st;
+}
+
+/* Updates the documents of `name` matching filter (the first only unless `many`); *matched
+ * says how many. */
+static ec_status update_docs(const char *name, const bson_t *filter, const bson_t *update, int many,
+                             int64_t *matched)
+{
+    collection *c = coll_get(name, 0);
+    ec_status st, err = EC_OK;
+    bson_t fields;
+    const char *op;
+    size_t i;
+
+    *matched = 0;
+    if ((st = update_parts(update, &op, &fields)) != EC_OK)
+        return st;
     for (i = 0; c != NULL && i < c->n; i++) {
         bson_t *next;
         if (!match_doc(c->docs[i], filter, &err)) {
@@ -691,7 +728,7 @@ ec_status mock_store_update(const char *collection_name, const bson_t *filter, c
                 return err;
             continue;
         }
-        if ((st = apply_set(c->docs[i], &set, &next)) != EC_OK)
+        if ((st = apply_update(c->docs[i], update, &next)) != EC_OK)
             return st;
         if (violates_unique(c, next, i)) {
             bson_destroy(next);
@@ -699,13 +736,53 @@ ec_status mock_store_update(const char *collection_name, const bson_t *filter, c
         }
         bson_destroy(c->docs[i]);
         c->docs[i] = next;
-        n++;
+        (*matched)++;
         if (!many)
             break;
     }
+    return EC_OK;
+}
+
+ec_status mock_store_update(const char *collection_name, const bson_t *filter, const bson_t *update,
+                            int many, int64_t *matched)
+{
+    ec_status st = mock_store_injected("update", collection_name);
+    int64_t n = 0;
+
+    if (st != EC_OK)
+        return st;
+    if ((st = update_docs(collection_name, filter, update, many, &n)) != EC_OK)
+        return st;
     if (matched != NULL)
         *matched = n;
     return EC_OK;
+}
+
+ec_status mock_store_upsert(const char *collection_name, const bson_t *filter, const bson_t *update)
+{
+    ec_status st = mock_store_injected("upsert", collection_name);
+    bson_t *base, *next;
+    bson_iter_t it;
+    int64_t n = 0;
+
+    if (st != EC_OK)
+        return st;
+    if ((st = update_docs(collection_name, filter, update, 0, &n)) != EC_OK || n > 0)
+        return st;
+    /* None matched: a new document of the filter's equality fields, then the update. */
+    base = bson_new();
+    if (filter != NULL && bson_iter_init(&it, filter))
+        while (bson_iter_next(&it))
+            if (bson_iter_key(&it)[0] != '$' && strchr(bson_iter_key(&it), '.') == NULL &&
+                !is_operator_doc(bson_iter_value(&it)))
+                bson_append_value(base, bson_iter_key(&it), -1, bson_iter_value(&it));
+    st = apply_update(base, update, &next);
+    bson_destroy(base);
+    if (st != EC_OK)
+        return st;
+    st = store_insert(collection_name, next);
+    bson_destroy(next);
+    return st;
 }
 
 ec_status mock_store_delete(const char *collection_name, const bson_t *filter, int many)

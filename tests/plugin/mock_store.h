@@ -30,6 +30,9 @@ ec_status mock_store_find(const char *collection, const bson_t *filter, const bs
 ec_status mock_store_count(const char *collection, const bson_t *filter, int64_t *count);
 ec_status mock_store_update(const char *collection, const bson_t *filter, const bson_t *update,
                             int many, int64_t *matched);
+/* One document matching filter updated, or else one made of the filter's equality fields
+ * inserted; update is {$set: {...}} or {$max: {...}}. */
+ec_status mock_store_upsert(const char *collection, const bson_t *filter, const bson_t *update);
 ec_status mock_store_delete(const char *collection, const bson_t *filter, int many);
 
 /* Appends every collection (by name, documents in insertion order) as canonical extended
