@@ -133,9 +133,12 @@ static int valid_code(const char *s)
 
 /* ---- funds.vouchers.redeem ---- */
 
-/* Claims the code for (me, key): 0 when the claim is (now) ours, else the status replied. */
+/* Claims the code for (me, key): 0 when the claim is (now) ours, else the status replied.
+ * *other_key is set when the claim is this account's but was made under another
+ * Idempotency-Key: a redemption interrupted before its journal entry, which the journal
+ * (key "redeem:<code>") completes at most once. */
 static int claim(funds_state *st, ec_request *req, const char *code, const code_doc *c,
-                 const char *me, const char *key)
+                 const char *me, const char *key, int *other_key)
 {
     const ec_host *h = st->host;
     const char *owner, *owner_key;
@@ -170,9 +173,27 @@ static int claim(funds_state *st, ec_request *req, const char *code, const code_
     }
     if (rc != EC_OK)
         return h->reply_db_error(req, rc);
-    if (strcmp(owner, me) != 0 || strcmp(owner_key, key) != 0)
+    if (strcmp(owner, me) != 0)
         return h->reply_error(req, 409, "code_used", "this code has already been redeemed");
+    *other_key = strcmp(owner_key, key) != 0;
     return 0;
+}
+
+/* The key that completed an interrupted redemption becomes the claim's, so that its own
+ * replays answer as it was answered. Only the post that made the voucher gets here, so no
+ * two writers race; if this update is lost, such a replay gets 409 code_used instead. */
+static void rebind_claim(funds_state *st, const char *code, const char *me, const char *key)
+{
+    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
+    BSON_APPEND_UTF8(&filter, "_id", code);
+    BSON_APPEND_UTF8(&filter, "account", me);
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+    BSON_APPEND_UTF8(&set, "key", key);
+    bson_append_document_end(&update, &set);
+    if (st->host->db_update(FUNDS_REDEMPTIONS, &filter, &update, 0, NULL) != EC_OK)
+        st->host->log(EC_LOG_WARN, FUNDS_PLUGIN, "the claim of a redeemed code kept its old key");
+    bson_destroy(&filter);
+    bson_destroy(&update);
 }
 
 int funds_redeem(ec_request *req, void *state)
@@ -186,7 +207,7 @@ int funds_redeem(ec_request *req, void *state)
     code_doc c;
     ec_ledger_op op;
     ec_entry e;
-    int replayed = 0, status;
+    int replayed = 0, status, other_key = 0;
     ec_status rc;
 
     if (!funds_require_owner(st, req))
@@ -201,7 +222,7 @@ int funds_redeem(ec_request *req, void *state)
         return h->reply_error(req, 404, "unknown_code", "no such code");
     if (rc != EC_OK)
         return h->reply_db_error(req, rc);
-    if ((status = claim(st, req, code, &c, me, key)) != 0)
+    if ((status = claim(st, req, code, &c, me, key, &other_key)) != 0)
         return status;
     hash = h->request_hash(req);
     id = h->random_hex(req, FUNDS_ID_BYTES);
@@ -223,8 +244,14 @@ int funds_redeem(ec_request *req, void *state)
     if (op.key == NULL)
         return funds_reply_internal(st, req, "redeem: out of memory");
     rc = h->ledger_post(req, me, &op, &e, &replayed, &refusal);
+    /* Under another key, the code was redeemed already unless this post is what completes
+     * that interrupted redemption. */
+    if (other_key && (rc == EC_ERR_DUPLICATE || (rc == EC_OK && replayed)))
+        return h->reply_error(req, 409, "code_used", "this code has already been redeemed");
     if (rc != EC_OK)
         return funds_reply_post_error(st, req, rc, refusal);
+    if (other_key)
+        rebind_claim(st, code, me, key);
     if ((v = funds_entry_voucher(&e)) == NULL)
         return funds_reply_internal(st, req, "redeem: entry %lld holds no new voucher",
                                     (long long)e.seq);

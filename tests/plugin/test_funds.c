@@ -957,6 +957,7 @@ static void test_codes(void)
 
 static void test_redeem(void)
 {
+    char *first_answer, *second_answer;
     const char *body3 = "{\"kind\": \"ordinary\", \"face_value\": 800, \"valid_days\": 30, "
                         "\"count\": 3}";
     char c0[17], c1[17], c2[17], e0[17], e1[17], rb[64];
@@ -1021,9 +1022,23 @@ static void test_redeem(void)
            mock_db_count_json("voucher_redemptions", fmt("{\"_id\": \"%s\"}", c1)) == 1,
        "redeem: the ledger unavailable after the claim: 503, no entry");
     mock_request_free(req);
-    req = post("funds.vouchers.redeem", NULL, fmt("{\"code\": \"%s\"}", c1), &alice, "r-3");
+    /* A new click brings a new key: the interrupted redemption still completes, once. */
+    req = post("funds.vouchers.redeem", NULL, fmt("{\"code\": \"%s\"}", c1), &alice, "r-3b");
     ok(mock_reply_status(req) == 201 && journal_count(ALICE) == before + 1,
-       "redeem: retried, the claimed code becomes its voucher");
+       "redeem: retried under a new key, the claimed code becomes its voucher");
+    first_answer = printed(req);
+    mock_request_free(req);
+    req = post("funds.vouchers.redeem", NULL, fmt("{\"code\": \"%s\"}", c1), &alice, "r-3b");
+    second_answer = printed(req);
+    ok(mock_reply_status(req) == 201 && first_answer && second_answer &&
+           strcmp(first_answer, second_answer) == 0 && journal_count(ALICE) == before + 1,
+       "redeem: the completing request's replay answers as it was answered, byte for byte");
+    free(first_answer);
+    free(second_answer);
+    mock_request_free(req);
+    req = post("funds.vouchers.redeem", NULL, fmt("{\"code\": \"%s\"}", c1), &alice, "r-3c");
+    ok(mock_reply_status(req) == 409 && journal_count(ALICE) == before + 1,
+       "redeem: once its voucher exists, a third key gets code_used and nothing more");
     mock_request_free(req);
     check_refused("redeem: then another account still cannot", "funds.vouchers.redeem", NULL,
                   fmt("{\"code\": \"%s\"}", c1), &bob, "x", 409, "code_used");
