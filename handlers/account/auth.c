@@ -56,6 +56,17 @@ static int set_cookies(acct_state *st, ec_request *req, const char *token, const
 
 /* ---- account.register ---- */
 
+static void drop_credential(acct_state *st, ec_request *req, const char *id)
+{
+    bson_t filter = BSON_INITIALIZER;
+    char *cred_id = st->host->sprintf(req, "%s:1", id);
+    if (cred_id != NULL) {
+        BSON_APPEND_UTF8(&filter, "_id", cred_id);
+        (void)st->host->db_delete(ACCT_CREDENTIALS, &filter, 0);
+    }
+    bson_destroy(&filter);
+}
+
 int acct_register(ec_request *req, void *state)
 {
     acct_state *st = state;
@@ -63,7 +74,7 @@ int acct_register(ec_request *req, void *state)
     const char *email_in = acct_body_string(h, req, "email");
     const char *password = acct_body_string(h, req, "password");
     const char *company = acct_body_string(h, req, "company");
-    bson_t doc = BSON_INITIALIZER, filter = BSON_INITIALIZER;
+    bson_t doc = BSON_INITIALIZER;
     acct_account a;
     char *email, *hash, *id;
     ec_status rc;
@@ -96,9 +107,17 @@ int acct_register(ec_request *req, void *state)
     BSON_APPEND_UTF8(&doc, "company", a.company);
     BSON_APPEND_UTF8(&doc, "role", a.role);
     BSON_APPEND_INT64(&doc, "created_at", a.created_at);
+    /* Claim, credential, then account: a crash at any point leaves no account that cannot
+     * log in. A credential without its account is never read; a claim without its account
+     * is taken over once stale (acct_email_claim). */
     rc = acct_email_claim(st, req, email, id);
     if (rc == EC_OK) {
-        rc = h->db_insert(ACCT_ACCOUNTS, &doc);
+        rc = acct_credential_insert(st, req, id, 1, hash);
+        if (rc == EC_OK) {
+            rc = h->db_insert(ACCT_ACCOUNTS, &doc);
+            if (rc != EC_OK)
+                drop_credential(st, req, id);
+        }
         if (rc != EC_OK)
             acct_email_release(st, email, id);
     }
@@ -110,24 +129,10 @@ int acct_register(ec_request *req, void *state)
         status = h->reply_db_error(req, rc);
         goto done;
     }
-    rc = acct_credential_insert(st, req, id, 1, hash);
-    if (rc != EC_OK) {
-        /* No half accounts: take the account and its claim back. */
-        BSON_APPEND_UTF8(&filter, "_id", id);
-        if (h->db_delete(ACCT_ACCOUNTS, &filter, 0) != EC_OK)
-            h->log(EC_LOG_ERROR, ACCT_PLUGIN,
-                   "account %s left without a credential: it cannot log in, its email stays taken",
-                   id);
-        else
-            acct_email_release(st, email, id);
-        status = h->reply_db_error(req, rc == EC_ERR_DUPLICATE ? EC_ERR_INTERNAL : rc);
-        goto done;
-    }
     h->log(EC_LOG_INFO, ACCT_PLUGIN, "account %s registered", id);
     status = acct_reply_account(st, req, 201, &a);
 done:
     bson_destroy(&doc);
-    bson_destroy(&filter);
     return status;
 }
 

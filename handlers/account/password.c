@@ -58,11 +58,17 @@ int acct_password(ec_request *req, void *state)
     hash = h->password_hash(req, new_pw);
     if (hash == NULL)
         return acct_reply_internal(st, req, "password: hashing failed");
+    /* Other sessions end before the new credential exists as well as after: a crash between
+     * the two writes then leaves no old session alive, only the password unchanged. */
+    rc = h->session_end_all(s->account_id, s->session_id);
+    if (rc != EC_OK)
+        return h->reply_db_error(req, rc);
     rc = acct_credential_insert(st, req, s->account_id, cred.seq + 1, hash);
     if (rc == EC_ERR_DUPLICATE)
         return h->reply_error(req, 409, "conflict", "the password was changed meanwhile");
     if (rc != EC_OK)
         return h->reply_db_error(req, rc);
+    /* And after: a login that verified the old password meanwhile gets no session. */
     rc = h->session_end_all(s->account_id, s->session_id);
     if (rc != EC_OK) {
         h->log(EC_LOG_ERROR, ACCT_PLUGIN,
