@@ -178,8 +178,11 @@ static ec_status host_db_find_one(ec_request *req, const char *coll, const bson_
                                   const bson_t *opts, bson_t **out)
 {
     ec_status st = ec_db_find_one(W->db, coll, filter, opts, out);
-    if (st == EC_OK && req != NULL)
-        ec_arena_defer(req->arena, destroy_bson, *out);
+    /* When the cleanup cannot be registered the arena runs it at once: *out is gone. */
+    if (st == EC_OK && req != NULL && ec_arena_defer(req->arena, destroy_bson, *out) < 0) {
+        *out = NULL;
+        return EC_ERR_INTERNAL;
+    }
     return st;
 }
 

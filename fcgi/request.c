@@ -100,6 +100,20 @@ const char *ec_request_query(ec_request *req, const char *name)
     return NULL;
 }
 
+int ec_request_query_valid(const ec_request *req)
+{
+    for (const char *p = req->query_string; p && *p; p++) {
+        if (*p != '%')
+            continue;
+        int hi = hexval((unsigned char)p[1]);
+        int lo = hi < 0 ? -1 : hexval((unsigned char)p[2]);
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+            return 0;
+        p += 2;
+    }
+    return 1;
+}
+
 const char *ec_request_cookie(ec_request *req, const char *name)
 {
     const char *c = param(req, "HTTP_COOKIE");

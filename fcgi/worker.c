@@ -186,7 +186,8 @@ static int read_body(ec_worker *w, ec_request *req, const ec_route_entry *e)
     cJSON *json = NULL;
     if (ec_json_body_parse(body, len, &json, &err) < 0)
         return ec_request_send_error(req, 400, "invalid_json", err.message);
-    ec_arena_defer(req->arena, (void (*)(void *))cJSON_Delete, json);
+    if (ec_arena_defer(req->arena, (void (*)(void *))cJSON_Delete, json) < 0)
+        return ec_request_send_error(req, 500, "internal_error", "out of memory");
     if (ec_schema_validate(e->schema, json, &err) < 0)
         return ec_request_send_error(req, 400, "invalid_request", err.message);
     req->body = json;
@@ -215,6 +216,8 @@ static int dispatch(ec_worker *w, ec_request *req, ec_route_match *m)
     ec_slot_set_route(w->slot, e->route->name);
     if ((e->route->flags & EC_ROUTE_LOOPBACK) && !loopback(req->client_addr))
         return ec_request_send_error(req, 403, "forbidden", "only from this host");
+    if (!ec_request_query_valid(req))
+        return ec_request_send_error(req, 400, "invalid_request", "malformed query string");
     ec_plugin_slot *ps = e->owner;
     if (ps->handle != NULL && ec_worker_ensure_indexes(w) < 0)
         return ec_request_send_error(req, 503, "service_unavailable",

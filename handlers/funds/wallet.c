@@ -156,7 +156,7 @@ static int csv_str(listing *l, const char *s)
 static int csv_text(listing *l, const char *s)
 {
     int quote = strpbrk(s, ",\"\r\n") != NULL;
-    int guard = s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@';
+    int guard = s[0] != '\0' && strchr("=+-@\t\r", s[0]) != NULL;
     const char *p;
 
     if ((quote && csv_add(l, "\"", 1) < 0) || (guard && csv_add(l, "'", 1) < 0))

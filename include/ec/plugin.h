@@ -180,7 +180,7 @@ typedef struct ec_entry {
     int64_t seq;
     int64_t at;
     char kind[24];
-    char key[136];
+    char key[160]; /* "<scope>:<Idempotency-Key>": a scope and up to 128 characters */
     char ref[136];
     char memo[256];
     char request_hash[72];

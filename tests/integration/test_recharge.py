@@ -268,3 +268,9 @@ def test_an_order_of_another_account_credits_its_owner(money, new_account):
     paid_ok(money.notify(o["id"], 6000), o["id"], True)
     assert money.wallet(owner)["cash"] == 6000
     assert money.wallet(other)["seq"] == 0
+
+
+def test_operator_cannot_open_a_recharge_order(api, money):
+    r = api("POST", RECHARGES, json={"amount": 1000, "provider": "sandbox"},
+            token=money.op.token, headers={"Idempotency-Key": idem("op-recharge")})
+    assert_error(r, 403, "forbidden")

@@ -386,3 +386,39 @@ def test_remittance_bad_body(money, shared_owner, body):
     before = money.state(acct)
     assert_error(money.remit(acct.id, None, json_body=body), 400, "invalid_request")
     assert money.state(acct) == before
+
+
+# ---- review follow-ups --------------------------------------------------------------------------
+
+def test_malformed_query_is_refused_not_ignored(money, new_account):
+    acct = new_account()
+    money.credit(acct.id, 700)
+    for query in ({"to": "%zz"}, {"kind": "%00"}, {"from": "%4"}):
+        path = ENTRIES + "?" + "&".join("%s=%s" % kv for kv in query.items())
+        r = money.api("GET", path, token=acct.token)
+        assert_error(r, 400, "invalid_request")
+    assert money.wallet(acct)["cash"] == 700
+
+
+def test_longest_idempotency_key_fits_every_scope(money, new_account):
+    acct = new_account()
+    key = "k" * 128
+    until = int(time.time() * 1000) + 30 * 86400 * 1000
+    r = money.grant(acct.id, "ordinary", 1000, valid_to=until, key=key)
+    assert r.status_code == 201, r.text
+    again = money.grant(acct.id, "ordinary", 1000, valid_to=until, key=key)
+    assert again.status_code == 201 and again.text == r.text
+    assert_error(money.grant(acct.id, "ordinary", 1000, key="k" * 129), 400,
+                 "idempotency_key_required")
+    assert money.wallet(acct)["vouchers"][0]["face_value"] == 1000
+    assert len(money.wallet(acct)["vouchers"]) == 1
+
+
+def test_csv_guards_tab_and_carriage_return_formulas(money, new_account):
+    acct = new_account()
+    money.credit(acct.id, 500, memo="\t=HYPERLINK(\"x\")")
+    r = money.entries(acct, headers={"Accept": "text/csv"})
+    assert r.status_code == 200, r.text
+    rows = list(csv.reader(io.StringIO(r.text)))
+    memo = rows[1][rows[0].index("memo")]
+    assert memo.startswith("'\t="), memo
