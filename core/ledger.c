@@ -8,6 +8,9 @@
 #include <string.h>
 #include <time.h>
 
+/* Chunk size of the scratch arenas that decoded entries live in. */
+#define SCRATCH_CHUNK (64 * 1024)
+
 typedef struct found {
     ec_arena *arena;
     ec_entry *entry;
@@ -194,19 +197,47 @@ ec_ledger_store ec_ledger_store_db(ec_db *db)
     return s;
 }
 
+/* Copies a wallet's arrays into `arena`; 0 / -1. */
+static int wallet_copy(ec_arena *arena, ec_wallet *dst, const ec_wallet *src)
+{
+    *dst = *src;
+    dst->vouchers = ec_arena_alloc(arena, (src->nvouchers + 1) * sizeof(ec_voucher));
+    dst->cards = ec_arena_alloc(arena, (src->ncards + 1) * sizeof(ec_card));
+    if (dst->vouchers == NULL || dst->cards == NULL)
+        return -1;
+    if (src->nvouchers)
+        memcpy(dst->vouchers, src->vouchers, src->nvouchers * sizeof(ec_voucher));
+    if (src->ncards)
+        memcpy(dst->cards, src->cards, src->ncards * sizeof(ec_card));
+    return 0;
+}
+
+static int entry_copy(ec_arena *arena, ec_entry *dst, const ec_entry *src)
+{
+    *dst = *src;
+    dst->moves = ec_arena_alloc(arena, (src->nmoves + 1) * sizeof(ec_move));
+    if (dst->moves == NULL || wallet_copy(arena, &dst->after, &src->after) < 0)
+        return -1;
+    if (src->nmoves)
+        memcpy(dst->moves, src->moves, src->nmoves * sizeof(ec_move));
+    return 0;
+}
+
 ec_status ec_ledger_wallet(const ec_ledger_store *s, ec_arena *arena, const char *account,
                            ec_wallet *out)
 {
+    /* Finding the newest entry decodes several; only the last one is kept. */
+    ec_arena *scratch = ec_arena_new(SCRATCH_CHUNK, 0);
     ec_entry e;
     int any = 0;
-    ec_status st = newest(s, arena, account, &e, &any);
-    if (st != EC_OK)
-        return st;
-    if (any)
-        *out = e.after;
-    else
+    ec_status st = scratch ? newest(s, scratch, account, &e, &any) : EC_ERR_INTERNAL;
+    if (st == EC_OK) {
         memset(out, 0, sizeof *out);
-    return EC_OK;
+        if (any && wallet_copy(arena, out, &e.after) < 0)
+            st = EC_ERR_INTERNAL;
+    }
+    ec_arena_free(scratch);
+    return st;
 }
 
 static void key_id(char *buf, size_t size, const char *account, const char *key)
@@ -283,9 +314,32 @@ static void backoff(int attempt)
     nanosleep(&ts, NULL);
 }
 
+static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *account,
+                      const ec_ledger_op *op, int64_t now, ec_entry *out, int *replayed,
+                      const char **refusal);
+
 ec_status ec_ledger_post(const ec_ledger_store *s, ec_arena *arena, const char *account,
                          const ec_ledger_op *op, int64_t now, ec_entry *out, int *replayed,
                          const char **refusal)
+{
+    /* Every attempt decodes the newest entry again: attempts use scratch memory, and only
+     * the entry that answers is copied into the request's arena. */
+    ec_arena *scratch = ec_arena_new(SCRATCH_CHUNK, 0);
+    ec_entry made;
+    *replayed = 0;
+    *refusal = NULL;
+    if (scratch == NULL)
+        return EC_ERR_INTERNAL;
+    ec_status st = post(s, scratch, account, op, now, &made, replayed, refusal);
+    if (st == EC_OK && entry_copy(arena, out, &made) < 0)
+        st = EC_ERR_INTERNAL;
+    ec_arena_free(scratch);
+    return st;
+}
+
+static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *account,
+                      const ec_ledger_op *op, int64_t now, ec_entry *out, int *replayed,
+                      const char **refusal)
 {
     *replayed = 0;
     *refusal = NULL;
@@ -296,6 +350,7 @@ ec_status ec_ledger_post(const ec_ledger_store *s, ec_arena *arena, const char *
     }
     for (int attempt = 0; attempt < EC_LEDGER_ATTEMPTS; attempt++) {
         backoff(attempt);
+        ec_arena_reset(arena); /* nothing of a lost attempt is needed again */
         ec_entry last;
         int any = 0, exists = 0;
         ec_status st = newest(s, arena, account, &last, &any);
@@ -367,6 +422,9 @@ static int walk_entry(const bson_t *doc, void *arg)
 {
     walk *w = arg;
     ec_entry e;
+    /* Each entry carries the whole wallet: decoded into scratch memory that the next entry
+     * reuses, a long listing costs one entry's memory, not the sum of them all. */
+    ec_arena_reset(w->arena);
     if (ec_journal_decode(w->arena, doc, &e) < 0) {
         w->bad = 1;
         return 1;
@@ -400,8 +458,11 @@ ec_status ec_ledger_entries(const ec_ledger_store *s, ec_arena *arena, const cha
     bson_append_document_end(&opts, &sort);
     int limit = q->limit < 1 ? 1 : q->limit > 1000 ? 1000 : q->limit;
     BSON_APPEND_INT64(&opts, "limit", limit);
-    walk w = {arena, each, arg, 0};
-    ec_status st = s->find(s->ctx, EC_JOURNAL, &filter, &opts, walk_entry, &w);
+    (void)arena;
+    walk w = {ec_arena_new(SCRATCH_CHUNK, 0), each, arg, 0};
+    ec_status st =
+        w.arena ? s->find(s->ctx, EC_JOURNAL, &filter, &opts, walk_entry, &w) : EC_ERR_INTERNAL;
+    ec_arena_free(w.arena);
     bson_destroy(&filter);
     bson_destroy(&opts);
     if (st == EC_OK && w.bad) {

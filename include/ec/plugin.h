@@ -295,7 +295,8 @@ typedef struct ec_host {
      *   EC_ERR_UNAVAILABLE: the database is down, or too many concurrent writers (retry). */
     ec_status (*ledger_post)(ec_request *req, const char *account_id, const ec_ledger_op *op,
                              ec_entry *out, int *replayed, const char **refusal);
-    /* Calls each(entry) for the account's entries matching q, newest first. */
+    /* Calls each(entry) for the account's entries matching q, newest first. An entry (and
+     * what it points to) lives only during its call: copy what must outlive it. */
     ec_status (*ledger_entries)(ec_request *req, const char *account_id, const ec_entry_query *q,
                                 int (*each)(const ec_entry *entry, void *arg), void *arg);
     /* The request's Idempotency-Key as the journal key "<scope>:<key>" (arena-owned), or NULL
