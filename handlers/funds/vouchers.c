@@ -133,6 +133,22 @@ static int valid_code(const char *s)
 
 /* ---- funds.vouchers.redeem ---- */
 
+static int claim_abandoned(funds_state *st, ec_request *req, const char *code)
+{
+    const ec_host *h = st->host;
+    bson_t filter = BSON_INITIALIZER;
+    bson_t *doc = NULL;
+    int64_t at = 0;
+    long long after_s = h->config_int("funds", "redeem_takeover_s", 120);
+
+    BSON_APPEND_UTF8(&filter, "_id", code);
+    ec_status rc = h->db_find_one(req, FUNDS_REDEMPTIONS, &filter, NULL, &doc);
+    bson_destroy(&filter);
+    if (rc != EC_OK || doc_int(doc, "at", &at) < 0)
+        return 0;
+    return h->now_ms() - at >= after_s * 1000;
+}
+
 /* Claims the code for (me, key): 0 when the claim is (now) ours, else the status replied.
  * *other_key is set when the claim is this account's but was made under another
  * Idempotency-Key: a redemption interrupted before its journal entry, which the journal
@@ -176,6 +192,11 @@ static int claim(funds_state *st, ec_request *req, const char *code, const code_
     if (strcmp(owner, me) != 0)
         return h->reply_error(req, 409, "code_used", "this code has already been redeemed");
     *other_key = strcmp(owner_key, key) != 0;
+    /* Another key may complete the claim only once the request that made it cannot still be
+     * running (the master kills a request past request_timeout): until then it is in flight,
+     * not interrupted, and this one is a second redemption. */
+    if (*other_key && !claim_abandoned(st, req, code))
+        return h->reply_error(req, 409, "code_used", "this code has already been redeemed");
     return 0;
 }
 

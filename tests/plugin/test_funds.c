@@ -1022,7 +1022,13 @@ static void test_redeem(void)
            mock_db_count_json("voucher_redemptions", fmt("{\"_id\": \"%s\"}", c1)) == 1,
        "redeem: the ledger unavailable after the claim: 503, no entry");
     mock_request_free(req);
-    /* A new click brings a new key: the interrupted redemption still completes, once. */
+    /* A new click brings a new key: refused while the first request could still be running,
+     * then the interrupted redemption completes, once. */
+    req = post("funds.vouchers.redeem", NULL, fmt("{\"code\": \"%s\"}", c1), &alice, "r-3a");
+    ok(mock_reply_status(req) == 409 && journal_count(ALICE) == before,
+       "redeem: a new key while the claim may still be in flight: 409 code_used");
+    mock_request_free(req);
+    mock_clock_advance(121 * 1000);
     req = post("funds.vouchers.redeem", NULL, fmt("{\"code\": \"%s\"}", c1), &alice, "r-3b");
     ok(mock_reply_status(req) == 201 && journal_count(ALICE) == before + 1,
        "redeem: retried under a new key, the claimed code becomes its voucher");
