@@ -35,6 +35,7 @@
 #define FUNDS_BATCHES "voucher_code_batches"
 #define FUNDS_CODES "voucher_codes"
 #define FUNDS_REDEMPTIONS "voucher_redemptions"
+#define FUNDS_REMITTANCE_REFS "remittance_refs" /* {_id: bank reference, account, at} */
 
 #define FUNDS_ID_BYTES 12 /* random bytes of a voucher or card id: 24 hex characters */
 #define FUNDS_DAY_MS 86400000LL

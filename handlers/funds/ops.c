@@ -11,6 +11,43 @@
  */
 #include "funds.h"
 
+#include <string.h>
+
+/*
+ * A bank reference names one transfer, so it may credit one account only: the first
+ * remittance claims it in `remittance_refs` under _id = the reference. A retry for the same
+ * account goes on to the journal, whose key makes it apply once; another account gets 409.
+ */
+static int claim_reference(funds_state *st, ec_request *req, const char *reference,
+                           const char *account)
+{
+    const ec_host *h = st->host;
+    bson_t doc = BSON_INITIALIZER, filter = BSON_INITIALIZER;
+    bson_t *found = NULL;
+    bson_iter_t it;
+    ec_status rc;
+
+    BSON_APPEND_UTF8(&doc, "_id", reference);
+    BSON_APPEND_UTF8(&doc, "account", account);
+    BSON_APPEND_INT64(&doc, "at", h->now_ms());
+    rc = h->db_insert(FUNDS_REMITTANCE_REFS, &doc);
+    bson_destroy(&doc);
+    if (rc == EC_OK)
+        return 0;
+    if (rc != EC_ERR_DUPLICATE)
+        return h->reply_db_error(req, rc);
+    BSON_APPEND_UTF8(&filter, "_id", reference);
+    rc = h->db_find_one(req, FUNDS_REMITTANCE_REFS, &filter, NULL, &found);
+    bson_destroy(&filter);
+    if (rc != EC_OK)
+        return h->reply_db_error(req, rc == EC_ERR_NOT_FOUND ? EC_ERR_INTERNAL : rc);
+    if (bson_iter_init_find(&it, found, "account") && BSON_ITER_HOLDS_UTF8(&it) &&
+        strcmp(bson_iter_utf8(&it, NULL), account) == 0)
+        return 0;
+    return h->reply_error(req, 409, "reference_used",
+                          "this bank reference was credited to another account");
+}
+
 int funds_ops_remit(ec_request *req, void *state)
 {
     funds_state *st = state;
@@ -30,6 +67,8 @@ int funds_ops_remit(ec_request *req, void *state)
     op.key = h->sprintf(req, "remit:%s", reference);
     if ((hash = h->request_hash(req)) == NULL || op.key == NULL)
         return funds_reply_internal(st, req, "ops.remittances: out of memory");
+    if ((status = claim_reference(st, req, reference, account)) != 0)
+        return status;
     op.kind = EC_OP_CREDIT;
     op.label = "remittance";
     op.request_hash = hash;

@@ -1149,8 +1149,11 @@ static void test_entries(void)
     mock_clock_advance(1000);
     status_of("funds.ops.charges", ALICE, "{\"amount\": 25, \"description\": \"@SUM(1)\"}", &op,
               "e-4", NULL, 0);
-    status_of("funds.ops.remittances", BOB, "{\"amount\": 777, \"bank_reference\": \"R1\"}", &op,
-              NULL, NULL, 0);
+    is_int(status_of("funds.ops.remittances", BOB, "{\"amount\": 777, \"bank_reference\": \"R1\"}",
+                     &op, NULL, NULL, 0),
+           409, "remittances: a bank reference credited to one account is refused for another");
+    status_of("funds.ops.remittances", BOB, "{\"amount\": 777, \"bank_reference\": \"R1-bob\"}",
+              &op, NULL, NULL, 0);
     is_int(journal_count(ALICE), 6, "(six entries for Alice, one for Bob)");
 
     is_str(page_seqs(NULL, &next), "6,5,4,3,2,1", "entries: newest first, 50 by default");
