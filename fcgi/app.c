@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const unsigned known_flags = EC_ROUTE_AUTH | EC_ROUTE_OPERATOR | EC_ROUTE_LOOPBACK;
+static const unsigned known_flags =
+    EC_ROUTE_AUTH | EC_ROUTE_OPERATOR | EC_ROUTE_OWNER | EC_ROUTE_LOOPBACK;
 
 static int valid_schema_name(const char *s)
 {

@@ -118,7 +118,7 @@ static int changes_state(const char *method)
 /* Authenticates the request for a route; returns 0 or the status already sent. */
 static int authenticate(ec_worker *w, ec_request *req, unsigned flags)
 {
-    if ((flags & (EC_ROUTE_AUTH | EC_ROUTE_OPERATOR)) == 0)
+    if ((flags & (EC_ROUTE_AUTH | EC_ROUTE_OPERATOR | EC_ROUTE_OWNER)) == 0)
         return 0;
     int malformed;
     int via_cookie = 0;
@@ -147,6 +147,8 @@ static int authenticate(ec_worker *w, ec_request *req, unsigned flags)
     req->has_session = 1;
     if ((flags & EC_ROUTE_OPERATOR) && strcmp(c.role, "operator") != 0)
         return ec_request_send_error(req, 403, "forbidden", "operators only");
+    if ((flags & EC_ROUTE_OWNER) && strcmp(c.role, "owner") != 0)
+        return ec_request_send_error(req, 403, "forbidden", "only an account owner holds a wallet");
     if (via_cookie && changes_state(req->method)) {
         const char *sent = ec_request_header(req, "X-CSRF-Token");
         if (sent == NULL || !constant_time_equal(sent, c.csrf))

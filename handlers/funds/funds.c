@@ -115,16 +115,6 @@ oom:
 
 /* ---- who may act on which account ---- */
 
-int funds_require_owner(funds_state *st, ec_request *req)
-{
-    const ec_session *s = st->host->session(req);
-
-    if (s != NULL && s->account_id != NULL && s->role != NULL && strcmp(s->role, "owner") == 0)
-        return 1;
-    st->host->reply_error(req, 403, "forbidden", "only an account owner holds a wallet");
-    return 0;
-}
-
 static int valid_account_id(const char *s)
 {
     size_t i;
@@ -220,8 +210,8 @@ static void funds_fini(void *state)
 static const ec_route funds_routes[] = {
     {"funds.wallet", "GET", "/api/v1/wallet", funds_wallet, EC_ROUTE_AUTH, NULL},
     {"funds.entries", "GET", "/api/v1/wallet/entries", funds_entries, EC_ROUTE_AUTH, NULL},
-    {"funds.cards.buy", "POST", "/api/v1/cards", funds_card_buy, EC_ROUTE_AUTH, "funds_card"},
-    {"funds.vouchers.redeem", "POST", "/api/v1/vouchers/redeem", funds_redeem, EC_ROUTE_AUTH,
+    {"funds.cards.buy", "POST", "/api/v1/cards", funds_card_buy, EC_ROUTE_OWNER, "funds_card"},
+    {"funds.vouchers.redeem", "POST", "/api/v1/vouchers/redeem", funds_redeem, EC_ROUTE_OWNER,
      "funds_redeem"},
     {"funds.ops.remittances", "POST", OPS_ACCOUNT "/remittances", funds_ops_remit,
      EC_ROUTE_OPERATOR, "funds_remittance"},

@@ -69,7 +69,6 @@ FUNDS_HIDDEN int funds_reply_post_error(funds_state *st, ec_request *req, ec_sta
  * status after replying (404 `not_found`, 503...) which the handler returns. *id is the id. */
 FUNDS_HIDDEN int funds_target_owner(funds_state *st, ec_request *req, const char **id);
 /* 1 when the session is an account owner's; else replies 403 and returns 0. */
-FUNDS_HIDDEN int funds_require_owner(funds_state *st, ec_request *req);
 /* Logs the printf-style reason (never a secret), replies 500 `internal` and returns 500. */
 FUNDS_HIDDEN int funds_reply_internal(funds_state *st, ec_request *req, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -231,8 +231,6 @@ int funds_redeem(ec_request *req, void *state)
     int replayed = 0, status, other_key = 0;
     ec_status rc;
 
-    if (!funds_require_owner(st, req))
-        return 403;
     me = h->session(req)->account_id;
     if ((key = funds_key(h, req, "redeem")) == NULL)
         return 400;

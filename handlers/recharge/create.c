@@ -57,9 +57,6 @@ int rch_create(ec_request *req, void *state)
 
     if (s == NULL || s->account_id == NULL)
         return h->reply_error(req, 401, "unauthorized", "a session is required");
-    /* An operator has no wallet to recharge. */
-    if (s->role == NULL || strcmp(s->role, "owner") != 0)
-        return h->reply_error(req, 403, "forbidden", "only an account owner can recharge");
     if (key == NULL)
         return h->reply_error(req, 400, "idempotency_key_required",
                               "an Idempotency-Key header of 1..128 characters of "

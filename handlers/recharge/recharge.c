@@ -223,7 +223,7 @@ static int recharge_init(const ec_host *host, void **state)
 }
 
 static const ec_route recharge_routes[] = {
-    {"recharge.create", "POST", "/api/v1/recharges", rch_create, EC_ROUTE_AUTH, "recharge_create"},
+    {"recharge.create", "POST", "/api/v1/recharges", rch_create, EC_ROUTE_OWNER, "recharge_create"},
     {"recharge.get", "GET", "/api/v1/recharges/(?<id>[0-9a-f]{24})", rch_get, EC_ROUTE_AUTH, NULL},
     {NULL, NULL, NULL, NULL, 0, NULL},
 };

@@ -43,7 +43,8 @@ enum ec_route_flag {
     EC_ROUTE_PUBLIC = 0u,        /* no session needed */
     EC_ROUTE_AUTH = 1u << 0,     /* a valid session of any role */
     EC_ROUTE_OPERATOR = 1u << 1, /* a valid operator session; others get 403 */
-    EC_ROUTE_LOOPBACK = 1u << 2  /* only from 127.0.0.0/8 or ::1 */
+    EC_ROUTE_LOOPBACK = 1u << 2, /* only from 127.0.0.0/8 or ::1 */
+    EC_ROUTE_OWNER = 1u << 3     /* a valid account owner's session; operators get 403 */
 };
 
 /*

@@ -965,10 +965,12 @@ int mock_call(mock_plugin *mp, const char *name, ec_request *req)
         fprintf(stderr, "mock_call: no route %s for method %s\n", name, req->method);
         return -1;
     }
-    if ((r->flags & (EC_ROUTE_AUTH | EC_ROUTE_OPERATOR)) && !req->has_session)
+    if ((r->flags & (EC_ROUTE_AUTH | EC_ROUTE_OPERATOR | EC_ROUTE_OWNER)) && !req->has_session)
         return req->returned = m_reply_error(req, 401, "unauthorized", "a session is required");
     if ((r->flags & EC_ROUTE_OPERATOR) && strcmp(req->session.role, "operator") != 0)
         return req->returned = m_reply_error(req, 403, "forbidden", "operators only");
+    if ((r->flags & EC_ROUTE_OWNER) && strcmp(req->session.role, "owner") != 0)
+        return req->returned = m_reply_error(req, 403, "forbidden", "owners only");
     req->hide_body = r->schema == NULL;
     status = r->handler(req, mp->state);
     req->returned = status;

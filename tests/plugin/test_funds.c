@@ -286,8 +286,9 @@ static void test_load(const char *path)
     } want[] = {
         {"funds.wallet", "GET", "/api/v1/wallet", NULL, EC_ROUTE_AUTH},
         {"funds.entries", "GET", "/api/v1/wallet/entries", NULL, EC_ROUTE_AUTH},
-        {"funds.cards.buy", "POST", "/api/v1/cards", "funds_card", EC_ROUTE_AUTH},
-        {"funds.vouchers.redeem", "POST", "/api/v1/vouchers/redeem", "funds_redeem", EC_ROUTE_AUTH},
+        {"funds.cards.buy", "POST", "/api/v1/cards", "funds_card", EC_ROUTE_OWNER},
+        {"funds.vouchers.redeem", "POST", "/api/v1/vouchers/redeem", "funds_redeem",
+         EC_ROUTE_OWNER},
         {"funds.ops.remittances", "POST", "/api/v1/ops/accounts/(?<id>[0-9a-f]{24})/remittances",
          "funds_remittance", EC_ROUTE_OPERATOR},
         {"funds.ops.vouchers", "POST", "/api/v1/ops/accounts/(?<id>[0-9a-f]{24})/vouchers",

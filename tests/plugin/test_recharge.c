@@ -188,8 +188,8 @@ static void test_load(const char *path)
     is_int(n, 2, "two routes");
     r = mock_plugin_route(&P, "recharge.create");
     ok(r && !strcmp(r->method, "POST") && !strcmp(r->pattern, "/api/v1/recharges") &&
-           r->flags == EC_ROUTE_AUTH && r->schema && !strcmp(r->schema, "recharge_create"),
-       "recharge.create: POST auth, schema recharge_create");
+           r->flags == EC_ROUTE_OWNER && r->schema && !strcmp(r->schema, "recharge_create"),
+       "recharge.create: POST owners only, schema recharge_create");
     r = mock_plugin_route(&P, "recharge.get");
     ok(r && !strcmp(r->method, "GET") &&
            !strcmp(r->pattern, "/api/v1/recharges/(?<id>[0-9a-f]{24})") &&
