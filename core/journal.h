@@ -20,9 +20,9 @@
 #include "ec/plugin.h"
 
 #define EC_JOURNAL "journal"
-/* Hints of each account's newest seq ({_id: account, seq}), and pointers from an operation's
- * key to its entry ({_id: "<account>\x1f<key>", seq}): both only speed up lookups; the
- * journal alone is the truth. */
+/* Hints of each account's newest seq ({_id: account, seq}), which only speed up lookups, and
+ * the claims of operations' keys ({_id: "<account>\x1f<key>", ...}, core/ledger_claim.h),
+ * which decide the first answer under a key. */
 #define EC_JOURNAL_HEADS "journal_heads"
 #define EC_JOURNAL_KEYS "journal_keys"
 

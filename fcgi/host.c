@@ -297,6 +297,10 @@ static ec_status host_ledger_post(ec_request *req, const char *account, const ec
                                   ec_entry *out, int *replayed, const char **refusal)
 {
     ec_ledger_store s = ec_ledger_store_db(W->db);
+    /* A key's claim is taken over only when its request cannot still be running. */
+    int64_t limit_ms = (int64_t)W->app->settings->request_timeout_s * 1000 * 2;
+    if (limit_ms > EC_LEDGER_CLAIM_STALE_MS)
+        s.claim_stale_ms = limit_ms;
     return ec_ledger_post(&s, req->arena, account, op, host_now_ms(), out, replayed, refusal);
 }
 

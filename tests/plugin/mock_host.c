@@ -581,7 +581,7 @@ static ec_status store_upsert(void *ctx, const char *coll, const bson_t *filter,
     return mock_store_upsert(coll, filter, update);
 }
 
-static const ec_ledger_store journal_store = {NULL, store_find, store_insert, store_upsert};
+static const ec_ledger_store journal_store = {NULL, store_find, store_insert, store_upsert, 0};
 
 static ec_status m_ledger_wallet(ec_request *req, const char *account, ec_wallet *out)
 {

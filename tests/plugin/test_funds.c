@@ -260,6 +260,25 @@ static cJSON *check_replay(const char *what, const char *route, const char *id, 
     return out;
 }
 
+/* Calls a route expecting a refusal that depends on the wallet's state: it writes no entry,
+ * only the claim of its key, which stores the refusal as the key's answer. */
+static void check_refused_stored(const char *what, const char *route, const char *body,
+                                 const who *w, const char *key, int want, const char *want_code)
+{
+    int64_t entries = mock_db_count_json("journal", "{}");
+    int64_t claims = mock_db_count_json("journal_keys", fmt("{\"refusal\": \"%s\"}", want_code));
+    char code[64];
+    int st = status_of(route, NULL, body, w, key, code, sizeof code);
+
+    ok(st == want && strcmp(code, want_code) == 0 &&
+           mock_db_count_json("journal", "{}") == entries &&
+           mock_db_count_json("journal_keys", fmt("{\"refusal\": \"%s\"}", want_code)) ==
+               claims + 1,
+       "%s: %d %s, no entry, the refusal stored under its key", what, want, want_code);
+    if (st != want || strcmp(code, want_code) != 0)
+        printf("#   got %d %s\n", st, code);
+}
+
 /* Calls a route expecting a refusal that changes nothing at all. */
 static void check_refused(const char *what, const char *route, const char *id, const char *body,
                           const who *w, const char *key, int want, const char *want_code)
@@ -551,12 +570,14 @@ static void test_cards(void)
                   &alice, "c-0", 400, "invalid_face_value");
     check_refused("card: not a multiple of 100 units", "funds.cards.buy", NULL,
                   "{\"face_value\": 15000}", &alice, "c-0", 400, "invalid_face_value");
-    check_refused("card: without cash", "funds.cards.buy", NULL, "{\"face_value\": 10000}", &alice,
-                  "c-0", 409, "insufficient_cash");
+    check_refused_stored("card: without cash", "funds.cards.buy", "{\"face_value\": 10000}", &alice,
+                         "c-0", 409, "insufficient_cash");
     check_refused("card: an operator holds no wallet", "funds.cards.buy", NULL,
                   "{\"face_value\": 10000}", &op, "c-0", 403, "forbidden");
 
     credit(ALICE, 25000, "recharge:o1");
+    check_refused("card: the refused request again once the cash is there", "funds.cards.buy", NULL,
+                  "{\"face_value\": 10000}", &alice, "c-0", 409, "insufficient_cash");
     b = check_replay("card", "funds.cards.buy", NULL, "{\"face_value\": 20000}", &alice, "c-1",
                      201);
     for (i = 0; js(b, "card.number") && i < 16; i++)
@@ -580,8 +601,8 @@ static void test_cards(void)
     cJSON_Delete(b);
     check_refused("card: the same key with another face value", "funds.cards.buy", NULL,
                   "{\"face_value\": 10000}", &alice, "c-1", 422, "idempotency_key_reused");
-    check_refused("card: another card without the cash for it", "funds.cards.buy", NULL,
-                  "{\"face_value\": 10000}", &alice, "c-2", 409, "insufficient_cash");
+    check_refused_stored("card: another card without the cash for it", "funds.cards.buy",
+                         "{\"face_value\": 10000}", &alice, "c-2", 409, "insufficient_cash");
     /* The replay above already ran with 5000 cash left: the ledger answers from the journal,
      * not from what the wallet could pay now. */
     is_int(journal_count(ALICE), 2, "card: one purchase, whatever was retried");
