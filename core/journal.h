@@ -28,6 +28,26 @@
 
 extern const ec_index ec_journal_indexes[];
 
+/* Who made an entry, recorded in its document as `actor` {type, id, session, request_id,
+ * reason?}: type "owner" or "operator" (id: the account id, with the session and request
+ * ids), "provider" (id: the provider plugin that took the request) or "system" (a batch job);
+ * reason: the operator's reason. "" when absent. */
+typedef struct ec_actor {
+    char type[16];
+    char id[40];
+    char session[72];
+    char request_id[72];
+    char reason[512];
+} ec_actor;
+
+void ec_journal_encode_actor(const ec_actor *a, bson_t *doc);
+/* 1 and *a when the document has an actor, 0 when not (entries written before actors were
+ * recorded), -1 when it is malformed. */
+int ec_journal_decode_actor(const bson_t *doc, ec_actor *a);
+/* The actor as the money responses show it (a new object; JSON null for NULL), or NULL when
+ * out of memory. */
+cJSON *ec_actor_json(const ec_actor *a);
+
 /* Appends the entry's fields to an empty document. */
 void ec_journal_encode(const ec_entry *e, bson_t *doc);
 int ec_journal_decode(ec_arena *arena, const bson_t *doc, ec_entry *e);

@@ -387,12 +387,19 @@ static void backoff(int attempt)
 }
 
 static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *account,
-                      const ec_ledger_op *op, int64_t now, ec_entry *out, int *replayed,
-                      const char **refusal, int *holding);
+                      const ec_ledger_op *op, const ec_actor *actor, int64_t now, ec_entry *out,
+                      int *replayed, const char **refusal, int *holding);
 
 ec_status ec_ledger_post(const ec_ledger_store *s, ec_arena *arena, const char *account,
                          const ec_ledger_op *op, int64_t now, ec_entry *out, int *replayed,
                          const char **refusal)
+{
+    return ec_ledger_post_as(s, arena, account, op, NULL, now, out, replayed, refusal);
+}
+
+ec_status ec_ledger_post_as(const ec_ledger_store *s, ec_arena *arena, const char *account,
+                            const ec_ledger_op *op, const ec_actor *actor, int64_t now,
+                            ec_entry *out, int *replayed, const char **refusal)
 {
     /* Every attempt decodes the newest entry again: attempts use scratch memory, and only
      * the entry that answers is copied into the request's arena. */
@@ -403,7 +410,7 @@ ec_status ec_ledger_post(const ec_ledger_store *s, ec_arena *arena, const char *
     if (scratch == NULL)
         return EC_ERR_INTERNAL;
     int holding = 0;
-    ec_status st = post(s, scratch, account, op, now, &made, replayed, refusal, &holding);
+    ec_status st = post(s, scratch, account, op, actor, now, &made, replayed, refusal, &holding);
     /* A claim this request holds without its outcome is given up, so that a copy of the
      * request does not wait for it: the copy looks for its entry, else posts it. */
     if (holding && ledger_claim_release(s, account, op->key) != EC_OK)
@@ -438,8 +445,8 @@ static ec_status store_refusal(const ec_ledger_store *s, const char *account, co
 }
 
 static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *account,
-                      const ec_ledger_op *op, int64_t now, ec_entry *out, int *replayed,
-                      const char **refusal, int *holding)
+                      const ec_ledger_op *op, const ec_actor *actor, int64_t now, ec_entry *out,
+                      int *replayed, const char **refusal, int *holding)
 {
     const char *hash = op->request_hash ? op->request_hash : "";
     int mine = 0; /* this request holds the key's claim (*holding: and has not settled it) */
@@ -524,6 +531,8 @@ static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *acc
 
         bson_t doc = BSON_INITIALIZER;
         ec_journal_encode(out, &doc);
+        if (actor)
+            ec_journal_encode_actor(actor, &doc);
         st = s->insert(s->ctx, EC_JOURNAL, &doc);
         bson_destroy(&doc);
         if (st == EC_OK) {
@@ -546,6 +555,44 @@ static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *acc
     ec_log(EC_LOG_WARN, "ledger", "account %s: gave up after %d contended attempts", account,
            EC_LEDGER_ATTEMPTS);
     return EC_ERR_UNAVAILABLE;
+}
+
+typedef struct actor_found {
+    ec_actor *out;
+    int found;
+} actor_found;
+
+static int take_actor(const bson_t *doc, void *arg)
+{
+    actor_found *f = arg;
+    f->found = ec_journal_decode_actor(doc, f->out);
+    return 1;
+}
+
+ec_status ec_ledger_actor(const ec_ledger_store *s, const char *account, int64_t seq, ec_actor *out,
+                          int *has)
+{
+    char id[64];
+    snprintf(id, sizeof id, "%s:%lld", account, (long long)seq);
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, proj;
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
+    BSON_APPEND_INT32(&proj, "actor", 1);
+    bson_append_document_end(&opts, &proj);
+    BSON_APPEND_INT64(&opts, "limit", 1);
+    BSON_APPEND_BOOL(&opts, "singleBatch", true);
+    actor_found f = {out, 0};
+    memset(out, 0, sizeof *out);
+    ec_status st = s->find(s->ctx, EC_JOURNAL, &filter, &opts, take_actor, &f);
+    bson_destroy(&filter);
+    bson_destroy(&opts);
+    if (st == EC_OK && f.found < 0) {
+        ec_log(EC_LOG_ERROR, "ledger", "account %s: the actor of seq %lld is malformed", account,
+               (long long)seq);
+        return EC_ERR_INTERNAL;
+    }
+    *has = f.found > 0;
+    return st;
 }
 
 typedef struct walk {

@@ -51,6 +51,15 @@ ec_status ec_ledger_wallet(const ec_ledger_store *s, ec_arena *arena, const char
 ec_status ec_ledger_post(const ec_ledger_store *s, ec_arena *arena, const char *account,
                          const ec_ledger_op *op, int64_t now, ec_entry *out, int *replayed,
                          const char **refusal);
+/* ec_ledger_post recording who made the entry (NULL: nobody recorded, as in tests of the
+ * rules alone); a replay answers with the first request's entry and actor. */
+ec_status ec_ledger_post_as(const ec_ledger_store *s, ec_arena *arena, const char *account,
+                            const ec_ledger_op *op, const ec_actor *actor, int64_t now,
+                            ec_entry *out, int *replayed, const char **refusal);
+/* The actor of entry `seq` (one _id lookup): *has 1 with *out, or 0 when the entry has none
+ * (or does not exist). */
+ec_status ec_ledger_actor(const ec_ledger_store *s, const char *account, int64_t seq, ec_actor *out,
+                          int *has);
 ec_status ec_ledger_entries(const ec_ledger_store *s, ec_arena *arena, const char *account,
                             const ec_entry_query *q, int (*each)(const ec_entry *e, void *arg),
                             void *arg);

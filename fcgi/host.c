@@ -293,15 +293,71 @@ static ec_status host_ledger_wallet(ec_request *req, const char *account, ec_wal
     return ec_ledger_wallet(&s, req->arena, account, out);
 }
 
-static ec_status host_ledger_post(ec_request *req, const char *account, const ec_ledger_op *op,
-                                  ec_entry *out, int *replayed, const char **refusal)
+/* Who a request is: its session's account and role, or the plugin serving a route without a
+ * session (a payment provider's notification). */
+static void request_actor(ec_request *req, const char *reason, ec_actor *a)
+{
+    const ec_session *s = host_session(req);
+    const char *rid = host_request_id(req);
+    memset(a, 0, sizeof *a);
+    if (s != NULL) {
+        snprintf(a->type, sizeof a->type, "%s", s->role);
+        snprintf(a->id, sizeof a->id, "%s", s->account_id);
+        snprintf(a->session, sizeof a->session, "%s", s->session_id ? s->session_id : "");
+    } else {
+        const char *name = req->route ? req->route->route->name : "system";
+        size_t n = strcspn(name, ".");
+        snprintf(a->type, sizeof a->type, "provider");
+        snprintf(a->id, sizeof a->id, "%.*s", (int)(n < sizeof a->id ? n : sizeof a->id - 1), name);
+    }
+    snprintf(a->request_id, sizeof a->request_id, "%s", rid ? rid : "");
+    snprintf(a->reason, sizeof a->reason, "%s", reason ? reason : "");
+}
+
+static ec_status post_as(ec_request *req, const char *account, const ec_ledger_op *op,
+                         const char *reason, ec_entry *out, int *replayed, const char **refusal)
 {
     ec_ledger_store s = ec_ledger_store_db(W->db);
     /* A key's claim is taken over only when its request cannot still be running. */
     int64_t limit_ms = (int64_t)W->app->settings->request_timeout_s * 1000 * 2;
     if (limit_ms > EC_LEDGER_CLAIM_STALE_MS)
         s.claim_stale_ms = limit_ms;
-    return ec_ledger_post(&s, req->arena, account, op, host_now_ms(), out, replayed, refusal);
+    ec_actor actor;
+    request_actor(req, reason, &actor);
+    return ec_ledger_post_as(&s, req->arena, account, op, &actor, host_now_ms(), out, replayed,
+                             refusal);
+}
+
+static ec_status host_ledger_post(ec_request *req, const char *account, const ec_ledger_op *op,
+                                  ec_entry *out, int *replayed, const char **refusal)
+{
+    return post_as(req, account, op, NULL, out, replayed, refusal);
+}
+
+static ec_status host_ledger_post_reason(ec_request *req, const char *account,
+                                         const ec_ledger_op *op, const char *reason, ec_entry *out,
+                                         int *replayed, const char **refusal)
+{
+    *replayed = 0;
+    *refusal = NULL;
+    if (reason == NULL || reason[0] == '\0' || strlen(reason) > 500) {
+        *refusal = "reason_required";
+        return EC_ERR_INVALID;
+    }
+    return post_as(req, account, op, reason, out, replayed, refusal);
+}
+
+static cJSON *host_ledger_actor(ec_request *req, const char *account, int64_t seq,
+                                ec_status *status)
+{
+    ec_ledger_store s = ec_ledger_store_db(W->db);
+    ec_actor a;
+    int found = 0;
+    (void)req;
+    ec_status st = ec_ledger_actor(&s, account, seq, &a, &found);
+    if (status)
+        *status = st;
+    return st != EC_OK ? NULL : ec_actor_json(found ? &a : NULL);
 }
 
 static ec_status host_ledger_entries(ec_request *req, const char *account, const ec_entry_query *q,
@@ -375,6 +431,8 @@ static const ec_host host_table = {
     .ledger_entries = host_ledger_entries,
     .idempotency_key = host_idempotency_key,
     .body_int64 = host_body_int64,
+    .ledger_post_reason = host_ledger_post_reason,
+    .ledger_actor = host_ledger_actor,
 };
 
 const ec_host *ec_host_table(void)

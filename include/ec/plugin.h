@@ -306,6 +306,20 @@ typedef struct ec_host {
     /* The body member `name` as an exact integer (no fraction, within +-2^53): 0, or -1 when
      * it is absent or not such a number. Money never passes through a double in a plugin. */
     int (*body_int64)(ec_request *req, const char *name, int64_t *out);
+
+    /* -- v1: money: who made an entry (the journal records an actor on every entry) -- */
+    /* ledger_post for an operator's money action: `reason` (1..500 bytes) is recorded in
+     * the entry's actor; NULL or "" is EC_ERR_INVALID with *refusal "reason_required".
+     * (ledger_post records the actor alone: the session's account and role, or the provider
+     * plugin on a route without a session, with the session and request ids.) */
+    ec_status (*ledger_post_reason)(ec_request *req, const char *account_id, const ec_ledger_op *op,
+                                    const char *reason, ec_entry *out, int *replayed,
+                                    const char **refusal);
+    /* The actor of entry `seq` of the account (one _id lookup) as a new JSON object the
+     * caller owns: {"type": "owner"|"operator"|"provider"|"system", "id", "session",
+     * "request_id", "reason"?}; JSON null for an entry written before actors were recorded;
+     * NULL when the database failed or memory ran out (*st says which when st is not NULL). */
+    cJSON *(*ledger_actor)(ec_request *req, const char *account_id, int64_t seq, ec_status *st);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */

@@ -592,9 +592,24 @@ static ec_status m_ledger_wallet(ec_request *req, const char *account, ec_wallet
     return ec_ledger_wallet(&journal_store, ledger_arena(req), account, out);
 }
 
+/* The actor the host would record: the request's session, or the route's plugin. */
+static const ec_actor *mock_actor(ec_request *req, const char *reason, ec_actor *a)
+{
+    const ec_session *s = req ? m_session(req) : NULL;
+
+    memset(a, 0, sizeof *a);
+    snprintf(a->type, sizeof a->type, "%s", s ? s->role : "provider");
+    snprintf(a->id, sizeof a->id, "%s", s ? s->account_id : "mock");
+    snprintf(a->session, sizeof a->session, "%s", s && s->session_id ? s->session_id : "");
+    snprintf(a->request_id, sizeof a->request_id, "%s", req ? req->request_id : "");
+    snprintf(a->reason, sizeof a->reason, "%s", reason ? reason : "");
+    return a;
+}
+
 static ec_status m_ledger_post(ec_request *req, const char *account, const ec_ledger_op *op,
                                ec_entry *out, int *replayed, const char **refusal)
 {
+    ec_actor actor;
     ec_status st = mock_store_injected("ledger_post", EC_JOURNAL);
 
     g.ledger_posts++;
@@ -602,8 +617,42 @@ static ec_status m_ledger_post(ec_request *req, const char *account, const ec_le
     *refusal = NULL;
     if (st != EC_OK)
         return st;
-    return ec_ledger_post(&journal_store, ledger_arena(req), account, op, g.clock_ms, out, replayed,
-                          refusal);
+    return ec_ledger_post_as(&journal_store, ledger_arena(req), account, op,
+                             mock_actor(req, NULL, &actor), g.clock_ms, out, replayed, refusal);
+}
+
+static ec_status m_ledger_post_reason(ec_request *req, const char *account, const ec_ledger_op *op,
+                                      const char *reason, ec_entry *out, int *replayed,
+                                      const char **refusal)
+{
+    ec_actor actor;
+    ec_status st = mock_store_injected("ledger_post", EC_JOURNAL);
+
+    g.ledger_posts++;
+    *replayed = 0;
+    *refusal = NULL;
+    if (st != EC_OK)
+        return st;
+    if (reason == NULL || reason[0] == '\0' || strlen(reason) > 500) {
+        *refusal = "reason_required";
+        return EC_ERR_INVALID;
+    }
+    return ec_ledger_post_as(&journal_store, ledger_arena(req), account, op,
+                             mock_actor(req, reason, &actor), g.clock_ms, out, replayed, refusal);
+}
+
+static cJSON *m_ledger_actor(ec_request *req, const char *account, int64_t seq, ec_status *status)
+{
+    ec_actor a;
+    int found = 0;
+    ec_status st = mock_store_injected("find", EC_JOURNAL);
+
+    (void)req;
+    if (st == EC_OK)
+        st = ec_ledger_actor(&journal_store, account, seq, &a, &found);
+    if (status)
+        *status = st;
+    return st != EC_OK ? NULL : ec_actor_json(found ? &a : NULL);
 }
 
 static ec_status m_ledger_entries(ec_request *req, const char *account, const ec_entry_query *q,
@@ -669,6 +718,8 @@ static const ec_host host_table = {
     .ledger_entries = m_ledger_entries,
     .idempotency_key = m_idempotency_key,
     .body_int64 = m_body_int64,
+    .ledger_post_reason = m_ledger_post_reason,
+    .ledger_actor = m_ledger_actor,
 };
 
 const ec_host *mock_host(void)
