@@ -231,7 +231,7 @@ void ec_journal_encode_actor(const ec_actor *a, bson_t *doc)
 {
     bson_t sub;
     BSON_APPEND_DOCUMENT_BEGIN(doc, "actor", &sub);
-    BSON_APPEND_UTF8(&sub, "type", a->type);
+    BSON_APPEND_UTF8(&sub, "role", a->role);
     BSON_APPEND_UTF8(&sub, "id", a->id);
     BSON_APPEND_UTF8(&sub, "session", a->session);
     BSON_APPEND_UTF8(&sub, "request_id", a->request_id);
@@ -262,7 +262,7 @@ int ec_journal_decode_actor(const bson_t *doc, ec_actor *a)
         return 0;
     if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &sub))
         return -1;
-    if (actor_text(&sub, "type", a->type, sizeof a->type, 1) < 0 ||
+    if (actor_text(&sub, "role", a->role, sizeof a->role, 1) < 0 ||
         actor_text(&sub, "id", a->id, sizeof a->id, 1) < 0 ||
         actor_text(&sub, "session", a->session, sizeof a->session, 0) < 0 ||
         actor_text(&sub, "request_id", a->request_id, sizeof a->request_id, 0) < 0 ||
@@ -271,15 +271,19 @@ int ec_journal_decode_actor(const bson_t *doc, ec_actor *a)
     return 1;
 }
 
+static cJSON *text_or_null(cJSON *o, const char *name, const char *s)
+{
+    return s[0] != '\0' ? cJSON_AddStringToObject(o, name, s) : cJSON_AddNullToObject(o, name);
+}
+
 cJSON *ec_actor_json(const ec_actor *a)
 {
     if (a == NULL)
         return cJSON_CreateNull();
     cJSON *o = cJSON_CreateObject();
-    if (o == NULL || !cJSON_AddStringToObject(o, "type", a->type) ||
-        !cJSON_AddStringToObject(o, "id", a->id) ||
-        !cJSON_AddStringToObject(o, "session", a->session) ||
-        !cJSON_AddStringToObject(o, "request_id", a->request_id) ||
+    if (o == NULL || !cJSON_AddStringToObject(o, "id", a->id) ||
+        !cJSON_AddStringToObject(o, "role", a->role) || !text_or_null(o, "session", a->session) ||
+        !text_or_null(o, "request_id", a->request_id) ||
         (a->reason[0] != '\0' && !cJSON_AddStringToObject(o, "reason", a->reason))) {
         cJSON_Delete(o);
         return NULL;

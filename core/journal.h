@@ -28,12 +28,12 @@
 
 extern const ec_index ec_journal_indexes[];
 
-/* Who made an entry, recorded in its document as `actor` {type, id, session, request_id,
- * reason?}: type "owner" or "operator" (id: the account id, with the session and request
+/* Who made an entry, recorded in its document as `actor` {role, id, session, request_id,
+ * reason?}: role "owner" or "operator" (id: the account id, with the session and request
  * ids), "provider" (id: the provider plugin that took the request) or "system" (a batch job);
- * reason: the operator's reason. "" when absent. */
+ * reason: the operator's reason. "" when absent (null in JSON). */
 typedef struct ec_actor {
-    char type[16];
+    char role[16];
     char id[40];
     char session[72];
     char request_id[72];

@@ -303,13 +303,13 @@ static void request_actor(ec_request *req, const char *reason, ec_actor *a)
     const char *rid = host_request_id(req);
     memset(a, 0, sizeof *a);
     if (s != NULL) {
-        snprintf(a->type, sizeof a->type, "%s", s->role);
+        snprintf(a->role, sizeof a->role, "%s", s->role);
         snprintf(a->id, sizeof a->id, "%s", s->account_id);
         snprintf(a->session, sizeof a->session, "%s", s->session_id ? s->session_id : "");
     } else {
         const char *name = req->route ? req->route->route->name : "system";
         size_t n = strcspn(name, ".");
-        snprintf(a->type, sizeof a->type, "provider");
+        snprintf(a->role, sizeof a->role, "provider");
         snprintf(a->id, sizeof a->id, "%.*s", (int)(n < sizeof a->id ? n : sizeof a->id - 1), name);
     }
     snprintf(a->request_id, sizeof a->request_id, "%s", rid ? rid : "");

@@ -75,7 +75,7 @@ int funds_ops_remit(ec_request *req, void *state)
     op.amount = amount;
     op.ref = reference;
     op.memo = funds_body_str(h, req, "memo");
-    rc = h->ledger_post(req, account, &op, &e, &replayed, &refusal);
+    rc = funds_post_operator(st, req, "funds.remittance", account, &op, &e, &replayed, &refusal);
     if (rc != EC_OK)
         return funds_reply_post_error(st, req, rc, refusal);
     if (!replayed)
@@ -110,7 +110,7 @@ int funds_ops_charge(ec_request *req, void *state)
     op.request_hash = hash;
     op.amount = amount;
     op.memo = funds_body_str(h, req, "description");
-    rc = h->ledger_post(req, account, &op, &e, &replayed, &refusal);
+    rc = funds_post_operator(st, req, "funds.charge", account, &op, &e, &replayed, &refusal);
     if (rc != EC_OK)
         return funds_reply_post_error(st, req, rc, refusal);
     if (!replayed)

@@ -352,7 +352,7 @@ int funds_ops_voucher(ec_request *req, void *state)
      * a replay from the journal before it refuses. */
     if (op.voucher.valid_to <= now)
         op.voucher.valid_to = op.voucher.valid_from;
-    rc = h->ledger_post(req, account, &op, &e, &replayed, &refusal);
+    rc = funds_post_operator(st, req, "funds.voucher_grant", account, &op, &e, &replayed, &refusal);
     if (rc != EC_OK)
         return funds_reply_post_error(st, req, rc, refusal);
     if ((v = funds_entry_voucher(&e)) == NULL)

@@ -331,8 +331,8 @@ typedef struct ec_host {
                                     const char *reason, ec_entry *out, int *replayed,
                                     const char **refusal);
     /* The actor of entry `seq` of the account (one _id lookup) as a new JSON object the
-     * caller owns: {"type": "owner"|"operator"|"provider"|"system", "id", "session",
-     * "request_id", "reason"?}; JSON null for an entry written before actors were recorded;
+     * caller owns: {"id", "role": "owner"|"operator"|"provider"|"system",
+     * "session", "request_id" (null when none), "reason"?}; JSON null for an entry written before actors were recorded;
      * NULL when the database failed or memory ran out (*st says which when st is not NULL). */
     cJSON *(*ledger_actor)(ec_request *req, const char *account_id, int64_t seq, ec_status *st);
 } ec_host;

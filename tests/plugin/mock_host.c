@@ -598,7 +598,7 @@ static const ec_actor *mock_actor(ec_request *req, const char *reason, ec_actor 
     const ec_session *s = req ? m_session(req) : NULL;
 
     memset(a, 0, sizeof *a);
-    snprintf(a->type, sizeof a->type, "%s", s ? s->role : "provider");
+    snprintf(a->role, sizeof a->role, "%s", s ? s->role : "provider");
     snprintf(a->id, sizeof a->id, "%s", s ? s->account_id : "mock");
     snprintf(a->session, sizeof a->session, "%s", s && s->session_id ? s->session_id : "");
     snprintf(a->request_id, sizeof a->request_id, "%s", req ? req->request_id : "");

@@ -124,6 +124,20 @@ static const char *path_of(const char *route, const char *id)
     return buf;
 }
 
+/* An operator's money action needs a reason: the bodies below that give none get one, and
+ * "\"reason\": null" in a body means none at all. */
+static const char *with_reason(const char *route, const char *body)
+{
+    static char buf[4096];
+    const char *brace = body ? strchr(body, '{') : NULL;
+
+    if (strncmp(route, "funds.ops.", 10) != 0 || brace == NULL || strstr(body, "\"reason\""))
+        return body;
+    snprintf(buf, sizeof buf, "%.*s{\"reason\": \"by the book\"%s%s", (int)(brace - body), body,
+             strchr(brace + 1, '"') ? ", " : "", brace + 1);
+    return buf;
+}
+
 /* Runs a route; `id` is the {id} capture of the ops account routes, `key` the
  * Idempotency-Key (NULL: none), `query` NULL-terminated name/value pairs. Free the result. */
 static ec_request *run(const char *route, const char *id, const char *body, const who *w,
@@ -134,6 +148,7 @@ static ec_request *run(const char *route, const char *id, const char *body, cons
 
     if (id != NULL)
         mock_request_capture(req, "id", id);
+    body = with_reason(route, body);
     if (body != NULL && mock_request_body(req, body) < 0)
         printf("# bad test body %s\n", body);
     if (w != NULL)
@@ -390,19 +405,24 @@ static void test_schemas(const char *dir)
         {"funds_card", "{\"face_value\": 10000}", "face_value", "{\"face_value\": %s}"},
         {"funds_redeem", "{\"code\": \"ABCDEFGHJKLMNPQR\"}", NULL, NULL},
         {"funds_remittance",
-         "{\"amount\": 1, \"bank_reference\": \"BR-1/2.x:y_z\", \"memo\": \"m\"}", "amount",
-         "{\"amount\": %s, \"bank_reference\": \"BR1\"}"},
+         "{\"reason\": \"r\", \"amount\": 1, \"bank_reference\": \"BR-1/2.x:y_z\", \"memo\": "
+         "\"m\"}",
+         "amount", "{\"reason\": \"r\", \"amount\": %s, \"bank_reference\": \"BR1\"}"},
         {"funds_voucher",
-         "{\"kind\": \"full_reduction\", \"face_value\": 5, \"threshold\": 9, \"valid_from\": 0, "
+         "{\"reason\": \"r\", \"kind\": \"full_reduction\", \"face_value\": 5, \"threshold\": 9, "
+         "\"valid_from\": 0, "
          "\"valid_to\": 1, \"memo\": \"m\"}",
-         "face_value", "{\"kind\": \"ordinary\", \"face_value\": %s, \"valid_to\": 5}"},
+         "face_value",
+         "{\"reason\": \"r\", \"kind\": \"ordinary\", \"face_value\": %s, \"valid_to\": 5}"},
         {"funds_voucher_codes",
-         "{\"kind\": \"ordinary\", \"face_value\": 5, \"valid_days\": 30, \"count\": 100, "
+         "{\"reason\": \"r\", \"kind\": \"ordinary\", \"face_value\": 5, \"valid_days\": 30, "
+         "\"count\": 100, "
          "\"expires_at\": 1}",
          "face_value",
-         "{\"kind\": \"ordinary\", \"face_value\": %s, \"valid_days\": 1, \"count\": 1}"},
-        {"funds_charge", "{\"amount\": 10000000000000, \"description\": \"d\"}", "amount",
-         "{\"amount\": %s}"},
+         "{\"reason\": \"r\", \"kind\": \"ordinary\", \"face_value\": %s, \"valid_days\": 1, "
+         "\"count\": 1}"},
+        {"funds_charge", "{\"reason\": \"r\", \"amount\": 10000000000000, \"description\": \"d\"}",
+         "amount", "{\"reason\": \"r\", \"amount\": %s}"},
     };
     static const char *const bad_amounts[] = {"0",    "-1",   "1.5", "\"100\"", "10000000000001",
                                               "1e20", "null", "true"};
@@ -440,18 +460,29 @@ static void test_schemas(const char *dir)
                cases[i].schema, cases[i].field);
         }
         if (strcmp(cases[i].schema, "funds_remittance") == 0) {
-            ok(valid(s, "{\"amount\": 1, \"bank_reference\": \"a b\"}") == 0 &&
-                   valid(s, "{\"amount\": 1, \"bank_reference\": \"\"}") == 0 &&
-                   valid(s, fmt("{\"amount\": 1, \"bank_reference\": \"%065d\"}", 0)) == 0,
+            ok(valid(s, "{\"reason\": \"r\", \"amount\": 1, \"bank_reference\": \"a b\"}") == 0 &&
+                   valid(s, "{\"reason\": \"r\", \"amount\": 1, \"bank_reference\": \"\"}") == 0 &&
+                   valid(s, fmt("{\"reason\": \"r\", \"amount\": 1, \"bank_reference\": \"%065d\"}",
+                                0)) == 0,
                "funds_remittance: a bank reference is 1..64 of [A-Za-z0-9._:/-]");
-            ok(valid(s, fmt("{\"amount\": 1, \"bank_reference\": \"b\", \"memo\": \"%061d\"}",
+            ok(valid(s, fmt("{\"reason\": \"r\", \"amount\": 1, \"bank_reference\": \"b\", "
+                            "\"memo\": \"%061d\"}",
                             0)) == 0,
                "funds_remittance: a memo is at most 60 characters");
         }
+        if (strncmp(cases[i].good, "{\"reason\": \"r\", ", 16) == 0) {
+            snprintf(body, sizeof body, "{%s", cases[i].good + 16);
+            ok(valid(s, body) == 0 &&
+                   valid(s, fmt("{\"reason\": \"\", %s", cases[i].good + 16)) == 0,
+               "%s: an operator's money action needs a reason (1..500 characters)",
+               cases[i].schema);
+        }
         if (strcmp(cases[i].schema, "funds_voucher_codes") == 0)
-            ok(valid(s, "{\"kind\": \"ordinary\", \"face_value\": 5, \"valid_days\": 1, "
+            ok(valid(s, "{\"reason\": \"r\", \"kind\": \"ordinary\", \"face_value\": 5, "
+                        "\"valid_days\": 1, "
                         "\"count\": 101}") == 0 &&
-                   valid(s, "{\"kind\": \"other\", \"face_value\": 5, \"valid_days\": 1, "
+                   valid(s, "{\"reason\": \"r\", \"kind\": \"other\", \"face_value\": 5, "
+                            "\"valid_days\": 1, "
                             "\"count\": 1}") == 0,
                "funds_voucher_codes: count is 1..100, kind ordinary or full_reduction");
         ec_schema_free(s);
