@@ -33,6 +33,8 @@ static enum op op_of(const char *kind)
         return OP_CARD;
     if (strcmp(kind, "charge") == 0)
         return OP_CHARGE;
+    if (strcmp(kind, "reversal") == 0)
+        return OP_REVERSE;
     return OP_UNKNOWN;
 }
 

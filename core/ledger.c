@@ -387,8 +387,15 @@ static void backoff(int attempt)
 }
 
 static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *account,
-                      const ec_ledger_op *op, const ec_actor *actor, int64_t now, ec_entry *out,
-                      int *replayed, const char **refusal, int *holding);
+                      const ec_ledger_op *op, const ec_entry *original, const ec_actor *actor,
+                      int64_t now, ec_entry *out, int *replayed, const char **refusal,
+                      int *holding);
+
+/* Posts op (the reversal of `original` when it is not NULL) with scratch memory for the
+ * attempts; the entry that answers is copied into `arena`. */
+static ec_status post_once(const ec_ledger_store *s, ec_arena *arena, const char *account,
+                           const ec_ledger_op *op, const ec_entry *original, const ec_actor *actor,
+                           int64_t now, ec_entry *out, int *replayed, const char **refusal);
 
 ec_status ec_ledger_post(const ec_ledger_store *s, ec_arena *arena, const char *account,
                          const ec_ledger_op *op, int64_t now, ec_entry *out, int *replayed,
@@ -401,6 +408,43 @@ ec_status ec_ledger_post_as(const ec_ledger_store *s, ec_arena *arena, const cha
                             const ec_ledger_op *op, const ec_actor *actor, int64_t now,
                             ec_entry *out, int *replayed, const char **refusal)
 {
+    return post_once(s, arena, account, op, NULL, actor, now, out, replayed, refusal);
+}
+
+ec_status ec_ledger_reverse(const ec_ledger_store *s, ec_arena *arena, const char *account,
+                            int64_t seq, const char *request_hash, const ec_actor *actor,
+                            int64_t now, ec_entry *out, int *replayed, const char **refusal)
+{
+    ec_arena *scratch = ec_arena_new(SCRATCH_CHUNK, 0);
+    ec_entry original;
+    int any = 0;
+    char key[40], ref[24];
+    *replayed = 0;
+    *refusal = NULL;
+    if (scratch == NULL)
+        return EC_ERR_INTERNAL;
+    ec_status st = seq > 0 ? entry_at(s, scratch, account, seq, &original, &any) : EC_OK;
+    if (st == EC_OK && !any)
+        st = EC_ERR_NOT_FOUND;
+    if (st == EC_OK) {
+        snprintf(key, sizeof key, "reverse:%lld", (long long)seq);
+        snprintf(ref, sizeof ref, "%lld", (long long)seq);
+        ec_ledger_op op = {.kind = EC_OP_REVERSE,
+                           .label = "reversal",
+                           .key = key,
+                           .request_hash = request_hash,
+                           .amount = original.amount,
+                           .ref = ref};
+        st = post_once(s, arena, account, &op, &original, actor, now, out, replayed, refusal);
+    }
+    ec_arena_free(scratch);
+    return st;
+}
+
+static ec_status post_once(const ec_ledger_store *s, ec_arena *arena, const char *account,
+                           const ec_ledger_op *op, const ec_entry *original, const ec_actor *actor,
+                           int64_t now, ec_entry *out, int *replayed, const char **refusal)
+{
     /* Every attempt decodes the newest entry again: attempts use scratch memory, and only
      * the entry that answers is copied into the request's arena. */
     ec_arena *scratch = ec_arena_new(SCRATCH_CHUNK, 0);
@@ -410,7 +454,8 @@ ec_status ec_ledger_post_as(const ec_ledger_store *s, ec_arena *arena, const cha
     if (scratch == NULL)
         return EC_ERR_INTERNAL;
     int holding = 0;
-    ec_status st = post(s, scratch, account, op, actor, now, &made, replayed, refusal, &holding);
+    ec_status st =
+        post(s, scratch, account, op, original, actor, now, &made, replayed, refusal, &holding);
     /* A claim this request holds without its outcome is given up, so that a copy of the
      * request does not wait for it: the copy looks for its entry, else posts it. */
     if (holding && ledger_claim_release(s, account, op->key) != EC_OK)
@@ -445,8 +490,8 @@ static ec_status store_refusal(const ec_ledger_store *s, const char *account, co
 }
 
 static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *account,
-                      const ec_ledger_op *op, const ec_actor *actor, int64_t now, ec_entry *out,
-                      int *replayed, const char **refusal, int *holding)
+                      const ec_ledger_op *op, const ec_entry *original, const ec_actor *actor,
+                      int64_t now, ec_entry *out, int *replayed, const char **refusal, int *holding)
 {
     const char *hash = op->request_hash ? op->request_hash : "";
     int mine = 0; /* this request holds the key's claim (*holding: and has not settled it) */
@@ -495,8 +540,12 @@ static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *acc
         before.seq = any ? last.seq : 0;
 
         memset(out, 0, sizeof *out);
-        if (ec_ledger_apply(arena, &before, op, now, &out->after, &out->moves, &out->nmoves,
-                            &out->split, refusal) < 0) {
+        int applied = original
+                          ? ec_ledger_apply_reversal(arena, &before, original, now, &out->after,
+                                                     &out->moves, &out->nmoves, refusal)
+                          : ec_ledger_apply(arena, &before, op, now, &out->after, &out->moves,
+                                            &out->nmoves, &out->split, refusal);
+        if (applied < 0) {
             /* A refusal that depends on the account's state is the key's answer for good; one
              * that depends on the request alone (400) is given again to every copy anyway. */
             int lost = 0;

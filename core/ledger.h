@@ -56,6 +56,17 @@ ec_status ec_ledger_post(const ec_ledger_store *s, ec_arena *arena, const char *
 ec_status ec_ledger_post_as(const ec_ledger_store *s, ec_arena *arena, const char *account,
                             const ec_ledger_op *op, const ec_actor *actor, int64_t now,
                             ec_entry *out, int *replayed, const char **refusal);
+/* The operation kind of a reversal (ledger-internal: plugins ask for one with
+ * host->ledger_reverse, never with ledger_post). */
+#define EC_OP_REVERSE 100
+
+/* Reverses entry `seq` of the account (ec_ledger_apply_reversal gives the rules): an entry of
+ * kind "reversal" whose ref is the original's seq and whose journal key "reverse:<seq>" makes
+ * it once per original. EC_ERR_NOT_FOUND when there is no such entry; else as a post. */
+ec_status ec_ledger_reverse(const ec_ledger_store *s, ec_arena *arena, const char *account,
+                            int64_t seq, const char *request_hash, const ec_actor *actor,
+                            int64_t now, ec_entry *out, int *replayed, const char **refusal);
+
 /* The actor of entry `seq` (one _id lookup): *has 1 with *out, or 0 when the entry has none
  * (or does not exist). */
 ec_status ec_ledger_actor(const ec_ledger_store *s, const char *account, int64_t seq, ec_actor *out,

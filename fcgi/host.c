@@ -316,18 +316,49 @@ static void request_actor(ec_request *req, const char *reason, ec_actor *a)
     snprintf(a->reason, sizeof a->reason, "%s", reason ? reason : "");
 }
 
-static ec_status post_as(ec_request *req, const char *account, const ec_ledger_op *op,
-                         const char *reason, ec_entry *out, int *replayed, const char **refusal)
+static ec_ledger_store journal_store(void)
 {
     ec_ledger_store s = ec_ledger_store_db(W->db);
     /* A key's claim is taken over only when its request cannot still be running. */
     int64_t limit_ms = (int64_t)W->app->settings->request_timeout_s * 1000 * 2;
     if (limit_ms > EC_LEDGER_CLAIM_STALE_MS)
         s.claim_stale_ms = limit_ms;
+    return s;
+}
+
+static ec_status post_as(ec_request *req, const char *account, const ec_ledger_op *op,
+                         const char *reason, ec_entry *out, int *replayed, const char **refusal)
+{
+    ec_ledger_store s = journal_store();
     ec_actor actor;
     request_actor(req, reason, &actor);
     return ec_ledger_post_as(&s, req->arena, account, op, &actor, host_now_ms(), out, replayed,
                              refusal);
+}
+
+static int valid_reason(const char *reason)
+{
+    return reason != NULL && reason[0] != '\0' && strlen(reason) <= 500;
+}
+
+static ec_status host_ledger_reverse(ec_request *req, const char *account, int64_t seq,
+                                     const char *reason, ec_entry *out, int *replayed,
+                                     const char **refusal)
+{
+    ec_ledger_store s = journal_store();
+    ec_actor actor;
+    const char *hash = host_request_hash(req);
+    *replayed = 0;
+    *refusal = NULL;
+    if (!valid_reason(reason)) {
+        *refusal = "reason_required";
+        return EC_ERR_INVALID;
+    }
+    if (hash == NULL)
+        return EC_ERR_INTERNAL;
+    request_actor(req, reason, &actor);
+    return ec_ledger_reverse(&s, req->arena, account, seq, hash, &actor, host_now_ms(), out,
+                             replayed, refusal);
 }
 
 static ec_status host_ledger_post(ec_request *req, const char *account, const ec_ledger_op *op,
@@ -342,7 +373,7 @@ static ec_status host_ledger_post_reason(ec_request *req, const char *account,
 {
     *replayed = 0;
     *refusal = NULL;
-    if (reason == NULL || reason[0] == '\0' || strlen(reason) > 500) {
+    if (!valid_reason(reason)) {
         *refusal = "reason_required";
         return EC_ERR_INVALID;
     }
@@ -462,6 +493,7 @@ static const ec_host host_table = {
     .notify = host_notify,
     .ledger_post_reason = host_ledger_post_reason,
     .ledger_actor = host_ledger_actor,
+    .ledger_reverse = host_ledger_reverse,
 };
 
 const ec_host *ec_host_table(void)

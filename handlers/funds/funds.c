@@ -73,6 +73,8 @@ static const struct refusal {
     {"invalid_card", 400, "the card is invalid"},
     {"invalid_operation", 400, "the operation is invalid"},
     {"reason_required", 400, "an operator's money action needs a reason"},
+    {"not_reversible", 409, "only a credit or a charge can be reversed"},
+    {"fund_gone", 409, "a voucher or card this charge used is no longer in the wallet"},
 };
 
 int funds_reply_post_error(funds_state *st, ec_request *req, ec_status rc, const char *refusal)
@@ -259,6 +261,8 @@ static const ec_route funds_routes[] = {
      EC_ROUTE_OPERATOR, "funds_voucher_codes"},
     {"funds.ops.charges", "POST", OPS_ACCOUNT "/charges", funds_ops_charge, EC_ROUTE_OPERATOR,
      "funds_charge"},
+    {"funds.ops.reverse", "POST", OPS_ACCOUNT "/entries/(?<seq>[0-9]{1,18})/reverse",
+     funds_ops_reverse, EC_ROUTE_OPERATOR, "funds_reverse"},
     {NULL, NULL, NULL, NULL, 0, NULL},
 };
 

@@ -111,5 +111,6 @@ FUNDS_HIDDEN int funds_ops_voucher(ec_request *req, void *state); /* vouchers.c 
 FUNDS_HIDDEN int funds_ops_codes(ec_request *req, void *state);   /* codes.c */
 FUNDS_HIDDEN int funds_ops_remit(ec_request *req, void *state);   /* ops.c */
 FUNDS_HIDDEN int funds_ops_charge(ec_request *req, void *state);  /* ops.c */
+FUNDS_HIDDEN int funds_ops_reverse(ec_request *req, void *state); /* reversals.c */
 
 #endif

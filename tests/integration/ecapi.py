@@ -468,7 +468,8 @@ def check_entry(e):
     for k in ("seq", "amount", "at"):
         assert is_int(e[k]), (k, e)
     assert e["seq"] >= 1 and e["amount"] >= 1
-    assert e["kind"] in ("recharge", "remittance", "voucher", "redeem", "card", "charge"), e
+    assert e["kind"] in ("recharge", "remittance", "voucher", "redeem", "card", "charge",
+                         "reversal"), e
     assert isinstance(e["moves"], list)
     for m in e["moves"]:
         assert set(m) == {"fund", "delta"}, m

@@ -641,6 +641,27 @@ static ec_status m_ledger_post_reason(ec_request *req, const char *account, cons
                              mock_actor(req, reason, &actor), g.clock_ms, out, replayed, refusal);
 }
 
+static ec_status m_ledger_reverse(ec_request *req, const char *account, int64_t seq,
+                                  const char *reason, ec_entry *out, int *replayed,
+                                  const char **refusal)
+{
+    ec_actor actor;
+    const char *hash = m_request_hash(req);
+    ec_status st = mock_store_injected("ledger_post", EC_JOURNAL);
+
+    g.ledger_posts++;
+    *replayed = 0;
+    *refusal = NULL;
+    if (st != EC_OK)
+        return st;
+    if (reason == NULL || reason[0] == '\0' || strlen(reason) > 500) {
+        *refusal = "reason_required";
+        return EC_ERR_INVALID;
+    }
+    return ec_ledger_reverse(&journal_store, ledger_arena(req), account, seq, hash,
+                             mock_actor(req, reason, &actor), g.clock_ms, out, replayed, refusal);
+}
+
 static cJSON *m_ledger_actor(ec_request *req, const char *account, int64_t seq, ec_status *status)
 {
     ec_actor a;
@@ -759,6 +780,7 @@ static const ec_host host_table = {
     .notify = m_notify,
     .ledger_post_reason = m_ledger_post_reason,
     .ledger_actor = m_ledger_actor,
+    .ledger_reverse = m_ledger_reverse,
 };
 
 const ec_host *mock_host(void)

@@ -331,6 +331,9 @@ static void test_load(const char *path)
          EC_ROUTE_OPERATOR},
         {"funds.ops.charges", "POST", "/api/v1/ops/accounts/(?<id>[0-9a-f]{24})/charges",
          "funds_charge", EC_ROUTE_OPERATOR},
+        {"funds.ops.reverse", "POST",
+         "/api/v1/ops/accounts/(?<id>[0-9a-f]{24})/entries/(?<seq>[0-9]{1,18})/reverse",
+         "funds_reverse", EC_ROUTE_OPERATOR},
     };
     const ec_route *r;
     size_t i, n = 0;
@@ -344,7 +347,7 @@ static void test_load(const char *path)
        "internal functions are not exported");
     for (r = P.plugin->routes; r->name; r++)
         n++;
-    is_int(n, 8, "eight routes");
+    is_int(n, 9, "nine routes");
     for (i = 0; i < sizeof want / sizeof want[0]; i++) {
         r = mock_plugin_route(&P, want[i].name);
         ok(r && !strcmp(r->method, want[i].method) && !strcmp(r->pattern, want[i].pattern) &&
