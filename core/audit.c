@@ -160,7 +160,7 @@ static int check_entry(checker *c, const ec_entry *e)
         return 0;
     }
     const ec_wallet *base = c->prev ? &c->prev->after : &empty;
-    if (audit_check_funds(c, e, base, op) < 0)
+    if (audit_check_funds(c, e, base, op) < 0 || audit_rederive(c, e, base, op) < 0)
         return -1;
     c->prev = e;
     return 0;

@@ -64,6 +64,13 @@ void audit_add(int64_t *sum, int64_t v, int *overflow);
  * split, then adds its money in or out to c->totals. Returns 0, or -1 when out of memory. */
 int audit_check_funds(checker *c, const ec_entry *e, const ec_wallet *base, enum op op);
 
+/* ---- audit_rules.c ---- */
+
+/* Re-derives entry e from base with ec_ledger_apply and reports each difference as rule
+ * "rules" (reversals and entries whose operation cannot be told are left to
+ * audit_check_funds). Returns 0, or -1 when out of memory. */
+int audit_rederive(checker *c, const ec_entry *e, const ec_wallet *base, enum op op);
+
 /* Checks for an entry with no trusted previous balances: only what it says of itself. */
 void audit_check_alone(checker *c, const ec_entry *e);
 
