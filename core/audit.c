@@ -14,6 +14,7 @@
 #include "core/audit.h"
 
 #include "core/arena.h"
+#include "core/audit_cross.h"
 #include "core/audit_internal.h"
 #include "core/journal.h"
 #include "core/money.h"
@@ -240,6 +241,8 @@ typedef struct run {
     int oom;
     ec_audit_totals all;
     ec_audit_summary *summary;
+    audit_cross cross; /* the claims behind the entries (audit_cross.c) */
+    ec_status cross_st;
 } run;
 
 static void add_totals(ec_audit_totals *all, const ec_audit_totals *t)
@@ -255,6 +258,8 @@ static void add_totals(ec_audit_totals *all, const ec_audit_totals *t)
 static void end_account(run *r)
 {
     ec_audit_totals t;
+    if (r->cross_st == EC_OK)
+        r->cross_st = audit_cross_end_account(&r->cross, &r->c);
     checker_end(&r->c, &t);
     add_totals(&r->all, &t);
 }
@@ -293,6 +298,8 @@ static int walk_doc(const bson_t *doc, void *arg)
         r->oom = 1;
         return 1;
     }
+    if (r->cross_st == EC_OK)
+        r->cross_st = audit_cross_entry(&r->cross, &r->c, &r->entry[slot]);
     r->cur = slot;
     return 0;
 }
@@ -320,7 +327,8 @@ ec_status ec_audit_run(ec_db *db, ec_audit_report_fn report, void *arg, ec_audit
     ec_status st = EC_ERR_INTERNAL;
     r.arena[0] = ec_arena_new(64 * 1024, 0);
     r.arena[1] = ec_arena_new(64 * 1024, 0);
-    if (checker_init(&r.c, report, arg) < 0 || !r.arena[0] || !r.arena[1])
+    if (checker_init(&r.c, report, arg) < 0 || !r.arena[0] || !r.arena[1] ||
+        audit_cross_init(&r.cross, db) < 0)
         goto done;
     st = walk(db, &r);
     if (r.oom)
@@ -329,6 +337,10 @@ ec_status ec_audit_run(ec_db *db, ec_audit_report_fn report, void *arg, ec_audit
         goto done;
     if (r.started)
         end_account(&r);
+    if (r.cross_st == EC_OK)
+        r.cross_st = audit_cross_claims(&r.cross, &r.c);
+    if ((st = r.cross_st) != EC_OK)
+        goto done;
     /* The whole journal: what came in minus what went out is what every account holds. */
     int64_t net;
     if (!r.all.unknown && ec_money_sub(r.all.in, r.all.out, &net) == 0 && net != r.all.held) {
@@ -341,6 +353,7 @@ ec_status ec_audit_run(ec_db *db, ec_audit_report_fn report, void *arg, ec_audit
 done:
     summary->failures = r.c.failures > 0 ? (size_t)r.c.failures : 0;
     checker_free(&r.c);
+    audit_cross_free(&r.cross);
     ec_arena_free(r.arena[0]);
     ec_arena_free(r.arena[1]);
     return st;
