@@ -4,7 +4,10 @@
  * Owns the exported ec_plugin_entry (route and index tables, per-worker init/fini reading the
  * `[account]` config section), the reading of `accounts` documents shared by every route,
  * and the `account.me` route. Registration and login live in auth.c, the password change in
- * password.c, the operator listing in ops.c, credentials and the throttle in credential.c.
+ * password.c, the operator listing in ops.c, credentials and the throttle in credential.c;
+ * the profile in profile.c, the email and phone change in contact.c, real-name certification
+ * in certification.c (owner) and certification_review.c (operators), the operators' search
+ * in lookup.c over the gapless series of series.c, the credit-code check in credit_code.c.
  *
  * init fails (returns -1, logged) on a host table older than ours or a bad config value; it
  * never exits the process. Handlers reply and return the HTTP status.
@@ -75,6 +78,7 @@ int acct_account_parse(const bson_t *doc, acct_account *out)
     if (out->id == NULL)
         return -1;
     out->email = doc_utf8(doc, "email");
+    out->phone = doc_utf8(doc, "phone");
     out->company = doc_utf8(doc, "company");
     out->role = doc_utf8(doc, "role");
     out->created_at = -1;
@@ -99,6 +103,7 @@ cJSON *acct_account_json(const acct_account *a)
         return NULL;
     if (add_string_or_null(obj, "id", a->id) < 0 ||
         add_string_or_null(obj, "email", a->email) < 0 ||
+        add_string_or_null(obj, "phone", a->phone) < 0 ||
         add_string_or_null(obj, "company", a->company) < 0 ||
         add_string_or_null(obj, "role", a->role) < 0)
         goto fail;
@@ -245,18 +250,17 @@ int acct_reply_account(acct_state *st, ec_request *req, int status, const acct_a
 int acct_me(ec_request *req, void *state)
 {
     acct_state *st = state;
-    const ec_host *h = st->host;
-    const ec_session *s = h->session(req);
     acct_account a;
+    acct_profile p;
     ec_status rc;
+    int status;
 
-    if (s == NULL || s->account_id == NULL)
-        return h->reply_error(req, 401, "unauthorized", "a session is required");
-    rc = acct_account_find(st, req, "_id", s->account_id, &a);
-    if (rc == EC_ERR_NOT_FOUND)
-        return h->reply_error(req, 401, "unauthorized", "the account no longer exists");
+    if (acct_session_account(st, req, &a, &status) < 0)
+        return status;
+    rc = acct_profile_read(st, req, &a, &p);
     if (rc != EC_OK)
-        return h->reply_db_error(req, rc);
+        return st->host->reply_db_error(req, rc);
+    a.company = p.company; /* the profile's, once edited */
     return acct_reply_account(st, req, 200, &a);
 }
 
@@ -317,6 +321,28 @@ static const ec_route account_routes[] = {
     {"account.password", "PUT", "/api/v1/account/password", acct_password, EC_ROUTE_AUTH,
      "password_change"},
     {"ops.accounts", "GET", "/api/v1/ops/accounts", acct_ops_accounts, EC_ROUTE_OPERATOR, NULL},
+    {"account.profile", "GET", "/api/v1/account/profile", acct_profile_get, EC_ROUTE_OWNER, NULL},
+    {"account.profile_update", "PATCH", "/api/v1/account/profile", acct_profile_update,
+     EC_ROUTE_OWNER, "profile_update"},
+    {"account.contact_change", "POST", "/api/v1/account/contact-changes", acct_contact_change,
+     EC_ROUTE_OWNER, "contact_change"},
+    {"account.contact_confirm", "POST",
+     "/api/v1/account/contact-changes/(?<id>[0-9a-f]{24})/confirm", acct_contact_confirm,
+     EC_ROUTE_OWNER, "contact_confirm"},
+    {"account.certification", "GET", "/api/v1/account/certification", acct_certification_get,
+     EC_ROUTE_OWNER, NULL},
+    {"account.certification_submit", "POST", "/api/v1/account/certification",
+     acct_certification_submit, EC_ROUTE_OWNER, "certification_submit"},
+    {"ops.account_search", "GET", "/api/v1/ops/accounts/search", acct_ops_account_search,
+     EC_ROUTE_OPERATOR, NULL},
+    {"ops.certifications", "GET", "/api/v1/ops/certifications", acct_ops_certifications,
+     EC_ROUTE_OPERATOR, NULL},
+    {"ops.certification_approve", "POST",
+     "/api/v1/ops/certifications/(?<account>[0-9a-f]{24})/approve", acct_ops_certification_approve,
+     EC_ROUTE_OPERATOR, "certification_approve"},
+    {"ops.certification_reject", "POST",
+     "/api/v1/ops/certifications/(?<account>[0-9a-f]{24})/reject", acct_ops_certification_reject,
+     EC_ROUTE_OPERATOR, "certification_reject"},
     {NULL, NULL, NULL, NULL, 0, NULL},
 };
 
@@ -324,6 +350,13 @@ static const ec_index account_indexes[] = {
     {ACCT_ACCOUNTS, "email_unique", "{\"email\": 1}", 1},
     {ACCT_CREDENTIALS, "account_seq_unique", "{\"account\": 1, \"seq\": 1}", 1},
     {ACCT_FAILURES, "account_at", "{\"account\": 1, \"at\": 1}", 0},
+    {ACCT_ACCOUNTS, "phone", "{\"phone\": 1}", 0},
+    {ACCT_CHANGES, "account", "{\"account\": 1}", 0},
+    {ACCT_CERT_SUBMISSIONS, "account_n_unique", "{\"account\": 1, \"n\": 1}", 1},
+    {ACCT_CERT_SUBMISSIONS, "credit_code", "{\"credit_code\": 1}", 0},
+    {ACCT_CERT_REVIEWS, "account_n_unique", "{\"account\": 1, \"n\": 1}", 1},
+    {ACCT_CERTS, "state", "{\"state\": 1}", 0},
+    {ACCT_LOOKUP, "account", "{\"account\": 1}", 0},
     {NULL, NULL, NULL, 0},
 };
 
