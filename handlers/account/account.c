@@ -140,30 +140,44 @@ ec_status acct_account_find(acct_state *st, ec_request *req, const char *field, 
 
 /*
  * Emails are claimed in `account_emails` under _id = the email, before the account is
- * written. A lookup by _id is the one FerretDB's SQLite backend evaluates inside SQLite; a
- * lookup by the account's email field would decode every account. The unique index on
- * accounts.email stays as the second guard.
+ * written; phones likewise in `account_phones` (contact.c). A lookup by _id is the one
+ * FerretDB's SQLite backend evaluates inside SQLite; a lookup by the account's email field
+ * would decode every account. The unique index on accounts.email stays as the second guard.
  */
-ec_status acct_account_by_email(acct_state *st, ec_request *req, const char *email,
-                                acct_account *out)
+static ec_status account_by_claim(acct_state *st, ec_request *req, const char *claims,
+                                  const char *field, const char *value, acct_account *out)
 {
     bson_t filter = BSON_INITIALIZER;
     bson_t *claim = NULL;
     bson_iter_t it;
+    const char *held;
     ec_status rc;
 
-    BSON_APPEND_UTF8(&filter, "_id", email);
-    rc = st->host->db_find_one(req, ACCT_EMAILS, &filter, NULL, &claim);
+    BSON_APPEND_UTF8(&filter, "_id", value);
+    rc = st->host->db_find_one(req, claims, &filter, NULL, &claim);
     bson_destroy(&filter);
     if (rc != EC_OK)
         return rc;
     if (!bson_iter_init_find(&it, claim, "account") || !BSON_ITER_HOLDS_UTF8(&it))
         return EC_ERR_NOT_FOUND;
     rc = acct_account_find(st, req, "_id", bson_iter_utf8(&it, NULL), out);
-    /* A claim whose account is gone, or holds another email, names no account. */
-    if (rc == EC_OK && (out->email == NULL || strcmp(out->email, email) != 0))
+    /* A claim whose account is gone, or holds another address, names no account. */
+    held = strcmp(field, "email") == 0 ? out->email : out->phone;
+    if (rc == EC_OK && (held == NULL || strcmp(held, value) != 0))
         return EC_ERR_NOT_FOUND;
     return rc;
+}
+
+ec_status acct_account_by_email(acct_state *st, ec_request *req, const char *email,
+                                acct_account *out)
+{
+    return account_by_claim(st, req, ACCT_EMAILS, "email", email, out);
+}
+
+ec_status acct_account_by_phone(acct_state *st, ec_request *req, const char *phone,
+                                acct_account *out)
+{
+    return account_by_claim(st, req, ACCT_PHONES, "phone", phone, out);
 }
 
 /* How old a claim without its account must be before a new registration may take it over:
@@ -316,6 +330,8 @@ static const ec_route account_routes[] = {
     {"account.register", "POST", "/api/v1/auth/register", acct_register, EC_ROUTE_PUBLIC,
      "register"},
     {"account.login", "POST", "/api/v1/auth/login", acct_login, EC_ROUTE_PUBLIC, "login"},
+    {"account.login_phone", "POST", "/api/v1/auth/login/phone", acct_login_phone, EC_ROUTE_PUBLIC,
+     "login_phone"},
     {"account.me", "GET", "/api/v1/account", acct_me, EC_ROUTE_AUTH, NULL},
     {"account.logout", "POST", "/api/v1/auth/logout", acct_logout, EC_ROUTE_AUTH, NULL},
     {"account.password", "PUT", "/api/v1/account/password", acct_password, EC_ROUTE_AUTH,

@@ -98,6 +98,9 @@ ACCT_HIDDEN cJSON *acct_account_json(const acct_account *a);
  * when there is none. */
 ACCT_HIDDEN ec_status acct_account_by_email(acct_state *st, ec_request *req, const char *email,
                                             acct_account *out);
+/* The account whose login phone is `phone` (by its claim), like acct_account_by_email. */
+ACCT_HIDDEN ec_status acct_account_by_phone(acct_state *st, ec_request *req, const char *phone,
+                                            acct_account *out);
 /* Claims `email` for account `id`: EC_OK, EC_ERR_DUPLICATE when another account holds it. */
 ACCT_HIDDEN ec_status acct_email_claim(acct_state *st, ec_request *req, const char *email,
                                        const char *id);
@@ -190,6 +193,7 @@ ACCT_HIDDEN int acct_reply_cert(acct_state *st, ec_request *req, int status, con
 
 ACCT_HIDDEN int acct_register(ec_request *req, void *state);
 ACCT_HIDDEN int acct_login(ec_request *req, void *state);
+ACCT_HIDDEN int acct_login_phone(ec_request *req, void *state);
 ACCT_HIDDEN int acct_logout(ec_request *req, void *state);
 ACCT_HIDDEN int acct_me(ec_request *req, void *state);
 ACCT_HIDDEN int acct_password(ec_request *req, void *state);

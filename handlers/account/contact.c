@@ -14,13 +14,17 @@
  * unique insert: of two accounts claiming one address, one wins); a switch marker
  * "<account>:<channel>:<old address>:<its claim time>" makes two changes away from the same
  * address exclusive (a re-run of the same change passes it); the account document takes the
- * new address; the old claim is released; last a "<change>:used" marker makes the code
- * one-use (a concurrent confirm of the same change that loses this insert answers 409
- * `code_used`). Until the account document moves, the old address still logs in.
+ * new address; the old claim is released (read and deleted by _id); last a "<change>:used"
+ * marker makes the code one-use (a concurrent confirm of the same change that loses this insert
+ * answers 409 `code_used`). Until the account document moves, the old address still logs in.
+ *
+ * A change whose vouching address is no longer the account's (another change finished first)
+ * answers 409 `conflict`.
  *
  * Errors: 400 `invalid_address` / `address_unchanged`, 404 for an unknown change or another
- * account's, 410 `code_expired`, 409 `code_used`, 403 `wrong_code`, 409 `email_taken` /
- * `phone_taken` / `conflict`; a database failure answers 503. Codes are never logged.
+ * account's, 410 `code_expired`, 409 `code_used`, 403 `wrong_code`, 429 `too_many_tries`, 409
+ * `email_taken` / `phone_taken` / `conflict`; a database failure answers 503. Codes are never
+ * logged.
  */
 #include "account.h"
 
@@ -336,21 +340,53 @@ static ec_status claim_new(acct_state *st, ec_request *req, const char *channel,
     return holder != NULL && strcmp(holder, account_id) == 0 ? EC_OK : EC_ERR_DUPLICATE;
 }
 
-static ec_status release_old(acct_state *st, const char *channel, const char *address,
-                             const char *account_id)
+/* Deletes the claim of `address` when the account holds it. The claim is read and deleted by
+ * _id alone (a filter with more fields would make FerretDB decode every claim); only its
+ * holder ever deletes a claim, so it cannot change hands in between. */
+static ec_status release_claim(acct_state *st, ec_request *req, const char *channel,
+                               const char *address, const char *account_id)
 {
     bson_t filter = BSON_INITIALIZER;
-    ec_status rc;
+    bson_t *claim = NULL;
+    const char *holder;
+    ec_status rc = claim_read(st, req, channel, address, &claim);
 
-    if (strcmp(channel, "email") == 0) {
-        acct_email_release(st, address, account_id);
-        return EC_OK;
-    }
+    holder = doc_utf8(claim, "account");
+    if (rc != EC_OK || holder == NULL || strcmp(holder, account_id) != 0)
+        return rc;
     BSON_APPEND_UTF8(&filter, "_id", address);
-    BSON_APPEND_UTF8(&filter, "account", account_id);
-    rc = st->host->db_delete(ACCT_PHONES, &filter, 0);
+    rc = st->host->db_delete(claims_of(channel), &filter, 0);
     bson_destroy(&filter);
     return rc == EC_ERR_NOT_FOUND ? EC_OK : rc;
+}
+
+/* The address of a change (NULL when the change document is gone). */
+static const char *change_address(acct_state *st, ec_request *req, const char *change_id)
+{
+    bson_t filter = BSON_INITIALIZER;
+    bson_t *doc = NULL;
+    ec_status rc;
+
+    BSON_APPEND_UTF8(&filter, "_id", change_id);
+    rc = st->host->db_find_one(req, ACCT_CHANGES, &filter, NULL, &doc);
+    bson_destroy(&filter);
+    return rc == EC_OK ? doc_utf8(doc, "address") : NULL;
+}
+
+/* 1 when the addresses that vouched for the change are still the account's: a change started
+ * before another one finished must not move the address the other one set. */
+static int still_vouched(const acct_account *a, const bson_t *change, const char *current)
+{
+    const char *channel = doc_utf8(change, "channel");
+    const char *old_channel = doc_utf8(change, "old_channel");
+    const char *old_address = doc_utf8(change, "old_address");
+
+    if (old_channel == NULL || old_address == NULL)
+        return 0;
+    if (strcmp(channel, old_channel) == 0)
+        return current != NULL && strcmp(current, old_address) == 0;
+    /* a first phone, vouched for by the login email */
+    return current == NULL && a->email != NULL && strcmp(a->email, old_address) == 0;
 }
 
 /* The switch, after both codes matched: see the file comment for the order. */
@@ -371,6 +407,9 @@ static int switch_address(acct_state *st, ec_request *req, const acct_account *a
 
     if (current != NULL && strcmp(current, address) == 0) /* finished by a re-run */
         goto used;
+    if (!still_vouched(a, change, current))
+        return h->reply_error(req, 409, "conflict",
+                              "the %s changed since this change started; start again", channel);
     if (current != NULL && (rc = claim_read(st, req, channel, current, &old_claim)) != EC_OK)
         return h->reply_db_error(req, rc);
     switch_id = h->sprintf(req, "%s:%s:%s:%lld", a->id, channel, current ? current : "",
@@ -386,9 +425,14 @@ static int switch_address(acct_state *st, ec_request *req, const acct_account *a
     rc = insert_marker(st, switch_id, change_id);
     if (rc == EC_ERR_DUPLICATE) {
         rc = marker_read(st, req, switch_id, &mark);
-        if (rc == EC_OK &&
-            strcmp(doc_utf8(mark, "change") ? doc_utf8(mark, "change") : "", change_id) != 0) {
-            release_old(st, channel, address, a->id);
+        const char *winner = rc == EC_OK ? doc_utf8(mark, "change") : NULL;
+        if (rc == EC_OK && (winner == NULL || strcmp(winner, change_id) != 0)) {
+            /* Our claim goes back, unless the winning change moves to the same address. */
+            const char *theirs = winner ? change_address(st, req, winner) : NULL;
+            if ((theirs == NULL || strcmp(theirs, address) != 0) &&
+                release_claim(st, req, channel, address, a->id) != EC_OK)
+                h->log(EC_LOG_ERROR, ACCT_PLUGIN, "claim of a %s by account %s not released",
+                       channel, a->id);
             return h->reply_error(req, 409, "conflict", "another change of this %s finished first",
                                   channel);
         }
@@ -404,7 +448,7 @@ static int switch_address(acct_state *st, ec_request *req, const acct_account *a
     bson_destroy(&update);
     if (rc != EC_OK)
         return h->reply_db_error(req, rc);
-    if (current != NULL && (rc = release_old(st, channel, current, a->id)) != EC_OK)
+    if (current != NULL && (rc = release_claim(st, req, channel, current, a->id)) != EC_OK)
         h->log(EC_LOG_ERROR, ACCT_PLUGIN, "old %s of account %s not released", channel, a->id);
 used:
     used_id = h->sprintf(req, "%s:used", change_id);

@@ -310,6 +310,44 @@ def test_first_phone_then_a_new_one(stack, api, new_account):
     assert confirm(api, b, ch3["id"], old_code, new_code).status_code == 200
 
 
+def test_the_login_phone_logs_in(stack, api, new_account):
+    a = new_account()
+    phone = new_phone()
+    login = lambda number, password=PASSWORD: api(  # noqa: E731
+        "POST", "/api/v1/auth/login/phone", json={"phone": number, "password": password})
+    assert_error(login(phone), 401, "invalid_credentials")
+    ch = start_change(api, a, phone, channel="phone")
+    assert_error(login(phone), 401, "invalid_credentials")  # not before the change is done
+    assert confirm(api, a, ch["id"], *codes_for(stack, a.email, phone)).status_code == 200
+    r = login(phone)
+    assert r.status_code == 200, r.text
+    assert r.json()["account"]["id"] == a.id and r.json()["account"]["phone"] == phone
+    assert api("GET", PROFILE, token=r.json()["token"]).status_code == 200
+    err = assert_error(login(phone, "not the password at all"), 401, "invalid_credentials")
+    assert err["message"] == assert_error(login(new_phone()), 401, "invalid_credentials")[
+        "message"]
+    assert_error(api("POST", "/api/v1/auth/login/phone", json={"phone": phone}), 400,
+                 "invalid_request")
+    assert api.login(a.email).status_code == 200  # the email still logs in too
+
+
+def test_a_change_started_before_another_finished_is_refused(stack, api, new_account):
+    a = new_account()
+    first, second = unique_email("first"), unique_email("second")
+    c1 = start_change(api, a, first)
+    [m1] = outbox_to(stack, a.email)
+    c2 = start_change(api, a, second)
+    [m2] = [m for m in outbox_to(stack, a.email) if m["_id"] != m1["_id"]]
+    old1, old2 = code_in(m1), code_in(m2)
+    new1, new2 = code_in(outbox_to(stack, first)[0]), code_in(outbox_to(stack, second)[0])
+    assert confirm(api, a, c1["id"], old1, new1).status_code == 200
+    # the second was vouched for by an address the account no longer has
+    assert_error(confirm(api, a, c2["id"], old2, new2), 409, "conflict")
+    assert api.login(first).status_code == 200
+    assert_error(api.login(second), 401, "invalid_credentials")
+    assert api.register(second).status_code == 201  # and it claimed nothing
+
+
 # ---- real-name certification ------------------------------------------------------------------
 
 def submit(api, acct, company, code):

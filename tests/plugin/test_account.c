@@ -193,7 +193,11 @@ static void test_load(const char *path)
        "internal functions are not exported");
     for (r = P.plugin->routes; r->name; r++)
         n++;
-    is_int(n, 16, "sixteen routes");
+    is_int(n, 17, "seventeen routes");
+    r = mock_plugin_route(&P, "account.login_phone");
+    ok(r && !strcmp(r->method, "POST") && r->flags == EC_ROUTE_PUBLIC && r->schema &&
+           !strcmp(r->schema, "login_phone"),
+       "account.login_phone: POST public, schema login_phone");
     r = mock_plugin_route(&P, "account.register");
     ok(r && !strcmp(r->method, "POST") && !strcmp(r->pattern, "/api/v1/auth/register") &&
            r->flags == EC_ROUTE_PUBLIC && r->schema && !strcmp(r->schema, "register"),
@@ -882,6 +886,8 @@ static void test_down_everywhere(void)
             body = "{\"email\": \"max@example.com\", \"password\": \"" PW "\"}";
         else if (!strcmp(r->name, "account.password"))
             body = "{\"old_password\": \"" PW "\", \"new_password\": \"" PW2 "\"}";
+        else if (!strcmp(r->name, "account.login_phone"))
+            body = "{\"phone\": \"+8613800138000\", \"password\": \"" PW "\"}";
         else if (!strcmp(r->name, "account.profile_update"))
             body = "{\"industry\": \"mining\"}";
         else if (!strcmp(r->name, "account.contact_change"))
