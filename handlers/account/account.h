@@ -1,9 +1,11 @@
 /*
  * handlers/account/account.h: what the files of the account plugin share.
  *
- * The plugin owns three collections: `accounts` (one document per owner or operator),
- * `credentials` (an append-only journal of password hashes, the newest seq is current) and
- * `login_failures` (one document per failed password check, read by the throttle).
+ * The plugin owns `accounts` (one document per owner or operator; after registration only a
+ * contact change writes it), `credentials` (an append-only journal of password hashes, the
+ * newest seq is current), `login_failures` (one document per failed password check, read by
+ * the throttle), the email and phone claims, and the identity collections listed below with
+ * their files (docs/account-api.md, "Documents").
  *
  * Every declaration here is hidden: the shared object exports one symbol, ec_plugin_entry
  * (account.c). Documents and strings returned by these functions are arena-owned (they live
