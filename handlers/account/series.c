@@ -68,7 +68,7 @@ ec_status acct_series_head(acct_state *st, ec_request *req, const char *collecti
     int found = 0;
     ec_status rc;
 
-    if (lo > 0) { /* the hint may point past a member that is gone: never, members stay */
+    if (lo > 0) { /* members are never removed, but a hint is only trusted once checked */
         if ((rc = series_exists(st, req, collection, prefix, lo, &found)) != EC_OK)
             return rc;
         if (!found)
