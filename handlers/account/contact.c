@@ -2,6 +2,8 @@
  * handlers/account/contact.c: changing the login email or phone,
  * `account.contact_change` (start) and `account.contact_confirm` (finish).
  *
+ * An account starts at most MAX_STARTS changes per clock hour (slots "<account>:start:<hour>:<k>"
+ * taken by unique inserts; 429 `too_many_changes`), so codes cannot be sent without end.
  * Starting a change stores a `contact_changes` document (_id random) with the new address and
  * two codes, one sent to the current address of the channel (for a first phone: to the login
  * email) and one to the new address, through host->notify. A code is 6 digits, stored only
@@ -36,6 +38,7 @@
 
 #define CODE_TTL_MS (10LL * 60 * 1000)
 #define MAX_TRIES 5
+#define MAX_STARTS 5 /* changes started per account and clock hour */
 
 static int valid_phone(const char *s)
 {
@@ -137,6 +140,37 @@ static ec_status claim_read(acct_state *st, ec_request *req, const char *channel
 
 /* ---- account.contact_change ---- */
 
+static ec_status insert_marker(acct_state *st, const char *id, const char *change)
+{
+    bson_t doc = BSON_INITIALIZER;
+    ec_status rc;
+
+    BSON_APPEND_UTF8(&doc, "_id", id);
+    BSON_APPEND_UTF8(&doc, "change", change);
+    BSON_APPEND_INT64(&doc, "at", st->host->now_ms());
+    rc = st->host->db_insert(ACCT_CHANGE_MARKS, &doc);
+    bson_destroy(&doc);
+    return rc;
+}
+
+/* Takes one of the MAX_STARTS slots of the account's current hour: EC_OK, or
+ * EC_ERR_DUPLICATE when the hour's are used (codes must not be sent without end). */
+static ec_status take_start(acct_state *st, ec_request *req, const char *account_id)
+{
+    int64_t hour = st->host->now_ms() / 3600000;
+
+    for (int k = 1; k <= MAX_STARTS; k++) {
+        char *id = st->host->sprintf(req, "%s:start:%lld:%d", account_id, (long long)hour, k);
+        ec_status rc;
+        if (id == NULL)
+            return EC_ERR_INTERNAL;
+        rc = insert_marker(st, id, "");
+        if (rc != EC_ERR_DUPLICATE)
+            return rc;
+    }
+    return EC_ERR_DUPLICATE;
+}
+
 static ec_status send_code(acct_state *st, ec_request *req, const char *account_id,
                            const char *channel, const char *address, const char *what,
                            const char *code)
@@ -206,6 +240,16 @@ int acct_contact_change(ec_request *req, void *state)
                                 "another account uses this %s", channel);
         goto done;
     }
+    rc = take_start(st, req, a.id);
+    if (rc == EC_ERR_DUPLICATE) {
+        status = h->reply_error(req, 429, "too_many_changes",
+                                "at most %d changes an hour; try again later", MAX_STARTS);
+        goto done;
+    }
+    if (rc != EC_OK) {
+        status = h->reply_db_error(req, rc);
+        goto done;
+    }
     old_channel = current != NULL ? channel : "email";
     old_address = current != NULL ? current : a.email;
     id = h->random_hex(req, ACCT_ID_BYTES);
@@ -256,19 +300,6 @@ done:
 }
 
 /* ---- account.contact_confirm ---- */
-
-static ec_status insert_marker(acct_state *st, const char *id, const char *change)
-{
-    bson_t doc = BSON_INITIALIZER;
-    ec_status rc;
-
-    BSON_APPEND_UTF8(&doc, "_id", id);
-    BSON_APPEND_UTF8(&doc, "change", change);
-    BSON_APPEND_INT64(&doc, "at", st->host->now_ms());
-    rc = st->host->db_insert(ACCT_CHANGE_MARKS, &doc);
-    bson_destroy(&doc);
-    return rc;
-}
 
 static ec_status marker_read(acct_state *st, ec_request *req, const char *id, bson_t **doc)
 {

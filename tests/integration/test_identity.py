@@ -7,6 +7,7 @@ leaving everything as it was; what must happen once is raced."""
 import concurrent.futures
 import random
 import re
+import time
 import uuid
 from urllib.parse import quote
 
@@ -244,6 +245,19 @@ def test_two_accounts_racing_for_one_email_one_wins(stack, api, new_account):
     r = api.login(wanted)
     assert r.status_code == 200 and r.json()["account"]["id"] == winner.id
     assert api.login(loser.email).status_code == 200  # the loser keeps its own
+
+
+def test_changes_started_are_limited_per_hour(stack, api, new_account):
+    a = new_account()
+    hour = int(time.time()) // 3600
+    addresses = [unique_email("many") for _ in range(6)]
+    made = [api("POST", CHANGES, token=a.token, json={"channel": "email", "address": x})
+            for x in addresses]
+    if int(time.time()) // 3600 != hour:
+        pytest.skip("the clock hour turned during the test; its window restarted")
+    assert [r.status_code for r in made] == [201] * 5 + [429], [r.text for r in made]
+    assert_error(made[5], 429, "too_many_changes")
+    assert outbox_to(stack, addresses[5]) == [] and len(outbox_to(stack, addresses[4])) == 1
 
 
 def test_email_change_refusals(stack, api, new_account):

@@ -170,7 +170,7 @@ static void test_a_failed_release_keeps_the_new_login(void)
 static void test_codes_expire_on_the_clock(void)
 {
     const char *id;
-    char old_code[7], new_code[7];
+    char old_code[7], new_code[7], filter[64];
 
     seed_alice();
     id = start_change("late@example.com");
@@ -182,7 +182,8 @@ static void test_codes_expire_on_the_clock(void)
     is_int(confirm(id, old_code, new_code), 410, "the right codes at the deadline: expired");
     is_int(count("accounts", "{\"_id\": \"" ALICE "\", \"email\": \"alice@example.com\"}"), 1,
            "nothing changed");
-    is_int(count("contact_change_marks", "{}"), 1, "the expired attempt used no try");
+    snprintf(filter, sizeof filter, "{\"change\": \"%s\"}", id);
+    is_int(count("contact_change_marks", filter), 1, "the expired attempt used no try");
 }
 
 static void test_codes_are_stored_hashed(void)
@@ -203,6 +204,26 @@ static void test_codes_are_stored_hashed(void)
     ok(!mock_log_contains(code_sent_to("hashed@example.com")), "no code in the log");
     bson_free(json);
     bson_destroy(doc);
+}
+
+static void test_starts_are_limited_per_hour(void)
+{
+    char address[64];
+    int ok_starts = 0;
+
+    seed_alice();
+    mock_clock_set(1764000000000LL - 1764000000000LL % 3600000 + 1000); /* early in an hour */
+    for (int i = 0; i < 5; i++) {
+        snprintf(address, sizeof address, "n%d@example.com", i);
+        ok_starts += start_change(address)[0] != '\0';
+    }
+    is_int(ok_starts, 5, "five changes start in an hour");
+    is_int(status_of(run("account.contact_change", ALICE,
+                         "{\"channel\": \"email\", \"address\": \"n5@example.com\"}", NULL, NULL)),
+           429, "the sixth is refused");
+    is_int(count("outbox", "{\"address\": \"n5@example.com\"}"), 0, "and sends nothing");
+    mock_clock_advance(3600000);
+    ok(start_change("n6@example.com")[0] != '\0', "the next hour it starts again");
 }
 
 /* ---- certification ---- */
@@ -299,6 +320,7 @@ int main(int argc, char **argv)
     test_a_failed_release_keeps_the_new_login();
     test_codes_expire_on_the_clock();
     test_codes_are_stored_hashed();
+    test_starts_are_limited_per_hour();
     test_submission_failures();
     test_orphans_are_skipped_and_the_floor_moves();
     test_an_unaudited_review_is_taken_back();
