@@ -157,13 +157,16 @@ static ec_status consider(search *s, const char *account_id)
     if (!match)
         return EC_OK;
     a.company = p.company;
+    s->seen[s->nseen] = h->strdup(s->req, account_id);
+    if (s->seen[s->nseen] == NULL)
+        return EC_ERR_INTERNAL;
     item = acct_account_json(&a);
     if (item == NULL || !cJSON_AddItemToObject(item, "certification", acct_cert_json(&c)) ||
         !cJSON_AddItemToArray(s->list, item)) {
         cJSON_Delete(item);
         return EC_ERR_INTERNAL;
     }
-    s->seen[s->nseen++] = h->strdup(s->req, account_id);
+    s->nseen++;
     return EC_OK;
 }
 
