@@ -60,13 +60,23 @@ char *acct_email_normalize(const ec_host *host, ec_request *req, const char *ema
     return out;
 }
 
-static const char *doc_utf8(const bson_t *doc, const char *key)
+const char *acct_doc_utf8(const bson_t *doc, const char *key)
 {
     bson_iter_t it;
 
-    if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it))
+    if (doc != NULL && bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it))
         return bson_iter_utf8(&it, NULL);
     return NULL;
+}
+
+int64_t acct_doc_int64(const bson_t *doc, const char *key)
+{
+    bson_iter_t it;
+
+    if (doc != NULL && bson_iter_init_find(&it, doc, key) &&
+        (BSON_ITER_HOLDS_INT64(&it) || BSON_ITER_HOLDS_INT32(&it)))
+        return bson_iter_as_int64(&it);
+    return -1;
 }
 
 int acct_account_parse(const bson_t *doc, acct_account *out)
@@ -74,13 +84,13 @@ int acct_account_parse(const bson_t *doc, acct_account *out)
     bson_iter_t it;
 
     memset(out, 0, sizeof *out);
-    out->id = doc_utf8(doc, "_id");
+    out->id = acct_doc_utf8(doc, "_id");
     if (out->id == NULL)
         return -1;
-    out->email = doc_utf8(doc, "email");
-    out->phone = doc_utf8(doc, "phone");
-    out->company = doc_utf8(doc, "company");
-    out->role = doc_utf8(doc, "role");
+    out->email = acct_doc_utf8(doc, "email");
+    out->phone = acct_doc_utf8(doc, "phone");
+    out->company = acct_doc_utf8(doc, "company");
+    out->role = acct_doc_utf8(doc, "role");
     out->created_at = -1;
     if (bson_iter_init_find(&it, doc, "created_at") &&
         (BSON_ITER_HOLDS_INT64(&it) || BSON_ITER_HOLDS_INT32(&it)))
@@ -88,7 +98,7 @@ int acct_account_parse(const bson_t *doc, acct_account *out)
     return 0;
 }
 
-static int add_string_or_null(cJSON *obj, const char *key, const char *value)
+int acct_json_add_string_or_null(cJSON *obj, const char *key, const char *value)
 {
     if (value == NULL)
         return cJSON_AddNullToObject(obj, key) != NULL ? 0 : -1;
@@ -101,11 +111,11 @@ cJSON *acct_account_json(const acct_account *a)
 
     if (obj == NULL)
         return NULL;
-    if (add_string_or_null(obj, "id", a->id) < 0 ||
-        add_string_or_null(obj, "email", a->email) < 0 ||
-        add_string_or_null(obj, "phone", a->phone) < 0 ||
-        add_string_or_null(obj, "company", a->company) < 0 ||
-        add_string_or_null(obj, "role", a->role) < 0)
+    if (acct_json_add_string_or_null(obj, "id", a->id) < 0 ||
+        acct_json_add_string_or_null(obj, "email", a->email) < 0 ||
+        acct_json_add_string_or_null(obj, "phone", a->phone) < 0 ||
+        acct_json_add_string_or_null(obj, "company", a->company) < 0 ||
+        acct_json_add_string_or_null(obj, "role", a->role) < 0)
         goto fail;
     if (a->created_at < 0) {
         if (cJSON_AddNullToObject(obj, "created_at") == NULL)

@@ -90,6 +90,13 @@ typedef struct acct_credential {
 ACCT_HIDDEN const char *acct_body_string(const ec_host *host, ec_request *req, const char *name);
 /* `email` trimmed of ASCII white space and lowercased (arena-owned); NULL when out of memory. */
 ACCT_HIDDEN char *acct_email_normalize(const ec_host *host, ec_request *req, const char *email);
+/* The string member `key` of doc (NULL when doc is NULL, or key absent or not a string);
+ * points into doc. */
+ACCT_HIDDEN const char *acct_doc_utf8(const bson_t *doc, const char *key);
+/* The integer member `key` of doc, or -1 (doc NULL, key absent or not an integer). */
+ACCT_HIDDEN int64_t acct_doc_int64(const bson_t *doc, const char *key);
+/* Adds value as a string member, or null when value is NULL: 0, or -1 when out of memory. */
+ACCT_HIDDEN int acct_json_add_string_or_null(cJSON *obj, const char *key, const char *value);
 /* Fills *out from an account document; -1 when `_id` is not a string. */
 ACCT_HIDDEN int acct_account_parse(const bson_t *doc, acct_account *out);
 /* {id, email, company, role, created_at} as a new cJSON object (caller-owned), NULL on OOM. */

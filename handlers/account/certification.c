@@ -25,25 +25,6 @@
 
 #include <string.h>
 
-static const char *doc_utf8(const bson_t *doc, const char *key)
-{
-    bson_iter_t it;
-
-    if (doc != NULL && bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it))
-        return bson_iter_utf8(&it, NULL);
-    return NULL;
-}
-
-static int64_t doc_int64(const bson_t *doc, const char *key)
-{
-    bson_iter_t it;
-
-    if (doc != NULL && bson_iter_init_find(&it, doc, key) &&
-        (BSON_ITER_HOLDS_INT64(&it) || BSON_ITER_HOLDS_INT32(&it)))
-        return bson_iter_as_int64(&it);
-    return -1;
-}
-
 ec_status acct_cert_read(acct_state *st, ec_request *req, const char *account_id, acct_cert *out)
 {
     bson_t *sub = NULL, *review = NULL;
@@ -63,18 +44,18 @@ ec_status acct_cert_read(acct_state *st, ec_request *req, const char *account_id
     if (rc != EC_OK && rc != EC_ERR_NOT_FOUND)
         return rc;
     out->submission = n;
-    out->company = doc_utf8(sub, "company");
-    out->credit_code = doc_utf8(sub, "credit_code");
-    out->ticket = doc_utf8(sub, "ticket");
-    out->submitted_at = doc_int64(sub, "submitted_at");
+    out->company = acct_doc_utf8(sub, "company");
+    out->credit_code = acct_doc_utf8(sub, "credit_code");
+    out->ticket = acct_doc_utf8(sub, "ticket");
+    out->submitted_at = acct_doc_int64(sub, "submitted_at");
     if (rc == EC_ERR_NOT_FOUND) {
         out->state = "pending";
         return EC_OK;
     }
-    out->state = doc_utf8(review, "decision");
-    out->reviewer = doc_utf8(review, "reviewer");
-    out->reason = doc_utf8(review, "reason");
-    out->reviewed_at = doc_int64(review, "reviewed_at");
+    out->state = acct_doc_utf8(review, "decision");
+    out->reviewer = acct_doc_utf8(review, "reviewer");
+    out->reason = acct_doc_utf8(review, "reason");
+    out->reviewed_at = acct_doc_int64(review, "reviewed_at");
     if (out->state == NULL ||
         (strcmp(out->state, "approved") != 0 && strcmp(out->state, "rejected") != 0)) {
         st->host->log(EC_LOG_ERROR, ACCT_PLUGIN, "malformed certification review of %s",
@@ -150,12 +131,6 @@ ec_status acct_cert_publish(acct_state *st, ec_request *req, const char *account
     return rc;
 }
 
-static int add_json_string_or_null(cJSON *obj, const char *key, const char *value)
-{
-    return (value == NULL ? cJSON_AddNullToObject(obj, key)
-                          : cJSON_AddStringToObject(obj, key, value)) != NULL;
-}
-
 static int add_json_time_or_null(cJSON *obj, const char *key, int64_t value)
 {
     return (value < 0 ? cJSON_AddNullToObject(obj, key)
@@ -167,12 +142,12 @@ cJSON *acct_cert_json(const acct_cert *c)
     cJSON *obj = cJSON_CreateObject();
 
     if (obj == NULL || !cJSON_AddStringToObject(obj, "state", c->state) ||
-        !add_json_string_or_null(obj, "company", c->company) ||
-        !add_json_string_or_null(obj, "credit_code", c->credit_code) ||
+        acct_json_add_string_or_null(obj, "company", c->company) < 0 ||
+        acct_json_add_string_or_null(obj, "credit_code", c->credit_code) < 0 ||
         !cJSON_AddNumberToObject(obj, "submission", (double)c->submission) ||
         !add_json_time_or_null(obj, "submitted_at", c->submitted_at) ||
         !add_json_time_or_null(obj, "reviewed_at", c->reviewed_at) ||
-        !add_json_string_or_null(obj, "reason", c->reason)) {
+        acct_json_add_string_or_null(obj, "reason", c->reason) < 0) {
         cJSON_Delete(obj);
         return NULL;
     }

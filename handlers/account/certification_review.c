@@ -44,25 +44,6 @@ static int parse_count(const char *s, int64_t max, int64_t *out)
     return 0;
 }
 
-static const char *doc_utf8(const bson_t *doc, const char *key)
-{
-    bson_iter_t it;
-
-    if (doc != NULL && bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it))
-        return bson_iter_utf8(&it, NULL);
-    return NULL;
-}
-
-static int64_t doc_int64(const bson_t *doc, const char *key)
-{
-    bson_iter_t it;
-
-    if (doc != NULL && bson_iter_init_find(&it, doc, key) &&
-        (BSON_ITER_HOLDS_INT64(&it) || BSON_ITER_HOLDS_INT32(&it)))
-        return bson_iter_as_int64(&it);
-    return -1;
-}
-
 static int64_t floor_read(acct_state *st, ec_request *req)
 {
     bson_t filter = BSON_INITIALIZER;
@@ -71,7 +52,7 @@ static int64_t floor_read(acct_state *st, ec_request *req)
 
     BSON_APPEND_UTF8(&filter, "_id", FLOOR_ID);
     if (st->host->db_find_one(req, ACCT_CERT_QUEUE, &filter, NULL, &doc) == EC_OK)
-        floor = doc_int64(doc, "floor");
+        floor = acct_doc_int64(doc, "floor");
     bson_destroy(&filter);
     return floor > 0 ? floor : 0;
 }
@@ -100,9 +81,9 @@ static void floor_store(acct_state *st, int64_t floor)
 static ec_status entry_state(acct_state *st, ec_request *req, const bson_t *entry, int *what,
                              bson_t **sub)
 {
-    const char *account = doc_utf8(entry, "account");
-    const char *ticket = doc_utf8(entry, "ticket");
-    int64_t n = doc_int64(entry, "submission"), at = doc_int64(entry, "at");
+    const char *account = acct_doc_utf8(entry, "account");
+    const char *ticket = acct_doc_utf8(entry, "ticket");
+    int64_t n = acct_doc_int64(entry, "submission"), at = acct_doc_int64(entry, "at");
     bson_t *review = NULL;
     ec_status rc;
 
@@ -116,7 +97,7 @@ static ec_status entry_state(acct_state *st, ec_request *req, const bson_t *entr
     }
     if (rc != EC_OK)
         return rc;
-    if (doc_utf8(*sub, "ticket") == NULL || strcmp(doc_utf8(*sub, "ticket"), ticket) != 0)
+    if (acct_doc_utf8(*sub, "ticket") == NULL || strcmp(acct_doc_utf8(*sub, "ticket"), ticket) != 0)
         return EC_OK;
     rc = acct_series_get(st, req, ACCT_CERT_REVIEWS, account, n, &review);
     if (rc == EC_ERR_NOT_FOUND) {
@@ -132,11 +113,11 @@ static cJSON *pending_json(const bson_t *sub, int64_t queued)
 {
     cJSON *o = cJSON_CreateObject();
 
-    if (o == NULL || !cJSON_AddStringToObject(o, "account", doc_utf8(sub, "account")) ||
-        !cJSON_AddNumberToObject(o, "submission", (double)doc_int64(sub, "n")) ||
-        !cJSON_AddStringToObject(o, "company", doc_utf8(sub, "company")) ||
-        !cJSON_AddStringToObject(o, "credit_code", doc_utf8(sub, "credit_code")) ||
-        !cJSON_AddNumberToObject(o, "submitted_at", (double)doc_int64(sub, "submitted_at")) ||
+    if (o == NULL || !cJSON_AddStringToObject(o, "account", acct_doc_utf8(sub, "account")) ||
+        !cJSON_AddNumberToObject(o, "submission", (double)acct_doc_int64(sub, "n")) ||
+        !cJSON_AddStringToObject(o, "company", acct_doc_utf8(sub, "company")) ||
+        !cJSON_AddStringToObject(o, "credit_code", acct_doc_utf8(sub, "credit_code")) ||
+        !cJSON_AddNumberToObject(o, "submitted_at", (double)acct_doc_int64(sub, "submitted_at")) ||
         !cJSON_AddNumberToObject(o, "queued", (double)queued)) {
         cJSON_Delete(o);
         return NULL;

@@ -96,25 +96,6 @@ static int code_new(const ec_host *h, ec_request *req, char out[7])
     return -1;
 }
 
-static const char *doc_utf8(const bson_t *doc, const char *key)
-{
-    bson_iter_t it;
-
-    if (doc != NULL && bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it))
-        return bson_iter_utf8(&it, NULL);
-    return NULL;
-}
-
-static int64_t doc_int64(const bson_t *doc, const char *key)
-{
-    bson_iter_t it;
-
-    if (doc != NULL && bson_iter_init_find(&it, doc, key) &&
-        (BSON_ITER_HOLDS_INT64(&it) || BSON_ITER_HOLDS_INT32(&it)))
-        return bson_iter_as_int64(&it);
-    return -1;
-}
-
 static const char *claims_of(const char *channel)
 {
     return strcmp(channel, "email") == 0 ? ACCT_EMAILS : ACCT_PHONES;
@@ -234,7 +215,7 @@ int acct_contact_change(ec_request *req, void *state)
         status = h->reply_db_error(req, rc);
         goto done;
     }
-    holder = doc_utf8(claim, "account");
+    holder = acct_doc_utf8(claim, "account");
     if (holder != NULL && strcmp(holder, a.id) != 0) {
         status = h->reply_error(req, 409, is_email ? "email_taken" : "phone_taken",
                                 "another account uses this %s", channel);
@@ -335,9 +316,9 @@ static int code_matches(const bson_t *change, const char *which, const char *cod
     const char *salt, *want;
 
     snprintf(key, sizeof key, "%s_salt", which);
-    salt = doc_utf8(change, key);
+    salt = acct_doc_utf8(change, key);
     snprintf(key, sizeof key, "%s_hash", which);
-    want = doc_utf8(change, key);
+    want = acct_doc_utf8(change, key);
     if (salt == NULL || want == NULL || strlen(want) != 64)
         return 0;
     code_hash(salt, code, hash);
@@ -367,7 +348,7 @@ static ec_status claim_new(acct_state *st, ec_request *req, const char *channel,
     /* A re-run of a change cut short holds the claim already. */
     if ((rc = claim_read(st, req, channel, address, &claim)) != EC_OK)
         return rc;
-    holder = doc_utf8(claim, "account");
+    holder = acct_doc_utf8(claim, "account");
     return holder != NULL && strcmp(holder, account_id) == 0 ? EC_OK : EC_ERR_DUPLICATE;
 }
 
@@ -382,7 +363,7 @@ static ec_status release_claim(acct_state *st, ec_request *req, const char *chan
     const char *holder;
     ec_status rc = claim_read(st, req, channel, address, &claim);
 
-    holder = doc_utf8(claim, "account");
+    holder = acct_doc_utf8(claim, "account");
     if (rc != EC_OK || holder == NULL || strcmp(holder, account_id) != 0)
         return rc;
     BSON_APPEND_UTF8(&filter, "_id", address);
@@ -401,16 +382,16 @@ static const char *change_address(acct_state *st, ec_request *req, const char *c
     BSON_APPEND_UTF8(&filter, "_id", change_id);
     rc = st->host->db_find_one(req, ACCT_CHANGES, &filter, NULL, &doc);
     bson_destroy(&filter);
-    return rc == EC_OK ? doc_utf8(doc, "address") : NULL;
+    return rc == EC_OK ? acct_doc_utf8(doc, "address") : NULL;
 }
 
 /* 1 when the addresses that vouched for the change are still the account's: a change started
  * before another one finished must not move the address the other one set. */
 static int still_vouched(const acct_account *a, const bson_t *change, const char *current)
 {
-    const char *channel = doc_utf8(change, "channel");
-    const char *old_channel = doc_utf8(change, "old_channel");
-    const char *old_address = doc_utf8(change, "old_address");
+    const char *channel = acct_doc_utf8(change, "channel");
+    const char *old_channel = acct_doc_utf8(change, "old_channel");
+    const char *old_address = acct_doc_utf8(change, "old_address");
 
     if (old_channel == NULL || old_address == NULL)
         return 0;
@@ -425,8 +406,8 @@ static int switch_address(acct_state *st, ec_request *req, const acct_account *a
                           const bson_t *change, const char *change_id)
 {
     const ec_host *h = st->host;
-    const char *channel = doc_utf8(change, "channel");
-    const char *address = doc_utf8(change, "address");
+    const char *channel = acct_doc_utf8(change, "channel");
+    const char *address = acct_doc_utf8(change, "address");
     int is_email = strcmp(channel, "email") == 0;
     const char *current = is_email ? a->email : a->phone;
     bson_t *old_claim = NULL, *mark = NULL;
@@ -444,7 +425,7 @@ static int switch_address(acct_state *st, ec_request *req, const acct_account *a
     if (current != NULL && (rc = claim_read(st, req, channel, current, &old_claim)) != EC_OK)
         return h->reply_db_error(req, rc);
     switch_id = h->sprintf(req, "%s:%s:%s:%lld", a->id, channel, current ? current : "",
-                           (long long)(current ? doc_int64(old_claim, "at") : 0));
+                           (long long)(current ? acct_doc_int64(old_claim, "at") : 0));
     if (switch_id == NULL)
         return acct_reply_internal(st, req, "contact confirm: out of memory");
     rc = claim_new(st, req, channel, address, a->id);
@@ -456,7 +437,7 @@ static int switch_address(acct_state *st, ec_request *req, const acct_account *a
     rc = insert_marker(st, switch_id, change_id);
     if (rc == EC_ERR_DUPLICATE) {
         rc = marker_read(st, req, switch_id, &mark);
-        const char *winner = rc == EC_OK ? doc_utf8(mark, "change") : NULL;
+        const char *winner = rc == EC_OK ? acct_doc_utf8(mark, "change") : NULL;
         if (rc == EC_OK && (winner == NULL || strcmp(winner, change_id) != 0)) {
             /* Our claim goes back, unless the winning change moves to the same address. */
             const char *theirs = winner ? change_address(st, req, winner) : NULL;
@@ -521,7 +502,7 @@ int acct_contact_confirm(ec_request *req, void *state)
     }
     BSON_APPEND_UTF8(&filter, "_id", change_id);
     rc = h->db_find_one(req, ACCT_CHANGES, &filter, NULL, &change);
-    owner = rc == EC_OK ? doc_utf8(change, "account") : NULL;
+    owner = rc == EC_OK ? acct_doc_utf8(change, "account") : NULL;
     if (rc == EC_ERR_NOT_FOUND || (rc == EC_OK && (owner == NULL || strcmp(owner, a.id) != 0))) {
         status = h->reply_error(req, 404, "not_found", "no such change");
         goto done;
@@ -530,8 +511,8 @@ int acct_contact_confirm(ec_request *req, void *state)
         status = h->reply_db_error(req, rc);
         goto done;
     }
-    channel = doc_utf8(change, "channel");
-    if (channel == NULL || doc_utf8(change, "address") == NULL ||
+    channel = acct_doc_utf8(change, "channel");
+    if (channel == NULL || acct_doc_utf8(change, "address") == NULL ||
         (strcmp(channel, "email") != 0 && strcmp(channel, "phone") != 0)) {
         status = acct_reply_internal(st, req, "contact confirm: malformed change %s", change_id);
         goto done;
@@ -550,7 +531,7 @@ int acct_contact_confirm(ec_request *req, void *state)
         status = h->reply_db_error(req, rc);
         goto done;
     }
-    if (h->now_ms() >= doc_int64(change, "expires_at")) {
+    if (h->now_ms() >= acct_doc_int64(change, "expires_at")) {
         status = h->reply_error(req, 410, "code_expired", "the codes have expired; start again");
         goto done;
     }

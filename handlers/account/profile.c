@@ -19,15 +19,6 @@ static const char *const profile_fields[] = {"company", "industry", "region", "i
                                              "contact_name"};
 #define NFIELDS (sizeof profile_fields / sizeof profile_fields[0])
 
-static const char *doc_string(const bson_t *doc, const char *key)
-{
-    bson_iter_t it;
-
-    if (doc != NULL && bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it))
-        return bson_iter_utf8(&it, NULL);
-    return NULL;
-}
-
 ec_status acct_profile_read(acct_state *st, ec_request *req, const acct_account *a,
                             acct_profile *out)
 {
@@ -42,22 +33,14 @@ ec_status acct_profile_read(acct_state *st, ec_request *req, const acct_account 
         return rc;
     if (rc == EC_ERR_NOT_FOUND)
         doc = NULL;
-    out->company = doc_string(doc, "company");
+    out->company = acct_doc_utf8(doc, "company");
     if (out->company == NULL)
         out->company = a->company;
-    out->industry = doc_string(doc, "industry");
-    out->region = doc_string(doc, "region");
-    out->introduction = doc_string(doc, "introduction");
-    out->contact_name = doc_string(doc, "contact_name");
+    out->industry = acct_doc_utf8(doc, "industry");
+    out->region = acct_doc_utf8(doc, "region");
+    out->introduction = acct_doc_utf8(doc, "introduction");
+    out->contact_name = acct_doc_utf8(doc, "contact_name");
     return EC_OK;
-}
-
-static int add_string_or_null(cJSON *obj, const char *key, const char *value)
-{
-    return (value == NULL ? cJSON_AddNullToObject(obj, key)
-                          : cJSON_AddStringToObject(obj, key, value)) != NULL
-               ? 0
-               : -1;
 }
 
 static int reply_profile(acct_state *st, ec_request *req, const acct_account *a,
@@ -66,13 +49,13 @@ static int reply_profile(acct_state *st, ec_request *req, const acct_account *a,
     cJSON *out = cJSON_CreateObject();
     cJSON *obj = cJSON_AddObjectToObject(out, "profile");
 
-    if (obj == NULL || add_string_or_null(obj, "company", p->company) < 0 ||
-        add_string_or_null(obj, "industry", p->industry) < 0 ||
-        add_string_or_null(obj, "region", p->region) < 0 ||
-        add_string_or_null(obj, "introduction", p->introduction) < 0 ||
-        add_string_or_null(obj, "contact_name", p->contact_name) < 0 ||
-        add_string_or_null(obj, "email", a->email) < 0 ||
-        add_string_or_null(obj, "phone", a->phone) < 0) {
+    if (obj == NULL || acct_json_add_string_or_null(obj, "company", p->company) < 0 ||
+        acct_json_add_string_or_null(obj, "industry", p->industry) < 0 ||
+        acct_json_add_string_or_null(obj, "region", p->region) < 0 ||
+        acct_json_add_string_or_null(obj, "introduction", p->introduction) < 0 ||
+        acct_json_add_string_or_null(obj, "contact_name", p->contact_name) < 0 ||
+        acct_json_add_string_or_null(obj, "email", a->email) < 0 ||
+        acct_json_add_string_or_null(obj, "phone", a->phone) < 0) {
         cJSON_Delete(out);
         return acct_reply_internal(st, req, "profile: out of memory building the reply");
     }
