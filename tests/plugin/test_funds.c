@@ -1403,6 +1403,82 @@ static void test_replay_across_workers(void)
     mock_request_free(req);
 }
 
+/* ---- actors and reversals ---- */
+
+static ec_request *reverse_req(const char *account, const char *seq, const char *body, const who *w)
+{
+    ec_request *req =
+        mock_request_new("POST", fmt("/api/v1/ops/accounts/%s/entries/%s/reverse", account, seq));
+
+    mock_request_capture(req, "id", account);
+    mock_request_capture(req, "seq", seq);
+    if (body)
+        mock_request_body(req, body);
+    mock_request_session(req, w->account, w->sid, w->role, 0);
+    mock_call(&P, "funds.ops.reverse", req);
+    return req;
+}
+
+static void test_actors_and_reversals(void)
+{
+    ec_request *req;
+    const cJSON *b;
+    int64_t logged;
+
+    restart(NULL);
+    req = post("funds.ops.remittances", ALICE,
+               "{\"reason\": \"wire 7\", \"amount\": 5000, \"bank_reference\": \"rv-1 \"}", &op,
+               NULL);
+    b = mock_reply_body(req);
+    ok(mock_reply_status(req) == 201 && !strcmp(js(b, "entry.actor.role"), "operator") &&
+           !strcmp(js(b, "entry.actor.id"), OPS) &&
+           !strcmp(js(b, "entry.actor.reason"), "wire 7") &&
+           !strcmp(js(b, "entry.actor.session"), "sid-ops") && !strcmp(js(b, "entry.ref"), "RV-1"),
+       "actor: a remittance names the operator, the session and the reason; the reference "
+       "is trimmed and in capitals");
+    mock_request_free(req);
+    is_int(mock_db_count_json("ops_log", "{\"action\": \"funds.remittance\", \"reason\": "
+                                         "\"wire 7\"}"),
+           1, "actor: the remittance is in the audit log");
+    req = post("funds.cards.buy", NULL, "{\"face_value\": 10000}", &alice, "rv-card");
+    ok(mock_reply_status(req) == 409, "actor: (no card without the cash)");
+    mock_request_free(req);
+
+    logged = mock_db_count_json("ops_log", "{}");
+    req = reverse_req(ALICE, "1", "{\"reason\": \"wrong account\"}", &op);
+    b = mock_reply_body(req);
+    ok(mock_reply_status(req) == 201 && !strcmp(js(b, "entry.kind"), "reversal") &&
+           !strcmp(js(b, "entry.ref"), "1") && jn(b, "entry.amount") == 5000 &&
+           jn(b, "entry.balances.cash") == 0 &&
+           !strcmp(js(b, "entry.actor.reason"), "wrong account"),
+       "reversal: a new entry pointing at the original moves its cash back");
+    mock_request_free(req);
+    ok(mock_db_count_json("remittance_refs", "{\"_id\": \"RV-1\"}") == 0 &&
+           mock_db_count_json("ops_log", "{}") == logged + 1,
+       "reversal: the bank reference is released; the reversal is in the audit log");
+    req = reverse_req(ALICE, "1", "{\"reason\": \"wrong account\"}", &op);
+    ok(mock_reply_status(req) == 201 && journal_count(ALICE) == 2 &&
+           mock_db_count_json("ops_log", "{}") == logged + 1,
+       "reversal: the same request again answers the first reversal, once in the log");
+    mock_request_free(req);
+    req = reverse_req(ALICE, "1", "{\"reason\": \"another\"}", &op);
+    ok(mock_reply_status(req) == 422 &&
+           !strcmp(mock_reply_error_code(req), "idempotency_key_reused"),
+       "reversal: another reason for the same original is another request: 422");
+    mock_request_free(req);
+    req = reverse_req(ALICE, "2", "{\"reason\": \"x\"}", &op);
+    ok(mock_reply_status(req) == 409 && !strcmp(mock_reply_error_code(req), "not_reversible"),
+       "reversal: a reversal is not reversible");
+    mock_request_free(req);
+    req = reverse_req(ALICE, "9", "{\"reason\": \"x\"}", &op);
+    ok(mock_reply_status(req) == 404, "reversal: no such entry: 404");
+    mock_request_free(req);
+    req = reverse_req(BOB, "1", "{\"reason\": \"x\"}", &op);
+    ok(mock_reply_status(req) == 404, "reversal: another account's entry: 404");
+    mock_request_free(req);
+    is_int(journal_count(ALICE), 2, "reversal: refusals write nothing");
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -1423,6 +1499,7 @@ int main(int argc, char **argv)
     test_entries();
     test_down();
     test_replay_across_workers();
+    test_actors_and_reversals();
     mock_plugin_unload(&P);
     mock_reset();
     return tap_done();
