@@ -29,6 +29,8 @@
 #include <bson/bson.h>
 #include <cjson/cJSON.h>
 
+#include "ec/outbound.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
