@@ -111,13 +111,17 @@ typedef struct ec_acs3_request {
     const ec_pair *query; /* the query parameters, not encoded */
     size_t nquery;
     const ec_pair *headers; /* the headers to sign, as sent: host, x-acs-action, x-acs-version,
-                               x-acs-date, x-acs-signature-nonce, x-acs-content-sha256... */
+                               x-acs-date, x-acs-signature-nonce... The signer adds
+                               x-acs-content-sha256 itself */
     size_t nheaders;
+    const void *body;
+    size_t body_len;
     const char *access_key_id;
     const char *secret;
 } ec_acs3_request;
 
 typedef struct ec_acs3_result {
+    char payload_hash[65]; /* send as x-acs-content-sha256 */
     char *canonical_request;
     char *string_to_sign;
     char signature[65];
