@@ -115,64 +115,6 @@ static int acs3_fail(ec_acs3_result *out, const char *why)
     return -1;
 }
 
-/* Lower-cased names, trimmed values; sorted by name, then value (repeated headers' values
- * are sorted before they are joined with ','). */
-static int acs3_headers(const ec_pair *headers, size_t n, const char *payload_hash, char **block,
-                        char **signed_list)
-{
-    ec_pair *all = calloc(n + 1, sizeof *all);
-    char **names = calloc(n + 1, sizeof *names), **values = calloc(n + 1, sizeof *values);
-    ec_sbuf hb = {0}, sb = {0};
-    int rc = -1;
-    if (all == NULL || names == NULL || values == NULL)
-        goto out;
-    for (size_t i = 0; i <= n; i++) {
-        const char *name = i < n ? headers[i].name : "x-acs-content-sha256";
-        const char *value = i < n ? (headers[i].value ? headers[i].value : "") : payload_hash;
-        while (*value == ' ' || *value == '\t')
-            value++;
-        size_t vlen = strlen(value);
-        while (vlen > 0 && (value[vlen - 1] == ' ' || value[vlen - 1] == '\t'))
-            vlen--;
-        if ((names[i] = strdup(name)) == NULL || (values[i] = strndup(value, vlen)) == NULL)
-            goto out;
-        for (char *c = names[i]; *c; c++)
-            if (*c >= 'A' && *c <= 'Z')
-                *c = (char)(*c - 'A' + 'a');
-        all[i] = (ec_pair){names[i], values[i]};
-    }
-    ec_pairs_sort(all, n + 1, 1);
-    for (size_t i = 0; i <= n; i++) {
-        if (i > 0 && strcmp(all[i].name, all[i - 1].name) == 0) {
-            ec_sbuf_char(&hb, ',');
-        } else {
-            if (i > 0)
-                ec_sbuf_char(&hb, '\n');
-            if (sb.len)
-                ec_sbuf_char(&sb, ';');
-            ec_sbuf_str(&sb, all[i].name);
-            ec_sbuf_str(&hb, all[i].name);
-            ec_sbuf_char(&hb, ':');
-        }
-        ec_sbuf_str(&hb, all[i].value);
-    }
-    ec_sbuf_char(&hb, '\n');
-    *block = ec_sbuf_take(&hb);
-    *signed_list = ec_sbuf_take(&sb);
-    rc = *block && *signed_list ? 0 : -1;
-out:
-    for (size_t i = 0; i <= n; i++) {
-        free(names ? names[i] : NULL);
-        free(values ? values[i] : NULL);
-    }
-    free(names);
-    free(values);
-    free(all);
-    ec_sbuf_free(&hb);
-    ec_sbuf_free(&sb);
-    return rc;
-}
-
 int ec_acs3_sign(const ec_acs3_request *rq, ec_acs3_result *out)
 {
     memset(out, 0, sizeof *out);
@@ -195,10 +137,22 @@ int ec_acs3_sign(const ec_acs3_request *rq, ec_acs3_result *out)
 
     size_t k = 0;
     ec_pair *query = sorted_copy(rq->query, rq->nquery, NULL, &k);
+    /* Every header given, and the content hash the signer adds. */
+    ec_pair *headers = calloc(rq->nheaders + 1, sizeof *headers);
     char *hblock = NULL, *signed_list = NULL;
-    if (query == NULL ||
-        acs3_headers(rq->headers, rq->nheaders, out->payload_hash, &hblock, &signed_list) < 0) {
+    if (headers) {
+        if (rq->nheaders)
+            memcpy(headers, rq->headers, rq->nheaders * sizeof *headers);
+        headers[rq->nheaders] = (ec_pair){"x-acs-content-sha256", out->payload_hash};
+    }
+    int rc = headers ? ec_canonical_headers(headers, rq->nheaders + 1, EC_CANON_SORT_VALUES,
+                                            &hblock, &signed_list)
+                     : -1;
+    free(headers);
+    if (query == NULL || rc < 0) {
         free(query);
+        free(hblock);
+        free(signed_list);
         return acs3_fail(out, "out of memory");
     }
     ec_sbuf b = {0};

@@ -1,6 +1,7 @@
 /* core/sign/canon.c: the signers' shared building blocks (see canon.h). */
 #include "core/sign/canon.h"
 
+#include <ctype.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdlib.h>
@@ -169,4 +170,87 @@ void ec_pairs_sort(ec_pair *pairs, size_t n, int by_value)
         }
         pairs[j] = p;
     }
+}
+
+/* Appends v; with `collapse`, each inner run of whitespace as one space. */
+static void add_header_value(ec_sbuf *b, const char *v, int collapse)
+{
+    for (; *v; v++) {
+        if (collapse && isspace((unsigned char)*v)) {
+            while (isspace((unsigned char)v[1]))
+                v++;
+            ec_sbuf_char(b, ' ');
+        } else {
+            ec_sbuf_char(b, *v);
+        }
+    }
+}
+
+/* A malloc'd copy of v without its leading and trailing whitespace. */
+static char *trimmed(const char *v)
+{
+    while (isspace((unsigned char)*v))
+        v++;
+    size_t n = strlen(v);
+    while (n > 0 && isspace((unsigned char)v[n - 1]))
+        n--;
+    return strndup(v, n);
+}
+
+int ec_canonical_headers(const ec_pair *headers, size_t n, unsigned flags, char **block,
+                         char **signed_list)
+{
+    ec_pair *sorted = calloc(n ? n : 1, sizeof *sorted);
+    char **names = calloc(n ? n : 1, sizeof *names), **values = calloc(n ? n : 1, sizeof *values);
+    ec_sbuf hb = {0}, sb = {0};
+    int rc = -1;
+    *block = *signed_list = NULL;
+    if (sorted == NULL || names == NULL || values == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        names[i] = strdup(headers[i].name);
+        values[i] = trimmed(headers[i].value ? headers[i].value : "");
+        if (names[i] == NULL || values[i] == NULL)
+            goto out;
+        for (char *c = names[i]; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+        sorted[i] = (ec_pair){names[i], values[i]};
+    }
+    ec_pairs_sort(sorted, n, !!(flags & EC_CANON_SORT_VALUES));
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && strcmp(sorted[i].name, sorted[i - 1].name) == 0) {
+            ec_sbuf_char(&hb, ',');
+        } else {
+            if (i > 0)
+                ec_sbuf_char(&hb, '\n');
+            if (i > 0)
+                ec_sbuf_char(&sb, ';');
+            ec_sbuf_str(&sb, sorted[i].name);
+            ec_sbuf_str(&hb, sorted[i].name);
+            ec_sbuf_char(&hb, ':');
+        }
+        add_header_value(&hb, sorted[i].value, !!(flags & EC_CANON_COLLAPSE_SPACES));
+    }
+    if (n > 0)
+        ec_sbuf_char(&hb, '\n');
+    *block = ec_sbuf_take(&hb);
+    *signed_list = ec_sbuf_take(&sb);
+    if (*block && *signed_list) {
+        rc = 0;
+    } else {
+        free(*block);
+        free(*signed_list);
+        *block = *signed_list = NULL;
+    }
+out:
+    for (size_t i = 0; names && values && i < n; i++) {
+        free(names[i]);
+        free(values[i]);
+    }
+    free(names);
+    free(values);
+    free(sorted);
+    ec_sbuf_free(&hb);
+    ec_sbuf_free(&sb);
+    return rc;
 }

@@ -52,4 +52,16 @@ int ec_equal_consttime(const char *a, const char *b);
  * equal elements. The array is sorted in place. */
 void ec_pairs_sort(ec_pair *pairs, size_t n, int by_value);
 
+enum ec_canon_header_flag {
+    EC_CANON_COLLAPSE_SPACES = 1u << 0, /* inner whitespace runs become one space (SigV4) */
+    EC_CANON_SORT_VALUES = 1u << 1      /* a repeated header's values sorted (ACS3); else
+                                           kept in the order given */
+};
+
+/* The canonical header block ("name:value\n" each: names lower-cased and sorted, values
+ * trimmed, a repeated header's values joined with ',') and the signed-header list ("a;b"),
+ * both malloc'd. 0, or -1 on no memory. */
+int ec_canonical_headers(const ec_pair *headers, size_t n, unsigned flags, char **block,
+                         char **signed_list);
+
 #endif

@@ -3,7 +3,6 @@
 
 #include "core/sign/canon.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,76 +87,6 @@ char *ec_sigv4_canonical_path(const char *path, int normalize, int single)
         return NULL;
     }
     return ec_sbuf_take(&b);
-}
-
-/* Trims the value and collapses each inner run of whitespace into one space. */
-static void add_header_value(ec_sbuf *b, const char *v)
-{
-    int pending_space = 0, started = 0;
-    for (; *v; v++) {
-        if (isspace((unsigned char)*v)) {
-            pending_space = started;
-            continue;
-        }
-        if (pending_space)
-            ec_sbuf_char(b, ' ');
-        pending_space = 0;
-        started = 1;
-        ec_sbuf_char(b, *v);
-    }
-}
-
-int ec_sigv4_canonical_headers(const ec_pair *headers, size_t n, char **block, char **signed_list)
-{
-    ec_pair *sorted = calloc(n ? n : 1, sizeof *sorted);
-    char **names = calloc(n ? n : 1, sizeof *names);
-    ec_sbuf hb = {0}, sb = {0};
-    int rc = -1;
-    if (sorted == NULL || names == NULL)
-        goto out;
-    for (size_t i = 0; i < n; i++) {
-        if ((names[i] = strdup(headers[i].name)) == NULL)
-            goto out;
-        for (char *c = names[i]; *c; c++)
-            *c = (char)tolower((unsigned char)*c);
-        sorted[i].name = names[i];
-        sorted[i].value = headers[i].value ? headers[i].value : "";
-    }
-    ec_pairs_sort(sorted, n, 0);
-    for (size_t i = 0; i < n; i++) {
-        int same = i > 0 && strcmp(sorted[i].name, sorted[i - 1].name) == 0;
-        if (same) {
-            ec_sbuf_char(&hb, ',');
-        } else {
-            if (i > 0)
-                ec_sbuf_char(&hb, '\n');
-            if (sb.len)
-                ec_sbuf_char(&sb, ';');
-            ec_sbuf_str(&sb, sorted[i].name);
-            ec_sbuf_str(&hb, sorted[i].name);
-            ec_sbuf_char(&hb, ':');
-        }
-        add_header_value(&hb, sorted[i].value);
-    }
-    if (n > 0)
-        ec_sbuf_char(&hb, '\n');
-    *block = ec_sbuf_take(&hb);
-    *signed_list = ec_sbuf_take(&sb);
-    if (*block == NULL || *signed_list == NULL) {
-        free(*block);
-        free(*signed_list);
-        *block = *signed_list = NULL;
-        goto out;
-    }
-    rc = 0;
-out:
-    for (size_t i = 0; names && i < n; i++)
-        free(names[i]);
-    free(names);
-    free(sorted);
-    ec_sbuf_free(&hb);
-    ec_sbuf_free(&sb);
-    return rc;
 }
 
 /* The canonical query: every parameter decoded, re-encoded, sorted by name then value. */
@@ -283,7 +212,7 @@ int ec_sigv4_sign(const ec_sigv4_request *rq, ec_sigv4_result *out)
     if (malformed)
         why = "the query has a malformed %-escape";
     if (path == NULL || query == NULL ||
-        ec_sigv4_canonical_headers(all, n, &hblock, &signed_list) < 0)
+        ec_canonical_headers(all, n, EC_CANON_COLLAPSE_SPACES, &hblock, &signed_list) < 0)
         goto out;
 
     ec_sbuf b = {0};

@@ -25,8 +25,4 @@ void ec_sigv4_result_free(ec_sigv4_result *r);
  * a malformed %-escape). */
 char *ec_sigv4_canonical_path(const char *path, int normalize, int single);
 
-/* The canonical header block ("name:value\n" each) and the signed-header list ("a;b"), both
- * malloc'd, from headers in any order and case. 0, or -1 on no memory. */
-int ec_sigv4_canonical_headers(const ec_pair *headers, size_t n, char **block, char **signed_list);
-
 #endif
