@@ -168,7 +168,7 @@ int ec_http_request(const ec_http_call *call, ec_http_response *out)
     }
     /* No "Expect: 100-continue" wait, and no content type the caller did not choose. */
     struct curl_slist *next = has_expect ? list : curl_slist_append(list, "Expect:");
-    if (next && !has_type && call->body)
+    if (next && !has_type)
         next = curl_slist_append(next, "Content-Type:");
     if (next == NULL) {
         curl_slist_free_all(list);
@@ -200,9 +200,14 @@ int ec_http_request(const ec_http_call *call, ec_http_response *out)
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &a);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_error);
-    if (call->body) {
+    /* A POST, PUT or PATCH without a body still says Content-Length: 0. */
+    const void *body = call->body;
+    if (body == NULL && (strcmp(call->method, "POST") == 0 || strcmp(call->method, "PUT") == 0 ||
+                         strcmp(call->method, "PATCH") == 0))
+        body = "";
+    if (body) {
         curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, call->body);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
     }
     if (strcmp(call->method, "GET") == 0 && call->body == NULL)
         curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);

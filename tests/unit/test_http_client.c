@@ -220,6 +220,11 @@ static void exchange(void)
        "no content type the caller did not choose");
     ec_http_response_free(&r);
 
+    ec_http_call empty = {.method = "POST", .url = url("/echo")};
+    is_int(ec_http_request(&empty, &r), EC_HTTP_ANSWERED, "a POST without a body is answered");
+    ok(r.body && strcasestr(r.body, "\r\nContent-Length: 0\r\n"), "and says Content-Length: 0");
+    ec_http_response_free(&r);
+
     ec_http_call g = {.method = "GET", .url = url("/down")};
     is_int(ec_http_request(&g, &r), EC_HTTP_ANSWERED, "a 503 is an answer");
     is_int(r.status, 503, "with its status");
