@@ -7,6 +7,8 @@ Environment:
 
 Fixtures:
   ec_sign       ec_sign(request or [requests]) -> the answer(s) as JSON values
+
+The fakes (tests/fakes/) are imported as `fakes.<module>`.
 """
 
 import json

@@ -12,6 +12,9 @@
  *   {"op": "aws_call", "url", "host", "target", "body", "access_key_id", "secret_access_key",
  *    "region", "service", "time", "timeout_ms", "allow_http"}: what a provider does: sign a
  *    JSON 1.1 call with SigV4 and send it with the HTTP client.
+ *   {"op": "aliyun_call", "url", "params": [[n, v]...], "access_key_id", "secret", "time",
+ *    "nonce", "timeout_ms", "allow_http"}: an RPC call: the common parameters added, signed
+ *    with v1, POSTed as a form with the HTTP client.
  * A signer's refusal is {"error": "..."}; the exit status is 0 unless the input is unreadable.
  * An array of requests gives an array of answers, in order (one process for many cases).
  */
@@ -23,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *str(const cJSON *in, const char *name)
 {
@@ -166,6 +170,15 @@ static cJSON *spi_token(const cJSON *in)
     return out;
 }
 
+static void add_outcome(cJSON *out, int outcome, const ec_http_response *r)
+{
+    static const char *const names[] = {"answered", "not_sent", "unknown", "too_large"};
+    cJSON_AddStringToObject(out, "outcome", names[outcome]);
+    cJSON_AddNumberToObject(out, "status", (double)r->status);
+    cJSON_AddStringToObject(out, "body", r->body ? r->body : "");
+    cJSON_AddStringToObject(out, "error", r->error);
+}
+
 static cJSON *aws_call(const cJSON *in)
 {
     const char *body = str(in, "body"), *target = str(in, "target");
@@ -203,14 +216,49 @@ static cJSON *aws_call(const cJSON *in)
                          .timeout_ms = (long)num(in, "timeout_ms")};
     ec_http_allow_plain(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(in, "allow_http")));
     ec_http_response r;
-    int outcome = ec_http_request(&call, &r);
-    static const char *const names[] = {"answered", "not_sent", "unknown", "too_large"};
-    cJSON_AddStringToObject(out, "outcome", names[outcome]);
-    cJSON_AddNumberToObject(out, "status", (double)r.status);
-    cJSON_AddStringToObject(out, "body", r.body ? r.body : "");
-    cJSON_AddStringToObject(out, "error", r.error);
+    add_outcome(out, ec_http_request(&call, &r), &r);
     ec_http_response_free(&r);
     ec_sigv4_result_free(&sig);
+    return out;
+}
+
+static cJSON *aliyun_call(const cJSON *in)
+{
+    size_t n;
+    ec_pair *given = pairs(in, "params", &n);
+    ec_pair *params = calloc(n + 6, sizeof *params);
+    char timestamp[32];
+    time_t t = (time_t)num(in, "time");
+    struct tm tm;
+    strftime(timestamp, sizeof timestamp, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+    memcpy(params, given, n * sizeof *params);
+    params[n++] = (ec_pair){"AccessKeyId", str(in, "access_key_id")};
+    params[n++] = (ec_pair){"Format", "JSON"};
+    params[n++] = (ec_pair){"SignatureMethod", "HMAC-SHA1"};
+    params[n++] = (ec_pair){"SignatureNonce", str(in, "nonce")};
+    params[n++] = (ec_pair){"SignatureVersion", "1.0"};
+    params[n++] = (ec_pair){"Timestamp", timestamp};
+    ec_aliyun_rpc_result sig;
+    cJSON *out = cJSON_CreateObject();
+    if (ec_aliyun_rpc_sign("POST", params, n, str(in, "secret"), &sig) < 0) {
+        cJSON_AddStringToObject(out, "error", sig.error);
+    } else {
+        ec_pair headers[] = {{"Content-Type", "application/x-www-form-urlencoded"}};
+        ec_http_call call = {.method = "POST",
+                             .url = str(in, "url"),
+                             .headers = headers,
+                             .nheaders = 1,
+                             .body = sig.signed_query,
+                             .body_len = strlen(sig.signed_query),
+                             .timeout_ms = (long)num(in, "timeout_ms")};
+        ec_http_allow_plain(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(in, "allow_http")));
+        ec_http_response r;
+        add_outcome(out, ec_http_request(&call, &r), &r);
+        ec_http_response_free(&r);
+    }
+    ec_aliyun_rpc_result_free(&sig);
+    free(params);
+    free(given);
     return out;
 }
 
@@ -219,12 +267,13 @@ static cJSON *run(const cJSON *in)
     const char *op = str(in, "op");
     if (op == NULL)
         return NULL;
-    return strcmp(op, "sigv4") == 0        ? sigv4(in)
-           : strcmp(op, "aliyun_rpc") == 0 ? aliyun_rpc(in)
-           : strcmp(op, "acs3") == 0       ? acs3(in)
-           : strcmp(op, "spi_token") == 0  ? spi_token(in)
-           : strcmp(op, "aws_call") == 0   ? aws_call(in)
-                                           : NULL;
+    return strcmp(op, "sigv4") == 0         ? sigv4(in)
+           : strcmp(op, "aliyun_rpc") == 0  ? aliyun_rpc(in)
+           : strcmp(op, "acs3") == 0        ? acs3(in)
+           : strcmp(op, "spi_token") == 0   ? spi_token(in)
+           : strcmp(op, "aws_call") == 0    ? aws_call(in)
+           : strcmp(op, "aliyun_call") == 0 ? aliyun_call(in)
+                                            : NULL;
 }
 
 int main(void)
