@@ -2,7 +2,8 @@
 RPC style) with the one call a SaaS seller makes: PushMeteringData.
 
 Signature v1 (HMAC-SHA1) is checked with aliyun-python-sdk-core's own composer (independent
-of the code under test) over every query and form parameter except Signature: an unknown
+of the code under test) over every query and form parameter except Signature, and
+ACS3-HMAC-SHA256 (an Authorization header) with alibabacloud-openapi-util's: an unknown
 AccessKeyId, a wrong signature, a Timestamp more than 15 minutes from the fake's clock, or a
 SignatureNonce used before are refused (403 InvalidAccessKeyId.NotFound,
 SignatureDoesNotMatch, InvalidTimeStamp.Expired, SignatureNonceUsed).
@@ -18,6 +19,7 @@ hang_after_apply(seconds) (the push is kept, then the answer is late).
 """
 
 import calendar
+import hashlib
 import json
 import threading
 import time
@@ -25,6 +27,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
+from alibabacloud_openapi_util.client import Client as OpenApiUtil
 from aliyunsdkcore.auth.composer import rpc_signature_composer
 
 BEIJING = 8 * 3600
@@ -74,6 +77,45 @@ class FakeMarket:
     def hang_after_apply(self, seconds):
         self._hang = seconds
 
+    def _check_time_and_nonce(self, timestamp, nonce):
+        try:
+            sent = calendar.timegm(time.strptime(timestamp or "", "%Y-%m-%dT%H:%M:%SZ"))
+        except ValueError:
+            raise AliyunError(400, "InvalidTimeStamp.Format", "bad Timestamp")
+        if abs(sent - self.now) > 900:
+            raise AliyunError(400, "InvalidTimeStamp.Expired", "Timestamp is out of range")
+        if not nonce or nonce in self.nonces:
+            raise AliyunError(400, "SignatureNonceUsed", "the nonce was used")
+        self.nonces.add(nonce)
+
+    def _verify_acs3(self, method, path, headers, body, params):
+        """ACS3-HMAC-SHA256: recomputed over the headers it names; Action and Version come
+        from x-acs-action and x-acs-version."""
+        fields = dict(p.split("=", 1) for p in headers["Authorization"][17:].split(",")
+                      if "=" in p)
+        secret = self.keys.get(fields.get("Credential"))
+        if secret is None:
+            raise AliyunError(403, "InvalidAccessKeyId.NotFound", "unknown AccessKeyId")
+        payload = hashlib.sha256(body).hexdigest()
+        if headers.get("x-acs-content-sha256") != payload:
+            raise AliyunError(400, "InvalidParameter.ContentSHA256", "body hash mismatch")
+
+        class Request:
+            pass
+
+        request = Request()
+        request.method, request.pathname = method, urlsplit(path).path
+        request.query = dict(parse_qsl(urlsplit(path).query, keep_blank_values=True))
+        request.headers = {n: headers.get(n) for n in fields.get("SignedHeaders", "").split(";")}
+        want = OpenApiUtil.get_authorization(request, "ACS3-HMAC-SHA256", payload,
+                                             fields["Credential"], secret)
+        if want != headers["Authorization"]:
+            raise AliyunError(403, "SignatureDoesNotMatch", "the signature does not match")
+        self._check_time_and_nonce(headers.get("x-acs-date"),
+                                   headers.get("x-acs-signature-nonce"))
+        params["Action"] = headers.get("x-acs-action")
+        params["Version"] = headers.get("x-acs-version")
+
     def _verify(self, method, params):
         secret = self.keys.get(params.get("AccessKeyId"))
         if secret is None:
@@ -86,17 +128,7 @@ class FakeMarket:
         sign = getattr(rpc_signature_composer, "__get_signature")
         if sign(compose(method, unsigned), secret) != params.get("Signature"):
             raise AliyunError(403, "SignatureDoesNotMatch", "the signature does not match")
-        try:
-            sent = calendar.timegm(time.strptime(params.get("Timestamp", ""),
-                                                 "%Y-%m-%dT%H:%M:%SZ"))
-        except ValueError:
-            raise AliyunError(400, "InvalidTimeStamp.Format", "bad Timestamp")
-        if abs(sent - self.now) > 900:
-            raise AliyunError(400, "InvalidTimeStamp.Expired", "Timestamp is out of range")
-        nonce = params.get("SignatureNonce")
-        if not nonce or nonce in self.nonces:
-            raise AliyunError(400, "SignatureNonceUsed", "the nonce was used")
-        self.nonces.add(nonce)
+        self._check_time_and_nonce(params.get("Timestamp"), params.get("SignatureNonce"))
 
     def _push(self, params):
         if params.get("Action") != "PushMeteringData" or params.get("Version") != "2015-11-01":
@@ -126,14 +158,17 @@ class FakeMarket:
             self.last_push[r["InstanceId"]] = self.now
             self.pushes.append(r)
 
-    def handle(self, method, path, body, content_type):
+    def handle(self, method, path, body, headers):
         params = dict(parse_qsl(urlsplit(path).query, keep_blank_values=True))
-        if content_type.startswith("application/x-www-form-urlencoded"):
+        if (headers.get("Content-Type") or "").startswith("application/x-www-form-urlencoded"):
             params.update(parse_qsl(body.decode(), keep_blank_values=True))
         request_id = str(uuid.uuid4()).upper()
         with self.lock:
             try:
-                self._verify(method, params)
+                if (headers.get("Authorization") or "").startswith("ACS3-HMAC-SHA256 "):
+                    self._verify_acs3(method, path, headers, body, params)
+                else:
+                    self._verify(method, params)
                 if self._fail > 0:
                     self._fail -= 1
                     raise AliyunError(self._fail_status, "InternalError", "an internal error")
@@ -154,8 +189,7 @@ class FakeMarket:
         class Handler(BaseHTTPRequestHandler):
             def _serve(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status, answer = fake.handle(self.command, self.path, body,
-                                             self.headers.get("Content-Type") or "")
+                status, answer = fake.handle(self.command, self.path, body, self.headers)
                 data = json.dumps(answer).encode()
                 try:
                     self.send_response(status)

@@ -15,6 +15,9 @@
  *   {"op": "aliyun_call", "url", "params": [[n, v]...], "access_key_id", "secret", "time",
  *    "nonce", "timeout_ms", "allow_http"}: an RPC call: the common parameters added, signed
  *    with v1, POSTed as a form with the HTTP client.
+ *   {"op": "acs3_call", "url", "host", "action", "version", "query": [[n, v]...],
+ *    "access_key_id", "secret", "time", "nonce", ...}: the same call signed with
+ *    ACS3-HMAC-SHA256, its parameters in the query.
  * A signer's refusal is {"error": "..."}; the exit status is 0 unless the input is unreadable.
  * An array of requests gives an array of answers, in order (one process for many cases).
  */
@@ -262,6 +265,60 @@ static cJSON *aliyun_call(const cJSON *in)
     return out;
 }
 
+static cJSON *acs3_call(const cJSON *in)
+{
+    size_t nq;
+    ec_pair *query = pairs(in, "query", &nq);
+    char date[32];
+    time_t t = (time_t)num(in, "time");
+    struct tm tm;
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+    ec_pair headers[] = {{"host", str(in, "host")},
+                         {"x-acs-action", str(in, "action")},
+                         {"x-acs-version", str(in, "version")},
+                         {"x-acs-date", date},
+                         {"x-acs-signature-nonce", str(in, "nonce")}};
+    ec_acs3_request rq = {.method = "POST",
+                          .path = "/",
+                          .query = query,
+                          .nquery = nq,
+                          .headers = headers,
+                          .nheaders = 5,
+                          .access_key_id = str(in, "access_key_id"),
+                          .secret = str(in, "secret")};
+    ec_acs3_result sig;
+    cJSON *out = cJSON_CreateObject();
+    if (ec_acs3_sign(&rq, &sig) < 0) {
+        cJSON_AddStringToObject(out, "error", sig.error);
+    } else {
+        /* The canonical request's third line is the encoded query to send. */
+        const char *q = strchr(strchr(sig.canonical_request, '\n') + 1, '\n') + 1;
+        size_t qlen = strcspn(q, "\n");
+        char *url = malloc(strlen(str(in, "url")) + qlen + 2);
+        sprintf(url, "%s?%.*s", str(in, "url"), (int)qlen, q);
+        ec_pair sent[] = {headers[0],
+                          headers[1],
+                          headers[2],
+                          headers[3],
+                          headers[4],
+                          {"x-acs-content-sha256", sig.payload_hash},
+                          {"Authorization", sig.authorization}};
+        ec_http_call call = {.method = "POST",
+                             .url = url,
+                             .headers = sent,
+                             .nheaders = 7,
+                             .timeout_ms = (long)num(in, "timeout_ms")};
+        ec_http_allow_plain(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(in, "allow_http")));
+        ec_http_response r;
+        add_outcome(out, ec_http_request(&call, &r), &r);
+        ec_http_response_free(&r);
+        free(url);
+    }
+    ec_acs3_result_free(&sig);
+    free(query);
+    return out;
+}
+
 static cJSON *run(const cJSON *in)
 {
     const char *op = str(in, "op");
@@ -273,6 +330,7 @@ static cJSON *run(const cJSON *in)
            : strcmp(op, "spi_token") == 0   ? spi_token(in)
            : strcmp(op, "aws_call") == 0    ? aws_call(in)
            : strcmp(op, "aliyun_call") == 0 ? aliyun_call(in)
+           : strcmp(op, "acs3_call") == 0   ? acs3_call(in)
                                             : NULL;
 }
 
