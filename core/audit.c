@@ -219,6 +219,8 @@ long ec_audit_account(const ec_entry *entries, size_t n, ec_audit_totals *totals
         return -1;
     }
     checker_begin(&c, n ? entries[0].account : "");
+    c.all = entries;
+    c.nall = n;
     for (size_t i = 0; i < n; i++)
         if (check_entry(&c, &entries[i]) < 0) {
             checker_free(&c);
@@ -330,6 +332,7 @@ ec_status ec_audit_run(ec_db *db, ec_audit_report_fn report, void *arg, ec_audit
     if (checker_init(&r.c, report, arg) < 0 || !r.arena[0] || !r.arena[1] ||
         audit_cross_init(&r.cross, db) < 0)
         goto done;
+    r.c.db = db;
     st = walk(db, &r);
     if (r.oom)
         st = EC_ERR_INTERNAL;

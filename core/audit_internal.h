@@ -19,6 +19,7 @@
 
 #include "core/arena.h"
 #include "core/audit.h"
+#include "core/db.h"
 
 /* What an entry's `kind` label does (the operation itself is not stored). */
 enum op { OP_UNKNOWN, OP_CREDIT, OP_GRANT, OP_CARD, OP_CHARGE, OP_REVERSE };
@@ -45,6 +46,11 @@ typedef struct checker {
     int64_t last_seq;
     ec_audit_totals totals;
     long failures;
+    /* Where a reversal's original is found: the account's entries (ec_audit_account), or
+     * the database by _id (ec_audit_run). */
+    const ec_entry *all;
+    size_t nall;
+    ec_db *db;
 } checker;
 
 /* ---- audit.c ---- */
@@ -66,9 +72,10 @@ int audit_check_funds(checker *c, const ec_entry *e, const ec_wallet *base, enum
 
 /* ---- audit_rules.c ---- */
 
-/* Re-derives entry e from base with ec_ledger_apply and reports each difference as rule
- * "rules" (reversals and entries whose operation cannot be told are left to
- * audit_check_funds). Returns 0, or -1 when out of memory. */
+/* Re-derives entry e from base with ec_ledger_apply (a reversal with
+ * ec_ledger_apply_reversal and its original) and reports each difference as rule "rules"
+ * (entries whose operation cannot be told are left to audit_check_funds). Returns 0, or -1
+ * when out of memory. */
 int audit_rederive(checker *c, const ec_entry *e, const ec_wallet *base, enum op op);
 
 /* Checks for an entry with no trusted previous balances: only what it says of itself. */

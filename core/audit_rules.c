@@ -7,15 +7,20 @@
  * arrears while cash was left, or a voucher paid out of order is named, even when every sum
  * adds up.
  *
+ * A reversal is re-derived from its original (found among the account's entries, or by _id),
+ * which it must name by its ref and its journal key "reverse:<seq>".
+ *
  * Owns nothing past a call: the re-derived entry lives in the checker's scratch arena.
  * Failure: each difference is reported as rule "rules" through audit_fail; -1 only when out
  * of memory.
  */
 #include "core/audit_internal.h"
 
+#include "core/journal.h"
 #include "core/ledger_apply.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const ec_voucher *voucher_in(const ec_wallet *w, const char *id)
@@ -148,18 +153,73 @@ static const char *difference(const ec_entry *e, const ec_wallet *after, const e
     return why;
 }
 
+/* The account's entry `seq` (a reversal's original): 1 and *out, 0 when there is none, -1
+ * when it cannot be read (the database failed: reported, then left unchecked). */
+static int original_of(checker *c, int64_t seq, ec_entry *out)
+{
+    for (size_t i = 0; c->all && i < c->nall; i++)
+        if (c->all[i].seq == seq) {
+            *out = c->all[i];
+            return 1;
+        }
+    if (c->db == NULL)
+        return 0;
+    char id[160];
+    snprintf(id, sizeof id, "%s:%lld", c->account, (long long)seq);
+    bson_t filter = BSON_INITIALIZER, *doc = NULL;
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    ec_status st = ec_db_find_one(c->db, EC_JOURNAL, &filter, NULL, &doc);
+    bson_destroy(&filter);
+    if (st == EC_ERR_NOT_FOUND)
+        return 0;
+    int got = st == EC_OK && ec_journal_decode(c->scratch, doc, out) == 0 ? 1 : -1;
+    if (st == EC_OK)
+        bson_destroy(doc);
+    return got;
+}
+
+/* A reversal must name an earlier entry of its account by its ref and journal key. */
+static int reversal_of(checker *c, const ec_entry *e, ec_entry *original)
+{
+    char *end = NULL, key[40];
+    long long seq = strtoll(e->ref, &end, 10);
+    snprintf(key, sizeof key, "reverse:%lld", seq);
+    if (seq <= 0 || seq >= e->seq || end == NULL || *end != '\0' || strcmp(e->key, key) != 0) {
+        audit_fail(c, e->seq, "rules", "a reversal of \"%s\" under key %s names no earlier entry",
+                   e->ref, e->key);
+        return 0;
+    }
+    int got = original_of(c, seq, original);
+    if (got == 0)
+        audit_fail(c, e->seq, "rules", "it reverses seq %lld, which does not exist", seq);
+    if (got < 0)
+        audit_fail(c, e->seq, "rules", "seq %lld, which it reverses, cannot be read", seq);
+    return got > 0;
+}
+
 int audit_rederive(checker *c, const ec_entry *e, const ec_wallet *base, enum op op)
 {
     ec_ledger_op o;
-    if (op == OP_UNKNOWN || op == OP_REVERSE || operation_of(e, base, op, &o) < 0)
-        return 0;
+    ec_entry original;
     ec_wallet after;
     ec_move *moves = NULL;
     size_t nmoves = 0;
     ec_split split;
     const char *refusal = NULL;
-    if (ec_ledger_apply(c->scratch, base, &o, e->at, &after, &moves, &nmoves, &split, &refusal) <
-        0) {
+    int refused;
+    memset(&split, 0, sizeof split);
+    if (op == OP_REVERSE) {
+        if (!reversal_of(c, e, &original))
+            return 0;
+        refused = ec_ledger_apply_reversal(c->scratch, base, &original, e->at, &after, &moves,
+                                           &nmoves, &refusal) < 0;
+    } else {
+        if (op == OP_UNKNOWN || operation_of(e, base, op, &o) < 0)
+            return 0;
+        refused = ec_ledger_apply(c->scratch, base, &o, e->at, &after, &moves, &nmoves, &split,
+                                  &refusal) < 0;
+    }
+    if (refused) {
         if (refusal && strcmp(refusal, "out_of_memory") == 0)
             return -1;
         audit_fail(c, e->seq, "rules", "the rules refuse this %s: %s", e->kind,

@@ -137,9 +137,16 @@ def test_injected_rule_breaks_are_named(setup):
     command(st, {"update": "journal_keys", "updates": [
         {"q": {"_id": "%s\x1fremit:KEYED-2" % k.id}, "u": {"$set": {"seq": 1}}}]})
 
+    # a reversal of an entry that does not exist (its sums add up: 100 out of cash)
+    v = money.new_owner()
+    money.credit(v.id, 100)
+    v_seq = append_entry(st, v.id, "reversal", "reverse:9", "9", 100,
+                         [{"fund": "cash", "delta": -100}], lambda a: a.update(cash=0))
+
     p = money.audit_process()
     out = p.stdout + p.stderr
     assert p.returncode == 1, out[-3000:]
+    assert named(out, v.id, v_seq, "rules"), out[-3000:]
     assert named(out, x.id, x_seq, "rules"), out[-3000:]
     assert named(out, y.id, y_seq, "rules"), out[-3000:]
     for acct, seq in ((q, q_seq), (r2, r2_seq), (o, o_seq), (k, 1)):

@@ -100,6 +100,30 @@ static void post(book *b, ec_ledger_op op, int64_t now)
     b->n++;
 }
 
+/* Appends the reversal of entry `seq` as the ledger makes it. */
+static void post_reversal(book *b, int64_t seq, int64_t now)
+{
+    ec_entry *e = &b->e[b->n];
+    const ec_entry *orig = &b->e[seq - 1];
+    const ec_wallet *before = b->n ? &b->e[b->n - 1].after : &(ec_wallet){0};
+    const char *refusal = NULL;
+    memset(e, 0, sizeof *e);
+    if (ec_ledger_apply_reversal(b->arena, before, orig, now, &e->after, &e->moves, &e->nmoves,
+                                 &refusal) < 0) {
+        printf("# Bail out! the rules refused a reversal of the fixture: %s\n", refusal);
+        exit(1);
+    }
+    snprintf(e->account, sizeof e->account, "%s", b->account);
+    e->seq = (int64_t)b->n + 1;
+    e->at = now;
+    snprintf(e->kind, sizeof e->kind, "reversal");
+    snprintf(e->key, sizeof e->key, "reverse:%lld", (long long)seq);
+    snprintf(e->ref, sizeof e->ref, "%lld", (long long)seq);
+    snprintf(e->request_hash, sizeof e->request_hash, "h%lld", (long long)e->seq);
+    e->amount = orig->amount;
+    b->n++;
+}
+
 static ec_ledger_op credit(const char *label, int64_t amount)
 {
     return (ec_ledger_op){.kind = EC_OP_CREDIT, .label = label, .amount = amount};
@@ -653,6 +677,36 @@ static void rules(void)
     voucher_in(&b.e[2], "soon")->balance = 300;
     voucher_in(&b.e[2], "late")->balance = 0;
     expect_rules(&b, 3, "rules", "the voucher expiring last paid first");
+
+    /* Reversals: made by the rules they pass; one that moves other than the rules, one of a
+     * reversal, and one naming no entry are named. */
+    book_b(&b);
+    post_reversal(&b, 2, 3000);
+    post_reversal(&b, 1, 4000);
+    is_int(audit(&b, NULL), 0, "reversals made by the rules pass");
+    ec_move half_back[] = {{"cash", -300}};
+    set_moves(&b, &b.e[3], 1, half_back);
+    b.e[3].after.cash = 200;
+    b.e[3].after.arrears = 0;
+    long n = audit(&b, NULL);
+    ok(n >= 1 && has("acct-b", 4, "rules"), "a reversal that moves other than the rules: rules");
+    ec_arena_free(b.arena);
+    book_b(&b);
+    post_reversal(&b, 2, 3000);
+    b.e[b.n] = b.e[b.n - 1];
+    b.e[b.n].seq = 4;
+    snprintf(b.e[b.n].key, sizeof b.e[b.n].key, "reverse:3");
+    snprintf(b.e[b.n].ref, sizeof b.e[b.n].ref, "3");
+    b.e[b.n].after.cash = 500 - 200 + 200 - 200; /* a charge again, as reversing it would */
+    b.n++;
+    n = audit(&b, NULL);
+    ok(has("acct-b", 4, "rules"), "a reversal of a reversal: rules at 4");
+    ec_arena_free(b.arena);
+    book_b(&b);
+    post_reversal(&b, 1, 3000);
+    snprintf(b.e[2].ref, sizeof b.e[2].ref, "7");
+    snprintf(b.e[2].key, sizeof b.e[2].key, "reverse:7");
+    expect_rules(&b, 3, "rules", "a reversal of an entry that does not exist");
 
     /* A voucher granted with a balance other than its face. */
     book_b(&b);
