@@ -307,20 +307,27 @@ static int walk_doc(const bson_t *doc, void *arg)
 }
 
 /* One find over the whole journal, in the order the checks need; the cursor streams it. */
-static ec_status walk(ec_db *db, run *r)
+static ec_status walk(const ec_ledger_store *s, run *r)
 {
     bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort;
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
     BSON_APPEND_INT32(&sort, "account", 1);
     BSON_APPEND_INT32(&sort, "seq", 1);
     bson_append_document_end(&opts, &sort);
-    ec_status st = ec_db_find(db, EC_JOURNAL, &filter, &opts, walk_doc, r);
+    ec_status st = s->find(s->ctx, EC_JOURNAL, &filter, &opts, walk_doc, r);
     bson_destroy(&filter);
     bson_destroy(&opts);
     return st;
 }
 
 ec_status ec_audit_run(ec_db *db, ec_audit_report_fn report, void *arg, ec_audit_summary *summary)
+{
+    ec_ledger_store s = ec_ledger_store_db(db);
+    return ec_audit_run_store(&s, report, arg, summary);
+}
+
+ec_status ec_audit_run_store(const ec_ledger_store *db, ec_audit_report_fn report, void *arg,
+                             ec_audit_summary *summary)
 {
     memset(summary, 0, sizeof *summary);
     run r;
@@ -332,7 +339,7 @@ ec_status ec_audit_run(ec_db *db, ec_audit_report_fn report, void *arg, ec_audit
     if (checker_init(&r.c, report, arg) < 0 || !r.arena[0] || !r.arena[1] ||
         audit_cross_init(&r.cross, db) < 0)
         goto done;
-    r.c.db = db;
+    r.c.store = db;
     st = walk(db, &r);
     if (r.oom)
         st = EC_ERR_INTERNAL;

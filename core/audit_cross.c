@@ -29,10 +29,10 @@
 #define CODES "voucher_codes"
 #define ORDERS "recharge_orders"
 
-int audit_cross_init(audit_cross *x, ec_db *db)
+int audit_cross_init(audit_cross *x, const ec_ledger_store *store)
 {
     memset(x, 0, sizeof *x);
-    x->db = db;
+    x->store = store;
     x->arena = ec_arena_new(16 * 1024, 0);
     return x->arena ? 0 : -1;
 }
@@ -42,14 +42,30 @@ void audit_cross_free(audit_cross *x)
     ec_arena_free(x->arena);
 }
 
-/* The document `id` of coll: EC_OK with *doc (destroy it), or EC_ERR_NOT_FOUND. */
+static int copy_doc(const bson_t *doc, void *arg)
+{
+    *(bson_t **)arg = bson_copy(doc);
+    return 1;
+}
+
+ec_status audit_find_id(const ec_ledger_store *s, const char *coll, const char *id, bson_t **doc)
+{
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    BSON_APPEND_INT64(&opts, "limit", 1);
+    BSON_APPEND_BOOL(&opts, "singleBatch", true);
+    *doc = NULL;
+    ec_status st = s->find(s->ctx, coll, &filter, &opts, copy_doc, doc);
+    bson_destroy(&filter);
+    bson_destroy(&opts);
+    if (st == EC_OK && *doc == NULL)
+        return EC_ERR_NOT_FOUND;
+    return st;
+}
+
 static ec_status by_id(audit_cross *x, const char *coll, const char *id, bson_t **doc)
 {
-    bson_t filter = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&filter, "_id", id);
-    ec_status st = ec_db_find_one(x->db, coll, &filter, NULL, doc);
-    bson_destroy(&filter);
-    return st;
+    return audit_find_id(x->store, coll, id, doc);
 }
 
 static const char *text(const bson_t *doc, const char *name)
@@ -229,7 +245,7 @@ ec_status audit_cross_claims(audit_cross *x, checker *c)
 {
     bson_t filter = BSON_INITIALIZER;
     claims_walk w = {x, c, EC_OK};
-    ec_status st = ec_db_find(x->db, EC_JOURNAL_KEYS, &filter, NULL, check_claim, &w);
+    ec_status st = x->store->find(x->store->ctx, EC_JOURNAL_KEYS, &filter, NULL, check_claim, &w);
     bson_destroy(&filter);
     return st != EC_OK ? st : w.st;
 }

@@ -9,7 +9,6 @@
 #define EC_CORE_AUDIT_CROSS_H
 
 #include "core/audit_internal.h"
-#include "core/db.h"
 
 typedef struct remittance {
     int64_t seq;
@@ -18,13 +17,14 @@ typedef struct remittance {
 } remittance;
 
 typedef struct audit_cross {
-    ec_db *db;
+    const ec_ledger_store *store;
     ec_arena *arena;
     remittance *list; /* the walked account's remittances */
     size_t n, cap;
 } audit_cross;
 
-int audit_cross_init(audit_cross *x, ec_db *db); /* 0, or -1 when out of memory */
+/* 0, or -1 when out of memory; the store stays the caller's. */
+int audit_cross_init(audit_cross *x, const ec_ledger_store *store);
 void audit_cross_free(audit_cross *x);
 /* One entry of the account being walked (in seq order). */
 ec_status audit_cross_entry(audit_cross *x, checker *c, const ec_entry *e);

@@ -19,7 +19,7 @@
 
 #include "core/arena.h"
 #include "core/audit.h"
-#include "core/db.h"
+#include "core/ledger.h"
 
 /* What an entry's `kind` label does (the operation itself is not stored). */
 enum op { OP_UNKNOWN, OP_CREDIT, OP_GRANT, OP_CARD, OP_CHARGE, OP_REVERSE };
@@ -47,10 +47,10 @@ typedef struct checker {
     ec_audit_totals totals;
     long failures;
     /* Where a reversal's original is found: the account's entries (ec_audit_account), or
-     * the database by _id (ec_audit_run). */
+     * the store by _id (ec_audit_run). */
     const ec_entry *all;
     size_t nall;
-    ec_db *db;
+    const ec_ledger_store *store;
 } checker;
 
 /* ---- audit.c ---- */
@@ -69,6 +69,10 @@ void audit_add(int64_t *sum, int64_t v, int *overflow);
  * the funds of after, the moves, the balances, the funds it creates, conservation and the
  * split, then adds its money in or out to c->totals. Returns 0, or -1 when out of memory. */
 int audit_check_funds(checker *c, const ec_entry *e, const ec_wallet *base, enum op op);
+
+/* The document `id` of coll, by _id: EC_OK with *doc (bson_destroy it), EC_ERR_NOT_FOUND, or
+ * the store's error (audit_cross.c). */
+ec_status audit_find_id(const ec_ledger_store *s, const char *coll, const char *id, bson_t **doc);
 
 /* ---- audit_rules.c ---- */
 

@@ -162,14 +162,12 @@ static int original_of(checker *c, int64_t seq, ec_entry *out)
             *out = c->all[i];
             return 1;
         }
-    if (c->db == NULL)
+    if (c->store == NULL)
         return 0;
     char id[160];
     snprintf(id, sizeof id, "%s:%lld", c->account, (long long)seq);
-    bson_t filter = BSON_INITIALIZER, *doc = NULL;
-    BSON_APPEND_UTF8(&filter, "_id", id);
-    ec_status st = ec_db_find_one(c->db, EC_JOURNAL, &filter, NULL, &doc);
-    bson_destroy(&filter);
+    bson_t *doc = NULL;
+    ec_status st = audit_find_id(c->store, EC_JOURNAL, id, &doc);
     if (st == EC_ERR_NOT_FOUND)
         return 0;
     int got = st == EC_OK && ec_journal_decode(c->scratch, doc, out) == 0 ? 1 : -1;
