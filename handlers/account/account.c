@@ -270,7 +270,7 @@ static int account_init(const ec_host *host, void **state)
 
     if (host == NULL || host->abi_version != EC_PLUGIN_ABI_VERSION || host->size < sizeof(ec_host))
         return -1;
-    secure = host->config_get("account", "cookie_secure", "off");
+    secure = host->config_get("account", "cookie_secure", "on");
     window = host->config_int("account", "throttle_window_s", DEFAULT_WINDOW_S);
     after = host->config_int("account", "throttle_after", DEFAULT_THROTTLE_AFTER);
     if (secure == NULL || (strcmp(secure, "on") != 0 && strcmp(secure, "off") != 0)) {

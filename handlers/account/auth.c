@@ -36,17 +36,33 @@ static int cookie_safe(const char *s)
     return 1;
 }
 
+/*
+ * With cookie_secure (the default) the cookies are Secure and named with the __Host- prefix,
+ * which a browser accepts only from a secure origin, with Path=/ and no Domain: no sibling
+ * domain and no plain-http page can plant a session. The host reads the session cookie under
+ * the same names (fcgi/worker.c).
+ */
 static int set_cookies(acct_state *st, ec_request *req, const char *token, const char *csrf,
                        int64_t max_age)
 {
     const ec_host *h = st->host;
-    const char *secure = st->cookie_secure ? "; Secure" : "";
     char *session, *csrf_cookie;
 
-    session = h->sprintf(req, "ec_session=%s; Path=/api; HttpOnly; SameSite=Strict; Max-Age=%lld%s",
-                         token, (long long)max_age, secure);
-    csrf_cookie = h->sprintf(req, "ec_csrf=%s; Path=/; SameSite=Strict; Max-Age=%lld%s", csrf,
-                             (long long)max_age, secure);
+    if (st->cookie_secure) {
+        session = h->sprintf(req,
+                             "__Host-ec_session=%s; Path=/; HttpOnly; SameSite=Strict; "
+                             "Max-Age=%lld; Secure",
+                             token, (long long)max_age);
+        csrf_cookie =
+            h->sprintf(req, "__Host-ec_csrf=%s; Path=/; SameSite=Strict; Max-Age=%lld; Secure",
+                       csrf, (long long)max_age);
+    } else {
+        session =
+            h->sprintf(req, "ec_session=%s; Path=/api; HttpOnly; SameSite=Strict; Max-Age=%lld",
+                       token, (long long)max_age);
+        csrf_cookie = h->sprintf(req, "ec_csrf=%s; Path=/; SameSite=Strict; Max-Age=%lld", csrf,
+                                 (long long)max_age);
+    }
     if (session == NULL || csrf_cookie == NULL)
         return -1;
     h->set_header(req, "Set-Cookie", session);

@@ -153,6 +153,64 @@ def test_login_throttle_after_five_failures(api, new_account):
         assert r.status_code == 200, r.text
 
 
+# ---- cookie names: __Host- and Secure by default, plain over http when turned off -----------
+
+@pytest.fixture(scope="module")
+def secure_stack(start_stack):
+    """A stack with the account plugin's default cookie_secure (on): nothing written."""
+    return start_stack("secure-cookies", workers=2, plugins=["account"],
+                       sections={"account": {"cookie_secure": None}})
+
+
+def raw_me(api, cookie):
+    """GET /api/v1/account with exactly this Cookie header (no `requests` cookie jar, which
+    would keep a Secure cookie from going over http)."""
+    return api.raw("GET", ACCOUNT, headers={"Cookie": cookie})
+
+
+def test_cookies_are_host_prefixed_and_secure_by_default(secure_stack):
+    api = ecapi.Api(secure_stack)
+    email = unique_email("secure")
+    assert api.register(email).status_code == 201
+    r = api.login(email)
+    assert r.status_code == 200, r.text
+    cookies = {}
+    for h in set_cookies(r):
+        name, value, attrs = cookie_attrs(h)
+        cookies[name] = (value, attrs)
+    assert set(cookies) == {"__Host-ec_session", "__Host-ec_csrf"}, set_cookies(r)
+    for name, (value, attrs) in cookies.items():
+        # what a browser requires of a __Host- cookie: Secure, Path=/, no Domain
+        assert value and "secure" in attrs and attrs.get("path") == "/", (name, attrs)
+        assert "domain" not in attrs and attrs.get("samesite", "").lower() == "strict"
+    assert "httponly" in cookies["__Host-ec_session"][1]
+    token = cookies["__Host-ec_session"][0]
+    assert token == r.json()["token"]
+
+    status, _, body = raw_me(api, "__Host-ec_session=" + token)
+    assert status == 200, body
+    # the plain name is not read: a cookie planted over http or by a sibling domain is no session
+    status, headers, body = raw_me(api, "ec_session=" + token)
+    ecapi.assert_raw_error(status, headers, body, 401, "unauthorized")
+
+    # a cookie logout (with its CSRF token) clears both cookies under the same names
+    r = api("POST", LOGOUT, headers={"Cookie": "__Host-ec_session=" + token,
+                                     "X-CSRF-Token": r.json()["csrf_token"]})
+    assert r.status_code == 204, r.text
+    cleared = {cookie_attrs(h)[0]: cookie_attrs(h)[2] for h in set_cookies(r)}
+    assert set(cleared) == {"__Host-ec_session", "__Host-ec_csrf"}
+    assert all(a.get("max-age") == "0" and "secure" in a for a in cleared.values()), cleared
+
+
+def test_plain_cookie_names_when_cookie_secure_is_off(api, new_account):
+    """The shared stack runs over http with cookie_secure = off."""
+    acct = new_account()
+    status, _, body = raw_me(api, "ec_session=" + acct.token)
+    assert status == 200, body
+    status, headers, body = raw_me(api, "__Host-ec_session=" + acct.token)
+    ecapi.assert_raw_error(status, headers, body, 401, "unauthorized")
+
+
 # ---- the session: Bearer and cookie -----------------------------------------------------------
 
 def test_account_with_bearer_and_with_cookie(api, new_account):

@@ -400,11 +400,12 @@ static void test_login(void)
         c0 = mock_reply_header(req, "Set-Cookie", 0);
         c1 = mock_reply_header(req, "Set-Cookie", 1);
         snprintf(expect, sizeof expect,
-                 "ec_session=%s; Path=/api; HttpOnly; SameSite=Strict; Max-Age=3600", s->token);
-        is_str(c0, expect, "login: session cookie HttpOnly, SameSite=Strict, no Secure");
-        snprintf(expect, sizeof expect, "ec_csrf=%s; Path=/; SameSite=Strict; Max-Age=3600",
-                 s->csrf_token);
-        is_str(c1, expect, "login: csrf cookie readable by script, SameSite=Strict");
+                 "__Host-ec_session=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=3600; Secure",
+                 s->token);
+        is_str(c0, expect, "login: by default the session cookie is __Host-, Secure, HttpOnly");
+        snprintf(expect, sizeof expect,
+                 "__Host-ec_csrf=%s; Path=/; SameSite=Strict; Max-Age=3600; Secure", s->csrf_token);
+        is_str(c1, expect, "login: csrf cookie __Host-, Secure, readable by script");
     }
     mock_request_free(req);
     is_int(login("  FRANK@example.COM ", PW, NULL, 0), 200, "login: email in any case");
@@ -593,10 +594,11 @@ static void test_me_logout(void)
         ok(s && !s->ended, "logout: the other session lives");
         is_int(mock_reply_header_count(req, "Set-Cookie"), 2, "logout: two cookies cleared");
         is_str(mock_reply_header(req, "Set-Cookie", 0),
-               "ec_session=; Path=/api; HttpOnly; SameSite=Strict; Max-Age=0",
+               "__Host-ec_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0; Secure",
                "logout: session cookie cleared");
         is_str(mock_reply_header(req, "Set-Cookie", 1),
-               "ec_csrf=; Path=/; SameSite=Strict; Max-Age=0", "logout: csrf cookie cleared");
+               "__Host-ec_csrf=; Path=/; SameSite=Strict; Max-Age=0; Secure",
+               "logout: csrf cookie cleared");
         mock_request_free(req);
     }
 }
@@ -856,31 +858,32 @@ static void test_down_everywhere(void)
     free(after);
 }
 
-static void test_secure_cookies(void)
+/* cookie_secure = off (plain http, development): no Secure, no __Host- prefix. */
+static void test_plain_cookies(void)
 {
     ec_request *req;
-    char account[64];
+    char account[64], expect[512];
+    const char *c0;
 
-    ok(restart("on", NULL, NULL) == 0, "secure: restart with cookie_secure = on");
+    ok(restart("off", NULL, NULL) == 0, "plain: restart with cookie_secure = off");
     snprintf(account, sizeof account, "%s", register_account("ned@example.com", "N"));
     req = call("account.login", body_creds("ned@example.com", PW), NULL);
-    ok(mock_reply_header(req, "Set-Cookie", 0) &&
-           strstr(mock_reply_header(req, "Set-Cookie", 0), "; HttpOnly; SameSite=Strict;") &&
-           strlen(mock_reply_header(req, "Set-Cookie", 0)) > 8 &&
-           !strcmp(mock_reply_header(req, "Set-Cookie", 0) +
-                       strlen(mock_reply_header(req, "Set-Cookie", 0)) - 8,
-                   "; Secure"),
-       "secure: session cookie ends with ; Secure");
+    c0 = mock_reply_header(req, "Set-Cookie", 0);
+    ok(c0 && strncmp(c0, "ec_session=", 11) == 0 &&
+           strstr(c0, "; Path=/api; HttpOnly; SameSite=Strict; Max-Age=3600") != NULL &&
+           strstr(c0, "Secure") == NULL,
+       "plain: session cookie ec_session, Path=/api, no Secure");
     ok(mock_reply_header(req, "Set-Cookie", 1) &&
-           strstr(mock_reply_header(req, "Set-Cookie", 1), "; Secure") != NULL,
-       "secure: csrf cookie has Secure");
+           strncmp(mock_reply_header(req, "Set-Cookie", 1), "ec_csrf=", 8) == 0 &&
+           strstr(mock_reply_header(req, "Set-Cookie", 1), "Secure") == NULL,
+       "plain: csrf cookie ec_csrf, no Secure");
     mock_request_free(req);
     {
         who w = {account, "sid-ned", "owner"};
         req = call("account.logout", NULL, &w);
-        ok(mock_reply_header(req, "Set-Cookie", 0) &&
-               strstr(mock_reply_header(req, "Set-Cookie", 0), "Max-Age=0; Secure") != NULL,
-           "secure: cleared cookies keep Secure");
+        snprintf(expect, sizeof expect, "%s",
+                 "ec_session=; Path=/api; HttpOnly; SameSite=Strict; Max-Age=0");
+        is_str(mock_reply_header(req, "Set-Cookie", 0), expect, "plain: session cookie cleared");
         mock_request_free(req);
     }
 }
@@ -973,7 +976,7 @@ int main(int argc, char **argv)
     test_password();
     test_ops();
     test_down_everywhere();
-    test_secure_cookies();
+    test_plain_cookies();
     test_email_claims();
     test_logs("at the end");
     mock_plugin_unload(&P);
