@@ -323,7 +323,7 @@ static const ec_route account_routes[] = {
 static const ec_index account_indexes[] = {
     {ACCT_ACCOUNTS, "email_unique", "{\"email\": 1}", 1},
     {ACCT_CREDENTIALS, "account_seq_unique", "{\"account\": 1, \"seq\": 1}", 1},
-    {ACCT_FAILURES, "account_at", "{\"account\": 1, \"at\": 1}", 0},
+    {ACCT_FAILURES, "subject_at", "{\"subject\": 1, \"at\": 1}", 0}, /* inspection, cleanup */
     {NULL, NULL, NULL, 0},
 };
 

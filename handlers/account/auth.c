@@ -9,8 +9,9 @@
  *
  * Login answers an unknown email, a missing credential and a wrong password alike (401
  * `invalid_credentials`, same message), each after one Argon2 verification, so neither the
- * status nor the time tells them apart. The throttle is checked before the password so a
- * throttled attempt costs no Argon2 and tests nothing. Secrets are never logged.
+ * status nor the time tells them apart. The throttle (credential.c) is checked after the
+ * password, for an unknown email as for an account: a throttled attempt answers the same 429
+ * whether its password was right, wrong, or for no account. Secrets are never logged.
  */
 #include "account.h"
 
@@ -154,15 +155,18 @@ done:
 
 /* ---- account.login ---- */
 
-static ec_status clear_failures(acct_state *st, const char *account_id)
+/*
+ * A password check failed for `subject`: one failure is recorded, and the answer is 401, or
+ * the throttle's 429 once the subject has used up its failures of the window.
+ */
+static int reply_failure(acct_state *st, ec_request *req, const char *subject)
 {
-    bson_t filter = BSON_INITIALIZER;
-    ec_status rc;
+    int64_t retry = 0;
+    ec_status rc = acct_failure_record(st, req, subject, &retry);
 
-    BSON_APPEND_UTF8(&filter, "account", account_id);
-    rc = st->host->db_delete(ACCT_FAILURES, &filter, 1);
-    bson_destroy(&filter);
-    return rc == EC_ERR_NOT_FOUND ? EC_OK : rc;
+    if (rc != EC_OK)
+        return st->host->reply_db_error(req, rc);
+    return retry > 0 ? acct_reply_throttled(st, req, retry) : reply_invalid(st->host, req);
 }
 
 static int reply_session(acct_state *st, ec_request *req, const acct_account *a,
@@ -197,8 +201,8 @@ int acct_login(ec_request *req, void *state)
     const char *email_in = acct_body_string(h, req, "email");
     const char *password = acct_body_string(h, req, "password");
     const char *dummy;
-    char *email;
-    acct_account a;
+    char *email, *subject;
+    acct_account a = {0};
     acct_credential cred, after;
     ec_issued_token tok;
     int64_t retry = 0;
@@ -214,35 +218,35 @@ int acct_login(ec_request *req, void *state)
         return acct_reply_internal(st, req,
                                    "login: no dummy hash (hashing failed) or out of memory");
     rc = acct_account_by_email(st, req, email, &a);
-    if (rc == EC_ERR_NOT_FOUND) {
-        (void)h->password_verify(dummy, password);
-        return reply_invalid(h, req);
-    }
-    if (rc != EC_OK)
+    if (rc != EC_OK && rc != EC_ERR_NOT_FOUND)
         return h->reply_db_error(req, rc);
-    rc = acct_throttle_check(st, req, a.id, &retry);
+    if (rc == EC_OK)
+        rc = acct_credential_current(st, req, a.id, &cred);
+    if (rc != EC_OK && rc != EC_ERR_NOT_FOUND)
+        return h->reply_db_error(req, rc);
+    /* An unknown email and an account whose registration never finished take the same path
+     * as a wrong password: one Argon2 check, then the throttle of the email. */
+    subject = acct_throttle_subject(h, req, rc == EC_OK ? a.id : NULL, email);
+    if (subject == NULL)
+        return acct_reply_internal(st, req, "login: out of memory");
+    match = h->password_verify(rc == EC_OK ? cred.hash : dummy, password);
+    if (match < 0)
+        return acct_reply_internal(st, req, "login: unreadable credential hash of account %s",
+                                   a.id ? a.id : "-");
+    if (rc == EC_ERR_NOT_FOUND)
+        match = 0;
+    /* After the password: every attempt costs the same, and a throttled one reveals nothing
+     * about the password it tried. */
+    rc = acct_throttle_check(st, req, subject, &retry);
     if (rc != EC_OK)
         return h->reply_db_error(req, rc);
     if (retry > 0)
         return acct_reply_throttled(st, req, retry);
-    rc = acct_credential_current(st, req, a.id, &cred);
-    if (rc == EC_ERR_NOT_FOUND) { /* a registration that never finished */
-        (void)h->password_verify(dummy, password);
-        return reply_invalid(h, req);
-    }
-    if (rc != EC_OK)
-        return h->reply_db_error(req, rc);
-    match = h->password_verify(cred.hash, password);
-    if (match < 0)
-        return acct_reply_internal(st, req, "login: unreadable credential hash of account %s",
-                                   a.id);
-    if (match == 0) {
-        rc = acct_failure_record(st, req, a.id);
-        return rc == EC_OK ? reply_invalid(h, req) : h->reply_db_error(req, rc);
-    }
+    if (match == 0)
+        return reply_failure(st, req, subject);
     if (a.role == NULL || (strcmp(a.role, "owner") != 0 && strcmp(a.role, "operator") != 0))
         return acct_reply_internal(st, req, "login: account %s has an unknown role", a.id);
-    rc = clear_failures(st, a.id);
+    rc = acct_failures_clear(st, req, subject);
     if (rc != EC_OK)
         return h->reply_db_error(req, rc);
     memset(&tok, 0, sizeof tok);

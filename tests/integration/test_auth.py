@@ -1,5 +1,6 @@
 """Registration, login, sessions (Bearer and cookie), CSRF, logout and password change."""
 
+import concurrent.futures
 import time
 
 import pytest
@@ -130,7 +131,18 @@ def test_login_schema(api, body):
     assert_error(api("POST", "/api/v1/auth/login", json=body), 400, "invalid_request")
 
 
+THROTTLE_WINDOW_S = 900  # [account] throttle_window_s, the default
+
+
+def clear_of_a_window_edge(margin=10):
+    """Waits out the last seconds of a throttle window, so a test's attempts share one."""
+    left = THROTTLE_WINDOW_S - time.time() % THROTTLE_WINDOW_S
+    if left < margin:
+        time.sleep(left + 0.2)
+
+
 def test_login_throttle_after_five_failures(api, new_account):
+    clear_of_a_window_edge()
     acct = new_account()
     other = new_account()
     for i in range(5):
@@ -139,7 +151,7 @@ def test_login_throttle_after_five_failures(api, new_account):
     r = api.login(acct.email, acct.password)
     assert_error(r, 429, "login_throttled")
     retry = r.headers.get("Retry-After")
-    assert retry is not None and retry.isdigit() and 1 <= int(retry) <= 15 * 60, retry
+    assert retry is not None and retry.isdigit() and 1 <= int(retry) <= THROTTLE_WINDOW_S, retry
     assert "Set-Cookie" not in r.headers
     assert_error(api.login(acct.email, "wrong password again"), 429, "login_throttled")
     # another account is not affected
@@ -151,6 +163,44 @@ def test_login_throttle_after_five_failures(api, new_account):
         time.sleep(int(retry) + 0.5)
         r = api.login(acct.email, acct.password)
         assert r.status_code == 200, r.text
+
+
+def test_concurrent_wrong_guesses_cannot_pass_the_limit(api, new_account):
+    """Each failure claims one of the window's five slots by a unique insert: of 16 wrong
+    guesses sent at once, at most five are answered 401, the rest 429; then even the right
+    password is throttled."""
+    clear_of_a_window_edge()
+    acct = new_account()
+    with concurrent.futures.ThreadPoolExecutor(16) as ex:
+        rs = list(ex.map(lambda i: api.login(acct.email, "wrong guess %d" % i), range(16)))
+    codes = sorted(r.status_code for r in rs)
+    assert set(codes) <= {401, 429}, codes
+    assert 1 <= codes.count(401) <= 5, codes
+    for r in rs:
+        assert_error(r, r.status_code, "invalid_credentials" if r.status_code == 401
+                     else "login_throttled")
+    assert_error(api.login(acct.email, acct.password), 429, "login_throttled")
+    assert_session_works(api, acct)
+
+
+def test_unknown_email_gets_the_identical_429(api, new_account):
+    """An email that names no account is throttled like an account: five 401s, then the same
+    429 (code, message, Retry-After) as a known account's, so the 429 tells nothing."""
+    clear_of_a_window_edge()
+    known = new_account()
+    unknown = unique_email("nobody")
+    for who in (known.email, unknown):
+        for i in range(5):
+            assert_error(api.login(who, "wrong guess %d" % i), 401, "invalid_credentials")
+    r_known = api.login(known.email, "wrong guess again")
+    r_unknown = api.login(unknown, "wrong guess again")
+    e_known = assert_error(r_known, 429, "login_throttled")
+    e_unknown = assert_error(r_unknown, 429, "login_throttled")
+    assert e_known["message"] == e_unknown["message"]
+    assert r_known.headers["Retry-After"] == r_unknown.headers["Retry-After"]
+    assert set(r_known.headers) == set(r_unknown.headers)
+    assert r_known.content.replace(e_known["request_id"].encode(), b"") == \
+        r_unknown.content.replace(e_unknown["request_id"].encode(), b"")
 
 
 # ---- cookie names: __Host- and Secure by default, plain over http when turned off -----------

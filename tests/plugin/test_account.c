@@ -122,7 +122,7 @@ static int login(const char *email, const char *password, char *sid, size_t sidl
 static int64_t failures_of(const char *account)
 {
     char filter[128];
-    snprintf(filter, sizeof filter, "{\"account\": \"%s\"}", account);
+    snprintf(filter, sizeof filter, "{\"subject\": \"a:%s\"}", account);
     return mock_db_count_json("login_failures", filter);
 }
 
@@ -432,8 +432,8 @@ static void test_login(void)
     }
     mock_request_free(req);
     is_int(failures_of(account) - failures, 1, "login: a wrong password records one failure");
-    is_int(mock_db_count_json("login_failures", "{}"), failures_of(account),
-           "login: an unknown email records nothing");
+    is_int(mock_db_count_json("login_failures", "{\"subject\": \"e:nobody@example.com\"}"), 1,
+           "login: an unknown email records one failure too, under the email");
 
     /* a password change landing between the check and the session */
     sessions = mock_session_count();
@@ -465,67 +465,104 @@ static void test_login(void)
 
 /* ---- throttle ---- */
 
+/* Moves the mock clock to the start of the next throttle window of `window_ms`. */
+static void next_window(int64_t window_ms)
+{
+    mock_clock_advance(window_ms - mock_clock() % window_ms);
+}
+
 static void test_throttle(void)
 {
-    char account[64];
+    char account[64], message[256];
     ec_request *req;
     size_t verifies;
     int i;
 
     snprintf(account, sizeof account, "%s", register_account("hank@example.com", "H"));
+    next_window(900 * 1000);
     for (i = 0; i < 5; i++) {
         mock_clock_advance(100);
         is_int(login("hank@example.com", "bad guess number", NULL, 0), 401,
                "throttle: failure under the limit is 401");
     }
     is_int(failures_of(account), 5, "throttle: five failures recorded");
+    {
+        char filter[160];
+        snprintf(filter, sizeof filter, "{\"_id\": \"%lld:5:a:%s\"}",
+                 (long long)(mock_clock() / (900 * 1000)), account);
+        is_int(mock_db_count_json("login_failures", filter), 1,
+               "throttle: the fifth took slot 5 of the window");
+    }
     verifies = mock_password_verify_calls();
     req = call("account.login", body_creds("hank@example.com", PW), NULL);
     is_int(mock_reply_status(req), 429, "throttle: the 6th attempt (right password) is 429");
     is_str(mock_reply_error_code(req), "login_throttled", "throttle: code login_throttled");
-    is_str(mock_reply_header(req, "Retry-After", 0), "1", "throttle: Retry-After 1 (2^0 s)");
+    is_str(mock_reply_header(req, "Retry-After", 0), "900",
+           "throttle: Retry-After is the rest of the window (899.5 s, rounded up)");
+    snprintf(message, sizeof message, "%s", mock_reply_error_message(req));
     mock_request_free(req);
-    is_int(mock_password_verify_calls() - verifies, 0, "throttle: no Argon2 while throttled");
+    is_int(mock_password_verify_calls() - verifies, 1,
+           "throttle: the password is checked before the throttle, like any attempt");
     is_int(failures_of(account), 5, "throttle: a throttled attempt records no failure");
-
-    mock_clock_advance(1000);
-    is_int(login("hank@example.com", "bad guess number", NULL, 0), 401,
-           "throttle: after 1 s a guess is checked again");
-    is_int(failures_of(account), 6, "throttle: and recorded");
-    mock_clock_advance(1000);
-    req = call("account.login", body_creds("hank@example.com", PW), NULL);
-    is_int(mock_reply_status(req), 429, "throttle: 6 failures wait 2 s");
-    is_str(mock_reply_header(req, "Retry-After", 0), "1", "throttle: 1 s left");
+    req = call("account.login", body_creds("hank@example.com", "bad guess number"), NULL);
+    is_int(mock_reply_status(req), 429, "throttle: a wrong password is 429 too");
+    is_str(mock_reply_error_message(req), message, "throttle: with the same message");
     mock_request_free(req);
-    mock_clock_advance(1000);
-    is_int(login("hank@example.com", PW, NULL, 0), 200, "throttle: after the wait, success");
-    is_int(failures_of(account), 0, "throttle: success deletes the failures");
-    is_int(login("hank@example.com", PW, NULL, 0), 200, "throttle: and logins go on");
 
+    /* an unknown email: the same five 401s, then the identical 429 */
     for (i = 0; i < 5; i++)
-        login("hank@example.com", "bad guess number", NULL, 0);
-    mock_clock_advance(901 * 1000);
-    is_int(login("hank@example.com", PW, NULL, 0), 200,
-           "throttle: failures older than the window do not count");
+        is_int(login("nobody-here@example.com", "bad guess number", NULL, 0), 401,
+               "throttle: unknown email under the limit is 401");
+    verifies = mock_password_verify_calls();
+    req = call("account.login", body_creds("nobody-here@example.com", "bad guess number"), NULL);
+    is_int(mock_reply_status(req), 429, "throttle: unknown email is throttled");
+    is_str(mock_reply_error_code(req), "login_throttled", "throttle: unknown email code");
+    is_str(mock_reply_error_message(req), message, "throttle: unknown email, identical message");
+    is_str(mock_reply_header(req, "Retry-After", 0), "900", "throttle: and Retry-After");
+    is_int(mock_password_verify_calls() - verifies, 1, "throttle: and one Argon2 check");
+    mock_request_free(req);
 
-    /* the delay is capped at the window */
+    /* the next window starts afresh; a right password frees the window's slots */
+    next_window(900 * 1000);
+    for (i = 0; i < 2; i++)
+        login("hank@example.com", "bad guess number", NULL, 0);
+    is_int(login("hank@example.com", PW, NULL, 0), 200, "throttle: next window, success");
+    is_int(login("nobody-here@example.com", PW, NULL, 0), 401,
+           "throttle: next window, the unknown email is 401 again");
+    for (i = 0; i < 5; i++)
+        is_int(login("hank@example.com", "bad guess number", NULL, 0), 401,
+               "throttle: after a success five failures are allowed again");
+    is_int(login("hank@example.com", PW, NULL, 0), 429, "throttle: and then no more");
+
+    /* a short window */
     ok(restart(NULL, "10", "1") == 0, "throttle: restart with window 10 s, after 1");
     snprintf(account, sizeof account, "%s", register_account("ivy@example.com", "I"));
-    for (i = 0; i < 6; i++) {
+    next_window(10 * 1000);
+    is_int(login("ivy@example.com", "bad guess number", NULL, 0), 401, "throttle: 1 failure");
+    mock_clock_advance(2500);
+    req = call("account.login", body_creds("ivy@example.com", PW), NULL);
+    is_int(mock_reply_status(req), 429, "throttle: after 1: throttled");
+    is_str(mock_reply_header(req, "Retry-After", 0), "8", "throttle: 7.5 s left, rounded up");
+    mock_request_free(req);
+    mock_clock_advance(7500);
+    is_int(login("ivy@example.com", PW, NULL, 0), 200, "throttle: the window ended");
+
+    /* a failure that finds every slot taken (claimed by concurrent failures) is a 429 */
+    next_window(10 * 1000);
+    {
         char doc[256];
-        snprintf(doc, sizeof doc,
-                 "{\"_id\": \"f%d\", \"account\": \"%s\", \"at\": {\"$numberLong\": \"%lld\"}}", i,
-                 account, (long long)mock_clock() - 10 + i);
+        snprintf(doc, sizeof doc, "{\"_id\": \"%lld:1:a:%s\", \"subject\": \"a:%s\"}",
+                 (long long)(mock_clock() / 10000), account, account);
         mock_db_seed("login_failures", doc);
     }
-    req = call("account.login", body_creds("ivy@example.com", PW), NULL);
-    is_int(mock_reply_status(req), 429, "throttle: 6 failures, after 1: throttled");
-    is_str(mock_reply_header(req, "Retry-After", 0), "10", "throttle: 2^5 s capped at 10 s");
-    mock_request_free(req);
+    is_int(login("ivy@example.com", "bad guess number", NULL, 0), 429,
+           "throttle: a slot claimed by another worker counts: 429");
+    is_int(failures_of(account), 2, "throttle: and no slot beyond the limit (1 per window)");
 
     /* the password route counts as a login failure and obeys the throttle */
     ok(restart(NULL, NULL, NULL) == 0, "throttle: restart with the defaults");
     snprintf(account, sizeof account, "%s", register_account("jack@example.com", "J"));
+    next_window(900 * 1000);
     {
         who w = {account, "sid-jack", "owner"};
         for (i = 0; i < 5; i++)
