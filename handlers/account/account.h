@@ -24,6 +24,8 @@
 #define ACCT_FAILURES "login_failures"
 #define ACCT_EMAILS "account_emails" /* {_id: email, account, at}: the claim of an email */
 #define ACCT_ID_BYTES 12             /* random bytes of an id: 24 hex characters */
+/* The role `ecctl operator remove` leaves: such an account can no longer log in. */
+#define ACCT_ROLE_FORMER_OPERATOR "former_operator"
 #define ACCT_ID_LEN 24
 
 /* Per-worker state, made by init and released by fini. */

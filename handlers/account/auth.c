@@ -244,6 +244,9 @@ int acct_login(ec_request *req, void *state)
         return acct_reply_throttled(st, req, retry);
     if (match == 0)
         return reply_failure(st, req, subject);
+    /* A removed operator is told no more than a wrong password would tell. */
+    if (a.role != NULL && strcmp(a.role, ACCT_ROLE_FORMER_OPERATOR) == 0)
+        return reply_invalid(h, req);
     if (a.role == NULL || (strcmp(a.role, "owner") != 0 && strcmp(a.role, "operator") != 0))
         return acct_reply_internal(st, req, "login: account %s has an unknown role", a.id);
     rc = acct_failures_clear(st, req, subject);
@@ -266,6 +269,20 @@ int acct_login(ec_request *req, void *state)
         h->log(EC_LOG_WARN, ACCT_PLUGIN, "login of account %s raced a password change%s", a.id,
                rc == EC_OK ? "" : "; ending its session failed");
         return reply_invalid(h, req);
+    }
+    /* Likewise an operator's removal (`ecctl operator remove` changes the role, then ends
+     * the sessions): a session issued after that ending sees the new role here. */
+    if (strcmp(a.role, "operator") == 0) {
+        acct_account now;
+        rc = acct_account_find(st, req, "_id", a.id, &now);
+        if (rc != EC_OK && rc != EC_ERR_NOT_FOUND)
+            return h->reply_db_error(req, rc);
+        if (rc == EC_ERR_NOT_FOUND || now.role == NULL || strcmp(now.role, "operator") != 0) {
+            rc = h->session_end(tok.session_id);
+            h->log(EC_LOG_WARN, ACCT_PLUGIN, "login of operator %s raced its removal%s", a.id,
+                   rc == EC_OK ? "" : "; ending its session failed");
+            return reply_invalid(h, req);
+        }
     }
     h->log(EC_LOG_INFO, ACCT_PLUGIN, "account %s logged in (credential %lld)", a.id,
            (long long)cred.seq);

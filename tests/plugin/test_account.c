@@ -463,6 +463,61 @@ static void test_login(void)
     is_int(mock_session_active(id), 0, "login: no session after failures");
 }
 
+/* ---- an operator's removal (ecctl operator remove) ---- */
+
+/* Sets the role of an account, as ecctl does (a plain update). */
+static void set_role(const char *account, const char *role)
+{
+    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
+    BSON_APPEND_UTF8(&filter, "_id", account);
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+    BSON_APPEND_UTF8(&set, "role", role);
+    bson_append_document_end(&update, &set);
+    mock_host()->db_update("accounts", &filter, &update, 0, NULL);
+    bson_destroy(&filter);
+    bson_destroy(&update);
+}
+
+static void race_operator_removal(const mock_session *s, void *arg)
+{
+    (void)arg;
+    set_role(s->account_id, "former_operator");
+    mock_on_session_issue(NULL, NULL);
+}
+
+static void test_operator_removal(void)
+{
+    char account[64];
+    ec_request *req;
+    size_t sessions, verifies;
+    const mock_session *s;
+
+    snprintf(account, sizeof account, "%s", register_account("olga@example.com", "operator"));
+    set_role(account, "operator");
+    is_int(login("olga@example.com", PW, NULL, 0), 200, "removal: the operator logs in");
+
+    /* removed while logging in: the session issued meanwhile is given up */
+    sessions = mock_session_count();
+    mock_on_session_issue(race_operator_removal, NULL);
+    req = call("account.login", body_creds("olga@example.com", PW), NULL);
+    is_int(mock_reply_status(req), 401, "removal: a login racing the removal is 401");
+    is_str(mock_reply_error_code(req), "invalid_credentials", "removal: race code");
+    is_int(mock_reply_header_count(req, "Set-Cookie"), 0, "removal: race sets no cookie");
+    s = mock_session_at(sessions);
+    ok(s != NULL && s->ended, "removal: the session issued in the race is ended");
+    mock_request_free(req);
+
+    /* afterwards: the right password is refused like a wrong one, after the same Argon2 */
+    verifies = mock_password_verify_calls();
+    req = call("account.login", body_creds("olga@example.com", PW), NULL);
+    is_int(mock_reply_status(req), 401, "removal: a former operator cannot log in");
+    is_str(mock_reply_error_message(req), "email or password is wrong",
+           "removal: with the wrong-password message");
+    is_int(mock_password_verify_calls() - verifies, 1, "removal: after one Argon2 check");
+    mock_request_free(req);
+    is_int(mock_session_count(), sessions + 1, "removal: and no session is issued");
+}
+
 /* ---- throttle ---- */
 
 /* Moves the mock clock to the start of the next throttle window of `window_ms`. */
@@ -1008,6 +1063,7 @@ int main(int argc, char **argv)
     test_login();
     ok(mock_log_contains("registered"), "logs: registrations are logged (by id)");
     test_throttle();
+    test_operator_removal();
     ok(restart(NULL, NULL, NULL) == 0, "restart with the defaults");
     test_me_logout();
     test_password();
