@@ -72,6 +72,13 @@ def test_operator_remove_ends_its_sessions_at_once(stack, api, operator, new_acc
     assert_error(api.login(op.email, op.password), 401, "invalid_credentials")
     # nobody else lost anything
     assert api("GET", OPS_ACCOUNTS, token=other_op.token).status_code == 200
+    # the removal is in the audit log of actions
+    r = api("GET", "/api/v1/ops/audit-log?action=operator.remove&account=" + op.id,
+            token=other_op.token)
+    assert r.status_code == 200, r.text
+    recs = r.json()["records"]
+    assert [(x["action"], x["actor"]["id"], x["details"]) for x in recs] == [
+        ("operator.remove", "ecctl", {"email": op.email})], recs
     assert api("GET", "/api/v1/account", token=owner.token).status_code == 200
 
     # running it again finishes (nothing left to do); an owner or an unknown email is refused
