@@ -7,8 +7,8 @@
  * concurrent change into EC_ERR_DUPLICATE. The newest seq is the current credential.
  *
  * The throttle allows `throttle_after` failed password checks per subject (an account, or an
- * email that names none) in each fixed window of `throttle_window_s`. Each failure claims the
- * next free slot by a unique insert of `_id` "<window>:<k>:<subject>" (k = 1, 2, ...), so
+ * email or phone that names none) in each fixed window of `throttle_window_s`. Each failure claims
+ * the next free slot by a unique insert of `_id` "<window>:<k>:<subject>" (k = 1, 2, ...), so
  * concurrent failures can never pass the limit, and the check is one `_id` lookup of the last
  * slot: no count, no scan. Once that slot is taken every attempt of the subject, right
  * password or not, answers 429 until the window ends. Hashes are never logged.
@@ -130,9 +130,9 @@ const char *acct_dummy_hash(acct_state *st, ec_request *req)
 }
 
 char *acct_throttle_subject(const ec_host *h, ec_request *req, const char *account_id,
-                            const char *email)
+                            const char *kind, const char *login)
 {
-    return account_id ? h->sprintf(req, "a:%s", account_id) : h->sprintf(req, "e:%s", email);
+    return account_id ? h->sprintf(req, "a:%s", account_id) : h->sprintf(req, "%s:%s", kind, login);
 }
 
 /* The _id of failure slot k (1..throttle_after) of a subject in a window. */

@@ -29,7 +29,7 @@ int acct_password(ec_request *req, void *state)
     if (old_pw == NULL || new_pw == NULL)
         return h->reply_error(req, 400, "invalid_request",
                               "old_password and new_password are required");
-    subject = acct_throttle_subject(h, req, s->account_id, NULL);
+    subject = acct_throttle_subject(h, req, s->account_id, NULL, NULL);
     if (subject == NULL)
         return acct_reply_internal(st, req, "password: out of memory");
     rc = acct_credential_current(st, req, s->account_id, &cred);
