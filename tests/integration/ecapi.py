@@ -273,6 +273,14 @@ def is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def with_reason(body, reason):
+    """An operator's money body as given, with `reason` added unless it names one (reason
+    None: as given)."""
+    if reason is None or not isinstance(body, dict) or "reason" in body:
+        return body
+    return dict(body, reason=reason)
+
+
 class Money:
     """The money routes of one stack, as an owner (an Account) or as its operator."""
 
@@ -352,7 +360,7 @@ class Money:
     # -- operator routes --
     def remit(self, account_id, amount, bank_reference=None, memo=None, token=None,
               json_body=None, reason=REASON):
-        body = json_body
+        body = with_reason(json_body, reason)
         if body is None:
             body = {"amount": amount, "bank_reference": bank_reference or idem("bank")}
             if memo is not None:
@@ -370,7 +378,7 @@ class Money:
 
     def grant(self, account_id, kind="ordinary", face=1000, threshold=None, valid_from=None,
               valid_to=None, memo=None, key=None, token=None, json_body=None, reason=REASON):
-        body = json_body
+        body = with_reason(json_body, reason)
         if body is None:
             body = {"kind": kind, "face_value": face,
                     "valid_to": valid_to if valid_to is not None else now_ms() + 30 * DAY_MS}
