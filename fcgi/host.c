@@ -326,6 +326,77 @@ static int host_body_int64(ec_request *req, const char *name, int64_t *out)
     return item ? ec_json_int64(item, out) : -1;
 }
 
+/* ---- sites ---------------------------------------------------------------------------- */
+
+static const ec_site *host_site_get(const char *site_id)
+{
+    const ec_site_entry *e = ec_sites_find(W->app->settings->sites, site_id);
+    return e ? &e->site : NULL;
+}
+
+static const ec_site *host_site_at(size_t i)
+{
+    const ec_sites *s = W->app->settings->sites;
+    return s != NULL && i < s->n ? &s->v[i].site : NULL;
+}
+
+static void delete_json(void *p)
+{
+    cJSON_Delete(p);
+}
+
+/* Claims the token's jti once: the unique _id "<site>:<jti>" is the guard. */
+static ec_status claim_jti(const ec_site *site, const cJSON *claims)
+{
+    const cJSON *jti = cJSON_GetObjectItemCaseSensitive(claims, "jti");
+    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(claims, "exp");
+    char id[160];
+    snprintf(id, sizeof id, "%s:%s", site->id, jti->valuestring);
+    bson_t doc = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&doc, "_id", id);
+    BSON_APPEND_UTF8(&doc, "site", site->id);
+    BSON_APPEND_INT64(&doc, "exp", (int64_t)exp->valuedouble);
+    BSON_APPEND_INT64(&doc, "at", host_now_ms());
+    ec_status st = ec_db_insert(W->db, "site_jtis", &doc);
+    bson_destroy(&doc);
+    return st;
+}
+
+static ec_status host_site_token_verify(ec_request *req, const char *token, int64_t max_lifetime_s,
+                                        const ec_site **site, const cJSON **claims,
+                                        const char **refusal)
+{
+    *site = NULL;
+    *claims = NULL;
+    *refusal = NULL;
+    const ec_site_entry *who = NULL;
+    cJSON *payload = NULL;
+    ec_error err = {0};
+    if (ec_site_token_verify(W->app->settings->sites, W->app->settings->token_audience, token,
+                             host_now_ms() / 1000, max_lifetime_s, &who, &payload, &err) != 0) {
+        *refusal = ec_arena_strdup(req->arena, err.message);
+        return err.status == EC_ERR_INVALID ? EC_ERR_INVALID : EC_ERR_INTERNAL;
+    }
+    ec_arena_defer(req->arena, delete_json, payload);
+    ec_status st = claim_jti(&who->site, payload);
+    if (st == EC_ERR_DUPLICATE) {
+        *refusal = "replayed";
+        return st;
+    }
+    if (st != EC_OK) {
+        *refusal = "database unavailable";
+        return st;
+    }
+    *site = &who->site;
+    *claims = payload;
+    return EC_OK;
+}
+
+static int host_site_local_date(const ec_site *site, int64_t at, ec_local_date *out)
+{
+    return ec_site_local_date(site, at, out);
+}
+
 static const ec_host host_table = {
     .abi_version = EC_PLUGIN_ABI_VERSION,
     .size = sizeof(ec_host),
@@ -371,6 +442,10 @@ static const ec_host host_table = {
     .ledger_entries = host_ledger_entries,
     .idempotency_key = host_idempotency_key,
     .body_int64 = host_body_int64,
+    .site_get = host_site_get,
+    .site_at = host_site_at,
+    .site_token_verify = host_site_token_verify,
+    .site_local_date = host_site_local_date,
 };
 
 const ec_host *ec_host_table(void)

@@ -201,6 +201,28 @@ typedef struct ec_entry_query {
     int limit;          /* 1..1000 */
 } ec_entry_query;
 
+/* ---- sites (the independent deployments whose workspaces this service bills) ----------- */
+
+/* A configured site (`[site.<id>]` in the config). Owned by the host; valid until the end of
+ * the request that obtained it (a reload only ever changes the sites of new workers). */
+typedef struct ec_site {
+    const char *id;       /* [A-Za-z0-9_-]{1,32} */
+    const char *name;     /* display name */
+    const char *currency; /* ISO 4217 code of its bills: "CNY", "USD" ... */
+    const char *tz_name;  /* IANA time zone of its billing calendar, or NULL ... */
+    int32_t tz_offset_s;  /* ... a fixed offset east of UTC in seconds (default +08:00) */
+    size_t nclouds;       /* the settlement providers allowed by default, besides "guance" */
+    const char *const *clouds;
+} ec_site;
+
+/* A unix time placed on a site's billing calendar: the local date and the bounds (unix
+ * seconds, [start, end)) of its local day and local month. */
+typedef struct ec_local_date {
+    int year, month, day;
+    int64_t day_start, day_end;
+    int64_t month_start, month_end;
+} ec_local_date;
+
 /* ---- host services --------------------------------------------------------------------- */
 
 enum ec_log_level { EC_LOG_ERROR = 0, EC_LOG_WARN = 1, EC_LOG_INFO = 2, EC_LOG_DEBUG = 3 };
@@ -306,6 +328,26 @@ typedef struct ec_host {
     /* The body member `name` as an exact integer (no fraction, within +-2^53): 0, or -1 when
      * it is absent or not such a number. Money never passes through a double in a plugin. */
     int (*body_int64)(ec_request *req, const char *name, int64_t *out);
+
+    /* -- v1 (sites): site configuration and site-signed tokens -- */
+    /* The site with this id, or NULL. */
+    const ec_site *(*site_get)(const char *site_id);
+    /* The i-th configured site (config order), or NULL past the last. */
+    const ec_site *(*site_at)(size_t i);
+    /* Verifies a JWT signed by a site (ES256 or RS256, the algorithm pinned to the key that
+     * the header's `kid` names among the keys of the site named by `iss`; `aud` must be this
+     * service; `exp` and `iat` required, `exp - iat` at most max_lifetime_s; `jti` required)
+     * and then claims its `jti` once (collection `site_jtis`, _id "<site>:<jti>").
+     *   EC_OK: *site is the signer, *claims the token's payload (host-owned, request-long);
+     *   EC_ERR_INVALID: refused, *refusal says why (for logs and the jump log, never a key);
+     *   EC_ERR_DUPLICATE: a valid token whose jti was already used (*refusal "replayed");
+     *   EC_ERR_UNAVAILABLE: the database did not answer (nothing was claimed).
+     * *site and *claims are NULL unless EC_OK. */
+    ec_status (*site_token_verify)(ec_request *req, const char *token, int64_t max_lifetime_s,
+                                   const ec_site **site, const cJSON **claims,
+                                   const char **refusal);
+    /* Places unix time `at` (seconds) on the site's calendar. 0, or -1 when it cannot. */
+    int (*site_local_date)(const ec_site *site, int64_t at, ec_local_date *out);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */
