@@ -397,6 +397,11 @@ static int host_site_local_date(const ec_site *site, int64_t at, ec_local_date *
     return ec_site_local_date(site, at, out);
 }
 
+static int host_json_int64(const cJSON *item, int64_t *out)
+{
+    return item ? ec_json_int64(item, out) : -1;
+}
+
 static const ec_host host_table = {
     .abi_version = EC_PLUGIN_ABI_VERSION,
     .size = sizeof(ec_host),
@@ -446,6 +451,7 @@ static const ec_host host_table = {
     .site_at = host_site_at,
     .site_token_verify = host_site_token_verify,
     .site_local_date = host_site_local_date,
+    .json_int64 = host_json_int64,
 };
 
 const ec_host *ec_host_table(void)

@@ -1,4 +1,4 @@
-/* handlers/bills/rating.c: the arithmetic of a bill and the billing day (see rating.h). */
+/* handlers/bills/rating.c: the arithmetic of a bill and dates (see rating.h). */
 #include "handlers/bills/rating.h"
 
 #include <stdio.h>
@@ -91,58 +91,7 @@ int ec_bill_total(const ec_bill_line *lines, size_t n, int64_t *total)
     return 0;
 }
 
-/* ---- days ---- */
-
-int ec_bill_tz_parse(const char *tz, int *minutes)
-{
-    if (tz == NULL || strncmp(tz, "UTC", 3) != 0)
-        return -1;
-    const char *p = tz + 3;
-    if (*p == '\0') {
-        *minutes = 0;
-        return 0;
-    }
-    int sign = *p == '+' ? 1 : *p == '-' ? -1 : 0;
-    if (sign == 0)
-        return -1;
-    p++;
-    int h = 0, digits = 0;
-    while (*p >= '0' && *p <= '9' && digits < 2) {
-        h = h * 10 + (*p++ - '0');
-        digits++;
-    }
-    if (digits == 0 || h > 14)
-        return -1;
-    int m = 0;
-    if (*p == ':') {
-        if (p[1] < '0' || p[1] > '9' || p[2] < '0' || p[2] > '9' || p[3] != '\0')
-            return -1;
-        m = (p[1] - '0') * 10 + (p[2] - '0');
-        if (m % 15 != 0 || m >= 60 || (h == 14 && m != 0))
-            return -1;
-    } else if (*p != '\0') {
-        return -1;
-    }
-    *minutes = sign * (h * 60 + m);
-    return 0;
-}
-
-/* Floor division: -1 s is day -1, not day 0. */
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-int64_t ec_bill_day_of(int64_t unix_s, int tz_minutes)
-{
-    return floor_div(unix_s + (int64_t)tz_minutes * 60, DAY_S);
-}
-
-int64_t ec_bill_day_start(int64_t day, int tz_minutes)
-{
-    return day * DAY_S - (int64_t)tz_minutes * 60;
-}
+/* ---- dates ---- */
 
 int ec_bill_day_format(int64_t day, char *buf, size_t size)
 {
@@ -207,13 +156,4 @@ int ec_bill_hour_parse(const char *text, int64_t *unix_s)
         return -1;
     *unix_s = day * DAY_S + (int64_t)h * 3600;
     return 0;
-}
-
-int ec_bill_month_of(int64_t day)
-{
-    time_t t = (time_t)(day * DAY_S);
-    struct tm tm;
-    if (gmtime_r(&t, &tm) == NULL)
-        return 0;
-    return (tm.tm_year + 1900) * 100 + tm.tm_mon + 1;
 }

@@ -62,19 +62,9 @@ BILLS_HIDDEN int ec_bill_rate(int aggregation, const int64_t *samples, size_t n,
 /* The sum of the lines' fees; -1 past EC_BILL_AMOUNT_MAX. */
 BILLS_HIDDEN int ec_bill_total(const ec_bill_line *lines, size_t n, int64_t *total);
 
-/* ---- days in a site's time zone ---- */
+/* ---- dates (a site's calendar itself is the host's: host->site_local_date) ---- */
 
-/* A billing time zone is a fixed offset from UTC: "UTC", "UTC+8", "UTC-7", "UTC+05:30"
- * (hours 0..14, minutes 00/15/30/45). Into *minutes east of UTC; -1 when malformed. */
-BILLS_HIDDEN int ec_bill_tz_parse(const char *tz, int *minutes);
-
-/* The billing day (as days since 1970-01-01 in the zone) that the instant `unix_s` falls
- * in: the local day begins at 00:00 local time. Never fails for |unix_s| < 2^40. */
-BILLS_HIDDEN int64_t ec_bill_day_of(int64_t unix_s, int tz_minutes);
-
-/* The UTC instant (unix seconds) at which local day `day` begins, and so at which the day
- * before it closes. */
-BILLS_HIDDEN int64_t ec_bill_day_start(int64_t day, int tz_minutes);
+/* A day number is a date as days since 1970-01-01 (UTC date arithmetic, no zone). */
 
 /* "YYYY-MM-DD" of a day number into buf (11 bytes); -1 when it does not fit. */
 BILLS_HIDDEN int ec_bill_day_format(int64_t day, char *buf, size_t size);
@@ -84,8 +74,5 @@ BILLS_HIDDEN int ec_bill_day_parse(const char *text, int64_t *day);
 
 /* "YYYY-MM-DDTHH:00:00Z" (a whole UTC hour) to unix seconds; -1 for anything else. */
 BILLS_HIDDEN int ec_bill_hour_parse(const char *text, int64_t *unix_s);
-
-/* The month a day is in, as year * 100 + month (202611). */
-BILLS_HIDDEN int ec_bill_month_of(int64_t day);
 
 #endif

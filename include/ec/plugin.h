@@ -348,6 +348,11 @@ typedef struct ec_host {
                                    const char **refusal);
     /* Places unix time `at` (seconds) on the site's calendar. 0, or -1 when it cannot. */
     int (*site_local_date)(const ec_site *site, int64_t at, ec_local_date *out);
+
+    /* -- v1 (bills): exact integers anywhere in a body -- */
+    /* `item` (any member or array element of a body) as an exact integer, like body_int64:
+     * 0, or -1 when it is NULL or not an integer within +-2^53. */
+    int (*json_int64)(const cJSON *item, int64_t *out);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */

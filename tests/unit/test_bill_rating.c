@@ -1,4 +1,4 @@
-/* tests/unit/test_bill_rating.c: a bill's arithmetic, billing days and the price list
+/* tests/unit/test_bill_rating.c: a bill's arithmetic, dates and the price list
  * (handlers/bills/rating.c, handlers/bills/prices.c). Expected values are computed by hand. */
 #include "handlers/bills/prices.h"
 #include "handlers/bills/rating.h"
@@ -104,32 +104,6 @@ static void fees(void)
     ok(ec_bill_total(neg, 1, &total) == -1, "a negative fee");
 }
 
-static void zones(void)
-{
-    struct {
-        const char *text;
-        int ok;
-        int minutes;
-    } cases[] = {
-        {"UTC", 1, 0},         {"UTC+8", 1, 480},    {"UTC+08", 1, 480}, {"UTC-7", 1, -420},
-        {"UTC+05:30", 1, 330}, {"UTC+5:45", 1, 345}, {"UTC+14", 1, 840}, {"UTC-12", 1, -720},
-        {"UTC+15", 0, 0},      {"UTC+8:20", 0, 0},   {"GMT+8", 0, 0},    {"UTC+", 0, 0},
-        {"UTC+8x", 0, 0},      {"UTC+14:30", 0, 0},  {"UTC+008", 0, 0},  {"UTC+8:3", 0, 0},
-        {"UTC 8", 0, 0},       {"", 0, 0},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int m = 12345;
-        int rc = ec_bill_tz_parse(cases[i].text, &m);
-        if (cases[i].ok)
-            ok(rc == 0 && m == cases[i].minutes, "zone \"%s\" is %d minutes", cases[i].text,
-               cases[i].minutes);
-        else
-            ok(rc == -1 && m == 12345, "zone \"%s\" refused", cases[i].text);
-    }
-    int m;
-    ok(ec_bill_tz_parse(NULL, &m) == -1, "no zone refused");
-}
-
 static int64_t hour(const char *text)
 {
     int64_t s = -1;
@@ -168,34 +142,6 @@ static void days(void)
     ok(ec_bill_day_format(19782, buf, sizeof buf) == 0 && strcmp(buf, "2024-02-29") == 0,
        "day 19782 is 2024-02-29");
     ok(ec_bill_day_format(20782, buf, 10) == -1, "a buffer too short");
-
-    /* 23:59 and 00:00 local, in several zones: the record at 23:59 is the day before. */
-    const int64_t nov25 = 20782, nov26 = 20783;
-    int64_t t = 1795564800LL + 15 * 3600 + 59 * 60; /* 2026-11-25T15:59Z = 23:59 at UTC+8 */
-    is_int(ec_bill_day_of(t, 480), nov25, "UTC+8: 23:59 local is still Nov 25");
-    is_int(ec_bill_day_of(t + 60, 480), nov26, "UTC+8: 00:00 local is Nov 26");
-    is_int(ec_bill_day_of(t + 60, 0), nov25, "the same instant in UTC is Nov 25");
-    t = 1795564800LL + 86400 + 6 * 3600 + 59 * 60; /* 2026-11-26T06:59Z = 23:59 at UTC-7 */
-    is_int(ec_bill_day_of(t, -420), nov25, "UTC-7: 23:59 local is Nov 25");
-    is_int(ec_bill_day_of(t + 60, -420), nov26, "UTC-7: 00:00 local is Nov 26");
-    t = 1795564800LL + 18 * 3600 + 29 * 60; /* 2026-11-25T18:29Z = 23:59 at UTC+05:30 */
-    is_int(ec_bill_day_of(t, 330), nov25, "UTC+05:30: 23:59 local is Nov 25");
-    is_int(ec_bill_day_of(t + 60, 330), nov26, "UTC+05:30: 00:00 local is Nov 26");
-    is_int(ec_bill_day_of(1795564800LL - 1, 0), nov25 - 1, "UTC: 23:59:59 is the day before");
-    is_int(ec_bill_day_of(-1, 0), -1, "before the epoch rounds down");
-
-    is_int(ec_bill_day_start(nov26, 480), 1795564800LL + 16 * 3600,
-           "UTC+8: Nov 26 begins (Nov 25 closes) at 16:00Z");
-    is_int(ec_bill_day_start(nov26, -420), 1795564800LL + 86400 + 7 * 3600,
-           "UTC-7: Nov 26 begins at Nov 26 07:00Z");
-    is_int(ec_bill_day_start(nov26, 0), 1795564800LL + 86400, "UTC: at midnight");
-
-    /* The month boundary: Nov 30 23:59 and Dec 1 00:00 local at UTC+8. */
-    int64_t dec1 = day("2026-12-01");
-    int64_t close = ec_bill_day_start(dec1, 480);
-    is_int(ec_bill_month_of(ec_bill_day_of(close - 60, 480)), 202611, "23:59 Nov 30 is November");
-    is_int(ec_bill_month_of(ec_bill_day_of(close, 480)), 202612, "00:00 Dec 1 is December");
-    is_int(ec_bill_month_of(day("2024-12-31")), 202412, "the year's last day");
 }
 
 static const char *price_doc(const char *versions_json)
@@ -342,7 +288,6 @@ int main(void)
     aggregation();
     units();
     fees();
-    zones();
     days();
     price_list();
     return tap_done();

@@ -1,0 +1,92 @@
+/*
+ * handlers/bills/bills.c: the bills plugin's entry point: routes, indexes and the per-worker
+ * state read from the `[bills]` config section.
+ *
+ * Config:
+ *   [bills]
+ *   price_list = /usr/share/expense-center/price-list.json  # required (etc/price-list.json)
+ *   usage_grace_minutes = 120   # a day still takes usage this long after it ends (0..1440)
+ *
+ * init fails (returns -1, logged with the reason) on a host table older than ours, a missing
+ * or malformed price list or a grace out of range; it never exits the process.
+ */
+#include "handlers/bills/bills.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define DEFAULT_GRACE_MINUTES 120
+
+int bills_reply_internal(bills_state *st, ec_request *req, const char *fmt, ...)
+{
+    char reason[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    st->host->log(EC_LOG_ERROR, BILLS_PLUGIN, "%s", reason);
+    return st->host->reply_error(req, 500, "internal", "internal error");
+}
+
+static void bills_fini(void *state)
+{
+    bills_state *st = state;
+    if (st == NULL)
+        return;
+    ec_price_list_free(st->prices);
+    free(st);
+}
+
+static int bills_init(const ec_host *host, void **state)
+{
+    if (host == NULL || host->abi_version != EC_PLUGIN_ABI_VERSION || host->size < sizeof(ec_host))
+        return -1;
+    const char *path = host->config_get(BILLS_PLUGIN, "price_list", NULL);
+    long long grace = host->config_int(BILLS_PLUGIN, "usage_grace_minutes", DEFAULT_GRACE_MINUTES);
+    if (path == NULL || path[0] == '\0') {
+        host->log(EC_LOG_ERROR, BILLS_PLUGIN, "[bills] price_list is required");
+        return -1;
+    }
+    if (grace < 0 || grace > 1440) {
+        host->log(EC_LOG_ERROR, BILLS_PLUGIN, "[bills] usage_grace_minutes must be 0..1440");
+        return -1;
+    }
+    bills_state *st = calloc(1, sizeof *st);
+    if (st == NULL)
+        return -1;
+    st->host = host;
+    st->grace_s = grace * 60;
+    char err[256] = "";
+    st->prices = ec_price_list_load(path, err, sizeof err);
+    if (st->prices == NULL) {
+        host->log(EC_LOG_ERROR, BILLS_PLUGIN, "%s", err);
+        bills_fini(st);
+        return -1;
+    }
+    *state = st;
+    return 0;
+}
+
+static const ec_route bills_routes[] = {
+    {"bills.usage", "POST", "/api/v1/sites/(?<site>[A-Za-z0-9_-]{1,32})/usage", bills_usage_post,
+     EC_ROUTE_PUBLIC, "bills_usage"},
+    {NULL, NULL, NULL, NULL, 0, NULL},
+};
+
+static const ec_index bills_indexes[] = {
+    /* What the billing run reads: a site's day, workspace by workspace. */
+    {BILLS_USAGE, "site_day_workspace", "{\"site\": 1, \"day\": 1, \"workspace\": 1}", 0},
+    {NULL, NULL, NULL, 0},
+};
+
+EC_PLUGIN_EXPORT const ec_plugin ec_plugin_entry = {
+    .abi_version = EC_PLUGIN_ABI_VERSION,
+    .name = BILLS_PLUGIN,
+    .version = "0.1.0",
+    .init = bills_init,
+    .fini = bills_fini,
+    .routes = bills_routes,
+    .indexes = bills_indexes,
+    .provider = NULL,
+};
