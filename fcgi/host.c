@@ -7,6 +7,7 @@
 #include "core/password.h"
 #include "core/request_hash.h"
 #include "core/session.h"
+#include "fcgi/batch.h"
 #include "fcgi/request.h"
 #include "fcgi/worker.h"
 
@@ -452,6 +453,8 @@ static const ec_host host_table = {
     .site_token_verify = host_site_token_verify,
     .site_local_date = host_site_local_date,
     .json_int64 = host_json_int64,
+    .batch_begin = ec_batch_begin,
+    .batch_end = ec_batch_end,
 };
 
 const ec_host *ec_host_table(void)

@@ -5,7 +5,10 @@
  * Config:
  *   [bills]
  *   price_list = /usr/share/expense-center/price-list.json  # required (etc/price-list.json)
- *   usage_grace_minutes = 120   # a day still takes usage this long after it ends (0..1440)
+ *   usage_grace_minutes = 120   # a day still takes usage this long after it ends (0..10080)
+ *   close_margin_seconds = 120  # and is billed this much later: more than request_timeout
+ *   lease_seconds = 60          # a billing run silent this long is dead (its day taken over)
+ *   catch_up_days = 31          # how many closed days back a run bills what is missing
  *
  * init fails (returns -1, logged with the reason) on a host table older than ours, a missing
  * or malformed price list or a grace out of range; it never exits the process.
@@ -48,8 +51,14 @@ static int bills_init(const ec_host *host, void **state)
         host->log(EC_LOG_ERROR, BILLS_PLUGIN, "[bills] price_list is required");
         return -1;
     }
-    if (grace < 0 || grace > 1440) {
-        host->log(EC_LOG_ERROR, BILLS_PLUGIN, "[bills] usage_grace_minutes must be 0..1440");
+    long long margin = host->config_int(BILLS_PLUGIN, "close_margin_seconds", 120);
+    long long lease = host->config_int(BILLS_PLUGIN, "lease_seconds", 60);
+    long long window = host->config_int(BILLS_PLUGIN, "catch_up_days", 31);
+    if (grace < 0 || grace > 10080 || margin < 0 || margin > 86400 || lease < 20 || lease > 86400 ||
+        window < 1 || window > 366) {
+        host->log(EC_LOG_ERROR, BILLS_PLUGIN,
+                  "[bills] usage_grace_minutes must be 0..10080, close_margin_seconds 0..86400, "
+                  "lease_seconds 20..86400, catch_up_days 1..366");
         return -1;
     }
     bills_state *st = calloc(1, sizeof *st);
@@ -57,6 +66,9 @@ static int bills_init(const ec_host *host, void **state)
         return -1;
     st->host = host;
     st->grace_s = grace * 60;
+    st->close_margin_s = margin;
+    st->lease_s = lease;
+    st->catch_up_days = window;
     char err[256] = "";
     st->prices = ec_price_list_load(path, err, sizeof err);
     if (st->prices == NULL) {
@@ -71,12 +83,17 @@ static int bills_init(const ec_host *host, void **state)
 static const ec_route bills_routes[] = {
     {"bills.usage", "POST", "/api/v1/sites/(?<site>[A-Za-z0-9_-]{1,32})/usage", bills_usage_post,
      EC_ROUTE_PUBLIC, "bills_usage"},
+    {"bills.ops_bill", "GET",
+     "/api/v1/ops/sites/(?<site>[A-Za-z0-9_-]{1,32})/workspaces/(?<workspace>[A-Za-z0-9_.-]{1,64})"
+     "/bills/(?<day>[0-9]{4}-[0-9]{2}-[0-9]{2})",
+     bills_ops_bill_get, EC_ROUTE_OPERATOR, NULL},
     {NULL, NULL, NULL, NULL, 0, NULL},
 };
 
 static const ec_index bills_indexes[] = {
     /* What the billing run reads: a site's day, workspace by workspace. */
     {BILLS_USAGE, "site_day_workspace", "{\"site\": 1, \"day\": 1, \"workspace\": 1}", 0},
+    {BILLS_BILLS, "site_day", "{\"site\": 1, \"day\": 1}", 0},
     {NULL, NULL, NULL, 0},
 };
 
@@ -89,4 +106,5 @@ EC_PLUGIN_EXPORT const ec_plugin ec_plugin_entry = {
     .routes = bills_routes,
     .indexes = bills_indexes,
     .provider = NULL,
+    .command = bills_command,
 };

@@ -10,6 +10,13 @@
  *          the UTC hour), day ("YYYY-MM-DD" on the site's billing calendar), retention (days),
  *          quantity (int64 >= 0), at (ms)}: one per hourly record; the _id is the record's
  *          identity, so a record is taken once by its insert and never updated.
+ *   bills  {_id: "<site>:<workspace>:<day>", site, workspace, day, currency, price_version,
+ *          lines: [{item, retention, quantity, units (hundredths), unit_price, fee,
+ *          payable_by}], total, total_any, total_cash_or_card, made_at (ms), made_by}: one
+ *          daily bill, made once by its insert (run.c), never updated.
+ *   bill_leases  {_id: "<site>:<day>:<gen>", site, day, gen, holder, heartbeat (s)}: who
+ *          bills a site's day; a dead holder's lease is taken over by inserting gen + 1.
+ *   bill_days    {_id: "<site>:<day>", site, day, bills, by, at}: the day is fully billed.
  *
  * Every declaration here is hidden: the shared object exports one symbol, ec_plugin_entry
  * (bills.c). Strings and documents returned by these functions are arena-owned.
@@ -22,6 +29,9 @@
 
 #define BILLS_PLUGIN "bills"
 #define BILLS_USAGE "usage"
+#define BILLS_BILLS "bills"
+#define BILLS_LEASES "bill_leases"
+#define BILLS_DAYS "bill_days"
 
 /* A usage batch: records per request (the schema says the same). */
 #define BILLS_BATCH_MAX 1000
@@ -31,15 +41,28 @@
 /* Per-worker state, made by init from the `[bills]` section and released by fini. */
 typedef struct bills_state {
     const ec_host *host;
-    ec_price_list *prices; /* [bills] price_list */
-    int64_t grace_s;       /* [bills] usage_grace_minutes: a day takes records this long
-                            * after it ends, then it is closed */
+    ec_price_list *prices;  /* [bills] price_list */
+    int64_t grace_s;        /* [bills] usage_grace_minutes: a day takes records this long
+                             * after it ends, then it is closed */
+    int64_t close_margin_s; /* [bills] close_margin_seconds: and bills it this much later */
+    int64_t lease_s;        /* [bills] lease_seconds: a silent lease holder is dead after it */
+    int64_t catch_up_days;  /* [bills] catch_up_days: how far back a run looks */
 } bills_state;
 
 /* ---- usage.c ---- */
 
 /* POST /api/v1/sites/{site}/usage */
 BILLS_HIDDEN int bills_usage_post(ec_request *req, void *state);
+
+/* ---- pages.c ---- */
+
+/* GET /api/v1/ops/sites/{site}/workspaces/{workspace}/bills/{day} */
+BILLS_HIDDEN int bills_ops_bill_get(ec_request *req, void *state);
+
+/* ---- run.c ---- */
+
+/* `ecctl -c FILE bills run ...` (ec_plugin.command) */
+BILLS_HIDDEN int bills_command(void *state, int argc, char **argv);
 
 /* ---- bills.c: shared helpers ---- */
 

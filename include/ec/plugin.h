@@ -353,6 +353,14 @@ typedef struct ec_host {
     /* `item` (any member or array element of a body) as an exact integer, like body_int64:
      * 0, or -1 when it is NULL or not an integer within +-2^53. */
     int (*json_int64)(const cJSON *item, int64_t *out);
+
+    /* -- v1 (bills): batch jobs (a plugin's command, see ec_plugin.command) -- */
+    /* A request context for one unit of a batch job's work: the host calls that take an
+     * ec_request (alloc, sprintf, db_find_one, ledger_post...) work with it; the HTTP ones
+     * (header, body, session, reply_*) have nothing to give. NULL when out of memory. */
+    ec_request *(*batch_begin)(void);
+    /* Frees what the context holds (its arena and deferred cleanups). NULL is allowed. */
+    void (*batch_end)(ec_request *req);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */
@@ -372,6 +380,12 @@ typedef struct ec_plugin {
     /* Settlement providers export their provider table here (its own versioned struct,
      * declared in a later ABI version); NULL for handler plugins. */
     const void *provider;
+
+    /* -- v1 (bills): a command of the operator's command line -- */
+    /* `ecctl -c FILE <plugin name> ARGS...` runs this outside the pool, after init in that
+     * process (argv[0] is the first of ARGS). Returns the exit status: 0 done, 1 failed,
+     * 2 usage. NULL: the plugin has none. */
+    int (*command)(void *state, int argc, char **argv);
 } ec_plugin;
 
 /* The one symbol a plugin exports. */

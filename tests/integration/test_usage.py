@@ -7,96 +7,22 @@ real clock's last local midnight, and the stack keeps a day open for 24 hours af
 so the records of the day before are still taken and a record three days old is not.
 """
 
-import datetime
-import json
 import threading
 import uuid
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 import ecapi
-from conftest import BUILDDIR, ROOT, PLUGINS
-from stack import default_plugins
+from sites import (HOUR, es256_sign, local_date, new_workspace as ws, post_usage as post,
+                   record as rec, start_bills_stack)
 
-HOUR = 3600
 SITES = {"cn1": ("CNY", "+08:00"), "us1": ("USD", "-07:00"), "other": ("CNY", "+08:00")}
-
-
-class Site:
-    """A site: its id, its zone's offset in seconds, and its signing key."""
-
-    def __init__(self, site_id, offset_s, key):
-        self.id = site_id
-        self.offset_s = offset_s
-        self.key = key
-
-    def token(self, **over):
-        now = ecapi.now()
-        claims = {"iss": self.id, "aud": "expense-center", "iat": now, "exp": now + 120,
-                  "jti": uuid.uuid4().hex}
-        claims.update(over)
-        return es256_sign({"alg": "ES256", "typ": "JWT", "kid": self.id + "-k1"}, claims, self.key)
-
-    def last_midnight(self):
-        """Unix seconds of the last local 00:00 at or before now."""
-        now = ecapi.now()
-        return (now + self.offset_s) // 86400 * 86400 - self.offset_s
-
-
-def es256_sign(header, claims, key):
-    signing_input = (ecapi.b64url(json.dumps(header, separators=(",", ":")).encode()) + "." +
-                     ecapi.b64url(json.dumps(claims, separators=(",", ":")).encode()))
-    r, s = decode_dss_signature(key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
-    return signing_input + "." + ecapi.b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
-
-
-def hour_text(unix_s):
-    return datetime.datetime.fromtimestamp(unix_s, datetime.timezone.utc).strftime(
-        "%Y-%m-%dT%H:00:00Z")
-
-
-def offset_seconds(tz):
-    sign = 1 if tz[0] == "+" else -1
-    return sign * (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60)
 
 
 @pytest.fixture(scope="module")
 def sites(start_stack, tmp_path_factory):
-    keydir = tmp_path_factory.mktemp("site-keys")
-    blocks, made = [], {}
-    for site_id, (currency, tz) in SITES.items():
-        key = ec.generate_private_key(ec.SECP256R1())
-        pem = keydir / (site_id + ".pem")
-        pem.write_bytes(key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-        blocks.append("[site.%s]\ncurrency = %s\ntimezone = %s\nkey = %s-k1 %s\n"
-                      % (site_id, currency, tz, site_id, pem))
-        made[site_id] = Site(site_id, offset_seconds(tz), key)
-    plugins = list(PLUGINS or default_plugins(str(BUILDDIR / "modules"))) + ["bills"]
-    # A full batch of 1,000 records is about 130 KiB: the limit sites' calls need.
-    stack = start_stack("usage", workers=3, plugins=plugins, extra_config="\n".join(blocks),
-                        config={"body_limit": 262144}, nginx_vars={"BODY_LIMIT": "256k"},
-                        sections={"bills": {"price_list": str(ROOT / "etc" / "price-list.json"),
-                                            "usage_grace_minutes": 1440}})
-    return ecapi.Api(stack), made
-
-
-def post(api, site, records, token=None, path_site=None):
-    headers = {} if token is False else {"Authorization": "Bearer " + (token or site.token())}
-    return api("POST", "/api/v1/sites/%s/usage" % (path_site or site.id),
-               json={"records": records}, headers=headers)
-
-
-def rec(workspace, at, item="logs", quantity=1000, retention=7):
-    return {"workspace": workspace, "item": item, "hour": hour_text(at), "quantity": quantity,
-            "retention": retention}
-
-
-def ws():
-    return "ws-" + uuid.uuid4().hex[:12]
+    return start_bills_stack(start_stack, tmp_path_factory.mktemp("site-keys"), "usage", SITES,
+                             grace_minutes=1440)
 
 
 def results(resp):
@@ -175,10 +101,7 @@ def test_the_day_of_a_record_is_the_sites_local_day(sites):
     for site_id in ("cn1", "us1"):
         site, w = s[site_id], ws()
         midnight = site.last_midnight()
-        before = datetime.datetime.fromtimestamp(midnight - 1 + site.offset_s,
-                                                 datetime.timezone.utc).strftime("%Y-%m-%d")
-        after = datetime.datetime.fromtimestamp(midnight + site.offset_s,
-                                                datetime.timezone.utc).strftime("%Y-%m-%d")
+        before, after = local_date(site, midnight - 1), local_date(site, midnight)
         r = post(api, site, [rec(w, midnight - HOUR), rec(w, midnight)])
         assert results(r) == [("taken", None, None)] * 2
         days = [x["day"] for x in r.json()["records"]]

@@ -1,0 +1,81 @@
+/* fcgi/batch.c: plugin commands outside the pool (see batch.h). */
+#include "fcgi/batch.h"
+
+#include "core/log.h"
+#include "fcgi/host.h"
+#include "fcgi/request.h"
+#include "fcgi/worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A batch context's arena: the same bound a worker's request has. */
+#define BATCH_ARENA_CAP (64u * 1024 * 1024)
+
+const ec_plugin *ec_batch_find(const ec_app *app, const char *name)
+{
+    for (size_t i = 0; app && name && i < app->nplugins; i++) {
+        const ec_plugin *p = app->plugins[i].plugin;
+        if (p && strcmp(p->name, name) == 0 && p->command != NULL)
+            return p;
+    }
+    return NULL;
+}
+
+ec_request *ec_batch_begin(void)
+{
+    ec_request *req = calloc(1, sizeof *req);
+    if (req == NULL)
+        return NULL;
+    req->arena = ec_arena_new(16384, BATCH_ARENA_CAP);
+    if (req->arena == NULL) {
+        free(req);
+        return NULL;
+    }
+    req->method = "";
+    req->path = "";
+    req->query_string = "";
+    req->request_id = "batch";
+    req->client_addr = "";
+    return req;
+}
+
+void ec_batch_end(ec_request *req)
+{
+    if (req == NULL)
+        return;
+    ec_arena_free(req->arena); /* runs the deferred cleanups too */
+    free(req);
+}
+
+int ec_batch_run(ec_app *app, const char *name, int argc, char **argv)
+{
+    const ec_plugin *p = ec_batch_find(app, name);
+    if (p == NULL) {
+        fprintf(stderr, "ecctl: no loaded plugin %s has a command\n", name);
+        return 1;
+    }
+    static ec_worker w;
+    ec_error err = {0};
+    w.app = app;
+    w.db = ec_db_new(app->settings->mongodb_uri, app->settings->database, "ecctl", &err);
+    if (w.db == NULL) {
+        fprintf(stderr, "ecctl: %s\n", err.message);
+        return 1;
+    }
+    ec_worker_self = &w;
+    void *state = NULL;
+    int rc = 1;
+    if (p->init && p->init(ec_host_table(), &state) != 0) {
+        fprintf(stderr, "ecctl: %s: init failed (see the log)\n", name);
+    } else {
+        rc = p->command(state, argc, argv);
+        if (p->fini)
+            p->fini(state);
+    }
+    ec_worker_self = NULL;
+    ec_db_free(w.db);
+    w.db = NULL;
+    return rc;
+}
