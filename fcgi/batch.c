@@ -6,6 +6,7 @@
 #include "fcgi/request.h"
 #include "fcgi/worker.h"
 
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,14 +14,25 @@
 /* A batch context's arena: the same bound a worker's request has. */
 #define BATCH_ARENA_CAP (64u * 1024 * 1024)
 
-const ec_plugin *ec_batch_find(const ec_app *app, const char *name)
+/* The slot of the loaded plugin `name`, or NULL. */
+static const ec_plugin_slot *find_slot(const ec_app *app, const char *name)
 {
     for (size_t i = 0; app && name && i < app->nplugins; i++) {
-        const ec_plugin *p = app->plugins[i].plugin;
-        if (p && strcmp(p->name, name) == 0 && p->command != NULL)
-            return p;
+        const ec_plugin_slot *ps = &app->plugins[i];
+        if (ps->plugin && ps->handle && strcmp(ps->plugin->name, name) == 0)
+            return ps;
     }
     return NULL;
+}
+
+ec_plugin_command_fn ec_batch_find(const ec_app *app, const char *name)
+{
+    const ec_plugin_slot *ps = find_slot(app, name);
+    if (ps == NULL)
+        return NULL;
+    /* The symbol is a data object holding the function, as ec_plugin_entry is one. */
+    const ec_plugin_command_fn *slot = dlsym(ps->handle, EC_PLUGIN_COMMAND_SYMBOL);
+    return slot ? *slot : NULL;
 }
 
 ec_request *ec_batch_begin(void)
@@ -51,8 +63,9 @@ void ec_batch_end(ec_request *req)
 
 int ec_batch_run(ec_app *app, const char *name, int argc, char **argv)
 {
-    const ec_plugin *p = ec_batch_find(app, name);
-    if (p == NULL) {
+    ec_plugin_command_fn command = ec_batch_find(app, name);
+    const ec_plugin_slot *ps = find_slot(app, name);
+    if (command == NULL || ps == NULL) {
         fprintf(stderr, "ecctl: no loaded plugin %s has a command\n", name);
         return 1;
     }
@@ -65,12 +78,13 @@ int ec_batch_run(ec_app *app, const char *name, int argc, char **argv)
         return 1;
     }
     ec_worker_self = &w;
+    const ec_plugin *p = ps->plugin;
     void *state = NULL;
     int rc = 1;
     if (p->init && p->init(ec_host_table(), &state) != 0) {
         fprintf(stderr, "ecctl: %s: init failed (see the log)\n", name);
     } else {
-        rc = p->command(state, argc, argv);
+        rc = command(state, argc, argv);
         if (p->fini)
             p->fini(state);
     }

@@ -15,8 +15,8 @@
 
 #include "fcgi/app.h"
 
-/* The loaded plugin `name` when it has a command, else NULL. */
-const ec_plugin *ec_batch_find(const ec_app *app, const char *name);
+/* The command (EC_PLUGIN_COMMAND_SYMBOL) of the loaded plugin `name`, else NULL. */
+ec_plugin_command_fn ec_batch_find(const ec_app *app, const char *name);
 
 int ec_batch_run(ec_app *app, const char *plugin, int argc, char **argv);
 

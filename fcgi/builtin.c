@@ -191,5 +191,5 @@ static const ec_route routes[] = {
 };
 
 const ec_plugin ec_builtin_plugin = {
-    EC_PLUGIN_ABI_VERSION, "host", PACKAGE_VERSION, NULL, NULL, routes, NULL, NULL, NULL,
+    EC_PLUGIN_ABI_VERSION, "host", PACKAGE_VERSION, NULL, NULL, routes, NULL, NULL,
 };

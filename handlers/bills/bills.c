@@ -106,5 +106,7 @@ EC_PLUGIN_EXPORT const ec_plugin ec_plugin_entry = {
     .routes = bills_routes,
     .indexes = bills_indexes,
     .provider = NULL,
-    .command = bills_command,
 };
+
+/* `ecctl -c FILE bills run ...` (run.c). */
+EC_PLUGIN_EXPORT const ec_plugin_command_fn ec_plugin_command = bills_command;

@@ -61,7 +61,7 @@ BILLS_HIDDEN int bills_ops_bill_get(ec_request *req, void *state);
 
 /* ---- run.c ---- */
 
-/* `ecctl -c FILE bills run ...` (ec_plugin.command) */
+/* `ecctl -c FILE bills run ...` (exported as ec_plugin_command, bills.c) */
 BILLS_HIDDEN int bills_command(void *state, int argc, char **argv);
 
 /* ---- bills.c: shared helpers ---- */

@@ -329,6 +329,21 @@ typedef struct ec_host {
      * it is absent or not such a number. Money never passes through a double in a plugin. */
     int (*body_int64)(ec_request *req, const char *name, int64_t *out);
 
+    /* -- v1: the audit log and notifications -- */
+    /* Records an action in the audit log (core/oplog.h, GET /api/v1/ops/audit-log): the actor
+     * is the request's session (account id, role, session id) and request id; req NULL means a
+     * batch job (actor "system"). action: a stable dotted name ("realname.approve");
+     * account_id: the account acted on, or NULL; reason: the operator's reason, or NULL;
+     * details: a JSON object or NULL (the caller keeps it). An action that must be audited
+     * does not go ahead when this fails. */
+    ec_status (*audit_action)(ec_request *req, const char *action, const char *account_id,
+                              const char *reason, const cJSON *details);
+    /* Sends one message through the notifier (core/notify.h): channel "email" or "sms". The
+     * default notifier writes it to the `outbox` collection and logs it without its text.
+     * req may be NULL (batch jobs). EC_ERR_INVALID for an unknown channel or empty address. */
+    ec_status (*notify)(ec_request *req, const char *account_id, const char *channel,
+                        const char *address, const char *subject, const char *text);
+
     /* -- v1 (sites): site configuration and site-signed tokens -- */
     /* The site with this id, or NULL. */
     const ec_site *(*site_get)(const char *site_id);
@@ -354,7 +369,7 @@ typedef struct ec_host {
      * 0, or -1 when it is NULL or not an integer within +-2^53. */
     int (*json_int64)(const cJSON *item, int64_t *out);
 
-    /* -- v1 (bills): batch jobs (a plugin's command, see ec_plugin.command) -- */
+    /* -- v1 (bills): batch jobs (a plugin's command, see EC_PLUGIN_COMMAND_SYMBOL) -- */
     /* A request context for one unit of a batch job's work: the host calls that take an
      * ec_request (alloc, sprintf, db_find_one, ledger_post...) work with it; the HTTP ones
      * (header, body, session, reply_*) have nothing to give. NULL when out of memory. */
@@ -380,17 +395,20 @@ typedef struct ec_plugin {
     /* Settlement providers export their provider table here (its own versioned struct,
      * declared in a later ABI version); NULL for handler plugins. */
     const void *provider;
-
-    /* -- v1 (bills): a command of the operator's command line -- */
-    /* `ecctl -c FILE <plugin name> ARGS...` runs this outside the pool, after init in that
-     * process (argv[0] is the first of ARGS). Returns the exit status: 0 done, 1 failed,
-     * 2 usage. NULL: the plugin has none. */
-    int (*command)(void *state, int argc, char **argv);
 } ec_plugin;
 
 /* The one symbol a plugin exports. */
 #define EC_PLUGIN_EXPORT __attribute__((visibility("default")))
 #define EC_PLUGIN_SYMBOL "ec_plugin_entry"
+
+/* -- v1 (bills): a command of the operator's command line --
+ * A plugin may also export `const ec_plugin_command_fn ec_plugin_command` (and list it in its
+ * -export-symbols-regex): `ecctl -c FILE <plugin name> ARGS...` runs it outside the pool,
+ * after the plugin's init in that process, with argv[0] the first of ARGS and `state` what
+ * init stored. It returns the exit status: 0 done, 1 failed, 2 usage. Batch work gets request
+ * contexts from host->batch_begin. */
+typedef int (*ec_plugin_command_fn)(void *state, int argc, char **argv);
+#define EC_PLUGIN_COMMAND_SYMBOL "ec_plugin_command"
 
 #ifdef __cplusplus
 }
