@@ -159,7 +159,10 @@ enum ec_op_kind {
     EC_OP_CREDIT = 1,        /* cash in (online recharge, remittance): pays arrears first */
     EC_OP_GRANT_VOUCHER = 2, /* a voucher in */
     EC_OP_BUY_CARD = 3,      /* cash to a new card (and an optional bonus voucher) */
-    EC_OP_CHARGE = 4         /* money out, in the deduction order; the rest becomes arrears */
+    EC_OP_CHARGE = 4,        /* money out, in the deduction order; the rest becomes arrears */
+    /* -- v1 (bills) -- */
+    EC_OP_CHARGE_CASH_OR_CARD = 5 /* a charge vouchers may not pay (SMS, dial tests): cards,
+                                   * cash, then arrears */
 };
 
 /* One money operation for host->ledger_post. */
