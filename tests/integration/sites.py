@@ -5,10 +5,12 @@ test, site-signed tokens, and a stack that loads the bills plugin with those sit
         -> (Api, {site id: Site}); sites = {id: (currency, "+HH:MM")}
   Site.token(**claims)   a fresh signed token (new jti); Site.last_midnight()
   hour_text(unix_s)      "YYYY-MM-DDTHH:00:00Z"; local_date(site, unix_s) "YYYY-MM-DD"
+  race(n, fn)            fn(0..n-1) in n threads released together
 """
 
 import datetime
 import json
+import threading
 import uuid
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -99,3 +101,18 @@ def record(workspace, at, item="logs", quantity=1000, retention=7):
 
 def new_workspace():
     return "ws-" + uuid.uuid4().hex[:12]
+
+
+def race(n, fn):
+    """Runs fn(0..n-1) in n threads released together; their results in order."""
+    out, barrier = [None] * n, threading.Barrier(n)
+
+    def go(i):
+        barrier.wait()
+        out[i] = fn(i)
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out

@@ -9,12 +9,11 @@ late run catching up on missed days in order, and bad arguments. The audit passe
 
 import signal
 import subprocess
-import threading
 
 import pytest
 
 import ecapi
-from sites import (DAY, HOUR, local_date, new_workspace, post_usage, record as rec,
+from sites import (DAY, HOUR, local_date, new_workspace, post_usage, race, record as rec,
                    start_bills_stack)
 
 SITES = {"cn1": ("CNY", "+08:00"), "us1": ("USD", "-07:00"), "kill1": ("CNY", "+08:00"),
@@ -197,53 +196,26 @@ def test_a_killed_run_resumes_and_bills_each_workspace_once(env):
     assert p.returncode == 0 and made_counts(p.stdout, site) == {}, p.stdout
 
 
-def race(n, fn):
-    out, barrier = [None] * n, threading.Barrier(n)
-
-    def go(i):
-        barrier.wait()
-        out[i] = fn(i)
-    threads = [threading.Thread(target=go, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return out
-
-
-def test_racing_runs_bill_each_workspace_once(env):
+@pytest.mark.parametrize("site_id, runs, apart", [("race1", 3, 0), ("race2", 2, 100)],
+                         ids=["same-clock", "past-each-others-leases"])
+def test_racing_runs_bill_each_workspace_once(env, site_id, runs, apart):
+    # same-clock: one run holds the day, the others find it busy. past-each-others-leases:
+    # the second run's clock is past the first's lease, so both bill the day at once and
+    # only the bills' unique ids keep each workspace billed once.
     api, sites, op = env
-    site = sites["race1"]
+    site = sites[site_id]
     m = site.last_midnight()
     yday = local_date(site, m - 1)
     workspaces = [new_workspace() for _ in range(6)]
     take(api, site, [rec(w, m - HOUR, quantity=2000000) for w in workspaces])
     now = later()
-    outs = race(3, lambda i: run(api, "--site", site.id, "--now", str(now), "--throttle-ms", "50"))
+    outs = race(runs, lambda i: run(api, "--site", site.id, "--now", str(now + apart * i),
+                                    "--throttle-ms", "100"))
     assert all(p.returncode == 0 for p in outs), [p.stderr for p in outs]
     made = [made_counts(p.stdout, site).get(yday, (0, 0)) for p in outs]
     assert sum(x[0] for x in made) == 6, [p.stdout for p in outs]
     for w in workspaces:
         assert bill(api, op, site, w, yday).json()["bill"]["total"] == 240
-
-
-def test_runs_past_each_others_leases_still_bill_once(env):
-    # The second run's clock is past the first's lease: both bill the day at the same time,
-    # and only the bills' unique ids keep each workspace billed once.
-    api, sites, op = env
-    site = sites["race2"]
-    m = site.last_midnight()
-    yday = local_date(site, m - 1)
-    workspaces = [new_workspace() for _ in range(6)]
-    take(api, site, [rec(w, m - HOUR, quantity=3000000) for w in workspaces])
-    now = later()
-    outs = race(2, lambda i: run(api, "--site", site.id, "--now", str(now + 100 * i),
-                                 "--throttle-ms", "100"))
-    assert all(p.returncode == 0 for p in outs), [p.stderr for p in outs]
-    made = [made_counts(p.stdout, site).get(yday, (0, 0)) for p in outs]
-    assert sum(x[0] for x in made) == 6, [p.stdout for p in outs]
-    for w in workspaces:
-        assert bill(api, op, site, w, yday).json()["bill"]["total"] == 360
 
 
 def test_a_late_run_catches_up_in_order(env):

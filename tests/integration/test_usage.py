@@ -7,13 +7,12 @@ real clock's last local midnight, and the stack keeps a day open for 24 hours af
 so the records of the day before are still taken and a record three days old is not.
 """
 
-import threading
 import uuid
 
 import pytest
 
 import ecapi
-from sites import (HOUR, es256_sign, local_date, new_workspace as ws, post_usage as post,
+from sites import (HOUR, es256_sign, local_date, new_workspace as ws, post_usage as post, race,
                    record as rec, start_bills_stack)
 
 SITES = {"cn1": ("CNY", "+08:00"), "us1": ("USD", "-07:00"), "other": ("CNY", "+08:00")}
@@ -169,20 +168,6 @@ def test_a_full_batch(sites):
     r = post(api, cn1, batch)
     assert r.status_code == 200, r.text
     assert r.json()["taken"] == 1000
-
-
-def race(n, fn):
-    out, barrier = [None] * n, threading.Barrier(n)
-
-    def run(i):
-        barrier.wait()
-        out[i] = fn(i)
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return out
 
 
 def test_racing_senders_take_a_record_once(sites):
