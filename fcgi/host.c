@@ -1,6 +1,7 @@
 /* fcgi/host.c: the ec_host table, bound to the worker of this process (see host.h). */
 #include "fcgi/host.h"
 
+#include "core/csv.h"
 #include "core/json_body.h"
 #include "core/ledger.h"
 #include "core/log.h"
@@ -430,6 +431,15 @@ static ec_status host_notify(ec_request *req, const char *account_id, const char
                             req ? req->request_id : NULL, host_now_ms());
 }
 
+static const char *host_csv_field(ec_request *req, const char *text)
+{
+    size_t cap = EC_CSV_FIELD_MAX(strlen(text));
+    char *out = ec_arena_alloc(req->arena, cap);
+    if (out == NULL || ec_csv_field(text, out, cap) < 0)
+        return NULL;
+    return out;
+}
+
 static const ec_host host_table = {
     .abi_version = EC_PLUGIN_ABI_VERSION,
     .size = sizeof(ec_host),
@@ -484,6 +494,7 @@ static const ec_host host_table = {
     .json_int64 = host_json_int64,
     .batch_begin = ec_batch_begin,
     .batch_end = ec_batch_end,
+    .csv_field = host_csv_field,
 };
 
 const ec_host *ec_host_table(void)

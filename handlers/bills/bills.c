@@ -87,6 +87,10 @@ static const ec_route bills_routes[] = {
      "/api/v1/ops/sites/(?<site>[A-Za-z0-9_-]{1,32})/workspaces/(?<workspace>[A-Za-z0-9_.-]{1,64})"
      "/bills/(?<day>[0-9]{4}-[0-9]{2}-[0-9]{2})",
      bills_ops_bill_get, EC_ROUTE_OPERATOR, NULL},
+    {"bills.ops_consumption", "GET",
+     "/api/v1/ops/sites/(?<site>[A-Za-z0-9_-]{1,32})/workspaces/(?<workspace>[A-Za-z0-9_.-]{1,64})"
+     "/consumption",
+     bills_ops_consumption, EC_ROUTE_OPERATOR, NULL},
     {NULL, NULL, NULL, NULL, 0, NULL},
 };
 

@@ -58,6 +58,8 @@ BILLS_HIDDEN int bills_usage_post(ec_request *req, void *state);
 
 /* GET /api/v1/ops/sites/{site}/workspaces/{workspace}/bills/{day} */
 BILLS_HIDDEN int bills_ops_bill_get(ec_request *req, void *state);
+/* GET /api/v1/ops/sites/{site}/workspaces/{workspace}/consumption */
+BILLS_HIDDEN int bills_ops_consumption(ec_request *req, void *state);
 
 /* ---- run.c ---- */
 

@@ -4,6 +4,13 @@
  *   GET /api/v1/ops/sites/{site}/workspaces/{workspace}/bills/{day}   (operators)
  *     -> 200 {"bill": {...}}: one daily bill, by its _id; 404 `not_found` when that day has no
  *        bill (yet); 400 `invalid_request` for a day that is not a date.
+ *   GET /api/v1/ops/sites/{site}/workspaces/{workspace}/consumption   (operators)
+ *     ?from=&to= (days, at most 92 apart; default the last 31 days of the site's calendar)
+ *     &item= &cursor=<day> &limit=1..92 (bills per page, default 31)
+ *     -> 200 {"rows": [{day, workspace, item, retention, quantity, units, unit_price, fee,
+ *        currency}], "next_cursor": <day>|null}, newest day first; with `Accept: text/csv` the
+ *        same rows as CSV (text fields through host->csv_field), `X-Next-Cursor` when more.
+ *     The walk is one _id lookup per day of the range (`<site>:<workspace>:<day>`): no scan.
  *
  * A bill is rendered only from its stored document (never recomputed), with integers written
  * exactly. Settlement comes with the settlement providers: until a bill is settled its state
@@ -13,7 +20,14 @@
  */
 #include "handlers/bills/bills.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
 #include <string.h>
+
+#define RANGE_MAX_DAYS 92
+#define DEFAULT_DAYS 31
+#define CSV_HEADER "day,workspace,item,retention,quantity,units,unit_price,fee,currency\r\n"
 
 static const char *doc_str(const bson_t *doc, const char *key)
 {
@@ -105,6 +119,230 @@ int bills_ops_bill_get(ec_request *req, void *state)
         cJSON_Delete(bill);
         cJSON_Delete(out);
         return bills_reply_internal(st, req, "a malformed bill or out of memory");
+    }
+    return h->reply_json(req, 200, out);
+}
+
+/* ---- consumption details ---- */
+
+typedef struct page {
+    int64_t from, to, cursor; /* day numbers; cursor -1: none */
+    int64_t limit;
+    const char *item; /* NULL: every item */
+} page;
+
+static int query_day(const ec_host *h, ec_request *req, const char *name, int64_t *day)
+{
+    const char *v = h->query(req, name);
+    if (v == NULL)
+        return 0;
+    return ec_bill_day_parse(v, day) < 0 ? -1 : 1;
+}
+
+/* Fills *p from the query string; replies 400 (or 404 for an unknown site) and returns the
+ * status, or 0. */
+static int parse_page(const ec_host *h, ec_request *req, const ec_site *site, page *p)
+{
+    ec_local_date ld;
+    char today[16];
+    int64_t today_no;
+    if (h->site_local_date(site, h->now_ms() / 1000, &ld) < 0 ||
+        snprintf(today, sizeof today, "%04d-%02d-%02d", ld.year, ld.month, ld.day) >= 16 ||
+        ec_bill_day_parse(today, &today_no) < 0)
+        return h->reply_error(req, 500, "internal", "the site's calendar failed");
+    *p = (page){.to = today_no, .cursor = -1, .limit = DEFAULT_DAYS};
+    int has_from, has_to, has_cursor;
+    if ((has_from = query_day(h, req, "from", &p->from)) < 0 ||
+        (has_to = query_day(h, req, "to", &p->to)) < 0 ||
+        (has_cursor = query_day(h, req, "cursor", &p->cursor)) < 0)
+        return h->reply_error(req, 400, "invalid_request", "from, to and cursor are days");
+    if (!has_from)
+        p->from = p->to - (DEFAULT_DAYS - 1);
+    if (p->from > p->to || p->to - p->from >= RANGE_MAX_DAYS)
+        return h->reply_error(req, 400, "invalid_request",
+                              "from must not follow to, and at most %d days apart", RANGE_MAX_DAYS);
+    const char *limit = h->query(req, "limit");
+    if (limit != NULL) {
+        char *end;
+        long long v = strtoll(limit, &end, 10);
+        if (*limit == '\0' || *end != '\0' || v < 1 || v > RANGE_MAX_DAYS)
+            return h->reply_error(req, 400, "invalid_request", "limit must be 1..%d",
+                                  RANGE_MAX_DAYS);
+        p->limit = v;
+    }
+    p->item = h->query(req, "item");
+    if (p->item != NULL) {
+        size_t n = strlen(p->item);
+        if (n == 0 || n >= EC_PRICE_NAME_MAX ||
+            strspn(p->item, "abcdefghijklmnopqrstuvwxyz"
+                            "0123456789_") != n)
+            return h->reply_error(req, 400, "invalid_request", "item is an item name");
+    }
+    return 0;
+}
+
+typedef struct rows {
+    const ec_host *h;
+    ec_request *req;
+    const page *p;
+    cJSON *list; /* JSON */
+    char *csv;   /* CSV: arena-owned text */
+    size_t len, cap;
+    int failed;
+} rows;
+
+static int csv_add(rows *r, const char *s)
+{
+    size_t n = strlen(s);
+    if (r->len + n + 1 > r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 8192;
+        while (cap < r->len + n + 1)
+            cap *= 2;
+        char *data = r->h->alloc(r->req, cap);
+        if (data == NULL)
+            return -1;
+        if (r->len)
+            memcpy(data, r->csv, r->len);
+        r->csv = data;
+        r->cap = cap;
+    }
+    memcpy(r->csv + r->len, s, n + 1);
+    r->len += n;
+    return 0;
+}
+
+static int64_t member_int(const bson_t *doc, const char *key)
+{
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, doc, key) &&
+        (BSON_ITER_HOLDS_INT64(&it) || BSON_ITER_HOLDS_INT32(&it)))
+        return bson_iter_as_int64(&it);
+    return -1;
+}
+
+/* The rows of one bill document (its lines, filtered by item). */
+static void add_bill_rows(rows *r, const bson_t *doc)
+{
+    const ec_host *h = r->h;
+    const char *day = doc_str(doc, "day"), *ws = doc_str(doc, "workspace");
+    const char *currency = doc_str(doc, "currency");
+    bson_iter_t it, arr;
+    if (day == NULL || ws == NULL || currency == NULL || !bson_iter_init_find(&it, doc, "lines") ||
+        !BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &arr)) {
+        r->failed = 1;
+        return;
+    }
+    while (bson_iter_next(&arr) && !r->failed) {
+        const uint8_t *data;
+        uint32_t len;
+        bson_t line;
+        if (!BSON_ITER_HOLDS_DOCUMENT(&arr)) {
+            r->failed = 1;
+            return;
+        }
+        bson_iter_document(&arr, &len, &data);
+        if (!bson_init_static(&line, data, len)) {
+            r->failed = 1;
+            return;
+        }
+        const char *item = doc_str(&line, "item");
+        if (item == NULL) {
+            r->failed = 1;
+            return;
+        }
+        if (r->p->item && strcmp(item, r->p->item) != 0)
+            continue;
+        int64_t v[5] = {member_int(&line, "retention"), member_int(&line, "quantity"),
+                        member_int(&line, "units"), member_int(&line, "unit_price"),
+                        member_int(&line, "fee")};
+        if (r->list) {
+            cJSON *o = cJSON_CreateObject();
+            if (o == NULL || !cJSON_AddItemToArray(r->list, o) ||
+                cJSON_AddStringToObject(o, "day", day) == NULL ||
+                cJSON_AddStringToObject(o, "workspace", ws) == NULL ||
+                cJSON_AddStringToObject(o, "item", item) == NULL ||
+                h->json_add_int64(o, "retention", v[0]) < 0 ||
+                h->json_add_int64(o, "quantity", v[1]) < 0 ||
+                h->json_add_int64(o, "units", v[2]) < 0 ||
+                h->json_add_int64(o, "unit_price", v[3]) < 0 ||
+                h->json_add_int64(o, "fee", v[4]) < 0 ||
+                cJSON_AddStringToObject(o, "currency", currency) == NULL)
+                r->failed = 1;
+        } else {
+            const char *f_ws = h->csv_field(r->req, ws), *f_item = h->csv_field(r->req, item);
+            const char *f_cur = h->csv_field(r->req, currency);
+            const char *row =
+                f_ws && f_item && f_cur
+                    ? h->sprintf(r->req, "%s,%s,%s,%lld,%lld,%lld,%lld,%lld,%s\r\n", day, f_ws,
+                                 f_item, (long long)v[0], (long long)v[1], (long long)v[2],
+                                 (long long)v[3], (long long)v[4], f_cur)
+                    : NULL;
+            if (row == NULL || csv_add(r, row) < 0)
+                r->failed = 1;
+        }
+    }
+}
+
+int bills_ops_consumption(ec_request *req, void *state)
+{
+    bills_state *st = state;
+    const ec_host *h = st->host;
+    const ec_site *site = h->site_get(h->capture(req, "site"));
+    const char *ws = h->capture(req, "workspace");
+    if (site == NULL)
+        return h->reply_error(req, 404, "not_found", "no such site");
+    page p;
+    int replied = parse_page(h, req, site, &p);
+    if (replied)
+        return replied;
+    const char *accept = h->header(req, "Accept");
+    int csv = accept != NULL && strcasestr(accept, "text/csv") != NULL;
+    rows r = {h, req, &p, csv ? NULL : cJSON_CreateArray(), NULL, 0, 0, 0};
+    if ((!csv && r.list == NULL) || (csv && csv_add(&r, CSV_HEADER) < 0))
+        return bills_reply_internal(st, req, "consumption: out of memory");
+    int64_t start = p.cursor >= 0 && p.cursor - 1 < p.to ? p.cursor - 1 : p.to;
+    int64_t day = start, found = 0;
+    for (; day >= p.from && found < p.limit && !r.failed; day--) {
+        char text[16];
+        bson_t *doc = NULL;
+        ec_bill_day_format(day, text, sizeof text);
+        const char *id = h->sprintf(req, "%s:%s:%s", site->id, ws, text);
+        bson_t filter = BSON_INITIALIZER;
+        BSON_APPEND_UTF8(&filter, "_id", id ? id : "");
+        ec_status rc = id ? h->db_find_one(req, BILLS_BILLS, &filter, NULL, &doc) : EC_ERR_INTERNAL;
+        bson_destroy(&filter);
+        if (rc == EC_ERR_NOT_FOUND)
+            continue;
+        if (rc != EC_OK) {
+            cJSON_Delete(r.list);
+            return h->reply_db_error(req, rc);
+        }
+        found++;
+        add_bill_rows(&r, doc);
+    }
+    /* The walk stopped at a full page with days left: the next page starts below `day + 1`. */
+    char next[16] = "";
+    if (found == p.limit && day >= p.from)
+        ec_bill_day_format(day + 1, next, sizeof next);
+    if (r.failed) {
+        cJSON_Delete(r.list);
+        return bills_reply_internal(st, req, "consumption: a malformed bill or out of memory");
+    }
+    if (csv) {
+        if (next[0])
+            h->set_header(req, "X-Next-Cursor", next);
+        return h->reply_raw(req, 200, "text/csv; charset=utf-8", r.csv, r.len);
+    }
+    cJSON *out = cJSON_CreateObject();
+    if (out == NULL || !cJSON_AddItemToObject(out, "rows", r.list)) {
+        cJSON_Delete(out);
+        cJSON_Delete(r.list);
+        return bills_reply_internal(st, req, "consumption: out of memory");
+    }
+    if (next[0] ? cJSON_AddStringToObject(out, "next_cursor", next) == NULL
+                : cJSON_AddNullToObject(out, "next_cursor") == NULL) {
+        cJSON_Delete(out);
+        return bills_reply_internal(st, req, "consumption: out of memory");
     }
     return h->reply_json(req, 200, out);
 }

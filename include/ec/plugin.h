@@ -379,6 +379,11 @@ typedef struct ec_host {
     ec_request *(*batch_begin)(void);
     /* Frees what the context holds (its arena and deferred cleanups). NULL is allowed. */
     void (*batch_end)(ec_request *req);
+
+    /* -- v1 (bills): CSV exports -- */
+    /* `text` as one CSV field (core/csv.h: quoted when needed, a leading = + - @ TAB CR
+     * guarded with '), arena-owned; NULL when out of memory. */
+    const char *(*csv_field)(ec_request *req, const char *text);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */

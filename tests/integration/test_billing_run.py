@@ -9,6 +9,7 @@ late run catching up on missed days in order, and bad arguments. The audit passe
 
 import signal
 import subprocess
+import urllib.parse
 
 import pytest
 
@@ -17,7 +18,8 @@ from sites import (DAY, HOUR, local_date, new_workspace, post_usage, race, recor
                    start_bills_stack)
 
 SITES = {"cn1": ("CNY", "+08:00"), "us1": ("USD", "-07:00"), "kill1": ("CNY", "+08:00"),
-         "race1": ("CNY", "+08:00"), "race2": ("CNY", "+08:00"), "late1": ("CNY", "-07:00")}
+         "race1": ("CNY", "+08:00"), "race2": ("CNY", "+08:00"), "late1": ("CNY", "-07:00"),
+         "pages1": ("CNY", "+08:00")}
 
 
 @pytest.fixture(scope="module")
@@ -234,6 +236,78 @@ def test_a_late_run_catches_up_in_order(env):
     # Every day of the window before them is marked billed too, in order, with no bill.
     all_days = [line.split()[1].split("=")[1] for line in day_lines(p.stdout, site)]
     assert all_days == sorted(all_days) and len(all_days) == 31
+
+
+def consumption(api, op, site, workspace, csv=False, **params):
+    headers = {"Accept": "text/csv"} if csv else None
+    query = ("?" + urllib.parse.urlencode(params)) if params else ""
+    return api("GET", "/api/v1/ops/sites/%s/workspaces/%s/consumption%s" % (
+        site, workspace, query), token=op.token, headers=headers)
+
+
+def test_consumption_details(env):
+    api, sites, op = env
+    site = sites["pages1"]
+    m = site.last_midnight()
+    w = "-pg" + new_workspace()  # a leading '-' is what a spreadsheet would run as a formula
+    days = [local_date(site, m - 2 * DAY), local_date(site, m - DAY), local_date(site, m)]
+    take(api, site, [r for k, at in enumerate((m - 2 * DAY, m - DAY, m)) for r in (
+        rec(w, at, quantity=1000000 * (k + 1)),  # logs: (k+1).00 units x 1.20
+        rec(w, at, item="sms", quantity=10 * (k + 1), retention=0))])  # (k+1).00 x 0.50
+    assert run(api, "--site", site.id, "--now", str(later())).returncode == 0
+
+    r = consumption(api, op, site.id, w)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [(x["day"], x["item"], x["quantity"], x["units"], x["fee"]) for x in body["rows"]] == [
+        (days[2], "logs", 3000000, 300, 360), (days[2], "sms", 30, 300, 150),
+        (days[1], "logs", 2000000, 200, 240), (days[1], "sms", 20, 200, 100),
+        (days[0], "logs", 1000000, 100, 120), (days[0], "sms", 10, 100, 50)]
+    assert body["next_cursor"] is None
+    assert all(x["workspace"] == w and x["currency"] == "CNY" for x in body["rows"])
+
+    sms = consumption(api, op, site.id, w, item="sms").json()["rows"]
+    assert [(x["day"], x["fee"]) for x in sms] == [(days[2], 150), (days[1], 100), (days[0], 50)]
+    one = consumption(api, op, site.id, w, **{"from": days[1], "to": days[1]}).json()
+    assert {x["day"] for x in one["rows"]} == {days[1]} and one["next_cursor"] is None
+
+    page1 = consumption(api, op, site.id, w, limit=2).json()
+    assert [x["day"] for x in page1["rows"]] == [days[2]] * 2 + [days[1]] * 2
+    assert page1["next_cursor"] == days[1]
+    page2 = consumption(api, op, site.id, w, limit=2, cursor=page1["next_cursor"]).json()
+    assert [x["day"] for x in page2["rows"]] == [days[0]] * 2 and page2["next_cursor"] is None
+
+    r = consumption(api, op, site.id, w, csv=True, limit=1)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/csv")
+    assert r.headers["X-Next-Cursor"] == days[2]
+    assert r.text == ("day,workspace,item,retention,quantity,units,unit_price,fee,currency\r\n"
+                      "%s,'%s,logs,7,3000000,300,120,360,CNY\r\n"
+                      "%s,'%s,sms,0,30,300,50,150,CNY\r\n" % (days[2], w, days[2], w))
+
+    empty = consumption(api, op, site.id, new_workspace()).json()
+    assert empty == {"rows": [], "next_cursor": None}
+
+
+@pytest.mark.parametrize("params, status", [
+    ({"from": "2026-11-20", "to": "2026-11-19"}, 400),
+    ({"from": "2026-01-01", "to": "2026-04-03"}, 400),
+    ({"to": "2026-02-30"}, 400),
+    ({"cursor": "yesterday"}, 400),
+    ({"limit": "0"}, 400),
+    ({"limit": "93"}, 400),
+    ({"item": "Logs!"}, 400),
+], ids=["from-after-to", "93-days", "no-such-date", "cursor", "limit-0", "limit-93", "item"])
+def test_consumption_refuses_bad_queries(env, params, status):
+    api, sites, op = env
+    ecapi.assert_error(consumption(api, op, "pages1", "w1", **params), status, "invalid_request")
+
+
+def test_consumption_of_an_unknown_site_or_by_an_owner(env):
+    api, sites, op = env
+    ecapi.assert_error(consumption(api, op, "nope", "w1"), 404, "not_found")
+    owner = ecapi.account_from_login(*register(api))
+    r = api("GET", "/api/v1/ops/sites/pages1/workspaces/w1/consumption", token=owner.token)
+    ecapi.assert_error(r, 403, None)
 
 
 def test_one_day(env):
