@@ -9,6 +9,8 @@
  *   close_margin_seconds = 120  # and is billed this much later: more than request_timeout
  *   lease_seconds = 60          # a billing run silent this long is dead (its day taken over)
  *   catch_up_days = 31          # how many closed days back a run bills what is missing
+ *   schedule_seconds = 300      # the master runs `bills run` this often (fcgi/scheduler.h;
+ *                               # 0: only by hand or cron)
  *
  * init fails (returns -1, logged with the reason) on a host table older than ours, a missing
  * or malformed price list or a grace out of range; it never exits the process.
