@@ -34,6 +34,23 @@ int bills_reply_internal(bills_state *st, ec_request *req, const char *fmt, ...)
     return st->host->reply_error(req, 500, "internal", "internal error");
 }
 
+const char *bills_doc_str(const bson_t *doc, const char *key)
+{
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it))
+        return bson_iter_utf8(&it, NULL);
+    return NULL;
+}
+
+int64_t bills_doc_int(const bson_t *doc, const char *key)
+{
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, doc, key) &&
+        (BSON_ITER_HOLDS_INT64(&it) || BSON_ITER_HOLDS_INT32(&it)))
+        return bson_iter_as_int64(&it);
+    return -1;
+}
+
 static void bills_fini(void *state)
 {
     bills_state *st = state;

@@ -68,6 +68,10 @@ BILLS_HIDDEN int bills_command(void *state, int argc, char **argv);
 
 /* ---- bills.c: shared helpers ---- */
 
+/* A string member of a stored document (pointing into it), or NULL. */
+BILLS_HIDDEN const char *bills_doc_str(const bson_t *doc, const char *key);
+/* An integer member (int32 or int64) of a stored document, or -1 when it is absent. */
+BILLS_HIDDEN int64_t bills_doc_int(const bson_t *doc, const char *key);
 /* Logs the printf-style reason, replies 500 `internal` and returns 500. */
 BILLS_HIDDEN int bills_reply_internal(bills_state *st, ec_request *req, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -29,14 +29,6 @@
 #define DEFAULT_DAYS 31
 #define CSV_HEADER "day,workspace,item,retention,quantity,units,unit_price,fee,currency\r\n"
 
-static const char *doc_str(const bson_t *doc, const char *key)
-{
-    bson_iter_t it;
-    if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it))
-        return bson_iter_utf8(&it, NULL);
-    return NULL;
-}
-
 /* Copies the string and integer members of a BSON document into a JSON object. */
 static int copy_members(const ec_host *h, const bson_t *doc, cJSON *out, const char *const *skip)
 {
@@ -66,7 +58,7 @@ static cJSON *bill_json(const ec_host *h, const bson_t *doc)
     static const char *const skip[] = {"_id", "made_by", NULL};
     cJSON *bill = cJSON_CreateObject(), *lines, *settlement;
     bson_iter_t it, arr;
-    if (bill == NULL || cJSON_AddStringToObject(bill, "id", doc_str(doc, "_id")) == NULL ||
+    if (bill == NULL || cJSON_AddStringToObject(bill, "id", bills_doc_str(doc, "_id")) == NULL ||
         copy_members(h, doc, bill, skip) < 0 ||
         (lines = cJSON_AddArrayToObject(bill, "lines")) == NULL ||
         !bson_iter_init_find(&it, doc, "lines") || !BSON_ITER_HOLDS_ARRAY(&it) ||
@@ -211,21 +203,12 @@ static int csv_add(rows *r, const char *s)
     return 0;
 }
 
-static int64_t member_int(const bson_t *doc, const char *key)
-{
-    bson_iter_t it;
-    if (bson_iter_init_find(&it, doc, key) &&
-        (BSON_ITER_HOLDS_INT64(&it) || BSON_ITER_HOLDS_INT32(&it)))
-        return bson_iter_as_int64(&it);
-    return -1;
-}
-
 /* The rows of one bill document (its lines, filtered by item). */
 static void add_bill_rows(rows *r, const bson_t *doc)
 {
     const ec_host *h = r->h;
-    const char *day = doc_str(doc, "day"), *ws = doc_str(doc, "workspace");
-    const char *currency = doc_str(doc, "currency");
+    const char *day = bills_doc_str(doc, "day"), *ws = bills_doc_str(doc, "workspace");
+    const char *currency = bills_doc_str(doc, "currency");
     bson_iter_t it, arr;
     if (day == NULL || ws == NULL || currency == NULL || !bson_iter_init_find(&it, doc, "lines") ||
         !BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &arr)) {
@@ -245,16 +228,16 @@ static void add_bill_rows(rows *r, const bson_t *doc)
             r->failed = 1;
             return;
         }
-        const char *item = doc_str(&line, "item");
+        const char *item = bills_doc_str(&line, "item");
         if (item == NULL) {
             r->failed = 1;
             return;
         }
         if (r->p->item && strcmp(item, r->p->item) != 0)
             continue;
-        int64_t v[5] = {member_int(&line, "retention"), member_int(&line, "quantity"),
-                        member_int(&line, "units"), member_int(&line, "unit_price"),
-                        member_int(&line, "fee")};
+        int64_t v[5] = {bills_doc_int(&line, "retention"), bills_doc_int(&line, "quantity"),
+                        bills_doc_int(&line, "units"), bills_doc_int(&line, "unit_price"),
+                        bills_doc_int(&line, "fee")};
         if (r->list) {
             cJSON *o = cJSON_CreateObject();
             if (o == NULL || !cJSON_AddItemToArray(r->list, o) ||

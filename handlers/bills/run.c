@@ -113,23 +113,6 @@ static int parse_options(const ec_host *h, int argc, char **argv, run_options *o
 
 /* ---- the lease ---- */
 
-static const char *doc_str(const bson_t *doc, const char *key)
-{
-    bson_iter_t it;
-    if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it))
-        return bson_iter_utf8(&it, NULL);
-    return NULL;
-}
-
-static int64_t doc_int(const bson_t *doc, const char *key)
-{
-    bson_iter_t it;
-    if (bson_iter_init_find(&it, doc, key) &&
-        (BSON_ITER_HOLDS_INT64(&it) || BSON_ITER_HOLDS_INT32(&it)))
-        return bson_iter_as_int64(&it);
-    return -1;
-}
-
 static ec_status find_by_id(run_ctx *c, ec_request *req, const char *coll, const char *id,
                             bson_t **doc)
 {
@@ -173,8 +156,8 @@ static ec_status take_lease(run_ctx *c, ec_request *req, const char **who)
         }
         if (rc != EC_OK)
             return rc;
-        int64_t beat = doc_int(doc, "heartbeat");
-        const char *holder = doc_str(doc, "holder");
+        int64_t beat = bills_doc_int(doc, "heartbeat");
+        const char *holder = bills_doc_str(doc, "holder");
         bson_t *next = NULL;
         snprintf(id, sizeof id, "%s:%s:%lld", c->site->id, c->day, (long long)gen + 1);
         rc = find_by_id(c, req, BILLS_LEASES, id, &next);
@@ -281,9 +264,9 @@ static ec_status bill_workspace(run_ctx *c)
 static int each_usage(const bson_t *doc, void *arg)
 {
     run_ctx *c = arg;
-    const char *ws = doc_str(doc, "workspace"), *item = doc_str(doc, "item");
-    int64_t hour = doc_int(doc, "hour"), q = doc_int(doc, "quantity");
-    int64_t retention = doc_int(doc, "retention");
+    const char *ws = bills_doc_str(doc, "workspace"), *item = bills_doc_str(doc, "item");
+    int64_t hour = bills_doc_int(doc, "hour"), q = bills_doc_int(doc, "quantity");
+    int64_t retention = bills_doc_int(doc, "retention");
     if (ws == NULL || item == NULL || strlen(ws) > WORKSPACE_MAX ||
         strlen(item) >= EC_PRICE_NAME_MAX || hour < 0 || q < 0 || retention < 0) {
         c->failed = EC_ERR_INTERNAL;

@@ -114,13 +114,7 @@ static ec_status compare_taken(bills_state *st, ec_request *req, const char *id,
     if (rc != EC_OK)
         /* A record that is there cannot vanish (nothing deletes usage): a miss is a fault. */
         return rc == EC_ERR_NOT_FOUND ? EC_ERR_INTERNAL : rc;
-    bson_iter_t it;
-    int64_t q = -1, r = -1;
-    if (bson_iter_init_find(&it, doc, "quantity") && BSON_ITER_HOLDS_INT64(&it))
-        q = bson_iter_int64(&it);
-    if (bson_iter_init_find(&it, doc, "retention") && BSON_ITER_HOLDS_INT64(&it))
-        r = bson_iter_int64(&it);
-    if (q == quantity && r == retention)
+    if (bills_doc_int(doc, "quantity") == quantity && bills_doc_int(doc, "retention") == retention)
         a->result = DUPLICATE;
     else
         refuse(a, 409, "usage_conflict");
