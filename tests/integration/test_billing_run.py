@@ -9,6 +9,7 @@ late run catching up on missed days in order, and bad arguments. The audit passe
 
 import signal
 import subprocess
+import time
 import urllib.parse
 
 import pytest
@@ -19,7 +20,7 @@ from sites import (DAY, HOUR, local_date, new_workspace, post_usage, race, recor
 
 SITES = {"cn1": ("CNY", "+08:00"), "us1": ("USD", "-07:00"), "kill1": ("CNY", "+08:00"),
          "race1": ("CNY", "+08:00"), "race2": ("CNY", "+08:00"), "late1": ("CNY", "-07:00"),
-         "pages1": ("CNY", "+08:00")}
+         "pages1": ("CNY", "+08:00"), "outage1": ("CNY", "+08:00")}
 
 
 @pytest.fixture(scope="module")
@@ -326,6 +327,38 @@ def test_bad_arguments(env, args):
     p = run(api, *args)
     assert p.returncode == 2, (p.returncode, p.stdout, p.stderr)
     assert p.stdout == ""
+
+
+def test_a_database_outage_takes_and_bills_nothing_then_recovers(env):
+    api, sites, op = env
+    site, stack = sites["outage1"], api.stack
+    m = site.last_midnight()
+    yday, w = local_date(site, m - 1), new_workspace()
+    batch = [rec(w, m - HOUR, quantity=5000000)]  # 5.00 units x 1.20 = 6.00
+    stack.stop_db()
+    try:
+        ecapi.assert_error(post_usage(api, site, batch), 503, "service_unavailable")
+        p = run(api, "--site", site.id, "--now", str(later()))
+        assert p.returncode == 1 and p.stdout == "", (p.stdout, p.stderr)
+    finally:
+        stack.start_db()
+    # Each worker finds the database again by itself (a client waits a few seconds before it
+    # looks at a failed server again); the records were not taken before.
+    r = until_200(lambda: post_usage(api, site, batch))
+    assert r.json()["taken"] == 1, r.text
+    p = run(api, "--site", site.id, "--now", str(later()))
+    assert p.returncode == 0 and made_counts(p.stdout, site) == {yday: (1, 0)}, p.stdout
+    assert until_200(lambda: bill(api, op, site, w, yday)).json()["bill"]["total"] == 600
+
+
+def until_200(call, seconds=20):
+    deadline = time.monotonic() + seconds
+    while True:
+        r = call()
+        if r.status_code == 200 or time.monotonic() > deadline:
+            assert r.status_code == 200, r.text
+            return r
+        time.sleep(0.5)
 
 
 def test_the_audit_passes_after_the_runs(env):
