@@ -51,6 +51,19 @@ int64_t bills_doc_int(const bson_t *doc, const char *key)
     return -1;
 }
 
+int bills_local_day(const ec_host *h, const ec_site *site, int64_t at, ec_local_date *ld,
+                    char *text, int64_t *day_no)
+{
+    if (h->site_local_date(site, at, ld) < 0 ||
+        snprintf(text, BILLS_DAY_TEXT, "%04d-%02d-%02d", ld->year, ld->month, ld->day) >=
+            BILLS_DAY_TEXT ||
+        ec_bill_day_parse(text, day_no) < 0) {
+        text[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
 static void bills_fini(void *state)
 {
     bills_state *st = state;

@@ -68,6 +68,11 @@ BILLS_HIDDEN int bills_command(void *state, int argc, char **argv);
 
 /* ---- bills.c: shared helpers ---- */
 
+/* The site's local day containing unix time `at` (host->site_local_date): *ld, its text
+ * "YYYY-MM-DD" (BILLS_DAY_TEXT bytes) and day number (rating.h); -1 when it cannot be placed. */
+#define BILLS_DAY_TEXT 16
+BILLS_HIDDEN int bills_local_day(const ec_host *h, const ec_site *site, int64_t at,
+                                 ec_local_date *ld, char *text, int64_t *day_no);
 /* A string member of a stored document (pointing into it), or NULL. */
 BILLS_HIDDEN const char *bills_doc_str(const bson_t *doc, const char *key);
 /* An integer member (int32 or int64) of a stored document, or -1 when it is absent. */

@@ -136,11 +136,9 @@ static int query_day(const ec_host *h, ec_request *req, const char *name, int64_
 static int parse_page(const ec_host *h, ec_request *req, const ec_site *site, page *p)
 {
     ec_local_date ld;
-    char today[16];
+    char today[BILLS_DAY_TEXT];
     int64_t today_no;
-    if (h->site_local_date(site, h->now_ms() / 1000, &ld) < 0 ||
-        snprintf(today, sizeof today, "%04d-%02d-%02d", ld.year, ld.month, ld.day) >= 16 ||
-        ec_bill_day_parse(today, &today_no) < 0)
+    if (bills_local_day(h, site, h->now_ms() / 1000, &ld, today, &today_no) < 0)
         return h->reply_error(req, 500, "internal", "the site's calendar failed");
     *p = (page){.to = today_no, .cursor = -1, .limit = DEFAULT_DAYS};
     int has_from, has_to, has_cursor;
@@ -286,7 +284,7 @@ int bills_ops_consumption(ec_request *req, void *state)
     int64_t start = p.cursor >= 0 && p.cursor - 1 < p.to ? p.cursor - 1 : p.to;
     int64_t day = start, found = 0;
     for (; day >= p.from && found < p.limit && !r.failed; day--) {
-        char text[16];
+        char text[BILLS_DAY_TEXT];
         bson_t *doc = NULL;
         ec_bill_day_format(day, text, sizeof text);
         const char *id = h->sprintf(req, "%s:%s:%s", site->id, ws, text);

@@ -24,7 +24,7 @@
  * every rule above), `--throttle-ms N` pauses after each bill and `--verbose` prints each
  * bill (so a test can kill a run midway).
  *
- * Output: one line per bill with --verbose, one per (site, day) and a summary. Exit 0 when
+ * Output: one line per (site, day) billed or busy, and per bill with --verbose. Exit 0 when
  * every day it looked at is billed or held by a live run, 1 when the database failed or a
  * day could not be billed (the reason on stderr: rerunning resumes), 2 on bad arguments.
  */
@@ -54,7 +54,7 @@ typedef struct run_ctx {
     bills_state *st;
     const run_options *opt;
     const ec_site *site;
-    char day[16];
+    char day[BILLS_DAY_TEXT];
     int64_t day_no;
     const ec_price_version *version;
     char holder[96];
@@ -380,33 +380,22 @@ out:
     return outcome;
 }
 
-/* The day number and text of the local day containing unix time `at`; -1 when it cannot. */
-static int local_day(const ec_host *h, const ec_site *site, int64_t at, ec_local_date *ld,
-                     char *text, int64_t *day_no)
-{
-    if (h->site_local_date(site, at, ld) < 0 ||
-        snprintf(text, 16, "%04d-%02d-%02d", ld->year, ld->month, ld->day) >= 16 ||
-        ec_bill_day_parse(text, day_no) < 0)
-        return -1;
-    return 0;
-}
-
 /* Bills the site's days: D alone, or the closed days of the window oldest first. */
 static int run_site(run_ctx *c)
 {
     const ec_host *h = c->st->host;
     int64_t closed_before = c->opt->now_s - c->st->grace_s - c->st->close_margin_s;
     ec_local_date ld;
-    char text[16];
+    char text[BILLS_DAY_TEXT];
     int64_t day_no;
     /* The newest closed day is the one before the day containing `closed_before`. */
-    if (local_day(h, c->site, closed_before, &ld, text, &day_no) < 0)
+    if (bills_local_day(h, c->site, closed_before, &ld, text, &day_no) < 0)
         return 1;
     int64_t days[MAX_WINDOW];
     size_t n = 0;
     int64_t at = ld.day_start - 1;
     for (int64_t k = 0; k < c->st->catch_up_days && n < MAX_WINDOW; k++) {
-        if (local_day(h, c->site, at, &ld, text, &day_no) < 0)
+        if (bills_local_day(h, c->site, at, &ld, text, &day_no) < 0)
             return 1;
         days[n++] = day_no;
         at = ld.day_start - 1;

@@ -30,9 +30,9 @@ enum record_result { TAKEN, DUPLICATE, REFUSED };
 
 typedef struct record_answer {
     int result;
-    int status;       /* REFUSED: 409 or 422 */
-    const char *code; /* REFUSED: the reason */
-    char day[16];     /* the hour's day on the site's calendar, once known */
+    int status;               /* REFUSED: 409 or 422 */
+    const char *code;         /* REFUSED: the reason */
+    char day[BILLS_DAY_TEXT]; /* the hour's day on the site's calendar, once known */
 } record_answer;
 
 static const char *bearer_token(const ec_host *h, ec_request *req)
@@ -142,11 +142,8 @@ static ec_status take_record(bills_state *st, ec_request *req, const ec_site *si
         refuse(a, 422, "invalid_record");
         return EC_OK;
     }
-    if (ec_bill_hour_parse(hour_text, &hour) < 0 || h->site_local_date(site, hour, &ld) < 0 ||
-        snprintf(a->day, sizeof a->day, "%04d-%02d-%02d", ld.year, ld.month, ld.day) >=
-            (int)sizeof a->day ||
-        ec_bill_day_parse(a->day, &day_no) < 0) {
-        a->day[0] = '\0';
+    if (ec_bill_hour_parse(hour_text, &hour) < 0 ||
+        bills_local_day(h, site, hour, &ld, a->day, &day_no) < 0) {
         refuse(a, 422, "invalid_hour");
         return EC_OK;
     }
