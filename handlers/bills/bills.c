@@ -9,6 +9,7 @@
  *   close_margin_seconds = 120  # and is billed this much later: more than request_timeout
  *   lease_seconds = 60          # a billing run silent this long is dead (its day taken over)
  *   catch_up_days = 31          # how many closed days back a run bills what is missing
+ *   monthly_after_day = 3       # month M is billed once this day of M + 1 is closed
  *   schedule_seconds = 300      # the master runs `bills run` this often (fcgi/scheduler.h;
  *                               # 0: only by hand or cron)
  *
@@ -86,11 +87,12 @@ static int bills_init(const ec_host *host, void **state)
     long long margin = host->config_int(BILLS_PLUGIN, "close_margin_seconds", 120);
     long long lease = host->config_int(BILLS_PLUGIN, "lease_seconds", 60);
     long long window = host->config_int(BILLS_PLUGIN, "catch_up_days", 31);
+    long long monthly = host->config_int(BILLS_PLUGIN, "monthly_after_day", 3);
     if (grace < 0 || grace > 10080 || margin < 0 || margin > 86400 || lease < 20 || lease > 86400 ||
-        window < 1 || window > 366) {
+        window < 1 || window > 366 || monthly < 1 || monthly > 28) {
         host->log(EC_LOG_ERROR, BILLS_PLUGIN,
                   "[bills] usage_grace_minutes must be 0..10080, close_margin_seconds 0..86400, "
-                  "lease_seconds 20..86400, catch_up_days 1..366");
+                  "lease_seconds 20..86400, catch_up_days 1..366, monthly_after_day 1..28");
         return -1;
     }
     bills_state *st = calloc(1, sizeof *st);
@@ -101,6 +103,7 @@ static int bills_init(const ec_host *host, void **state)
     st->close_margin_s = margin;
     st->lease_s = lease;
     st->catch_up_days = window;
+    st->monthly_after_day = monthly;
     char err[256] = "";
     st->prices = ec_price_list_load(path, err, sizeof err);
     if (st->prices == NULL) {
@@ -119,6 +122,10 @@ static const ec_route bills_routes[] = {
      "/api/v1/ops/sites/(?<site>[A-Za-z0-9_-]{1,32})/workspaces/(?<workspace>[A-Za-z0-9_.-]{1,64})"
      "/bills/(?<day>[0-9]{4}-[0-9]{2}-[0-9]{2})",
      bills_ops_bill_get, EC_ROUTE_OPERATOR, NULL},
+    {"bills.ops_monthly", "GET",
+     "/api/v1/ops/sites/(?<site>[A-Za-z0-9_-]{1,32})/workspaces/(?<workspace>[A-Za-z0-9_.-]{1,64})"
+     "/months/(?<month>[0-9]{4}-[0-9]{2})",
+     bills_ops_monthly_get, EC_ROUTE_OPERATOR, NULL},
     {"bills.ops_consumption", "GET",
      "/api/v1/ops/sites/(?<site>[A-Za-z0-9_-]{1,32})/workspaces/(?<workspace>[A-Za-z0-9_.-]{1,64})"
      "/consumption",
@@ -130,6 +137,7 @@ static const ec_index bills_indexes[] = {
     /* What the billing run reads: a site's day, workspace by workspace. */
     {BILLS_USAGE, "site_day_workspace", "{\"site\": 1, \"day\": 1, \"workspace\": 1}", 0},
     {BILLS_BILLS, "site_day", "{\"site\": 1, \"day\": 1}", 0},
+    {BILLS_MONTHLY, "site_month", "{\"site\": 1, \"month\": 1}", 0},
     {NULL, NULL, NULL, 0},
 };
 

@@ -17,6 +17,8 @@
  *   bill_leases  {_id: "<site>:<day>:<gen>", site, day, gen, holder, heartbeat (s)}: who
  *          bills a site's day; a dead holder's lease is taken over by inserting gen + 1.
  *   bill_days    {_id: "<site>:<day>", site, day, bills, by, at}: the day is fully billed.
+ *   monthly_bills {_id: "<site>:<workspace>:<YYYY-MM>", ...}: a workspace's month (monthly.c).
+ *   bill_months  {_id: "<site>:<YYYY-MM>", site, month, bills, at}: the month is billed.
  *
  * Every declaration here is hidden: the shared object exports one symbol, ec_plugin_entry
  * (bills.c). Strings and documents returned by these functions are arena-owned.
@@ -32,6 +34,8 @@
 #define BILLS_BILLS "bills"
 #define BILLS_LEASES "bill_leases"
 #define BILLS_DAYS "bill_days"
+#define BILLS_MONTHLY "monthly_bills"
+#define BILLS_MONTHS "bill_months"
 
 /* A usage batch: records per request (the schema says the same). */
 #define BILLS_BATCH_MAX 1000
@@ -41,12 +45,14 @@
 /* Per-worker state, made by init from the `[bills]` section and released by fini. */
 typedef struct bills_state {
     const ec_host *host;
-    ec_price_list *prices;  /* [bills] price_list */
-    int64_t grace_s;        /* [bills] usage_grace_minutes: a day takes records this long
-                             * after it ends, then it is closed */
-    int64_t close_margin_s; /* [bills] close_margin_seconds: and bills it this much later */
-    int64_t lease_s;        /* [bills] lease_seconds: a silent lease holder is dead after it */
-    int64_t catch_up_days;  /* [bills] catch_up_days: how far back a run looks */
+    ec_price_list *prices;     /* [bills] price_list */
+    int64_t grace_s;           /* [bills] usage_grace_minutes: a day takes records this long
+                                * after it ends, then it is closed */
+    int64_t close_margin_s;    /* [bills] close_margin_seconds: and bills it this much later */
+    int64_t lease_s;           /* [bills] lease_seconds: a silent lease holder is dead after it */
+    int64_t catch_up_days;     /* [bills] catch_up_days: how far back a run looks */
+    int64_t monthly_after_day; /* [bills] monthly_after_day: month M is billed once this
+                                * day of M + 1 is closed */
 } bills_state;
 
 /* ---- usage.c ---- */
@@ -58,6 +64,8 @@ BILLS_HIDDEN int bills_usage_post(ec_request *req, void *state);
 
 /* GET /api/v1/ops/sites/{site}/workspaces/{workspace}/bills/{day} */
 BILLS_HIDDEN int bills_ops_bill_get(ec_request *req, void *state);
+/* GET /api/v1/ops/sites/{site}/workspaces/{workspace}/months/{month} */
+BILLS_HIDDEN int bills_ops_monthly_get(ec_request *req, void *state);
 /* GET /api/v1/ops/sites/{site}/workspaces/{workspace}/consumption */
 BILLS_HIDDEN int bills_ops_consumption(ec_request *req, void *state);
 
@@ -65,6 +73,12 @@ BILLS_HIDDEN int bills_ops_consumption(ec_request *req, void *state);
 
 /* `ecctl -c FILE bills run ...` (exported as ec_plugin_command, bills.c) */
 BILLS_HIDDEN int bills_command(void *state, int argc, char **argv);
+
+/* ---- monthly.c ---- */
+
+/* Makes the site's monthly bills of year-month (once each); 0, or 1 (reason on stderr). */
+BILLS_HIDDEN int bills_month_run(bills_state *st, const ec_site *site, int year, int month,
+                                 int verbose);
 
 /* ---- bills.c: shared helpers ---- */
 

@@ -4,6 +4,8 @@
  *   GET /api/v1/ops/sites/{site}/workspaces/{workspace}/bills/{day}   (operators)
  *     -> 200 {"bill": {...}}: one daily bill, by its _id; 404 `not_found` when that day has no
  *        bill (yet); 400 `invalid_request` for a day that is not a date.
+ *   GET /api/v1/ops/sites/{site}/workspaces/{workspace}/months/{YYYY-MM}   (operators)
+ *     -> 200 {"monthly_bill": {...}} (monthly.c), 404 `not_found`, 400 for a bad month.
  *   GET /api/v1/ops/sites/{site}/workspaces/{workspace}/consumption   (operators)
  *     ?from=&to= (days, at most 92 apart; default the last 31 days of the site's calendar)
  *     &item= &cursor=<day> &limit=1..92 (bills per page, default 31)
@@ -53,15 +55,17 @@ static int copy_members(const ec_host *h, const bson_t *doc, cJSON *out, const c
     return 0;
 }
 
-static cJSON *bill_json(const ec_host *h, const bson_t *doc)
+/* A stored bill as JSON: its members, its array `list` ("lines", "items") of objects, and for
+ * a daily bill its settlement. */
+static cJSON *bill_json(const ec_host *h, const bson_t *doc, const char *list, int daily)
 {
     static const char *const skip[] = {"_id", "made_by", NULL};
     cJSON *bill = cJSON_CreateObject(), *lines, *settlement;
     bson_iter_t it, arr;
     if (bill == NULL || cJSON_AddStringToObject(bill, "id", bills_doc_str(doc, "_id")) == NULL ||
         copy_members(h, doc, bill, skip) < 0 ||
-        (lines = cJSON_AddArrayToObject(bill, "lines")) == NULL ||
-        !bson_iter_init_find(&it, doc, "lines") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+        (lines = cJSON_AddArrayToObject(bill, list)) == NULL ||
+        !bson_iter_init_find(&it, doc, list) || !BSON_ITER_HOLDS_ARRAY(&it) ||
         !bson_iter_recurse(&it, &arr))
         goto fail;
     while (bson_iter_next(&arr)) {
@@ -75,8 +79,8 @@ static cJSON *bill_json(const ec_host *h, const bson_t *doc)
         if (!bson_init_static(&line, data, len) || copy_members(h, &line, l, NULL) < 0)
             goto fail;
     }
-    if ((settlement = cJSON_AddObjectToObject(bill, "settlement")) == NULL ||
-        cJSON_AddStringToObject(settlement, "state", "pending") == NULL)
+    if (daily && ((settlement = cJSON_AddObjectToObject(bill, "settlement")) == NULL ||
+                  cJSON_AddStringToObject(settlement, "state", "pending") == NULL))
         goto fail;
     return bill;
 fail:
@@ -84,35 +88,52 @@ fail:
     return NULL;
 }
 
-int bills_ops_bill_get(ec_request *req, void *state)
+/* Replies {member: bill} for the bill `<site>:<workspace>:<period>` of `coll`. */
+static int reply_bill(bills_state *st, ec_request *req, const char *coll, const char *period,
+                      const char *member, const char *list, int daily)
 {
-    bills_state *st = state;
     const ec_host *h = st->host;
-    const char *site = h->capture(req, "site"), *ws = h->capture(req, "workspace");
-    const char *day = h->capture(req, "day");
-    int64_t day_no;
-    if (ec_bill_day_parse(day, &day_no) < 0)
-        return h->reply_error(req, 400, "invalid_request", "day must be a date YYYY-MM-DD");
-    const char *id = h->sprintf(req, "%s:%s:%s", site, ws, day);
+    const char *id =
+        h->sprintf(req, "%s:%s:%s", h->capture(req, "site"), h->capture(req, "workspace"), period);
     if (id == NULL)
         return bills_reply_internal(st, req, "out of memory");
     bson_t filter = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&filter, "_id", id);
     bson_t *doc = NULL;
-    ec_status rc = h->db_find_one(req, BILLS_BILLS, &filter, NULL, &doc);
+    ec_status rc = h->db_find_one(req, coll, &filter, NULL, &doc);
     bson_destroy(&filter);
     if (rc == EC_ERR_NOT_FOUND)
-        return h->reply_error(req, 404, "not_found", "no bill of that workspace on that day");
+        return h->reply_error(req, 404, "not_found", "no bill of that workspace for %s", period);
     if (rc != EC_OK)
         return h->reply_db_error(req, rc);
-    cJSON *bill = bill_json(h, doc);
+    cJSON *bill = bill_json(h, doc, list, daily);
     cJSON *out = bill ? cJSON_CreateObject() : NULL;
-    if (out == NULL || !cJSON_AddItemToObject(out, "bill", bill)) {
+    if (out == NULL || !cJSON_AddItemToObject(out, member, bill)) {
         cJSON_Delete(bill);
         cJSON_Delete(out);
         return bills_reply_internal(st, req, "a malformed bill or out of memory");
     }
     return h->reply_json(req, 200, out);
+}
+
+int bills_ops_bill_get(ec_request *req, void *state)
+{
+    const ec_host *h = ((bills_state *)state)->host;
+    const char *day = h->capture(req, "day");
+    int64_t day_no;
+    if (ec_bill_day_parse(day, &day_no) < 0)
+        return h->reply_error(req, 400, "invalid_request", "day must be a date YYYY-MM-DD");
+    return reply_bill(state, req, BILLS_BILLS, day, "bill", "lines", 1);
+}
+
+int bills_ops_monthly_get(ec_request *req, void *state)
+{
+    const ec_host *h = ((bills_state *)state)->host;
+    const char *month = h->capture(req, "month");
+    int64_t day_no;
+    if (ec_bill_day_parse(h->sprintf(req, "%s-01", month), &day_no) < 0)
+        return h->reply_error(req, 400, "invalid_request", "month must be YYYY-MM");
+    return reply_bill(state, req, BILLS_MONTHLY, month, "monthly_bill", "items", 0);
 }
 
 /* ---- consumption details ---- */

@@ -380,6 +380,38 @@ out:
     return outcome;
 }
 
+/* The year and month of a day number. */
+static void month_of(int64_t day, int *year, int *month)
+{
+    char text[BILLS_DAY_TEXT] = "1970-01-01";
+    ec_bill_day_format(day, text, sizeof text);
+    *year = atoi(text);
+    *month = atoi(text + 5);
+}
+
+/* Makes the monthly bills of every month of the window that is due: day monthly_after_day
+ * of the next month is closed (days[0] is the newest closed day). */
+static int run_months(run_ctx *c, const int64_t *days, size_t n)
+{
+    int failed = 0, last_y = 0, last_m = 0;
+    for (size_t i = n; i-- > 0;) {
+        int y, m;
+        month_of(days[i], &y, &m);
+        if (y == last_y && m == last_m)
+            continue;
+        last_y = y;
+        last_m = m;
+        char due_text[BILLS_DAY_TEXT];
+        int64_t due;
+        snprintf(due_text, sizeof due_text, "%04d-%02d-%02d", m == 12 ? y + 1 : y,
+                 m == 12 ? 1 : m + 1, (int)c->st->monthly_after_day);
+        if (ec_bill_day_parse(due_text, &due) < 0 || due > days[0])
+            continue;
+        failed |= bills_month_run(c->st, c->site, y, m, c->opt->verbose);
+    }
+    return failed;
+}
+
 /* Bills the site's days: D alone, or the closed days of the window oldest first. */
 static int run_site(run_ctx *c)
 {
@@ -400,7 +432,7 @@ static int run_site(run_ctx *c)
         days[n++] = day_no;
         at = ld.day_start - 1;
     }
-    int failed = 0;
+    int failed = 0, stopped = 0;
     for (size_t i = n; i-- > 0;) {
         if (c->opt->day >= 0 && days[i] != c->opt->day)
             continue;
@@ -410,9 +442,13 @@ static int run_site(run_ctx *c)
         int outcome = bill_day(c);
         if (outcome == DAY_FAILED)
             failed = 1;
-        if (outcome == DAY_FAILED || outcome == DAY_BUSY)
+        if (outcome == DAY_FAILED || outcome == DAY_BUSY) {
+            stopped = 1;
             break; /* days are billed in order: the rest waits for this one */
+        }
     }
+    if (c->opt->day < 0 && !stopped && n > 0)
+        failed |= run_months(c, days, n);
     if (c->opt->day >= 0) {
         int found = 0;
         for (size_t i = 0; i < n; i++)

@@ -15,18 +15,21 @@ import urllib.parse
 import pytest
 
 import ecapi
-from sites import (DAY, HOUR, local_date, new_workspace, post_usage, race, record as rec,
+import mongowire
+from sites import (DAY, HOUR, hour_text, local_date, new_workspace, post_usage, race, record as rec,
                    start_bills_stack)
 
 SITES = {"cn1": ("CNY", "+08:00"), "us1": ("USD", "-07:00"), "kill1": ("CNY", "+08:00"),
          "race1": ("CNY", "+08:00"), "race2": ("CNY", "+08:00"), "late1": ("CNY", "-07:00"),
-         "pages1": ("CNY", "+08:00"), "outage1": ("CNY", "+08:00")}
+         "pages1": ("CNY", "+08:00"), "outage1": ("CNY", "+08:00"), "month1": ("CNY", "+08:00")}
+WINDOW = 62  # catch_up_days: the last days of the month before are always in it
 
 
 @pytest.fixture(scope="module")
 def env(start_stack, tmp_path_factory):
     api, sites = start_bills_stack(start_stack, tmp_path_factory.mktemp("site-keys"), "billing",
-                                   SITES, grace_minutes=3 * 1440, lease_seconds=60)
+                                   SITES, grace_minutes=3 * 1440, lease_seconds=60,
+                                   catch_up_days=WINDOW)
     stack = api.stack
     email = ecapi.unique_email("operator")
     p = ecapi.add_operator(stack, email, "operator password 1234")
@@ -58,7 +61,7 @@ def bill(api, op, site, workspace, day):
 
 
 def day_lines(out, site):
-    return [line for line in out.splitlines() if line.startswith("site=%s " % site.id)]
+    return [line for line in out.splitlines() if line.startswith("site=%s day=" % site.id)]
 
 
 def made_counts(out, site):
@@ -236,7 +239,7 @@ def test_a_late_run_catches_up_in_order(env):
     assert billed == days, p.stdout
     # Every day of the window before them is marked billed too, in order, with no bill.
     all_days = [line.split()[1].split("=")[1] for line in day_lines(p.stdout, site)]
-    assert all_days == sorted(all_days) and len(all_days) == 31
+    assert all_days == sorted(all_days) and len(all_days) == WINDOW
 
 
 def consumption(api, op, site, workspace, csv=False, **params):
@@ -329,7 +332,55 @@ def test_bad_arguments(env, args):
     assert p.stdout == ""
 
 
+def test_monthly_bills_sum_their_daily_bills(env):
+    api, sites, op = env
+    site, port = sites["month1"], api.stack.db_port
+    # The last two days of the month before this one, on the site's calendar.
+    today = local_date(site, ecapi.now())
+    first = ecapi.now() - (int(today[8:]) - 1) * DAY  # a time on the 1st of this month
+    month_start = site.last_midnight() - (int(today[8:]) - 1) * DAY
+    last, before = month_start - DAY, month_start - 2 * DAY
+    month = local_date(site, last)[:7]
+    assert local_date(site, first)[:7] != month
+    a, b = new_workspace(), new_workspace()
+    usage = [(a, before, "logs", 7, 1000000), (a, last, "logs", 7, 2000000),
+             (a, last, "sms", 0, 30), (b, last, "traces", 14, 1234567)]
+    # Last month's records, as they were taken in time (no route takes them this late).
+    mongowire.insert(port, "usage", *[
+        {"_id": "%s:%s:%s:%s" % (site.id, w, item, hour_text(day + HOUR)), "site": site.id,
+         "workspace": w, "item": item, "hour": day + HOUR, "day": local_date(site, day),
+         "retention": retention, "quantity": q, "at": ecapi.now_ms()}
+        for w, day, item, retention, q in usage])
+    p = run(api, "--site", site.id, "--now", str(ecapi.now() + 10 * DAY))
+    assert p.returncode == 0, p.stderr
+    assert "site=%s month=%s monthly: made=2 existing=0" % (site.id, month) in p.stdout, p.stdout
+
+    dailies = [bill(api, op, site, a, local_date(site, d)).json()["bill"] for d in (before, last)]
+    assert [d["total"] for d in dailies] == [120, 240 + 150]
+    got = api("GET", "/api/v1/ops/sites/%s/workspaces/%s/months/%s" % (site.id, a, month),
+              token=op.token)
+    assert got.status_code == 200, got.text
+    monthly = got.json()["monthly_bill"]
+    assert monthly["total"] == sum(d["total"] for d in dailies) == 510
+    assert (monthly["month"], monthly["days"], monthly["currency"]) == (month, 2, "CNY")
+    assert monthly["items"] == [{"item": "logs", "units": 300, "fee": 360},
+                                {"item": "sms", "units": 300, "fee": 150}]
+    other = api("GET", "/api/v1/ops/sites/%s/workspaces/%s/months/%s" % (site.id, b, month),
+                token=op.token).json()["monthly_bill"]
+    assert other["total"] == 738 and other["days"] == 1
+
+    # This month is not due yet, and a second run makes nothing again.
+    this_month = api("GET", "/api/v1/ops/sites/%s/workspaces/%s/months/%s" % (
+        site.id, a, local_date(site, first)[:7]), token=op.token)
+    ecapi.assert_error(this_month, 404, "not_found")
+    p = run(api, "--site", site.id, "--now", str(ecapi.now() + 10 * DAY))
+    assert p.returncode == 0 and "monthly: made=" not in p.stdout, p.stdout
+    ecapi.assert_error(api("GET", "/api/v1/ops/sites/%s/workspaces/%s/months/2026-13" % (
+        site.id, a), token=op.token), 400, "invalid_request")
+
+
 def test_a_database_outage_takes_and_bills_nothing_then_recovers(env):
+    # Last but one in this module: the pool needs a few seconds to find the database again.
     api, sites, op = env
     site, stack = sites["outage1"], api.stack
     m = site.last_midnight()
