@@ -1,6 +1,7 @@
 /* fcgi/batch.c: plugin commands outside the pool (see batch.h). */
 #include "fcgi/batch.h"
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "fcgi/host.h"
 #include "fcgi/request.h"
@@ -78,6 +79,7 @@ int ec_batch_run(ec_app *app, const char *name, int argc, char **argv)
         return 1;
     }
     ec_worker_self = &w;
+    ec_clock_use_file(app->settings->test_clock_file); /* as a worker does */
     const ec_plugin *p = ps->plugin;
     void *state = NULL;
     int rc = 1;

@@ -159,7 +159,7 @@ static int parse_page(const ec_host *h, ec_request *req, const ec_site *site, pa
     ec_local_date ld;
     char today[BILLS_DAY_TEXT];
     int64_t today_no;
-    if (bills_local_day(h, site, h->now_ms() / 1000, &ld, today, &today_no) < 0)
+    if (bills_local_day(h, site, h->clock_ms() / 1000, &ld, today, &today_no) < 0)
         return h->reply_error(req, 500, "internal", "the site's calendar failed");
     *p = (page){.to = today_no, .cursor = -1, .limit = DEFAULT_DAYS};
     int has_from, has_to, has_cursor;

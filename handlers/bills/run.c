@@ -20,9 +20,9 @@
  * racing past a taken-over lease) only find the bills already made. When every workspace is
  * billed the day gets its done marker in `bill_days`.
  *
- * Options for tests and repairs: `--now UNIX_S` runs as of that time (the injected clock of
- * every rule above), `--throttle-ms N` pauses after each bill and `--verbose` prints each
- * bill (so a test can kill a run midway).
+ * The rules above read host->clock_ms (the wall clock, or the test setting test_clock_file).
+ * Options for tests and repairs: `--now UNIX_S` runs as of that time instead, `--throttle-ms N`
+ * pauses after each bill and `--verbose` prints each bill (so a test can kill a run midway).
  *
  * Output: one line per (site, day) billed or busy, and per bill with --verbose. Exit 0 when
  * every day it looked at is billed or held by a live run, 1 when the database failed or a
@@ -86,7 +86,7 @@ static int parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)
 
 static int parse_options(const ec_host *h, int argc, char **argv, run_options *o)
 {
-    *o = (run_options){.day = -1, .now_s = h->now_ms() / 1000};
+    *o = (run_options){.day = -1, .now_s = h->clock_ms() / 1000};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int64_t n;

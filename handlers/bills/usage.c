@@ -18,6 +18,8 @@
  * A record is taken by one unique insert and never updated, so racing senders of the same
  * record take it once and every other answer is `duplicate`.
  *
+ * "Now" is host->clock_ms: the wall clock, or the test setting test_clock_file's time.
+ *
  * Failure: a database that stops answering mid-batch gives 503; the records taken before it
  * stay taken, and resending the batch answers them `duplicate`.
  */
@@ -232,7 +234,7 @@ int bills_usage_post(ec_request *req, void *state)
         return bills_reply_internal(st, req, "out of memory building a usage answer");
     }
     int64_t counts[3] = {0, 0, 0};
-    int64_t now_s = h->now_ms() / 1000;
+    int64_t now_s = h->clock_ms() / 1000; /* the rules' clock: a test may set it */
     int index = 0;
     const cJSON *rec;
     cJSON_ArrayForEach(rec, records)

@@ -1,8 +1,9 @@
 """tests/integration/sites.py: sites as the bills tests see them: ES256 key pairs made by the
 test, site-signed tokens, and a stack that loads the bills plugin with those sites.
 
-  start_bills_stack(start_stack, keydir, name, sites, grace_minutes, **bills)
-        -> (Api, {site id: Site}); sites = {id: (currency, "+HH:MM")}
+  start_bills_stack(start_stack, keydir, name, sites, grace_minutes, config=None, **bills)
+        -> (Api, {site id: Site}); sites = {id: (currency, "+HH:MM")}; config: top-level
+        ecd.conf keys; bills: the [bills] section
   Site.token(**claims)   a fresh signed token (new jti); Site.last_midnight()
   hour_text(unix_s)      "YYYY-MM-DDTHH:00:00Z"; local_date(site, unix_s) "YYYY-MM-DD"
   race(n, fn)            fn(0..n-1) in n threads released together
@@ -67,7 +68,7 @@ def offset_seconds(tz):
     return sign * (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60)
 
 
-def start_bills_stack(start_stack, keydir, name, sites, grace_minutes, **bills):
+def start_bills_stack(start_stack, keydir, name, sites, grace_minutes, config=None, **bills):
     blocks, made = [], {}
     for site_id, (currency, tz) in sites.items():
         key = ec.generate_private_key(ec.SECP256R1())
@@ -82,9 +83,10 @@ def start_bills_stack(start_stack, keydir, name, sites, grace_minutes, **bills):
                "usage_grace_minutes": grace_minutes}
     section.update(bills)
     # A full batch of 1,000 records is about 130 KiB: the limit sites' calls need.
+    top = {"body_limit": 262144}
+    top.update(config or {})
     stack = start_stack(name, workers=3, plugins=plugins, extra_config="\n".join(blocks),
-                        config={"body_limit": 262144}, nginx_vars={"BODY_LIMIT": "256k"},
-                        sections={"bills": section})
+                        config=top, nginx_vars={"BODY_LIMIT": "256k"}, sections={"bills": section})
     return ecapi.Api(stack), made
 
 
