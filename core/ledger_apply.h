@@ -12,6 +12,8 @@
  *                  (only if the charge reaches their threshold), stored-value cards, cash;
  *                  what remains becomes arrears. Within a kind the fund expiring first is
  *                  used first, then the oldest. Funds outside their validity are never used.
+ *   CHARGE_CASH_OR_CARD  a charge that vouchers may not pay (SMS and dial-test usage):
+ *                  stored-value cards, cash, then arrears, in the same order within a kind.
  *
  * Ownership: after's arrays and the moves are allocated from `arena`.
  * Failure: -1 with *refusal set to a stable code: "invalid_amount", "amount_overflow",
@@ -31,7 +33,8 @@ int ec_ledger_apply(ec_arena *arena, const ec_wallet *before, const ec_ledger_op
                     ec_wallet *after, ec_move **moves, size_t *nmoves, ec_split *split,
                     const char **refusal);
 
-/* The reversal of `original` (a credit: recharge or remittance, or a charge) applied to
+/* The reversal of `original` (a credit: recharge or remittance, or a charge: charge, bill,
+ * bill_cash_or_card) applied to
  * `before`: the same funds move back. A credit's amount goes back out of cash, and what cash
  * no longer holds becomes arrears (never negative cash); a charge's vouchers and cards get
  * back what they paid (refused "fund_gone" when one is no longer in the wallet), and what
