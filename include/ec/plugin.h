@@ -223,6 +223,37 @@ typedef struct ec_local_date {
     int64_t month_start, month_end;
 } ec_local_date;
 
+/* ---- settlement providers ---------------------------------------------------------------- */
+
+#define EC_PROVIDER_ABI_VERSION 1u
+
+/*
+ * What a settlement provider plugin exports in ec_plugin.provider: its name (the settlement
+ * method workspaces name), the sites it may settle, and how a cloud account of it is bound.
+ * Members are only ever appended (the bills work appends bill settlement); `size` says how
+ * much of the struct the plugin provides.
+ *
+ * A provider learns that a cloud subscription was cancelled by whatever channel its cloud
+ * uses and reports it by inserting {_id: "<provider>:<external id>", at} into the collection
+ * `cloud_cancellations` (a unique insert: reported once). The workspaces settling through
+ * that cloud account are locked from then on, until they pay through another method.
+ */
+typedef struct ec_provider {
+    uint32_t abi_version; /* EC_PROVIDER_ABI_VERSION the plugin was built against */
+    size_t size;          /* sizeof(ec_provider) as the plugin was built */
+    const char *name;     /* "guance", "aws", "aliyun": [a-z0-9_]{1,32} */
+    /* The sites it may settle, NULL-terminated; NULL: every site. */
+    const char *const *sites;
+    /* 1: it settles through a cloud account the enterprise account binds; 0: it settles
+     * from the enterprise account itself (guance). */
+    int cloud;
+    /* Checks a cloud account an owner binds (external_id, and the body's `params` object or
+     * NULL). 0: accepted; -1: refused with *refusal (a short reason for the client).
+     * NULL: the provider has no binding flow yet and every bind is refused. */
+    int (*validate_account)(ec_request *req, const char *external_id, const cJSON *params,
+                            const char **refusal);
+} ec_provider;
+
 /* ---- host services --------------------------------------------------------------------- */
 
 enum ec_log_level { EC_LOG_ERROR = 0, EC_LOG_WARN = 1, EC_LOG_INFO = 2, EC_LOG_DEBUG = 3 };
@@ -363,6 +394,22 @@ typedef struct ec_host {
                                    const char **refusal);
     /* Places unix time `at` (seconds) on the site's calendar. 0, or -1 when it cannot. */
     int (*site_local_date)(const ec_site *site, int64_t at, ec_local_date *out);
+    /* Gapless series (core/gapless.h): documents "<series>:<n>", n = 1, 2, ... in
+     * `collection`, so a listing walks _ids. The head is the highest n that exists (0: none). */
+    ec_status (*series_head)(const char *collection, const char *series, int64_t *head);
+    /* Document n: EC_OK with *out arena-owned, or EC_ERR_NOT_FOUND. */
+    ec_status (*series_get)(ec_request *req, const char *collection, const char *series, int64_t n,
+                            bson_t **out);
+    /* Appends `doc` (without _id and n) as the next document; *n its number (may be NULL). */
+    ec_status (*series_append)(const char *collection, const char *series, const bson_t *doc,
+                               int64_t *n);
+    /* Inserts `doc` as exactly document n (a compare-and-swap on the series' head):
+     * EC_ERR_DUPLICATE when n is taken. */
+    ec_status (*series_insert_at)(const char *collection, const char *series, int64_t n,
+                                  const bson_t *doc);
+    /* The loaded settlement provider with this name, or NULL; the i-th one, or NULL. */
+    const ec_provider *(*provider_get)(const char *name);
+    const ec_provider *(*provider_at)(size_t i);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */
@@ -379,8 +426,7 @@ typedef struct ec_plugin {
     const ec_route *routes;  /* terminated by an entry with name == NULL */
     const ec_index *indexes; /* terminated by an entry with collection == NULL; may be NULL */
 
-    /* Settlement providers export their provider table here (its own versioned struct,
-     * declared in a later ABI version); NULL for handler plugins. */
+    /* Settlement providers export their `const ec_provider *` here; NULL for handler plugins. */
     const void *provider;
 } ec_plugin;
 
