@@ -190,6 +190,9 @@ int ws_jump(ec_request *req, void *state)
     if (s == EC_OK && strcmp(r.owner_user, f.user) != 0)
         return refuse(req, h, &f, 403, "not_workspace_owner", "not_owner", NULL,
                       "only the workspace's owner can enter the expense center");
+    if (s == EC_OK && strcmp(r.state, "deleted") == 0)
+        return refuse(req, h, &f, 409, "workspace_deleted", "deleted_workspace", NULL,
+                      "the site has deleted this workspace");
     if (s == EC_OK)
         s = ws_state_get(req, h, f.site, f.workspace, &ws);
     if (s != EC_OK)
@@ -243,6 +246,8 @@ int ws_bind(ec_request *req, void *state)
     ec_status s = ws_registration_get(req, h, site, wsid, &r);
     if (s != EC_OK)
         return ws_unavailable(req, h, s);
+    if (strcmp(r.state, "deleted") == 0)
+        return h->reply_error(req, 409, "workspace_deleted", "the site has deleted this workspace");
     int64_t member_n = 0;
     for (int attempt = 0; attempt < 8; attempt++) {
         if ((s = ws_state_get(req, h, site, wsid, &cur)) != EC_OK)

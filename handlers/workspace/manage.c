@@ -81,10 +81,18 @@ int ws_list(ec_request *req, void *state)
     return ws_reply_page(req, h, h->session(req)->account_id, 1);
 }
 
-static ec_status member_of(ec_request *req, const ec_host *h, const ws_state *s, bson_t **m)
+/* 200 with the workspace as its account sees it (its local name, its lock). */
+static int reply_workspace(ec_request *req, const ec_host *h, const ws_registration *r,
+                           const ws_state *s)
 {
-    ec_status st = h->series_get(req, WS_MEMBERS, s->account, s->member_n, m);
-    return st == EC_ERR_NOT_FOUND ? EC_ERR_INTERNAL : st;
+    bson_t *m = NULL;
+    int64_t cancelled = 0;
+    ec_status st = h->series_get(req, WS_MEMBERS, s->account, s->member_n, &m);
+    if (st == EC_OK)
+        st = ws_cancelled_at(req, h, s, &cancelled);
+    if (st != EC_OK)
+        return ws_unavailable(req, h, st);
+    return h->reply_json(req, 200, ws_render(req, h, r, s, m, cancelled));
 }
 
 int ws_show(ec_request *req, void *state)
@@ -96,14 +104,7 @@ int ws_show(ec_request *req, void *state)
     int rc = ws_load_owned(req, h, h->session(req)->account_id, &r, &s, &replied);
     if (replied)
         return rc;
-    bson_t *m = NULL;
-    int64_t cancelled = 0;
-    ec_status st = member_of(req, h, &s, &m);
-    if (st == EC_OK)
-        st = ws_cancelled_at(req, h, &s, &cancelled);
-    if (st != EC_OK)
-        return h->reply_db_error(req, st);
-    return h->reply_json(req, 200, ws_render(req, h, &r, &s, m, cancelled));
+    return reply_workspace(req, h, &r, &s);
 }
 
 int ws_rename(ec_request *req, void *state)
@@ -124,29 +125,9 @@ int ws_rename(ec_request *req, void *state)
     ec_status st = h->db_update(WS_MEMBERS, &filter, &update, 0, NULL);
     bson_destroy(&filter);
     bson_destroy(&update);
-    bson_t *m = NULL;
-    int64_t cancelled = 0;
-    if (st == EC_OK)
-        st = member_of(req, h, &s, &m);
-    if (st == EC_OK)
-        st = ws_cancelled_at(req, h, &s, &cancelled);
     if (st != EC_OK)
         return h->reply_db_error(req, st);
-    return h->reply_json(req, 200, ws_render(req, h, &r, &s, m, cancelled));
-}
-
-/* 409 when a cloud subscription still holds the workspace; 0 to go on; else replied. */
-static int cloud_holds(ec_request *req, const ec_host *h, const ws_state *s)
-{
-    int64_t cancelled = 0;
-    ec_status st = ws_cancelled_at(req, h, s, &cancelled);
-    if (st != EC_OK)
-        return h->reply_db_error(req, st);
-    if (s->cloud_account != NULL && cancelled == 0)
-        return h->reply_error(req, 409, "cloud_sticky",
-                              "the workspace settles through a cloud subscription until it is "
-                              "cancelled");
-    return 0;
+    return reply_workspace(req, h, &r, &s);
 }
 
 int ws_unbind(ec_request *req, void *state)
@@ -169,7 +150,7 @@ int ws_unbind(ec_request *req, void *state)
                                   "the workspace has an unsettled bill; settle it first");
         if (st != EC_ERR_NOT_FOUND)
             return h->reply_db_error(req, st);
-        if ((rc = cloud_holds(req, h, &s)) != 0)
+        if ((rc = ws_cloud_holds(req, h, &s)) != 0)
             return rc;
         ws_state next = {.n = s.n + 1};
         st = ws_state_put(req, h, site, wsid, &next, "unbind", s.method, NULL);
@@ -234,7 +215,7 @@ int ws_transfer(ec_request *req, void *state)
     for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         if (attempt > 0 && (rc = ws_load_owned(req, h, account, &r, &s, &replied), replied))
             return rc;
-        if ((rc = cloud_holds(req, h, &s)) != 0)
+        if ((rc = ws_cloud_holds(req, h, &s)) != 0)
             return rc;
         if (member_n == 0 && (st = ws_member_add(h, to, site, wsid, &member_n)) != EC_OK)
             return h->reply_db_error(req, st);

@@ -131,14 +131,7 @@ static int validate(ec_request *req, const ec_host *h, const char *account, cons
         ((cloud == NULL && s->cloud_account == NULL) ||
          (cloud != NULL && s->cloud_account != NULL && strcmp(cloud, s->cloud_account) == 0)))
         return 1;
-    int64_t cancelled = 0;
-    if ((st = ws_cancelled_at(req, h, s, &cancelled)) != EC_OK)
-        return h->reply_db_error(req, st);
-    if (s->cloud_account != NULL && cancelled == 0)
-        return h->reply_error(req, 409, "cloud_sticky",
-                              "the workspace settles through a cloud subscription until it is "
-                              "cancelled");
-    return 0;
+    return ws_cloud_holds(req, h, s);
 }
 
 int ws_method_change(ec_request *req, void *state)

@@ -151,6 +151,20 @@ ec_status ws_cancelled_at(ec_request *req, const ec_host *h, const ws_state *s, 
     return st;
 }
 
+/* 409 when a cloud subscription still holds the workspace; 0 to go on; else replied. */
+int ws_cloud_holds(ec_request *req, const ec_host *h, const ws_state *s)
+{
+    int64_t cancelled = 0;
+    ec_status st = ws_cancelled_at(req, h, s, &cancelled);
+    if (st != EC_OK)
+        return h->reply_db_error(req, st);
+    if (s->cloud_account != NULL && cancelled == 0)
+        return h->reply_error(req, 409, "cloud_sticky",
+                              "the workspace settles through a cloud subscription until it is "
+                              "cancelled");
+    return 0;
+}
+
 /* ---- rendering ---- */
 
 static void add_str_or_null(cJSON *o, const char *key, const char *v)

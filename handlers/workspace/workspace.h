@@ -98,6 +98,9 @@ WS_HIDDEN ec_status ws_state_put(ec_request *req, const ec_host *h, const char *
 /* The time (ms) the state's cloud subscription was cancelled, 0 when not (or no cloud). */
 WS_HIDDEN ec_status ws_cancelled_at(ec_request *req, const ec_host *h, const ws_state *s,
                                     int64_t *at);
+/* 409 `cloud_sticky` while the state settles through a cloud account whose subscription is
+ * not cancelled; 0 to go on; otherwise the status already replied. */
+WS_HIDDEN int ws_cloud_holds(ec_request *req, const ec_host *h, const ws_state *s);
 /* The workspace as the API shows it; member may be NULL (no local name). */
 WS_HIDDEN cJSON *ws_render(ec_request *req, const ec_host *h, const ws_registration *r,
                            const ws_state *s, const bson_t *member, int64_t cancelled_at);

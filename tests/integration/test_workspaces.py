@@ -588,3 +588,25 @@ def test_racing_one_jump_token_is_accepted_once(wapi):
         rs = list(ex.map(lambda _: jump(wapi, tok), range(4)))
     assert sorted(r.status_code for r in rs) == [302, 401, 401, 401], [r.text for r in rs]
     assert sum("ec_session" in r.cookies for r in rs) == 1
+
+
+def test_expired_ticket_and_deleted_workspace(wst, wapi):
+    a = owner(wapi)
+    ws = register(wapi)
+    t = jump(wapi, jump_token("cn1", ws)).json()["ticket"]
+    # a ticket past its time, written as the jump writes one (the TTL is at least a minute)
+    old = "ab" * 24
+    mongowire.insert(wst.db_port, "bind_tickets",
+                     {"_id": old, "site": "cn1", "workspace": ws, "user": "u-owner",
+                      "expires_at": ecapi.now_ms() - 1, "at": ecapi.now_ms() - 60000})
+    assert_error(wapi("POST", "/api/v1/workspaces/bind", json={"ticket": old}, token=a.token),
+                 410, "ticket_expired")
+    assert billing(wapi, ws).json()["bound"] is False
+    # the site deletes the workspace: no further jump gets anything
+    register(wapi, ws=ws, state="deleted")
+    r = jump(wapi, jump_token("cn1", ws))
+    assert_error(r, 409, "workspace_deleted")
+    assert not r.cookies
+    assert_error(wapi("POST", "/api/v1/workspaces/bind", json={"ticket": t}, token=a.token),
+                 409, "workspace_deleted")  # nor does a ticket issued before
+    assert billing(wapi, ws).json()["bound"] is False
