@@ -610,3 +610,56 @@ def test_expired_ticket_and_deleted_workspace(wst, wapi):
     assert_error(wapi("POST", "/api/v1/workspaces/bind", json={"ticket": t}, token=a.token),
                  409, "workspace_deleted")  # nor does a ticket issued before
     assert billing(wapi, ws).json()["bound"] is False
+
+
+# ---- configuration: `ecd -t` and a reload ----------------------------------------------------
+
+def ecd_t(path):
+    import subprocess
+    return subprocess.run([str(BUILDDIR / "ecd"), "-t", "-c", str(path)], capture_output=True,
+                          text=True, timeout=60)
+
+
+@pytest.mark.parametrize("change,reason", [
+    (lambda t, d: t.replace("currency = CNY", "currency = XBT"), "unknown currency"),
+    (lambda t, d: t.replace("[site.tc1]", "[site.cn1]"), "duplicate site id"),
+    (lambda t, d: t.replace(str(d / "tc1.pem"), str(d / "junk.pem")), "no P-256 or RSA"),
+    (lambda t, d: t.replace("timezone = America/New_York", "timezone = Mars/Base"),
+     "no known time zone"),
+])
+def test_ecd_t_refuses_a_bad_site(wst, tmp_path, change, reason):
+    text = open(wst.config_path).read()
+    d = next(p for p in (l.split()[-1] for l in text.splitlines() if l.startswith("key = "))
+             ).rsplit("/", 1)[0]
+    from pathlib import Path
+    d = Path(d)
+    (d / "junk.pem").write_text("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+    good = tmp_path / "good.conf"
+    good.write_text(text)
+    assert ecd_t(good).returncode == 0, ecd_t(good).stderr
+    bad = tmp_path / "bad.conf"
+    bad.write_text(change(text, d))
+    p = ecd_t(bad)
+    assert p.returncode != 0 and reason in p.stderr + p.stdout, (p.returncode, p.stderr)
+
+
+def test_zz_reload_brings_a_new_site_and_key(wst, wapi, tmp_path):
+    import time
+    a = owner(wapi)
+    new = SiteKey("eu1-a", "ES256")
+    (tmp_path / "eu1.pem").write_bytes(new.pem)
+    wst.extra_config += ("[site.eu1]\nname = Europe 1\ncurrency = EUR\ntimezone = +01:00\n"
+                         "key = eu1-a %s\n" % (tmp_path / "eu1.pem"))
+    wst.write_config()
+    wst.reload()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        ids = [s["id"] for s in wapi("GET", "/api/v1/sites", token=a.token).json()["sites"]]
+        if "eu1" in ids:
+            break
+        time.sleep(0.2)
+    assert "eu1" in ids
+    ws = "ws-" + uuid.uuid4().hex[:12]
+    r = site_call(wapi, "PUT", "/api/v1/sites/workspaces/" + ws, site="eu1", key=new,
+                  json_body={"name": "EU", "owner_user": "u-1", "state": "active"})
+    assert r.status_code == 201, r.text
