@@ -34,9 +34,10 @@ const char *ws_month_key(ec_request *req, const ec_host *h, const ec_site *site,
     return h->sprintf(req, "%04d-%02d", d.year, d.month);
 }
 
-static int listed(const char *const *list, size_t n, const char *name)
+/* `name` is in the NULL-terminated list. */
+static int listed(const char *const *list, const char *name)
 {
-    for (size_t i = 0; list != NULL && (n == (size_t)-1 ? list[i] != NULL : i < n); i++)
+    for (size_t i = 0; list != NULL && list[i] != NULL; i++)
         if (strcmp(list[i], name) == 0)
             return 1;
     return 0;
@@ -46,9 +47,9 @@ ec_status ws_method_allowed(ec_request *req, const ec_host *h, const char *accou
                             const ec_site *site, const ec_provider *p, int *allowed)
 {
     *allowed = 0;
-    if (p->sites != NULL && !listed(p->sites, (size_t)-1, site->id))
+    if (p->sites != NULL && !listed(p->sites, site->id))
         return EC_OK;
-    if (!p->cloud || listed(site->clouds, site->nclouds, p->name)) {
+    if (!p->cloud || listed(site->clouds, p->name)) {
         *allowed = 1;
         return EC_OK;
     }

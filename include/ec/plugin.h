@@ -206,13 +206,13 @@ typedef struct ec_entry_query {
 /* A configured site (`[site.<id>]` in the config). Owned by the host; valid until the end of
  * the request that obtained it (a reload only ever changes the sites of new workers). */
 typedef struct ec_site {
-    const char *id;       /* [A-Za-z0-9_-]{1,32} */
-    const char *name;     /* display name */
-    const char *currency; /* ISO 4217 code of its bills: "CNY", "USD" ... */
-    const char *tz_name;  /* IANA time zone of its billing calendar, or NULL ... */
-    int32_t tz_offset_s;  /* ... a fixed offset east of UTC in seconds (default +08:00) */
-    size_t nclouds;       /* the settlement providers allowed by default, besides "guance" */
-    const char *const *clouds;
+    const char *id;            /* [A-Za-z0-9_-]{1,32} */
+    const char *name;          /* display name */
+    const char *currency;      /* ISO 4217 code of its bills: "CNY", "USD" ... */
+    const char *tz_name;       /* IANA time zone of its billing calendar, or NULL ... */
+    int32_t tz_offset_s;       /* ... a fixed offset east of UTC in seconds (default +08:00) */
+    size_t nclouds;            /* the settlement providers allowed by default, besides "guance" */
+    const char *const *clouds; /* nclouds names, then NULL */
 } ec_site;
 
 /* A unix time placed on a site's billing calendar: the local date and the bounds (unix
