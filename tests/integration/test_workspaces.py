@@ -612,6 +612,47 @@ def test_expired_ticket_and_deleted_workspace(wst, wapi):
     assert billing(wapi, ws).json()["bound"] is False
 
 
+# ---- the database goes away ---------------------------------------------------------------------
+
+def test_yy_database_outage_is_503_and_changes_nothing(wst, wapi):
+    import time
+    a = owner(wapi)
+    ws = bind(wapi, a, site="tc1")
+    cid = bind_cloud(wapi, a)
+    other = register(wapi)
+    jump_tok, bind_tok = jump_token("tc1", ws), jump_token("cn1", other)
+    wst.stop_db()
+    try:
+        assert_error(jump(wapi, jump_tok), 503, "service_unavailable")
+        assert_error(site_call(wapi, "PUT", "/api/v1/sites/workspaces/" + other,
+                               json_body={"name": "X", "owner_user": "u-x", "state": "deleted"}),
+                     503, "service_unavailable")
+        assert_error(settle(wapi, a, "tc1", ws, "testcloud", cid), 503, "service_unavailable")
+        assert_error(wapi("DELETE", "/api/v1/workspaces/tc1/" + ws, token=a.token), 503,
+                     "service_unavailable")
+    finally:
+        wst.start_db()
+
+    def up(call):
+        """The answer of call() once the worker that takes it finds the database again."""
+        deadline = time.monotonic() + 20
+        while True:
+            r = call()
+            if r.status_code != 503:
+                return r
+            assert time.monotonic() < deadline, "the pool did not find the database again"
+            time.sleep(0.5)
+
+    shown = up(lambda: get_ws(wapi, a, "tc1", ws)).json()
+    assert shown["account"] == a.id and shown["settlement"]["method"] == "guance"
+    # the jump token refused during the outage was not spent: it still works, once
+    assert up(lambda: jump(wapi, jump_tok)).status_code == 302
+    r = up(lambda: jump(wapi, bind_tok))
+    assert r.json()["outcome"] == "bind_ticket"  # still registered and active
+    # and the month was not spent by the refused change
+    assert up(lambda: settle(wapi, a, "tc1", ws, "testcloud", cid)).status_code == 200
+
+
 # ---- configuration: `ecd -t` and a reload ----------------------------------------------------
 
 def ecd_t(path):
