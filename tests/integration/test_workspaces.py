@@ -704,3 +704,17 @@ def test_zz_reload_brings_a_new_site_and_key(wst, wapi, tmp_path):
     r = site_call(wapi, "PUT", "/api/v1/sites/workspaces/" + ws, site="eu1", key=new,
                   json_body={"name": "EU", "owner_user": "u-1", "state": "active"})
     assert r.status_code == 201, r.text
+    # a bad site block in a reload is refused and the running pool keeps its sites
+    good = wst.extra_config
+    wst.extra_config += "[site.bad]\ncurrency = XBT\nkey = k %s\n" % (tmp_path / "eu1.pem")
+    wst.write_config()
+    wst.reload()
+    deadline = time.monotonic() + 20
+    while "reload refused" not in open(wst.log_path).read():
+        assert time.monotonic() < deadline, "the bad reload was not refused"
+        time.sleep(0.2)
+    assert "unknown currency" in open(wst.log_path).read()
+    ids = [s["id"] for s in wapi("GET", "/api/v1/sites", token=a.token).json()["sites"]]
+    assert ids == ["cn1", "tc1", "eu1"]
+    wst.extra_config = good
+    wst.write_config()
