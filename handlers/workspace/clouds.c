@@ -12,14 +12,21 @@
  * its membership series `account_clouds`; a membership is live while the cloud document
  * still names the account and that membership.
  * Unbind is refused while one of the account's workspaces settles through it; the check
- * walks the account's workspaces (a cloud account only ever settles its own account's), and
- * a method change racing the unbind can still win that race: a known narrow gap.
+ * walks the account's workspaces (a cloud account only ever settles its own account's).
+ * An unbind and a method change to the same cloud account each write first and check the
+ * other's write after: the unbind inserts `cloud_unbinds` {_id cloud account} before it
+ * walks the workspaces, and a method change checks that marker (and the cloud account)
+ * after it wrote its state and takes the change back when it finds either. So of the two at
+ * least one sees the other, and no workspace is left settling through an unbound account.
+ * A marker older than UNBIND_STALE_MS is one whose request died (the request timeout is
+ * far shorter) and is ignored and replaced.
  */
 #include "workspace.h"
 
 #include <string.h>
 
 #define MAX_LIST 200
+#define UNBIND_STALE_MS (120 * 1000)
 
 static cJSON *render_cloud(ec_request *req, const ec_host *h, const bson_t *doc)
 {
@@ -181,6 +188,70 @@ static ec_status in_use(ec_request *req, const ec_host *h, const char *account, 
     return st;
 }
 
+/* 1 when an unbind of `cloud` is in progress (a marker younger than UNBIND_STALE_MS). */
+static ec_status unbinding(ec_request *req, const ec_host *h, const char *cloud, int *busy)
+{
+    bson_t *doc = NULL;
+    *busy = 0;
+    ec_status st = ws_find_id(req, h, WS_CLOUD_UNBINDS, cloud, &doc);
+    if (st == EC_ERR_NOT_FOUND)
+        return EC_OK;
+    if (st == EC_OK)
+        *busy = h->now_ms() - ws_bson_int(doc, "at") < UNBIND_STALE_MS;
+    return st;
+}
+
+ec_status ws_cloud_still_usable(ec_request *req, const ec_host *h, const char *account,
+                                const char *cloud, int *ok)
+{
+    int busy = 0;
+    bson_t *doc = NULL;
+    *ok = 0;
+    ec_status st = unbinding(req, h, cloud, &busy);
+    if (st != EC_OK || busy)
+        return st;
+    st = ws_find_id(req, h, WS_CLOUDS, cloud, &doc);
+    if (st == EC_ERR_NOT_FOUND)
+        return EC_OK;
+    const char *owner = st == EC_OK ? ws_bson_str(doc, "account") : NULL;
+    *ok = owner != NULL && strcmp(owner, account) == 0;
+    return st;
+}
+
+static void drop_marker(const ec_host *h, const char *cloud)
+{
+    bson_t filter = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "_id", cloud);
+    /* Left behind, the marker only delays changes to this cloud account until it is stale. */
+    if (h->db_delete(WS_CLOUD_UNBINDS, &filter, 0) != EC_OK)
+        h->log(EC_LOG_WARN, WS_PLUGIN, "unbind marker of %s not removed", cloud);
+    bson_destroy(&filter);
+}
+
+/* Inserts the unbind marker: 0, or the status already replied. */
+static int mark_unbinding(ec_request *req, const ec_host *h, const char *cloud)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        bson_t doc = BSON_INITIALIZER;
+        BSON_APPEND_UTF8(&doc, "_id", cloud);
+        BSON_APPEND_INT64(&doc, "at", h->now_ms());
+        ec_status st = h->db_insert(WS_CLOUD_UNBINDS, &doc);
+        bson_destroy(&doc);
+        if (st == EC_OK)
+            return 0;
+        if (st != EC_ERR_DUPLICATE)
+            return h->reply_db_error(req, st);
+        int busy = 0;
+        if ((st = unbinding(req, h, cloud, &busy)) != EC_OK)
+            return h->reply_db_error(req, st);
+        if (busy)
+            break;
+        drop_marker(h, cloud); /* a stale marker: its request died */
+    }
+    return h->reply_error(req, 409, "cloud_account_busy",
+                          "another change of this cloud account is in progress; retry");
+}
+
 int ws_cloud_unbind(ec_request *req, void *state)
 {
     const ec_host *h = ((ws_plugin_state *)state)->host;
@@ -193,17 +264,22 @@ int ws_cloud_unbind(ec_request *req, void *state)
         return h->reply_error(req, 404, "not_found", "no such cloud account");
     if (st != EC_OK)
         return h->reply_db_error(req, st);
+    int rc = mark_unbinding(req, h, id);
+    if (rc != 0)
+        return rc;
     int used = 0;
-    if ((st = in_use(req, h, account, id, &used)) != EC_OK)
-        return h->reply_db_error(req, st);
-    if (used)
-        return h->reply_error(req, 409, "cloud_account_in_use",
-                              "a workspace settles through this cloud account");
+    if ((st = in_use(req, h, account, id, &used)) != EC_OK || used) {
+        drop_marker(h, id);
+        return st != EC_OK ? h->reply_db_error(req, st)
+                           : h->reply_error(req, 409, "cloud_account_in_use",
+                                            "a workspace settles through this cloud account");
+    }
     bson_t filter = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&filter, "_id", id);
     BSON_APPEND_UTF8(&filter, "account", account);
     st = h->db_delete(WS_CLOUDS, &filter, 0);
     bson_destroy(&filter);
+    drop_marker(h, id);
     if (st != EC_OK)
         return h->reply_db_error(req, st);
     cJSON *out = cJSON_CreateObject();

@@ -16,7 +16,9 @@
  *     inserts `workspace_method_months` {_id "<site>:<ws>:<YYYY-MM>"}; of two concurrent
  *     changes one insert wins and the other is 409. The claim is released again (deleted)
  *     when the change then cannot be written, so a refused change does not spend the month;
- *   - asking for the method already in force changes nothing and spends nothing.
+ *   - asking for the method already in force changes nothing and spends nothing;
+ *   - a change to a cloud account whose unbind ran at the same time is taken back (a
+ *     "method_revert" state) and answered 409 `cloud_account_not_found` (see clouds.c).
  * History is the workspace's state series itself: who, when, from, to.
  */
 #include "workspace.h"
@@ -135,6 +137,52 @@ static int validate(ec_request *req, const ec_host *h, const char *account, cons
     return ws_cloud_holds(req, h, s);
 }
 
+/* Takes back a change to `cloud` whose account was unbound meanwhile: the state goes back to
+ * `prev`'s method unless another change already moved it off that cloud account. */
+static ec_status take_back(ec_request *req, const ec_host *h, const char *sid, const char *wsid,
+                           const ws_state *prev, const char *cloud)
+{
+    ec_status st = EC_ERR_UNAVAILABLE;
+    for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        ws_state cur;
+        if ((st = ws_state_get(req, h, sid, wsid, &cur)) != EC_OK)
+            return st;
+        if (cur.cloud_account == NULL || strcmp(cur.cloud_account, cloud) != 0)
+            return EC_OK;
+        ws_state back = cur;
+        back.n = cur.n + 1;
+        back.method = prev->method;
+        back.cloud_account = prev->cloud_account;
+        back.method_since = prev->method_since;
+        st = ws_state_put(req, h, sid, wsid, &back, "method_revert", cur.method, prev->method);
+        if (st != EC_ERR_DUPLICATE)
+            return st;
+    }
+    return st;
+}
+
+/* After a change to a cloud method was written: 0 when it stands, else replied (the change
+ * taken back and the month released). */
+static int confirm_cloud(ec_request *req, const ec_host *h, const char *account, const char *sid,
+                         const char *wsid, const ws_state *prev, const char *cloud,
+                         const char *claim)
+{
+    int usable = 0;
+    ec_status st = ws_cloud_still_usable(req, h, account, cloud, &usable);
+    if (st == EC_OK && usable)
+        return 0;
+    if (st == EC_OK)
+        st = take_back(req, h, sid, wsid, prev, cloud);
+    if (st != EC_OK) {
+        h->log(EC_LOG_ERROR, WS_PLUGIN, "%s:%s may settle through %s, whose unbind raced it", sid,
+               wsid, cloud);
+        return h->reply_db_error(req, st);
+    }
+    release_month(h, claim);
+    return h->reply_error(req, 409, "cloud_account_not_found",
+                          "the cloud account was unbound meanwhile");
+}
+
 int ws_method_change(ec_request *req, void *state)
 {
     const ec_host *h = ((ws_plugin_state *)state)->host;
@@ -196,6 +244,9 @@ int ws_method_change(ec_request *req, void *state)
         next.cloud_account = cloud;
         next.method_since = h->now_ms();
         st = ws_state_put(req, h, sid, wsid, &next, "method", s.method, method);
+        if (st == EC_OK && cloud != NULL &&
+            (rc = confirm_cloud(req, h, account, sid, wsid, &s, cloud, claim)) != 0)
+            return rc;
         if (st == EC_OK)
             return h->reply_json(req, 200, ws_render(req, h, &r, &next, NULL, 0));
         if (st != EC_ERR_DUPLICATE)

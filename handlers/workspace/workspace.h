@@ -17,6 +17,7 @@
  *   `cloud_accounts`      {_id "<provider>:<external id>"}: bound to one account at a time;
  *   `account_clouds`      series "<account>": memberships of cloud accounts;
  *   `cloud_cancellations` {_id "<provider>:<external id>"}: written by the provider plugin;
+ *   `cloud_unbinds`       {_id cloud account, at}: an unbind in progress (see clouds.c);
  *   `site_overrides`      {_id account}: an operator lifted the site restriction;
  *   `bills_unsettled`     {_id "<site>:<ws>"}: read only: the bills work keeps a pointer
  *                         here while a workspace has an unsettled bill (unbind refuses then);
@@ -46,6 +47,7 @@
 #define WS_CLOUDS "cloud_accounts"
 #define WS_CLOUD_MEMBERS "account_clouds"
 #define WS_CANCELLATIONS "cloud_cancellations"
+#define WS_CLOUD_UNBINDS "cloud_unbinds"
 #define WS_OVERRIDES "site_overrides"
 #define WS_UNSETTLED "bills_unsettled"
 #define WS_CERTIFICATIONS "certifications"
@@ -144,6 +146,12 @@ WS_HIDDEN ec_status ws_member_page(ec_request *req, const ec_host *h, const char
 /* A page of the account's workspaces as the answer (query site, method, state when
  * `filters`; cursor and limit always). */
 WS_HIDDEN int ws_reply_page(ec_request *req, const ec_host *h, const char *account, int filters);
+
+/* ---- clouds.c ---- */
+/* After a state naming `cloud` was written: whether the cloud account is still the
+ * account's and no unbind of it is in progress (*ok 0: the change must be taken back). */
+WS_HIDDEN ec_status ws_cloud_still_usable(ec_request *req, const ec_host *h, const char *account,
+                                          const char *cloud, int *ok);
 
 /* ---- method.c ---- */
 /* The month key "YYYY-MM" of ms time `at_ms` on the site's calendar (arena-owned), or NULL. */

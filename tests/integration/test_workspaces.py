@@ -521,6 +521,30 @@ def test_racing_method_changes_one_wins(wapi):
     assert [h["kind"] for h in hist["changes"]] == ["method", "bind"]
 
 
+def test_racing_unbind_and_method_change_leave_no_workspace_on_an_unbound_cloud(wapi):
+    a = owner(wapi)
+    outcomes = set()
+    for _ in range(6):
+        ws = bind(wapi, a, site="tc1")
+        cid = bind_cloud(wapi, a)
+        with cf.ThreadPoolExecutor(2) as ex:
+            change = ex.submit(settle, wapi, a, "tc1", ws, "testcloud", cid)
+            unbind = ex.submit(wapi, "DELETE", "/api/v1/cloud-accounts/" + cid, token=a.token)
+            change, unbind = change.result(), unbind.result()
+        assert (change.status_code, unbind.status_code) != (200, 200), (change.text, unbind.text)
+        assert change.status_code in (200, 409) and unbind.status_code in (200, 409)
+        outcomes.add((change.status_code, unbind.status_code))
+        bound = [c["id"] for c in wapi("GET", "/api/v1/cloud-accounts", token=a.token).json()[
+            "cloud_accounts"]]
+        now = get_ws(wapi, a, "tc1", ws).json()["settlement"]
+        assert now["cloud_account"] is None or now["cloud_account"] in bound, (now, bound)
+        if change.status_code == 409:
+            assert now["method"] == "guance"
+            # the month was not spent by the change that was taken back
+            assert settle(wapi, a, "tc1", ws, "guance").status_code == 200
+    assert outcomes  # which side wins is the scheduler's choice; neither may both win
+
+
 def test_site_restriction_and_its_operator_override(wst, wapi):
     a = owner(wapi)
     ws = bind(wapi, a, site="cn1")
@@ -651,6 +675,12 @@ def test_yy_database_outage_is_503_and_changes_nothing(wst, wapi):
     assert r.json()["outcome"] == "bind_ticket"  # still registered and active
     # and the month was not spent by the refused change
     assert up(lambda: settle(wapi, a, "tc1", ws, "testcloud", cid)).status_code == 200
+    # every worker finds the database again before the next test (a round larger than the pool)
+    deadline = time.monotonic() + 20
+    while any(wapi("GET", "/api/v1/workspaces", token=a.token).status_code != 200
+              for _ in range(3 * 3)):
+        assert time.monotonic() < deadline, "some worker did not find the database again"
+        time.sleep(0.5)
 
 
 # ---- configuration: `ecd -t` and a reload ----------------------------------------------------
