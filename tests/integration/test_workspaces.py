@@ -467,6 +467,19 @@ def test_cloud_accounts_bind_list_unbind(wapi):
         "cloud_accounts"]] == [cid]
 
 
+def test_racing_binds_of_one_cloud_account(wapi):
+    accounts = [owner(wapi) for _ in range(4)]
+    body = {"provider": "testcloud", "external_id": "tc-" + uuid.uuid4().hex[:10],
+            "sites": ["tc1"]}
+    with cf.ThreadPoolExecutor(4) as ex:
+        rs = list(ex.map(lambda a: wapi("POST", "/api/v1/cloud-accounts", json=body,
+                                        token=a.token), accounts))
+    assert sorted(r.status_code for r in rs) == [201, 409, 409, 409], [r.text for r in rs]
+    holders = [a for a in accounts if wapi("GET", "/api/v1/cloud-accounts", token=a.token)
+               .json()["cloud_accounts"]]
+    assert len(holders) == 1
+
+
 def test_method_rules_month_sticky_and_lock(wst, wapi):
     a, b = owner(wapi), owner(wapi)
     ws = bind(wapi, a, site="tc1")
