@@ -10,8 +10,10 @@ account identity work will write them; so is a bill pointer in `bills_unsettled`
 """
 
 import concurrent.futures as cf
-import json
+import datetime
+import os
 import uuid
+import zoneinfo
 
 import pytest
 
@@ -29,6 +31,7 @@ ROGUE = SiteKey("cn1-2025", "ES256")  # same kid, another key: a forger
 @pytest.fixture(scope="module")
 def wst(start_stack, tmp_path_factory):
     d = tmp_path_factory.mktemp("site-keys")
+    set_clock(d / "clock.ms", ecapi.now_ms())
     for name, key in (("cn1a", CN1), ("cn1b", CN1_NEXT), ("tc1", TC1)):
         (d / (name + ".pem")).write_bytes(key.pem)
     extra = ("[workspace]\nconsole_url = /console/\nbind_url = /console/bind\n"
@@ -39,7 +42,21 @@ def wst(start_stack, tmp_path_factory):
              % (CN1.kid, d / "cn1a.pem", CN1_NEXT.kid, d / "cn1b.pem", TC1.kid, d / "tc1.pem"))
     return start_stack("workspaces", workers=3, extra_config=extra,
                        plugins=["account", "workspace", "guance", "fixture_cloud"],
-                       config={"plugin_dir": str(BUILDDIR / "test-modules")})
+                       config={"plugin_dir": str(BUILDDIR / "test-modules"),
+                               "test_clock_file": str(d / "clock.ms")})
+
+
+def set_clock(path, ms):
+    """The providers' clock (test_clock_file) that the month rule reads."""
+    tmp = str(path) + ".new"
+    with open(tmp, "w") as f:
+        f.write("%d\n" % ms)
+    os.replace(tmp, path)
+
+
+def clock_path(wst):
+    return next(l.split("=", 1)[1].strip() for l in open(wst.config_path).read().splitlines()
+                if l.startswith("test_clock_file"))
 
 
 @pytest.fixture(scope="module")
@@ -516,6 +533,36 @@ def test_method_rules_month_sticky_and_lock(wst, wapi):
     kinds = [(h["kind"], h["from"], h["to"]) for h in hist.json()["changes"]]
     assert kinds == [("method", "guance", "testcloud"), ("bind", None, "guance")]
     assert hist.json()["changes"][0]["by"] == a.id
+
+
+def test_month_rule_follows_the_site_calendar_across_a_month_end(wst, wapi):
+    """tc1 counts months in America/New_York: 23:59 on Feb 28 and 00:01 on Mar 1 (EST) are
+    two months there, while both are March 1 in UTC."""
+    a = owner(wapi)
+    ws = bind(wapi, a, site="tc1")
+    cid = bind_cloud(wapi, a)
+    ny = zoneinfo.ZoneInfo("America/New_York")  # EST until Mar 8, 2026, then EDT
+    at = lambda *t: int(datetime.datetime(*t, tzinfo=ny).timestamp() * 1000)  # noqa: E731
+    clock = clock_path(wst)
+    try:
+        set_clock(clock, at(2026, 2, 28, 23, 58))
+        assert settle(wapi, a, "tc1", ws, "testcloud", cid).status_code == 200
+        assert wapi("POST", "/api/v1/testcloud/cancel?id=" + cid.split(":", 1)[1]).ok
+        set_clock(clock, at(2026, 2, 28, 23, 59))
+        assert_error(settle(wapi, a, "tc1", ws, "guance"), 409, "method_changed_this_month")
+        set_clock(clock, at(2026, 3, 1, 0, 1))
+        r = settle(wapi, a, "tc1", ws, "guance")
+        assert r.status_code == 200, r.text
+        assert r.json()["settlement"]["since"] == at(2026, 3, 1, 0, 1)
+        assert r.json()["locked"] is False  # paying through another method unlocks it
+        assert billing(wapi, ws, site="tc1").json()["accept_data"] is True
+        set_clock(clock, at(2026, 3, 31, 23, 59))  # EDT: 03:59 UTC on April 1
+        assert_error(settle(wapi, a, "tc1", ws, "testcloud", bind_cloud(wapi, a)), 409,
+                     "method_changed_this_month")
+        set_clock(clock, at(2026, 4, 1, 0, 1))
+        assert settle(wapi, a, "tc1", ws, "testcloud", bind_cloud(wapi, a)).status_code == 200
+    finally:
+        set_clock(clock, ecapi.now_ms())
 
 
 def test_racing_method_changes_one_wins(wapi):
