@@ -2,6 +2,7 @@
 #include "fcgi/host.h"
 
 #include "core/clock.h"
+#include "core/csv.h"
 #include "core/http_client.h"
 #include "core/gapless.h"
 #include "core/json_body.h"
@@ -14,6 +15,7 @@
 #include "core/session.h"
 #include "core/sign/aliyun.h"
 #include "core/sign/sigv4.h"
+#include "fcgi/batch.h"
 #include "fcgi/request.h"
 #include "fcgi/worker.h"
 
@@ -429,10 +431,44 @@ static int host_site_local_date(const ec_site *site, int64_t at, ec_local_date *
     return ec_site_local_date(site, at, out);
 }
 
+static int host_json_int64(const cJSON *item, int64_t *out)
+{
+    return item ? ec_json_int64(item, out) : -1;
+}
+
+static ec_status host_audit_action(ec_request *req, const char *action, const char *account_id,
+                                   const char *reason, const cJSON *details)
+{
+    ec_oplog_actor actor = {NULL, "system", NULL, NULL};
+    if (req != NULL) {
+        actor.request_id = req->request_id;
+        if (req->has_session) {
+            actor.account_id = req->session.account_id;
+            actor.role = req->session.role;
+            actor.session_id = req->session.session_id;
+        } else {
+            actor.account_id = "anonymous";
+            actor.role = "public";
+        }
+    }
+    return ec_oplog_record(W->db, &actor, action, account_id, reason, details, host_now_ms());
+}
+
 /* ---- gapless series and providers ------------------------------------------------------ */
 
 static ec_status host_series_head(const char *coll, const char *series, int64_t *head)
 {
+    return ec_notify_outbox(W->db, account_id, channel, address, subject, text,
+                            req ? req->request_id : NULL, host_now_ms());
+}
+
+static const char *host_csv_field(ec_request *req, const char *text)
+{
+    size_t cap = EC_CSV_FIELD_MAX(strlen(text));
+    char *out = ec_arena_alloc(req->arena, cap);
+    if (out == NULL || ec_csv_field(text, out, cap) < 0)
+        return NULL;
+    return out;
     return ec_gapless_head(W->db, coll, series, head);
 }
 
@@ -545,6 +581,10 @@ static const ec_host host_table = {
     .site_at = host_site_at,
     .site_token_verify = host_site_token_verify,
     .site_local_date = host_site_local_date,
+    .json_int64 = host_json_int64,
+    .batch_begin = ec_batch_begin,
+    .batch_end = ec_batch_end,
+    .csv_field = host_csv_field,
     .series_head = host_series_head,
     .series_get = host_series_get,
     .series_append = host_series_append,

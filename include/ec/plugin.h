@@ -161,7 +161,10 @@ enum ec_op_kind {
     EC_OP_CREDIT = 1,        /* cash in (online recharge, remittance): pays arrears first */
     EC_OP_GRANT_VOUCHER = 2, /* a voucher in */
     EC_OP_BUY_CARD = 3,      /* cash to a new card (and an optional bonus voucher) */
-    EC_OP_CHARGE = 4         /* money out, in the deduction order; the rest becomes arrears */
+    EC_OP_CHARGE = 4,        /* money out, in the deduction order; the rest becomes arrears */
+    /* -- v1 (bills) -- */
+    EC_OP_CHARGE_CASH_OR_CARD = 5 /* a charge vouchers may not pay (SMS, dial tests): cards,
+                                   * cash, then arrears */
 };
 
 /* One money operation for host->ledger_post. */
@@ -421,6 +424,26 @@ typedef struct ec_host {
                                    const char **refusal);
     /* Places unix time `at` (seconds) on the site's calendar. 0, or -1 when it cannot. */
     int (*site_local_date)(const ec_site *site, int64_t at, ec_local_date *out);
+
+    /* -- v1 (bills): exact integers anywhere in a body -- */
+    /* `item` (any member or array element of a body) as an exact integer, like body_int64:
+     * 0, or -1 when it is NULL or not an integer within +-2^53. */
+    int (*json_int64)(const cJSON *item, int64_t *out);
+
+    /* -- v1 (bills): batch jobs (a plugin's command, see EC_PLUGIN_COMMAND_SYMBOL) -- */
+    /* A request context for one unit of a batch job's work: the host calls that take an
+     * ec_request (alloc, sprintf, db_find_one, ledger_post...) work with it; the HTTP ones
+     * (header, body, session, reply_*) have nothing to give. NULL when out of memory. */
+    ec_request *(*batch_begin)(void);
+    /* Frees what the context holds (its arena and deferred cleanups). NULL is allowed. */
+    void (*batch_end)(ec_request *req);
+
+    /* -- v1 (bills): CSV exports -- */
+    /* `text` as one CSV field (core/csv.h: quoted when needed, a leading = + - @ TAB CR
+     * guarded with '), arena-owned; NULL when out of memory. */
+    const char *(*csv_field)(ec_request *req, const char *text);
+
+    /* -- v1 (workspaces): gapless series and the loaded settlement providers -- */
     /* Gapless series (core/gapless.h): documents "<series>:<n>", n = 1, 2, ... in
      * `collection`, so a listing walks _ids. The head is the highest n that exists (0: none). */
     ec_status (*series_head)(const char *collection, const char *series, int64_t *head);
@@ -460,6 +483,15 @@ typedef struct ec_plugin {
 /* The one symbol a plugin exports. */
 #define EC_PLUGIN_EXPORT __attribute__((visibility("default")))
 #define EC_PLUGIN_SYMBOL "ec_plugin_entry"
+
+/* -- v1 (bills): a command of the operator's command line --
+ * A plugin may also export `const ec_plugin_command_fn ec_plugin_command` (and list it in its
+ * -export-symbols-regex): `ecctl -c FILE <plugin name> ARGS...` runs it outside the pool,
+ * after the plugin's init in that process, with argv[0] the first of ARGS and `state` what
+ * init stored. It returns the exit status: 0 done, 1 failed, 2 usage. Batch work gets request
+ * contexts from host->batch_begin. */
+typedef int (*ec_plugin_command_fn)(void *state, int argc, char **argv);
+#define EC_PLUGIN_COMMAND_SYMBOL "ec_plugin_command"
 
 #ifdef __cplusplus
 }
