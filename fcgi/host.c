@@ -335,31 +335,6 @@ static int host_body_int64(ec_request *req, const char *name, int64_t *out)
     return item ? ec_json_int64(item, out) : -1;
 }
 
-static ec_status host_audit_action(ec_request *req, const char *action, const char *account_id,
-                                   const char *reason, const cJSON *details)
-{
-    ec_oplog_actor actor = {NULL, "system", NULL, NULL};
-    if (req != NULL) {
-        actor.request_id = req->request_id;
-        if (req->has_session) {
-            actor.account_id = req->session.account_id;
-            actor.role = req->session.role;
-            actor.session_id = req->session.session_id;
-        } else {
-            actor.account_id = "anonymous";
-            actor.role = "public";
-        }
-    }
-    return ec_oplog_record(W->db, &actor, action, account_id, reason, details, host_now_ms());
-}
-
-static ec_status host_notify(ec_request *req, const char *account_id, const char *channel,
-                             const char *address, const char *subject, const char *text)
-{
-    return ec_notify_outbox(W->db, account_id, channel, address, subject, text,
-                            req ? req->request_id : NULL, host_now_ms());
-}
-
 /* ---- sites ---------------------------------------------------------------------------- */
 
 static const ec_site *host_site_get(const char *site_id)
@@ -454,9 +429,8 @@ static ec_status host_audit_action(ec_request *req, const char *action, const ch
     return ec_oplog_record(W->db, &actor, action, account_id, reason, details, host_now_ms());
 }
 
-/* ---- gapless series and providers ------------------------------------------------------ */
-
-static ec_status host_series_head(const char *coll, const char *series, int64_t *head)
+static ec_status host_notify(ec_request *req, const char *account_id, const char *channel,
+                             const char *address, const char *subject, const char *text)
 {
     return ec_notify_outbox(W->db, account_id, channel, address, subject, text,
                             req ? req->request_id : NULL, host_now_ms());
@@ -469,6 +443,12 @@ static const char *host_csv_field(ec_request *req, const char *text)
     if (out == NULL || ec_csv_field(text, out, cap) < 0)
         return NULL;
     return out;
+}
+
+/* ---- gapless series and providers ------------------------------------------------------ */
+
+static ec_status host_series_head(const char *coll, const char *series, int64_t *head)
+{
     return ec_gapless_head(W->db, coll, series, head);
 }
 
