@@ -4,6 +4,7 @@
 #include "core/clock.h"
 #include "core/csv.h"
 #include "core/http_client.h"
+#include "core/gapless.h"
 #include "core/json_body.h"
 #include "core/ledger.h"
 #include "core/log.h"
@@ -538,6 +539,60 @@ static const char *host_csv_field(ec_request *req, const char *text)
     return out;
 }
 
+/* ---- gapless series and providers ------------------------------------------------------ */
+
+static ec_status host_series_head(const char *coll, const char *series, int64_t *head)
+{
+    return ec_gapless_head(W->db, coll, series, head);
+}
+
+static ec_status host_series_get(ec_request *req, const char *coll, const char *series, int64_t n,
+                                 bson_t **out)
+{
+    bson_t *doc = NULL;
+    ec_status st = ec_gapless_get(W->db, coll, series, n, &doc);
+    *out = NULL;
+    if (st == EC_OK) {
+        ec_arena_defer(req->arena, destroy_bson, doc);
+        *out = doc;
+    }
+    return st;
+}
+
+static ec_status host_series_append(const char *coll, const char *series, const bson_t *doc,
+                                    int64_t *n)
+{
+    return ec_gapless_append(W->db, coll, series, doc, n);
+}
+
+static ec_status host_series_insert_at(const char *coll, const char *series, int64_t n,
+                                       const bson_t *doc)
+{
+    return ec_gapless_insert_at(W->db, coll, series, n, doc);
+}
+
+/* The providers of the loaded plugins, in load order. */
+static const ec_provider *host_provider_at(size_t i)
+{
+    for (size_t k = 0; k < W->app->nplugins; k++) {
+        const ec_provider *p = W->app->plugins[k].plugin->provider;
+        if (p == NULL || p->abi_version != EC_PROVIDER_ABI_VERSION || p->name == NULL)
+            continue;
+        if (i-- == 0)
+            return p;
+    }
+    return NULL;
+}
+
+static const ec_provider *host_provider_get(const char *name)
+{
+    const ec_provider *p;
+    for (size_t i = 0; name != NULL && (p = host_provider_at(i)) != NULL; i++)
+        if (strcmp(p->name, name) == 0)
+            return p;
+    return NULL;
+}
+
 static const ec_host host_table = {
     .abi_version = EC_PLUGIN_ABI_VERSION,
     .size = sizeof(ec_host),
@@ -607,6 +662,12 @@ static const ec_host host_table = {
     .ledger_post_reason = host_ledger_post_reason,
     .ledger_actor = host_ledger_actor,
     .ledger_reverse = host_ledger_reverse,
+    .series_head = host_series_head,
+    .series_get = host_series_get,
+    .series_append = host_series_append,
+    .series_insert_at = host_series_insert_at,
+    .provider_get = host_provider_get,
+    .provider_at = host_provider_at,
 };
 
 const ec_host *ec_host_table(void)
