@@ -99,6 +99,11 @@ static const char *host_query(ec_request *req, const char *name)
     return ec_request_query(req, name);
 }
 
+static int host_query_params(ec_request *req, ec_pair **out, size_t *n)
+{
+    return ec_request_query_params(req, out, n);
+}
+
 static const char *host_header(ec_request *req, const char *name)
 {
     return ec_request_header(req, name);
@@ -668,6 +673,7 @@ static const ec_host host_table = {
     .series_insert_at = host_series_insert_at,
     .provider_get = host_provider_get,
     .provider_at = host_provider_at,
+    .query_params = host_query_params,
 };
 
 const ec_host *ec_host_table(void)

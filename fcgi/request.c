@@ -100,6 +100,37 @@ const char *ec_request_query(ec_request *req, const char *name)
     return NULL;
 }
 
+int ec_request_query_params(ec_request *req, ec_pair **out, size_t *n)
+{
+    size_t count = 0, i = 0;
+    *out = NULL;
+    *n = 0;
+    for (const char *q = req->query_string; q && *q; q = strchr(q, '&'), q = q ? q + 1 : NULL)
+        count++;
+    if (count == 0)
+        return 0;
+    ec_pair *pairs = ec_arena_alloc(req->arena, count * sizeof *pairs);
+    if (pairs == NULL)
+        return -1;
+    for (const char *q = req->query_string; q && *q;) {
+        const char *amp = strchr(q, '&');
+        size_t len = amp ? (size_t)(amp - q) : strlen(q);
+        const char *eq = memchr(q, '=', len);
+        size_t key_len = eq ? (size_t)(eq - q) : len;
+        if (len > 0) {
+            pairs[i].name = decode(req->arena, q, key_len);
+            pairs[i].value = eq ? decode(req->arena, eq + 1, len - key_len - 1) : "";
+            if (pairs[i].name == NULL || pairs[i].value == NULL)
+                return -1;
+            i++;
+        }
+        q = amp ? amp + 1 : NULL;
+    }
+    *out = pairs;
+    *n = i;
+    return 0;
+}
+
 int ec_request_query_valid(const ec_request *req)
 {
     for (const char *p = req->query_string; p && *p; p++) {

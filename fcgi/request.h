@@ -50,6 +50,9 @@ void ec_request_init(ec_request *req, FCGX_Request *fcgx, ec_arena *arena);
 const char *ec_request_header(ec_request *req, const char *name);
 /* A query parameter, percent-decoded, or NULL (also NULL when malformed). */
 const char *ec_request_query(ec_request *req, const char *name);
+/* Every query parameter, decoded, in order (arena-owned; empty pieces skipped): 0, or -1 on
+ * no memory or a bad escape. */
+int ec_request_query_params(ec_request *req, ec_pair **out, size_t *n);
 /* 1 when every %-escape of the query string is two hex digits and none decodes to NUL: a
  * malformed query is refused as a whole (400), never read as "parameter absent". */
 int ec_request_query_valid(const ec_request *req);

@@ -232,6 +232,32 @@ typedef struct ec_local_date {
 
 #define EC_PROVIDER_ABI_VERSION 1u
 
+/* One bill's settlement as a provider is asked to make it (all strings owned by the caller). */
+typedef struct ec_settlement {
+    const char *bill_id;       /* "<site>:<workspace>:<YYYY-MM-DD>": the idempotency key */
+    const char *site;
+    const char *workspace;
+    const char *day;           /* "YYYY-MM-DD", the site's local billing day */
+    const char *account_id;    /* the enterprise account that pays for the workspace */
+    const char *cloud_account; /* the provider's external id of the bound cloud account; NULL for guance */
+    const char *currency;      /* the site's ISO 4217 currency */
+    int64_t amount;            /* minor units this provider settles: for a cloud, the remainder
+                                  after the account's vouchers and cards paid */
+    int64_t cash_or_card;      /* the part of amount that vouchers may not pay (guance only) */
+    int64_t bill_time_ms;      /* derived from the bill (its day's start), never from the clock:
+                                  a retry sends identical bytes */
+    int attempt;               /* 1, 2, ...: how many times this bill was offered */
+} ec_settlement;
+
+enum ec_settle_result {
+    EC_SETTLE_DONE = 0,    /* settled (or was already: idempotent under bill_id) */
+    EC_SETTLE_RETRY = 1,   /* nothing was applied, or it is safe to send the same again later */
+    EC_SETTLE_UNKNOWN = 2, /* it may have been applied; never re-sent automatically: an operator
+                              resolves it (mark settled, or re-send), audited */
+    EC_SETTLE_FAILED = 3   /* refused for good (e.g. customer not subscribed, too late): an
+                              operator must resolve; *detail says why */
+};
+
 /*
  * What a settlement provider plugin exports in ec_plugin.provider: its name (the settlement
  * method workspaces name), the sites it may settle, and how a cloud account of it is bound.
@@ -257,6 +283,10 @@ typedef struct ec_provider {
      * NULL: the provider has no binding flow yet and every bind is refused. */
     int (*validate_account)(ec_request *req, const char *external_id, const cJSON *params,
                             const char **refusal);
+    /* Settles one bill. Runs in the billing run (a batch request from host->batch_begin),
+     * never in a user's request; must finish within its own timeouts. *detail: a short
+     * reason for the bill's settlement state (static or arena-owned), or NULL. */
+    int (*settle)(ec_request *req, const ec_settlement *s, const char **detail);
 } ec_provider;
 
 /* ---- host services --------------------------------------------------------------------- */
@@ -486,6 +516,12 @@ typedef struct ec_host {
     /* The loaded settlement provider with this name, or NULL; the i-th one, or NULL. */
     const ec_provider *(*provider_get)(const char *name);
     const ec_provider *(*provider_at)(size_t i);
+
+    /* -- v1 (cloud providers): every parameter of a request -- */
+    /* The request's query parameters, decoded, in the order received (a repeated name
+     * repeats): *out is an arena-owned array of *n pairs. 0, or -1 on no memory or a query
+     * that does not decode (a callback's signature covers every parameter it was sent). */
+    int (*query_params)(ec_request *req, ec_pair **out, size_t *n);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */
