@@ -2,6 +2,7 @@
 #include "fcgi/batch.h"
 
 #include "core/clock.h"
+#include "core/http_client.h"
 #include "core/log.h"
 #include "fcgi/host.h"
 #include "fcgi/request.h"
@@ -80,6 +81,7 @@ int ec_batch_run(ec_app *app, const char *name, int argc, char **argv)
     }
     ec_worker_self = &w;
     ec_clock_use_file(app->settings->test_clock_file); /* as a worker does */
+    ec_http_allow_plain(app->settings->outbound_allow_http);
     const ec_plugin *p = ps->plugin;
     void *state = NULL;
     int rc = 1;

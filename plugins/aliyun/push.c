@@ -12,11 +12,12 @@
  *                                  EC_SETTLE_FAILED, logged and audited as an alert
  *   no complete answer, or a 5xx   → "unknown", EC_SETTLE_UNKNOWN, appended to the operators'
  *                                  list; never sent again until an operator resolves it
- * A bill offered again answers from its claim: pushed → DONE, failed → FAILED, sending or
- * unknown → UNKNOWN. A claim that cannot be updated after the answer stays "sending", which
- * reads as unknown: never a second push. One push per instance per 60 s is kept locally by a
- * unique insert per instance and minute (and the previous minute's time), so a busy instance
- * gets RETRY without a call.
+ * A bill offered again answers from its claim: pushed → DONE, failed → FAILED, unknown →
+ * UNKNOWN, sending → RETRY while the push may still be in flight (its timeout and a minute),
+ * UNKNOWN after that (the run that sent it died). A claim that cannot be updated after the answer
+ * stays "sending", which reads as unknown: never a second push. One push per instance per 60 s is
+ * kept locally by a unique insert per instance and minute (and the previous minute's time), so a
+ * busy instance gets RETRY without a call.
  */
 #include "plugins/aliyun/aliyun.h"
 
@@ -28,6 +29,8 @@
 #define PUSH_SLOTS "aliyun_push_slots"
 #define RESOLUTIONS "aliyun_push_resolutions"
 #define LIST_LIMIT 100
+/* A claim still "sending" this long after its push's timeout belongs to a run that died. */
+#define IN_FLIGHT_MARGIN_MS 60000
 
 static int64_t doc_int(const bson_t *doc, const char *key)
 {
@@ -95,6 +98,11 @@ static int from_claim(ec_request *req, const ec_host *h, const ec_settlement *s,
     if (state != NULL && strcmp(state, "failed") == 0) {
         *detail = was && *was ? h->strdup(req, was) : "refused by the marketplace";
         return EC_SETTLE_FAILED;
+    }
+    if (state != NULL && strcmp(state, "sending") == 0 &&
+        h->clock_ms() - doc_int(doc, "at") < aliyun_global->timeout_ms + IN_FLIGHT_MARGIN_MS) {
+        *detail = "a push of this bill is in flight";
+        return EC_SETTLE_RETRY; /* re-reads the claim next time: never a second push */
     }
     *detail = "a push whose answer was lost: an operator resolves it";
     return EC_SETTLE_UNKNOWN;
