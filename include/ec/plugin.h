@@ -232,32 +232,6 @@ typedef struct ec_local_date {
 
 #define EC_PROVIDER_ABI_VERSION 1u
 
-/* One bill's settlement as a provider is asked to make it (all strings owned by the caller). */
-typedef struct ec_settlement {
-    const char *bill_id;       /* "<site>:<workspace>:<YYYY-MM-DD>": the idempotency key */
-    const char *site;
-    const char *workspace;
-    const char *day;           /* "YYYY-MM-DD", the site's local billing day */
-    const char *account_id;    /* the enterprise account that pays for the workspace */
-    const char *cloud_account; /* the provider's external id of the bound cloud account; NULL for guance */
-    const char *currency;      /* the site's ISO 4217 currency */
-    int64_t amount;            /* minor units this provider settles: for a cloud, the remainder
-                                  after the account's vouchers and cards paid */
-    int64_t cash_or_card;      /* the part of amount that vouchers may not pay (guance only) */
-    int64_t bill_time_ms;      /* derived from the bill (its day's start), never from the clock:
-                                  a retry sends identical bytes */
-    int attempt;               /* 1, 2, ...: how many times this bill was offered */
-} ec_settlement;
-
-enum ec_settle_result {
-    EC_SETTLE_DONE = 0,    /* settled (or was already: idempotent under bill_id) */
-    EC_SETTLE_RETRY = 1,   /* nothing was applied, or it is safe to send the same again later */
-    EC_SETTLE_UNKNOWN = 2, /* it may have been applied; never re-sent automatically: an operator
-                              resolves it (mark settled, or re-send), audited */
-    EC_SETTLE_FAILED = 3   /* refused for good (e.g. customer not subscribed, too late): an
-                              operator must resolve; *detail says why */
-};
-
 /*
  * What a settlement provider plugin exports in ec_plugin.provider: its name (the settlement
  * method workspaces name), the sites it may settle, and how a cloud account of it is bound.
