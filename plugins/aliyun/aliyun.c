@@ -28,12 +28,11 @@
  * others; a database failure in a callback is 503 and changes nothing.
  */
 #include "plugins/aliyun/aliyun.h"
+#include "plugins/common/provider_util.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define SECRET_MAX 512
 
@@ -44,42 +43,6 @@ const char *aliyun_doc_str(const bson_t *doc, const char *key)
     bson_iter_t it;
     if (doc != NULL && bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it))
         return bson_iter_utf8(&it, NULL);
-    return NULL;
-}
-
-/* The first line of a 0600 file (without CR/LF), malloc'd; NULL (logged) when it cannot be. */
-static char *read_secret(const ec_host *h, const char *key, const char *path)
-{
-    if (path == NULL || *path == '\0') {
-        h->log(EC_LOG_ERROR, ALIYUN_PLUGIN, "[aliyun] %s is required", key);
-        return NULL;
-    }
-    FILE *f = fopen(path, "re");
-    if (f == NULL) {
-        h->log(EC_LOG_ERROR, ALIYUN_PLUGIN, "[aliyun] %s %s: %s", key, path, strerror(errno));
-        return NULL;
-    }
-    struct stat sb;
-    char *buf = calloc(1, SECRET_MAX + 2);
-    if (fstat(fileno(f), &sb) < 0 || !S_ISREG(sb.st_mode) || (sb.st_mode & 077) != 0 ||
-        buf == NULL) {
-        h->log(EC_LOG_ERROR, ALIYUN_PLUGIN,
-               "[aliyun] %s %s: not a regular file of mode 0600 (or no memory)", key, path);
-        goto fail;
-    }
-    size_t len = fread(buf, 1, SECRET_MAX + 1, f);
-    buf[len] = '\0';
-    buf[strcspn(buf, "\r\n")] = '\0';
-    if (len > SECRET_MAX || buf[0] == '\0') {
-        h->log(EC_LOG_ERROR, ALIYUN_PLUGIN, "[aliyun] %s %s: 1..%d bytes expected", key, path,
-               SECRET_MAX);
-        goto fail;
-    }
-    fclose(f);
-    return buf;
-fail:
-    free(buf);
-    fclose(f);
     return NULL;
 }
 
@@ -263,42 +226,11 @@ static int validate_account(ec_request *req, const char *external_id, const cJSO
     return 0;
 }
 
-/* ---- the command: settle one bill by hand (tests, and operators re-offering a bill) ---- */
-
-static const char *const result_names[] = {"done", "retry", "unknown", "failed"};
-
+/* `ecctl aliyun settle ...`: one bill by hand (tests, and operators re-offering a bill). */
 static int aliyun_command(void *state, int argc, char **argv)
 {
-    const ec_host *h = ((aliyun_state *)state)->host;
-    if (argc < 5 || strcmp(argv[0], "settle") != 0) {
-        fprintf(stderr, "usage: ecctl -c FILE aliyun settle BILL_ID INSTANCE_ID AMOUNT "
-                        "BILL_TIME_MS [ATTEMPT]\n");
-        return 2;
-    }
-    char *end = NULL;
-    errno = 0;
-    long long amount = strtoll(argv[3], &end, 10);
-    int bad = errno != 0 || *end != '\0' || amount < 0;
-    long long at = strtoll(argv[4], &end, 10);
-    bad |= errno != 0 || *end != '\0' || at < 0;
-    if (bad) {
-        fprintf(stderr, "aliyun: AMOUNT and BILL_TIME_MS are integers >= 0\n");
-        return 2;
-    }
-    ec_settlement s = {.bill_id = argv[1],
-                       .cloud_account = argv[2],
-                       .currency = "CNY",
-                       .amount = amount,
-                       .bill_time_ms = at,
-                       .attempt = argc > 5 ? atoi(argv[5]) : 1};
-    ec_request *req = h->batch_begin();
-    if (req == NULL)
-        return 1;
-    const char *detail = NULL;
-    int r = aliyun_settle(req, &s, &detail);
-    printf("%s %s\n", r >= 0 && r <= 3 ? result_names[r] : "?", detail ? detail : "-");
-    h->batch_end(req);
-    return 0;
+    return provider_settle_command(((aliyun_state *)state)->host, ALIYUN_PLUGIN, "CNY",
+                                   aliyun_settle, argc, argv);
 }
 
 /* ---- the plugin ------------------------------------------------------------------------- */
@@ -308,12 +240,8 @@ static void aliyun_fini(void *state)
     aliyun_state *a = state;
     if (a == NULL)
         return;
-    if (a->access_secret)
-        memset(a->access_secret, 0, strlen(a->access_secret));
-    if (a->spi_key)
-        memset(a->spi_key, 0, strlen(a->spi_key));
-    free(a->access_secret);
-    free(a->spi_key);
+    provider_free_secret(a->access_secret);
+    provider_free_secret(a->spi_key);
     free(a);
     if (aliyun_global == a)
         aliyun_global = NULL;
@@ -331,10 +259,12 @@ static int aliyun_init(const ec_host *host, void **state)
     a->access_key_id = host->config_get(ALIYUN_PLUGIN, "access_key_id", NULL);
     a->metering_key = host->config_get(ALIYUN_PLUGIN, "metering_key", "Amount");
     a->timeout_ms = (long)host->config_int(ALIYUN_PLUGIN, "push_timeout_ms", 10000);
-    a->access_secret = read_secret(host, "access_key_secret_file",
-                                   host->config_get(ALIYUN_PLUGIN, "access_key_secret_file", NULL));
+    a->access_secret = provider_read_secret(
+        host, ALIYUN_PLUGIN, "access_key_secret_file",
+        host->config_get(ALIYUN_PLUGIN, "access_key_secret_file", NULL), SECRET_MAX);
     a->spi_key =
-        read_secret(host, "spi_key_file", host->config_get(ALIYUN_PLUGIN, "spi_key_file", NULL));
+        provider_read_secret(host, ALIYUN_PLUGIN, "spi_key_file",
+                             host->config_get(ALIYUN_PLUGIN, "spi_key_file", NULL), SECRET_MAX);
     if (a->access_key_id == NULL || !valid_id(a->metering_key) || a->timeout_ms < 100 ||
         a->timeout_ms > 60000 || a->access_secret == NULL || a->spi_key == NULL) {
         host->log(EC_LOG_ERROR, ALIYUN_PLUGIN,
