@@ -1,0 +1,226 @@
+"""tests/integration/test_console.py: the web console (web/) in a real headless Chromium
+against the session's stack (nginx serves web/ at / and the API at /api/).
+
+What a user does, end to end: register, recharge through the sandbox provider, buy a card,
+redeem a code, then read exact integers on the overview and the details and download them
+as CSV; an operator credits a remittance that the customer then sees; the language switch;
+a lost session that comes back to the same page with what was typed. Any JavaScript error or
+failed request in the browser's console fails the test (unless the test drives that refusal
+on purpose), and each test leaves a screenshot of its last page under
+<build>/test-artifacts/console/.
+"""
+
+import csv
+import io
+
+import pytest
+
+import ecapi
+from console_browser import Browser, artifacts_dir, require_browser
+
+pytestmark = pytest.mark.usefixtures("recharge_plugin")
+
+
+@pytest.fixture(scope="module")
+def browser(stack, builddir):
+    require_browser()
+    b = Browser(stack, artifacts_dir(builddir))
+    yield b
+    b.quit()
+
+
+@pytest.fixture
+def b(browser, request):
+    browser.reset()
+    yield browser
+    browser.screenshot(request.node.name)
+    browser.check_console()
+
+
+def login(b, email, password):
+    b.open("#/login")
+    b.submit("login", email=email, password=password)
+
+
+def figures(b):
+    b.find("#cash [data-minor]")
+    return {k: b.minor("#" + k) for k in ("cash", "arrears", "available", "month-spend")}
+
+
+def test_customer_money_flow_shows_exact_integers_and_csv(b, money):
+    email = ecapi.unique_email("console")
+    b.open("#/register")
+    b.submit("register", company="Console Test Co", email=email, password=ecapi.PASSWORD)
+    b.wait_hash(r"^#/overview$")
+    assert figures(b) == {"cash": 0, "arrears": 0, "available": 0, "month-spend": 0}
+
+    # Recharge 1000.00 through the sandbox: the order page follows the order until the
+    # provider (played here by the test, which holds the sandbox's secret) reports it paid.
+    b.go("#/recharge")
+    b.submit("recharge", amount="1000.00")
+    order_id = b.wait_hash(r"^#/recharge/[0-9a-f]{24}$").rsplit("/", 1)[1]
+    b.find("#order-status[data-status=pending]")
+    status, _, body = money.notify(order_id, 100000)
+    assert status == 200, body
+    b.find("#order-status[data-status=paid]")
+    assert b.minor("#order dd") == 100000
+
+    # A 500-yuan card from that cash.
+    b.go("#/cards")
+    b.submit("buy-card", face="500")
+    b.find("#bought")
+    cards = b.table_rows("section.card")
+    assert [(r[1][1], r[2][1]) for r in cards] == [(50000, 50000)]
+
+    # An unknown code is refused with its message; a real one becomes a voucher.
+    b.go("#/vouchers")
+    b.expect_failure("/api/v1/vouchers/redeem", 404)
+    b.submit("redeem", code="ZZZZZZZZZZZZZZZZ")
+    b.wait_text("#redeem .message.error", "This code does not exist.")
+    code = money.new_codes(face=2000)[0]
+    b.submit("redeem", code=code)
+    b.find("#redeemed")
+    vouchers = b.table_rows("section.card")
+    assert [(r[1][1], r[2][1]) for r in vouchers] == [(2000, 2000)]
+
+    b.go("#/overview")
+    b.wait_hash(r"^#/overview$")
+    assert figures(b) == {"cash": 50000, "arrears": 0, "available": 102000, "month-spend": 0}
+    b.find("section.card table")
+    b.screenshot("overview")
+
+    # The details: newest first, with each entry's exact moves and balances after it.
+    b.go("#/details")
+    b.find("#filters")
+    rows = b.table_rows("section.card")
+    # columns: seq, time, kind, amount, cash Δ, voucher Δ, card Δ, cash after, available after
+    got = [(r[0][0], r[2][0], r[3][1], r[4][1], r[5][1], r[6][1], r[7][1], r[8][1]) for r in rows]
+    assert got == [
+        ("3", "Code redeemed", 2000, 0, 2000, 0, 50000, 102000),
+        ("2", "Card bought", 50000, -50000, 0, 50000, 50000, 100000),
+        ("1", "Online recharge", 100000, 100000, 0, 0, 100000, 100000),
+    ]
+
+    # A filter goes to the API and comes back in the page's address.
+    b.submit("filters", kind="card")
+    b.wait_hash(r"^#/details\?kind=card$")
+    b.wait(lambda d: len(b.table_rows("section.card")) == 1 and
+           b.table_rows("section.card")[0][0][0] == "2")
+
+    # The CSV is the API's export of the same selection, saved by the browser.
+    b.submit("filters", kind="")
+    b.wait_hash(r"^#/details\?$")
+    b.wait(lambda d: len(b.table_rows("section.card")) == 3)
+    b.find("#csv").click()
+    text = b.wait_download("details.csv")
+    lines = list(csv.DictReader(io.StringIO(text)))
+    b.driver.execute_script("window.scrollTo(0, 0)")
+    b.screenshot("details")
+    assert [(r["seq"], r["kind"], r["amount"], r["cash_after"]) for r in lines] == [
+        ("3", "redeem", "2000", "50000"),
+        ("2", "card", "50000", "50000"),
+        ("1", "recharge", "100000", "100000"),
+    ]
+    b.wait_text(".message.ok", "downloaded")
+
+
+def test_operator_credits_a_remittance_and_the_customer_sees_it(b, money):
+    owner = money.new_owner()
+    op = money.op
+    login(b, op.email, op.password)
+    b.wait_hash(r"^#/ops/accounts$")
+    b.find("#main table")
+    # The operator sees no customer pages and the customer's links are not there.
+    nav = b.find("#nav").text
+    assert "Accounts" in nav and "Overview" not in nav and "Recharge" not in nav
+
+    b.go("#/ops/accounts/" + owner.id)
+    reference = ecapi.idem("bank")
+    b.submit("remit", amount="1,234.56", bank_reference=reference, memo="wire 42")
+    b.wait_text("#remit .message.ok", "Bank remittance")
+    assert b.minor("#remit .message.ok dd") == 123456
+
+    # The same reference again credits nothing more: the answer is the first one.
+    b.submit("remit", amount="1,234.56", bank_reference=reference, memo="wire 42")
+    b.wait_text("#remit .message.ok", "entry 1")
+    assert money.wallet(owner)["cash"] == 123456
+
+    # The audit log page lists the operator's own creation (ecctl operator add).
+    b.go("#/ops/audit?action=operator.add")
+    b.wait_text("#main table", "operator.add")
+
+    b.find("#logout").click()
+    b.wait_hash(r"^#/login$")
+    login(b, owner.email, owner.password)
+    b.wait_hash(r"^#/overview$")
+    assert figures(b)["cash"] == 123456
+    b.go("#/details")
+    b.find("#filters")
+    rows = b.table_rows("section.card")
+    assert [(r[2][0], r[3][1], r[7][1], r[9][0]) for r in rows] == [
+        ("Bank remittance", 123456, 123456, "wire 42")]
+
+
+def test_operator_pages_are_not_offered_to_a_customer(b, money):
+    owner = money.new_owner()
+    login(b, owner.email, owner.password)
+    b.wait_hash(r"^#/overview$")
+    assert "Accounts" not in b.find("#nav").text
+    b.go("#/ops/audit")
+    b.wait_hash(r"^#/overview$")  # sent home, never shown the page
+
+
+def test_language_switch_is_remembered_and_works_by_keyboard_at_phone_width(b, money):
+    from selenium.webdriver.common.keys import Keys
+
+    owner = money.new_owner()
+    money.credit(owner.id, 70000)
+    b.driver.set_window_size(390, 844)
+    b.open("#/login")
+    assert b.find("h1").text == "Log in"
+    from selenium.webdriver.support.ui import Select
+    Select(b.find("#lang")).select_by_value("zh")
+    b.wait_text("h1", "登录")
+    assert b.local_storage("ec_lang") == "zh"
+    b.open("#/login")  # a reload keeps the choice
+    b.wait_text("h1", "登录")
+    assert b.driver.execute_script("return document.documentElement.lang") == "zh-CN"
+    # Every control has a label.
+    unlabelled = b.driver.execute_script(
+        "return [...document.querySelectorAll('input,select')].filter(e => !e.labels.length)"
+        ".map(e => e.name || e.id)")
+    assert unlabelled == []
+
+    # Log in with the keyboard only: type, Tab to the next field, Enter submits.
+    b.find("#login input[name=email]").click()
+    b.driver.switch_to.active_element.send_keys(owner.email, Keys.TAB, owner.password, Keys.ENTER)
+    b.wait_hash(r"^#/overview$")
+    b.wait_text("h1", "概览")
+    assert b.find("#cash .money").text == "¥700.00"
+    assert "现金余额" in b.find("#cash").text
+    b.screenshot("overview-phone-zh")
+    # Nothing is wider than the phone's screen.
+    assert b.driver.execute_script(
+        "return document.documentElement.scrollWidth <= window.innerWidth")
+
+    Select(b.find("#lang")).select_by_value("en")
+    b.wait_text("h1", "Overview")
+
+
+def test_a_lost_session_comes_back_to_the_page_with_what_was_typed(b, money):
+    owner = money.new_owner()
+    login(b, owner.email, owner.password)
+    b.wait_hash(r"^#/overview$")
+    b.go("#/recharge")
+    b.fill("recharge", amount="88.80")
+    # The session ends behind the page's back (expired, or ended from another browser).
+    b.driver.execute_cdp_cmd("Network.deleteCookies", {"name": "ec_session",
+                                                       "url": b.base + "/api/"})
+    b.expect_failure("/api/v1/recharges", 401)
+    b.find("#recharge button[type=submit]").click()
+    b.wait_hash(r"^#/login\?next=")
+    b.wait_text(".message.info", "Your session has ended")
+    b.submit("login", email=owner.email, password=owner.password)
+    b.wait_hash(r"^#/recharge$")
+    b.wait(lambda d: b.find("#recharge input[name=amount]").get_attribute("value") == "88.80")
+    assert money.all_entries(owner) == []

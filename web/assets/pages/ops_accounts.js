@@ -1,0 +1,124 @@
+// web/assets/pages/ops_accounts.js: the operators' accounts: the list (paged by the API's
+// cursor, filtered on the shown page), and one account's money actions: crediting a bank
+// remittance, granting a voucher, and charging.
+//
+// A remittance is keyed by its bank reference (the API's rule), so sending it again can
+// never credit twice; a grant and a charge are money actions with an Idempotency-Key per
+// press of the button. After each, the entry's balances are shown as the API answered them.
+
+import { api, moneyAction } from "../api.js";
+import { h, field, form, table, dl, clear } from "../dom.js";
+import { t } from "../i18n.js";
+import { parseAmount, jsonAmount } from "../money.js";
+import { formatTime, dayStart } from "../time.js";
+import { money, kindText } from "./wallet_view.js";
+
+const PAGE = 50;
+const known = new Map(); // account id -> the list's row, to title the account's page
+
+export async function renderList(ctx) {
+  const cursor = ctx.query.get("cursor");
+  const r = await api("GET", "/api/v1/ops/accounts", { query: { limit: PAGE, cursor } });
+  for (const a of r.accounts) known.set(a.id, a);
+  const rows = r.accounts;
+  const list = h("div", {});
+  const show = (needle) => {
+    const n = needle.toLowerCase();
+    const hit = (a) => !n || [a.email, a.company, a.id].some((x) => (x || "").toLowerCase().includes(n));
+    clear(list, table(t("ops.accounts"), [
+      [t("auth.company"), (a) => (a.role === "owner" ? h("a", { href: "#/ops/accounts/" + a.id }, a.company || a.id) : a.company || "—")],
+      [t("auth.email"), (a) => a.email],
+      [t("settings.role"), (a) => t("role." + a.role)],
+      [t("settings.account_id"), (a) => h("code", {}, a.id)],
+      [t("common.created_at"), (a) => formatTime(a.created_at)],
+    ], rows.filter(hit), t("ops.no_accounts")));
+  };
+  const search = field({ name: "search", label: t("ops.search"), type: "search", attrs: { autocomplete: "off" } });
+  search.querySelector("input").addEventListener("input", (e) => show(e.target.value));
+  show("");
+  ctx.main.append(
+    h("h1", {}, t("ops.accounts")),
+    h("div", { class: "card" }, search),
+    list,
+    h("div", { class: "actions pager" },
+      cursor ? h("a", { class: "button secondary", href: "#/ops/accounts" }, t("ops.first_page")) : null,
+      r.next_cursor ? h("a", { class: "button secondary", id: "older", href: "#/ops/accounts?cursor=" + r.next_cursor }, t("ops.next_page")) : null));
+}
+
+function amountOf(text) {
+  const v = jsonAmount(parseAmount(text) ?? -1n);
+  if (!v) throw { code: "bad_amount" };
+  return v;
+}
+
+function entryResult(region, entry) {
+  region.className = "message ok";
+  clear(region,
+    h("p", {}, t("ops.done", { kind: kindText(entry.kind), seq: entry.seq })),
+    dl([
+      [t("overview.cash"), money(entry.balances.cash)],
+      [t("overview.arrears"), money(entry.balances.arrears)],
+      [t("overview.available"), money(entry.balances.available)],
+    ]));
+}
+
+export function renderAccount(ctx) {
+  const id = ctx.params.id;
+  const base = "/api/v1/ops/accounts/" + encodeURIComponent(id);
+  const a = known.get(id);
+  const grant = moneyAction();
+  const charge = moneyAction();
+  const kinds = [["ordinary", t("voucher_kind.ordinary")], ["full_reduction", t("voucher_kind.full_reduction")]];
+  ctx.main.append(
+    h("h1", {}, a ? a.company + " · " + a.email : t("ops.account")),
+    h("p", {}, h("code", {}, id), " ", h("a", { href: "#/ops/accounts" }, t("ops.back"))),
+    form({
+      id: "remit",
+      title: t("ops.remit"),
+      fields: [
+        field({ name: "amount", label: t("ops.amount"), required: true, hint: t("common.amount_hint"), attrs: { inputmode: "decimal", autocomplete: "off" } }),
+        field({ name: "bank_reference", label: t("ops.bank_reference"), required: true, hint: t("ops.bank_reference_hint"),
+          attrs: { pattern: "[A-Za-z0-9._:\\/\\-]{1,64}", autocomplete: "off" } }),
+        field({ name: "memo", label: t("ops.memo"), attrs: { maxlength: "60" } }),
+      ],
+      submit: t("ops.remit_submit"),
+      onSubmit: async (v, f) => {
+        const body = { amount: amountOf(v.amount), bank_reference: v.bank_reference };
+        if (v.memo) body.memo = v.memo;
+        entryResult(f.message, (await api("POST", base + "/remittances", { body })).entry);
+      },
+    }),
+    form({
+      id: "grant",
+      title: t("ops.grant"),
+      fields: [
+        field({ name: "kind", label: t("vouchers.kind"), options: kinds }),
+        field({ name: "face", label: t("vouchers.face"), required: true, hint: t("common.amount_hint"), attrs: { inputmode: "decimal", autocomplete: "off" } }),
+        field({ name: "threshold", label: t("vouchers.threshold"), hint: t("ops.threshold_hint"), attrs: { inputmode: "decimal", autocomplete: "off" } }),
+        field({ name: "valid_to", label: t("common.valid_to"), type: "date", required: true }),
+        field({ name: "memo", label: t("ops.memo"), attrs: { maxlength: "60" } }),
+      ],
+      submit: t("ops.grant_submit"),
+      onSubmit: async (v, f) => {
+        const body = { kind: v.kind, face_value: amountOf(v.face), valid_to: dayStart(v.valid_to) };
+        if (body.valid_to === null) throw { code: "bad_date" };
+        if (v.kind === "full_reduction") body.threshold = amountOf(v.threshold);
+        if (v.memo) body.memo = v.memo;
+        entryResult(f.message, (await grant.send("POST", base + "/vouchers", body)).entry);
+      },
+    }),
+    form({
+      id: "charge",
+      title: t("ops.charge"),
+      fields: [
+        field({ name: "amount", label: t("ops.amount"), required: true, hint: t("common.amount_hint"), attrs: { inputmode: "decimal", autocomplete: "off" } }),
+        field({ name: "description", label: t("ops.description"), attrs: { maxlength: "60" } }),
+      ],
+      submit: t("ops.charge_submit"),
+      onSubmit: async (v, f) => {
+        const body = { amount: amountOf(v.amount) };
+        if (v.description) body.description = v.description;
+        entryResult(f.message, (await charge.send("POST", base + "/charges", body)).entry);
+      },
+    }));
+}
