@@ -221,6 +221,9 @@ static const ec_route funds_routes[] = {
      EC_ROUTE_OPERATOR, "funds_voucher_codes"},
     {"funds.ops.charges", "POST", OPS_ACCOUNT "/charges", funds_ops_charge, EC_ROUTE_OPERATOR,
      "funds_charge"},
+    {"funds.ops.wallet", "GET", OPS_ACCOUNT "/wallet", funds_ops_wallet, EC_ROUTE_OPERATOR, NULL},
+    {"funds.ops.entries", "GET", OPS_ACCOUNT "/entries", funds_ops_entries, EC_ROUTE_OPERATOR,
+     NULL},
     {NULL, NULL, NULL, NULL, 0, NULL},
 };
 
