@@ -134,16 +134,22 @@ def test_operator_credits_a_remittance_and_the_customer_sees_it(b, money):
     nav = b.find("#nav").text
     assert "Accounts" in nav and "Overview" not in nav and "Recharge" not in nav
 
+    money.credit(owner.id, 1000, memo="earlier")
     b.go("#/ops/accounts/" + owner.id)
+    # The account's page shows its wallet and entries before anything is done.
+    b.wait(lambda d: b.minor("#account-wallet #cash") == 1000)
     reference = ecapi.idem("bank")
     b.submit("remit", amount="1,234.56", bank_reference=reference, memo="wire 42")
     b.wait_text("#remit .message.ok", "Bank remittance")
-    assert b.minor("#remit .message.ok dd") == 123456
+    assert b.minor("#remit .message.ok dd") == 124456
+    b.wait(lambda d: b.minor("#account-wallet #cash") == 124456)
+    assert [(r[0][0], r[3][1], r[9][0]) for r in b.table_rows("#entries")] == [
+        ("2", 123456, "wire 42"), ("1", 1000, "earlier")]
 
     # The same reference again credits nothing more: the answer is the first one.
     b.submit("remit", amount="1,234.56", bank_reference=reference, memo="wire 42")
-    b.wait_text("#remit .message.ok", "entry 1")
-    assert money.wallet(owner)["cash"] == 123456
+    b.wait_text("#remit .message.ok", "entry 2")
+    assert money.wallet(owner)["cash"] == 124456
 
     # The audit log page lists the operator's own creation (ecctl operator add).
     b.go("#/ops/audit?action=operator.add")
@@ -153,12 +159,12 @@ def test_operator_credits_a_remittance_and_the_customer_sees_it(b, money):
     b.wait_hash(r"^#/login$")
     login(b, owner.email, owner.password)
     b.wait_hash(r"^#/overview$")
-    assert figures(b)["cash"] == 123456
+    assert figures(b)["cash"] == 124456
     b.go("#/details")
     b.find("#filters")
     rows = b.table_rows("section.card")
     assert [(r[2][0], r[3][1], r[7][1], r[9][0]) for r in rows] == [
-        ("Bank remittance", 123456, 123456, "wire 42")]
+        ("Bank remittance", 123456, 124456, "wire 42"), ("Bank remittance", 1000, 1000, "earlier")]
 
 
 def test_operator_pages_are_not_offered_to_a_customer(b, money):

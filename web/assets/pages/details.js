@@ -7,19 +7,13 @@
 // as many parts as the API splits it into (X-Next-Cursor) and saved as one file.
 
 import { api } from "../api.js";
-import { h, field, form, table, clear, showError } from "../dom.js";
+import { h, field, form, clear, showError } from "../dom.js";
 import { t } from "../i18n.js";
-import { formatTime, dayStart, DAY_MS, zoneLabel } from "../time.js";
-import { money, kindText } from "./wallet_view.js";
+import { dayStart, DAY_MS, zoneLabel } from "../time.js";
+import { entryTable, kindText } from "./wallet_view.js";
 
 const KINDS = ["recharge", "remittance", "voucher", "redeem", "card", "charge"];
 const PAGE = 20;
-
-function fundDelta(e, prefix) {
-  let sum = 0n;
-  for (const m of e.moves || []) if (m.fund === prefix || m.fund.startsWith(prefix + ":")) sum += BigInt(m.delta);
-  return sum;
-}
 
 function filters(query) {
   const from = dayStart(query.get("from"));
@@ -65,18 +59,7 @@ export async function render(ctx) {
   ctx.main.append(
     h("section", { class: "card" },
       h("h2", {}, t("details.entries")),
-      table(t("details.entries"), [
-        [t("details.seq"), (e) => String(e.seq), { num: true }],
-        [t("details.time"), (e) => formatTime(e.at)],
-        [t("details.kind"), (e) => kindText(e.kind)],
-        [t("details.amount"), (e) => money(e.amount), { num: true }],
-        [t("details.cash_delta"), (e) => money(fundDelta(e, "cash"), { sign: true }), { num: true }],
-        [t("details.voucher_delta"), (e) => money(fundDelta(e, "voucher"), { sign: true }), { num: true }],
-        [t("details.card_delta"), (e) => money(fundDelta(e, "card"), { sign: true }), { num: true }],
-        [t("details.cash_after"), (e) => money(e.balances.cash), { num: true }],
-        [t("details.available_after"), (e) => money(e.balances.available), { num: true }],
-        [t("details.memo"), (e) => e.memo || e.ref || ""],
-      ], r.entries, t("details.none")),
+      entryTable(r.entries),
       h("div", { class: "actions pager" }, newer, older, download),
       csvMessage));
 }

@@ -1,19 +1,22 @@
 // web/assets/pages/ops_accounts.js: the operators' accounts: the list (paged by the API's
-// cursor, filtered on the shown page), and one account's money actions: crediting a bank
+// cursor, filtered on the shown page), and one account's page: its wallet and latest
+// entries (paged like the customer's details), and its money actions: crediting a bank
 // remittance, granting a voucher, and charging.
 //
 // A remittance is keyed by its bank reference (the API's rule), so sending it again can
 // never credit twice; a grant and a charge are money actions with an Idempotency-Key per
-// press of the button. After each, the entry's balances are shown as the API answered them.
+// press of the button. After each, the entry's balances are shown as the API answered them
+// and the wallet is read again.
 
 import { api, moneyAction } from "../api.js";
-import { h, field, form, table, dl, clear } from "../dom.js";
+import { h, field, form, table, dl, clear, showError } from "../dom.js";
 import { t } from "../i18n.js";
 import { parseAmount, jsonAmount } from "../money.js";
 import { formatTime, dayStart } from "../time.js";
-import { money, kindText } from "./wallet_view.js";
+import { cardTable, entryTable, figure, kindText, money, voucherTable } from "./wallet_view.js";
 
 const PAGE = 50;
+const ENTRIES_PAGE = 20;
 const known = new Map(); // account id -> the list's row, to title the account's page
 
 export async function renderList(ctx) {
@@ -51,7 +54,28 @@ function amountOf(text) {
   return v;
 }
 
-function entryResult(region, entry) {
+// The account's wallet and a page of its entries into box; the URL's cursor picks the page.
+async function showWallet(box, base, id, cursor) {
+  const [w, l] = await Promise.all([
+    api("GET", base + "/wallet"),
+    api("GET", base + "/entries", { query: { limit: ENTRIES_PAGE, cursor } }),
+  ]);
+  clear(box,
+    h("section", { class: "figures", "aria-label": t("overview.balances") },
+      figure("cash", t("overview.cash"), w.cash),
+      figure("arrears", t("overview.arrears"), w.arrears),
+      figure("available", t("overview.available"), w.available)),
+    h("section", { class: "card" }, h("h2", {}, t("nav.vouchers")), voucherTable(w.vouchers)),
+    h("section", { class: "card" }, h("h2", {}, t("nav.cards")), cardTable(w.cards)),
+    h("section", { class: "card", id: "entries" }, h("h2", {}, t("details.entries")), entryTable(l.entries),
+      h("div", { class: "actions pager" },
+        cursor ? h("a", { class: "button secondary", href: "#/ops/accounts/" + id }, t("ops.first_page")) : null,
+        l.next_cursor !== null && l.next_cursor !== undefined
+          ? h("a", { class: "button secondary", id: "older", href: "#/ops/accounts/" + id + "?cursor=" + l.next_cursor }, t("details.older"))
+          : null)));
+}
+
+function showEntry(region, entry) {
   region.className = "message ok";
   clear(region,
     h("p", {}, t("ops.done", { kind: kindText(entry.kind), seq: entry.seq })),
@@ -62,16 +86,29 @@ function entryResult(region, entry) {
     ]));
 }
 
-export function renderAccount(ctx) {
+export async function renderAccount(ctx) {
   const id = ctx.params.id;
   const base = "/api/v1/ops/accounts/" + encodeURIComponent(id);
   const a = known.get(id);
   const grant = moneyAction();
   const charge = moneyAction();
   const kinds = [["ordinary", t("voucher_kind.ordinary")], ["full_reduction", t("voucher_kind.full_reduction")]];
+  const wallet = h("div", { id: "account-wallet", "aria-live": "polite" });
+  const cursor = ctx.query.get("cursor");
+  const refresh = () => showWallet(wallet, base, id, cursor);
+  const entryResult = (region, entry) => {
+    showEntry(region, entry);
+    // The action is done whatever this read gives: its failure is shown apart.
+    refresh().catch((e) => {
+      const box = h("div", { class: "message error", role: "alert" });
+      showError(box, e);
+      clear(wallet, box);
+    });
+  };
   ctx.main.append(
     h("h1", {}, a ? a.company + " · " + a.email : t("ops.account")),
     h("p", {}, h("code", {}, id), " ", h("a", { href: "#/ops/accounts" }, t("ops.back"))),
+    wallet,
     form({
       id: "remit",
       title: t("ops.remit"),
@@ -121,4 +158,5 @@ export function renderAccount(ctx) {
         entryResult(f.message, (await charge.send("POST", base + "/charges", body)).entry);
       },
     }));
+  await refresh();
 }

@@ -1,5 +1,5 @@
-// web/assets/pages/wallet_view.js: the parts of the wallet that several pages show: the
-// balance figures, the voucher and card tables, and an entry's kind as words.
+// web/assets/pages/wallet_view.js: the parts of the wallet that the customer's and the
+// operator's pages both show: the balance figures, the voucher, card and entry tables.
 //
 // Every figure comes from the API's integers through money.js; nothing is added up in
 // floating point. The `data-minor` attribute carries the exact integer for the tests.
@@ -7,7 +7,7 @@
 import { h, table } from "../dom.js";
 import { t } from "../i18n.js";
 import { formatMoney } from "../money.js";
-import { formatDate } from "../time.js";
+import { formatDate, formatTime } from "../time.js";
 
 export function money(v, opts) {
   return h("span", { class: "money", "data-minor": String(v) }, formatMoney(v, "CNY", opts));
@@ -45,4 +45,27 @@ export function cardTable(cards) {
     [t("common.valid_to"), (c) => formatDate(c.valid_to)],
     [t("common.status"), (c) => statusText(c.status)],
   ], cards, t("cards.none"));
+}
+
+// The sum of an entry's moves on funds named `prefix` or `prefix:<id>`, as BigInt.
+function fundDelta(e, prefix) {
+  let sum = 0n;
+  for (const m of e.moves || []) if (m.fund === prefix || m.fund.startsWith(prefix + ":")) sum += BigInt(m.delta);
+  return sum;
+}
+
+// Journal entries, newest first as the API gives them: what moved and the balances after.
+export function entryTable(entries) {
+  return table(t("details.entries"), [
+    [t("details.seq"), (e) => String(e.seq), { num: true }],
+    [t("details.time"), (e) => formatTime(e.at)],
+    [t("details.kind"), (e) => kindText(e.kind)],
+    [t("details.amount"), (e) => money(e.amount), { num: true }],
+    [t("details.cash_delta"), (e) => money(fundDelta(e, "cash"), { sign: true }), { num: true }],
+    [t("details.voucher_delta"), (e) => money(fundDelta(e, "voucher"), { sign: true }), { num: true }],
+    [t("details.card_delta"), (e) => money(fundDelta(e, "card"), { sign: true }), { num: true }],
+    [t("details.cash_after"), (e) => money(e.balances.cash), { num: true }],
+    [t("details.available_after"), (e) => money(e.balances.available), { num: true }],
+    [t("details.memo"), (e) => e.memo || e.ref || ""],
+  ], entries, t("details.none"));
 }
