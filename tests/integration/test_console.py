@@ -230,3 +230,25 @@ def test_a_lost_session_comes_back_to_the_page_with_what_was_typed(b, money):
     b.wait_hash(r"^#/recharge$")
     b.wait(lambda d: b.find("#recharge input[name=amount]").get_attribute("value") == "88.80")
     assert money.all_entries(owner) == []
+
+
+def test_first_load_is_small_and_from_this_origin_only(b):
+    """Everything the first page load fetches, compressed as sent, is at most 150 KB, and
+    comes from the console's own origin (the figure is stated in the README)."""
+    b.driver.execute_cdp_cmd("Network.clearBrowserCache", {})
+    b.open("#/login")
+    b.find("form#login")
+    loads = b.driver.execute_script(
+        "return [performance.getEntriesByType('navigation')[0]]"
+        ".concat(performance.getEntriesByType('resource'))"
+        ".map(e => [e.name, e.transferSize, e.encodedBodySize, e.decodedBodySize])")
+    static = [x for x in loads if "/api/" not in x[0]]
+    assert all(x[0].startswith(b.base + "/") for x in loads), loads
+    assert len(static) >= 10 and all(x[1] > 0 for x in static), static  # none from a cache
+    sent = sum(x[1] for x in static)
+    unpacked = sum(x[3] for x in static)
+    assert sum(x[2] for x in static) < unpacked / 2, "the console is not sent compressed"
+    with open(b.artifacts + "/first-load.txt", "w") as f:
+        f.write("%d files, %d bytes sent (compressed, with headers), %d bytes unpacked\n"
+                % (len(static), sent, unpacked))
+    assert sent <= 150 * 1024, sent
