@@ -4,7 +4,8 @@ against the session's stack (nginx serves web/ at / and the API at /api/).
 What a user does, end to end: register, recharge through the sandbox provider, buy a card,
 redeem a code, then read exact integers on the overview and the details and download them
 as CSV; an operator credits a remittance that the customer then sees; the language switch;
-a lost session that comes back to the same page with what was typed. Any JavaScript error or
+a lost session that comes back to the same page with what was typed; the profile, a login
+email change by two codes, and real-name certification approved by an operator. Any JavaScript error or
 failed request in the browser's console fails the test (unless the test drives that refusal
 on purpose), and each test leaves a screenshot of its last page under
 <build>/test-artifacts/console/.
@@ -12,11 +13,14 @@ on purpose), and each test leaves a screenshot of its last page under
 
 import csv
 import io
+import re
 
 import pytest
 
 import ecapi
+import mongowire
 from console_browser import Browser, artifacts_dir, require_browser
+from test_identity import bad_check, new_credit_code
 
 pytestmark = pytest.mark.usefixtures("recharge_plugin")
 
@@ -39,7 +43,7 @@ def b(browser, request):
 
 def login(b, email, password):
     b.open("#/login")
-    b.submit("login", email=email, password=password)
+    b.submit("login", login=email, password=password)
 
 
 def figures(b):
@@ -198,7 +202,7 @@ def test_language_switch_is_remembered_and_works_by_keyboard_at_phone_width(b, m
     assert unlabelled == []
 
     # Log in with the keyboard only: type, Tab to the next field, Enter submits.
-    b.find("#login input[name=email]").click()
+    b.find("#login input[name=login]").click()
     b.driver.switch_to.active_element.send_keys(owner.email, Keys.TAB, owner.password, Keys.ENTER)
     b.wait_hash(r"^#/overview$")
     b.wait_text("h1", "概览")
@@ -226,7 +230,7 @@ def test_a_lost_session_comes_back_to_the_page_with_what_was_typed(b, money):
     b.find("#recharge button[type=submit]").click()
     b.wait_hash(r"^#/login\?next=")
     b.wait_text(".message.info", "Your session has ended")
-    b.submit("login", email=owner.email, password=owner.password)
+    b.submit("login", login=owner.email, password=owner.password)
     b.wait_hash(r"^#/recharge$")
     b.wait(lambda d: b.find("#recharge input[name=amount]").get_attribute("value") == "88.80")
     assert money.all_entries(owner) == []
@@ -252,3 +256,64 @@ def test_first_load_is_small_and_from_this_origin_only(b):
         f.write("%d files, %d bytes sent (compressed, with headers), %d bytes unpacked\n"
                 % (len(static), sent, unpacked))
     assert sent <= 150 * 1024, sent
+
+
+def outbox_code(stack, address):
+    """The code of the newest message sent to address (the default notifier's outbox)."""
+    msgs = sorted(mongowire.find(stack.db_port, "outbox", {"address": address}),
+                  key=lambda m: m["at"])
+    assert msgs, address
+    return re.search(r"\b(\d{6})\b", msgs[-1]["text"]).group(1)
+
+
+def test_profile_login_email_change_and_real_name_review(b, stack, money):
+    owner = money.new_owner()
+    login(b, owner.email, owner.password)
+    b.wait_hash(r"^#/overview$")
+    b.go("#/profile")
+    b.submit("profile", industry="Observability", region="Shanghai")
+    b.wait_text("#profile .message.ok", "saved")
+
+    # A new login email, confirmed by a code to the old address and one to the new.
+    new_email = ecapi.unique_email("moved")
+    b.submit("contact-change", channel="email", address=new_email.upper())
+    b.wait_hash(r"^#/profile\?change=[0-9a-f]{24}&")
+    old_code, new_code = outbox_code(stack, owner.email), outbox_code(stack, new_email)
+    b.expect_failure("/confirm", 403)
+    b.submit("contact-confirm", old_code=old_code, new_code="%06d" % ((int(new_code) + 1) % 10**6))
+    b.wait_text("#contact-confirm .message.error", "A code is wrong")
+    b.submit("contact-confirm", old_code=old_code, new_code=new_code)
+    b.find("#contact-changed")
+    assert new_email in b.find("#contact").text
+
+    # Real-name certification: a malformed code is refused on the page, a valid one waits.
+    code = new_credit_code()
+    b.expect_failure("/api/v1/account/certification", 400)
+    b.submit("certify", company="Moved Observability Ltd", credit_code=bad_check(code))
+    b.wait_text("#certify .message.error", "not a valid unified social credit code")
+    b.submit("certify", company="Moved Observability Ltd", credit_code=code.lower())
+    b.find("#cert-state[data-state=pending]")
+    assert b.finds("#certify") == []  # no second submission while one is pending
+
+    # The operator finds the account by its credit code and approves it.
+    b.find("#logout").click()
+    b.wait_hash(r"^#/login$")
+    login(b, money.op.email, money.op.password)
+    b.wait_hash(r"^#/ops/accounts$")
+    b.submit("account-search", by="credit_code", q=code)
+    b.wait_text("#search-results", new_email)
+    assert "Under review" in b.find("#search-results").text
+    b.go("#/ops/certifications")
+    b.find("button[aria-label='Approve Moved Observability Ltd']")
+    # Others' submissions may wait too: approve this one by its row.
+    row = b.wait_text("#main tbody tr", owner.id)
+    row.find_element("css selector", "button.approve").click()
+    b.find("#reviewed")
+
+    b.find("#logout").click()
+    b.wait_hash(r"^#/login$")
+    login(b, new_email, owner.password)  # the new address logs in, the old one is gone
+    b.wait_hash(r"^#/overview$")
+    b.go("#/profile")
+    b.find("#cert-state[data-state=approved]")
+    assert b.find("form#profile input[name=industry]").get_attribute("value") == "Observability"

@@ -23,7 +23,7 @@ test("English and Chinese have the same keys, none empty", () => {
 test("every key named in the pages exists", () => {
   const used = new Set();
   for (const f of files(join(root, "web", "assets"), ".js")) {
-    for (const m of readFileSync(f, "utf8").matchAll(/\bt\("([a-z_]+\.[a-z_]+)"/g)) used.add(m[1]);
+    for (const m of readFileSync(f, "utf8").matchAll(/\bt\("([a-z_]+\.[a-z_]+)"[),]/g)) used.add(m[1]);
     for (const m of readFileSync(f, "utf8").matchAll(/"(nav\.[a-z_]+)"/g)) used.add(m[1]);
   }
   assert.ok(used.size > 100);

@@ -17,6 +17,8 @@ import * as recharge from "./pages/recharge.js";
 import * as details from "./pages/details.js";
 import * as funds from "./pages/funds.js";
 import * as settings from "./pages/settings.js";
+import * as profile from "./pages/profile.js";
+import * as opsCertifications from "./pages/ops_certifications.js";
 import * as opsAccounts from "./pages/ops_accounts.js";
 import * as opsCodes from "./pages/ops_codes.js";
 import * as opsAudit from "./pages/ops_audit.js";
@@ -33,7 +35,9 @@ const ROUTES = [
   ["ops/accounts", opsAccounts.renderList, "operator", "nav.ops_accounts"],
   ["ops/accounts/:id", opsAccounts.renderAccount, "operator"],
   ["ops/codes", opsCodes.render, "operator", "nav.ops_codes"],
+  ["ops/certifications", opsCertifications.render, "operator", "nav.ops_certifications"],
   ["ops/audit", opsAudit.render, "operator", "nav.ops_audit"],
+  ["profile", profile.render, "owner", "nav.profile"],
   ["settings", settings.render, "signed-in", "nav.settings"],
 ];
 

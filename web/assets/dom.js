@@ -45,6 +45,9 @@ export function field({ name, label, type = "text", value, required, options, hi
   if (options) {
     control = h("select", { id, name, required, ...attrs }, options.map(([v, l]) => h("option", { value: v }, l)));
     if (value !== undefined) control.value = value;
+  } else if (type === "textarea") {
+    control = h("textarea", { id, name, required, rows: "4", ...attrs });
+    control.value = value ?? "";
   } else {
     control = h("input", { id, name, type, required, value, ...attrs });
   }

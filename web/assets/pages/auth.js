@@ -1,6 +1,6 @@
 // web/assets/pages/auth.js: the log-in and registration pages.
 //
-// Logging in sets the session cookies (the API's answer); the page then goes back to where
+// Logging in (by email, or by the login phone) sets the session cookies (the API's answer); the page then goes back to where
 // a lost session left the user (?next=), or to the role's home. Registering creates an owner
 // account and logs it in at once. Failures are shown by error code (wrong password,
 // throttled, email taken…); nothing is kept in storage but what the API's cookies hold.
@@ -14,8 +14,11 @@ function safeNext(query) {
   return /^#\/[\w/?=&%.-]*$/.test(n) && !n.startsWith("#/login") && !n.startsWith("#/register") ? n : null;
 }
 
-async function login(ctx, email, password) {
-  const r = await api("POST", "/api/v1/auth/login", { body: { email, password } });
+// A login name starting with "+" is the login phone (E.164), anything else the email.
+async function login(ctx, name, password) {
+  const r = name.startsWith("+")
+    ? await api("POST", "/api/v1/auth/login/phone", { body: { phone: name, password } })
+    : await api("POST", "/api/v1/auth/login", { body: { email: name, password } });
   ctx.signedIn(r.account);
   const next = safeNext(ctx.query);
   ctx.go(next && (r.account.role === "operator") === next.startsWith("#/ops") ? next : ctx.home(r.account));
@@ -30,11 +33,12 @@ export function renderLogin(ctx) {
       id: "login",
       title: t("auth.login_form"),
       fields: [
-        field({ name: "email", label: t("auth.email"), type: "email", required: true, attrs: { autocomplete: "username" } }),
+        field({ name: "login", label: t("auth.email_or_phone"), required: true, hint: t("auth.phone_hint"),
+          attrs: { autocomplete: "username", maxlength: "254", spellcheck: "false" } }),
         field({ name: "password", label: t("auth.password"), type: "password", required: true, attrs: { autocomplete: "current-password" } }),
       ],
       submit: t("auth.login"),
-      onSubmit: (v) => login(ctx, v.email, v.password),
+      onSubmit: (v) => login(ctx, v.login, v.password),
     }),
     h("p", {}, t("auth.no_account") + " ", h("a", { href: "#/register" }, t("auth.register_link"))));
 }

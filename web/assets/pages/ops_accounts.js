@@ -1,5 +1,6 @@
 // web/assets/pages/ops_accounts.js: the operators' accounts: the list (paged by the API's
-// cursor, filtered on the shown page), and one account's page: its wallet and latest
+// cursor, filtered on the shown page), the search by email, company or credit code, and one
+// account's page: its wallet and latest
 // entries (paged like the customer's details), and its money actions: crediting a bank
 // remittance, granting a voucher, and charging.
 //
@@ -19,7 +20,46 @@ const PAGE = 50;
 const ENTRIES_PAGE = 20;
 const known = new Map(); // account id -> the list's row, to title the account's page
 
+const SEARCH_KINDS = ["email", "company", "credit_code"];
+
+// Finds accounts by login email, company or credit code (exact, after the API's
+// normalisation), with their certification state.
+function searchForm(ctx) {
+  const kind = SEARCH_KINDS.includes(ctx.query.get("by")) ? ctx.query.get("by") : "email";
+  return form({
+    id: "account-search",
+    title: t("ops.search_title"),
+    inline: true,
+    fields: [
+      field({ name: "by", label: t("ops.search_by"), value: kind, options: SEARCH_KINDS.map((k) => [k, t("ops.search_" + k)]) }),
+      field({ name: "q", label: t("ops.search_value"), required: true, value: ctx.query.get("q") || "", attrs: { maxlength: "200", autocomplete: "off" } }),
+    ],
+    submit: t("ops.search_submit"),
+    onSubmit: (v) => ctx.go("#/ops/accounts?" + new URLSearchParams({ by: v.by, q: v.q }).toString()),
+  });
+}
+
+function accountTable(rows, withCertification) {
+  return table(t("ops.accounts"), [
+    [t("auth.company"), (a) => (a.role === "owner" ? h("a", { href: "#/ops/accounts/" + a.id }, a.company || a.id) : a.company || "—")],
+    [t("auth.email"), (a) => a.email],
+    [t("settings.role"), (a) => t("role." + a.role)],
+    withCertification ? [t("profile.certification"), (a) => (a.certification ? t("cert." + a.certification.state) : "—")] : null,
+    [t("settings.account_id"), (a) => h("code", {}, a.id)],
+    [t("common.created_at"), (a) => formatTime(a.created_at)],
+  ].filter(Boolean), rows, t("ops.no_accounts"));
+}
+
 export async function renderList(ctx) {
+  const by = ctx.query.get("by");
+  if (by && SEARCH_KINDS.includes(by)) {
+    const r = await api("GET", "/api/v1/ops/accounts/search", { query: { [by]: ctx.query.get("q") } });
+    for (const a of r.accounts) known.set(a.id, a);
+    ctx.main.append(h("h1", {}, t("ops.accounts")), searchForm(ctx),
+      h("section", { class: "card", id: "search-results" }, h("h2", {}, t("ops.search_results")), accountTable(r.accounts, true)),
+      h("p", {}, h("a", { href: "#/ops/accounts" }, t("ops.all_accounts"))));
+    return;
+  }
   const cursor = ctx.query.get("cursor");
   const r = await api("GET", "/api/v1/ops/accounts", { query: { limit: PAGE, cursor } });
   for (const a of r.accounts) known.set(a.id, a);
@@ -28,19 +68,14 @@ export async function renderList(ctx) {
   const show = (needle) => {
     const n = needle.toLowerCase();
     const hit = (a) => !n || [a.email, a.company, a.id].some((x) => (x || "").toLowerCase().includes(n));
-    clear(list, table(t("ops.accounts"), [
-      [t("auth.company"), (a) => (a.role === "owner" ? h("a", { href: "#/ops/accounts/" + a.id }, a.company || a.id) : a.company || "—")],
-      [t("auth.email"), (a) => a.email],
-      [t("settings.role"), (a) => t("role." + a.role)],
-      [t("settings.account_id"), (a) => h("code", {}, a.id)],
-      [t("common.created_at"), (a) => formatTime(a.created_at)],
-    ], rows.filter(hit), t("ops.no_accounts")));
+    clear(list, accountTable(rows.filter(hit), false));
   };
   const search = field({ name: "search", label: t("ops.search"), type: "search", attrs: { autocomplete: "off" } });
   search.querySelector("input").addEventListener("input", (e) => show(e.target.value));
   show("");
   ctx.main.append(
     h("h1", {}, t("ops.accounts")),
+    searchForm(ctx),
     h("div", { class: "card" }, search),
     list,
     h("div", { class: "actions pager" },
