@@ -124,8 +124,12 @@ async function render() {
     return;
   }
   renderChrome();
+  // Each render builds into a view of its own: a slower earlier render that finishes late
+  // fills a view that is no longer shown, never the current page.
+  const view = h("div", { class: "view" });
+  clear(main, view);
   const ctx = {
-    main: clear(main),
+    main: view,
     params: m.params,
     query,
     session: state.session,
@@ -138,14 +142,14 @@ async function render() {
   };
   state.notice = null;
   const hash = location.hash;
-  ctx.alive = () => location.hash === hash && main.contains(ctx.marker);
-  ctx.marker = main.appendChild(h("span", { hidden: true }));
+  ctx.alive = () => location.hash === hash && main.contains(view);
   try {
     await page(ctx);
   } catch (e) {
-    if (!main.querySelector(".page-error")) main.append(pageError(e));
+    if (!view.querySelector(".page-error")) view.append(pageError(e));
   }
-  if (location.hash === hash) restoreDraft(main, hash);
+  if (!ctx.alive()) return;
+  restoreDraft(view, hash);
   if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
 }
 
