@@ -15,6 +15,12 @@ function safeNext(query) {
 }
 
 // A login name starting with "+" is the login phone (E.164), anything else the email.
+// The other auth page, keeping where to go afterwards (a bind landing, a lost session).
+function withNext(hash, query) {
+  const next = safeNext(query);
+  return next ? hash + "?next=" + encodeURIComponent(next) : hash;
+}
+
 async function login(ctx, name, password) {
   const r = name.startsWith("+")
     ? await api("POST", "/api/v1/auth/login/phone", { body: { phone: name, password } })
@@ -40,7 +46,7 @@ export function renderLogin(ctx) {
       submit: t("auth.login"),
       onSubmit: (v) => login(ctx, v.login, v.password),
     }),
-    h("p", {}, t("auth.no_account") + " ", h("a", { href: "#/register" }, t("auth.register_link"))));
+    h("p", {}, t("auth.no_account") + " ", h("a", { href: withNext("#/register", ctx.query) }, t("auth.register_link"))));
 }
 
 export function renderRegister(ctx) {
@@ -61,5 +67,5 @@ export function renderRegister(ctx) {
         await login(ctx, v.email, v.password);
       },
     }),
-    h("p", {}, t("auth.have_account") + " ", h("a", { href: "#/login" }, t("auth.login_link"))));
+    h("p", {}, t("auth.have_account") + " ", h("a", { href: withNext("#/login", ctx.query) }, t("auth.login_link"))));
 }
