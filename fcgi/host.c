@@ -1,6 +1,8 @@
 /* fcgi/host.c: the ec_host table, bound to the worker of this process (see host.h). */
 #include "fcgi/host.h"
 
+#include "core/clock.h"
+#include "core/http_client.h"
 #include "core/json_body.h"
 #include "core/ledger.h"
 #include "core/log.h"
@@ -9,6 +11,8 @@
 #include "core/password.h"
 #include "core/request_hash.h"
 #include "core/session.h"
+#include "core/sign/aliyun.h"
+#include "core/sign/sigv4.h"
 #include "fcgi/request.h"
 #include "fcgi/worker.h"
 
@@ -400,6 +404,17 @@ static const ec_host host_table = {
     .body_int64 = host_body_int64,
     .audit_action = host_audit_action,
     .notify = host_notify,
+    /* outbound */
+    .clock_ms = ec_clock_now_ms,
+    .http_request = ec_http_request,
+    .http_response_free = ec_http_response_free,
+    .sigv4_sign = ec_sigv4_sign,
+    .sigv4_result_free = ec_sigv4_result_free,
+    .aliyun_rpc_sign = ec_aliyun_rpc_sign,
+    .aliyun_rpc_result_free = ec_aliyun_rpc_result_free,
+    .acs3_sign = ec_acs3_sign,
+    .acs3_result_free = ec_acs3_result_free,
+    .aliyun_spi_verify = ec_aliyun_spi_verify,
 };
 
 const ec_host *ec_host_table(void)

@@ -17,10 +17,16 @@ static const char *const known_keys[] = {
     "token_issuer", "token_audience", "session_ttl", NULL,
 };
 
+/* Outbound calls to cloud marketplaces: test settings only (core/http_client.h, clock.h). */
+static const char *const outbound_keys[] = {"outbound_allow_http", "test_clock_file", NULL};
+
 static int known(const char *key)
 {
     for (size_t i = 0; known_keys[i]; i++)
         if (strcmp(known_keys[i], key) == 0)
+            return 1;
+    for (size_t i = 0; outbound_keys[i]; i++)
+        if (strcmp(outbound_keys[i], key) == 0)
             return 1;
     return 0;
 }
@@ -176,6 +182,13 @@ ec_settings *ec_settings_load(const char *path, ec_error *err)
     s->token_audience = strdup(str ? str : "expense-center");
     if (ec_config_int(c, "", "session_ttl", 60, 30LL * 86400, 43200, &s->session_ttl, err) < 0)
         goto fail;
+    if (ec_config_bool(c, "", "outbound_allow_http", 0, &s->outbound_allow_http, err) < 0)
+        goto fail;
+    str = ec_config_get(c, "", "test_clock_file");
+    if (str && (s->test_clock_file = resolve(c, str)) == NULL) {
+        ec_error_set(err, EC_ERR_INTERNAL, "out of memory");
+        goto fail;
+    }
     if (!s->listen || !s->mongodb_uri || !s->database || !s->log_file || !s->plugin_dir ||
         !s->schema_dir || !s->token_issuer || !s->token_audience) {
         ec_error_set(err, EC_ERR_INTERNAL, "out of memory");
@@ -198,6 +211,7 @@ void ec_settings_free(ec_settings *s)
     free(s->database);
     free(s->log_file);
     free(s->pid_file);
+    free(s->test_clock_file);
     free(s->plugin_dir);
     free(s->schema_dir);
     for (size_t i = 0; i < s->nplugins; i++)

@@ -41,6 +41,9 @@ typedef struct ec_settings {
     char *token_issuer;
     char *token_audience;
     long long session_ttl;
+    /* outbound calls to cloud marketplaces (test settings; see core/http_client.h, clock.h) */
+    int outbound_allow_http; /* http:// endpoints allowed (never in production) */
+    char *test_clock_file;   /* NULL: providers read the wall clock */
 } ec_settings;
 
 ec_settings *ec_settings_load(const char *path, ec_error *err);

@@ -9,6 +9,8 @@
  */
 #include "fcgi/worker.h"
 
+#include "core/clock.h"
+#include "core/http_client.h"
 #include "core/journal.h"
 #include "core/json_body.h"
 #include "core/log.h"
@@ -325,6 +327,8 @@ void ec_worker_main(ec_app *app, ec_scoreboard *sb, ec_slot *slot, int listen_fd
                w.db == NULL ? err.message : "out of memory");
         _exit(2);
     }
+    ec_http_allow_plain(s->outbound_allow_http);
+    ec_clock_use_file(s->test_clock_file);
     init_plugins(&w);
     FCGX_Request fx;
     FCGX_InitRequest(&fx, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);

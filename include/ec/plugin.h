@@ -29,6 +29,8 @@
 #include <bson/bson.h>
 #include <cjson/cJSON.h>
 
+#include "ec/outbound.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -321,6 +323,31 @@ typedef struct ec_host {
      * req may be NULL (batch jobs). EC_ERR_INVALID for an unknown channel or empty address. */
     ec_status (*notify)(ec_request *req, const char *account_id, const char *channel,
                         const char *address, const char *subject, const char *text);
+
+    /* -- outbound: what settlement providers need to talk to cloud marketplaces (types in
+     * ec/outbound.h). None needs a request: they run in the billing run too. -- */
+    /* The clock of every time-dependent provider rule (signature dates, deadlines), in
+     * milliseconds since the epoch: the wall clock, or the test setting test_clock_file's. */
+    int64_t (*clock_ms)(void);
+    /* Sends one call within its timeouts (https only, unless the test setting
+     * outbound_allow_http = on) and returns out->outcome (enum ec_http_outcome). Release *out
+     * with http_response_free, whatever the outcome. */
+    int (*http_request)(const ec_http_call *call, ec_http_response *out);
+    void (*http_response_free)(ec_http_response *r);
+    /* AWS Signature Version 4: 0, or -1 with out->error (nothing to free then). */
+    int (*sigv4_sign)(const ec_sigv4_request *rq, ec_sigv4_result *out);
+    void (*sigv4_result_free)(ec_sigv4_result *r);
+    /* Alibaba Cloud RPC signature v1 over every parameter but Signature: 0, or -1. */
+    int (*aliyun_rpc_sign)(const char *method, const ec_pair *params, size_t n, const char *secret,
+                           ec_aliyun_rpc_result *out);
+    void (*aliyun_rpc_result_free)(ec_aliyun_rpc_result *r);
+    /* Alibaba Cloud ACS3-HMAC-SHA256: 0, or -1 with out->error. */
+    int (*acs3_sign)(const ec_acs3_request *rq, ec_acs3_result *out);
+    void (*acs3_result_free)(ec_acs3_result *r);
+    /* Alibaba Cloud Marketplace callbacks: 1 when the decoded parameters carry exactly one
+     * `token` and it is MD5 over all the others (sorted, k=v&...) and "&key=<key>"; 0 when
+     * not; -1 on no memory. */
+    int (*aliyun_spi_verify)(const ec_pair *params, size_t n, const char *key);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */
