@@ -16,7 +16,7 @@ enum { RUNNING, STOP_GRACEFUL, STOP_NOW };
 
 typedef struct master {
     const char *config_path;
-    ec_app *app; /* NULL only after a reload that passed its check but then failed */
+    ec_app *app; /* the current generation's: never NULL, a failed reload keeps the old one */
     ec_scoreboard *sb;
     int listen_fd;
     uint32_t generation;
@@ -72,7 +72,7 @@ static void signal_workers(master *m, int sig, int only_old)
 
 static void maintain(master *m)
 {
-    if (m->stopping || m->app == NULL || ec_now_mono_ms() < m->next_spawn_ms)
+    if (m->stopping || ec_now_mono_ms() < m->next_spawn_ms)
         return;
     int want = m->app->settings->workers;
     m->sb->workers_wanted = (uint32_t)want;
@@ -131,8 +131,6 @@ static void reap(master *m)
 
 static void check_timeouts(master *m)
 {
-    if (m->app == NULL)
-        return;
     int64_t now = ec_now_mono_ms();
     int64_t limit = (int64_t)m->app->settings->request_timeout_s * 1000;
     for (size_t i = 0; i < EC_SB_SLOTS; i++) {
@@ -177,18 +175,18 @@ static void reload(master *m)
         ec_log(EC_LOG_ERROR, "master", "reload failed; the running pool is unchanged");
         return;
     }
-    /* Unload first, so that dlopen maps the plugin files as they are now. The old workers
-     * keep their own copies of the old code. */
-    ec_app_free(m->app);
+    /* The new app loads beside the old one (see app.h), so a load that fails here, after
+     * the check passed, keeps the old app: the master goes on respawning its workers. */
     ec_error err = {0};
-    m->app = ec_app_load(m->config_path, &err);
-    if (m->app == NULL) {
+    ec_app *app = ec_app_load(m->config_path, &err);
+    if (app == NULL) {
         ec_log(EC_LOG_ERROR, "master",
-               "reload failed after its check: %s; old workers keep "
-               "serving until the next reload",
-               err.message);
+               "reload failed after its check: %s; the running pool is unchanged", err.message);
         return;
     }
+    /* The old workers keep their own copies of the old code. */
+    ec_app_free(m->app);
+    m->app = app;
     ec_log_set_level(m->app->settings->log_level);
     m->generation++;
     m->sb->generation = m->generation;
@@ -205,7 +203,7 @@ static void begin_stop(master *m, int how)
     if (m->stopping == STOP_NOW || m->stopping == how)
         return;
     m->stopping = how;
-    int grace = how == STOP_NOW ? 3 : (m->app ? m->app->settings->request_timeout_s : 30) + 5;
+    int grace = how == STOP_NOW ? 3 : m->app->settings->request_timeout_s + 5;
     m->stop_deadline_ms = ec_now_mono_ms() + grace * 1000LL;
     ec_log(EC_LOG_INFO, "master", "%s stop", how == STOP_NOW ? "immediate" : "graceful");
     signal_workers(m, how == STOP_NOW ? SIGTERM : SIGQUIT, 0);
