@@ -12,6 +12,8 @@
  *                  (only if the charge reaches their threshold), stored-value cards, cash;
  *                  what remains becomes arrears. Within a kind the fund expiring first is
  *                  used first, then the oldest. Funds outside their validity are never used.
+ *   CHARGE_CASH_OR_CARD  a charge that vouchers may not pay (SMS and dial-test usage):
+ *                  stored-value cards, cash, then arrears, in the same order within a kind.
  *
  * Ownership: after's arrays and the moves are allocated from `arena`.
  * Failure: -1 with *refusal set to a stable code: "invalid_amount", "amount_overflow",

@@ -2,6 +2,7 @@
 #include "fcgi/master.h"
 
 #include "core/log.h"
+#include "fcgi/scheduler.h"
 #include "fcgi/worker.h"
 
 #include <errno.h>
@@ -24,6 +25,7 @@ typedef struct master {
     int64_t stop_deadline_ms;
     int64_t next_spawn_ms; /* backoff after start failures */
     int64_t backoff_ms;
+    ec_scheduler sched; /* plugins' commands on a timer (fcgi/scheduler.h) */
 } master;
 
 static void spawn(master *m)
@@ -94,8 +96,10 @@ static void reap(master *m)
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         ec_slot *s = ec_scoreboard_find(m->sb, pid);
-        if (s == NULL)
+        if (s == NULL) {
+            ec_scheduler_reaped(&m->sched, pid, status);
             continue;
+        }
         int current = s->generation == m->generation && !m->stopping;
         int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
         if (current && !clean) {
@@ -188,6 +192,7 @@ static void reload(master *m)
     ec_app_free(m->app);
     m->app = app;
     ec_log_set_level(m->app->settings->log_level);
+    ec_scheduler_load(&m->sched, m->app);
     m->generation++;
     m->sb->generation = m->generation;
     __atomic_add_fetch(&m->sb->reloads, 1, __ATOMIC_RELAXED);
@@ -207,6 +212,8 @@ static void begin_stop(master *m, int how)
     m->stop_deadline_ms = ec_now_mono_ms() + grace * 1000LL;
     ec_log(EC_LOG_INFO, "master", "%s stop", how == STOP_NOW ? "immediate" : "graceful");
     signal_workers(m, how == STOP_NOW ? SIGTERM : SIGQUIT, 0);
+    /* A scheduled run is safe to cut: the next one resumes it. */
+    ec_scheduler_signal(&m->sched, SIGTERM);
 }
 
 int ec_master_run(const char *config_path, ec_app *app, ec_scoreboard *sb, int listen_fd)
@@ -221,6 +228,7 @@ int ec_master_run(const char *config_path, ec_app *app, ec_scoreboard *sb, int l
     signal(SIGPIPE, SIG_IGN);
     ec_log(EC_LOG_INFO, "master", "started: %d workers, pid %ld", app->settings->workers,
            (long)getpid());
+    ec_scheduler_load(&m.sched, app);
     maintain(&m);
     for (;;) {
         struct timespec tick = {0, 100 * 1000 * 1000};
@@ -245,6 +253,8 @@ int ec_master_run(const char *config_path, ec_app *app, ec_scoreboard *sb, int l
         reap(&m);
         check_timeouts(&m);
         maintain(&m);
+        if (!m.stopping)
+            ec_scheduler_tick(&m.sched, m.app);
         if (m.stopping) {
             if (live_workers(&m, 0, 1) == 0)
                 break;

@@ -101,7 +101,7 @@ static int check_entries(ec_settings *s, ec_error *err)
         }
     }
     for (size_t i = 0; ec_config_entry(s->config, i, &section, &key, &value, &line); i++)
-        if (section[0] != '\0' && !plugin_named(s, section))
+        if (section[0] != '\0' && !plugin_named(s, section) && !ec_sites_is_section(section))
             return ec_error_set(err, EC_ERR_INVALID,
                                 "%s:%d: section [%s] names no configured plugin", s->config_path,
                                 line, section);
@@ -189,6 +189,12 @@ ec_settings *ec_settings_load(const char *path, ec_error *err)
         ec_error_set(err, EC_ERR_INTERNAL, "out of memory");
         goto fail;
     }
+    ec_error site_err = {0};
+    s->sites = ec_sites_load(c, &site_err);
+    if (s->sites == NULL) {
+        ec_error_set(err, site_err.status, "%s: %s", s->config_path, site_err.message);
+        goto fail;
+    }
     if (!s->listen || !s->mongodb_uri || !s->database || !s->log_file || !s->plugin_dir ||
         !s->schema_dir || !s->token_issuer || !s->token_audience) {
         ec_error_set(err, EC_ERR_INTERNAL, "out of memory");
@@ -218,6 +224,7 @@ void ec_settings_free(ec_settings *s)
         free(s->plugins[i]);
     free(s->token_issuer);
     free(s->token_audience);
+    ec_sites_free(s->sites);
     explicit_bzero(s->token_key, sizeof s->token_key);
     free(s);
 }

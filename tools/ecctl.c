@@ -12,6 +12,8 @@
  *                                      (core/audit.h); read-only. One line per failure
  *                                      `account=<id> seq=<n> <code>: <message>`, then
  *                                      `audit: <a> accounts, <e> entries, <f> failures`
+ *   ecctl -c FILE PLUGIN ARGS...       a plugin's command (fcgi/batch.h), e.g.
+ *                                      `ecctl -c FILE bills run [--site S] [--day D]`
  *
  * It loads the same configuration and plugins as ecd (so it creates the same indexes the
  * plugins declare) and talks to the same database. Operators live in `accounts` with role
@@ -28,6 +30,7 @@
 #include "core/password.h"
 #include "core/session.h"
 #include "fcgi/app.h"
+#include "fcgi/batch.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -39,7 +42,8 @@ static void usage(void)
 {
     fprintf(stderr, "usage: ecctl -c FILE operator add EMAIL   (password on stdin)\n"
                     "       ecctl -c FILE operator remove EMAIL\n"
-                    "       ecctl -c FILE audit\n");
+                    "       ecctl -c FILE audit\n"
+                    "       ecctl -c FILE PLUGIN ARGS...       (bills run [--site S] [--day D])\n");
 }
 
 static int64_t now_ms(void)
@@ -323,9 +327,12 @@ int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "-c") == 0 && strcmp(argv[3], "audit") == 0)
         return audit(argv[2]);
+    int plugin_command = argc >= 4 && strcmp(argv[1], "-c") == 0 &&
+                         strcmp(argv[3], "operator") != 0 && strcmp(argv[3], "audit") != 0;
     int removing = argc == 6 && strcmp(argv[4], "remove") == 0;
-    if (argc != 6 || strcmp(argv[1], "-c") != 0 || strcmp(argv[3], "operator") != 0 ||
-        (strcmp(argv[4], "add") != 0 && !removing)) {
+    if (!plugin_command &&
+        (argc != 6 || strcmp(argv[1], "-c") != 0 || strcmp(argv[3], "operator") != 0 ||
+         (strcmp(argv[4], "add") != 0 && !removing))) {
         usage();
         return 2;
     }
@@ -339,8 +346,13 @@ int main(int argc, char **argv)
     int rc = 1;
     if (db == NULL)
         fprintf(stderr, "ecctl: %s\n", err.message);
-    else if (ensure_indexes(db, app) == 0)
-        rc = removing ? operator_remove(db, argv[5]) : operator_add(db, argv[5]);
+    else if (plugin_command && ec_batch_find(app, argv[3]) == NULL) {
+        usage();
+        rc = 2;
+    } else if (ensure_indexes(db, app) == 0)
+        rc = plugin_command ? ec_batch_run(app, argv[3], argc - 4, argv + 4)
+             : removing     ? operator_remove(db, argv[5])
+                            : operator_add(db, argv[5]);
     ec_db_free(db);
     ec_app_free(app);
     return rc;

@@ -161,7 +161,10 @@ enum ec_op_kind {
     EC_OP_CREDIT = 1,        /* cash in (online recharge, remittance): pays arrears first */
     EC_OP_GRANT_VOUCHER = 2, /* a voucher in */
     EC_OP_BUY_CARD = 3,      /* cash to a new card (and an optional bonus voucher) */
-    EC_OP_CHARGE = 4         /* money out, in the deduction order; the rest becomes arrears */
+    EC_OP_CHARGE = 4,        /* money out, in the deduction order; the rest becomes arrears */
+    /* -- v1 (bills) -- */
+    EC_OP_CHARGE_CASH_OR_CARD = 5 /* a charge vouchers may not pay (SMS, dial tests): cards,
+                                   * cash, then arrears */
 };
 
 /* One money operation for host->ledger_post. */
@@ -202,6 +205,28 @@ typedef struct ec_entry_query {
     const char *kind;   /* NULL: every kind */
     int limit;          /* 1..1000 */
 } ec_entry_query;
+
+/* ---- sites (the independent deployments whose workspaces this service bills) ----------- */
+
+/* A configured site (`[site.<id>]` in the config). Owned by the host; valid until the end of
+ * the request that obtained it (a reload only ever changes the sites of new workers). */
+typedef struct ec_site {
+    const char *id;       /* [A-Za-z0-9_-]{1,32} */
+    const char *name;     /* display name */
+    const char *currency; /* ISO 4217 code of its bills: "CNY", "USD" ... */
+    const char *tz_name;  /* IANA time zone of its billing calendar, or NULL ... */
+    int32_t tz_offset_s;  /* ... a fixed offset east of UTC in seconds (default +08:00) */
+    size_t nclouds;       /* the settlement providers allowed by default, besides "guance" */
+    const char *const *clouds;
+} ec_site;
+
+/* A unix time placed on a site's billing calendar: the local date and the bounds (unix
+ * seconds, [start, end)) of its local day and local month. */
+typedef struct ec_local_date {
+    int year, month, day;
+    int64_t day_start, day_end;
+    int64_t month_start, month_end;
+} ec_local_date;
 
 /* ---- host services --------------------------------------------------------------------- */
 
@@ -348,6 +373,44 @@ typedef struct ec_host {
      * `token` and it is MD5 over all the others (sorted, k=v&...) and "&key=<key>"; 0 when
      * not; -1 on no memory. */
     int (*aliyun_spi_verify)(const ec_pair *params, size_t n, const char *key);
+
+    /* -- v1 (sites): site configuration and site-signed tokens -- */
+    /* The site with this id, or NULL. */
+    const ec_site *(*site_get)(const char *site_id);
+    /* The i-th configured site (config order), or NULL past the last. */
+    const ec_site *(*site_at)(size_t i);
+    /* Verifies a JWT signed by a site (ES256 or RS256, the algorithm pinned to the key that
+     * the header's `kid` names among the keys of the site named by `iss`; `aud` must be this
+     * service; `exp` and `iat` required, `exp - iat` at most max_lifetime_s; `jti` required)
+     * and then claims its `jti` once (collection `site_jtis`, _id "<site>:<jti>").
+     *   EC_OK: *site is the signer, *claims the token's payload (host-owned, request-long);
+     *   EC_ERR_INVALID: refused, *refusal says why (for logs and the jump log, never a key);
+     *   EC_ERR_DUPLICATE: a valid token whose jti was already used (*refusal "replayed");
+     *   EC_ERR_UNAVAILABLE: the database did not answer (nothing was claimed).
+     * *site and *claims are NULL unless EC_OK. */
+    ec_status (*site_token_verify)(ec_request *req, const char *token, int64_t max_lifetime_s,
+                                   const ec_site **site, const cJSON **claims,
+                                   const char **refusal);
+    /* Places unix time `at` (seconds) on the site's calendar. 0, or -1 when it cannot. */
+    int (*site_local_date)(const ec_site *site, int64_t at, ec_local_date *out);
+
+    /* -- v1 (bills): exact integers anywhere in a body -- */
+    /* `item` (any member or array element of a body) as an exact integer, like body_int64:
+     * 0, or -1 when it is NULL or not an integer within +-2^53. */
+    int (*json_int64)(const cJSON *item, int64_t *out);
+
+    /* -- v1 (bills): batch jobs (a plugin's command, see EC_PLUGIN_COMMAND_SYMBOL) -- */
+    /* A request context for one unit of a batch job's work: the host calls that take an
+     * ec_request (alloc, sprintf, db_find_one, ledger_post...) work with it; the HTTP ones
+     * (header, body, session, reply_*) have nothing to give. NULL when out of memory. */
+    ec_request *(*batch_begin)(void);
+    /* Frees what the context holds (its arena and deferred cleanups). NULL is allowed. */
+    void (*batch_end)(ec_request *req);
+
+    /* -- v1 (bills): CSV exports -- */
+    /* `text` as one CSV field (core/csv.h: quoted when needed, a leading = + - @ TAB CR
+     * guarded with '), arena-owned; NULL when out of memory. */
+    const char *(*csv_field)(ec_request *req, const char *text);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */
@@ -372,6 +435,15 @@ typedef struct ec_plugin {
 /* The one symbol a plugin exports. */
 #define EC_PLUGIN_EXPORT __attribute__((visibility("default")))
 #define EC_PLUGIN_SYMBOL "ec_plugin_entry"
+
+/* -- v1 (bills): a command of the operator's command line --
+ * A plugin may also export `const ec_plugin_command_fn ec_plugin_command` (and list it in its
+ * -export-symbols-regex): `ecctl -c FILE <plugin name> ARGS...` runs it outside the pool,
+ * after the plugin's init in that process, with argv[0] the first of ARGS and `state` what
+ * init stored. It returns the exit status: 0 done, 1 failed, 2 usage. Batch work gets request
+ * contexts from host->batch_begin. */
+typedef int (*ec_plugin_command_fn)(void *state, int argc, char **argv);
+#define EC_PLUGIN_COMMAND_SYMBOL "ec_plugin_command"
 
 #ifdef __cplusplus
 }

@@ -98,6 +98,12 @@ int main(void)
                strstr(err.message, "outbound_allow_http"),
            "outbound: a bad outbound_allow_http is refused");
     }
+    ok(settings_with("[site.cn1]\ncurrency = XYZ\nkey = k x.pem\n", &err) == NULL &&
+           strstr(err.message, "unknown currency"),
+       "a bad site block fails the settings (ecd -t, reload)");
+    ec_settings *none = settings_with("", &err);
+    ok(none != NULL && none->sites != NULL && none->sites->n == 0, "no site block: no sites");
+    ec_settings_free(none);
     write_file("secret.key", "short");
     ok(settings_with("", &err) == NULL && strstr(err.message, "32"), "a short secret is refused");
     char cmd[300];
