@@ -1,11 +1,13 @@
 """tests/integration/test_console.py: the web console (web/) in a real headless Chromium
-against the session's stack (nginx serves web/ at / and the API at /api/).
+against one stack shared by every browser test: the money plugins and the bills plugin with a
+test site `cn1` whose key the test holds (nginx serves web/ at / and the API at /api/).
 
 What a user does, end to end: register, recharge through the sandbox provider, buy a card,
 redeem a code, then read exact integers on the overview and the details and download them
 as CSV; an operator credits a remittance that the customer then sees; the language switch;
 a lost session that comes back to the same page with what was typed; the profile, a login
-email change by two codes, and real-name certification approved by an operator. Any JavaScript error or
+email change by two codes, and real-name certification approved by an operator; a daily bill
+made by a billing run from usage the site sent, read in the operators' bills pages. Any JavaScript error or
 failed request in the browser's console fails the test (unless the test drives that refusal
 on purpose), and each test leaves a screenshot of its last page under
 <build>/test-artifacts/console/.
@@ -20,15 +22,35 @@ import pytest
 import ecapi
 import mongowire
 from console_browser import Browser, artifacts_dir, require_browser
+from sites import DAY, HOUR, local_date, new_workspace, post_usage, record, start_bills_stack
 from test_identity import bad_check, new_credit_code
 
 pytestmark = pytest.mark.usefixtures("recharge_plugin")
 
 
 @pytest.fixture(scope="module")
-def browser(stack, builddir):
+def site_stack(start_stack, tmp_path_factory):
+    """(stack, {site id: Site}): the browser tests' stack; usage stays open 3 days."""
     require_browser()
-    b = Browser(stack, artifacts_dir(builddir))
+    api, sites = start_bills_stack(start_stack, tmp_path_factory.mktemp("console-site-keys"),
+                                   "console", {"cn1": ("CNY", "+08:00")}, grace_minutes=3 * 1440)
+    return api.stack, sites
+
+
+@pytest.fixture(scope="module")
+def cstack(site_stack):
+    return site_stack[0]
+
+
+@pytest.fixture
+def money(cstack, money_for):
+    """The money helpers (conftest's), bound to this module's stack."""
+    return money_for(cstack)
+
+
+@pytest.fixture(scope="module")
+def browser(cstack, builddir):
+    b = Browser(cstack, artifacts_dir(builddir))
     yield b
     b.quit()
 
@@ -266,7 +288,7 @@ def outbox_code(stack, address):
     return re.search(r"\b(\d{6})\b", msgs[-1]["text"]).group(1)
 
 
-def test_profile_login_email_change_and_real_name_review(b, stack, money):
+def test_profile_login_email_change_and_real_name_review(b, cstack, money):
     owner = money.new_owner()
     login(b, owner.email, owner.password)
     b.wait_hash(r"^#/overview$")
@@ -278,7 +300,7 @@ def test_profile_login_email_change_and_real_name_review(b, stack, money):
     new_email = ecapi.unique_email("moved")
     b.submit("contact-change", channel="email", address=new_email.upper())
     b.wait_hash(r"^#/profile\?change=[0-9a-f]{24}&")
-    old_code, new_code = outbox_code(stack, owner.email), outbox_code(stack, new_email)
+    old_code, new_code = outbox_code(cstack, owner.email), outbox_code(cstack, new_email)
     b.expect_failure("/confirm", 403)
     b.submit("contact-confirm", old_code=old_code, new_code="%06d" % ((int(new_code) + 1) % 10**6))
     b.wait_text("#contact-confirm .message.error", "A code is wrong")
@@ -317,3 +339,42 @@ def test_profile_login_email_change_and_real_name_review(b, stack, money):
     b.go("#/profile")
     b.find("#cert-state[data-state=approved]")
     assert b.find("form#profile input[name=industry]").get_attribute("value") == "Observability"
+
+
+def test_a_daily_bill_made_by_the_billing_run_appears_in_the_bills_page(b, site_stack, money):
+    st, sites = site_stack
+    cn1, ws = sites["cn1"], new_workspace()
+    m = cn1.last_midnight()
+    yday = local_date(cn1, m - 1)
+    r = post_usage(ecapi.Api(st), cn1, [
+        record(ws, m - 3 * HOUR, quantity=800000), record(ws, m - 2 * HOUR, quantity=1600000),
+        record(ws, m - HOUR, item="sms", quantity=7, retention=0)])
+    assert r.status_code == 200 and r.json()["taken"] == 3, r.text
+    # The run is told it is 5 days later: yesterday (site time) is closed and billed.
+    p = st.ecctl("bills", "run", "--site", "cn1", "--day", yday, "--now", str(ecapi.now() + 5 * DAY),
+                 timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+    login(b, money.op.email, money.op.password)
+    b.wait_hash(r"^#/ops/accounts$")
+    b.go("#/ops/bills")
+    b.submit("bills-filters", site="cn1", workspace=ws)
+    b.wait_hash(r"^#/ops/bills\?site=cn1&workspace=")
+    b.find("#consumption table")
+    # columns: day, item, retention, quantity, units, unit price, fee
+    rows = [(r[0][0], r[1][0], r[3][0], r[5][1], r[6][1]) for r in b.table_rows("#consumption")]
+    assert rows == [(yday, "Logs", "2400000", 120, 288), (yday, "SMS", "7", 50, 35)]
+    units = b.driver.execute_script(
+        "return [...document.querySelectorAll('#consumption [data-units]')].map(e => e.textContent)")
+    assert units == ["2.40", "0.70"]
+    b.find("#bills-csv").click()
+    lines = list(csv.DictReader(io.StringIO(b.wait_download("consumption.csv"))))
+    assert [(x["day"], x["item"], x["units"], x["fee"]) for x in lines] == [
+        (yday, "logs", "240", "288"), (yday, "sms", "70", "35")]
+
+    b.find("#consumption tbody a").click()
+    b.wait_hash(r"^#/ops/bills/cn1/%s/%s$" % (ws, yday))
+    assert b.minor("#bill-total") == 323
+    assert "Payable by cards and cash only" in b.find("#bill").text
+    assert [(r[0][0], r[5][1], r[6][0]) for r in b.table_rows("#bill")] == [
+        ("Logs", 288, "Any fund"), ("SMS", 35, "Cards and cash")]

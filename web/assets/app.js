@@ -19,6 +19,7 @@ import * as funds from "./pages/funds.js";
 import * as settings from "./pages/settings.js";
 import * as profile from "./pages/profile.js";
 import * as opsCertifications from "./pages/ops_certifications.js";
+import * as opsBills from "./pages/ops_bills.js";
 import * as opsAccounts from "./pages/ops_accounts.js";
 import * as opsCodes from "./pages/ops_codes.js";
 import * as opsAudit from "./pages/ops_audit.js";
@@ -36,6 +37,9 @@ const ROUTES = [
   ["ops/accounts/:id", opsAccounts.renderAccount, "operator"],
   ["ops/codes", opsCodes.render, "operator", "nav.ops_codes"],
   ["ops/certifications", opsCertifications.render, "operator", "nav.ops_certifications"],
+  ["ops/bills", opsBills.render, "operator", "nav.ops_bills"],
+  ["ops/bills/:site/:ws/:day", opsBills.renderDay, "operator"],
+  ["ops/bills/:site/:ws/month/:month", opsBills.renderMonth, "operator"],
   ["ops/audit", opsAudit.render, "operator", "nav.ops_audit"],
   ["profile", profile.render, "owner", "nav.profile"],
   ["settings", settings.render, "signed-in", "nav.settings"],
