@@ -165,17 +165,30 @@ def test_operator_credits_a_remittance_and_the_customer_sees_it(b, money):
     # The account's page shows its wallet and entries before anything is done.
     b.wait(lambda d: b.minor("#account-wallet #cash") == 1000)
     reference = ecapi.idem("bank")
-    b.submit("remit", amount="1,234.56", bank_reference=reference, memo="wire 42")
+    b.submit("remit", amount="1,234.56", bank_reference=reference, memo="wire 42",
+             reason="statement of 26 Nov")
     b.wait_text("#remit .message.ok", "Bank remittance")
     assert b.minor("#remit .message.ok dd") == 124456
     b.wait(lambda d: b.minor("#account-wallet #cash") == 124456)
-    assert [(r[0][0], r[3][1], r[9][0]) for r in b.table_rows("#entries")] == [
-        ("2", 123456, "wire 42"), ("1", 1000, "earlier")]
+    # columns: seq, time, kind, amount, ..., memo (9), made by (10), reverse (11)
+    assert [(r[0][0], r[3][1], r[9][0], r[10][0]) for r in b.table_rows("#entries")] == [
+        ("2", 123456, "wire 42", "Operator %s: statement of 26 Nov" % op.id),
+        ("1", 1000, "earlier", "Operator %s: %s" % (op.id, ecapi.REASON))]
 
     # The same reference again credits nothing more: the answer is the first one.
-    b.submit("remit", amount="1,234.56", bank_reference=reference, memo="wire 42")
+    b.submit("remit", amount="1,234.56", bank_reference=reference, memo="wire 42",
+             reason="statement of 26 Nov")
     b.wait_text("#remit .message.ok", "entry 2")
     assert money.wallet(owner)["cash"] == 124456
+
+    # The earlier credit was a mistake: reversed, with a reason, once.
+    b.find("#entries tbody tr:last-child details summary").click()
+    b.submit("reverse-1", reason="credited to the wrong account")
+    b.wait(lambda d: b.minor("#account-wallet #cash") == 123456)
+    rows = b.table_rows("#entries")
+    assert [(r[0][0], r[2][0], r[3][1], r[7][1]) for r in rows][0] == ("3", "Reversal", 1000, 123456)
+    assert rows[0][10][0] == "Operator %s: credited to the wrong account" % op.id
+    assert money.wallet(owner)["cash"] == 123456
 
     # The audit log page lists the operator's own creation (ecctl operator add).
     b.go("#/ops/audit?action=operator.add")
@@ -185,12 +198,14 @@ def test_operator_credits_a_remittance_and_the_customer_sees_it(b, money):
     b.wait_hash(r"^#/login$")
     login(b, owner.email, owner.password)
     b.wait_hash(r"^#/overview$")
-    assert figures(b)["cash"] == 124456
+    assert figures(b)["cash"] == 123456
     b.go("#/details")
     b.find("#filters")
     rows = b.table_rows("section.card")
-    assert [(r[2][0], r[3][1], r[7][1], r[9][0]) for r in rows] == [
-        ("Bank remittance", 123456, 124456, "wire 42"), ("Bank remittance", 1000, 1000, "earlier")]
+    assert [(r[2][0], r[3][1], r[7][1]) for r in rows] == [
+        ("Reversal", 1000, 123456), ("Bank remittance", 123456, 124456),
+        ("Bank remittance", 1000, 1000)]
+    assert rows[1][9][0] == "wire 42"
 
 
 def test_operator_pages_are_not_offered_to_a_customer(b, money):

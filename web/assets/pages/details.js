@@ -12,7 +12,7 @@ import { t } from "../i18n.js";
 import { dayStart, DAY_MS, zoneLabel } from "../time.js";
 import { entryTable, kindText } from "./wallet_view.js";
 
-const KINDS = ["recharge", "remittance", "voucher", "redeem", "card", "charge"];
+const KINDS = ["recharge", "remittance", "voucher", "redeem", "card", "charge", "reversal"];
 const PAGE = 20;
 
 function filters(query) {

@@ -89,8 +89,32 @@ function amountOf(text) {
   return v;
 }
 
+const REVERSIBLE = new Set(["recharge", "remittance", "charge"]);
+
+// Who made an entry: an operator (with the reason given), the owner, a provider, a batch job.
+function actorText(e) {
+  const a = e.actor;
+  if (!a) return "—";
+  const who = t("actor." + a.role) + (a.role === "operator" || a.role === "provider" ? " " + a.id : "");
+  return a.reason ? who + ": " + a.reason : who;
+}
+
+// Reversing a credit or a charge: a reason, then a new `reversal` entry (once per original).
+function reverseForm(base, e, refresh) {
+  return h("details", { class: "reverse" }, h("summary", {}, t("ops.reverse")), form({
+    id: "reverse-" + e.seq,
+    title: t("ops.reverse_title", { seq: e.seq }),
+    fields: [field({ name: "reason", label: t("ops.reason"), required: true, attrs: { maxlength: "500" } })],
+    submit: t("ops.reverse_submit"),
+    onSubmit: async (v) => {
+      await api("POST", base + "/entries/" + e.seq + "/reverse", { body: { reason: v.reason } });
+      await refresh();
+    },
+  }));
+}
+
 // The account's wallet and a page of its entries into box; the URL's cursor picks the page.
-async function showWallet(box, base, id, cursor) {
+async function showWallet(box, base, id, cursor, refresh) {
   const [w, l] = await Promise.all([
     api("GET", base + "/wallet"),
     api("GET", base + "/entries", { query: { limit: ENTRIES_PAGE, cursor } }),
@@ -102,7 +126,10 @@ async function showWallet(box, base, id, cursor) {
       figure("available", t("overview.available"), w.available)),
     h("section", { class: "card" }, h("h2", {}, t("nav.vouchers")), voucherTable(w.vouchers)),
     h("section", { class: "card" }, h("h2", {}, t("nav.cards")), cardTable(w.cards)),
-    h("section", { class: "card", id: "entries" }, h("h2", {}, t("details.entries")), entryTable(l.entries),
+    h("section", { class: "card", id: "entries" }, h("h2", {}, t("details.entries")), entryTable(l.entries, [
+      [t("ops.actor"), actorText],
+      [t("ops.reverse"), (e) => (REVERSIBLE.has(e.kind) ? reverseForm(base, e, refresh) : "")],
+    ]),
       h("div", { class: "actions pager" },
         cursor ? h("a", { class: "button secondary", href: "#/ops/accounts/" + id }, t("ops.first_page")) : null,
         l.next_cursor !== null && l.next_cursor !== undefined
@@ -130,7 +157,7 @@ export async function renderAccount(ctx) {
   const kinds = [["ordinary", t("voucher_kind.ordinary")], ["full_reduction", t("voucher_kind.full_reduction")]];
   const wallet = h("div", { id: "account-wallet", "aria-live": "polite" });
   const cursor = ctx.query.get("cursor");
-  const refresh = () => showWallet(wallet, base, id, cursor);
+  const refresh = () => showWallet(wallet, base, id, cursor, refresh);
   const entryResult = (region, entry) => {
     showEntry(region, entry);
     // The action is done whatever this read gives: its failure is shown apart.
@@ -152,10 +179,11 @@ export async function renderAccount(ctx) {
         field({ name: "bank_reference", label: t("ops.bank_reference"), required: true, hint: t("ops.bank_reference_hint"),
           attrs: { pattern: "[A-Za-z0-9._:\\/\\-]{1,64}", autocomplete: "off" } }),
         field({ name: "memo", label: t("ops.memo"), attrs: { maxlength: "60" } }),
+        field({ name: "reason", label: t("ops.reason"), required: true, hint: t("ops.reason_hint"), attrs: { maxlength: "500" } }),
       ],
       submit: t("ops.remit_submit"),
       onSubmit: async (v, f) => {
-        const body = { amount: amountOf(v.amount), bank_reference: v.bank_reference };
+        const body = { amount: amountOf(v.amount), bank_reference: v.bank_reference, reason: v.reason };
         if (v.memo) body.memo = v.memo;
         entryResult(f.message, (await api("POST", base + "/remittances", { body })).entry);
       },
@@ -169,10 +197,11 @@ export async function renderAccount(ctx) {
         field({ name: "threshold", label: t("vouchers.threshold"), hint: t("ops.threshold_hint"), attrs: { inputmode: "decimal", autocomplete: "off" } }),
         field({ name: "valid_to", label: t("common.valid_to"), type: "date", required: true }),
         field({ name: "memo", label: t("ops.memo"), attrs: { maxlength: "60" } }),
+        field({ name: "reason", label: t("ops.reason"), required: true, hint: t("ops.reason_hint"), attrs: { maxlength: "500" } }),
       ],
       submit: t("ops.grant_submit"),
       onSubmit: async (v, f) => {
-        const body = { kind: v.kind, face_value: amountOf(v.face), valid_to: dayStart(v.valid_to) };
+        const body = { kind: v.kind, face_value: amountOf(v.face), valid_to: dayStart(v.valid_to), reason: v.reason };
         if (body.valid_to === null) throw { code: "bad_date" };
         if (v.kind === "full_reduction") body.threshold = amountOf(v.threshold);
         if (v.memo) body.memo = v.memo;
@@ -185,10 +214,11 @@ export async function renderAccount(ctx) {
       fields: [
         field({ name: "amount", label: t("ops.amount"), required: true, hint: t("common.amount_hint"), attrs: { inputmode: "decimal", autocomplete: "off" } }),
         field({ name: "description", label: t("ops.description"), attrs: { maxlength: "60" } }),
+        field({ name: "reason", label: t("ops.reason"), required: true, hint: t("ops.reason_hint"), attrs: { maxlength: "500" } }),
       ],
       submit: t("ops.charge_submit"),
       onSubmit: async (v, f) => {
-        const body = { amount: amountOf(v.amount) };
+        const body = { amount: amountOf(v.amount), reason: v.reason };
         if (v.description) body.description = v.description;
         entryResult(f.message, (await charge.send("POST", base + "/charges", body)).entry);
       },

@@ -30,10 +30,11 @@ export function render(ctx) {
         field({ name: "valid_days", label: t("codes.valid_days"), type: "number", required: true, value: "30", attrs: { min: "1", max: "3650" } }),
         field({ name: "count", label: t("codes.count"), type: "number", required: true, value: "1", attrs: { min: "1", max: "100" } }),
         field({ name: "expires", label: t("codes.expires"), type: "date", hint: t("codes.expires_hint") }),
+        field({ name: "reason", label: t("ops.reason"), required: true, hint: t("ops.reason_hint"), attrs: { maxlength: "500" } }),
       ],
       submit: t("codes.submit"),
       onSubmit: async (v) => {
-        const body = { kind: v.kind, face_value: amount(v.face), valid_days: Number(v.valid_days), count: Number(v.count) };
+        const body = { kind: v.kind, face_value: amount(v.face), valid_days: Number(v.valid_days), count: Number(v.count), reason: v.reason };
         if (v.kind === "full_reduction") body.threshold = amount(v.threshold);
         if (v.expires) body.expires_at = dayStart(v.expires);
         const r = await action.send("POST", "/api/v1/ops/voucher-codes", body);

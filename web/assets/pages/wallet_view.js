@@ -54,8 +54,9 @@ function fundDelta(e, prefix) {
   return sum;
 }
 
-// Journal entries, newest first as the API gives them: what moved and the balances after.
-export function entryTable(entries) {
+// Journal entries, newest first as the API gives them: what moved and the balances after;
+// `extra` columns ([header, cell]) go at the end.
+export function entryTable(entries, extra = []) {
   return table(t("details.entries"), [
     [t("details.seq"), (e) => String(e.seq), { num: true }],
     [t("details.time"), (e) => formatTime(e.at)],
@@ -67,5 +68,6 @@ export function entryTable(entries) {
     [t("details.cash_after"), (e) => money(e.balances.cash), { num: true }],
     [t("details.available_after"), (e) => money(e.balances.available), { num: true }],
     [t("details.memo"), (e) => e.memo || e.ref || ""],
+    ...extra,
   ], entries, t("details.none"));
 }
