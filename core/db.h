@@ -29,6 +29,9 @@ void ec_db_free(ec_db *db); /* NULL accepted */
 
 ec_status ec_db_ping(ec_db *db);
 ec_status ec_db_insert(ec_db *db, const char *coll, const bson_t *doc);
+/* Runs a database command (for tools, not request paths). reply is always initialised
+ * and the caller destroys it; it is empty on failure. */
+ec_status ec_db_command(ec_db *db, const bson_t *cmd, bson_t *reply);
 /* On EC_OK *out is a new bson_t the caller destroys with bson_destroy(). */
 ec_status ec_db_find_one(ec_db *db, const char *coll, const bson_t *filter, const bson_t *opts,
                          bson_t **out);
