@@ -4,7 +4,9 @@
  *
  * Redeeming: the code must exist in `voucher_codes` (else 404 `unknown_code`). The claim is
  * the insert of `voucher_redemptions` {_id: code, account, key}: its unique _id makes a code
- * one-time, its unique (account, key) binds the Idempotency-Key to one code. A claim found
+ * one-time, its unique (account, key) binds the Idempotency-Key to one code (every lookup
+ * of a claim is by _id; a key bound to another code shows as that index refusing the
+ * insert, with no claim under the code). A claim found
  * already answers for itself: another account's, or this account's under another key, is
  * 409 `code_used`; this account's under this key is the same request again (a replay, or a
  * retry after the voucher grant failed), which goes on to the ledger. Only an unclaimed
@@ -105,19 +107,6 @@ static ec_status claim_of_code(funds_state *st, ec_request *req, const char *cod
     return rc;
 }
 
-static ec_status claim_of_key(funds_state *st, ec_request *req, const char *me, const char *key,
-                              const char **account, const char **found_key)
-{
-    bson_t filter = BSON_INITIALIZER;
-    ec_status rc;
-
-    BSON_APPEND_UTF8(&filter, "account", me);
-    BSON_APPEND_UTF8(&filter, "key", key);
-    rc = find_claim(st, req, &filter, account, found_key);
-    bson_destroy(&filter);
-    return rc;
-}
-
 static int valid_code(const char *s)
 {
     static const char alphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -163,12 +152,9 @@ static int claim(funds_state *st, ec_request *req, const char *code, const code_
     ec_status rc = claim_of_code(st, req, code, &owner, &owner_key);
 
     if (rc == EC_ERR_NOT_FOUND) {
-        rc = claim_of_key(st, req, me, key, &owner, &owner_key);
-        if (rc == EC_OK)
-            return h->reply_error(req, 422, "idempotency_key_reused",
-                                  "this idempotency key was used for a different request");
-        if (rc != EC_ERR_NOT_FOUND)
-            return h->reply_db_error(req, rc);
+        /* Whether the key is bound to another code is not looked up first (that would be a
+         * filter on (account, key), which FerretDB answers by decoding the collection): the
+         * unique index on (account, key) refuses the insert below instead. */
         if (c->expires_at > 0 && now >= c->expires_at)
             return h->reply_error(req, 410, "code_expired", "this code has expired");
         BSON_APPEND_UTF8(&doc, "_id", code);
@@ -203,11 +189,11 @@ static int claim(funds_state *st, ec_request *req, const char *code, const code_
 /* The key that completed an interrupted redemption becomes the claim's, so that its own
  * replays answer as it was answered. Only the post that made the voucher gets here, so no
  * two writers race; if this update is lost, such a replay gets 409 code_used instead. */
-static void rebind_claim(funds_state *st, const char *code, const char *me, const char *key)
+static void rebind_claim(funds_state *st, const char *code, const char *key)
 {
     bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
+    /* By _id alone: claim() found this claim to be this account's. */
     BSON_APPEND_UTF8(&filter, "_id", code);
-    BSON_APPEND_UTF8(&filter, "account", me);
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
     BSON_APPEND_UTF8(&set, "key", key);
     bson_append_document_end(&update, &set);
@@ -270,7 +256,7 @@ int funds_redeem(ec_request *req, void *state)
     if (rc != EC_OK)
         return funds_reply_post_error(st, req, rc, refusal);
     if (other_key)
-        rebind_claim(st, code, me, key);
+        rebind_claim(st, code, key);
     if ((v = funds_entry_voucher(&e)) == NULL)
         return funds_reply_internal(st, req, "redeem: entry %lld holds no new voucher",
                                     (long long)e.seq);
