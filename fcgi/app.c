@@ -2,6 +2,7 @@
 #include "fcgi/app.h"
 
 #include "core/schema.h"
+#include "fcgi/audit_log.h"
 #include "fcgi/builtin.h"
 
 #include <dlfcn.h>
@@ -130,7 +131,8 @@ ec_app *ec_app_load(const char *config_path, ec_error *err)
     app->router = ec_router_new();
     if (app->settings == NULL || app->router == NULL)
         goto fail;
-    if (add_plugin(app, &ec_builtin_plugin, NULL, "host", err) < 0)
+    if (add_plugin(app, &ec_builtin_plugin, NULL, "host", err) < 0 ||
+        add_plugin(app, &ec_audit_log_plugin, NULL, "host", err) < 0)
         goto fail;
     for (size_t i = 0; i < app->settings->nplugins; i++)
         if (load_plugin(app, app->settings->plugins[i], err) < 0)

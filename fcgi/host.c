@@ -4,6 +4,8 @@
 #include "core/json_body.h"
 #include "core/ledger.h"
 #include "core/log.h"
+#include "core/notify.h"
+#include "core/oplog.h"
 #include "core/password.h"
 #include "core/request_hash.h"
 #include "core/session.h"
@@ -326,6 +328,31 @@ static int host_body_int64(ec_request *req, const char *name, int64_t *out)
     return item ? ec_json_int64(item, out) : -1;
 }
 
+static ec_status host_audit_action(ec_request *req, const char *action, const char *account_id,
+                                   const char *reason, const cJSON *details)
+{
+    ec_oplog_actor actor = {NULL, "system", NULL, NULL};
+    if (req != NULL) {
+        actor.request_id = req->request_id;
+        if (req->has_session) {
+            actor.account_id = req->session.account_id;
+            actor.role = req->session.role;
+            actor.session_id = req->session.session_id;
+        } else {
+            actor.account_id = "anonymous";
+            actor.role = "public";
+        }
+    }
+    return ec_oplog_record(W->db, &actor, action, account_id, reason, details, host_now_ms());
+}
+
+static ec_status host_notify(ec_request *req, const char *account_id, const char *channel,
+                             const char *address, const char *subject, const char *text)
+{
+    return ec_notify_outbox(W->db, account_id, channel, address, subject, text,
+                            req ? req->request_id : NULL, host_now_ms());
+}
+
 static const ec_host host_table = {
     .abi_version = EC_PLUGIN_ABI_VERSION,
     .size = sizeof(ec_host),
@@ -371,6 +398,8 @@ static const ec_host host_table = {
     .ledger_entries = host_ledger_entries,
     .idempotency_key = host_idempotency_key,
     .body_int64 = host_body_int64,
+    .audit_action = host_audit_action,
+    .notify = host_notify,
 };
 
 const ec_host *ec_host_table(void)

@@ -25,6 +25,7 @@
  */
 #include "core/audit.h"
 #include "core/db.h"
+#include "core/oplog.h"
 #include "core/password.h"
 #include "core/session.h"
 #include "core/storage_check.h"
@@ -162,7 +163,17 @@ static int operator_add(ec_db *db, const char *email_in)
         fprintf(stderr, "ecctl: the database refused the credential (status %d)\n", st);
         return 1;
     }
+    /* ecctl acts with the machine's rights, not a session's: the actor is "ecctl". */
+    ec_oplog_actor actor = {"ecctl", "system", NULL, NULL};
+    cJSON *details = cJSON_CreateObject();
+    cJSON_AddStringToObject(details, "email", email);
+    st = ec_oplog_record(db, &actor, "operator.add", id, NULL, details, now);
+    cJSON_Delete(details);
     printf("operator %s created (id %s)\n", email, id);
+    if (st != EC_OK) {
+        fprintf(stderr, "ecctl: the audit log refused the record (status %d)\n", st);
+        return 1;
+    }
     return 0;
 }
 

@@ -306,6 +306,21 @@ typedef struct ec_host {
     /* The body member `name` as an exact integer (no fraction, within +-2^53): 0, or -1 when
      * it is absent or not such a number. Money never passes through a double in a plugin. */
     int (*body_int64)(ec_request *req, const char *name, int64_t *out);
+
+    /* -- v1: the audit log and notifications -- */
+    /* Records an action in the audit log (core/oplog.h, GET /api/v1/ops/audit-log): the actor
+     * is the request's session (account id, role, session id) and request id; req NULL means a
+     * batch job (actor "system"). action: a stable dotted name ("realname.approve");
+     * account_id: the account acted on, or NULL; reason: the operator's reason, or NULL;
+     * details: a JSON object or NULL (the caller keeps it). An action that must be audited
+     * does not go ahead when this fails. */
+    ec_status (*audit_action)(ec_request *req, const char *action, const char *account_id,
+                              const char *reason, const cJSON *details);
+    /* Sends one message through the notifier (core/notify.h): channel "email" or "sms". The
+     * default notifier writes it to the `outbox` collection and logs it without its text.
+     * req may be NULL (batch jobs). EC_ERR_INVALID for an unknown channel or empty address. */
+    ec_status (*notify)(ec_request *req, const char *account_id, const char *channel,
+                        const char *address, const char *subject, const char *text);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */

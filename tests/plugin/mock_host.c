@@ -624,6 +624,43 @@ static int m_body_int64(ec_request *req, const char *name, int64_t *out)
     return item ? ec_json_int64(item, out) : -1;
 }
 
+/* The audit log and the outbox are plain collections of the store ("ops_log", "outbox"),
+ * so tests read what a plugin recorded or sent with mock_store_find. */
+static ec_status m_audit_action(ec_request *req, const char *action, const char *account_id,
+                                const char *reason, const cJSON *details)
+{
+    const ec_session *s = req ? m_session(req) : NULL;
+    bson_t doc = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&doc, "action", action);
+    BSON_APPEND_UTF8(&doc, "actor_id", s ? s->account_id : "system");
+    BSON_APPEND_UTF8(&doc, "account", account_id ? account_id : "");
+    BSON_APPEND_UTF8(&doc, "reason", reason ? reason : "");
+    BSON_APPEND_BOOL(&doc, "has_details", details != NULL);
+    BSON_APPEND_INT64(&doc, "at", m_now_ms());
+    ec_status st = mock_store_insert("ops_log", &doc);
+    bson_destroy(&doc);
+    return st;
+}
+
+static ec_status m_notify(ec_request *req, const char *account_id, const char *channel,
+                          const char *address, const char *subject, const char *text)
+{
+    (void)req;
+    if (channel == NULL || (strcmp(channel, "email") != 0 && strcmp(channel, "sms") != 0) ||
+        address == NULL || *address == '\0' || text == NULL)
+        return EC_ERR_INVALID;
+    bson_t doc = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&doc, "account", account_id ? account_id : "");
+    BSON_APPEND_UTF8(&doc, "channel", channel);
+    BSON_APPEND_UTF8(&doc, "address", address);
+    BSON_APPEND_UTF8(&doc, "subject", subject ? subject : "");
+    BSON_APPEND_UTF8(&doc, "text", text);
+    BSON_APPEND_INT64(&doc, "at", m_now_ms());
+    ec_status st = mock_store_insert("outbox", &doc);
+    bson_destroy(&doc);
+    return st;
+}
+
 static const ec_host host_table = {
     .abi_version = EC_PLUGIN_ABI_VERSION,
     .size = sizeof(ec_host),
@@ -669,6 +706,8 @@ static const ec_host host_table = {
     .ledger_entries = m_ledger_entries,
     .idempotency_key = m_idempotency_key,
     .body_int64 = m_body_int64,
+    .audit_action = m_audit_action,
+    .notify = m_notify,
 };
 
 const ec_host *mock_host(void)

@@ -52,8 +52,9 @@ int main(void)
     if (app == NULL)
         printf("#   %s\n", err.message);
     if (app) {
-        is_int(app->nplugins, 3, "the host's routes and two plugins");
-        is_str(app->plugins[1].plugin->name, "fixture_good", "plugins keep config order");
+        is_int(app->nplugins, 4, "the host's two built-in route sets and two plugins");
+        is_str(app->plugins[1].plugin->name, "audit_log", "the audit log's routes are built in");
+        is_str(app->plugins[2].plugin->name, "fixture_good", "plugins keep config order");
         ok(ec_router_count(app->router) > 5, "routes of every plugin are compiled");
         ec_app_free(app);
     }

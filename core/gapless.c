@@ -1,0 +1,168 @@
+/* core/gapless.c: gapless `_id` series (see gapless.h). */
+#include "core/gapless.h"
+
+#include "core/log.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* Past this many lost races in a row the caller gets EC_ERR_UNAVAILABLE. */
+#define MAX_ATTEMPTS 32
+
+void ec_gapless_id(char *buf, size_t size, const char *series, int64_t n)
+{
+    snprintf(buf, size, "%s:%lld", series, (long long)n);
+}
+
+static void head_key(char *buf, size_t size, const char *coll, const char *series)
+{
+    snprintf(buf, size, "%s/%s", coll, series);
+}
+
+/* Whether document n exists, by an `_id` lookup that returns only the `_id`. */
+static ec_status exists(ec_db *db, const char *coll, const char *series, int64_t n, int *yes)
+{
+    char id[256];
+    ec_gapless_id(id, sizeof id, series, n);
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, proj;
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
+    BSON_APPEND_INT32(&proj, "_id", 1);
+    bson_append_document_end(&opts, &proj);
+    bson_t *doc = NULL;
+    ec_status st = ec_db_find_one(db, coll, &filter, &opts, &doc);
+    bson_destroy(&filter);
+    bson_destroy(&opts);
+    if (doc)
+        bson_destroy(doc);
+    *yes = st == EC_OK;
+    return st == EC_ERR_NOT_FOUND ? EC_OK : st;
+}
+
+static ec_status hint(ec_db *db, const char *coll, const char *series, int64_t *n)
+{
+    char key[256];
+    head_key(key, sizeof key, coll, series);
+    bson_t filter = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "_id", key);
+    bson_t *doc = NULL;
+    ec_status st = ec_db_find_one(db, EC_GAPLESS_HEADS, &filter, NULL, &doc);
+    bson_destroy(&filter);
+    *n = 0;
+    if (st == EC_ERR_NOT_FOUND)
+        return EC_OK;
+    if (st != EC_OK)
+        return st;
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, doc, "n") && BSON_ITER_HOLDS_INT64(&it) &&
+        bson_iter_int64(&it) > 0)
+        *n = bson_iter_int64(&it);
+    bson_destroy(doc);
+    return EC_OK;
+}
+
+static void advance(ec_db *db, const char *coll, const char *series, int64_t n)
+{
+    char key[256];
+    head_key(key, sizeof key, coll, series);
+    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, max;
+    BSON_APPEND_UTF8(&filter, "_id", key);
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$max", &max);
+    BSON_APPEND_INT64(&max, "n", n);
+    bson_append_document_end(&update, &max);
+    /* A failure only leaves the hint behind; the next reader walks forward from it. */
+    if (ec_db_upsert(db, EC_GAPLESS_HEADS, &filter, &update) != EC_OK)
+        ec_log(EC_LOG_DEBUG, "gapless", "%s: head hint not advanced", key);
+    bson_destroy(&filter);
+    bson_destroy(&update);
+}
+
+ec_status ec_gapless_head(ec_db *db, const char *coll, const char *series, int64_t *head)
+{
+    int64_t lo;
+    ec_status st = hint(db, coll, series, &lo);
+    if (st != EC_OK)
+        return st;
+    int yes = 0;
+    if (lo > 0) {
+        if ((st = exists(db, coll, series, lo, &yes)) != EC_OK)
+            return st;
+        if (!yes) {
+            ec_log(EC_LOG_ERROR, "gapless", "%s/%s: head hint %lld names no document", coll, series,
+                   (long long)lo);
+            lo = 0;
+        }
+    }
+    /* Gallop forward from the hint, then bisect: document lo exists (or lo == 0). */
+    int64_t step = 1, hi;
+    for (;;) {
+        if ((st = exists(db, coll, series, lo + step, &yes)) != EC_OK)
+            return st;
+        if (!yes) {
+            hi = lo + step;
+            break;
+        }
+        lo += step;
+        step *= 2;
+    }
+    while (hi - lo > 1) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if ((st = exists(db, coll, series, mid, &yes)) != EC_OK)
+            return st;
+        if (yes)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    *head = lo;
+    return EC_OK;
+}
+
+static void backoff(int attempt)
+{
+    long ns = (long)(1 + (rand() % (1 << (attempt < 10 ? attempt : 10)))) * 100000L;
+    struct timespec ts = {ns / 1000000000L, ns % 1000000000L};
+    nanosleep(&ts, NULL);
+}
+
+ec_status ec_gapless_append(ec_db *db, const char *coll, const char *series, const bson_t *doc,
+                            int64_t *n)
+{
+    for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        int64_t head;
+        ec_status st = ec_gapless_head(db, coll, series, &head);
+        if (st != EC_OK)
+            return st;
+        char id[256];
+        ec_gapless_id(id, sizeof id, series, head + 1);
+        bson_t full = BSON_INITIALIZER;
+        BSON_APPEND_UTF8(&full, "_id", id);
+        BSON_APPEND_INT64(&full, "n", head + 1);
+        bson_concat(&full, doc);
+        st = ec_db_insert(db, coll, &full);
+        bson_destroy(&full);
+        if (st == EC_OK) {
+            advance(db, coll, series, head + 1);
+            if (n)
+                *n = head + 1;
+            return EC_OK;
+        }
+        if (st != EC_ERR_DUPLICATE)
+            return st;
+        backoff(attempt);
+    }
+    ec_log(EC_LOG_WARN, "gapless", "%s/%s: too many concurrent writers", coll, series);
+    return EC_ERR_UNAVAILABLE;
+}
+
+ec_status ec_gapless_get(ec_db *db, const char *coll, const char *series, int64_t n, bson_t **out)
+{
+    char id[256];
+    ec_gapless_id(id, sizeof id, series, n);
+    bson_t filter = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    ec_status st = ec_db_find_one(db, coll, &filter, NULL, out);
+    bson_destroy(&filter);
+    return st;
+}
