@@ -1,6 +1,7 @@
 /* fcgi/host.c: the ec_host table, bound to the worker of this process (see host.h). */
 #include "fcgi/host.h"
 
+#include "core/gapless.h"
 #include "core/json_body.h"
 #include "core/ledger.h"
 #include "core/log.h"
@@ -353,6 +354,31 @@ static ec_status host_notify(ec_request *req, const char *account_id, const char
                             req ? req->request_id : NULL, host_now_ms());
 }
 
+/* ---- gapless series ---- */
+
+static ec_status host_gapless_append(const char *coll, const char *series, const bson_t *doc,
+                                     int64_t *n)
+{
+    return ec_gapless_append(W->db, coll, series, doc, n);
+}
+
+static ec_status host_gapless_head(const char *coll, const char *series, int64_t *head)
+{
+    return ec_gapless_head(W->db, coll, series, head);
+}
+
+static ec_status host_gapless_get(ec_request *req, const char *coll, const char *series, int64_t n,
+                                  bson_t **out)
+{
+    ec_status st = ec_gapless_get(W->db, coll, series, n, out);
+    /* As db_find_one: the copy lives until the end of the request. */
+    if (st == EC_OK && req != NULL && ec_arena_defer(req->arena, destroy_bson, *out) < 0) {
+        *out = NULL;
+        return EC_ERR_INTERNAL;
+    }
+    return st;
+}
+
 static const ec_host host_table = {
     .abi_version = EC_PLUGIN_ABI_VERSION,
     .size = sizeof(ec_host),
@@ -400,6 +426,9 @@ static const ec_host host_table = {
     .body_int64 = host_body_int64,
     .audit_action = host_audit_action,
     .notify = host_notify,
+    .gapless_append = host_gapless_append,
+    .gapless_head = host_gapless_head,
+    .gapless_get = host_gapless_get,
 };
 
 const ec_host *ec_host_table(void)

@@ -25,6 +25,7 @@
  */
 #include "core/audit.h"
 #include "core/db.h"
+#include "core/gapless.h"
 #include "core/oplog.h"
 #include "core/password.h"
 #include "core/session.h"
@@ -124,6 +125,17 @@ static int operator_add(ec_db *db, const char *email_in)
     }
     if (st != EC_OK) {
         fprintf(stderr, "ecctl: the database refused the email's claim (status %d)\n", st);
+        return 1;
+    }
+    /* The operators' list entry comes before the account, as in registration (handlers/
+     * account/ops.c): an entry whose account is never written is skipped. */
+    bson_t entry = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&entry, "account", id);
+    st = ec_gapless_append(db, "account_list", "accounts", &entry, NULL);
+    bson_destroy(&entry);
+    if (st != EC_OK) {
+        release_claim(db, email);
+        fprintf(stderr, "ecctl: the database refused the account's list entry (status %d)\n", st);
         return 1;
     }
     bson_t account = BSON_INITIALIZER;

@@ -22,7 +22,11 @@
 #define ACCT_CREDENTIALS "credentials"
 #define ACCT_FAILURES "login_failures"
 #define ACCT_EMAILS "account_emails" /* {_id: email, account, at}: the claim of an email */
-#define ACCT_ID_BYTES 12             /* random bytes of an id: 24 hex characters */
+/* The operators' list: a gapless series {_id: "accounts:<n>", n, account} in order of
+ * creation (host->gapless_*), so a page is read by _id lookups alone. */
+#define ACCT_LIST "account_list"
+#define ACCT_LIST_SERIES "accounts"
+#define ACCT_ID_BYTES 12 /* random bytes of an id: 24 hex characters */
 #define ACCT_ID_LEN 24
 
 /* Per-worker state, made by init and released by fini. */
@@ -107,5 +111,7 @@ ACCT_HIDDEN int acct_logout(ec_request *req, void *state);
 ACCT_HIDDEN int acct_me(ec_request *req, void *state);
 ACCT_HIDDEN int acct_password(ec_request *req, void *state);
 ACCT_HIDDEN int acct_ops_accounts(ec_request *req, void *state);
+/* Appends the account to the operators' list (ops.c); before the account is written. */
+ACCT_HIDDEN ec_status acct_list_append(acct_state *st, const char *account_id);
 
 #endif

@@ -321,6 +321,19 @@ typedef struct ec_host {
      * req may be NULL (batch jobs). EC_ERR_INVALID for an unknown channel or empty address. */
     ec_status (*notify)(ec_request *req, const char *account_id, const char *channel,
                         const char *address, const char *subject, const char *text);
+
+    /* -- v1: gapless series (core/gapless.h), for listings that walk _ids -- */
+    /* FerretDB finds a document without decoding its collection only by an exact _id, so a
+     * listing walks a series whose documents are "<series>:1", "<series>:2", ... with no gap.
+     * gapless_append inserts doc (which has no `_id` and no `n`) as the series' next document
+     * (a unique insert, retried when another writer took the number); *n (may be NULL) gets
+     * its number. gapless_head gives the highest n that exists (0: none). gapless_get gives
+     * document n as an arena-owned copy, or EC_ERR_NOT_FOUND. */
+    ec_status (*gapless_append)(const char *collection, const char *series, const bson_t *doc,
+                                int64_t *n);
+    ec_status (*gapless_head)(const char *collection, const char *series, int64_t *head);
+    ec_status (*gapless_get)(ec_request *req, const char *collection, const char *series, int64_t n,
+                             bson_t **out);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */
