@@ -100,6 +100,15 @@ ec_status ec_db_ping(ec_db *db)
     return ok ? EC_OK : fail("ping", db->database, &error);
 }
 
+ec_status ec_db_insert_many(ec_db *db, const char *coll, const bson_t **docs, size_t n)
+{
+    mongoc_collection_t *c = mongoc_client_get_collection(db->client, db->database, coll);
+    bson_error_t error;
+    bool ok = n == 0 || mongoc_collection_insert_many(c, docs, n, NULL, NULL, &error);
+    mongoc_collection_destroy(c);
+    return ok ? EC_OK : fail("insert_many", coll, &error);
+}
+
 ec_status ec_db_command(ec_db *db, const bson_t *cmd, bson_t *reply)
 {
     bson_error_t error;
