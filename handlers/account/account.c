@@ -4,7 +4,10 @@
  * Owns the exported ec_plugin_entry (route and index tables, per-worker init/fini reading the
  * `[account]` config section), the reading of `accounts` documents shared by every route,
  * and the `account.me` route. Registration and login live in auth.c, the password change in
- * password.c, the operator listing in ops.c, credentials and the throttle in credential.c.
+ * password.c, the operator listing in ops.c, credentials and the throttle in credential.c;
+ * the profile in profile.c, the email and phone change in contact.c, real-name certification
+ * in certification.c (owner) and certification_review.c (operators), the operators' search
+ * in lookup.c over the gapless series of series.c, the credit-code check in credit_code.c.
  *
  * init fails (returns -1, logged) on a host table older than ours or a bad config value; it
  * never exits the process. Handlers reply and return the HTTP status.
@@ -57,13 +60,23 @@ char *acct_email_normalize(const ec_host *host, ec_request *req, const char *ema
     return out;
 }
 
-static const char *doc_utf8(const bson_t *doc, const char *key)
+const char *acct_doc_utf8(const bson_t *doc, const char *key)
 {
     bson_iter_t it;
 
-    if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it))
+    if (doc != NULL && bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it))
         return bson_iter_utf8(&it, NULL);
     return NULL;
+}
+
+int64_t acct_doc_int64(const bson_t *doc, const char *key)
+{
+    bson_iter_t it;
+
+    if (doc != NULL && bson_iter_init_find(&it, doc, key) &&
+        (BSON_ITER_HOLDS_INT64(&it) || BSON_ITER_HOLDS_INT32(&it)))
+        return bson_iter_as_int64(&it);
+    return -1;
 }
 
 int acct_account_parse(const bson_t *doc, acct_account *out)
@@ -71,12 +84,13 @@ int acct_account_parse(const bson_t *doc, acct_account *out)
     bson_iter_t it;
 
     memset(out, 0, sizeof *out);
-    out->id = doc_utf8(doc, "_id");
+    out->id = acct_doc_utf8(doc, "_id");
     if (out->id == NULL)
         return -1;
-    out->email = doc_utf8(doc, "email");
-    out->company = doc_utf8(doc, "company");
-    out->role = doc_utf8(doc, "role");
+    out->email = acct_doc_utf8(doc, "email");
+    out->phone = acct_doc_utf8(doc, "phone");
+    out->company = acct_doc_utf8(doc, "company");
+    out->role = acct_doc_utf8(doc, "role");
     out->created_at = -1;
     if (bson_iter_init_find(&it, doc, "created_at") &&
         (BSON_ITER_HOLDS_INT64(&it) || BSON_ITER_HOLDS_INT32(&it)))
@@ -84,7 +98,7 @@ int acct_account_parse(const bson_t *doc, acct_account *out)
     return 0;
 }
 
-static int add_string_or_null(cJSON *obj, const char *key, const char *value)
+int acct_json_add_string_or_null(cJSON *obj, const char *key, const char *value)
 {
     if (value == NULL)
         return cJSON_AddNullToObject(obj, key) != NULL ? 0 : -1;
@@ -97,10 +111,11 @@ cJSON *acct_account_json(const acct_account *a)
 
     if (obj == NULL)
         return NULL;
-    if (add_string_or_null(obj, "id", a->id) < 0 ||
-        add_string_or_null(obj, "email", a->email) < 0 ||
-        add_string_or_null(obj, "company", a->company) < 0 ||
-        add_string_or_null(obj, "role", a->role) < 0)
+    if (acct_json_add_string_or_null(obj, "id", a->id) < 0 ||
+        acct_json_add_string_or_null(obj, "email", a->email) < 0 ||
+        acct_json_add_string_or_null(obj, "phone", a->phone) < 0 ||
+        acct_json_add_string_or_null(obj, "company", a->company) < 0 ||
+        acct_json_add_string_or_null(obj, "role", a->role) < 0)
         goto fail;
     if (a->created_at < 0) {
         if (cJSON_AddNullToObject(obj, "created_at") == NULL)
@@ -135,30 +150,44 @@ ec_status acct_account_find(acct_state *st, ec_request *req, const char *field, 
 
 /*
  * Emails are claimed in `account_emails` under _id = the email, before the account is
- * written. A lookup by _id is the one FerretDB's SQLite backend evaluates inside SQLite; a
- * lookup by the account's email field would decode every account. The unique index on
- * accounts.email stays as the second guard.
+ * written; phones likewise in `account_phones` (contact.c). A lookup by _id is the one
+ * FerretDB's SQLite backend evaluates inside SQLite; a lookup by the account's email field
+ * would decode every account. The unique index on accounts.email stays as the second guard.
  */
-ec_status acct_account_by_email(acct_state *st, ec_request *req, const char *email,
-                                acct_account *out)
+static ec_status account_by_claim(acct_state *st, ec_request *req, const char *claims,
+                                  const char *field, const char *value, acct_account *out)
 {
     bson_t filter = BSON_INITIALIZER;
     bson_t *claim = NULL;
     bson_iter_t it;
+    const char *held;
     ec_status rc;
 
-    BSON_APPEND_UTF8(&filter, "_id", email);
-    rc = st->host->db_find_one(req, ACCT_EMAILS, &filter, NULL, &claim);
+    BSON_APPEND_UTF8(&filter, "_id", value);
+    rc = st->host->db_find_one(req, claims, &filter, NULL, &claim);
     bson_destroy(&filter);
     if (rc != EC_OK)
         return rc;
     if (!bson_iter_init_find(&it, claim, "account") || !BSON_ITER_HOLDS_UTF8(&it))
         return EC_ERR_NOT_FOUND;
     rc = acct_account_find(st, req, "_id", bson_iter_utf8(&it, NULL), out);
-    /* A claim whose account is gone, or holds another email, names no account. */
-    if (rc == EC_OK && (out->email == NULL || strcmp(out->email, email) != 0))
+    /* A claim whose account is gone, or holds another address, names no account. */
+    held = strcmp(field, "email") == 0 ? out->email : out->phone;
+    if (rc == EC_OK && (held == NULL || strcmp(held, value) != 0))
         return EC_ERR_NOT_FOUND;
     return rc;
+}
+
+ec_status acct_account_by_email(acct_state *st, ec_request *req, const char *email,
+                                acct_account *out)
+{
+    return account_by_claim(st, req, ACCT_EMAILS, "email", email, out);
+}
+
+ec_status acct_account_by_phone(acct_state *st, ec_request *req, const char *phone,
+                                acct_account *out)
+{
+    return account_by_claim(st, req, ACCT_PHONES, "phone", phone, out);
 }
 
 /* How old a claim without its account must be before a new registration may take it over:
@@ -245,18 +274,17 @@ int acct_reply_account(acct_state *st, ec_request *req, int status, const acct_a
 int acct_me(ec_request *req, void *state)
 {
     acct_state *st = state;
-    const ec_host *h = st->host;
-    const ec_session *s = h->session(req);
     acct_account a;
+    acct_profile p;
     ec_status rc;
+    int status;
 
-    if (s == NULL || s->account_id == NULL)
-        return h->reply_error(req, 401, "unauthorized", "a session is required");
-    rc = acct_account_find(st, req, "_id", s->account_id, &a);
-    if (rc == EC_ERR_NOT_FOUND)
-        return h->reply_error(req, 401, "unauthorized", "the account no longer exists");
+    if (acct_session_account(st, req, &a, &status) < 0)
+        return status;
+    rc = acct_profile_read(st, req, &a, &p);
     if (rc != EC_OK)
-        return h->reply_db_error(req, rc);
+        return st->host->reply_db_error(req, rc);
+    a.company = p.company; /* the profile's, once edited */
     return acct_reply_account(st, req, 200, &a);
 }
 
@@ -312,11 +340,35 @@ static const ec_route account_routes[] = {
     {"account.register", "POST", "/api/v1/auth/register", acct_register, EC_ROUTE_PUBLIC,
      "register"},
     {"account.login", "POST", "/api/v1/auth/login", acct_login, EC_ROUTE_PUBLIC, "login"},
+    {"account.login_phone", "POST", "/api/v1/auth/login/phone", acct_login_phone, EC_ROUTE_PUBLIC,
+     "login_phone"},
     {"account.me", "GET", "/api/v1/account", acct_me, EC_ROUTE_AUTH, NULL},
     {"account.logout", "POST", "/api/v1/auth/logout", acct_logout, EC_ROUTE_AUTH, NULL},
     {"account.password", "PUT", "/api/v1/account/password", acct_password, EC_ROUTE_AUTH,
      "password_change"},
     {"ops.accounts", "GET", "/api/v1/ops/accounts", acct_ops_accounts, EC_ROUTE_OPERATOR, NULL},
+    {"account.profile", "GET", "/api/v1/account/profile", acct_profile_get, EC_ROUTE_OWNER, NULL},
+    {"account.profile_update", "PATCH", "/api/v1/account/profile", acct_profile_update,
+     EC_ROUTE_OWNER, "profile_update"},
+    {"account.contact_change", "POST", "/api/v1/account/contact-changes", acct_contact_change,
+     EC_ROUTE_OWNER, "contact_change"},
+    {"account.contact_confirm", "POST",
+     "/api/v1/account/contact-changes/(?<id>[0-9a-f]{24})/confirm", acct_contact_confirm,
+     EC_ROUTE_OWNER, "contact_confirm"},
+    {"account.certification", "GET", "/api/v1/account/certification", acct_certification_get,
+     EC_ROUTE_OWNER, NULL},
+    {"account.certification_submit", "POST", "/api/v1/account/certification",
+     acct_certification_submit, EC_ROUTE_OWNER, "certification_submit"},
+    {"ops.account_search", "GET", "/api/v1/ops/accounts/search", acct_ops_account_search,
+     EC_ROUTE_OPERATOR, NULL},
+    {"ops.certifications", "GET", "/api/v1/ops/certifications", acct_ops_certifications,
+     EC_ROUTE_OPERATOR, NULL},
+    {"ops.certification_approve", "POST",
+     "/api/v1/ops/certifications/(?<account>[0-9a-f]{24})/approve", acct_ops_certification_approve,
+     EC_ROUTE_OPERATOR, "certification_approve"},
+    {"ops.certification_reject", "POST",
+     "/api/v1/ops/certifications/(?<account>[0-9a-f]{24})/reject", acct_ops_certification_reject,
+     EC_ROUTE_OPERATOR, "certification_reject"},
     {NULL, NULL, NULL, NULL, 0, NULL},
 };
 
@@ -324,6 +376,13 @@ static const ec_index account_indexes[] = {
     {ACCT_ACCOUNTS, "email_unique", "{\"email\": 1}", 1},
     {ACCT_CREDENTIALS, "account_seq_unique", "{\"account\": 1, \"seq\": 1}", 1},
     {ACCT_FAILURES, "account_at", "{\"account\": 1, \"at\": 1}", 0},
+    {ACCT_ACCOUNTS, "phone", "{\"phone\": 1}", 0},
+    {ACCT_CHANGES, "account", "{\"account\": 1}", 0},
+    {ACCT_CERT_SUBMISSIONS, "account_n_unique", "{\"account\": 1, \"n\": 1}", 1},
+    {ACCT_CERT_SUBMISSIONS, "credit_code", "{\"credit_code\": 1}", 0},
+    {ACCT_CERT_REVIEWS, "account_n_unique", "{\"account\": 1, \"n\": 1}", 1},
+    {ACCT_CERTS, "state", "{\"state\": 1}", 0},
+    {ACCT_LOOKUP, "account", "{\"account\": 1}", 0},
     {NULL, NULL, NULL, 0},
 };
 

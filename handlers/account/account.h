@@ -1,9 +1,11 @@
 /*
  * handlers/account/account.h: what the files of the account plugin share.
  *
- * The plugin owns three collections: `accounts` (one document per owner or operator),
- * `credentials` (an append-only journal of password hashes, the newest seq is current) and
- * `login_failures` (one document per failed password check, read by the throttle).
+ * The plugin owns `accounts` (one document per owner or operator; after registration only a
+ * contact change writes it), `credentials` (an append-only journal of password hashes, the
+ * newest seq is current), `login_failures` (one document per failed password check, read by
+ * the throttle), the email and phone claims, and the identity collections listed below with
+ * their files (docs/account-api.md, "Documents").
  *
  * Every declaration here is hidden: the shared object exports one symbol, ec_plugin_entry
  * (account.c). Documents and strings returned by these functions are arena-owned (they live
@@ -28,6 +30,16 @@
 #define ACCT_LIST_SERIES "accounts"
 #define ACCT_ID_BYTES 12 /* random bytes of an id: 24 hex characters */
 #define ACCT_ID_LEN 24
+#define ACCT_PHONES "account_phones"     /* {_id: phone, account, at}: the claim of a phone */
+#define ACCT_PROFILES "account_profiles" /* {_id: account, company, industry, ...}: profile.c */
+#define ACCT_LOOKUP "account_lookup"     /* search pointers of the operators: lookup.c */
+#define ACCT_CERTS "certifications"      /* {_id: account, state, ...}: certification.c */
+#define ACCT_CERT_SUBMISSIONS "certification_submissions" /* {_id: "<account>:<n>"} */
+#define ACCT_CERT_REVIEWS "certification_reviews"         /* {_id: "<account>:<n>"} */
+#define ACCT_CERT_QUEUE "certification_queue"             /* series "q:<n>": submissions */
+#define ACCT_CHANGES "contact_changes"                    /* {_id: change id}: contact.c */
+#define ACCT_CHANGE_MARKS "contact_change_marks"          /* tries, use, switch: unique inserts */
+#define ACCT_CREDIT_CODE_LEN 18
 
 /* Per-worker state, made by init and released by fini. */
 typedef struct acct_state {
@@ -42,10 +54,33 @@ typedef struct acct_state {
 typedef struct acct_account {
     const char *id;
     const char *email;
+    const char *phone; /* NULL until one is set */
     const char *company;
     const char *role;
     int64_t created_at;
 } acct_account;
+
+/* The profile of an account; strings point into arena-owned documents (NULL: not set). */
+typedef struct acct_profile {
+    const char *company; /* the registered company until the profile names one */
+    const char *industry;
+    const char *region;
+    const char *introduction;
+    const char *contact_name;
+} acct_profile;
+
+/* The real-name certification of an account, derived from its submissions and reviews. */
+typedef struct acct_cert {
+    const char *state; /* "none", "pending", "approved", "rejected" */
+    const char *company;
+    const char *credit_code;
+    const char *ticket;   /* the submission's queue ticket */
+    const char *reviewer; /* the operator's account id */
+    const char *reason;
+    int64_t submission;   /* the newest submission's number; 0: none */
+    int64_t submitted_at; /* ms, -1: none */
+    int64_t reviewed_at;  /* ms, -1: none */
+} acct_cert;
 
 /* The current credential of an account; hash points into an arena-owned document. */
 typedef struct acct_credential {
@@ -59,6 +94,13 @@ typedef struct acct_credential {
 ACCT_HIDDEN const char *acct_body_string(const ec_host *host, ec_request *req, const char *name);
 /* `email` trimmed of ASCII white space and lowercased (arena-owned); NULL when out of memory. */
 ACCT_HIDDEN char *acct_email_normalize(const ec_host *host, ec_request *req, const char *email);
+/* The string member `key` of doc (NULL when doc is NULL, or key absent or not a string);
+ * points into doc. */
+ACCT_HIDDEN const char *acct_doc_utf8(const bson_t *doc, const char *key);
+/* The integer member `key` of doc, or -1 (doc NULL, key absent or not an integer). */
+ACCT_HIDDEN int64_t acct_doc_int64(const bson_t *doc, const char *key);
+/* Adds value as a string member, or null when value is NULL: 0, or -1 when out of memory. */
+ACCT_HIDDEN int acct_json_add_string_or_null(cJSON *obj, const char *key, const char *value);
 /* Fills *out from an account document; -1 when `_id` is not a string. */
 ACCT_HIDDEN int acct_account_parse(const bson_t *doc, acct_account *out);
 /* {id, email, company, role, created_at} as a new cJSON object (caller-owned), NULL on OOM. */
@@ -68,6 +110,9 @@ ACCT_HIDDEN cJSON *acct_account_json(const acct_account *a);
 /* The account whose email is `email`, through its claim (one _id lookup); EC_ERR_NOT_FOUND
  * when there is none. */
 ACCT_HIDDEN ec_status acct_account_by_email(acct_state *st, ec_request *req, const char *email,
+                                            acct_account *out);
+/* The account whose login phone is `phone` (by its claim), like acct_account_by_email. */
+ACCT_HIDDEN ec_status acct_account_by_phone(acct_state *st, ec_request *req, const char *phone,
                                             acct_account *out);
 /* Claims `email` for account `id`: EC_OK, EC_ERR_DUPLICATE when another account holds it. */
 ACCT_HIDDEN ec_status acct_email_claim(acct_state *st, ec_request *req, const char *email,
@@ -103,14 +148,79 @@ ACCT_HIDDEN ec_status acct_failure_record(acct_state *st, ec_request *req, const
 /* Replies 429 `login_throttled` with a Retry-After header and returns 429. */
 ACCT_HIDDEN int acct_reply_throttled(acct_state *st, ec_request *req, int64_t retry_after_s);
 
+/* ---- profile.c ---- */
+
+/* The caller's account: 0, or -1 after replying (401, 503) with *status the reply's status. */
+ACCT_HIDDEN int acct_session_account(acct_state *st, ec_request *req, acct_account *a, int *status);
+/* The profile of account a (its registered company when the profile names none). */
+ACCT_HIDDEN ec_status acct_profile_read(acct_state *st, ec_request *req, const acct_account *a,
+                                        acct_profile *out);
+
+/* ---- series.c: gapless series of documents "<prefix>:<n>" walked by _id ---- */
+
+/* The highest n of the series (0 when empty). */
+ACCT_HIDDEN ec_status acct_series_head(acct_state *st, ec_request *req, const char *collection,
+                                       const char *prefix, int64_t *head);
+/* Inserts {_id: "<prefix>:<n>", n, fields...} under the next free n (*n_out). `fields` must
+ * not hold _id or n; the caller keeps it. */
+ACCT_HIDDEN ec_status acct_series_append(acct_state *st, ec_request *req, const char *collection,
+                                         const char *prefix, const bson_t *fields, int64_t *n_out);
+/* Member n (arena-owned *doc); EC_ERR_NOT_FOUND past the end. */
+ACCT_HIDDEN ec_status acct_series_get(acct_state *st, ec_request *req, const char *collection,
+                                      const char *prefix, int64_t n, bson_t **doc);
+
+/* ---- lookup.c: the operators' search pointers ---- */
+
+#define ACCT_LOOKUP_COMPANY "company"
+#define ACCT_LOOKUP_CREDIT_CODE "credit_code"
+/* A company name trimmed, white space collapsed, ASCII lower-cased and full-width parentheses
+ * made ASCII (arena-owned); NULL when out of memory. */
+ACCT_HIDDEN char *acct_lookup_normalize(const ec_host *host, ec_request *req, const char *value);
+/* Makes the account findable by (kind, value); a repeat of the same pair adds nothing. */
+ACCT_HIDDEN ec_status acct_lookup_add(acct_state *st, ec_request *req, const char *kind,
+                                      const char *value, const char *account_id);
+
+/* ---- credit_code.c: GB 32100-2015 (pure) ---- */
+
+/* The check character of the first 17 characters, or '\0' when one is outside the alphabet. */
+ACCT_HIDDEN char acct_credit_code_check_char(const char *first17);
+/* Copies the code upper-cased into out: 0 when it is 18 characters of the alphabet with the
+ * right check character, -1 otherwise. */
+ACCT_HIDDEN int acct_credit_code_normalize(const char *in, char out[ACCT_CREDIT_CODE_LEN + 1]);
+
+/* ---- certification.c ---- */
+
+#define ACCT_CERT_QUEUE_PREFIX "q"
+/* The account's certification; state "none" when it never submitted. */
+ACCT_HIDDEN ec_status acct_cert_read(acct_state *st, ec_request *req, const char *account_id,
+                                     acct_cert *out);
+/* Rewrites the account's `certifications` document from its submissions and reviews. */
+ACCT_HIDDEN ec_status acct_cert_publish(acct_state *st, ec_request *req, const char *account_id);
+/* {state, company, credit_code, submission, submitted_at, reviewed_at, reason}: a new object
+ * (caller-owned), NULL when out of memory. */
+ACCT_HIDDEN cJSON *acct_cert_json(const acct_cert *c);
+/* Replies {"certification": {...}} with `status` and returns it. */
+ACCT_HIDDEN int acct_reply_cert(acct_state *st, ec_request *req, int status, const acct_cert *c);
+
 /* ---- route handlers (auth.c, password.c, account.c, ops.c) ---- */
 
 ACCT_HIDDEN int acct_register(ec_request *req, void *state);
 ACCT_HIDDEN int acct_login(ec_request *req, void *state);
+ACCT_HIDDEN int acct_login_phone(ec_request *req, void *state);
 ACCT_HIDDEN int acct_logout(ec_request *req, void *state);
 ACCT_HIDDEN int acct_me(ec_request *req, void *state);
 ACCT_HIDDEN int acct_password(ec_request *req, void *state);
 ACCT_HIDDEN int acct_ops_accounts(ec_request *req, void *state);
+ACCT_HIDDEN int acct_profile_get(ec_request *req, void *state);
+ACCT_HIDDEN int acct_profile_update(ec_request *req, void *state);
+ACCT_HIDDEN int acct_contact_change(ec_request *req, void *state);
+ACCT_HIDDEN int acct_contact_confirm(ec_request *req, void *state);
+ACCT_HIDDEN int acct_certification_get(ec_request *req, void *state);
+ACCT_HIDDEN int acct_certification_submit(ec_request *req, void *state);
+ACCT_HIDDEN int acct_ops_certifications(ec_request *req, void *state);
+ACCT_HIDDEN int acct_ops_certification_approve(ec_request *req, void *state);
+ACCT_HIDDEN int acct_ops_certification_reject(ec_request *req, void *state);
+ACCT_HIDDEN int acct_ops_account_search(ec_request *req, void *state);
 /* Appends the account to the operators' list (ops.c); before the account is written. */
 ACCT_HIDDEN ec_status acct_list_append(acct_state *st, const char *account_id);
 

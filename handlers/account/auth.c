@@ -1,6 +1,7 @@
 /*
- * handlers/account/auth.c: the `account.register`, `account.login` and `account.logout`
- * routes, and the session cookies they set and clear.
+ * handlers/account/auth.c: the `account.register`, `account.login` (by email),
+ * `account.login_phone` (by the login phone, contact.c) and `account.logout` routes, and the
+ * session cookies they set and clear.
  *
  * Registration inserts the account (the unique index on the lowercased email answers a
  * taken address) and then credential seq 1; when the second insert fails the account is
@@ -16,11 +17,10 @@
 
 #include <string.h>
 
-#define MSG_INVALID "email or password is wrong"
-
-static int reply_invalid(const ec_host *h, ec_request *req)
+/* The same answer whatever was wrong: "email or password is wrong" (or "phone or ..."). */
+static int reply_invalid(const ec_host *h, ec_request *req, const char *name)
 {
-    return h->reply_error(req, 401, "invalid_credentials", MSG_INVALID);
+    return h->reply_error(req, 401, "invalid_credentials", "%s or password is wrong", name);
 }
 
 /* RFC 6265 cookie-octet: a value we put in Set-Cookie must not need quoting. */
@@ -97,6 +97,7 @@ int acct_register(ec_request *req, void *state)
         status = acct_reply_internal(st, req, "register: out of memory or hashing failed");
         goto done;
     }
+    memset(&a, 0, sizeof a);
     a.id = id;
     a.email = email;
     a.company = company;
@@ -107,13 +108,15 @@ int acct_register(ec_request *req, void *state)
     BSON_APPEND_UTF8(&doc, "company", a.company);
     BSON_APPEND_UTF8(&doc, "role", a.role);
     BSON_APPEND_INT64(&doc, "created_at", a.created_at);
-    /* Claim, credential, list entry, then account: a crash at any point leaves no account
-     * that cannot log in, nor one the operators' list misses. A credential without its
-     * account is never read, a list entry without it is skipped, and a claim without it is
-     * taken over once stale (acct_email_claim). */
+    /* Claim, search pointer, credential, list entry, then account: a crash at any point
+     * leaves no account that cannot log in, nor one the operators' list misses. A pointer, a
+     * credential or a list entry without its account is never used (the list skips it); a
+     * claim without its account is taken over once stale (acct_email_claim). */
     rc = acct_email_claim(st, req, email, id);
     if (rc == EC_OK) {
-        rc = acct_credential_insert(st, req, id, 1, hash);
+        rc = acct_lookup_add(st, req, ACCT_LOOKUP_COMPANY, company, id);
+        if (rc == EC_OK)
+            rc = acct_credential_insert(st, req, id, 1, hash);
         if (rc == EC_OK)
             rc = acct_list_append(st, id);
         if (rc == EC_OK) {
@@ -177,14 +180,15 @@ fail:
     return acct_reply_internal(st, req, "login: out of memory building the reply");
 }
 
-int acct_login(ec_request *req, void *state)
+/* A login by the email or, with by_phone, by the phone of the body. */
+static int login_by(ec_request *req, acct_state *st, int by_phone)
 {
-    acct_state *st = state;
     const ec_host *h = st->host;
-    const char *email_in = acct_body_string(h, req, "email");
+    const char *name = by_phone ? "phone" : "email";
+    const char *login_in = acct_body_string(h, req, name);
     const char *password = acct_body_string(h, req, "password");
     const char *dummy;
-    char *email;
+    const char *login;
     acct_account a;
     acct_credential cred, after;
     ec_issued_token tok;
@@ -192,18 +196,19 @@ int acct_login(ec_request *req, void *state)
     ec_status rc;
     int match;
 
-    if (email_in == NULL || password == NULL)
-        return h->reply_error(req, 400, "invalid_request", "email and password are required");
+    if (login_in == NULL || password == NULL)
+        return h->reply_error(req, 400, "invalid_request", "%s and password are required", name);
     /* Made before any lookup so the first login of a worker costs the same for every email. */
     dummy = acct_dummy_hash(st, req);
-    email = acct_email_normalize(h, req, email_in);
-    if (dummy == NULL || email == NULL)
+    login = by_phone ? login_in : acct_email_normalize(h, req, login_in);
+    if (dummy == NULL || login == NULL)
         return acct_reply_internal(st, req,
                                    "login: no dummy hash (hashing failed) or out of memory");
-    rc = acct_account_by_email(st, req, email, &a);
+    rc = by_phone ? acct_account_by_phone(st, req, login, &a)
+                  : acct_account_by_email(st, req, login, &a);
     if (rc == EC_ERR_NOT_FOUND) {
         (void)h->password_verify(dummy, password);
-        return reply_invalid(h, req);
+        return reply_invalid(h, req, name);
     }
     if (rc != EC_OK)
         return h->reply_db_error(req, rc);
@@ -215,7 +220,7 @@ int acct_login(ec_request *req, void *state)
     rc = acct_credential_current(st, req, a.id, &cred);
     if (rc == EC_ERR_NOT_FOUND) { /* a registration that never finished */
         (void)h->password_verify(dummy, password);
-        return reply_invalid(h, req);
+        return reply_invalid(h, req, name);
     }
     if (rc != EC_OK)
         return h->reply_db_error(req, rc);
@@ -225,7 +230,7 @@ int acct_login(ec_request *req, void *state)
                                    a.id);
     if (match == 0) {
         rc = acct_failure_record(st, req, a.id);
-        return rc == EC_OK ? reply_invalid(h, req) : h->reply_db_error(req, rc);
+        return rc == EC_OK ? reply_invalid(h, req, name) : h->reply_db_error(req, rc);
     }
     if (a.role == NULL || (strcmp(a.role, "owner") != 0 && strcmp(a.role, "operator") != 0))
         return acct_reply_internal(st, req, "login: account %s has an unknown role", a.id);
@@ -248,11 +253,21 @@ int acct_login(ec_request *req, void *state)
         rc = h->session_end(tok.session_id);
         h->log(EC_LOG_WARN, ACCT_PLUGIN, "login of account %s raced a password change%s", a.id,
                rc == EC_OK ? "" : "; ending its session failed");
-        return reply_invalid(h, req);
+        return reply_invalid(h, req, name);
     }
     h->log(EC_LOG_INFO, ACCT_PLUGIN, "account %s logged in (credential %lld)", a.id,
            (long long)cred.seq);
     return reply_session(st, req, &a, &tok);
+}
+
+int acct_login(ec_request *req, void *state)
+{
+    return login_by(req, state, 0);
+}
+
+int acct_login_phone(ec_request *req, void *state)
+{
+    return login_by(req, state, 1);
 }
 
 /* ---- account.logout ---- */
