@@ -2,8 +2,9 @@
  * core/arena.c: bump-pointer arena with chunks and a deferred-cleanup chain (see arena.h).
  *
  * Layout: a singly linked list of chunks, newest first; an allocation larger than a chunk
- * gets a chunk of its own. Cleanups are kept in arena memory itself, so registering one
- * costs no malloc.
+ * gets a chunk of its own. Out of memory, the list may be empty (head NULL): every function
+ * accepts that, and allocation fails (NULL) rather than the process. Cleanups are kept in arena
+ * memory itself, so registering one costs no malloc.
  */
 #include "core/arena.h"
 
@@ -76,13 +77,15 @@ void ec_arena_reset(ec_arena *a)
         return;
     run_cleanups(a);
     chunk *c = a->head;
-    while (c->next != NULL) {
+    while (c != NULL && c->next != NULL) {
         chunk *next = c->next;
         free(c);
         c = next;
     }
-    /* c is the oldest chunk, the one made by ec_arena_new(); keep it. */
-    if (c->size != a->chunk_size) {
+    /* c is the oldest chunk; keep it when it has the standard size. It is NULL when a
+     * previous reset could not replace an oversized one (out of memory): the next
+     * allocation makes a head again, or this reset tries once more. */
+    if (c == NULL || c->size != a->chunk_size) {
         free(c);
         c = chunk_new(a->chunk_size);
     }

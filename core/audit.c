@@ -31,8 +31,11 @@ static enum op op_of(const char *kind)
         return OP_GRANT;
     if (strcmp(kind, "card") == 0)
         return OP_CARD;
-    if (strcmp(kind, "charge") == 0)
+    if (strcmp(kind, "charge") == 0 || strcmp(kind, "bill") == 0)
         return OP_CHARGE;
+    /* The part of a daily bill that vouchers may not pay (SMS, dial tests). */
+    if (strcmp(kind, "bill_cash_or_card") == 0)
+        return OP_CHARGE_CASH_OR_CARD;
     return OP_UNKNOWN;
 }
 

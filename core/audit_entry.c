@@ -236,6 +236,9 @@ static void sum_moves(checker *c, const ec_entry *e, const ec_wallet *base, enum
                 spent_when(c, e, "voucher", id, vr->valid_from, vr->valid_to);
             else
                 spent_when(c, e, "card", id, cr->valid_from, cr->valid_to);
+            if (vr && op == OP_CHARGE_CASH_OR_CARD)
+                audit_fail(c, e->seq, "voucher_not_allowed",
+                           "voucher %s paid a charge payable by cards and cash only", id);
             if (vr && op == OP_CHARGE && strcmp(vr->kind, "full_reduction") == 0 &&
                 e->amount < vr->threshold)
                 audit_fail(
@@ -421,7 +424,8 @@ static const char *conservation(const ec_entry *e, const ec_wallet *base, enum o
             return NULL;
         return why;
     }
-    case OP_CHARGE: {
+    case OP_CHARGE:
+    case OP_CHARGE_CASH_OR_CARD: {
         int64_t paid = 0, owed = 0;
         int overflow = 0;
         audit_add(&paid, v->dv_old, &overflow);
@@ -447,7 +451,9 @@ static const char *conservation(const ec_entry *e, const ec_wallet *base, enum o
 static void check_split(checker *c, const ec_entry *e, enum op op, const view *v)
 {
     const ec_split *s = &e->split;
-    if (op != OP_CHARGE) {
+    if (op == OP_CHARGE_CASH_OR_CARD && (s->ordinary_vouchers || s->full_reduction_vouchers))
+        audit_fail(c, e->seq, "bad_split", "a cash-or-card charge's split names vouchers");
+    if (op != OP_CHARGE && op != OP_CHARGE_CASH_OR_CARD) {
         if (s->ordinary_vouchers || s->full_reduction_vouchers || s->cards || s->cash || s->arrears)
             audit_fail(c, e->seq, "bad_split", "a %s entry has a split", e->kind);
         return;
@@ -503,7 +509,8 @@ static void count_totals(checker *c, const ec_entry *e, enum op op, const view *
     case OP_CREDIT:
     case OP_GRANT: audit_add(&t->in, e->amount, &overflow); break;
     case OP_CARD: audit_add(&t->in, v->dv_new, &overflow); break;
-    case OP_CHARGE: audit_add(&t->out, e->amount, &overflow); break;
+    case OP_CHARGE:
+    case OP_CHARGE_CASH_OR_CARD: audit_add(&t->out, e->amount, &overflow); break;
     default: t->unknown = 1; break;
     }
     if (overflow) {

@@ -21,7 +21,7 @@
 #include "core/audit.h"
 
 /* What an entry's `kind` label does (the operation itself is not stored). */
-enum op { OP_UNKNOWN, OP_CREDIT, OP_GRANT, OP_CARD, OP_CHARGE };
+enum op { OP_UNKNOWN, OP_CREDIT, OP_GRANT, OP_CARD, OP_CHARGE, OP_CHARGE_CASH_OR_CARD };
 
 /* An idempotency key seen in the account, and the entry that used it. */
 typedef struct seen {

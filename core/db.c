@@ -34,6 +34,14 @@ ec_db *ec_db_new(const char *uri_string, const char *database, const char *appna
     if (db->client == NULL || db->database == NULL)
         goto fail;
     mongoc_client_set_error_api(db->client, MONGOC_ERROR_API_VERSION_2);
+    /* Every write waits for a majority of a replica set and its journal: an acknowledged
+     * credit cannot be rolled back by a failover. A lone server (FerretDB, a standalone
+     * mongod) is its own majority. */
+    mongoc_write_concern_t *wc = mongoc_write_concern_new();
+    mongoc_write_concern_set_wmajority(wc, EC_DB_MAJORITY_TIMEOUT_MS);
+    mongoc_write_concern_set_journal(wc, true);
+    mongoc_client_set_write_concern(db->client, wc);
+    mongoc_write_concern_destroy(wc);
     mongoc_uri_destroy(uri);
     return db;
 fail:
@@ -56,9 +64,13 @@ void ec_db_free(ec_db *db)
 
 ec_status ec_db_status_of(const bson_error_t *error)
 {
-    if (error->domain == MONGOC_ERROR_SERVER || error->domain == MONGOC_ERROR_WRITE_CONCERN ||
-        error->domain == MONGOC_ERROR_COLLECTION || error->domain == MONGOC_ERROR_QUERY ||
-        error->domain == MONGOC_ERROR_INSERT || error->domain == MONGOC_ERROR_COMMAND) {
+    /* The write was made on the primary but a majority did not confirm it in time: its fate
+     * is unknown, like a timeout, and the retry under the same idempotency key settles it. */
+    if (error->domain == MONGOC_ERROR_WRITE_CONCERN)
+        return EC_ERR_UNAVAILABLE;
+    if (error->domain == MONGOC_ERROR_SERVER || error->domain == MONGOC_ERROR_COLLECTION ||
+        error->domain == MONGOC_ERROR_QUERY || error->domain == MONGOC_ERROR_INSERT ||
+        error->domain == MONGOC_ERROR_COMMAND) {
         if (error->code == 11000 || error->code == 11001 || error->code == 12582)
             return EC_ERR_DUPLICATE;
         /* The server answered: a real error (a bad query is a bug, not an outage). */
@@ -88,6 +100,11 @@ static ec_status fail(const char *what, const char *coll, const bson_error_t *er
     else if (st == EC_ERR_UNAVAILABLE && outage_log_due())
         ec_log(EC_LOG_WARN, "db", "%s on %s: database unavailable: %s", what, coll, error->message);
     return st;
+}
+
+const mongoc_write_concern_t *ec_db_write_concern(const ec_db *db)
+{
+    return mongoc_client_get_write_concern(db->client);
 }
 
 ec_status ec_db_ping(ec_db *db)

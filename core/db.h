@@ -10,8 +10,11 @@
  * insert, find with filter/sort/limit/projection, count, plain update and delete, and
  * createIndexes. Money is never changed by an update (see core/ledger, ARCHITECTURE.md).
  *
+ * Every write uses w "majority" with journaling (set once on the client).
+ *
  * Failure: every call returns an ec_status: EC_ERR_DUPLICATE for a unique-index refusal,
- * EC_ERR_UNAVAILABLE when the server cannot be reached (answer 503), EC_ERR_NOT_FOUND when
+ * EC_ERR_UNAVAILABLE when the server cannot be reached or a majority did not confirm a write
+ * in time (answer 503), EC_ERR_NOT_FOUND when
  * nothing matched a find_one, EC_ERR_INTERNAL for anything else (logged here once).
  */
 #ifndef EC_CORE_DB_H
@@ -24,8 +27,15 @@
 
 typedef struct ec_db ec_db;
 
+/* How long a write waits for a replica set majority before it answers 503 (its outcome is then
+ * unknown; a retry under the same idempotency key gets the first answer). */
+#define EC_DB_MAJORITY_TIMEOUT_MS 5000
+
 ec_db *ec_db_new(const char *uri, const char *database, const char *appname, ec_error *err);
 void ec_db_free(ec_db *db); /* NULL accepted */
+
+/* The write concern of every write: w "majority" with journaling (borrowed; lives with db). */
+const mongoc_write_concern_t *ec_db_write_concern(const ec_db *db);
 
 ec_status ec_db_ping(ec_db *db);
 ec_status ec_db_insert(ec_db *db, const char *coll, const bson_t *doc);

@@ -8,7 +8,9 @@
  *      at \u0000); the scan also bounds the nesting and reads each number's text exactly;
  *   2. cJSON builds the tree from bytes the scan accepted;
  *   3. a walk of the tree refuses what needs JSON pointers to report: bad keys, duplicate
- *      keys, invalid UTF-8 and numbers beyond 2^53.
+ *      keys, invalid UTF-8 and numbers beyond 2^53. It also marks each number written with a
+ *      fraction or an exponent (EC_JSON_DECIMAL_TEXT), re-reading its text from the bytes,
+ *      because cJSON keeps only the double and 1e3 is then the same as 1000.
  * Fails with EC_ERR_INVALID (bad input) or EC_ERR_INTERNAL (arguments, memory); on any failure
  * nothing is left allocated. Recursion is bounded by EC_JSON_MAX_DEPTH in every pass.
  */
@@ -342,10 +344,37 @@ static int scan_value(scan *s)
 
 typedef struct walk {
     ec_json_path path;
-    size_t numbers;    /* numbers seen, in the same document order as the scan */
-    size_t bad_number; /* from the scan */
+    size_t numbers;                  /* numbers seen, in the same document order as the scan */
+    size_t bad_number;               /* from the scan */
+    const unsigned char *text, *end; /* the bytes, read up to the next number not yet walked */
     ec_error *err;
 } walk;
+
+/*
+ * Moves past the next number token of the text (which the scan accepted, and whose numbers
+ * come in the same order as the walk meets them) and says whether it was written with a
+ * '.', 'e' or 'E'. Strings are skipped whole, so digits inside them are never taken.
+ */
+static int next_number_is_decimal(walk *w)
+{
+    const unsigned char *p = w->text;
+    int decimal = 0;
+    while (p < w->end && *p != '-' && !is_digit(*p)) {
+        if (*p == '"') {
+            for (p++; p < w->end && *p != '"'; p++)
+                if (*p == '\\')
+                    p++;
+        }
+        p++;
+    }
+    while (p < w->end &&
+           (is_digit(*p) || *p == '-' || *p == '+' || *p == '.' || *p == 'e' || *p == 'E')) {
+        decimal |= *p == '.' || *p == 'e' || *p == 'E';
+        p++;
+    }
+    w->text = p;
+    return decimal;
+}
 
 static int walk_fail(walk *w, const char *what)
 {
@@ -425,12 +454,12 @@ static int find_duplicate(const cJSON *obj, const char **dup)
     return 0;
 }
 
-static int walk_value(walk *w, const cJSON *v);
+static int walk_value(walk *w, cJSON *v);
 
-static int walk_object(walk *w, const cJSON *obj)
+static int walk_object(walk *w, cJSON *obj)
 {
     const char *dup;
-    const cJSON *m;
+    cJSON *m;
     for (m = obj->child; m; m = m->next)
         if (m->string == NULL || !utf8_valid((const unsigned char *)m->string))
             return walk_fail(w, "a key is not valid UTF-8");
@@ -456,13 +485,13 @@ static int walk_object(walk *w, const cJSON *obj)
     return 0;
 }
 
-static int walk_value(walk *w, const cJSON *v)
+static int walk_value(walk *w, cJSON *v)
 {
     if (cJSON_IsObject(v))
         return walk_object(w, v);
     if (cJSON_IsArray(v)) {
         size_t i = 0;
-        for (const cJSON *c = v->child; c; c = c->next, i++) {
+        for (cJSON *c = v->child; c; c = c->next, i++) {
             size_t mark = ec_json_path_push_index(&w->path, i);
             if (walk_value(w, c) != 0)
                 return -1;
@@ -478,6 +507,8 @@ static int walk_value(walk *w, const cJSON *v)
     if (cJSON_IsNumber(v)) {
         double d = v->valuedouble;
         w->numbers++;
+        if (next_number_is_decimal(w))
+            v->type |= EC_JSON_DECIMAL_TEXT;
         /* Beyond 2^53 every double is an integer and most integers are not doubles; an
          * overflow to infinity (1e400) lands here too. */
         if (d > (double)EC_JSON_SAFE_INTEGER || d < -(double)EC_JSON_SAFE_INTEGER ||
@@ -521,6 +552,8 @@ int ec_json_body_parse(const char *buf, size_t len, cJSON **out, ec_error *err)
 
     ec_json_path_init(&w.path);
     w.bad_number = s.bad_number;
+    w.text = s.start;
+    w.end = s.end;
     w.err = err;
     if (walk_value(&w, tree) != 0) {
         cJSON_Delete(tree);
@@ -535,8 +568,8 @@ int ec_json_int64(const cJSON *item, int64_t *out)
     if (!cJSON_IsNumber(item))
         return -1;
     double d = item->valuedouble;
-    if (!isfinite(d) || d != floor(d) || d > (double)EC_JSON_SAFE_INTEGER ||
-        d < -(double)EC_JSON_SAFE_INTEGER)
+    if ((item->type & EC_JSON_DECIMAL_TEXT) || !isfinite(d) || d != floor(d) ||
+        d > (double)EC_JSON_SAFE_INTEGER || d < -(double)EC_JSON_SAFE_INTEGER)
         return -1;
     *out = (int64_t)d;
     return 0;

@@ -24,6 +24,13 @@
 #define EC_JSON_SAFE_INTEGER 9007199254740992LL /* 2^53: the integers a double holds exactly */
 
 /*
+ * Set by the parser in the `type` of each number written with a fraction or an exponent
+ * ("1.0", "1e3", "1E3"): such a number is never an integer, whatever its value. A bit above
+ * cJSON's own flags, which cJSON masks off (type & 0xFF) wherever it reads the kind.
+ */
+#define EC_JSON_DECIMAL_TEXT (1 << 12)
+
+/*
  * Parses exactly `len` bytes of `buf` (which need not be NUL-terminated) as one JSON value,
  * with optional white space around it. On success returns 0 and sets *out to a tree the
  * caller frees with cJSON_Delete. On failure returns -1, sets *out to NULL and fills err:
@@ -33,9 +40,10 @@
 int ec_json_body_parse(const char *buf, size_t len, cJSON **out, ec_error *err);
 
 /*
- * Reads an integral JSON number within [-2^53, 2^53] (so 100 and 100.0, not 100.5, "100" or
- * 1e300). Returns 0 and stores it in *out, or -1 (leaving *out alone) for anything else,
- * including a NULL item.
+ * Reads an integral JSON number within [-2^53, 2^53] (so 100, not 100.0, 1e2, 100.5, "100" or
+ * 1e300: a parsed number written with a fraction or an exponent is refused, a number built
+ * in code only needs an integral value). Returns 0 and stores it in *out, or -1 (leaving *out
+ * alone) for anything else, including a NULL item.
  */
 int ec_json_int64(const cJSON *item, int64_t *out);
 

@@ -234,18 +234,19 @@ static const char *pay_cards(ec_wallet *w, int64_t now, int64_t *rest, int64_t *
     return NULL;
 }
 
-static const char *charge(ec_arena *a, ec_wallet *w, int64_t amount, int64_t now, moves *m,
-                          ec_split *split)
+/* vouchers: 0 when the charge is payable by cards and cash only. */
+static const char *charge(ec_arena *a, ec_wallet *w, int64_t amount, int vouchers, int64_t now,
+                          moves *m, ec_split *split)
 {
     pick *picks = ec_arena_alloc(a, (w->nvouchers + w->ncards + 1) * sizeof *picks);
     if (picks == NULL)
         return "out_of_memory";
     int64_t rest = amount;
     const char *why;
-    if ((why = pay_vouchers(w, "ordinary", amount, now, &rest, &split->ordinary_vouchers, m,
-                            picks)) ||
-        (why = pay_vouchers(w, "full_reduction", amount, now, &rest,
-                            &split->full_reduction_vouchers, m, picks)) ||
+    if ((vouchers && (why = pay_vouchers(w, "ordinary", amount, now, &rest,
+                                         &split->ordinary_vouchers, m, picks))) ||
+        (vouchers && (why = pay_vouchers(w, "full_reduction", amount, now, &rest,
+                                         &split->full_reduction_vouchers, m, picks))) ||
         (why = pay_cards(w, now, &rest, &split->cards, m, picks)))
         return why;
     int64_t from_cash = w->cash > 0 ? ec_money_min(w->cash, rest) : 0;
@@ -284,7 +285,10 @@ int ec_ledger_apply(ec_arena *arena, const ec_wallet *before, const ec_ledger_op
     case EC_OP_CREDIT: why = credit(after, op, &m); break;
     case EC_OP_GRANT_VOUCHER: why = grant(after, &op->voucher, now, &m); break;
     case EC_OP_BUY_CARD: why = buy_card(after, op, now, &m); break;
-    case EC_OP_CHARGE: why = charge(arena, after, op->amount, now, &m, split); break;
+    case EC_OP_CHARGE: why = charge(arena, after, op->amount, 1, now, &m, split); break;
+    case EC_OP_CHARGE_CASH_OR_CARD:
+        why = charge(arena, after, op->amount, 0, now, &m, split);
+        break;
     default: why = "invalid_operation"; break;
     }
     if (why)

@@ -12,6 +12,8 @@
  *                  (only if the charge reaches their threshold), stored-value cards, cash;
  *                  what remains becomes arrears. Within a kind the fund expiring first is
  *                  used first, then the oldest. Funds outside their validity are never used.
+ *   CHARGE_CASH_OR_CARD  a charge that vouchers may not pay (SMS and dial-test usage):
+ *                  stored-value cards, cash, then arrears, in the same order within a kind.
  *
  * Every operation first retires the funds that can never pay again (balance 0, or at or past
  * valid_to): the entry before shows them used up or expired, the new one no longer carries

@@ -241,8 +241,11 @@ static unsigned type_bits(const cJSON *x)
     case cJSON_Object: return T_OBJECT;
     case cJSON_Array: return T_ARRAY;
     case cJSON_String: return T_STRING;
-    case cJSON_Number: /* an integer is a number with no fractional part: 1.0 is one */
-        return T_NUMBER | (x->valuedouble == floor(x->valuedouble) ? T_INTEGER : 0u);
+    case cJSON_Number: /* an integer is integral and, when parsed, written with digits only */
+        return T_NUMBER |
+               (x->valuedouble == floor(x->valuedouble) && !(x->type & EC_JSON_DECIMAL_TEXT)
+                    ? T_INTEGER
+                    : 0u);
     default: return 0;
     }
 }

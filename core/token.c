@@ -14,6 +14,8 @@
  */
 #include "core/token.h"
 
+#include "core/jws.h"
+
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,119 +129,6 @@ done:
 
 /* ---- verification ------------------------------------------------------------------------ */
 
-typedef struct token_parts {
-    const char *at[3]; /* header, payload, signature */
-    size_t len[3];
-} token_parts;
-
-static int b64url_value(unsigned char ch)
-{
-    if (ch >= 'A' && ch <= 'Z')
-        return ch - 'A';
-    if (ch >= 'a' && ch <= 'z')
-        return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9')
-        return ch - '0' + 52;
-    if (ch == '-')
-        return 62;
-    if (ch == '_')
-        return 63;
-    return -1;
-}
-
-/*
- * Strict unpadded base64url: `out` must hold len * 3 / 4 bytes. Returns the decoded length,
- * or -1 on a character outside the URL alphabet, an impossible length or non-zero unused
- * bits (which would give one value several encodings).
- */
-static long b64url_decode(const char *in, size_t len, unsigned char *out)
-{
-    if (len % 4 == 1)
-        return -1;
-    unsigned acc = 0;
-    int bits = 0;
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64url_value((unsigned char)in[i]);
-        if (v < 0)
-            return -1;
-        acc = ((acc << 6) | (unsigned)v) & 0xffffu;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[n++] = (unsigned char)(acc >> bits);
-        }
-    }
-    if ((acc & ((1u << bits) - 1u)) != 0)
-        return -1;
-    return (long)n;
-}
-
-static int split(const char *token, token_parts *p)
-{
-    size_t total = 0;
-    while (total <= EC_TOKEN_MAX_LEN && token[total] != '\0')
-        total++;
-    if (total == 0 || total > EC_TOKEN_MAX_LEN)
-        return -1;
-    const char *start = token;
-    for (int i = 0; i < 3; i++) {
-        const char *dot = memchr(start, '.', total - (size_t)(start - token));
-        const char *end = dot != NULL ? dot : token + total;
-        if ((i < 2) != (dot != NULL) || end == start)
-            return -1;
-        p->at[i] = start;
-        p->len[i] = (size_t)(end - start);
-        start = end + 1;
-    }
-    return 0;
-}
-
-/* A "\u0000" escape in JSON text: cJSON would end the string there and hand us a prefix. */
-static int has_nul_escape(const unsigned char *s)
-{
-    for (; *s != '\0'; s++) {
-        if (*s != '\\')
-            continue;
-        if (s[1] == 'u' && strncmp((const char *)s + 2, "0000", 4) == 0)
-            return 1;
-        if (s[1] == '\0')
-            return 0;
-        s++; /* skip the escaped character: an escaped backslash then "u0000" is text */
-    }
-    return 0;
-}
-
-/*
- * Decodes one part into `buf` (at least EC_TOKEN_MAX_LEN bytes) and parses it as a JSON
- * object that must span the whole decoded text. Returns the object (caller deletes) or NULL.
- */
-static cJSON *decode_object(const char *part, size_t len, unsigned char *buf)
-{
-    long n = b64url_decode(part, len, buf);
-    if (n <= 0)
-        return NULL;
-    buf[n] = '\0';
-    /* An embedded NUL would let cJSON stop early and ignore the rest. */
-    if (memchr(buf, '\0', (size_t)n) != NULL || has_nul_escape(buf))
-        return NULL;
-    cJSON *obj = cJSON_ParseWithLengthOpts((const char *)buf, (size_t)n + 1, NULL, 1);
-    if (!cJSON_IsObject(obj)) {
-        cJSON_Delete(obj);
-        return NULL;
-    }
-    return obj;
-}
-
-static const char *first_duplicate(const cJSON *obj)
-{
-    for (const cJSON *a = obj->child; a != NULL; a = a->next)
-        for (const cJSON *b = a->next; b != NULL; b = b->next)
-            if (strcmp(a->string, b->string) == 0)
-                return a->string;
-    return NULL;
-}
-
 static int check_header(const cJSON *h, ec_error *err)
 {
     int algs = 0, typs = 0;
@@ -265,11 +154,11 @@ static int check_header(const cJSON *h, ec_error *err)
 
 /* 1 when the signature part is the HMAC of "header.payload" under our key, 0 when not,
  * -1 when the HMAC could not be computed. */
-static int mac_matches(const ec_token_config *cfg, const char *token, const token_parts *p)
+static int mac_matches(const ec_token_config *cfg, const char *token, const ec_jws_parts *p)
 {
     unsigned char got[HS256_B64_LEN], want[EVP_MAX_MD_SIZE];
     unsigned int want_len = 0;
-    if (p->len[2] != HS256_B64_LEN || b64url_decode(p->at[2], p->len[2], got) != HS256_LEN)
+    if (p->len[2] != HS256_B64_LEN || ec_jws_b64url_decode(p->at[2], p->len[2], got) != HS256_LEN)
         return 0;
     size_t signed_len = p->len[0] + 1 + p->len[1];
     if (HMAC(EVP_sha256(), cfg->key, (int)cfg->key_len, (const unsigned char *)token, signed_len,
@@ -365,7 +254,7 @@ static int later_than(int64_t a, int64_t b, int64_t leeway)
 static int check_claims(const ec_token_config *cfg, const cJSON *p, int64_t now, ec_token_claims *c,
                         ec_error *err)
 {
-    const char *dup = first_duplicate(p);
+    const char *dup = ec_jws_first_duplicate(p);
     if (dup != NULL)
         return ec_error_set(err, EC_ERR_INVALID, "duplicate claim %.32s", dup);
     if (check_issuer(p, cfg->issuer, err) != 0 || check_audience(p, cfg->audience, err) != 0)
@@ -402,8 +291,8 @@ int ec_token_verify(const ec_token_config *cfg, const char *token, int64_t now,
     if (!time_ok(now))
         return ec_error_set(err, EC_ERR_INTERNAL, "token verify: clock out of range");
 
-    token_parts parts;
-    if (token == NULL || split(token, &parts) != 0)
+    ec_jws_parts parts;
+    if (token == NULL || ec_jws_split(token, EC_TOKEN_MAX_LEN, &parts) != 0)
         return ec_error_set(err, EC_ERR_INVALID, "malformed");
 
     int rc = -1;
@@ -415,14 +304,14 @@ int ec_token_verify(const ec_token_config *cfg, const char *token, int64_t now,
         ec_error_set(err, EC_ERR_INTERNAL, "token verify: out of memory");
         goto done;
     }
-    header = decode_object(parts.at[0], parts.len[0], buf);
+    header = ec_jws_decode_object(parts.at[0], parts.len[0], buf);
     if (header == NULL) {
         ec_error_set(err, EC_ERR_INVALID, "malformed");
         goto done;
     }
     if (check_header(header, err) != 0)
         goto done;
-    payload = decode_object(parts.at[1], parts.len[1], buf);
+    payload = ec_jws_decode_object(parts.at[1], parts.len[1], buf);
     if (payload == NULL) {
         ec_error_set(err, EC_ERR_INVALID, "malformed");
         goto done;

@@ -6,9 +6,12 @@
 #include "fcgi/builtin.h"
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const unsigned known_flags =
     EC_ROUTE_AUTH | EC_ROUTE_OPERATOR | EC_ROUTE_OWNER | EC_ROUTE_LOOPBACK;
@@ -58,8 +61,8 @@ static void *schema_for(ec_app *app, const char *plugin, const char *route, cons
     return s;
 }
 
-static int add_plugin(ec_app *app, const ec_plugin *p, void *handle, const char *origin,
-                      ec_error *err)
+static int add_plugin(ec_app *app, const ec_plugin *p, void *handle, int file_fd,
+                      const char *origin, ec_error *err)
 {
     if (p->abi_version != EC_PLUGIN_ABI_VERSION)
         return ec_error_set(err, EC_ERR_INVALID,
@@ -74,7 +77,8 @@ static int add_plugin(ec_app *app, const ec_plugin *p, void *handle, const char 
     ec_plugin_slot *slot = &app->plugins[app->nplugins];
     slot->plugin = p;
     slot->handle = handle;
-    app->nplugins++; /* from here on ec_app_free() closes the handle */
+    slot->file_fd = file_fd;
+    app->nplugins++; /* from here on ec_app_free() closes the handle and the file */
     for (const ec_route *r = p->routes; r && r->name; r++) {
         if ((r->flags & ~known_flags) != 0)
             return ec_error_set(err, EC_ERR_INVALID, "plugin %s: route %s: unknown flags %#x",
@@ -93,28 +97,62 @@ static int add_plugin(ec_app *app, const ec_plugin *p, void *handle, const char 
     return 0;
 }
 
+/*
+ * dlopen() returns an object already loaded under the same name instead of reading the file
+ * again, so a reload that loads the new plugins while the old ones are still loaded would get
+ * the old code. Opening the file and loading it through /proc/self/fd/N names it by the open
+ * file: an unchanged file (same inode) is still shared, a replaced one is mapped anew. The
+ * descriptor stays open as long as the handle, so no other object can take that name.
+ */
+static void *open_plugin_file(const char *path, int *file_fd, ec_error *err)
+{
+    char via[64];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        ec_error_set(err, EC_ERR_INVALID, "cannot load %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    snprintf(via, sizeof via, "/proc/self/fd/%d", fd);
+    void *handle = dlopen(via, RTLD_NOW | RTLD_LOCAL);
+    if (handle == NULL) {
+        ec_error_set(err, EC_ERR_INVALID, "cannot load %s: %s", path, dlerror());
+        close(fd);
+        return NULL;
+    }
+    *file_fd = fd;
+    return handle;
+}
+
+static void close_plugin_file(void *handle, int file_fd)
+{
+    dlclose(handle);
+    if (file_fd >= 0)
+        close(file_fd);
+}
+
 static int load_plugin(ec_app *app, const char *name, ec_error *err)
 {
     char path[4096];
+    ec_error inner = {0};
+    int fd = -1;
     snprintf(path, sizeof path, "%s/%s.so", app->settings->plugin_dir, name);
-    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    void *handle = open_plugin_file(path, &fd, &inner);
     if (handle == NULL)
-        return ec_error_set(err, EC_ERR_INVALID, "plugin %s: cannot load %s: %s", name, path,
-                            dlerror());
+        return ec_error_set(err, EC_ERR_INVALID, "plugin %s: %s", name, inner.message);
     const ec_plugin *p = dlsym(handle, EC_PLUGIN_SYMBOL);
     if (p == NULL) {
-        dlclose(handle);
+        close_plugin_file(handle, fd);
         return ec_error_set(err, EC_ERR_INVALID, "plugin %s: %s exports no %s: not a plugin", name,
                             path, EC_PLUGIN_SYMBOL);
     }
     if (p->abi_version == EC_PLUGIN_ABI_VERSION && p->name && strcmp(p->name, name) != 0) {
-        dlclose(handle);
+        close_plugin_file(handle, fd);
         return ec_error_set(err, EC_ERR_INVALID, "plugin %s: %s calls itself \"%s\"", name, path,
                             p->name);
     }
-    if (add_plugin(app, p, handle, name, err) < 0) {
+    if (add_plugin(app, p, handle, fd, name, err) < 0) {
         if (app->nplugins == 0 || app->plugins[app->nplugins - 1].handle != handle)
-            dlclose(handle);
+            close_plugin_file(handle, fd);
         return -1;
     }
     return 0;
@@ -131,8 +169,8 @@ ec_app *ec_app_load(const char *config_path, ec_error *err)
     app->router = ec_router_new();
     if (app->settings == NULL || app->router == NULL)
         goto fail;
-    if (add_plugin(app, &ec_builtin_plugin, NULL, "host", err) < 0 ||
-        add_plugin(app, &ec_audit_log_plugin, NULL, "host", err) < 0)
+    if (add_plugin(app, &ec_builtin_plugin, NULL, -1, "host", err) < 0 ||
+        add_plugin(app, &ec_audit_log_plugin, NULL, -1, "host", err) < 0)
         goto fail;
     for (size_t i = 0; i < app->settings->nplugins; i++)
         if (load_plugin(app, app->settings->plugins[i], err) < 0)
@@ -154,7 +192,7 @@ void ec_app_free(ec_app *app)
     }
     for (size_t i = 0; i < app->nplugins; i++)
         if (app->plugins[i].handle)
-            dlclose(app->plugins[i].handle);
+            close_plugin_file(app->plugins[i].handle, app->plugins[i].file_fd);
     ec_settings_free(app->settings);
     free(app);
 }

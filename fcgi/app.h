@@ -4,7 +4,9 @@
  * ec_app_load() is the whole load chain of `ecd -c` and `ecd -t`: read the settings, dlopen
  * each plugin (RTLD_NOW | RTLD_LOCAL), refuse one built for another ABI or whose name is
  * taken, compile its routes and the schemas they name. It runs in the master, before the
- * workers fork, so they share the result copy-on-write; a reload builds a new ec_app.
+ * workers fork, so they share the result copy-on-write; a reload builds a new ec_app while
+ * the old one is still loaded (a plugin file replaced since is mapped anew, an unchanged one
+ * is shared), so a reload that fails leaves the old ec_app whole.
  *
  * Ownership: the ec_app owns the settings, the dlopen handles, the router and the schemas;
  * ec_app_free() releases them all (the plugins' code is unmapped: free only after the
@@ -20,6 +22,7 @@
 typedef struct ec_plugin_slot {
     const ec_plugin *plugin;
     void *handle; /* NULL for the host's own built-in routes */
+    int file_fd;  /* the open plugin file the handle was loaded through; -1 for the host */
     void *state;  /* set by the plugin's init, per worker */
     int ready;    /* init succeeded in this worker */
 } ec_plugin_slot;

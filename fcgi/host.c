@@ -1,6 +1,9 @@
 /* fcgi/host.c: the ec_host table, bound to the worker of this process (see host.h). */
 #include "fcgi/host.h"
 
+#include "core/clock.h"
+#include "core/csv.h"
+#include "core/http_client.h"
 #include "core/gapless.h"
 #include "core/json_body.h"
 #include "core/ledger.h"
@@ -10,6 +13,9 @@
 #include "core/password.h"
 #include "core/request_hash.h"
 #include "core/session.h"
+#include "core/sign/aliyun.h"
+#include "core/sign/sigv4.h"
+#include "fcgi/batch.h"
 #include "fcgi/request.h"
 #include "fcgi/worker.h"
 
@@ -329,6 +335,82 @@ static int host_body_int64(ec_request *req, const char *name, int64_t *out)
     return item ? ec_json_int64(item, out) : -1;
 }
 
+/* ---- sites ---------------------------------------------------------------------------- */
+
+static const ec_site *host_site_get(const char *site_id)
+{
+    const ec_site_entry *e = ec_sites_find(W->app->settings->sites, site_id);
+    return e ? &e->site : NULL;
+}
+
+static const ec_site *host_site_at(size_t i)
+{
+    const ec_sites *s = W->app->settings->sites;
+    return s != NULL && i < s->n ? &s->v[i].site : NULL;
+}
+
+static void delete_json(void *p)
+{
+    cJSON_Delete(p);
+}
+
+/* Claims the token's jti once: the unique _id "<site>:<jti>" is the guard. */
+static ec_status claim_jti(const ec_site *site, const cJSON *claims)
+{
+    const cJSON *jti = cJSON_GetObjectItemCaseSensitive(claims, "jti");
+    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(claims, "exp");
+    char id[160];
+    snprintf(id, sizeof id, "%s:%s", site->id, jti->valuestring);
+    bson_t doc = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&doc, "_id", id);
+    BSON_APPEND_UTF8(&doc, "site", site->id);
+    BSON_APPEND_INT64(&doc, "exp", (int64_t)exp->valuedouble);
+    BSON_APPEND_INT64(&doc, "at", host_now_ms());
+    ec_status st = ec_db_insert(W->db, "site_jtis", &doc);
+    bson_destroy(&doc);
+    return st;
+}
+
+static ec_status host_site_token_verify(ec_request *req, const char *token, int64_t max_lifetime_s,
+                                        const ec_site **site, const cJSON **claims,
+                                        const char **refusal)
+{
+    *site = NULL;
+    *claims = NULL;
+    *refusal = NULL;
+    const ec_site_entry *who = NULL;
+    cJSON *payload = NULL;
+    ec_error err = {0};
+    if (ec_site_token_verify(W->app->settings->sites, W->app->settings->token_audience, token,
+                             host_now_ms() / 1000, max_lifetime_s, &who, &payload, &err) != 0) {
+        *refusal = ec_arena_strdup(req->arena, err.message);
+        return err.status == EC_ERR_INVALID ? EC_ERR_INVALID : EC_ERR_INTERNAL;
+    }
+    ec_arena_defer(req->arena, delete_json, payload);
+    ec_status st = claim_jti(&who->site, payload);
+    if (st == EC_ERR_DUPLICATE) {
+        *refusal = "replayed";
+        return st;
+    }
+    if (st != EC_OK) {
+        *refusal = "database unavailable";
+        return st;
+    }
+    *site = &who->site;
+    *claims = payload;
+    return EC_OK;
+}
+
+static int host_site_local_date(const ec_site *site, int64_t at, ec_local_date *out)
+{
+    return ec_site_local_date(site, at, out);
+}
+
+static int host_json_int64(const cJSON *item, int64_t *out)
+{
+    return item ? ec_json_int64(item, out) : -1;
+}
+
 static ec_status host_audit_action(ec_request *req, const char *action, const char *account_id,
                                    const char *reason, const cJSON *details)
 {
@@ -352,6 +434,15 @@ static ec_status host_notify(ec_request *req, const char *account_id, const char
 {
     return ec_notify_outbox(W->db, account_id, channel, address, subject, text,
                             req ? req->request_id : NULL, host_now_ms());
+}
+
+static const char *host_csv_field(ec_request *req, const char *text)
+{
+    size_t cap = EC_CSV_FIELD_MAX(strlen(text));
+    char *out = ec_arena_alloc(req->arena, cap);
+    if (out == NULL || ec_csv_field(text, out, cap) < 0)
+        return NULL;
+    return out;
 }
 
 /* ---- gapless series ---- */
@@ -426,6 +517,25 @@ static const ec_host host_table = {
     .body_int64 = host_body_int64,
     .audit_action = host_audit_action,
     .notify = host_notify,
+    /* outbound */
+    .clock_ms = ec_clock_now_ms,
+    .http_request = ec_http_request,
+    .http_response_free = ec_http_response_free,
+    .sigv4_sign = ec_sigv4_sign,
+    .sigv4_result_free = ec_sigv4_result_free,
+    .aliyun_rpc_sign = ec_aliyun_rpc_sign,
+    .aliyun_rpc_result_free = ec_aliyun_rpc_result_free,
+    .acs3_sign = ec_acs3_sign,
+    .acs3_result_free = ec_acs3_result_free,
+    .aliyun_spi_verify = ec_aliyun_spi_verify,
+    .site_get = host_site_get,
+    .site_at = host_site_at,
+    .site_token_verify = host_site_token_verify,
+    .site_local_date = host_site_local_date,
+    .json_int64 = host_json_int64,
+    .batch_begin = ec_batch_begin,
+    .batch_end = ec_batch_end,
+    .csv_field = host_csv_field,
     .gapless_append = host_gapless_append,
     .gapless_head = host_gapless_head,
     .gapless_get = host_gapless_get,

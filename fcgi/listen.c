@@ -26,7 +26,9 @@ int ec_listen_open(const char *path, int backlog, ec_error *err)
     struct stat st;
     if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
         unlink(path); /* a stale socket of a previous run */
-    mode_t old = umask(0);
+    /* The socket file is made 0660 by bind itself: under a wide umask, a chmod after bind
+     * would leave it world-connectable until then. The master is single-threaded here. */
+    mode_t old = umask(0117);
     int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
     umask(old);
     if (rc < 0 || listen(fd, backlog) < 0) {
@@ -34,7 +36,6 @@ int ec_listen_open(const char *path, int backlog, ec_error *err)
         close(fd);
         return ec_error_set(err, EC_ERR_INTERNAL, "cannot listen on %s: %s", path, strerror(e));
     }
-    chmod(path, 0660);
     int flags = fcntl(fd, F_GETFL);
     fcntl(fd, F_SETFL, flags | O_NONBLOCK);
     /* Workers inherit it across fork; exec is never used, but don't leak it to children

@@ -4,7 +4,8 @@
  * The master opens the unix socket once and keeps it across reloads, so nginx never meets
  * a closed socket: workers of the old and the new generation accept from the same queue.
  * It is non-blocking: a worker that loses the race for a connection gets EAGAIN, not a
- * block in accept() that a graceful stop could not interrupt.
+ * block in accept() that a graceful stop could not interrupt. The socket file is mode 0660
+ * from the moment bind creates it, whatever the process umask.
  *
  * Failure: ec_listen_open() returns -1 with a message; ec_listen_queue() returns -1 when
  * the kernel does not say (the status page then omits the number).

@@ -11,6 +11,7 @@
  * write the pid file, map the scoreboard, run the master.
  */
 #include "config.h"
+#include "core/http_client.h"
 #include "core/log.h"
 #include "fcgi/app.h"
 #include "fcgi/listen.h"
@@ -98,6 +99,12 @@ int main(int argc, char **argv)
     char *pid_path = s->pid_file ? strdup(s->pid_file) : NULL;
     if (pid_path && write_pid_file(pid_path) < 0) {
         fprintf(stderr, "ecd: cannot write pid file %s: %s\n", pid_path, strerror(errno));
+        ec_app_free(app);
+        return 1;
+    }
+    /* libcurl's global set-up is not fork- or thread-safe: once, here, before the pool. */
+    if (ec_http_global_init() < 0) {
+        fprintf(stderr, "ecd: cannot initialise libcurl\n");
         ec_app_free(app);
         return 1;
     }

@@ -2,6 +2,7 @@
 #include "fcgi/master.h"
 
 #include "core/log.h"
+#include "fcgi/scheduler.h"
 #include "fcgi/worker.h"
 
 #include <errno.h>
@@ -16,7 +17,7 @@ enum { RUNNING, STOP_GRACEFUL, STOP_NOW };
 
 typedef struct master {
     const char *config_path;
-    ec_app *app; /* NULL only after a reload that passed its check but then failed */
+    ec_app *app; /* the current generation's: never NULL, a failed reload keeps the old one */
     ec_scoreboard *sb;
     int listen_fd;
     uint32_t generation;
@@ -24,6 +25,7 @@ typedef struct master {
     int64_t stop_deadline_ms;
     int64_t next_spawn_ms; /* backoff after start failures */
     int64_t backoff_ms;
+    ec_scheduler sched; /* plugins' commands on a timer (fcgi/scheduler.h) */
 } master;
 
 static void spawn(master *m)
@@ -72,7 +74,7 @@ static void signal_workers(master *m, int sig, int only_old)
 
 static void maintain(master *m)
 {
-    if (m->stopping || m->app == NULL || ec_now_mono_ms() < m->next_spawn_ms)
+    if (m->stopping || ec_now_mono_ms() < m->next_spawn_ms)
         return;
     int want = m->app->settings->workers;
     m->sb->workers_wanted = (uint32_t)want;
@@ -94,8 +96,10 @@ static void reap(master *m)
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         ec_slot *s = ec_scoreboard_find(m->sb, pid);
-        if (s == NULL)
+        if (s == NULL) {
+            ec_scheduler_reaped(&m->sched, pid, status);
             continue;
+        }
         int current = s->generation == m->generation && !m->stopping;
         int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
         if (current && !clean) {
@@ -131,8 +135,6 @@ static void reap(master *m)
 
 static void check_timeouts(master *m)
 {
-    if (m->app == NULL)
-        return;
     int64_t now = ec_now_mono_ms();
     int64_t limit = (int64_t)m->app->settings->request_timeout_s * 1000;
     for (size_t i = 0; i < EC_SB_SLOTS; i++) {
@@ -177,19 +179,20 @@ static void reload(master *m)
         ec_log(EC_LOG_ERROR, "master", "reload failed; the running pool is unchanged");
         return;
     }
-    /* Unload first, so that dlopen maps the plugin files as they are now. The old workers
-     * keep their own copies of the old code. */
-    ec_app_free(m->app);
+    /* The new app loads beside the old one (see app.h), so a load that fails here, after
+     * the check passed, keeps the old app: the master goes on respawning its workers. */
     ec_error err = {0};
-    m->app = ec_app_load(m->config_path, &err);
-    if (m->app == NULL) {
+    ec_app *app = ec_app_load(m->config_path, &err);
+    if (app == NULL) {
         ec_log(EC_LOG_ERROR, "master",
-               "reload failed after its check: %s; old workers keep "
-               "serving until the next reload",
-               err.message);
+               "reload failed after its check: %s; the running pool is unchanged", err.message);
         return;
     }
+    /* The old workers keep their own copies of the old code. */
+    ec_app_free(m->app);
+    m->app = app;
     ec_log_set_level(m->app->settings->log_level);
+    ec_scheduler_load(&m->sched, m->app);
     m->generation++;
     m->sb->generation = m->generation;
     __atomic_add_fetch(&m->sb->reloads, 1, __ATOMIC_RELAXED);
@@ -205,10 +208,12 @@ static void begin_stop(master *m, int how)
     if (m->stopping == STOP_NOW || m->stopping == how)
         return;
     m->stopping = how;
-    int grace = how == STOP_NOW ? 3 : (m->app ? m->app->settings->request_timeout_s : 30) + 5;
+    int grace = how == STOP_NOW ? 3 : m->app->settings->request_timeout_s + 5;
     m->stop_deadline_ms = ec_now_mono_ms() + grace * 1000LL;
     ec_log(EC_LOG_INFO, "master", "%s stop", how == STOP_NOW ? "immediate" : "graceful");
     signal_workers(m, how == STOP_NOW ? SIGTERM : SIGQUIT, 0);
+    /* A scheduled run is safe to cut: the next one resumes it. */
+    ec_scheduler_signal(&m->sched, SIGTERM);
 }
 
 int ec_master_run(const char *config_path, ec_app *app, ec_scoreboard *sb, int listen_fd)
@@ -223,6 +228,7 @@ int ec_master_run(const char *config_path, ec_app *app, ec_scoreboard *sb, int l
     signal(SIGPIPE, SIG_IGN);
     ec_log(EC_LOG_INFO, "master", "started: %d workers, pid %ld", app->settings->workers,
            (long)getpid());
+    ec_scheduler_load(&m.sched, app);
     maintain(&m);
     for (;;) {
         struct timespec tick = {0, 100 * 1000 * 1000};
@@ -247,6 +253,8 @@ int ec_master_run(const char *config_path, ec_app *app, ec_scoreboard *sb, int l
         reap(&m);
         check_timeouts(&m);
         maintain(&m);
+        if (!m.stopping)
+            ec_scheduler_tick(&m.sched, m.app);
         if (m.stopping) {
             if (live_workers(&m, 0, 1) == 0)
                 break;

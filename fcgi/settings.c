@@ -17,10 +17,16 @@ static const char *const known_keys[] = {
     "token_issuer", "token_audience", "session_ttl", NULL,
 };
 
+/* Outbound calls to cloud marketplaces: test settings only (core/http_client.h, clock.h). */
+static const char *const outbound_keys[] = {"outbound_allow_http", "test_clock_file", NULL};
+
 static int known(const char *key)
 {
     for (size_t i = 0; known_keys[i]; i++)
         if (strcmp(known_keys[i], key) == 0)
+            return 1;
+    for (size_t i = 0; outbound_keys[i]; i++)
+        if (strcmp(outbound_keys[i], key) == 0)
             return 1;
     return 0;
 }
@@ -95,7 +101,7 @@ static int check_entries(ec_settings *s, ec_error *err)
         }
     }
     for (size_t i = 0; ec_config_entry(s->config, i, &section, &key, &value, &line); i++)
-        if (section[0] != '\0' && !plugin_named(s, section))
+        if (section[0] != '\0' && !plugin_named(s, section) && !ec_sites_is_section(section))
             return ec_error_set(err, EC_ERR_INVALID,
                                 "%s:%d: section [%s] names no configured plugin", s->config_path,
                                 line, section);
@@ -176,6 +182,19 @@ ec_settings *ec_settings_load(const char *path, ec_error *err)
     s->token_audience = strdup(str ? str : "expense-center");
     if (ec_config_int(c, "", "session_ttl", 60, 30LL * 86400, 43200, &s->session_ttl, err) < 0)
         goto fail;
+    if (ec_config_bool(c, "", "outbound_allow_http", 0, &s->outbound_allow_http, err) < 0)
+        goto fail;
+    str = ec_config_get(c, "", "test_clock_file");
+    if (str && (s->test_clock_file = resolve(c, str)) == NULL) {
+        ec_error_set(err, EC_ERR_INTERNAL, "out of memory");
+        goto fail;
+    }
+    ec_error site_err = {0};
+    s->sites = ec_sites_load(c, &site_err);
+    if (s->sites == NULL) {
+        ec_error_set(err, site_err.status, "%s: %s", s->config_path, site_err.message);
+        goto fail;
+    }
     if (!s->listen || !s->mongodb_uri || !s->database || !s->log_file || !s->plugin_dir ||
         !s->schema_dir || !s->token_issuer || !s->token_audience) {
         ec_error_set(err, EC_ERR_INTERNAL, "out of memory");
@@ -198,12 +217,14 @@ void ec_settings_free(ec_settings *s)
     free(s->database);
     free(s->log_file);
     free(s->pid_file);
+    free(s->test_clock_file);
     free(s->plugin_dir);
     free(s->schema_dir);
     for (size_t i = 0; i < s->nplugins; i++)
         free(s->plugins[i]);
     free(s->token_issuer);
     free(s->token_audience);
+    ec_sites_free(s->sites);
     explicit_bzero(s->token_key, sizeof s->token_key);
     free(s);
 }

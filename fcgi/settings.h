@@ -2,7 +2,8 @@
  * fcgi/settings.h: the server's typed settings, read from the main section of the config.
  *
  * Every key of the main section must be known here (a typo is an error, not a silent
- * default); each section `[name]` must name a configured plugin. Relative paths are
+ * default); each section `[name]` must name a configured plugin or be a site block
+ * `[site.<id>]` (core/site.h). Relative paths are
  * resolved against the config file's folder. The token secret is read from its file here,
  * once, and never logged.
  *
@@ -15,6 +16,7 @@
 #include <stddef.h>
 
 #include "core/config.h"
+#include "core/site.h"
 
 #define EC_MAX_PLUGINS 64
 
@@ -41,6 +43,10 @@ typedef struct ec_settings {
     char *token_issuer;
     char *token_audience;
     long long session_ttl;
+    /* outbound calls to cloud marketplaces (test settings; see core/http_client.h, clock.h) */
+    int outbound_allow_http; /* http:// endpoints allowed (never in production) */
+    char *test_clock_file;   /* NULL: providers read the wall clock */
+    ec_sites *sites;         /* the [site.<id>] blocks */
 } ec_settings;
 
 ec_settings *ec_settings_load(const char *path, ec_error *err);

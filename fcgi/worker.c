@@ -9,6 +9,8 @@
  */
 #include "fcgi/worker.h"
 
+#include "core/clock.h"
+#include "core/http_client.h"
 #include "core/journal.h"
 #include "core/json_body.h"
 #include "core/log.h"
@@ -115,6 +117,18 @@ static int changes_state(const char *method)
     return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0;
 }
 
+/*
+ * The name of the session cookie the account plugin sets: __Host-ec_session unless its
+ * [account] cookie_secure is off (plain http, development), then ec_session. Only that one
+ * name is read, so with secure cookies a plain ec_session planted by a sibling domain or an
+ * http page is never taken for a session.
+ */
+static const char *session_cookie_name(const ec_settings *s)
+{
+    const char *secure = ec_config_get(s->config, "account", "cookie_secure");
+    return secure != NULL && strcmp(secure, "off") == 0 ? "ec_session" : "__Host-ec_session";
+}
+
 /* Authenticates the request for a route; returns 0 or the status already sent. */
 static int authenticate(ec_worker *w, ec_request *req, unsigned flags)
 {
@@ -126,7 +140,7 @@ static int authenticate(ec_worker *w, ec_request *req, unsigned flags)
     if (malformed)
         return ec_request_send_error(req, 401, "unauthorized", "malformed Authorization header");
     if (token == NULL) {
-        token = ec_request_cookie(req, "ec_session");
+        token = ec_request_cookie(req, w->session_cookie);
         via_cookie = token != NULL;
     }
     if (token == NULL)
@@ -320,11 +334,14 @@ void ec_worker_main(ec_app *app, ec_scoreboard *sb, ec_slot *slot, int listen_fd
     w.db = ec_db_new(s->mongodb_uri, s->database, "ecd", &err);
     w.arena = ec_arena_new(16384, s->body_limit * 8 + 4 * 1024 * 1024);
     w.md = ec_router_match_data(app->router);
+    w.session_cookie = session_cookie_name(s);
     if (w.db == NULL || w.arena == NULL || w.md == NULL) {
         ec_log(EC_LOG_ERROR, "worker", "cannot start: %s",
                w.db == NULL ? err.message : "out of memory");
         _exit(2);
     }
+    ec_http_allow_plain(s->outbound_allow_http);
+    ec_clock_use_file(s->test_clock_file);
     init_plugins(&w);
     FCGX_Request fx;
     FCGX_InitRequest(&fx, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);

@@ -29,6 +29,7 @@ typedef struct ec_worker {
     ec_arena *arena;
     pcre2_match_data *md;
     ec_token_config token_cfg;
+    const char *session_cookie; /* the cookie a browser session comes in (static string) */
     int indexes_ready;
     uint64_t served;
     ec_request *current;

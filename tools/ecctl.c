@@ -3,10 +3,17 @@
  *
  *   ecctl -c FILE operator add EMAIL   create an operator; the password is read from the
  *                                      first line of standard input (10 to 256 bytes)
+ *   ecctl -c FILE operator remove EMAIL
+ *                                      demote an operator: its role becomes
+ *                                      "former_operator" (it can no longer log in) and
+ *                                      every session it has is ended, so its tokens are
+ *                                      refused (401) at once
  *   ecctl -c FILE audit                recompute every money invariant from the journal
  *                                      (core/audit.h); read-only. One line per failure
  *                                      `account=<id> seq=<n> <code>: <message>`, then
  *                                      `audit: <a> accounts, <e> entries, <f> failures`
+ *   ecctl -c FILE PLUGIN ARGS...       a plugin's command (fcgi/batch.h), e.g.
+ *                                      `ecctl -c FILE bills run [--site S] [--day D]`
  *   ecctl -c FILE check-storage        ask the database (`explain`) whether a lookup by _id is
  *                                      an index search in every collection; one line per
  *                                      collection `<name> index|SCAN <plan>`, then
@@ -31,6 +38,7 @@
 #include "core/session.h"
 #include "core/storage_check.h"
 #include "fcgi/app.h"
+#include "fcgi/batch.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -41,8 +49,10 @@
 static void usage(void)
 {
     fprintf(stderr, "usage: ecctl -c FILE operator add EMAIL   (password on stdin)\n"
+                    "       ecctl -c FILE operator remove EMAIL\n"
                     "       ecctl -c FILE audit\n"
-                    "       ecctl -c FILE check-storage\n");
+                    "       ecctl -c FILE check-storage\n"
+                    "       ecctl -c FILE PLUGIN ARGS...       (bills run [--site S] [--day D])\n");
 }
 
 static int64_t now_ms(void)
@@ -189,6 +199,109 @@ static int operator_add(ec_db *db, const char *email_in)
     return 0;
 }
 
+/* The string `key` of a document, or NULL. Points into doc. */
+static const char *doc_string(const bson_t *doc, const char *key)
+{
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, key) || !BSON_ITER_HOLDS_UTF8(&it))
+        return NULL;
+    return bson_iter_utf8(&it, NULL);
+}
+
+/* The document `_id` of a collection into *out (caller destroys), as an ec_status. */
+static ec_status find_by_id(ec_db *db, const char *coll, const char *id, bson_t **out)
+{
+    bson_t filter = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    ec_status st = ec_db_find_one(db, coll, &filter, NULL, out);
+    bson_destroy(&filter);
+    return st;
+}
+
+/*
+ * The role changes first, then the sessions end: a login racing the removal either issued its
+ * session before the ending (and it is ended) or re-reads the role after issuing it and gives
+ * the session up (handlers/account/auth.c). Running it again finishes an interrupted run.
+ */
+static int operator_remove(ec_db *db, const char *email_in)
+{
+    char email[256], id[64];
+    size_t n = strlen(email_in);
+    bson_t *claim = NULL, *account = NULL;
+    int rc = 1;
+    if (n >= sizeof email || !valid_email(email_in)) {
+        fprintf(stderr, "ecctl: not an email address: %s\n", email_in);
+        return 1;
+    }
+    for (size_t i = 0; i <= n; i++)
+        email[i] = (char)tolower((unsigned char)email_in[i]);
+    ec_status st = find_by_id(db, "account_emails", email, &claim);
+    if (st == EC_OK && doc_string(claim, "account") != NULL &&
+        strlen(doc_string(claim, "account")) < sizeof id) {
+        snprintf(id, sizeof id, "%s", doc_string(claim, "account"));
+        st = find_by_id(db, "accounts", id, &account);
+    } else if (st == EC_OK) {
+        st = EC_ERR_NOT_FOUND;
+    }
+    if (st == EC_ERR_NOT_FOUND) {
+        fprintf(stderr, "ecctl: no account has the email %s\n", email);
+        goto done;
+    }
+    if (st != EC_OK) {
+        fprintf(stderr, "ecctl: cannot read the account (status %d)\n", st);
+        goto done;
+    }
+    const char *role = doc_string(account, "role");
+    int former = role != NULL && strcmp(role, "former_operator") == 0;
+    if (!former && (role == NULL || strcmp(role, "operator") != 0)) {
+        fprintf(stderr, "ecctl: %s is not an operator\n", email);
+        goto done;
+    }
+    if (!former) {
+        /* Recorded first: a removal must not happen unaudited (core/oplog.h). */
+        ec_oplog_actor actor = {"ecctl", "system", NULL, NULL};
+        cJSON *details = cJSON_CreateObject();
+        cJSON_AddStringToObject(details, "email", email);
+        st = ec_oplog_record(db, &actor, "operator.remove", id, NULL, details, now_ms());
+        cJSON_Delete(details);
+        if (st != EC_OK) {
+            fprintf(stderr, "ecctl: the audit log refused the record (status %d)\n", st);
+            goto done;
+        }
+    }
+    if (!former) {
+        bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
+        BSON_APPEND_UTF8(&filter, "_id", id);
+        BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+        BSON_APPEND_UTF8(&set, "role", "former_operator");
+        BSON_APPEND_INT64(&set, "removed_at", now_ms());
+        bson_append_document_end(&update, &set);
+        st = ec_db_update(db, "accounts", &filter, &update, 0, NULL);
+        bson_destroy(&filter);
+        bson_destroy(&update);
+        if (st != EC_OK) {
+            fprintf(stderr, "ecctl: the database refused the role change (status %d)\n", st);
+            goto done;
+        }
+    }
+    st = ec_session_end_all(db, id, NULL);
+    if (st != EC_OK && st != EC_ERR_NOT_FOUND) {
+        fprintf(stderr,
+                "ecctl: %s can no longer log in, but its sessions were not ended (status %d); "
+                "run this again\n",
+                email, st);
+        goto done;
+    }
+    printf("operator %s removed (id %s); its sessions are ended\n", email, id);
+    rc = 0;
+done:
+    if (claim)
+        bson_destroy(claim);
+    if (account)
+        bson_destroy(account);
+    return rc;
+}
+
 static void print_failure(const char *account, int64_t seq, const char *code, const char *message,
                           void *arg)
 {
@@ -269,8 +382,12 @@ int main(int argc, char **argv)
         return audit(argv[2]);
     if (argc == 4 && strcmp(argv[1], "-c") == 0 && strcmp(argv[3], "check-storage") == 0)
         return check_storage(argv[2]);
-    if (argc != 6 || strcmp(argv[1], "-c") != 0 || strcmp(argv[3], "operator") != 0 ||
-        strcmp(argv[4], "add") != 0) {
+    int plugin_command = argc >= 4 && strcmp(argv[1], "-c") == 0 &&
+                         strcmp(argv[3], "operator") != 0 && strcmp(argv[3], "audit") != 0;
+    int removing = argc == 6 && strcmp(argv[4], "remove") == 0;
+    if (!plugin_command &&
+        (argc != 6 || strcmp(argv[1], "-c") != 0 || strcmp(argv[3], "operator") != 0 ||
+         (strcmp(argv[4], "add") != 0 && !removing))) {
         usage();
         return 2;
     }
@@ -284,8 +401,13 @@ int main(int argc, char **argv)
     int rc = 1;
     if (db == NULL)
         fprintf(stderr, "ecctl: %s\n", err.message);
-    else if (ensure_indexes(db, app) == 0)
-        rc = operator_add(db, argv[5]);
+    else if (plugin_command && ec_batch_find(app, argv[3]) == NULL) {
+        usage();
+        rc = 2;
+    } else if (ensure_indexes(db, app) == 0)
+        rc = plugin_command ? ec_batch_run(app, argv[3], argc - 4, argv + 4)
+             : removing     ? operator_remove(db, argv[5])
+                            : operator_add(db, argv[5]);
     ec_db_free(db);
     ec_app_free(app);
     return rc;

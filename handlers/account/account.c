@@ -298,7 +298,7 @@ static int account_init(const ec_host *host, void **state)
 
     if (host == NULL || host->abi_version != EC_PLUGIN_ABI_VERSION || host->size < sizeof(ec_host))
         return -1;
-    secure = host->config_get("account", "cookie_secure", "off");
+    secure = host->config_get("account", "cookie_secure", "on");
     window = host->config_int("account", "throttle_window_s", DEFAULT_WINDOW_S);
     after = host->config_int("account", "throttle_after", DEFAULT_THROTTLE_AFTER);
     if (secure == NULL || (strcmp(secure, "on") != 0 && strcmp(secure, "off") != 0)) {
@@ -375,7 +375,7 @@ static const ec_route account_routes[] = {
 static const ec_index account_indexes[] = {
     {ACCT_ACCOUNTS, "email_unique", "{\"email\": 1}", 1},
     {ACCT_CREDENTIALS, "account_seq_unique", "{\"account\": 1, \"seq\": 1}", 1},
-    {ACCT_FAILURES, "account_at", "{\"account\": 1, \"at\": 1}", 0},
+    {ACCT_FAILURES, "subject_at", "{\"subject\": 1, \"at\": 1}", 0}, /* inspection, cleanup */
     {ACCT_ACCOUNTS, "phone", "{\"phone\": 1}", 0},
     {ACCT_CHANGES, "account", "{\"account\": 1}", 0},
     {ACCT_CERT_SUBMISSIONS, "account_n_unique", "{\"account\": 1, \"n\": 1}", 1},

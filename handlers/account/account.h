@@ -2,10 +2,10 @@
  * handlers/account/account.h: what the files of the account plugin share.
  *
  * The plugin owns `accounts` (one document per owner or operator; after registration only a
- * contact change writes it), `credentials` (an append-only journal of password hashes, the
- * newest seq is current), `login_failures` (one document per failed password check, read by
- * the throttle), the email and phone claims, and the identity collections listed below with
- * their files (docs/account-api.md, "Documents").
+ * contact change or an operator's removal writes it), `credentials` (an append-only journal of
+ * password hashes, the newest seq is current), `login_failures` (one slot document per failed
+ * password check and window, see credential.c), the email and phone claims, and the identity
+ * collections listed below with their files (docs/account-api.md, "Documents").
  *
  * Every declaration here is hidden: the shared object exports one symbol, ec_plugin_entry
  * (account.c). Documents and strings returned by these functions are arena-owned (they live
@@ -29,6 +29,8 @@
 #define ACCT_LIST "account_list"
 #define ACCT_LIST_SERIES "accounts"
 #define ACCT_ID_BYTES 12 /* random bytes of an id: 24 hex characters */
+/* The role `ecctl operator remove` leaves: such an account can no longer log in. */
+#define ACCT_ROLE_FORMER_OPERATOR "former_operator"
 #define ACCT_ID_LEN 24
 #define ACCT_PHONES "account_phones"     /* {_id: phone, account, at}: the claim of a phone */
 #define ACCT_PROFILES "account_profiles" /* {_id: account, company, industry, ...}: profile.c */
@@ -139,12 +141,24 @@ ACCT_HIDDEN ec_status acct_credential_insert(acct_state *st, ec_request *req,
 /* The dummy hash checked for unknown emails (state-owned), made on first use; NULL when the
  * host could not hash. */
 ACCT_HIDDEN const char *acct_dummy_hash(acct_state *st, ec_request *req);
-/* Sets *retry_after_s to 0 when the account may try a password now, else to the seconds it
- * must wait. */
-ACCT_HIDDEN ec_status acct_throttle_check(acct_state *st, ec_request *req, const char *account_id,
+/* The throttle's name of whom a password attempt is for (arena-owned, NULL when out of
+ * memory): "a:<account id>" for an account, else "<kind>:<login>" ("email:<normalized
+ * email>", "phone:<phone>") for a login that names none, so that unknown emails and phones are
+ * throttled exactly like accounts. */
+ACCT_HIDDEN char *acct_throttle_subject(const ec_host *host, ec_request *req,
+                                        const char *account_id, const char *kind,
+                                        const char *login);
+/* Sets *retry_after_s to 0 when the subject may have a password checked now, else to the
+ * seconds until its window ends. One _id lookup. */
+ACCT_HIDDEN ec_status acct_throttle_check(acct_state *st, ec_request *req, const char *subject,
                                           int64_t *retry_after_s);
-/* Records one failed password check of the account. */
-ACCT_HIDDEN ec_status acct_failure_record(acct_state *st, ec_request *req, const char *account_id);
+/* Records one failed password check of the subject by claiming the next free slot of the
+ * window: *retry_after_s is 0 when one was free, else the seconds until the window ends (the
+ * failure is then answered like a throttled attempt). */
+ACCT_HIDDEN ec_status acct_failure_record(acct_state *st, ec_request *req, const char *subject,
+                                          int64_t *retry_after_s);
+/* Frees the subject's slots of the current window (after a right password). */
+ACCT_HIDDEN ec_status acct_failures_clear(acct_state *st, ec_request *req, const char *subject);
 /* Replies 429 `login_throttled` with a Retry-After header and returns 429. */
 ACCT_HIDDEN int acct_reply_throttled(acct_state *st, ec_request *req, int64_t retry_after_s);
 

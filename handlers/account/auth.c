@@ -10,8 +10,9 @@
  *
  * Login answers an unknown email, a missing credential and a wrong password alike (401
  * `invalid_credentials`, same message), each after one Argon2 verification, so neither the
- * status nor the time tells them apart. The throttle is checked before the password so a
- * throttled attempt costs no Argon2 and tests nothing. Secrets are never logged.
+ * status nor the time tells them apart. The throttle (credential.c) is checked after the
+ * password, for an unknown email as for an account: a throttled attempt answers the same 429
+ * whether its password was right, wrong, or for no account. Secrets are never logged.
  */
 #include "account.h"
 
@@ -36,17 +37,33 @@ static int cookie_safe(const char *s)
     return 1;
 }
 
+/*
+ * With cookie_secure (the default) the cookies are Secure and named with the __Host- prefix,
+ * which a browser accepts only from a secure origin, with Path=/ and no Domain: no sibling
+ * domain and no plain-http page can plant a session. The host reads the session cookie under
+ * the same names (fcgi/worker.c).
+ */
 static int set_cookies(acct_state *st, ec_request *req, const char *token, const char *csrf,
                        int64_t max_age)
 {
     const ec_host *h = st->host;
-    const char *secure = st->cookie_secure ? "; Secure" : "";
     char *session, *csrf_cookie;
 
-    session = h->sprintf(req, "ec_session=%s; Path=/api; HttpOnly; SameSite=Strict; Max-Age=%lld%s",
-                         token, (long long)max_age, secure);
-    csrf_cookie = h->sprintf(req, "ec_csrf=%s; Path=/; SameSite=Strict; Max-Age=%lld%s", csrf,
-                             (long long)max_age, secure);
+    if (st->cookie_secure) {
+        session = h->sprintf(req,
+                             "__Host-ec_session=%s; Path=/; HttpOnly; SameSite=Strict; "
+                             "Max-Age=%lld; Secure",
+                             token, (long long)max_age);
+        csrf_cookie =
+            h->sprintf(req, "__Host-ec_csrf=%s; Path=/; SameSite=Strict; Max-Age=%lld; Secure",
+                       csrf, (long long)max_age);
+    } else {
+        session =
+            h->sprintf(req, "ec_session=%s; Path=/api; HttpOnly; SameSite=Strict; Max-Age=%lld",
+                       token, (long long)max_age);
+        csrf_cookie = h->sprintf(req, "ec_csrf=%s; Path=/; SameSite=Strict; Max-Age=%lld", csrf,
+                                 (long long)max_age);
+    }
     if (session == NULL || csrf_cookie == NULL)
         return -1;
     h->set_header(req, "Set-Cookie", session);
@@ -144,15 +161,18 @@ done:
 
 /* ---- account.login ---- */
 
-static ec_status clear_failures(acct_state *st, const char *account_id)
+/*
+ * A password check failed for `subject`: one failure is recorded, and the answer is 401, or
+ * the throttle's 429 once the subject has used up its failures of the window.
+ */
+static int reply_failure(acct_state *st, ec_request *req, const char *subject, const char *name)
 {
-    bson_t filter = BSON_INITIALIZER;
-    ec_status rc;
+    int64_t retry = 0;
+    ec_status rc = acct_failure_record(st, req, subject, &retry);
 
-    BSON_APPEND_UTF8(&filter, "account", account_id);
-    rc = st->host->db_delete(ACCT_FAILURES, &filter, 1);
-    bson_destroy(&filter);
-    return rc == EC_ERR_NOT_FOUND ? EC_OK : rc;
+    if (rc != EC_OK)
+        return st->host->reply_db_error(req, rc);
+    return retry > 0 ? acct_reply_throttled(st, req, retry) : reply_invalid(st->host, req, name);
 }
 
 static int reply_session(acct_state *st, ec_request *req, const acct_account *a,
@@ -189,7 +209,8 @@ static int login_by(ec_request *req, acct_state *st, int by_phone)
     const char *password = acct_body_string(h, req, "password");
     const char *dummy;
     const char *login;
-    acct_account a;
+    char *subject;
+    acct_account a = {0};
     acct_credential cred, after;
     ec_issued_token tok;
     int64_t retry = 0;
@@ -206,35 +227,38 @@ static int login_by(ec_request *req, acct_state *st, int by_phone)
                                    "login: no dummy hash (hashing failed) or out of memory");
     rc = by_phone ? acct_account_by_phone(st, req, login, &a)
                   : acct_account_by_email(st, req, login, &a);
-    if (rc == EC_ERR_NOT_FOUND) {
-        (void)h->password_verify(dummy, password);
-        return reply_invalid(h, req, name);
-    }
-    if (rc != EC_OK)
+    if (rc != EC_OK && rc != EC_ERR_NOT_FOUND)
         return h->reply_db_error(req, rc);
-    rc = acct_throttle_check(st, req, a.id, &retry);
+    if (rc == EC_OK)
+        rc = acct_credential_current(st, req, a.id, &cred);
+    if (rc != EC_OK && rc != EC_ERR_NOT_FOUND)
+        return h->reply_db_error(req, rc);
+    /* An unknown email or phone, and an account whose registration never finished, take the
+     * same path as a wrong password: one Argon2 check, then the throttle of what was given. */
+    subject = acct_throttle_subject(h, req, rc == EC_OK ? a.id : NULL, name, login);
+    if (subject == NULL)
+        return acct_reply_internal(st, req, "login: out of memory");
+    match = h->password_verify(rc == EC_OK ? cred.hash : dummy, password);
+    if (match < 0)
+        return acct_reply_internal(st, req, "login: unreadable credential hash of account %s",
+                                   a.id ? a.id : "-");
+    if (rc == EC_ERR_NOT_FOUND)
+        match = 0;
+    /* After the password: every attempt costs the same, and a throttled one reveals nothing
+     * about the password it tried. */
+    rc = acct_throttle_check(st, req, subject, &retry);
     if (rc != EC_OK)
         return h->reply_db_error(req, rc);
     if (retry > 0)
         return acct_reply_throttled(st, req, retry);
-    rc = acct_credential_current(st, req, a.id, &cred);
-    if (rc == EC_ERR_NOT_FOUND) { /* a registration that never finished */
-        (void)h->password_verify(dummy, password);
+    if (match == 0)
+        return reply_failure(st, req, subject, name);
+    /* A removed operator is told no more than a wrong password would tell. */
+    if (a.role != NULL && strcmp(a.role, ACCT_ROLE_FORMER_OPERATOR) == 0)
         return reply_invalid(h, req, name);
-    }
-    if (rc != EC_OK)
-        return h->reply_db_error(req, rc);
-    match = h->password_verify(cred.hash, password);
-    if (match < 0)
-        return acct_reply_internal(st, req, "login: unreadable credential hash of account %s",
-                                   a.id);
-    if (match == 0) {
-        rc = acct_failure_record(st, req, a.id);
-        return rc == EC_OK ? reply_invalid(h, req, name) : h->reply_db_error(req, rc);
-    }
     if (a.role == NULL || (strcmp(a.role, "owner") != 0 && strcmp(a.role, "operator") != 0))
         return acct_reply_internal(st, req, "login: account %s has an unknown role", a.id);
-    rc = clear_failures(st, a.id);
+    rc = acct_failures_clear(st, req, subject);
     if (rc != EC_OK)
         return h->reply_db_error(req, rc);
     memset(&tok, 0, sizeof tok);
@@ -254,6 +278,20 @@ static int login_by(ec_request *req, acct_state *st, int by_phone)
         h->log(EC_LOG_WARN, ACCT_PLUGIN, "login of account %s raced a password change%s", a.id,
                rc == EC_OK ? "" : "; ending its session failed");
         return reply_invalid(h, req, name);
+    }
+    /* Likewise an operator's removal (`ecctl operator remove` changes the role, then ends
+     * the sessions): a session issued after that ending sees the new role here. */
+    if (strcmp(a.role, "operator") == 0) {
+        acct_account now;
+        rc = acct_account_find(st, req, "_id", a.id, &now);
+        if (rc != EC_OK && rc != EC_ERR_NOT_FOUND)
+            return h->reply_db_error(req, rc);
+        if (rc == EC_ERR_NOT_FOUND || now.role == NULL || strcmp(now.role, "operator") != 0) {
+            rc = h->session_end(tok.session_id);
+            h->log(EC_LOG_WARN, ACCT_PLUGIN, "login of operator %s raced its removal%s", a.id,
+                   rc == EC_OK ? "" : "; ending its session failed");
+            return reply_invalid(h, req, name);
+        }
     }
     h->log(EC_LOG_INFO, ACCT_PLUGIN, "account %s logged in (credential %lld)", a.id,
            (long long)cred.seq);

@@ -6,34 +6,17 @@
  * changing a password appends seq + 1, and the unique index on {account, seq} turns a
  * concurrent change into EC_ERR_DUPLICATE. The newest seq is the current credential.
  *
- * The throttle counts an account's failures inside the window; from `throttle_after` on, a
- * password may be tried only when 2^(n - throttle_after) s (capped at the window) have passed
- * since the newest failure. Hashes are never logged.
+ * The throttle allows `throttle_after` failed password checks per subject (an account, or an
+ * email or phone that names none) in each fixed window of `throttle_window_s`. Each failure claims
+ * the next free slot by a unique insert of `_id` "<window>:<k>:<subject>" (k = 1, 2, ...), so
+ * concurrent failures can never pass the limit, and the check is one `_id` lookup of the last
+ * slot: no count, no scan. Once that slot is taken every attempt of the subject, right
+ * password or not, answers 429 until the window ends. Hashes are never logged.
  */
 #include "account.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static void append_sort(bson_t *opts, const char *field, int direction)
-{
-    bson_t sort;
-
-    BSON_APPEND_DOCUMENT_BEGIN(opts, "sort", &sort);
-    BSON_APPEND_INT32(&sort, field, direction);
-    bson_append_document_end(opts, &sort);
-}
-
-static int iter_int64(const bson_t *doc, const char *key, int64_t *out)
-{
-    bson_iter_t it;
-
-    if (!bson_iter_init_find(&it, doc, key) ||
-        !(BSON_ITER_HOLDS_INT64(&it) || BSON_ITER_HOLDS_INT32(&it)))
-        return -1;
-    *out = bson_iter_as_int64(&it);
-    return 0;
-}
 
 /* Credential `seq` of the account by its _id "<account>:<seq>" (*found 0 when absent). */
 static ec_status credential_at(acct_state *st, ec_request *req, const char *account_id, int64_t seq,
@@ -146,67 +129,100 @@ const char *acct_dummy_hash(acct_state *st, ec_request *req)
     return st->dummy_hash;
 }
 
-ec_status acct_throttle_check(acct_state *st, ec_request *req, const char *account_id,
+char *acct_throttle_subject(const ec_host *h, ec_request *req, const char *account_id,
+                            const char *kind, const char *login)
+{
+    return account_id ? h->sprintf(req, "a:%s", account_id) : h->sprintf(req, "%s:%s", kind, login);
+}
+
+/* The _id of failure slot k (1..throttle_after) of a subject in a window. */
+static char *slot_id(acct_state *st, ec_request *req, const char *subject, int64_t window,
+                     int64_t k)
+{
+    return st->host->sprintf(req, "%lld:%lld:%s", (long long)window, (long long)k, subject);
+}
+
+/* Seconds until the window of `now` ends: when the subject may try again. */
+static int64_t seconds_left(const acct_state *st, int64_t now)
+{
+    int64_t end = (now / st->window_ms + 1) * st->window_ms;
+    return (end - now + 999) / 1000;
+}
+
+ec_status acct_throttle_check(acct_state *st, ec_request *req, const char *subject,
                               int64_t *retry_after_s)
 {
     const ec_host *h = st->host;
-    int64_t now = h->now_ms(), n = 0, last_at, excess, delay_ms, wait_ms, retry = 0;
-    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, range;
+    int64_t now = h->now_ms();
+    char *id = slot_id(st, req, subject, now / st->window_ms, st->throttle_after);
+    bson_t filter = BSON_INITIALIZER;
     bson_t *doc = NULL;
-    ec_status rc;
-
-    BSON_APPEND_UTF8(&filter, "account", account_id);
-    BSON_APPEND_DOCUMENT_BEGIN(&filter, "at", &range);
-    BSON_APPEND_INT64(&range, "$gt", now - st->window_ms);
-    bson_append_document_end(&filter, &range);
-    rc = h->db_count(ACCT_FAILURES, &filter, &n);
-    if (rc != EC_OK || n < st->throttle_after)
-        goto done;
-    append_sort(&opts, "at", -1);
-    rc = h->db_find_one(req, ACCT_FAILURES, &filter, &opts, &doc);
-    if (rc == EC_ERR_NOT_FOUND) { /* a successful login cleared them meanwhile */
-        rc = EC_OK;
-        goto done;
-    }
-    if (rc != EC_OK)
-        goto done;
-    if (doc == NULL || iter_int64(doc, "at", &last_at) < 0) {
-        h->log(EC_LOG_ERROR, ACCT_PLUGIN, "malformed login failure of account %s", account_id);
-        rc = EC_ERR_INTERNAL;
-        goto done;
-    }
-    excess = n - st->throttle_after;
-    delay_ms = st->window_ms;
-    if (excess < 40 && ((int64_t)1000 << excess) < st->window_ms)
-        delay_ms = (int64_t)1000 << excess;
-    wait_ms = last_at + delay_ms - now;
-    if (wait_ms > delay_ms) /* a failure stamped in the future by a skewed clock */
-        wait_ms = delay_ms;
-    if (wait_ms > 0)
-        retry = (wait_ms + 999) / 1000;
-done:
-    bson_destroy(&filter);
-    bson_destroy(&opts);
-    if (rc == EC_OK)
-        *retry_after_s = retry;
-    return rc;
-}
-
-ec_status acct_failure_record(acct_state *st, ec_request *req, const char *account_id)
-{
-    const ec_host *h = st->host;
-    const char *id = h->random_hex(req, ACCT_ID_BYTES);
-    bson_t doc = BSON_INITIALIZER;
     ec_status rc;
 
     if (id == NULL)
         return EC_ERR_INTERNAL;
-    BSON_APPEND_UTF8(&doc, "_id", id);
-    BSON_APPEND_UTF8(&doc, "account", account_id);
-    BSON_APPEND_INT64(&doc, "at", h->now_ms());
-    rc = h->db_insert(ACCT_FAILURES, &doc);
-    bson_destroy(&doc);
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    rc = h->db_find_one(req, ACCT_FAILURES, &filter, NULL, &doc);
+    bson_destroy(&filter);
+    if (rc == EC_ERR_NOT_FOUND) {
+        *retry_after_s = 0;
+        return EC_OK;
+    }
+    if (rc == EC_OK)
+        *retry_after_s = seconds_left(st, now);
     return rc;
+}
+
+ec_status acct_failure_record(acct_state *st, ec_request *req, const char *subject,
+                              int64_t *retry_after_s)
+{
+    const ec_host *h = st->host;
+    int64_t now = h->now_ms(), window = now / st->window_ms;
+
+    /* Slots are claimed in order by unique inserts: of any number of concurrent failures,
+     * throttle_after get a slot and the others find every slot taken. */
+    for (int64_t k = 1; k <= st->throttle_after; k++) {
+        char *id = slot_id(st, req, subject, window, k);
+        bson_t doc = BSON_INITIALIZER;
+        ec_status rc;
+
+        if (id == NULL)
+            return EC_ERR_INTERNAL;
+        BSON_APPEND_UTF8(&doc, "_id", id);
+        BSON_APPEND_UTF8(&doc, "subject", subject);
+        BSON_APPEND_INT64(&doc, "at", now);
+        rc = h->db_insert(ACCT_FAILURES, &doc);
+        bson_destroy(&doc);
+        if (rc == EC_OK) {
+            *retry_after_s = 0;
+            return EC_OK;
+        }
+        if (rc != EC_ERR_DUPLICATE)
+            return rc;
+    }
+    *retry_after_s = seconds_left(st, now);
+    return EC_OK;
+}
+
+ec_status acct_failures_clear(acct_state *st, ec_request *req, const char *subject)
+{
+    const ec_host *h = st->host;
+    int64_t window = h->now_ms() / st->window_ms;
+
+    for (int64_t k = 1; k <= st->throttle_after; k++) {
+        char *id = slot_id(st, req, subject, window, k);
+        bson_t filter = BSON_INITIALIZER;
+        ec_status rc;
+
+        if (id == NULL)
+            return EC_ERR_INTERNAL;
+        BSON_APPEND_UTF8(&filter, "_id", id);
+        rc = h->db_delete(ACCT_FAILURES, &filter, 0);
+        bson_destroy(&filter);
+        if (rc != EC_OK && rc != EC_ERR_NOT_FOUND)
+            return rc;
+    }
+    return EC_OK;
 }
 
 int acct_reply_throttled(acct_state *st, ec_request *req, int64_t retry_after_s)

@@ -20,7 +20,7 @@ int acct_password(ec_request *req, void *state)
     const char *new_pw = acct_body_string(h, req, "new_password");
     acct_credential cred;
     int64_t retry = 0;
-    char *hash;
+    char *hash, *subject;
     ec_status rc;
     int match;
 
@@ -29,11 +29,9 @@ int acct_password(ec_request *req, void *state)
     if (old_pw == NULL || new_pw == NULL)
         return h->reply_error(req, 400, "invalid_request",
                               "old_password and new_password are required");
-    rc = acct_throttle_check(st, req, s->account_id, &retry);
-    if (rc != EC_OK)
-        return h->reply_db_error(req, rc);
-    if (retry > 0)
-        return acct_reply_throttled(st, req, retry);
+    subject = acct_throttle_subject(h, req, s->account_id, NULL, NULL);
+    if (subject == NULL)
+        return acct_reply_internal(st, req, "password: out of memory");
     rc = acct_credential_current(st, req, s->account_id, &cred);
     if (rc == EC_ERR_NOT_FOUND)
         return h->reply_error(req, 401, "unauthorized", "the account has no credential");
@@ -43,10 +41,18 @@ int acct_password(ec_request *req, void *state)
     if (match < 0)
         return acct_reply_internal(st, req, "password: unreadable credential hash of account %s",
                                    s->account_id);
+    /* After the password, as at login: a throttled attempt reveals nothing. */
+    rc = acct_throttle_check(st, req, subject, &retry);
+    if (rc != EC_OK)
+        return h->reply_db_error(req, rc);
+    if (retry > 0)
+        return acct_reply_throttled(st, req, retry);
     if (match == 0) {
-        rc = acct_failure_record(st, req, s->account_id);
+        rc = acct_failure_record(st, req, subject, &retry);
         if (rc != EC_OK)
             return h->reply_db_error(req, rc);
+        if (retry > 0)
+            return acct_reply_throttled(st, req, retry);
         return h->reply_error(req, 403, "wrong_password", "the current password is wrong");
     }
     if (strcmp(old_pw, new_pw) == 0)

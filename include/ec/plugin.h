@@ -29,6 +29,8 @@
 #include <bson/bson.h>
 #include <cjson/cJSON.h>
 
+#include "ec/outbound.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -159,7 +161,10 @@ enum ec_op_kind {
     EC_OP_CREDIT = 1,        /* cash in (online recharge, remittance): pays arrears first */
     EC_OP_GRANT_VOUCHER = 2, /* a voucher in */
     EC_OP_BUY_CARD = 3,      /* cash to a new card (and an optional bonus voucher) */
-    EC_OP_CHARGE = 4         /* money out, in the deduction order; the rest becomes arrears */
+    EC_OP_CHARGE = 4,        /* money out, in the deduction order; the rest becomes arrears */
+    /* -- v1 (bills) -- */
+    EC_OP_CHARGE_CASH_OR_CARD = 5 /* a charge vouchers may not pay (SMS, dial tests): cards,
+                                   * cash, then arrears */
 };
 
 /* One money operation for host->ledger_post. */
@@ -200,6 +205,28 @@ typedef struct ec_entry_query {
     const char *kind;   /* NULL: every kind */
     int limit;          /* 1..1000 */
 } ec_entry_query;
+
+/* ---- sites (the independent deployments whose workspaces this service bills) ----------- */
+
+/* A configured site (`[site.<id>]` in the config). Owned by the host; valid until the end of
+ * the request that obtained it (a reload only ever changes the sites of new workers). */
+typedef struct ec_site {
+    const char *id;       /* [A-Za-z0-9_-]{1,32} */
+    const char *name;     /* display name */
+    const char *currency; /* ISO 4217 code of its bills: "CNY", "USD" ... */
+    const char *tz_name;  /* IANA time zone of its billing calendar, or NULL ... */
+    int32_t tz_offset_s;  /* ... a fixed offset east of UTC in seconds (default +08:00) */
+    size_t nclouds;       /* the settlement providers allowed by default, besides "guance" */
+    const char *const *clouds;
+} ec_site;
+
+/* A unix time placed on a site's billing calendar: the local date and the bounds (unix
+ * seconds, [start, end)) of its local day and local month. */
+typedef struct ec_local_date {
+    int year, month, day;
+    int64_t day_start, day_end;
+    int64_t month_start, month_end;
+} ec_local_date;
 
 /* ---- host services --------------------------------------------------------------------- */
 
@@ -322,6 +349,69 @@ typedef struct ec_host {
     ec_status (*notify)(ec_request *req, const char *account_id, const char *channel,
                         const char *address, const char *subject, const char *text);
 
+    /* -- outbound: what settlement providers need to talk to cloud marketplaces (types in
+     * ec/outbound.h). None needs a request: they run in the billing run too. -- */
+    /* The clock of every time-dependent provider rule (signature dates, deadlines), in
+     * milliseconds since the epoch: the wall clock, or the test setting test_clock_file's. */
+    int64_t (*clock_ms)(void);
+    /* Sends one call within its timeouts (https only, unless the test setting
+     * outbound_allow_http = on) and returns out->outcome (enum ec_http_outcome). Release *out
+     * with http_response_free, whatever the outcome. */
+    int (*http_request)(const ec_http_call *call, ec_http_response *out);
+    void (*http_response_free)(ec_http_response *r);
+    /* AWS Signature Version 4: 0, or -1 with out->error (nothing to free then). */
+    int (*sigv4_sign)(const ec_sigv4_request *rq, ec_sigv4_result *out);
+    void (*sigv4_result_free)(ec_sigv4_result *r);
+    /* Alibaba Cloud RPC signature v1 over every parameter but Signature: 0, or -1. */
+    int (*aliyun_rpc_sign)(const char *method, const ec_pair *params, size_t n, const char *secret,
+                           ec_aliyun_rpc_result *out);
+    void (*aliyun_rpc_result_free)(ec_aliyun_rpc_result *r);
+    /* Alibaba Cloud ACS3-HMAC-SHA256: 0, or -1 with out->error. */
+    int (*acs3_sign)(const ec_acs3_request *rq, ec_acs3_result *out);
+    void (*acs3_result_free)(ec_acs3_result *r);
+    /* Alibaba Cloud Marketplace callbacks: 1 when the decoded parameters carry exactly one
+     * `token` and it is MD5 over all the others (sorted, k=v&...) and "&key=<key>"; 0 when
+     * not; -1 on no memory. */
+    int (*aliyun_spi_verify)(const ec_pair *params, size_t n, const char *key);
+
+    /* -- v1 (sites): site configuration and site-signed tokens -- */
+    /* The site with this id, or NULL. */
+    const ec_site *(*site_get)(const char *site_id);
+    /* The i-th configured site (config order), or NULL past the last. */
+    const ec_site *(*site_at)(size_t i);
+    /* Verifies a JWT signed by a site (ES256 or RS256, the algorithm pinned to the key that
+     * the header's `kid` names among the keys of the site named by `iss`; `aud` must be this
+     * service; `exp` and `iat` required, `exp - iat` at most max_lifetime_s; `jti` required)
+     * and then claims its `jti` once (collection `site_jtis`, _id "<site>:<jti>").
+     *   EC_OK: *site is the signer, *claims the token's payload (host-owned, request-long);
+     *   EC_ERR_INVALID: refused, *refusal says why (for logs and the jump log, never a key);
+     *   EC_ERR_DUPLICATE: a valid token whose jti was already used (*refusal "replayed");
+     *   EC_ERR_UNAVAILABLE: the database did not answer (nothing was claimed).
+     * *site and *claims are NULL unless EC_OK. */
+    ec_status (*site_token_verify)(ec_request *req, const char *token, int64_t max_lifetime_s,
+                                   const ec_site **site, const cJSON **claims,
+                                   const char **refusal);
+    /* Places unix time `at` (seconds) on the site's calendar. 0, or -1 when it cannot. */
+    int (*site_local_date)(const ec_site *site, int64_t at, ec_local_date *out);
+
+    /* -- v1 (bills): exact integers anywhere in a body -- */
+    /* `item` (any member or array element of a body) as an exact integer, like body_int64:
+     * 0, or -1 when it is NULL or not an integer within +-2^53. */
+    int (*json_int64)(const cJSON *item, int64_t *out);
+
+    /* -- v1 (bills): batch jobs (a plugin's command, see EC_PLUGIN_COMMAND_SYMBOL) -- */
+    /* A request context for one unit of a batch job's work: the host calls that take an
+     * ec_request (alloc, sprintf, db_find_one, ledger_post...) work with it; the HTTP ones
+     * (header, body, session, reply_*) have nothing to give. NULL when out of memory. */
+    ec_request *(*batch_begin)(void);
+    /* Frees what the context holds (its arena and deferred cleanups). NULL is allowed. */
+    void (*batch_end)(ec_request *req);
+
+    /* -- v1 (bills): CSV exports -- */
+    /* `text` as one CSV field (core/csv.h: quoted when needed, a leading = + - @ TAB CR
+     * guarded with '), arena-owned; NULL when out of memory. */
+    const char *(*csv_field)(ec_request *req, const char *text);
+
     /* -- v1: gapless series (core/gapless.h), for listings that walk _ids -- */
     /* FerretDB finds a document without decoding its collection only by an exact _id, so a
      * listing walks a series whose documents are "<series>:1", "<series>:2", ... with no gap.
@@ -358,6 +448,15 @@ typedef struct ec_plugin {
 /* The one symbol a plugin exports. */
 #define EC_PLUGIN_EXPORT __attribute__((visibility("default")))
 #define EC_PLUGIN_SYMBOL "ec_plugin_entry"
+
+/* -- v1 (bills): a command of the operator's command line --
+ * A plugin may also export `const ec_plugin_command_fn ec_plugin_command` (and list it in its
+ * -export-symbols-regex): `ecctl -c FILE <plugin name> ARGS...` runs it outside the pool,
+ * after the plugin's init in that process, with argv[0] the first of ARGS and `state` what
+ * init stored. It returns the exit status: 0 done, 1 failed, 2 usage. Batch work gets request
+ * contexts from host->batch_begin. */
+typedef int (*ec_plugin_command_fn)(void *state, int argc, char **argv);
+#define EC_PLUGIN_COMMAND_SYMBOL "ec_plugin_command"
 
 #ifdef __cplusplus
 }

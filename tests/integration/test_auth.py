@@ -1,5 +1,7 @@
 """Registration, login, sessions (Bearer and cookie), CSRF, logout and password change."""
 
+import concurrent.futures
+import re
 import time
 
 import pytest
@@ -130,7 +132,18 @@ def test_login_schema(api, body):
     assert_error(api("POST", "/api/v1/auth/login", json=body), 400, "invalid_request")
 
 
+THROTTLE_WINDOW_S = 900  # [account] throttle_window_s, the default
+
+
+def clear_of_a_window_edge(margin=10):
+    """Waits out the last seconds of a throttle window, so a test's attempts share one."""
+    left = THROTTLE_WINDOW_S - time.time() % THROTTLE_WINDOW_S
+    if left < margin:
+        time.sleep(left + 0.2)
+
+
 def test_login_throttle_after_five_failures(api, new_account):
+    clear_of_a_window_edge()
     acct = new_account()
     other = new_account()
     for i in range(5):
@@ -139,7 +152,7 @@ def test_login_throttle_after_five_failures(api, new_account):
     r = api.login(acct.email, acct.password)
     assert_error(r, 429, "login_throttled")
     retry = r.headers.get("Retry-After")
-    assert retry is not None and retry.isdigit() and 1 <= int(retry) <= 15 * 60, retry
+    assert retry is not None and retry.isdigit() and 1 <= int(retry) <= THROTTLE_WINDOW_S, retry
     assert "Set-Cookie" not in r.headers
     assert_error(api.login(acct.email, "wrong password again"), 429, "login_throttled")
     # another account is not affected
@@ -151,6 +164,108 @@ def test_login_throttle_after_five_failures(api, new_account):
         time.sleep(int(retry) + 0.5)
         r = api.login(acct.email, acct.password)
         assert r.status_code == 200, r.text
+
+
+def test_concurrent_wrong_guesses_cannot_pass_the_limit(api, new_account):
+    """Each failure claims one of the window's five slots by a unique insert: of 16 wrong
+    guesses sent at once, at most five are answered 401, the rest 429; then even the right
+    password is throttled."""
+    clear_of_a_window_edge()
+    acct = new_account()
+    with concurrent.futures.ThreadPoolExecutor(16) as ex:
+        rs = list(ex.map(lambda i: api.login(acct.email, "wrong guess %d" % i), range(16)))
+    codes = sorted(r.status_code for r in rs)
+    assert set(codes) <= {401, 429}, codes
+    assert 1 <= codes.count(401) <= 5, codes
+    for r in rs:
+        assert_error(r, r.status_code, "invalid_credentials" if r.status_code == 401
+                     else "login_throttled")
+    assert_error(api.login(acct.email, acct.password), 429, "login_throttled")
+    assert_session_works(api, acct)
+
+
+def test_unknown_email_gets_the_identical_429(api, new_account):
+    """An email that names no account is throttled like an account: five 401s, then the same
+    429 (code, message, Retry-After) as a known account's, so the 429 tells nothing."""
+    clear_of_a_window_edge()
+    known = new_account()
+    unknown = unique_email("nobody")
+    for who in (known.email, unknown):
+        for i in range(5):
+            assert_error(api.login(who, "wrong guess %d" % i), 401, "invalid_credentials")
+    r_known = api.login(known.email, "wrong guess again")
+    r_unknown = api.login(unknown, "wrong guess again")
+    e_known = assert_error(r_known, 429, "login_throttled")
+    e_unknown = assert_error(r_unknown, 429, "login_throttled")
+    # both count down to the same window's end; the two requests may straddle a second
+    wait_known, wait_unknown = int(r_known.headers["Retry-After"]), \
+        int(r_unknown.headers["Retry-After"])
+    assert 0 <= wait_known - wait_unknown <= 1, (wait_known, wait_unknown)
+    assert set(r_known.headers) == set(r_unknown.headers)
+
+    def shape(r, e):
+        text = r.content.replace(e["request_id"].encode(), b"").decode()
+        return re.sub(r"retry in \d+ s", "retry in N s", text)
+    assert shape(r_known, e_known) == shape(r_unknown, e_unknown)
+    assert "retry in N s" in shape(r_known, e_known)
+
+
+# ---- cookie names: __Host- and Secure by default, plain over http when turned off -----------
+
+@pytest.fixture(scope="module")
+def secure_stack(start_stack):
+    """A stack with the account plugin's default cookie_secure (on): nothing written."""
+    return start_stack("secure-cookies", workers=2, plugins=["account"],
+                       sections={"account": {"cookie_secure": None}})
+
+
+def raw_me(api, cookie):
+    """GET /api/v1/account with exactly this Cookie header (no `requests` cookie jar, which
+    would keep a Secure cookie from going over http)."""
+    return api.raw("GET", ACCOUNT, headers={"Cookie": cookie})
+
+
+def test_cookies_are_host_prefixed_and_secure_by_default(secure_stack):
+    api = ecapi.Api(secure_stack)
+    email = unique_email("secure")
+    assert api.register(email).status_code == 201
+    r = api.login(email)
+    assert r.status_code == 200, r.text
+    cookies = {}
+    for h in set_cookies(r):
+        name, value, attrs = cookie_attrs(h)
+        cookies[name] = (value, attrs)
+    assert set(cookies) == {"__Host-ec_session", "__Host-ec_csrf"}, set_cookies(r)
+    for name, (value, attrs) in cookies.items():
+        # what a browser requires of a __Host- cookie: Secure, Path=/, no Domain
+        assert value and "secure" in attrs and attrs.get("path") == "/", (name, attrs)
+        assert "domain" not in attrs and attrs.get("samesite", "").lower() == "strict"
+    assert "httponly" in cookies["__Host-ec_session"][1]
+    token = cookies["__Host-ec_session"][0]
+    assert token == r.json()["token"]
+
+    status, _, body = raw_me(api, "__Host-ec_session=" + token)
+    assert status == 200, body
+    # the plain name is not read: a cookie planted over http or by a sibling domain is no session
+    status, headers, body = raw_me(api, "ec_session=" + token)
+    ecapi.assert_raw_error(status, headers, body, 401, "unauthorized")
+
+    # a cookie logout (with its CSRF token) clears both cookies under the same names
+    r = api("POST", LOGOUT, headers={"Cookie": "__Host-ec_session=" + token,
+                                     "X-CSRF-Token": r.json()["csrf_token"]})
+    assert r.status_code == 204, r.text
+    cleared = {cookie_attrs(h)[0]: cookie_attrs(h)[2] for h in set_cookies(r)}
+    assert set(cleared) == {"__Host-ec_session", "__Host-ec_csrf"}
+    assert all(a.get("max-age") == "0" and "secure" in a for a in cleared.values()), cleared
+
+
+def test_plain_cookie_names_when_cookie_secure_is_off(api, new_account):
+    """The shared stack runs over http with cookie_secure = off."""
+    acct = new_account()
+    status, _, body = raw_me(api, "ec_session=" + acct.token)
+    assert status == 200, body
+    status, headers, body = raw_me(api, "__Host-ec_session=" + acct.token)
+    ecapi.assert_raw_error(status, headers, body, 401, "unauthorized")
 
 
 # ---- the session: Bearer and cookie -----------------------------------------------------------

@@ -156,3 +156,13 @@ def test_missing_token_secret_file(conf, builddir):
     p = ecd_t(builddir, path)
     assert p.returncode != 0
     assert "token.key" in p.stderr or "token_secret_file" in p.stderr, p.stderr
+
+
+def test_outbound_test_settings(conf, builddir):
+    """The providers' test settings load; a bad value stops the config test by its name."""
+    path, _ = conf(extra_top={"outbound_allow_http": "on", "test_clock_file": "clock.ms"})
+    p = ecd_t(builddir, path)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    path, _ = conf(extra_top={"outbound_allow_http": "maybe"})
+    p = ecd_t(builddir, path)
+    assert p.returncode != 0 and "outbound_allow_http" in p.stderr, (p.stdout, p.stderr)

@@ -54,6 +54,42 @@ def test_operator_add_refuses_a_short_password(stack, api):
     assert_error(api.login(email, "short"), 401, "invalid_credentials")
 
 
+def test_operator_remove_ends_its_sessions_at_once(stack, api, operator, new_account):
+    """`ecctl operator remove EMAIL` demotes the operator: every token and cookie session it
+    holds is refused at once (401), and its password no longer logs in."""
+    op = operator()
+    bearer2, _, _ = op.session(api)  # a second session, as another device would hold
+    owner = new_account()
+    other_op = operator()
+    for auth in ({"token": op.token}, {"token": bearer2}, {"cookies": op.cookies}):
+        assert api("GET", OPS_ACCOUNTS, **auth).status_code == 200
+
+    p = stack.ecctl("operator", "remove", op.email.upper())  # emails in any case
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    for auth in ({"token": op.token}, {"token": bearer2}, {"cookies": op.cookies}):
+        assert_error(api("GET", OPS_ACCOUNTS, **auth), 401, "unauthorized")
+        assert_error(api("GET", "/api/v1/account", **auth), 401, "unauthorized")
+    assert_error(api.login(op.email, op.password), 401, "invalid_credentials")
+    # nobody else lost anything
+    assert api("GET", OPS_ACCOUNTS, token=other_op.token).status_code == 200
+    # the removal is in the audit log of actions
+    r = api("GET", "/api/v1/ops/audit-log?action=operator.remove&account=" + op.id,
+            token=other_op.token)
+    assert r.status_code == 200, r.text
+    recs = r.json()["records"]
+    assert [(x["action"], x["actor"]["id"], x["details"]) for x in recs] == [
+        ("operator.remove", "ecctl", {"email": op.email})], recs
+    assert api("GET", "/api/v1/account", token=owner.token).status_code == 200
+
+    # running it again finishes (nothing left to do); an owner or an unknown email is refused
+    assert stack.ecctl("operator", "remove", op.email).returncode == 0
+    for email in (owner.email, unique_email("nobody")):
+        p = stack.ecctl("operator", "remove", email)
+        assert p.returncode == 1 and p.stderr.strip(), (email, p.stdout, p.stderr)
+    assert api("GET", "/api/v1/account", token=owner.token).status_code == 200
+    assert stack.ecctl("operator", "remove").returncode == 2  # usage
+
+
 def test_ops_accounts_is_operator_only(api, new_account, operator):
     owner = new_account()
     assert_error(page(api, owner.token), 403, "forbidden")

@@ -1,5 +1,6 @@
-"""nginx's per-address limit on the login route, on a stack of its own with a low limit
-(2 requests/s, burst 5) so the other modules are never throttled."""
+"""nginx's per-address limit on the routes that hash a password (login and registration), on
+a stack of its own with a low limit (2 requests/s, burst 5) so the other modules are never
+throttled."""
 
 import concurrent.futures
 import json
@@ -11,6 +12,7 @@ import ecapi
 from ecapi import assert_error, assert_raw_error
 
 LOGIN = "/api/v1/auth/login"
+REGISTER = "/api/v1/auth/register"
 BAD_BODY = {"email": "x@example.com"}  # refused by the schema: fast, no Argon2, no throttle
 
 
@@ -51,8 +53,30 @@ def test_other_routes_are_not_limited(lapi):
     burst(lapi, n=40)
     rs = [lapi("GET", "/api/v1/version") for _ in range(30)]
     assert [r.status_code for r in rs] == [200] * 30
-    r = lapi("POST", "/api/v1/auth/register", json={"email": "bad"})
-    assert_error(r, 400, "invalid_request")
+
+
+def test_registration_is_rate_limited(lapi):
+    """Registration hashes a password too: the same per-address budget as login, refused
+    before ecd (nothing is created), and shared with login."""
+    time.sleep(3)  # an empty bucket
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        rs = list(ex.map(lambda _: lapi("POST", REGISTER, json={"email": "bad"}), range(60)))
+    limited = [r for r in rs if r.status_code == 429]
+    for r in limited:
+        assert_error(r, 429, "rate_limited")
+    for r in rs:
+        if r.status_code != 429:
+            assert_error(r, 400, "invalid_request")  # it reached ecd
+    assert len(limited) >= 30, [r.status_code for r in rs]
+
+    # a valid registration while limited creates nothing: the email is still free after
+    email = ecapi.unique_email("limited")
+    assert_error(lapi.register(email), 429, "rate_limited")
+    # and the budget is the login's too
+    assert_error(lapi("POST", LOGIN, json=BAD_BODY), 429, "rate_limited")
+    time.sleep(3)
+    r = lapi.register(email)
+    assert r.status_code == 201, (r.status_code, r.text)
 
 
 def test_limit_is_per_address(lapi):
@@ -65,8 +89,10 @@ def test_limit_is_per_address(lapi):
 
 
 def test_login_works_again_after_the_burst(lapi):
+    time.sleep(3)  # registration draws on the login's budget, which the last test spent
     email = ecapi.unique_email("rl")
-    assert lapi.register(email).status_code == 201
+    r = lapi.register(email)
+    assert r.status_code == 201, (r.status_code, r.text)
     burst(lapi, n=40)
     assert_error(lapi.login(email), 429, "rate_limited")
     time.sleep(1.5)  # at 2r/s the bucket has room again

@@ -4,6 +4,7 @@ other modules; the graceful-stop test is the last one because it ends that ecd."
 
 import os
 import re
+import shutil
 import signal
 import threading
 import time
@@ -284,6 +285,54 @@ def test_usr1_reopens_the_log(rstack, rapi):
     rotated = read_log(rstack, old)
     assert rotated, "the renamed log is empty"
     assert not [i for i in ids if i in rotated], "a worker still writes to the renamed log"
+
+
+# ---- (5b) a reload that fails after its check ------------------------------------------------
+
+def test_master_keeps_respawning_after_a_reload_that_fails_late(start_stack, builddir, tmp_path,
+                                                                 monkeypatch):
+    """fixture_late refuses to load in the process whose pid its marker file holds: with the
+    master's pid there and the file replaced, the reload's check (a child) passes and the
+    master's own load fails. The old pool must go on serving and be respawned."""
+    late = builddir / "test-modules" / "fixture_late.so"
+    assert late.exists(), "%s is missing (make check builds it)" % late
+    d = tmp_path / "modules"
+    d.mkdir()
+    os.symlink(builddir / "modules" / "account.so", d / "account.so")
+    shutil.copy(late, d / "fixture_late.so")
+    marker = tmp_path / "late.pid"
+    monkeypatch.setenv("EC_FIXTURE_LATE_MARKER", str(marker))
+    st = start_stack("reload-late", workers=2, plugins=["account", "fixture_late"],
+                     config={"plugin_dir": str(d)})
+    try:
+        assert st.http("GET", "/api/v1/fixture/late")[0] == 200
+        reloads = st.status()["reloads"]
+        marker.write_text(str(st.ecd_pid))
+        shutil.copy(late, d / ".new.so")
+        os.replace(d / ".new.so", d / "fixture_late.so")  # a new file: dlopen must read it
+        st.reload()
+        failed = wait_for(lambda: "reload failed after its check" in read_log(st), 10.0, 0.05)
+        assert failed, "the late failure was not logged:\n%s" % read_log(st)[-2000:]
+        assert "reload refused" not in read_log(st), "the check itself failed"
+        assert st.status()["reloads"] == reloads
+
+        for _ in range(2):  # twice: the master keeps supervising, not just once
+            victim = st.worker_pids()[0]
+            os.kill(victim, signal.SIGKILL)
+            back = wait_for(lambda: full_pool(st, exclude=[victim]), timeout=3.0)
+            assert back, "worker %d not respawned after the failed reload: %s" % (
+                victim, st.worker_pids())
+            assert st.http("GET", "/api/v1/fixture/late")[0] == 200
+
+        # once the plugin loads again, the next reload replaces the whole pool
+        marker.unlink()
+        old = set(st.worker_pids())
+        st.reload()
+        assert wait_for(lambda: st.status()["reloads"] == reloads + 1, 10.0, 0.05)
+        assert wait_for(lambda: (full_pool(st) or [None])[0] is not None and
+                        not set(st.worker_pids()) & old, 10.0, 0.05), st.worker_pids()
+    finally:
+        st.stop()
 
 
 # ---- (6) SIGQUIT: graceful stop (last: it ends this stack's ecd) ----------------------------

@@ -15,10 +15,13 @@
 #include "mock_store.h"
 
 #include "core/arena.h"
+#include "core/http_client.h"
 #include "core/journal.h"
 #include "core/json_body.h"
 #include "core/ledger.h"
 #include "core/request_hash.h"
+#include "core/sign/aliyun.h"
+#include "core/sign/sigv4.h"
 
 #include <argon2.h>
 #include <dlfcn.h>
@@ -766,6 +769,17 @@ static const ec_host host_table = {
     .body_int64 = m_body_int64,
     .audit_action = m_audit_action,
     .notify = m_notify,
+    /* outbound: the mock clock; the real client and signers (fakes listen on loopback) */
+    .clock_ms = m_now_ms,
+    .http_request = ec_http_request,
+    .http_response_free = ec_http_response_free,
+    .sigv4_sign = ec_sigv4_sign,
+    .sigv4_result_free = ec_sigv4_result_free,
+    .aliyun_rpc_sign = ec_aliyun_rpc_sign,
+    .aliyun_rpc_result_free = ec_aliyun_rpc_result_free,
+    .acs3_sign = ec_acs3_sign,
+    .acs3_result_free = ec_acs3_result_free,
+    .aliyun_spi_verify = ec_aliyun_spi_verify,
     .gapless_append = m_gapless_append,
     .gapless_head = m_gapless_head,
     .gapless_get = m_gapless_get,

@@ -140,7 +140,7 @@ static int login(const char *email, const char *password, char *sid, size_t sidl
 static int64_t failures_of(const char *account)
 {
     char filter[128];
-    snprintf(filter, sizeof filter, "{\"account\": \"%s\"}", account);
+    snprintf(filter, sizeof filter, "{\"subject\": \"a:%s\"}", account);
     return mock_db_count_json("login_failures", filter);
 }
 
@@ -441,11 +441,12 @@ static void test_login(void)
         c0 = mock_reply_header(req, "Set-Cookie", 0);
         c1 = mock_reply_header(req, "Set-Cookie", 1);
         snprintf(expect, sizeof expect,
-                 "ec_session=%s; Path=/api; HttpOnly; SameSite=Strict; Max-Age=3600", s->token);
-        is_str(c0, expect, "login: session cookie HttpOnly, SameSite=Strict, no Secure");
-        snprintf(expect, sizeof expect, "ec_csrf=%s; Path=/; SameSite=Strict; Max-Age=3600",
-                 s->csrf_token);
-        is_str(c1, expect, "login: csrf cookie readable by script, SameSite=Strict");
+                 "__Host-ec_session=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=3600; Secure",
+                 s->token);
+        is_str(c0, expect, "login: by default the session cookie is __Host-, Secure, HttpOnly");
+        snprintf(expect, sizeof expect,
+                 "__Host-ec_csrf=%s; Path=/; SameSite=Strict; Max-Age=3600; Secure", s->csrf_token);
+        is_str(c1, expect, "login: csrf cookie __Host-, Secure, readable by script");
     }
     mock_request_free(req);
     is_int(login("  FRANK@example.COM ", PW, NULL, 0), 200, "login: email in any case");
@@ -472,8 +473,8 @@ static void test_login(void)
     }
     mock_request_free(req);
     is_int(failures_of(account) - failures, 1, "login: a wrong password records one failure");
-    is_int(mock_db_count_json("login_failures", "{}"), failures_of(account),
-           "login: an unknown email records nothing");
+    is_int(mock_db_count_json("login_failures", "{\"subject\": \"email:nobody@example.com\"}"), 1,
+           "login: an unknown email records one failure too, under the email");
 
     /* a password change landing between the check and the session */
     sessions = mock_session_count();
@@ -503,69 +504,161 @@ static void test_login(void)
     is_int(mock_session_active(id), 0, "login: no session after failures");
 }
 
+/* ---- an operator's removal (ecctl operator remove) ---- */
+
+/* Sets the role of an account, as ecctl does (a plain update). */
+static void set_role(const char *account, const char *role)
+{
+    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
+    BSON_APPEND_UTF8(&filter, "_id", account);
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+    BSON_APPEND_UTF8(&set, "role", role);
+    bson_append_document_end(&update, &set);
+    mock_host()->db_update("accounts", &filter, &update, 0, NULL);
+    bson_destroy(&filter);
+    bson_destroy(&update);
+}
+
+static void race_operator_removal(const mock_session *s, void *arg)
+{
+    (void)arg;
+    set_role(s->account_id, "former_operator");
+    mock_on_session_issue(NULL, NULL);
+}
+
+static void test_operator_removal(void)
+{
+    char account[64];
+    ec_request *req;
+    size_t sessions, verifies;
+    const mock_session *s;
+
+    snprintf(account, sizeof account, "%s", register_account("olga@example.com", "operator"));
+    set_role(account, "operator");
+    is_int(login("olga@example.com", PW, NULL, 0), 200, "removal: the operator logs in");
+
+    /* removed while logging in: the session issued meanwhile is given up */
+    sessions = mock_session_count();
+    mock_on_session_issue(race_operator_removal, NULL);
+    req = call("account.login", body_creds("olga@example.com", PW), NULL);
+    is_int(mock_reply_status(req), 401, "removal: a login racing the removal is 401");
+    is_str(mock_reply_error_code(req), "invalid_credentials", "removal: race code");
+    is_int(mock_reply_header_count(req, "Set-Cookie"), 0, "removal: race sets no cookie");
+    s = mock_session_at(sessions);
+    ok(s != NULL && s->ended, "removal: the session issued in the race is ended");
+    mock_request_free(req);
+
+    /* afterwards: the right password is refused like a wrong one, after the same Argon2 */
+    verifies = mock_password_verify_calls();
+    req = call("account.login", body_creds("olga@example.com", PW), NULL);
+    is_int(mock_reply_status(req), 401, "removal: a former operator cannot log in");
+    is_str(mock_reply_error_message(req), "email or password is wrong",
+           "removal: with the wrong-password message");
+    is_int(mock_password_verify_calls() - verifies, 1, "removal: after one Argon2 check");
+    mock_request_free(req);
+    is_int(mock_session_count(), sessions + 1, "removal: and no session is issued");
+}
+
 /* ---- throttle ---- */
+
+/* Moves the mock clock to the start of the next throttle window of `window_ms`. */
+static void next_window(int64_t window_ms)
+{
+    mock_clock_advance(window_ms - mock_clock() % window_ms);
+}
 
 static void test_throttle(void)
 {
-    char account[64];
+    char account[64], message[256];
     ec_request *req;
     size_t verifies;
     int i;
 
     snprintf(account, sizeof account, "%s", register_account("hank@example.com", "H"));
+    next_window(900 * 1000);
     for (i = 0; i < 5; i++) {
         mock_clock_advance(100);
         is_int(login("hank@example.com", "bad guess number", NULL, 0), 401,
                "throttle: failure under the limit is 401");
     }
     is_int(failures_of(account), 5, "throttle: five failures recorded");
+    {
+        char filter[160];
+        snprintf(filter, sizeof filter, "{\"_id\": \"%lld:5:a:%s\"}",
+                 (long long)(mock_clock() / (900 * 1000)), account);
+        is_int(mock_db_count_json("login_failures", filter), 1,
+               "throttle: the fifth took slot 5 of the window");
+    }
     verifies = mock_password_verify_calls();
     req = call("account.login", body_creds("hank@example.com", PW), NULL);
     is_int(mock_reply_status(req), 429, "throttle: the 6th attempt (right password) is 429");
     is_str(mock_reply_error_code(req), "login_throttled", "throttle: code login_throttled");
-    is_str(mock_reply_header(req, "Retry-After", 0), "1", "throttle: Retry-After 1 (2^0 s)");
+    is_str(mock_reply_header(req, "Retry-After", 0), "900",
+           "throttle: Retry-After is the rest of the window (899.5 s, rounded up)");
+    snprintf(message, sizeof message, "%s", mock_reply_error_message(req));
     mock_request_free(req);
-    is_int(mock_password_verify_calls() - verifies, 0, "throttle: no Argon2 while throttled");
+    is_int(mock_password_verify_calls() - verifies, 1,
+           "throttle: the password is checked before the throttle, like any attempt");
     is_int(failures_of(account), 5, "throttle: a throttled attempt records no failure");
-
-    mock_clock_advance(1000);
-    is_int(login("hank@example.com", "bad guess number", NULL, 0), 401,
-           "throttle: after 1 s a guess is checked again");
-    is_int(failures_of(account), 6, "throttle: and recorded");
-    mock_clock_advance(1000);
-    req = call("account.login", body_creds("hank@example.com", PW), NULL);
-    is_int(mock_reply_status(req), 429, "throttle: 6 failures wait 2 s");
-    is_str(mock_reply_header(req, "Retry-After", 0), "1", "throttle: 1 s left");
+    req = call("account.login", body_creds("hank@example.com", "bad guess number"), NULL);
+    is_int(mock_reply_status(req), 429, "throttle: a wrong password is 429 too");
+    is_str(mock_reply_error_message(req), message, "throttle: with the same message");
     mock_request_free(req);
-    mock_clock_advance(1000);
-    is_int(login("hank@example.com", PW, NULL, 0), 200, "throttle: after the wait, success");
-    is_int(failures_of(account), 0, "throttle: success deletes the failures");
-    is_int(login("hank@example.com", PW, NULL, 0), 200, "throttle: and logins go on");
 
+    /* an unknown email: the same five 401s, then the identical 429 */
     for (i = 0; i < 5; i++)
-        login("hank@example.com", "bad guess number", NULL, 0);
-    mock_clock_advance(901 * 1000);
-    is_int(login("hank@example.com", PW, NULL, 0), 200,
-           "throttle: failures older than the window do not count");
+        is_int(login("nobody-here@example.com", "bad guess number", NULL, 0), 401,
+               "throttle: unknown email under the limit is 401");
+    verifies = mock_password_verify_calls();
+    req = call("account.login", body_creds("nobody-here@example.com", "bad guess number"), NULL);
+    is_int(mock_reply_status(req), 429, "throttle: unknown email is throttled");
+    is_str(mock_reply_error_code(req), "login_throttled", "throttle: unknown email code");
+    is_str(mock_reply_error_message(req), message, "throttle: unknown email, identical message");
+    is_str(mock_reply_header(req, "Retry-After", 0), "900", "throttle: and Retry-After");
+    is_int(mock_password_verify_calls() - verifies, 1, "throttle: and one Argon2 check");
+    mock_request_free(req);
 
-    /* the delay is capped at the window */
+    /* the next window starts afresh; a right password frees the window's slots */
+    next_window(900 * 1000);
+    for (i = 0; i < 2; i++)
+        login("hank@example.com", "bad guess number", NULL, 0);
+    is_int(login("hank@example.com", PW, NULL, 0), 200, "throttle: next window, success");
+    is_int(login("nobody-here@example.com", PW, NULL, 0), 401,
+           "throttle: next window, the unknown email is 401 again");
+    for (i = 0; i < 5; i++)
+        is_int(login("hank@example.com", "bad guess number", NULL, 0), 401,
+               "throttle: after a success five failures are allowed again");
+    is_int(login("hank@example.com", PW, NULL, 0), 429, "throttle: and then no more");
+
+    /* a short window */
     ok(restart(NULL, "10", "1") == 0, "throttle: restart with window 10 s, after 1");
     snprintf(account, sizeof account, "%s", register_account("ivy@example.com", "I"));
-    for (i = 0; i < 6; i++) {
+    next_window(10 * 1000);
+    is_int(login("ivy@example.com", "bad guess number", NULL, 0), 401, "throttle: 1 failure");
+    mock_clock_advance(2500);
+    req = call("account.login", body_creds("ivy@example.com", PW), NULL);
+    is_int(mock_reply_status(req), 429, "throttle: after 1: throttled");
+    is_str(mock_reply_header(req, "Retry-After", 0), "8", "throttle: 7.5 s left, rounded up");
+    mock_request_free(req);
+    mock_clock_advance(7500);
+    is_int(login("ivy@example.com", PW, NULL, 0), 200, "throttle: the window ended");
+
+    /* a failure that finds every slot taken (claimed by concurrent failures) is a 429 */
+    next_window(10 * 1000);
+    {
         char doc[256];
-        snprintf(doc, sizeof doc,
-                 "{\"_id\": \"f%d\", \"account\": \"%s\", \"at\": {\"$numberLong\": \"%lld\"}}", i,
-                 account, (long long)mock_clock() - 10 + i);
+        snprintf(doc, sizeof doc, "{\"_id\": \"%lld:1:a:%s\", \"subject\": \"a:%s\"}",
+                 (long long)(mock_clock() / 10000), account, account);
         mock_db_seed("login_failures", doc);
     }
-    req = call("account.login", body_creds("ivy@example.com", PW), NULL);
-    is_int(mock_reply_status(req), 429, "throttle: 6 failures, after 1: throttled");
-    is_str(mock_reply_header(req, "Retry-After", 0), "10", "throttle: 2^5 s capped at 10 s");
-    mock_request_free(req);
+    is_int(login("ivy@example.com", "bad guess number", NULL, 0), 429,
+           "throttle: a slot claimed by another worker counts: 429");
+    is_int(failures_of(account), 2, "throttle: and no slot beyond the limit (1 per window)");
 
     /* the password route counts as a login failure and obeys the throttle */
     ok(restart(NULL, NULL, NULL) == 0, "throttle: restart with the defaults");
     snprintf(account, sizeof account, "%s", register_account("jack@example.com", "J"));
+    next_window(900 * 1000);
     {
         who w = {account, "sid-jack", "owner"};
         for (i = 0; i < 5; i++)
@@ -634,10 +727,11 @@ static void test_me_logout(void)
         ok(s && !s->ended, "logout: the other session lives");
         is_int(mock_reply_header_count(req, "Set-Cookie"), 2, "logout: two cookies cleared");
         is_str(mock_reply_header(req, "Set-Cookie", 0),
-               "ec_session=; Path=/api; HttpOnly; SameSite=Strict; Max-Age=0",
+               "__Host-ec_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0; Secure",
                "logout: session cookie cleared");
         is_str(mock_reply_header(req, "Set-Cookie", 1),
-               "ec_csrf=; Path=/; SameSite=Strict; Max-Age=0", "logout: csrf cookie cleared");
+               "__Host-ec_csrf=; Path=/; SameSite=Strict; Max-Age=0; Secure",
+               "logout: csrf cookie cleared");
         mock_request_free(req);
     }
 }
@@ -940,31 +1034,32 @@ static void test_down_everywhere(void)
     free(after);
 }
 
-static void test_secure_cookies(void)
+/* cookie_secure = off (plain http, development): no Secure, no __Host- prefix. */
+static void test_plain_cookies(void)
 {
     ec_request *req;
-    char account[64];
+    char account[64], expect[512];
+    const char *c0;
 
-    ok(restart("on", NULL, NULL) == 0, "secure: restart with cookie_secure = on");
+    ok(restart("off", NULL, NULL) == 0, "plain: restart with cookie_secure = off");
     snprintf(account, sizeof account, "%s", register_account("ned@example.com", "N"));
     req = call("account.login", body_creds("ned@example.com", PW), NULL);
-    ok(mock_reply_header(req, "Set-Cookie", 0) &&
-           strstr(mock_reply_header(req, "Set-Cookie", 0), "; HttpOnly; SameSite=Strict;") &&
-           strlen(mock_reply_header(req, "Set-Cookie", 0)) > 8 &&
-           !strcmp(mock_reply_header(req, "Set-Cookie", 0) +
-                       strlen(mock_reply_header(req, "Set-Cookie", 0)) - 8,
-                   "; Secure"),
-       "secure: session cookie ends with ; Secure");
+    c0 = mock_reply_header(req, "Set-Cookie", 0);
+    ok(c0 && strncmp(c0, "ec_session=", 11) == 0 &&
+           strstr(c0, "; Path=/api; HttpOnly; SameSite=Strict; Max-Age=3600") != NULL &&
+           strstr(c0, "Secure") == NULL,
+       "plain: session cookie ec_session, Path=/api, no Secure");
     ok(mock_reply_header(req, "Set-Cookie", 1) &&
-           strstr(mock_reply_header(req, "Set-Cookie", 1), "; Secure") != NULL,
-       "secure: csrf cookie has Secure");
+           strncmp(mock_reply_header(req, "Set-Cookie", 1), "ec_csrf=", 8) == 0 &&
+           strstr(mock_reply_header(req, "Set-Cookie", 1), "Secure") == NULL,
+       "plain: csrf cookie ec_csrf, no Secure");
     mock_request_free(req);
     {
         who w = {account, "sid-ned", "owner"};
         req = call("account.logout", NULL, &w);
-        ok(mock_reply_header(req, "Set-Cookie", 0) &&
-               strstr(mock_reply_header(req, "Set-Cookie", 0), "Max-Age=0; Secure") != NULL,
-           "secure: cleared cookies keep Secure");
+        snprintf(expect, sizeof expect, "%s",
+                 "ec_session=; Path=/api; HttpOnly; SameSite=Strict; Max-Age=0");
+        is_str(mock_reply_header(req, "Set-Cookie", 0), expect, "plain: session cookie cleared");
         mock_request_free(req);
     }
 }
@@ -1057,12 +1152,13 @@ int main(int argc, char **argv)
     test_login();
     ok(mock_log_contains("registered"), "logs: registrations are logged (by id)");
     test_throttle();
+    test_operator_removal();
     ok(restart(NULL, NULL, NULL) == 0, "restart with the defaults");
     test_me_logout();
     test_password();
     test_ops();
     test_down_everywhere();
-    test_secure_cookies();
+    test_plain_cookies();
     test_email_claims();
     test_logs("at the end");
     mock_plugin_unload(&P);

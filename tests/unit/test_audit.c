@@ -543,6 +543,33 @@ static void splits(void)
     expect_only(&a, 1, "bad_split", "a recharge with a split");
 }
 
+/* The part of a bill vouchers may not pay: valid when only cards and cash paid it. */
+static void cash_or_card(void)
+{
+    book b;
+    book_b(&b);
+    post(&b, grant("voucher", voucher("v9", "ordinary", 1000, 0, 0, 100000)), 3000);
+    post(&b,
+         (ec_ledger_op){
+             .kind = EC_OP_CHARGE_CASH_OR_CARD, .label = "bill_cash_or_card", .amount = 500},
+         4000);
+    post(&b, (ec_ledger_op){.kind = EC_OP_CHARGE, .label = "bill", .amount = 400}, 5000);
+    ec_audit_totals t;
+    is_int(b.e[3].split.cash + b.e[3].split.arrears, 500, "fixture: cash and arrears paid it");
+    is_int(b.e[4].split.ordinary_vouchers, 400, "fixture: the other part took the voucher");
+    is_int(audit(&b, &t), 0, "bills paid by the rules pass");
+    show();
+    is_int(t.out, 200 + 500 + 400, "both parts count as money out");
+    ec_arena_free(b.arena);
+
+    /* The same charge under the restricted label, but paid by the voucher. */
+    book_b(&b);
+    post(&b, grant("voucher", voucher("v9", "ordinary", 1000, 0, 0, 100000)), 3000);
+    post(&b, (ec_ledger_op){.kind = EC_OP_CHARGE, .label = "bill_cash_or_card", .amount = 500},
+         4000);
+    expect(&b, 4, "voucher_not_allowed", "a voucher paid a cash-or-card charge");
+}
+
 static void unreadable(void)
 {
     book a;
@@ -606,6 +633,7 @@ int main(void)
     keys();
     conservation();
     splits();
+    cash_or_card();
     unreadable();
     unreachable();
     return tap_done();

@@ -82,6 +82,28 @@ int main(void)
     ok(settings_with("[billing]\nx = 1\n", &err) == NULL && strstr(err.message, "billing"),
        "a section naming no plugin is refused");
     ok(settings_with("plugin = a\nplugin = a\n", &err) == NULL, "a plugin listed twice is refused");
+    {
+        /* outbound test settings: off and the wall clock unless set */
+        ec_settings *o = settings_with("", &err);
+        ok(o && o->outbound_allow_http == 0 && o->test_clock_file == NULL,
+           "outbound: https only and the wall clock by default");
+        ec_settings_free(o);
+        o = settings_with("outbound_allow_http = on\ntest_clock_file = clock.ms\n", &err);
+        ok(o && o->outbound_allow_http == 1 && o->test_clock_file &&
+               strcmp(o->test_clock_file + strlen(o->test_clock_file) - 9, "/clock.ms") == 0 &&
+               o->test_clock_file[0] == '/',
+           "outbound: http allowed, the clock file resolved beside the config");
+        ec_settings_free(o);
+        ok(settings_with("outbound_allow_http = maybe\n", &err) == NULL &&
+               strstr(err.message, "outbound_allow_http"),
+           "outbound: a bad outbound_allow_http is refused");
+    }
+    ok(settings_with("[site.cn1]\ncurrency = XYZ\nkey = k x.pem\n", &err) == NULL &&
+           strstr(err.message, "unknown currency"),
+       "a bad site block fails the settings (ecd -t, reload)");
+    ec_settings *none = settings_with("", &err);
+    ok(none != NULL && none->sites != NULL && none->sites->n == 0, "no site block: no sites");
+    ec_settings_free(none);
     write_file("secret.key", "short");
     ok(settings_with("", &err) == NULL && strstr(err.message, "32"), "a short secret is refused");
     char cmd[300];

@@ -499,6 +499,31 @@ static void charge(void)
     refused(&w, op_charge(-1), 10000, "invalid_amount", "a negative charge on a full wallet");
 }
 
+/* A charge vouchers may not pay (SMS, dial tests): cards, cash, then arrears. */
+static void cash_or_card(void)
+{
+    ec_wallet w = order_wallet();
+    ec_ledger_op op = {
+        .kind = EC_OP_CHARGE_CASH_OR_CARD, .label = "bill_cash_or_card", .amount = 5000};
+    result r = apply(&w, op, 10000);
+    const char *order[] = {"card:c-soon", "card:c-late", "cash", "arrears"};
+    int in_order = r.rc == 0 && r.nmoves == 4;
+    for (size_t i = 0; in_order && i < r.nmoves; i++)
+        in_order = strcmp(r.moves[i].fund, order[i]) == 0;
+    ok(in_order, "cash or card: cards (soonest first), cash, arrears; no voucher");
+    ok(r.split.ordinary_vouchers == 0 && r.split.full_reduction_vouchers == 0 &&
+           r.split.cards == 1000 && r.split.cash == 1000 && r.split.arrears == 3000,
+       "the split of 5000: 1000 cards, 1000 cash, 3000 owed");
+    ok(r.rc == 0 && adds_up(&w, &r) && split_matches(&w, &r, 5000),
+       "moves, split and balances add up");
+    int untouched = 1;
+    for (size_t i = 0; r.rc == 0 && i < w.nvouchers; i++)
+        untouched &= r.after.vouchers[i].balance == w.vouchers[i].balance;
+    ok(untouched, "every voucher keeps its balance");
+    op.amount = 0;
+    refused(&w, op, 10000, "invalid_amount", "a cash-or-card charge of 0");
+}
+
 static void usable(void)
 {
     ec_voucher v = voucher("v", "ordinary", 10, 10, 0, 100, 200, 0);
@@ -628,6 +653,7 @@ int main(void)
     grant();
     buy_card();
     charge();
+    cash_or_card();
     usable();
     random_walk();
     ec_arena_free(arena);

@@ -392,6 +392,41 @@ static void test_numbers(void)
     expect("{\"multipleOf\": 2}", "0", "valid");
 }
 
+/* Like expect(), with the instance read by the request body parser, as the service does. */
+static void expect_body(const char *schema, const char *instance, const char *want)
+{
+    ec_error err = {0};
+    ec_schema *s = compile_text(schema, &err);
+    cJSON *x = NULL;
+    char name[512];
+    const char *got = "(instance refused by the parser)";
+    snprintf(name, sizeof name, "body %s against %s: %s", instance, schema, want);
+    if (s != NULL && ec_json_body_parse(instance, strlen(instance), &x, &err) == 0)
+        got = ec_schema_validate(s, x, &err) == 0 ? "valid" : err.message;
+    is_str(got, want, name);
+    cJSON_Delete(x);
+    ec_schema_free(s);
+}
+
+/* In a request body an integer is written with digits only: 1.0, 1e3 and 1E3 are refused. */
+static void test_body_integers(void)
+{
+    const char *amount = "{\"properties\": {\"amount\": {\"type\": \"integer\"}, "
+                         "\"rate\": {\"type\": \"number\"}}}";
+    expect_body(amount, "{\"amount\": 1000}", "valid");
+    expect_body(amount, "{\"amount\": -0}", "valid");
+    expect_body(amount, "{\"amount\": 1e3}", "/amount: is not of type integer");
+    expect_body(amount, "{\"amount\": 1E3}", "/amount: is not of type integer");
+    expect_body(amount, "{\"amount\": 10000.0}", "/amount: is not of type integer");
+    expect_body(amount, "{\"amount\": 10000.000000000000001}", "/amount: is not of type integer");
+    expect_body(amount, "{\"rate\": 1e3, \"amount\": 5}", "valid");
+    expect_body(amount, "{\"rate\": 2, \"amount\": 5e0}", "/amount: is not of type integer");
+    expect_body("{\"type\": [\"integer\", \"string\"]}", "1.0",
+                "/: is not of type string or integer");
+    /* a tree built otherwise keeps the JSON Schema rule: 1.0 is an integer */
+    expect("{\"type\": \"integer\"}", "1.0", "valid");
+}
+
 static void test_strings(void)
 {
     expect("{\"maxLength\": 2}", "\"\xf0\x9f\x92\xa9\xf0\x9f\x92\xa9\"", "valid");
@@ -689,6 +724,7 @@ int main(int argc, char **argv)
         run_file(dir, refusal_files[i], 1);
     test_messages();
     test_numbers();
+    test_body_integers();
     test_strings();
     test_unique_items();
     test_refusals();

@@ -1,0 +1,98 @@
+/*
+ * handlers/bills/bills.h: what the files of the bills plugin share.
+ *
+ * The plugin takes the sites' hourly usage (usage.c) and turns it into daily bills with the
+ * price list (prices.c) and the bill arithmetic (rating.c). bills.c is the entry point: the
+ * route and index tables and the per-worker state read from the `[bills]` config section.
+ *
+ * Collections it owns:
+ *   usage  {_id: "<site>:<workspace>:<item>:<hour>", site, workspace, item, hour (unix s of
+ *          the UTC hour), day ("YYYY-MM-DD" on the site's billing calendar), retention (days),
+ *          quantity (int64 >= 0), at (ms)}: one per hourly record; the _id is the record's
+ *          identity, so a record is taken once by its insert and never updated.
+ *   bills  {_id: "<site>:<workspace>:<day>", site, workspace, day, currency, price_version,
+ *          lines: [{item, retention, quantity, units (hundredths), unit_price, fee,
+ *          payable_by}], total, total_any, total_cash_or_card, made_at (ms), made_by}: one
+ *          daily bill, made once by its insert (run.c), never updated.
+ *   bill_leases  {_id: "<site>:<day>:<gen>", site, day, gen, holder, heartbeat (s)}: who
+ *          bills a site's day; a dead holder's lease is taken over by inserting gen + 1.
+ *   bill_days    {_id: "<site>:<day>", site, day, bills, by, at}: the day is fully billed.
+ *   monthly_bills {_id: "<site>:<workspace>:<YYYY-MM>", ...}: a workspace's month (monthly.c).
+ *   bill_months  {_id: "<site>:<YYYY-MM>", site, month, bills, at}: the month is billed.
+ *
+ * Every declaration here is hidden: the shared object exports one symbol, ec_plugin_entry
+ * (bills.c). Strings and documents returned by these functions are arena-owned.
+ */
+#ifndef EC_HANDLERS_BILLS_H
+#define EC_HANDLERS_BILLS_H
+
+#include "ec/plugin.h"
+#include "handlers/bills/prices.h"
+
+#define BILLS_PLUGIN "bills"
+#define BILLS_USAGE "usage"
+#define BILLS_BILLS "bills"
+#define BILLS_LEASES "bill_leases"
+#define BILLS_DAYS "bill_days"
+#define BILLS_MONTHLY "monthly_bills"
+#define BILLS_MONTHS "bill_months"
+
+/* A usage batch: records per request (the schema says the same). */
+#define BILLS_BATCH_MAX 1000
+/* Site-signed calls live at most this long (seconds). */
+#define BILLS_SITE_TOKEN_LIFETIME 300
+
+/* Per-worker state, made by init from the `[bills]` section and released by fini. */
+typedef struct bills_state {
+    const ec_host *host;
+    ec_price_list *prices;     /* [bills] price_list */
+    int64_t grace_s;           /* [bills] usage_grace_minutes: a day takes records this long
+                                * after it ends, then it is closed */
+    int64_t close_margin_s;    /* [bills] close_margin_seconds: and bills it this much later */
+    int64_t lease_s;           /* [bills] lease_seconds: a silent lease holder is dead after it */
+    int64_t catch_up_days;     /* [bills] catch_up_days: how far back a run looks */
+    int64_t monthly_after_day; /* [bills] monthly_after_day: month M is billed once this
+                                * day of M + 1 is closed */
+} bills_state;
+
+/* ---- usage.c ---- */
+
+/* POST /api/v1/sites/{site}/usage */
+BILLS_HIDDEN int bills_usage_post(ec_request *req, void *state);
+
+/* ---- pages.c ---- */
+
+/* GET /api/v1/ops/sites/{site}/workspaces/{workspace}/bills/{day} */
+BILLS_HIDDEN int bills_ops_bill_get(ec_request *req, void *state);
+/* GET /api/v1/ops/sites/{site}/workspaces/{workspace}/months/{month} */
+BILLS_HIDDEN int bills_ops_monthly_get(ec_request *req, void *state);
+/* GET /api/v1/ops/sites/{site}/workspaces/{workspace}/consumption */
+BILLS_HIDDEN int bills_ops_consumption(ec_request *req, void *state);
+
+/* ---- run.c ---- */
+
+/* `ecctl -c FILE bills run ...` (exported as ec_plugin_command, bills.c) */
+BILLS_HIDDEN int bills_command(void *state, int argc, char **argv);
+
+/* ---- monthly.c ---- */
+
+/* Makes the site's monthly bills of year-month (once each); 0, or 1 (reason on stderr). */
+BILLS_HIDDEN int bills_month_run(bills_state *st, const ec_site *site, int year, int month,
+                                 int verbose);
+
+/* ---- bills.c: shared helpers ---- */
+
+/* The site's local day containing unix time `at` (host->site_local_date): *ld, its text
+ * "YYYY-MM-DD" (BILLS_DAY_TEXT bytes) and day number (rating.h); -1 when it cannot be placed. */
+#define BILLS_DAY_TEXT 16
+BILLS_HIDDEN int bills_local_day(const ec_host *h, const ec_site *site, int64_t at,
+                                 ec_local_date *ld, char *text, int64_t *day_no);
+/* A string member of a stored document (pointing into it), or NULL. */
+BILLS_HIDDEN const char *bills_doc_str(const bson_t *doc, const char *key);
+/* An integer member (int32 or int64) of a stored document, or -1 when it is absent. */
+BILLS_HIDDEN int64_t bills_doc_int(const bson_t *doc, const char *key);
+/* Logs the printf-style reason, replies 500 `internal` and returns 500. */
+BILLS_HIDDEN int bills_reply_internal(bills_state *st, ec_request *req, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

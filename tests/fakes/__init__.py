@@ -1,0 +1,1 @@
+"""tests/fakes: outside parties (cloud marketplaces) faked on loopback for the tests."""
