@@ -4,9 +4,7 @@
  *
  * Redeeming: the code must exist in `voucher_codes` (else 404 `unknown_code`). The claim is
  * the insert of `voucher_redemptions` {_id: code, account, key}: its unique _id makes a code
- * one-time, its unique (account, key) binds the Idempotency-Key to one code (every lookup
- * of a claim is by _id; a key bound to another code shows as that index refusing the
- * insert, with no claim under the code). A claim found
+ * one-time, its unique (account, key) binds the Idempotency-Key to one code. A claim found
  * already answers for itself: another account's, or this account's under another key, is
  * 409 `code_used`; this account's under this key is the same request again (a replay, or a
  * retry after the voucher grant failed), which goes on to the ledger. Only an unclaimed
@@ -107,6 +105,19 @@ static ec_status claim_of_code(funds_state *st, ec_request *req, const char *cod
     return rc;
 }
 
+static ec_status claim_of_key(funds_state *st, ec_request *req, const char *me, const char *key,
+                              const char **account, const char **found_key)
+{
+    bson_t filter = BSON_INITIALIZER;
+    ec_status rc;
+
+    BSON_APPEND_UTF8(&filter, "account", me);
+    BSON_APPEND_UTF8(&filter, "key", key);
+    rc = find_claim(st, req, &filter, account, found_key);
+    bson_destroy(&filter);
+    return rc;
+}
+
 static int valid_code(const char *s)
 {
     static const char alphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -146,15 +157,25 @@ static int claim(funds_state *st, ec_request *req, const char *code, const code_
                  const char *me, const char *key, int *other_key)
 {
     const ec_host *h = st->host;
-    const char *owner, *owner_key;
+    const char *owner = NULL, *owner_key = NULL;
     bson_t doc = BSON_INITIALIZER;
     int64_t now = h->now_ms();
     ec_status rc = claim_of_code(st, req, code, &owner, &owner_key);
 
     if (rc == EC_ERR_NOT_FOUND) {
-        /* Whether the key is bound to another code is not looked up first (that would be a
-         * filter on (account, key), which FerretDB answers by decoding the collection): the
-         * unique index on (account, key) refuses the insert below instead. */
+        rc = claim_of_key(st, req, me, key, &owner, &owner_key);
+        /* The key is bound to a claim: this code's when an identical copy of this request
+         * claimed it since the lookup above (it goes on below like a replay), another's when
+         * the key was used for a different request. */
+        if (rc == EC_OK)
+            rc = claim_of_code(st, req, code, &owner, &owner_key);
+        if (rc == EC_OK && strcmp(owner, me) == 0 && strcmp(owner_key, key) == 0)
+            return 0;
+        if (rc == EC_OK || (rc == EC_ERR_NOT_FOUND && owner != NULL))
+            return h->reply_error(req, 422, "idempotency_key_reused",
+                                  "this idempotency key was used for a different request");
+        if (rc != EC_ERR_NOT_FOUND)
+            return h->reply_db_error(req, rc);
         if (c->expires_at > 0 && now >= c->expires_at)
             return h->reply_error(req, 410, "code_expired", "this code has expired");
         BSON_APPEND_UTF8(&doc, "_id", code);
@@ -189,11 +210,11 @@ static int claim(funds_state *st, ec_request *req, const char *code, const code_
 /* The key that completed an interrupted redemption becomes the claim's, so that its own
  * replays answer as it was answered. Only the post that made the voucher gets here, so no
  * two writers race; if this update is lost, such a replay gets 409 code_used instead. */
-static void rebind_claim(funds_state *st, const char *code, const char *key)
+static void rebind_claim(funds_state *st, const char *code, const char *me, const char *key)
 {
     bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
-    /* By _id alone: claim() found this claim to be this account's. */
     BSON_APPEND_UTF8(&filter, "_id", code);
+    BSON_APPEND_UTF8(&filter, "account", me);
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
     BSON_APPEND_UTF8(&set, "key", key);
     bson_append_document_end(&update, &set);
@@ -256,7 +277,7 @@ int funds_redeem(ec_request *req, void *state)
     if (rc != EC_OK)
         return funds_reply_post_error(st, req, rc, refusal);
     if (other_key)
-        rebind_claim(st, code, key);
+        rebind_claim(st, code, me, key);
     if ((v = funds_entry_voucher(&e)) == NULL)
         return funds_reply_internal(st, req, "redeem: entry %lld holds no new voucher",
                                     (long long)e.seq);
@@ -331,7 +352,7 @@ int funds_ops_voucher(ec_request *req, void *state)
      * a replay from the journal before it refuses. */
     if (op.voucher.valid_to <= now)
         op.voucher.valid_to = op.voucher.valid_from;
-    rc = h->ledger_post(req, account, &op, &e, &replayed, &refusal);
+    rc = funds_post_operator(st, req, "funds.voucher_grant", account, &op, &e, &replayed, &refusal);
     if (rc != EC_OK)
         return funds_reply_post_error(st, req, rc, refusal);
     if ((v = funds_entry_voucher(&e)) == NULL)
