@@ -200,7 +200,7 @@ static int mark_unknown(ec_request *req, const ec_host *h, const ec_settlement *
     bson_t d = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&d, "bill", s->bill_id);
     BSON_APPEND_INT64(&d, "at", h->clock_ms());
-    if (h->series_append(ALIYUN_UNKNOWN, ALIYUN_UNKNOWN_SERIES, &d, NULL) != EC_OK)
+    if (h->gapless_append(ALIYUN_UNKNOWN, ALIYUN_UNKNOWN_SERIES, &d, NULL) != EC_OK)
         h->log(EC_LOG_ERROR, ALIYUN_PLUGIN, "push of %s: not listed for the operators", s->bill_id);
     bson_destroy(&d);
     h->log(EC_LOG_WARN, ALIYUN_PLUGIN, "push of %s is unknown: %s", s->bill_id, why);
@@ -419,7 +419,7 @@ int aliyun_unknown_list(ec_request *req, void *state)
 {
     const ec_host *h = ((aliyun_state *)state)->host;
     int64_t head = 0;
-    ec_status st = h->series_head(ALIYUN_UNKNOWN, ALIYUN_UNKNOWN_SERIES, &head);
+    ec_status st = h->gapless_head(ALIYUN_UNKNOWN, ALIYUN_UNKNOWN_SERIES, &head);
     if (st != EC_OK)
         return h->reply_db_error(req, st);
     const char *before = h->query(req, "before");
@@ -435,7 +435,7 @@ int aliyun_unknown_list(ec_request *req, void *state)
     int64_t n = head;
     for (int shown = 0; n >= 1 && shown < LIST_LIMIT; n--, shown++) {
         bson_t *entry = NULL, *push = NULL;
-        st = h->series_get(req, ALIYUN_UNKNOWN, ALIYUN_UNKNOWN_SERIES, n, &entry);
+        st = h->gapless_get(req, ALIYUN_UNKNOWN, ALIYUN_UNKNOWN_SERIES, n, &entry);
         const char *bill = st == EC_OK ? aliyun_doc_str(entry, "bill") : NULL;
         if (st == EC_OK && bill != NULL)
             st = find_id(req, h, ALIYUN_PUSHES, bill, &push);
