@@ -14,6 +14,7 @@
 #include "core/audit.h"
 
 #include "core/arena.h"
+#include "core/audit_cross.h"
 #include "core/audit_internal.h"
 #include "core/journal.h"
 #include "core/money.h"
@@ -36,6 +37,8 @@ static enum op op_of(const char *kind)
     /* The part of a daily bill that vouchers may not pay (SMS, dial tests). */
     if (strcmp(kind, "bill_cash_or_card") == 0)
         return OP_CHARGE_CASH_OR_CARD;
+    if (strcmp(kind, "reversal") == 0)
+        return OP_REVERSE;
     return OP_UNKNOWN;
 }
 
@@ -161,7 +164,7 @@ static int check_entry(checker *c, const ec_entry *e)
         return 0;
     }
     const ec_wallet *base = c->prev ? &c->prev->after : &empty;
-    if (audit_check_funds(c, e, base, op) < 0)
+    if (audit_check_funds(c, e, base, op) < 0 || audit_rederive(c, e, base, op) < 0)
         return -1;
     c->prev = e;
     return 0;
@@ -219,6 +222,8 @@ long ec_audit_account(const ec_entry *entries, size_t n, ec_audit_totals *totals
         return -1;
     }
     checker_begin(&c, n ? entries[0].account : "");
+    c.all = entries;
+    c.nall = n;
     for (size_t i = 0; i < n; i++)
         if (check_entry(&c, &entries[i]) < 0) {
             checker_free(&c);
@@ -241,6 +246,8 @@ typedef struct run {
     int oom;
     ec_audit_totals all;
     ec_audit_summary *summary;
+    audit_cross cross; /* the claims behind the entries (audit_cross.c) */
+    ec_status cross_st;
 } run;
 
 static void add_totals(ec_audit_totals *all, const ec_audit_totals *t)
@@ -256,6 +263,8 @@ static void add_totals(ec_audit_totals *all, const ec_audit_totals *t)
 static void end_account(run *r)
 {
     ec_audit_totals t;
+    if (r->cross_st == EC_OK)
+        r->cross_st = audit_cross_end_account(&r->cross, &r->c);
     checker_end(&r->c, &t);
     add_totals(&r->all, &t);
 }
@@ -294,25 +303,34 @@ static int walk_doc(const bson_t *doc, void *arg)
         r->oom = 1;
         return 1;
     }
+    if (r->cross_st == EC_OK)
+        r->cross_st = audit_cross_entry(&r->cross, &r->c, &r->entry[slot]);
     r->cur = slot;
     return 0;
 }
 
 /* One find over the whole journal, in the order the checks need; the cursor streams it. */
-static ec_status walk(ec_db *db, run *r)
+static ec_status walk(const ec_ledger_store *s, run *r)
 {
     bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort;
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
     BSON_APPEND_INT32(&sort, "account", 1);
     BSON_APPEND_INT32(&sort, "seq", 1);
     bson_append_document_end(&opts, &sort);
-    ec_status st = ec_db_find(db, EC_JOURNAL, &filter, &opts, walk_doc, r);
+    ec_status st = s->find(s->ctx, EC_JOURNAL, &filter, &opts, walk_doc, r);
     bson_destroy(&filter);
     bson_destroy(&opts);
     return st;
 }
 
 ec_status ec_audit_run(ec_db *db, ec_audit_report_fn report, void *arg, ec_audit_summary *summary)
+{
+    ec_ledger_store s = ec_ledger_store_db(db);
+    return ec_audit_run_store(&s, report, arg, summary);
+}
+
+ec_status ec_audit_run_store(const ec_ledger_store *db, ec_audit_report_fn report, void *arg,
+                             ec_audit_summary *summary)
 {
     memset(summary, 0, sizeof *summary);
     run r;
@@ -321,8 +339,10 @@ ec_status ec_audit_run(ec_db *db, ec_audit_report_fn report, void *arg, ec_audit
     ec_status st = EC_ERR_INTERNAL;
     r.arena[0] = ec_arena_new(64 * 1024, 0);
     r.arena[1] = ec_arena_new(64 * 1024, 0);
-    if (checker_init(&r.c, report, arg) < 0 || !r.arena[0] || !r.arena[1])
+    if (checker_init(&r.c, report, arg) < 0 || !r.arena[0] || !r.arena[1] ||
+        audit_cross_init(&r.cross, db) < 0)
         goto done;
+    r.c.store = db;
     st = walk(db, &r);
     if (r.oom)
         st = EC_ERR_INTERNAL;
@@ -330,6 +350,10 @@ ec_status ec_audit_run(ec_db *db, ec_audit_report_fn report, void *arg, ec_audit
         goto done;
     if (r.started)
         end_account(&r);
+    if (r.cross_st == EC_OK)
+        r.cross_st = audit_cross_claims(&r.cross, &r.c);
+    if ((st = r.cross_st) != EC_OK)
+        goto done;
     /* The whole journal: what came in minus what went out is what every account holds. */
     int64_t net;
     if (!r.all.unknown && ec_money_sub(r.all.in, r.all.out, &net) == 0 && net != r.all.held) {
@@ -342,6 +366,7 @@ ec_status ec_audit_run(ec_db *db, ec_audit_report_fn report, void *arg, ec_audit
 done:
     summary->failures = r.c.failures > 0 ? (size_t)r.c.failures : 0;
     checker_free(&r.c);
+    audit_cross_free(&r.cross);
     ec_arena_free(r.arena[0]);
     ec_arena_free(r.arena[1]);
     return st;

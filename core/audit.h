@@ -43,6 +43,7 @@
 #include <stdint.h>
 
 #include "core/db.h"
+#include "core/ledger.h"
 
 /* Called once per failure: the account, the entry's seq (0 when none), a stable code from
  * the list above and one sentence. */
@@ -81,5 +82,8 @@ long ec_audit_account(const ec_entry *entries, size_t n, ec_audit_totals *totals
  * was read), EC_ERR_INTERNAL when out of memory.
  */
 ec_status ec_audit_run(ec_db *db, ec_audit_report_fn report, void *arg, ec_audit_summary *summary);
+/* The same over any store of the journal's shape (core/ledger.h): tests use an in-memory one. */
+ec_status ec_audit_run_store(const ec_ledger_store *store, ec_audit_report_fn report, void *arg,
+                             ec_audit_summary *summary);
 
 #endif

@@ -348,11 +348,24 @@ static const ec_card *new_card(const ec_wallet *a, const view *v, int64_t *moved
     return NULL;
 }
 
+/* What a reversal moved in all: + for a charge's (money back in), − for a credit's. */
+static int64_t reversal_net(const view *v, int *overflow)
+{
+    int64_t net = 0;
+    *overflow = 0;
+    audit_add(&net, v->dv_old, overflow);
+    audit_add(&net, v->dc_old, overflow);
+    audit_add(&net, v->dcash, overflow);
+    audit_add(&net, -v->darrears, overflow);
+    return net;
+}
+
 /* Per-entry conservation by kind; returns the first violation, or NULL. */
 static const char *conservation(const ec_entry *e, const ec_wallet *base, enum op op, const view *v,
                                 size_t nv, size_t nc, char *why, size_t size)
 {
     int64_t amount = e->amount, moved = 0, bonus = 0;
+    int overflow_net = 0;
     if (amount <= 0 || amount > EC_MONEY_MAX) {
         snprintf(why, size, "amount %lld is outside 1..%lld", (long long)amount,
                  (long long)EC_MONEY_MAX);
@@ -428,6 +441,21 @@ static const char *conservation(const ec_entry *e, const ec_wallet *base, enum o
             return NULL;
         return why;
     }
+    case OP_REVERSE: {
+        int64_t net = reversal_net(v, &overflow_net);
+        if (nv || nc)
+            snprintf(why, size, "a reversal creates funds");
+        else if (overflow_net || (net != amount && net != -amount))
+            snprintf(why, size, "a reversal of %lld moves %lld in all", (long long)amount,
+                     (long long)net);
+        else if (net < 0 && (v->dcash > 0 || v->darrears < 0 || v->voucher_moves))
+            snprintf(why, size, "a credit's reversal pays into a fund");
+        else if (net > 0 && (v->dcash < 0 || v->darrears > 0))
+            snprintf(why, size, "a charge's reversal takes cash or adds arrears");
+        else
+            return NULL;
+        return why;
+    }
     default: return NULL;
     }
 }
@@ -495,6 +523,12 @@ static void count_totals(checker *c, const ec_entry *e, enum op op, const view *
     case OP_CARD: audit_add(&t->in, v->dv_new, &overflow); break;
     case OP_CHARGE:
     case OP_CHARGE_CASH_OR_CARD: audit_add(&t->out, e->amount, &overflow); break;
+    case OP_REVERSE: {
+        int net_overflow = 0;
+        audit_add(reversal_net(v, &net_overflow) > 0 ? &t->in : &t->out, e->amount, &overflow);
+        overflow |= net_overflow;
+        break;
+    }
     default: t->unknown = 1; break;
     }
     if (overflow) {

@@ -19,9 +19,10 @@
 
 #include "core/arena.h"
 #include "core/audit.h"
+#include "core/ledger.h"
 
 /* What an entry's `kind` label does (the operation itself is not stored). */
-enum op { OP_UNKNOWN, OP_CREDIT, OP_GRANT, OP_CARD, OP_CHARGE, OP_CHARGE_CASH_OR_CARD };
+enum op { OP_UNKNOWN, OP_CREDIT, OP_GRANT, OP_CARD, OP_CHARGE, OP_CHARGE_CASH_OR_CARD, OP_REVERSE };
 
 /* An idempotency key seen in the account, and the entry that used it. */
 typedef struct seen {
@@ -45,6 +46,11 @@ typedef struct checker {
     int64_t last_seq;
     ec_audit_totals totals;
     long failures;
+    /* Where a reversal's original is found: the account's entries (ec_audit_account), or
+     * the store by _id (ec_audit_run). */
+    const ec_entry *all;
+    size_t nall;
+    const ec_ledger_store *store;
 } checker;
 
 /* ---- audit.c ---- */
@@ -63,6 +69,18 @@ void audit_add(int64_t *sum, int64_t v, int *overflow);
  * the funds of after, the moves, the balances, the funds it creates, conservation and the
  * split, then adds its money in or out to c->totals. Returns 0, or -1 when out of memory. */
 int audit_check_funds(checker *c, const ec_entry *e, const ec_wallet *base, enum op op);
+
+/* The document `id` of coll, by _id: EC_OK with *doc (bson_destroy it), EC_ERR_NOT_FOUND, or
+ * the store's error (audit_cross.c). */
+ec_status audit_find_id(const ec_ledger_store *s, const char *coll, const char *id, bson_t **doc);
+
+/* ---- audit_rules.c ---- */
+
+/* Re-derives entry e from base with ec_ledger_apply (a reversal with
+ * ec_ledger_apply_reversal and its original) and reports each difference as rule "rules"
+ * (entries whose operation cannot be told are left to audit_check_funds). Returns 0, or -1
+ * when out of memory. */
+int audit_rederive(checker *c, const ec_entry *e, const ec_wallet *base, enum op op);
 
 /* Checks for an entry with no trusted previous balances: only what it says of itself. */
 void audit_check_alone(checker *c, const ec_entry *e);

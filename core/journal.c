@@ -226,3 +226,67 @@ int ec_journal_decode(ec_arena *arena, const bson_t *doc, ec_entry *e)
         return -1;
     return 0;
 }
+
+void ec_journal_encode_actor(const ec_actor *a, bson_t *doc)
+{
+    bson_t sub;
+    BSON_APPEND_DOCUMENT_BEGIN(doc, "actor", &sub);
+    BSON_APPEND_UTF8(&sub, "role", a->role);
+    BSON_APPEND_UTF8(&sub, "id", a->id);
+    BSON_APPEND_UTF8(&sub, "session", a->session);
+    BSON_APPEND_UTF8(&sub, "request_id", a->request_id);
+    if (a->reason[0] != '\0')
+        BSON_APPEND_UTF8(&sub, "reason", a->reason);
+    bson_append_document_end(doc, &sub);
+}
+
+static int actor_text(bson_iter_t *sub, const char *name, char *dst, size_t size, int required)
+{
+    bson_iter_t it = *sub;
+    dst[0] = '\0';
+    if (!bson_iter_find(&it, name))
+        return required ? -1 : 0;
+    uint32_t len;
+    const char *s = BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, &len) : NULL;
+    if (s == NULL || len >= size)
+        return -1;
+    memcpy(dst, s, len + 1);
+    return 0;
+}
+
+int ec_journal_decode_actor(const bson_t *doc, ec_actor *a)
+{
+    bson_iter_t it, sub;
+    memset(a, 0, sizeof *a);
+    if (!bson_iter_init_find(&it, doc, "actor"))
+        return 0;
+    if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &sub))
+        return -1;
+    if (actor_text(&sub, "role", a->role, sizeof a->role, 1) < 0 ||
+        actor_text(&sub, "id", a->id, sizeof a->id, 1) < 0 ||
+        actor_text(&sub, "session", a->session, sizeof a->session, 0) < 0 ||
+        actor_text(&sub, "request_id", a->request_id, sizeof a->request_id, 0) < 0 ||
+        actor_text(&sub, "reason", a->reason, sizeof a->reason, 0) < 0)
+        return -1;
+    return 1;
+}
+
+static cJSON *text_or_null(cJSON *o, const char *name, const char *s)
+{
+    return s[0] != '\0' ? cJSON_AddStringToObject(o, name, s) : cJSON_AddNullToObject(o, name);
+}
+
+cJSON *ec_actor_json(const ec_actor *a)
+{
+    if (a == NULL)
+        return cJSON_CreateNull();
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL || !cJSON_AddStringToObject(o, "id", a->id) ||
+        !cJSON_AddStringToObject(o, "role", a->role) || !text_or_null(o, "session", a->session) ||
+        !text_or_null(o, "request_id", a->request_id) ||
+        (a->reason[0] != '\0' && !cJSON_AddStringToObject(o, "reason", a->reason))) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}

@@ -2,6 +2,7 @@
 #include "core/ledger.h"
 
 #include "core/ledger_apply.h"
+#include "core/ledger_claim.h"
 #include "core/log.h"
 
 #include <stdio.h>
@@ -193,7 +194,7 @@ static ec_status db_upsert(void *ctx, const char *coll, const bson_t *filter, co
 
 ec_ledger_store ec_ledger_store_db(ec_db *db)
 {
-    ec_ledger_store s = {db, db_find, db_insert, db_upsert};
+    ec_ledger_store s = {db, db_find, db_insert, db_upsert, 0};
     return s;
 }
 
@@ -240,63 +241,134 @@ ec_status ec_ledger_wallet(const ec_ledger_store *s, ec_arena *arena, const char
     return st;
 }
 
-static void key_id(char *buf, size_t size, const char *account, const char *key)
+/* ---- the key's first answer ---- */
+
+static int64_t stale_ms(const ec_ledger_store *s)
 {
-    /* The unit separator cannot occur in an account id or an idempotency key. */
-    snprintf(buf, size, "%s\x1f%s", account, key);
+    return s->claim_stale_ms > 0 ? s->claim_stale_ms : EC_LEDGER_CLAIM_STALE_MS;
 }
 
-/* The entry made under `key`: through its pointer document (one _id lookup each), or, when
- * a crash came between the entry and its pointer, by searching the journal. */
-static ec_status by_key(const ec_ledger_store *s, ec_arena *arena, const char *account,
-                        const char *key, ec_entry *e, int *any)
+/* The entry a pending claim's request made, if it made one: its seq is at least the claim's
+ * `from`, and it was written while that request could still run, so the walk (by _id) stops
+ * at the first entry written after that. *made says whether it was there. */
+static ec_status find_made(const ec_ledger_store *s, ec_arena *arena, const char *account,
+                           const char *key, const ledger_claim *c, ec_entry *e, int *made)
 {
-    char id[200];
-    key_id(id, sizeof id, account, key);
-    int64_t seq = 0;
-    int pointer = 0;
-    ec_status st = seq_of(s, EC_JOURNAL_KEYS, id, &seq, &pointer);
-    if (st != EC_OK)
-        return st;
-    if (pointer) {
-        if ((st = entry_at(s, arena, account, seq, e, any)) != EC_OK)
+    int64_t until = c->at + stale_ms(s);
+    *made = 0;
+    for (int64_t seq = c->from > 0 ? c->from : 1;; seq++) {
+        int any = 0;
+        ec_status st = entry_at(s, arena, account, seq, e, &any);
+        if (st != EC_OK || !any)
             return st;
-        if (*any && strcmp(e->key, key) == 0)
+        if (strcmp(e->key, key) == 0) {
+            *made = 1;
+            return EC_OK;
+        }
+        if (e->at > until)
             return EC_OK;
     }
-    bson_t filter = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&filter, "account", account);
-    BSON_APPEND_UTF8(&filter, "key", key);
-    st = find_entry(s, arena, &filter, 0, e, any);
-    bson_destroy(&filter);
-    return st;
 }
 
-static void key_pointer(const ec_ledger_store *s, const char *account, const char *key, int64_t seq)
+/* An entry made under the key answers: the same request is a replay, another is refused. */
+static ec_status answer_entry(const ec_entry *e, const char *hash, int *replayed)
 {
-    char id[200];
-    key_id(id, sizeof id, account, key);
-    bson_t doc = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&doc, "_id", id);
-    BSON_APPEND_INT64(&doc, "seq", seq);
-    ec_status st = s->insert(s->ctx, EC_JOURNAL_KEYS, &doc);
-    if (st != EC_OK && st != EC_ERR_DUPLICATE)
-        ec_log(EC_LOG_DEBUG, "ledger", "account %s: no key pointer for seq %lld", account,
-               (long long)seq);
-    bson_destroy(&doc);
-}
-
-/* The entry already made under op->key: a replay (same request) or a refusal (another). */
-static ec_status earlier(const ec_ledger_store *s, ec_arena *arena, const char *account,
-                         const ec_ledger_op *op, ec_entry *out, int *replayed, int *exists)
-{
-    ec_status st = by_key(s, arena, account, op->key, out, exists);
-    if (st != EC_OK || !*exists)
-        return st;
-    if (strcmp(out->request_hash, op->request_hash ? op->request_hash : "") != 0)
+    if (strcmp(e->request_hash, hash) != 0)
         return EC_ERR_DUPLICATE;
     *replayed = 1;
     return EC_OK;
+}
+
+enum key_verdict {
+    KEY_FREE,      /* nobody claimed the key: post */
+    KEY_ANSWERED,  /* the claim answers (the status returned, *out or *refusal) */
+    KEY_IN_FLIGHT, /* a copy of this request is posting: wait for it */
+    KEY_TAKEN_OVER /* its claim's request stopped before making an entry: post in its place */
+};
+
+/* What the key's claim says about this request (one _id lookup, plus the entry it names). */
+static ec_status consult_key(const ec_ledger_store *s, ec_arena *arena, const char *account,
+                             const ec_ledger_op *op, const char *hash, int64_t now, ec_entry *out,
+                             int *replayed, const char **refusal, int *verdict)
+{
+    ledger_claim c;
+    int any = 0;
+    ec_status st = ledger_claim_read(s, account, op->key, &c);
+    *verdict = KEY_ANSWERED;
+    if (st != EC_OK)
+        return st;
+    if (!c.exists) {
+        *verdict = KEY_FREE;
+        return EC_OK;
+    }
+    if (c.seq > 0) {
+        if ((st = entry_at(s, arena, account, c.seq, out, &any)) != EC_OK)
+            return st;
+        if (!any || strcmp(out->key, op->key) != 0) {
+            ec_log(EC_LOG_ERROR, "ledger", "account %s: a key claim names seq %lld, not its entry",
+                   account, (long long)c.seq);
+            return EC_ERR_INTERNAL;
+        }
+        return answer_entry(out, hash, replayed);
+    }
+    if (strcmp(c.hash, hash) != 0)
+        return EC_ERR_DUPLICATE;
+    if (c.refusal[0] != '\0') {
+        *refusal = ledger_refusal_name(c.refusal);
+        *replayed = 1;
+        return EC_ERR_INVALID;
+    }
+    if (!c.released && now - c.at < stale_ms(s)) {
+        *verdict = KEY_IN_FLIGHT;
+        return EC_OK;
+    }
+    if ((st = find_made(s, arena, account, op->key, &c, out, &any)) != EC_OK)
+        return st;
+    if (!any) {
+        *verdict = KEY_TAKEN_OVER;
+        return EC_OK;
+    }
+    if (ledger_claim_settle(s, account, op->key, out->seq, NULL) != EC_OK)
+        ec_log(EC_LOG_DEBUG, "ledger", "account %s: a recovered claim was not settled", account);
+    return answer_entry(out, hash, replayed);
+}
+
+/* After the journal refused entry `seq` as a duplicate: *again when another key took the seq
+ * (retry); else the entry under this key answers (a copy that took over the same claim), and
+ * *settled says whether the claim now names it. */
+static ec_status after_duplicate(const ec_ledger_store *s, ec_arena *arena, const char *account,
+                                 const ec_ledger_op *op, const char *hash, int64_t seq,
+                                 ec_entry *out, int *replayed, int *again, int *settled)
+{
+    ec_entry taken;
+    int took = 0;
+    *again = 0;
+    *settled = 0;
+    ec_status st = entry_at(s, arena, account, seq, &taken, &took);
+    if (st != EC_OK)
+        return st;
+    if (took && strcmp(taken.key, op->key) != 0) {
+        *again = 1;
+        return EC_OK;
+    }
+    if (took) {
+        *out = taken;
+    } else {
+        /* The (account, key) index refused it: the entry is somewhere since the claim. */
+        ledger_claim c;
+        int made = 0;
+        if ((st = ledger_claim_read(s, account, op->key, &c)) != EC_OK ||
+            (st = find_made(s, arena, account, op->key, &c, out, &made)) != EC_OK)
+            return st;
+        if (!made) {
+            ec_log(EC_LOG_ERROR, "ledger", "account %s: key %s is in the journal without a claim",
+                   account, op->key);
+            return EC_ERR_INTERNAL;
+        }
+    }
+    if (ledger_claim_settle(s, account, op->key, out->seq, NULL) == EC_OK)
+        *settled = 1;
+    return answer_entry(out, hash, replayed);
 }
 
 static void copy_text(char *dst, size_t size, const char *src)
@@ -315,12 +387,63 @@ static void backoff(int attempt)
 }
 
 static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *account,
-                      const ec_ledger_op *op, int64_t now, ec_entry *out, int *replayed,
-                      const char **refusal);
+                      const ec_ledger_op *op, const ec_entry *original, const ec_actor *actor,
+                      int64_t now, ec_entry *out, int *replayed, const char **refusal,
+                      int *holding);
+
+/* Posts op (the reversal of `original` when it is not NULL) with scratch memory for the
+ * attempts; the entry that answers is copied into `arena`. */
+static ec_status post_once(const ec_ledger_store *s, ec_arena *arena, const char *account,
+                           const ec_ledger_op *op, const ec_entry *original, const ec_actor *actor,
+                           int64_t now, ec_entry *out, int *replayed, const char **refusal);
 
 ec_status ec_ledger_post(const ec_ledger_store *s, ec_arena *arena, const char *account,
                          const ec_ledger_op *op, int64_t now, ec_entry *out, int *replayed,
                          const char **refusal)
+{
+    return ec_ledger_post_as(s, arena, account, op, NULL, now, out, replayed, refusal);
+}
+
+ec_status ec_ledger_post_as(const ec_ledger_store *s, ec_arena *arena, const char *account,
+                            const ec_ledger_op *op, const ec_actor *actor, int64_t now,
+                            ec_entry *out, int *replayed, const char **refusal)
+{
+    return post_once(s, arena, account, op, NULL, actor, now, out, replayed, refusal);
+}
+
+ec_status ec_ledger_reverse(const ec_ledger_store *s, ec_arena *arena, const char *account,
+                            int64_t seq, const char *request_hash, const ec_actor *actor,
+                            int64_t now, ec_entry *out, int *replayed, const char **refusal)
+{
+    ec_arena *scratch = ec_arena_new(SCRATCH_CHUNK, 0);
+    ec_entry original;
+    int any = 0;
+    char key[40], ref[24];
+    *replayed = 0;
+    *refusal = NULL;
+    if (scratch == NULL)
+        return EC_ERR_INTERNAL;
+    ec_status st = seq > 0 ? entry_at(s, scratch, account, seq, &original, &any) : EC_OK;
+    if (st == EC_OK && !any)
+        st = EC_ERR_NOT_FOUND;
+    if (st == EC_OK) {
+        snprintf(key, sizeof key, "reverse:%lld", (long long)seq);
+        snprintf(ref, sizeof ref, "%lld", (long long)seq);
+        ec_ledger_op op = {.kind = EC_OP_REVERSE,
+                           .label = "reversal",
+                           .key = key,
+                           .request_hash = request_hash,
+                           .amount = original.amount,
+                           .ref = ref};
+        st = post_once(s, arena, account, &op, &original, actor, now, out, replayed, refusal);
+    }
+    ec_arena_free(scratch);
+    return st;
+}
+
+static ec_status post_once(const ec_ledger_store *s, ec_arena *arena, const char *account,
+                           const ec_ledger_op *op, const ec_entry *original, const ec_actor *actor,
+                           int64_t now, ec_entry *out, int *replayed, const char **refusal)
 {
     /* Every attempt decodes the newest entry again: attempts use scratch memory, and only
      * the entry that answers is copied into the request's arena. */
@@ -330,31 +453,84 @@ ec_status ec_ledger_post(const ec_ledger_store *s, ec_arena *arena, const char *
     *refusal = NULL;
     if (scratch == NULL)
         return EC_ERR_INTERNAL;
-    ec_status st = post(s, scratch, account, op, now, &made, replayed, refusal);
+    int holding = 0;
+    ec_status st =
+        post(s, scratch, account, op, original, actor, now, &made, replayed, refusal, &holding);
+    /* A claim this request holds without its outcome is given up, so that a copy of the
+     * request does not wait for it: the copy looks for its entry, else posts it. */
+    if (holding && ledger_claim_release(s, account, op->key) != EC_OK)
+        ec_log(EC_LOG_WARN, "ledger", "account %s: a claim stays pending until it is stale",
+               account);
     if (st == EC_OK && entry_copy(arena, out, &made) < 0)
         st = EC_ERR_INTERNAL;
     ec_arena_free(scratch);
     return st;
 }
 
-static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *account,
-                      const ec_ledger_op *op, int64_t now, ec_entry *out, int *replayed,
-                      const char **refusal)
+static void pause_ms(long ms)
 {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Records a refusal under the key: in the claim this request holds, or in a new claim. *lost
+ * says another request claimed the key first (its claim answers instead). */
+static ec_status store_refusal(const ec_ledger_store *s, const char *account, const char *key,
+                               const char *hash, int64_t now, const char *why, int mine, int *lost)
+{
+    *lost = 0;
+    if (mine)
+        return ledger_claim_settle(s, account, key, 0, why);
+    ec_status st = ledger_claim_insert(s, account, key, hash, now, 0, why);
+    if (st == EC_ERR_DUPLICATE) {
+        *lost = 1;
+        return EC_OK;
+    }
+    return st;
+}
+
+static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *account,
+                      const ec_ledger_op *op, const ec_entry *original, const ec_actor *actor,
+                      int64_t now, ec_entry *out, int *replayed, const char **refusal, int *holding)
+{
+    const char *hash = op->request_hash ? op->request_hash : "";
+    int mine = 0; /* this request holds the key's claim (*holding: and has not settled it) */
+    long waited = 0;
     *replayed = 0;
     *refusal = NULL;
     if (op->key == NULL || op->key[0] == '\0' || strlen(op->key) >= sizeof out->key ||
-        strlen(account) >= sizeof out->account) {
+        strlen(account) >= sizeof out->account || strlen(hash) >= sizeof out->request_hash) {
         *refusal = "invalid_operation";
         return EC_ERR_INVALID;
     }
-    for (int attempt = 0; attempt < EC_LEDGER_ATTEMPTS; attempt++) {
-        backoff(attempt);
+    for (int attempt = 0; attempt < EC_LEDGER_ATTEMPTS;) {
         ec_arena_reset(arena); /* nothing of a lost attempt is needed again */
+        ec_status st;
+        if (!mine) {
+            int verdict;
+            st = consult_key(s, arena, account, op, hash, now, out, replayed, refusal, &verdict);
+            if (st != EC_OK || verdict == KEY_ANSWERED)
+                return st;
+            if (verdict == KEY_IN_FLIGHT) {
+                /* A copy of this request holds the key: its answer is this one's. */
+                if (waited >= EC_LEDGER_WAIT_MS) {
+                    ec_log(EC_LOG_WARN, "ledger",
+                           "account %s: a copy of a request under key %s "
+                           "is still posting",
+                           account, op->key);
+                    return EC_ERR_UNAVAILABLE;
+                }
+                long step = waited < 50 ? 2 : 20;
+                pause_ms(step);
+                waited += step;
+                continue;
+            }
+            mine = *holding = verdict == KEY_TAKEN_OVER;
+        }
+        backoff(attempt++);
         ec_entry last;
-        int any = 0, exists = 0;
-        ec_status st = newest(s, arena, account, &last, &any);
-        if (st != EC_OK)
+        int any = 0;
+        if ((st = newest(s, arena, account, &last, &any)) != EC_OK)
             return st;
         ec_wallet before;
         if (any)
@@ -364,14 +540,33 @@ static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *acc
         before.seq = any ? last.seq : 0;
 
         memset(out, 0, sizeof *out);
-        if (ec_ledger_apply(arena, &before, op, now, &out->after, &out->moves, &out->nmoves,
-                            &out->split, refusal) < 0) {
-            /* A replay of an operation made earlier may no longer fit (the cash it needed
-             * is spent): the earlier entry answers it, not the refusal. */
-            st = earlier(s, arena, account, op, out, replayed, &exists);
-            if (st != EC_OK || exists)
+        int applied = original
+                          ? ec_ledger_apply_reversal(arena, &before, original, now, &out->after,
+                                                     &out->moves, &out->nmoves, refusal)
+                          : ec_ledger_apply(arena, &before, op, now, &out->after, &out->moves,
+                                            &out->nmoves, &out->split, refusal);
+        if (applied < 0) {
+            /* A refusal that depends on the account's state is the key's answer for good; one
+             * that depends on the request alone (400) is given again to every copy anyway. */
+            int lost = 0;
+            if (!ledger_refusal_is_stored(*refusal) &&
+                (!mine || strcmp(*refusal, "out_of_memory") == 0))
+                return EC_ERR_INVALID;
+            st = store_refusal(s, account, op->key, hash, now, *refusal, mine, &lost);
+            if (st == EC_OK)
+                *holding = 0;
+            if (st != EC_OK || !lost)
+                return st == EC_OK ? EC_ERR_INVALID : st;
+            *refusal = NULL;
+            continue; /* another request claimed the key first: its claim answers */
+        }
+        if (!mine) {
+            st = ledger_claim_insert(s, account, op->key, hash, now, before.seq + 1, NULL);
+            if (st == EC_ERR_DUPLICATE)
+                continue;
+            if (st != EC_OK)
                 return st;
-            return EC_ERR_INVALID;
+            mine = *holding = 1;
         }
         copy_text(out->account, sizeof out->account, account);
         out->seq = before.seq + 1;
@@ -380,35 +575,73 @@ static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *acc
         copy_text(out->key, sizeof out->key, op->key);
         copy_text(out->ref, sizeof out->ref, op->ref);
         copy_text(out->memo, sizeof out->memo, op->memo);
-        copy_text(out->request_hash, sizeof out->request_hash, op->request_hash);
+        copy_text(out->request_hash, sizeof out->request_hash, hash);
         out->amount = op->kind == EC_OP_GRANT_VOUCHER ? op->voucher.face : op->amount;
 
         bson_t doc = BSON_INITIALIZER;
         ec_journal_encode(out, &doc);
+        if (actor)
+            ec_journal_encode_actor(actor, &doc);
         st = s->insert(s->ctx, EC_JOURNAL, &doc);
         bson_destroy(&doc);
         if (st == EC_OK) {
-            key_pointer(s, account, op->key, out->seq);
+            /* Unsettled, it is released: the next copy finds the entry (find_made). */
+            if (ledger_claim_settle(s, account, op->key, out->seq, NULL) == EC_OK)
+                *holding = 0;
             head_advance(s, account, out->seq);
             return EC_OK;
         }
         if (st != EC_ERR_DUPLICATE)
             return st;
-        /* Either another writer took seq N+1 (look at it: one _id lookup), or the key is
-         * taken (a replay, or a reuse). */
-        ec_entry taken;
-        int took = 0;
-        if ((st = entry_at(s, arena, account, out->seq, &taken, &took)) != EC_OK)
-            return st;
-        if (took && strcmp(taken.key, op->key) != 0)
-            continue;
-        st = earlier(s, arena, account, op, out, replayed, &exists);
-        if (st != EC_OK || exists)
+        int again = 0, settled = 0;
+        int64_t seq = out->seq;
+        st = after_duplicate(s, arena, account, op, hash, seq, out, replayed, &again, &settled);
+        if (settled)
+            *holding = 0;
+        if (st != EC_OK || !again)
             return st;
     }
     ec_log(EC_LOG_WARN, "ledger", "account %s: gave up after %d contended attempts", account,
            EC_LEDGER_ATTEMPTS);
     return EC_ERR_UNAVAILABLE;
+}
+
+typedef struct actor_found {
+    ec_actor *out;
+    int found;
+} actor_found;
+
+static int take_actor(const bson_t *doc, void *arg)
+{
+    actor_found *f = arg;
+    f->found = ec_journal_decode_actor(doc, f->out);
+    return 1;
+}
+
+ec_status ec_ledger_actor(const ec_ledger_store *s, const char *account, int64_t seq, ec_actor *out,
+                          int *has)
+{
+    char id[64];
+    snprintf(id, sizeof id, "%s:%lld", account, (long long)seq);
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, proj;
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
+    BSON_APPEND_INT32(&proj, "actor", 1);
+    bson_append_document_end(&opts, &proj);
+    BSON_APPEND_INT64(&opts, "limit", 1);
+    BSON_APPEND_BOOL(&opts, "singleBatch", true);
+    actor_found f = {out, 0};
+    memset(out, 0, sizeof *out);
+    ec_status st = s->find(s->ctx, EC_JOURNAL, &filter, &opts, take_actor, &f);
+    bson_destroy(&filter);
+    bson_destroy(&opts);
+    if (st == EC_OK && f.found < 0) {
+        ec_log(EC_LOG_ERROR, "ledger", "account %s: the actor of seq %lld is malformed", account,
+               (long long)seq);
+        return EC_ERR_INTERNAL;
+    }
+    *has = f.found > 0;
+    return st;
 }
 
 typedef struct walk {

@@ -280,3 +280,96 @@ refused:
         *refusal = why;
     return -1;
 }
+
+static int is_credit_kind(const char *kind)
+{
+    return strcmp(kind, "recharge") == 0 || strcmp(kind, "remittance") == 0;
+}
+
+/* Money owed back to cash: pays arrears first, like a credit. */
+static const char *refund(ec_wallet *w, int64_t amount, int64_t *to_arrears, int64_t *to_cash)
+{
+    int64_t pay = ec_money_min(amount, w->arrears > 0 ? w->arrears : 0);
+    *to_arrears += -pay;
+    *to_cash += amount - pay;
+    w->arrears -= pay;
+    if (ec_money_add(w->cash, amount - pay, &w->cash) < 0)
+        return "amount_overflow";
+    return NULL;
+}
+
+static const char *reverse_charge(ec_wallet *w, const ec_entry *o, moves *m)
+{
+    int64_t back = 0, darrears = 0, dcash = 0;
+    for (size_t i = 0; i < o->nmoves; i++) {
+        const ec_move *mv = &o->moves[i];
+        if (strncmp(mv->fund, "voucher:", 8) == 0 || strncmp(mv->fund, "card:", 5) == 0) {
+            int voucher = mv->fund[0] == 'v';
+            const char *id = mv->fund + (voucher ? 8 : 5);
+            int64_t *balance = NULL;
+            for (size_t k = 0; voucher && k < w->nvouchers; k++)
+                if (strcmp(w->vouchers[k].id, id) == 0)
+                    balance = &w->vouchers[k].balance;
+            for (size_t k = 0; !voucher && k < w->ncards; k++)
+                if (strcmp(w->cards[k].id, id) == 0)
+                    balance = &w->cards[k].balance;
+            if (balance == NULL)
+                return "fund_gone";
+            *balance -= mv->delta;
+            if (add_move(m, voucher ? "voucher" : "card", id, -mv->delta) < 0)
+                return "too_many_funds";
+        } else if (strcmp(mv->fund, "cash") == 0) {
+            back -= mv->delta;
+        } else if (strcmp(mv->fund, "arrears") == 0) {
+            back += mv->delta;
+        }
+    }
+    const char *why = refund(w, back, &darrears, &dcash);
+    if (why)
+        return why;
+    if (add_move(m, "arrears", NULL, darrears) < 0 || add_move(m, "cash", NULL, dcash) < 0)
+        return "too_many_funds";
+    return NULL;
+}
+
+static const char *reverse_credit(ec_wallet *w, int64_t amount, moves *m)
+{
+    int64_t from_cash = ec_money_min(amount, w->cash > 0 ? w->cash : 0);
+    w->cash -= from_cash;
+    if (ec_money_add(w->arrears, amount - from_cash, &w->arrears) < 0)
+        return "amount_overflow";
+    if (add_move(m, "cash", NULL, -from_cash) < 0 ||
+        add_move(m, "arrears", NULL, amount - from_cash) < 0)
+        return "too_many_funds";
+    return NULL;
+}
+
+int ec_ledger_apply_reversal(ec_arena *arena, const ec_wallet *before, const ec_entry *original,
+                             int64_t now, ec_wallet *after, ec_move **out_moves, size_t *nmoves,
+                             const char **refusal)
+{
+    const char *why = NULL;
+    *out_moves = NULL;
+    *nmoves = 0;
+    moves m = {.cap = original->nmoves + 4};
+    m.list = ec_arena_alloc(arena, m.cap * sizeof *m.list);
+    if (m.list == NULL || copy_wallet(arena, before, after) < 0)
+        why = "out_of_memory";
+    else if (is_credit_kind(original->kind))
+        why = reverse_credit(after, original->amount, &m);
+    else if (strcmp(original->kind, "charge") == 0 || strcmp(original->kind, "bill") == 0 ||
+             strcmp(original->kind, "bill_cash_or_card") == 0)
+        why = reverse_charge(after, original, &m);
+    else
+        why = "not_reversible";
+    if (why) {
+        if (refusal)
+            *refusal = why;
+        return -1;
+    }
+    after->seq = before->seq + 1;
+    after->at = now;
+    *out_moves = m.list;
+    *nmoves = m.n;
+    return 0;
+}

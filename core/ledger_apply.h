@@ -33,6 +33,18 @@ int ec_ledger_apply(ec_arena *arena, const ec_wallet *before, const ec_ledger_op
                     ec_wallet *after, ec_move **moves, size_t *nmoves, ec_split *split,
                     const char **refusal);
 
+/* The reversal of `original` (a credit: recharge or remittance, or a charge: charge, bill,
+ * bill_cash_or_card) applied to
+ * `before`: the same funds move back. A credit's amount goes back out of cash, and what cash
+ * no longer holds becomes arrears (never negative cash); a charge's vouchers and cards get
+ * back what they paid (refused "fund_gone" when one is no longer in the wallet), and what
+ * cash and arrears paid comes back like a credit (arrears first). Refused "not_reversible"
+ * for any other entry (a reversal, a voucher, a card purchase). Same ownership as
+ * ec_ledger_apply; after->seq and at are set. */
+int ec_ledger_apply_reversal(ec_arena *arena, const ec_wallet *before, const ec_entry *original,
+                             int64_t now, ec_wallet *after, ec_move **moves, size_t *nmoves,
+                             const char **refusal);
+
 /* 1 when the voucher / card can pay at `now`: inside its validity with a positive balance. */
 int ec_voucher_usable(const ec_voucher *v, int64_t now);
 int ec_card_usable(const ec_card *c, int64_t now);

@@ -302,11 +302,105 @@ static ec_status host_ledger_wallet(ec_request *req, const char *account, ec_wal
     return ec_ledger_wallet(&s, req->arena, account, out);
 }
 
+/* Who a request is: its session's account and role, the plugin serving a route without a
+ * session (a payment provider's notification), or the system (a batch job). */
+static void request_actor(ec_request *req, const char *reason, ec_actor *a)
+{
+    const ec_session *s = host_session(req);
+    const char *rid = host_request_id(req);
+    memset(a, 0, sizeof *a);
+    if (s != NULL) {
+        snprintf(a->role, sizeof a->role, "%s", s->role);
+        snprintf(a->id, sizeof a->id, "%s", s->account_id);
+        snprintf(a->session, sizeof a->session, "%s", s->session_id ? s->session_id : "");
+    } else if (req->route != NULL) {
+        const char *name = req->route->route->name;
+        size_t n = strcspn(name, ".");
+        snprintf(a->role, sizeof a->role, "provider");
+        snprintf(a->id, sizeof a->id, "%.*s", (int)(n < sizeof a->id ? n : sizeof a->id - 1), name);
+    } else { /* a batch job's unit of work (batch_begin) */
+        snprintf(a->role, sizeof a->role, "system");
+        snprintf(a->id, sizeof a->id, "system");
+    }
+    snprintf(a->request_id, sizeof a->request_id, "%s", rid ? rid : "");
+    snprintf(a->reason, sizeof a->reason, "%s", reason ? reason : "");
+}
+
+static ec_ledger_store journal_store(void)
+{
+    ec_ledger_store s = ec_ledger_store_db(W->db);
+    /* A key's claim is taken over only when its request cannot still be running. */
+    int64_t limit_ms = (int64_t)W->app->settings->request_timeout_s * 1000 * 2;
+    if (limit_ms > EC_LEDGER_CLAIM_STALE_MS)
+        s.claim_stale_ms = limit_ms;
+    return s;
+}
+
+static ec_status post_as(ec_request *req, const char *account, const ec_ledger_op *op,
+                         const char *reason, ec_entry *out, int *replayed, const char **refusal)
+{
+    ec_ledger_store s = journal_store();
+    ec_actor actor;
+    request_actor(req, reason, &actor);
+    return ec_ledger_post_as(&s, req->arena, account, op, &actor, host_now_ms(), out, replayed,
+                             refusal);
+}
+
+static int valid_reason(const char *reason)
+{
+    return reason != NULL && reason[0] != '\0' && strlen(reason) <= 500;
+}
+
+static ec_status host_ledger_reverse(ec_request *req, const char *account, int64_t seq,
+                                     const char *reason, ec_entry *out, int *replayed,
+                                     const char **refusal)
+{
+    ec_ledger_store s = journal_store();
+    ec_actor actor;
+    const char *hash = host_request_hash(req);
+    *replayed = 0;
+    *refusal = NULL;
+    if (!valid_reason(reason)) {
+        *refusal = "reason_required";
+        return EC_ERR_INVALID;
+    }
+    if (hash == NULL)
+        return EC_ERR_INTERNAL;
+    request_actor(req, reason, &actor);
+    return ec_ledger_reverse(&s, req->arena, account, seq, hash, &actor, host_now_ms(), out,
+                             replayed, refusal);
+}
+
 static ec_status host_ledger_post(ec_request *req, const char *account, const ec_ledger_op *op,
                                   ec_entry *out, int *replayed, const char **refusal)
 {
+    return post_as(req, account, op, NULL, out, replayed, refusal);
+}
+
+static ec_status host_ledger_post_reason(ec_request *req, const char *account,
+                                         const ec_ledger_op *op, const char *reason, ec_entry *out,
+                                         int *replayed, const char **refusal)
+{
+    *replayed = 0;
+    *refusal = NULL;
+    if (!valid_reason(reason)) {
+        *refusal = "reason_required";
+        return EC_ERR_INVALID;
+    }
+    return post_as(req, account, op, reason, out, replayed, refusal);
+}
+
+static cJSON *host_ledger_actor(ec_request *req, const char *account, int64_t seq,
+                                ec_status *status)
+{
     ec_ledger_store s = ec_ledger_store_db(W->db);
-    return ec_ledger_post(&s, req->arena, account, op, host_now_ms(), out, replayed, refusal);
+    ec_actor a;
+    int found = 0;
+    (void)req;
+    ec_status st = ec_ledger_actor(&s, account, seq, &a, &found);
+    if (status)
+        *status = st;
+    return st != EC_OK ? NULL : ec_actor_json(found ? &a : NULL);
 }
 
 static ec_status host_ledger_entries(ec_request *req, const char *account, const ec_entry_query *q,
@@ -565,6 +659,9 @@ static const ec_host host_table = {
     .batch_begin = ec_batch_begin,
     .batch_end = ec_batch_end,
     .csv_field = host_csv_field,
+    .ledger_post_reason = host_ledger_post_reason,
+    .ledger_actor = host_ledger_actor,
+    .ledger_reverse = host_ledger_reverse,
     .series_head = host_series_head,
     .series_get = host_series_get,
     .series_append = host_series_append,

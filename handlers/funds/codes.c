@@ -243,8 +243,17 @@ int funds_ops_codes(ec_request *req, void *state)
     for (i = 0; i < b.ncodes; i++)
         if ((rc = insert_code(st, req, &b, &spec, b.codes[i])) != EC_OK)
             return h->reply_db_error(req, rc);
-    if (fresh)
+    if (fresh) {
+        cJSON *details = cJSON_CreateObject();
         h->log(EC_LOG_INFO, FUNDS_PLUGIN, "operator %s issued %d %s voucher codes of %lld", op,
                b.ncodes, spec.kind, (long long)spec.face);
+        if (details == NULL || cJSON_AddStringToObject(details, "kind", spec.kind) == NULL ||
+            h->json_add_int64(details, "face_value", spec.face) < 0 ||
+            h->json_add_int64(details, "count", b.ncodes) < 0 ||
+            h->audit_action(req, "funds.voucher_codes", NULL, funds_body_str(h, req, "reason"),
+                            details) != EC_OK)
+            h->log(EC_LOG_ERROR, FUNDS_PLUGIN, "issued voucher codes are not in the audit log");
+        cJSON_Delete(details);
+    }
     return reply_codes(st, req, &b);
 }

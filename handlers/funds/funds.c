@@ -72,6 +72,9 @@ static const struct refusal {
      "has ended)"},
     {"invalid_card", 400, "the card is invalid"},
     {"invalid_operation", 400, "the operation is invalid"},
+    {"reason_required", 400, "an operator's money action needs a reason"},
+    {"not_reversible", 409, "only a credit or a charge can be reversed"},
+    {"fund_gone", 409, "a voucher or card this charge used is no longer in the wallet"},
 };
 
 int funds_reply_post_error(funds_state *st, ec_request *req, ec_status rc, const char *refusal)
@@ -94,10 +97,20 @@ int funds_reply_post_error(funds_state *st, ec_request *req, ec_status rc, const
 int funds_reply_entry(funds_state *st, ec_request *req, int status, const char *member, cJSON *item,
                       const ec_entry *e)
 {
-    cJSON *out = cJSON_CreateObject(), *entry = funds_entry_json(st->host, e);
+    ec_status rc = EC_OK;
+    cJSON *out, *entry, *actor = st->host->ledger_actor(req, e->account, e->seq, &rc);
 
-    if (out == NULL || entry == NULL || (member != NULL && item == NULL))
+    if (actor == NULL && rc != EC_OK) {
+        cJSON_Delete(item);
+        return st->host->reply_db_error(req, rc);
+    }
+    out = cJSON_CreateObject();
+    entry = funds_entry_json(st->host, e);
+    if (out == NULL || entry == NULL || actor == NULL || (member != NULL && item == NULL))
         goto oom;
+    if (!cJSON_AddItemToObject(entry, "actor", actor))
+        goto oom;
+    actor = NULL;
     if (member != NULL) {
         if (!cJSON_AddItemToObject(out, member, item))
             goto oom;
@@ -109,8 +122,35 @@ int funds_reply_entry(funds_state *st, ec_request *req, int status, const char *
 oom:
     cJSON_Delete(out);
     cJSON_Delete(entry);
+    cJSON_Delete(actor);
     cJSON_Delete(item);
     return funds_reply_internal(st, req, "out of memory building an entry reply");
+}
+
+/* ---- operators' money actions ---- */
+
+ec_status funds_post_operator(funds_state *st, ec_request *req, const char *action,
+                              const char *account, const ec_ledger_op *op, ec_entry *e,
+                              int *replayed, const char **refusal)
+{
+    const ec_host *h = st->host;
+    const char *reason = funds_body_str(h, req, "reason");
+    cJSON *details;
+    ec_status rc = h->ledger_post_reason(req, account, op, reason, e, replayed, refusal);
+
+    if (rc != EC_OK || *replayed)
+        return rc;
+    /* The entry itself records the operator and the reason; the audit log lists the action
+     * beside the other operators' actions. The money has moved: a failure here is logged. */
+    details = cJSON_CreateObject();
+    if (details == NULL || h->json_add_int64(details, "seq", e->seq) < 0 ||
+        cJSON_AddStringToObject(details, "kind", e->kind) == NULL ||
+        h->json_add_int64(details, "amount", e->amount) < 0 ||
+        h->audit_action(req, action, account, reason, details) != EC_OK)
+        h->log(EC_LOG_ERROR, FUNDS_PLUGIN, "%s on account %s (entry %lld) is not in the audit log",
+               action, account, (long long)e->seq);
+    cJSON_Delete(details);
+    return EC_OK;
 }
 
 /* ---- who may act on which account ---- */
@@ -221,6 +261,8 @@ static const ec_route funds_routes[] = {
      EC_ROUTE_OPERATOR, "funds_voucher_codes"},
     {"funds.ops.charges", "POST", OPS_ACCOUNT "/charges", funds_ops_charge, EC_ROUTE_OPERATOR,
      "funds_charge"},
+    {"funds.ops.reverse", "POST", OPS_ACCOUNT "/entries/(?<seq>[0-9]{1,18})/reverse",
+     funds_ops_reverse, EC_ROUTE_OPERATOR, "funds_reverse"},
     {NULL, NULL, NULL, NULL, 0, NULL},
 };
 

@@ -65,6 +65,12 @@ FUNDS_HIDDEN const char *funds_key(const ec_host *h, ec_request *req, const char
  * refusal's 400/409 with the refusal as code, or the database error; returns the status. */
 FUNDS_HIDDEN int funds_reply_post_error(funds_state *st, ec_request *req, ec_status rc,
                                         const char *refusal);
+/* ledger_post for an operator's money action: the body's `reason` goes into the entry's actor
+ * and, when the post made the entry, the action `action` ("funds.remittance"...) into the
+ * audit log. Same statuses as ledger_post_reason. */
+FUNDS_HIDDEN ec_status funds_post_operator(funds_state *st, ec_request *req, const char *action,
+                                           const char *account, const ec_ledger_op *op, ec_entry *e,
+                                           int *replayed, const char **refusal);
 /* Checks that the route's `{id}` names an owner account (operator routes): EC_OK, or a
  * status after replying (404 `not_found`, 503...) which the handler returns. *id is the id. */
 FUNDS_HIDDEN int funds_target_owner(funds_state *st, ec_request *req, const char **id);
@@ -105,5 +111,6 @@ FUNDS_HIDDEN int funds_ops_voucher(ec_request *req, void *state); /* vouchers.c 
 FUNDS_HIDDEN int funds_ops_codes(ec_request *req, void *state);   /* codes.c */
 FUNDS_HIDDEN int funds_ops_remit(ec_request *req, void *state);   /* ops.c */
 FUNDS_HIDDEN int funds_ops_charge(ec_request *req, void *state);  /* ops.c */
+FUNDS_HIDDEN int funds_ops_reverse(ec_request *req, void *state); /* reversals.c */
 
 #endif

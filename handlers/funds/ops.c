@@ -2,12 +2,13 @@
  * handlers/funds/ops.c: the `funds.ops.remittances` and `funds.ops.charges` routes: an
  * operator credits an offline bank remittance to an owner account, or charges it.
  *
- * A remittance is keyed by its bank reference (journal key `remit:<bank_reference>`, no
- * Idempotency-Key header): crediting the same transfer twice answers the first entry, the
- * same reference with another amount or memo is 422 `idempotency_key_reused`. A credit pays
- * the arrears first (the ledger's rule). A charge (journal key `charge:<Idempotency-Key>`)
- * is paid in the deduction order, the rest becoming arrears; its entry carries the split.
- * Both answer 201 {"entry"} from the journal entry, and log the operator's action once.
+ * A remittance is keyed by its bank reference, trimmed and in capitals (journal key
+ * `remit:<BANK_REFERENCE>`, no Idempotency-Key header): crediting the same transfer twice answers
+ * the first entry, the same reference with another amount or memo is 422 `idempotency_key_reused`.
+ * A credit pays the arrears first (the ledger's rule). A charge (journal key
+ * `charge:<Idempotency-Key>`) is paid in the deduction order, the rest becoming arrears; its entry
+ * carries the split. Both answer 201 {"entry"} from the journal entry, and log the operator's
+ * action once.
  */
 #include "funds.h"
 
@@ -48,12 +49,30 @@ static int claim_reference(funds_state *st, ec_request *req, const char *referen
                           "this bank reference was credited to another account");
 }
 
+/* A bank reference as the bank means it: without surrounding blanks, in capitals, so that
+ * "ABC-1" and "abc-1 " name one transfer (arena-owned; NULL when nothing is left). */
+static const char *normal_reference(const ec_host *h, ec_request *req, const char *raw)
+{
+    size_t start = 0, end = raw ? strlen(raw) : 0, i;
+    char *out;
+
+    while (start < end && (raw[start] == ' ' || raw[start] == '\t'))
+        start++;
+    while (end > start && (raw[end - 1] == ' ' || raw[end - 1] == '\t'))
+        end--;
+    if (end == start || (out = h->alloc(req, end - start + 1)) == NULL)
+        return NULL;
+    for (i = start; i < end; i++)
+        out[i - start] = (char)(raw[i] >= 'a' && raw[i] <= 'z' ? raw[i] - 'a' + 'A' : raw[i]);
+    return out;
+}
+
 int funds_ops_remit(ec_request *req, void *state)
 {
     funds_state *st = state;
     const ec_host *h = st->host;
     const char *account, *hash, *refusal = NULL;
-    const char *reference = funds_body_str(h, req, "bank_reference");
+    const char *reference = normal_reference(h, req, funds_body_str(h, req, "bank_reference"));
     int64_t amount = 0;
     ec_ledger_op op = {0};
     ec_entry e;
@@ -75,7 +94,7 @@ int funds_ops_remit(ec_request *req, void *state)
     op.amount = amount;
     op.ref = reference;
     op.memo = funds_body_str(h, req, "memo");
-    rc = h->ledger_post(req, account, &op, &e, &replayed, &refusal);
+    rc = funds_post_operator(st, req, "funds.remittance", account, &op, &e, &replayed, &refusal);
     if (rc != EC_OK)
         return funds_reply_post_error(st, req, rc, refusal);
     if (!replayed)
@@ -110,7 +129,7 @@ int funds_ops_charge(ec_request *req, void *state)
     op.request_hash = hash;
     op.amount = amount;
     op.memo = funds_body_str(h, req, "description");
-    rc = h->ledger_post(req, account, &op, &e, &replayed, &refusal);
+    rc = funds_post_operator(st, req, "funds.charge", account, &op, &e, &replayed, &refusal);
     if (rc != EC_OK)
         return funds_reply_post_error(st, req, rc, refusal);
     if (!replayed)

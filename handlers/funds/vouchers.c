@@ -157,14 +157,21 @@ static int claim(funds_state *st, ec_request *req, const char *code, const code_
                  const char *me, const char *key, int *other_key)
 {
     const ec_host *h = st->host;
-    const char *owner, *owner_key;
+    const char *owner = NULL, *owner_key = NULL;
     bson_t doc = BSON_INITIALIZER;
     int64_t now = h->now_ms();
     ec_status rc = claim_of_code(st, req, code, &owner, &owner_key);
 
     if (rc == EC_ERR_NOT_FOUND) {
         rc = claim_of_key(st, req, me, key, &owner, &owner_key);
+        /* The key is bound to a claim: this code's when an identical copy of this request
+         * claimed it since the lookup above (it goes on below like a replay), another's when
+         * the key was used for a different request. */
         if (rc == EC_OK)
+            rc = claim_of_code(st, req, code, &owner, &owner_key);
+        if (rc == EC_OK && strcmp(owner, me) == 0 && strcmp(owner_key, key) == 0)
+            return 0;
+        if (rc == EC_OK || (rc == EC_ERR_NOT_FOUND && owner != NULL))
             return h->reply_error(req, 422, "idempotency_key_reused",
                                   "this idempotency key was used for a different request");
         if (rc != EC_ERR_NOT_FOUND)
@@ -345,7 +352,7 @@ int funds_ops_voucher(ec_request *req, void *state)
      * a replay from the journal before it refuses. */
     if (op.voucher.valid_to <= now)
         op.voucher.valid_to = op.voucher.valid_from;
-    rc = h->ledger_post(req, account, &op, &e, &replayed, &refusal);
+    rc = funds_post_operator(st, req, "funds.voucher_grant", account, &op, &e, &replayed, &refusal);
     if (rc != EC_OK)
         return funds_reply_post_error(st, req, rc, refusal);
     if ((v = funds_entry_voucher(&e)) == NULL)

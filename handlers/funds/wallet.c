@@ -16,6 +16,7 @@
  */
 #include "funds.h"
 
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -251,6 +252,34 @@ static int reply_csv(funds_state *st, ec_request *req, ec_entry_query *q)
     return h->reply_raw(req, 200, "text/csv; charset=utf-8", buf.data, buf.len);
 }
 
+/* Adds each listed entry's actor (one _id lookup each, after the walk): EC_OK or the
+ * database's status; EC_ERR_INTERNAL when out of memory. */
+static ec_status add_actors(const ec_host *h, ec_request *req, const char *account, cJSON *list)
+{
+    cJSON *item;
+
+    cJSON_ArrayForEach(item, list)
+    {
+        const cJSON *seq = cJSON_GetObjectItemCaseSensitive(item, "seq");
+        ec_status rc = EC_OK;
+        cJSON *actor;
+
+        if (seq == NULL || !(cJSON_IsRaw(seq) || cJSON_IsNumber(seq)))
+            return EC_ERR_INTERNAL;
+        actor = h->ledger_actor(req, account,
+                                cJSON_IsRaw(seq) ? strtoll(seq->valuestring, NULL, 10)
+                                                 : (int64_t)seq->valuedouble,
+                                &rc);
+        if (actor == NULL)
+            return rc != EC_OK ? rc : EC_ERR_INTERNAL;
+        if (!cJSON_AddItemToObject(item, "actor", actor)) {
+            cJSON_Delete(actor);
+            return EC_ERR_INTERNAL;
+        }
+    }
+    return EC_OK;
+}
+
 static int reply_page(funds_state *st, ec_request *req, ec_entry_query *q, int64_t limit)
 {
     const ec_host *h = st->host;
@@ -262,6 +291,8 @@ static int reply_page(funds_state *st, ec_request *req, ec_entry_query *q, int64
         goto oom;
     q->limit = (int)limit + 1;
     rc = h->ledger_entries(req, h->session(req)->account_id, q, take, &l);
+    if (rc == EC_OK && !l.failed)
+        rc = add_actors(h, req, h->session(req)->account_id, l.list);
     if (rc != EC_OK) {
         cJSON_Delete(l.list);
         cJSON_Delete(out);

@@ -443,6 +443,32 @@ typedef struct ec_host {
      * guarded with '), arena-owned; NULL when out of memory. */
     const char *(*csv_field)(ec_request *req, const char *text);
 
+    /* -- v1: money: who made an entry (the journal records an actor on every entry) -- */
+    /* ledger_post for an operator's money action: `reason` (1..500 bytes) is recorded in
+     * the entry's actor; NULL or "" is EC_ERR_INVALID with *refusal "reason_required".
+     * (ledger_post records the actor alone: the session's account and role, or the provider
+     * plugin on a route without a session, with the session and request ids.) */
+    ec_status (*ledger_post_reason)(ec_request *req, const char *account_id, const ec_ledger_op *op,
+                                    const char *reason, ec_entry *out, int *replayed,
+                                    const char **refusal);
+    /* The actor of entry `seq` of the account (one _id lookup) as a new JSON object the
+     * caller owns: {"id", "role": "owner"|"operator"|"provider"|"system",
+     * "session", "request_id" (null when none), "reason"?}; JSON null for an entry written before
+     * actors were recorded; NULL when the database failed or memory ran out (*st says which when st
+     * is not NULL). */
+    cJSON *(*ledger_actor)(ec_request *req, const char *account_id, int64_t seq, ec_status *st);
+    /* Reverses entry `seq` of the account (a credit or a charge) for an operator, with
+     * `reason` as for ledger_post_reason: a new entry of kind "reversal" whose ref is the
+     * original's seq moves the same funds back (a credit already spent leaves arrears, never
+     * negative cash), once per original (journal key "reverse:<seq>"; the request hash binds
+     * it like an Idempotency-Key). EC_ERR_NOT_FOUND: no such entry; EC_ERR_INVALID with
+     * *refusal "not_reversible" (a reversal, a voucher or a card entry), "fund_gone" (a
+     * voucher or card the charge used has left the wallet) or "reason_required"; else as
+     * ledger_post. */
+    ec_status (*ledger_reverse)(ec_request *req, const char *account_id, int64_t seq,
+                                const char *reason, ec_entry *out, int *replayed,
+                                const char **refusal);
+
     /* -- v1 (workspaces): gapless series and the loaded settlement providers -- */
     /* Gapless series (core/gapless.h): documents "<series>:<n>", n = 1, 2, ... in
      * `collection`, so a listing walks _ids. The head is the highest n that exists (0: none). */

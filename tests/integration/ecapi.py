@@ -266,6 +266,7 @@ RECHARGES = "/api/v1/recharges"
 SANDBOX_NOTIFY = "/api/v1/payments/sandbox/notify"
 MONEY_MAX = 10 ** 13
 DAY_MS = 86400 * 1000
+REASON = "ticket 4711"  # the reason an operator's money action gives
 CSV_HEADER = ("seq,at,kind,amount,cash_delta,voucher_delta,card_delta,arrears_delta,"
               "cash_after,arrears_after,ref,memo")
 
@@ -313,6 +314,14 @@ def moves_of(entry):
 
 def is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+def with_reason(body, reason):
+    """An operator's money body as given, with `reason` added unless it names one (reason
+    None: as given)."""
+    if reason is None or not isinstance(body, dict) or "reason" in body:
+        return body
+    return dict(body, reason=reason)
 
 
 class Money:
@@ -393,12 +402,14 @@ class Money:
 
     # -- operator routes --
     def remit(self, account_id, amount, bank_reference=None, memo=None, token=None,
-              json_body=None):
-        body = json_body
+              json_body=None, reason=REASON):
+        body = with_reason(json_body, reason)
         if body is None:
             body = {"amount": amount, "bank_reference": bank_reference or idem("bank")}
             if memo is not None:
                 body["memo"] = memo
+            if reason is not None:
+                body["reason"] = reason
         return self.api("POST", ops_account(account_id, "remittances"), json=body,
                         token=token or self.op.token)
 
@@ -409,11 +420,13 @@ class Money:
         return r.json()["entry"]
 
     def grant(self, account_id, kind="ordinary", face=1000, threshold=None, valid_from=None,
-              valid_to=None, memo=None, key=None, token=None, json_body=None):
-        body = json_body
+              valid_to=None, memo=None, key=None, token=None, json_body=None, reason=REASON):
+        body = with_reason(json_body, reason)
         if body is None:
             body = {"kind": kind, "face_value": face,
                     "valid_to": valid_to if valid_to is not None else now_ms() + 30 * DAY_MS}
+            if reason is not None:
+                body["reason"] = reason
             if threshold is not None:
                 body["threshold"] = threshold
             if valid_from is not None:
@@ -424,8 +437,10 @@ class Money:
                         token=token or self.op.token, headers=self._key_headers(key, "grant"))
 
     def codes(self, kind="ordinary", face=1000, count=1, valid_days=30, threshold=None,
-              expires_at=None, key=None, token=None):
+              expires_at=None, key=None, token=None, reason=REASON):
         body = {"kind": kind, "face_value": face, "valid_days": valid_days, "count": count}
+        if reason is not None:
+            body["reason"] = reason
         if threshold is not None:
             body["threshold"] = threshold
         if expires_at is not None:
@@ -438,8 +453,11 @@ class Money:
         assert r.status_code == 201, "voucher codes: %s %s" % (r.status_code, r.text[:300])
         return r.json()["codes"]
 
-    def charge(self, account_id, amount, key=None, description=None, token=None):
+    def charge(self, account_id, amount, key=None, description=None, token=None,
+               reason=REASON):
         body = {"amount": amount}
+        if reason is not None:
+            body["reason"] = reason
         if description is not None:
             body["description"] = description
         return self.api("POST", ops_account(account_id, "charges"), json=body,
@@ -489,14 +507,20 @@ CARD_KEYS = {"id", "number", "face_value", "balance", "valid_from", "valid_to", 
 def check_entry(e):
     """The entry JSON has the contract's shape, integers where money is; returns it."""
     want = ENTRY_KEYS | ({"split"} if e.get("kind") == "charge" else set())
-    extra = set(e) - want - {"split"}
+    extra = set(e) - want - {"split", "actor"}
     assert want <= set(e) and not extra, "entry fields %s, want %s" % (sorted(e), sorted(want))
+    if e.get("actor") is not None:
+        a = e["actor"]
+        assert {"role", "id", "session", "request_id"} <= set(a), a
+        assert a["role"] in ("owner", "operator", "provider", "system"), a
+        assert a["role"] != "operator" or a.get("reason"), "an operator's entry without reason"
     if e["kind"] != "charge":
         assert e.get("split") in (None, {}), "split on a %s entry: %s" % (e["kind"], e)
     for k in ("seq", "amount", "at"):
         assert is_int(e[k]), (k, e)
     assert e["seq"] >= 1 and e["amount"] >= 1
-    assert e["kind"] in ("recharge", "remittance", "voucher", "redeem", "card", "charge"), e
+    assert e["kind"] in ("recharge", "remittance", "voucher", "redeem", "card", "charge",
+                         "reversal"), e
     assert isinstance(e["moves"], list)
     for m in e["moves"]:
         assert set(m) == {"fund", "delta"}, m

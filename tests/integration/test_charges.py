@@ -187,7 +187,7 @@ def test_charge_is_operator_only(money, new_account, api):
 def test_charge_amount_schema(money, shared_owner, amount):
     acct = shared_owner
     state = money.state(acct)
-    body = {} if amount is None else {"amount": amount}
+    body = {"reason": "r"} if amount is None else {"amount": amount, "reason": "r"}
     r = money.api("POST", ops_account(acct.id, "charges"), json=body, token=money.op.token,
                   headers={"Idempotency-Key": idem()})
     assert_error(r, 400, "invalid_request")

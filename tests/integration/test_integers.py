@@ -45,10 +45,12 @@ def test_decimal_text_is_refused_on_account_routes(money, new_account, route):
     cases = {
         "card": (CARDS, '{"face_value": %s}', "10000", acct.token),
         "remittance": (ops_account(acct.id, "remittances"),
-                       '{"amount": %%s, "bank_reference": "%s"}' % idem("bank"), "10000", op),
-        "charge": (ops_account(acct.id, "charges"), '{"amount": %s}', "1000", op),
+                       '{"amount": %%s, "bank_reference": "%s", "reason": "r"}' % idem("bank"),
+                       "10000", op),
+        "charge": (ops_account(acct.id, "charges"), '{"amount": %s, "reason": "r"}', "1000", op),
         "voucher": (ops_account(acct.id, "vouchers"),
-                    '{"kind": "ordinary", "face_value": %%s, "valid_to": %d}' % valid_to,
+                    '{"kind": "ordinary", "face_value": %%s, "valid_to": %d, "reason": "r"}'
+                    % valid_to,
                     "1000", op),
         "recharge": (RECHARGES, '{"amount": %s, "provider": "sandbox"}', "1000", acct.token),
     }
@@ -64,7 +66,8 @@ def test_decimal_text_is_refused_in_a_time_field(money, new_account):
     valid_to = now_ms() + 30 * 86400 * 1000
     for text in ("%d.0" % valid_to, "%de0" % valid_to):
         r = post_text(money, ops_account(acct.id, "vouchers"),
-                      '{"kind": "ordinary", "face_value": 1000, "valid_to": %s}' % text,
+                      '{"kind": "ordinary", "face_value": 1000, "valid_to": %s, "reason": "r"}'
+                      % text,
                       money.op.token, idem("grant"))
         assert_error(r, 400, "invalid_request")
     assert money.state(acct) == before
@@ -72,7 +75,8 @@ def test_decimal_text_is_refused_in_a_time_field(money, new_account):
 
 def test_decimal_text_is_refused_on_voucher_codes(money):
     refused_then_taken(money, VOUCHER_CODES,
-                       '{"kind": "ordinary", "face_value": 1000, "valid_days": 30, "count": %s}',
+                       '{"kind": "ordinary", "face_value": 1000, "valid_days": 30, "reason": "r", '
+                       '"count": %s}',
                        "1", money.op.token, "codes")
 
 

@@ -1,12 +1,15 @@
 """MONEY UNDER FIRE (TESTING.md, layer 4): many clients move money concurrently, retrying
 with the same idempotency keys, while workers are SIGKILLed at random and the pool reloads.
+Some requests are sent as identical twins at the same instant, and operators reverse
+remittances and charges that were answered.
 
 On a stack of its own (4 workers recycled every 200 requests): THREADS client threads run
 for DURATION seconds on 3 accounts a random mix of remittances, card purchases, voucher-code
-redemptions, charges and sandbox recharges (order, then a signed notification, sometimes
-delivered twice). Each request has its own Idempotency-Key; on a timeout, a connection
-error, 502, 503 or 504 the client sends the SAME request with the SAME key again (bounded),
-and every answer it got is recorded. Meanwhile a chaos thread SIGKILLs a random worker every
+redemptions, charges, reversals of answered remittances and charges, and sandbox recharges
+(order, then a signed notification, sometimes delivered twice); a quarter of the requests
+go out twice at once from two connections (identical twins, one key). Each request has its
+own Idempotency-Key; on a timeout, a connection error, 502, 503 or 504 the client sends the
+SAME request with the SAME key again (bounded), and every answer it got is recorded. Meanwhile a chaos thread SIGKILLs a random worker every
 0.5-1 s and sends HUP (reload) every ~4 s. Once the chaos stops, every request left without
 an answer is sent once more (same key) until it gets one.
 
@@ -131,7 +134,8 @@ class Fire:
         amount = rnd.randint(1000, 30000)
         ref = "fire-" + uuid.uuid4().hex
         return self.add(Op("remit", i, "POST", ops_account(self.accounts[i].id, "remittances"),
-                           _body({"amount": amount, "bank_reference": ref}),
+                           _body({"amount": amount, "bank_reference": ref,
+                                  "reason": "fire"}),
                            self.money.op.token, None))
 
     def card(self, rnd, i):
@@ -156,8 +160,22 @@ class Fire:
     def charge(self, rnd, i):
         amount = rnd.randint(100, 20000)
         return self.add(Op("charge", i, "POST", ops_account(self.accounts[i].id, "charges"),
-                           _body({"amount": amount, "description": "fire"}),
+                           _body({"amount": amount, "description": "fire", "reason": "fire"}),
                            self.money.op.token, "charge-" + uuid.uuid4().hex))
+
+    def reverse(self, rnd, i):
+        with self.lock:
+            done = [op for op in self.ops if op.acct == i and op.family in ("remit", "charge")
+                    and op.final and op.final[0] == 201]
+        if not done:
+            return None
+        target = rnd.choice(done)
+        seq = target.json()["entry"]["seq"]
+        op = Op("reverse", i, "POST",
+                ops_account(self.accounts[i].id, "entries/%d/reverse" % seq),
+                _body({"reason": "fire " + uuid.uuid4().hex}), self.money.op.token, None)
+        op.meta["target"] = target
+        return self.add(op)
 
     def order(self, rnd, i):
         amount = rnd.randint(1000, 20000)
@@ -178,7 +196,8 @@ class Fire:
     def client(self, n, deadline):
         rnd = random.Random(SEED * 100 + n)
         c = Client(self.stack)
-        plan = ["remit"] * 2 + ["card"] * 2 + ["redeem"] + ["charge"] * 3 + ["recharge"] * 2
+        plan = (["remit"] * 2 + ["card"] * 2 + ["redeem"] + ["charge"] * 3 + ["recharge"] * 2 +
+                ["reverse"])
         while time.monotonic() < deadline and not self.stop.is_set():
             what = rnd.choice(plan)
             i = rnd.randrange(len(self.accounts))
@@ -190,7 +209,13 @@ class Fire:
                         c.send(self.notify(op, rnd))
                 continue
             op = getattr(self, what)(rnd, i)
-            if op is not None:
+            if op is not None and rnd.random() < 0.25:
+                twin = threading.Thread(target=Client(self.stack).send, args=(op,), daemon=True)
+                twin.start()
+                c.send(op)
+                twin.join(60)
+                op.meta["twin"] = True
+            elif op is not None:
                 c.send(op)
 
     def chaos(self):
@@ -285,9 +310,15 @@ def test_money_under_fire(fire):
 
     # ---- every key: all non-5xx answers identical; each final answer is an allowed one ------
     allowed = {"remit": {201}, "card": {201, 409}, "redeem": {201, 409}, "charge": {201},
-               "order": {201}, "notify": {200}}
+               "order": {201}, "notify": {200}, "reverse": {201, 422}}
+    def same(answer):
+        """An answer as it must repeat: the bytes, or for an error its status and code (its
+        request_id is each request's own)."""
+        status, body = answer
+        return (status, json.loads(body)["error"]["code"]) if status >= 400 else answer
+
     for op in f.ops:
-        good = [a for a in op.answers if a[0] and a[0] < 500]
+        good = [same(a) for a in op.answers if a[0] and a[0] < 500]
         if op.family != "notify" and len(set(good)) > 1:
             problems.append("a replay answered differently: " + describe(op))
         if any(s == 500 for s, _ in op.answers):
@@ -296,6 +327,10 @@ def test_money_under_fire(fire):
         if s not in allowed[op.family]:
             problems.append("unexpected answer: " + describe(op))
             continue
+        if s == 422:
+            code = json.loads(op.final[1])["error"]["code"]
+            if code != "idempotency_key_reused":
+                problems.append("422 %s: %s" % (code, describe(op)))
         if s == 409:
             code = json.loads(op.final[1])["error"]["code"]
             want = "insufficient_cash" if op.family == "card" else "code_used"
@@ -354,7 +389,7 @@ def test_money_under_fire(fire):
                     i, e["seq"], explained[e["seq"]], describe(op)))
             explained[e["seq"]] = op.key or op.path
             want_kind = {"remit": "remittance", "card": "card", "redeem": "redeem",
-                         "charge": "charge"}[op.family]
+                         "charge": "charge", "reverse": "reversal"}[op.family]
             if e["kind"] != want_kind:
                 problems.append("account %d: %s answered a %s entry" % (i, op.family, e))
             req = json.loads(op.body)
@@ -372,6 +407,12 @@ def test_money_under_fire(fire):
                     problems.append("redeemed voucher of %s, codes are 800" % e["amount"])
             elif op.family == "card" and e["amount"] != req["face_value"]:
                 problems.append("card of %s for %s" % (e["amount"], req))
+            elif op.family == "reverse":
+                target = op.meta["target"]
+                original = target.json()["entry"]
+                if e["ref"] != str(original["seq"]) or e["amount"] != original["amount"]:
+                    problems.append("reversal %s of %s" % (e, original))
+                expected += -e["amount"] if target.family == "remit" else e["amount"]
         recharge_refs = Counter()
         for seq, e in journal.items():
             if e["kind"] == "recharge":

@@ -191,7 +191,7 @@ def test_codes_replay_and_key_reuse(money):
                                     {"face_value": 0}, {"kind": "bogus"},
                                     {"valid_days": "x"}, {"extra": 1}])
 def test_codes_schema(money, change):
-    body = {"kind": "ordinary", "face_value": 1000, "valid_days": 30, "count": 1}
+    body = {"kind": "ordinary", "face_value": 1000, "valid_days": 30, "count": 1, "reason": "r"}
     body.update(change)
     r = money.api("POST", VOUCHER_CODES, json=body, token=money.op.token,
                   headers={"Idempotency-Key": idem()})

@@ -237,7 +237,8 @@ def test_entries_csv(money, new_account):
     acct = new_account()
     refs = []
     for i, memo in enumerate(FORMULA_MEMOS):
-        ref = ("-ref-%d-" % i if i == 2 else "ref-%d-" % i) + uuid.uuid4().hex[:8]
+        # kept as the bank's reference is: trimmed, in capitals
+        ref = ("-REF-%d-" % i if i == 2 else "REF-%d-" % i) + uuid.uuid4().hex[:8].upper()
         refs.append(ref)
         money.credit(acct.id, 20000 + i, bank_reference=ref, memo=memo)
     r = money.buy_card(acct, 10000)
@@ -298,7 +299,7 @@ def test_entries_csv_of_empty_wallet(money, new_account):
 
 def test_remittance_credits_cash(money, new_account):
     acct = new_account()
-    ref = "BANK-" + uuid.uuid4().hex[:12]
+    ref = "BANK-" + uuid.uuid4().hex[:12].upper()
     r = money.remit(acct.id, 123456, bank_reference=ref, memo="wire 42")
     assert r.status_code == 201, r.text
     assert set(r.json()) == {"entry"}

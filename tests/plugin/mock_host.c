@@ -584,7 +584,7 @@ static ec_status store_upsert(void *ctx, const char *coll, const bson_t *filter,
     return mock_store_upsert(coll, filter, update);
 }
 
-static const ec_ledger_store journal_store = {NULL, store_find, store_insert, store_upsert};
+static const ec_ledger_store journal_store = {NULL, store_find, store_insert, store_upsert, 0};
 
 static ec_status m_ledger_wallet(ec_request *req, const char *account, ec_wallet *out)
 {
@@ -595,9 +595,24 @@ static ec_status m_ledger_wallet(ec_request *req, const char *account, ec_wallet
     return ec_ledger_wallet(&journal_store, ledger_arena(req), account, out);
 }
 
+/* The actor the host would record: the request's session, or the route's plugin. */
+static const ec_actor *mock_actor(ec_request *req, const char *reason, ec_actor *a)
+{
+    const ec_session *s = req ? m_session(req) : NULL;
+
+    memset(a, 0, sizeof *a);
+    snprintf(a->role, sizeof a->role, "%s", s ? s->role : "provider");
+    snprintf(a->id, sizeof a->id, "%s", s ? s->account_id : "mock");
+    snprintf(a->session, sizeof a->session, "%s", s && s->session_id ? s->session_id : "");
+    snprintf(a->request_id, sizeof a->request_id, "%s", req ? req->request_id : "");
+    snprintf(a->reason, sizeof a->reason, "%s", reason ? reason : "");
+    return a;
+}
+
 static ec_status m_ledger_post(ec_request *req, const char *account, const ec_ledger_op *op,
                                ec_entry *out, int *replayed, const char **refusal)
 {
+    ec_actor actor;
     ec_status st = mock_store_injected("ledger_post", EC_JOURNAL);
 
     g.ledger_posts++;
@@ -605,8 +620,63 @@ static ec_status m_ledger_post(ec_request *req, const char *account, const ec_le
     *refusal = NULL;
     if (st != EC_OK)
         return st;
-    return ec_ledger_post(&journal_store, ledger_arena(req), account, op, g.clock_ms, out, replayed,
-                          refusal);
+    return ec_ledger_post_as(&journal_store, ledger_arena(req), account, op,
+                             mock_actor(req, NULL, &actor), g.clock_ms, out, replayed, refusal);
+}
+
+static ec_status m_ledger_post_reason(ec_request *req, const char *account, const ec_ledger_op *op,
+                                      const char *reason, ec_entry *out, int *replayed,
+                                      const char **refusal)
+{
+    ec_actor actor;
+    ec_status st = mock_store_injected("ledger_post", EC_JOURNAL);
+
+    g.ledger_posts++;
+    *replayed = 0;
+    *refusal = NULL;
+    if (st != EC_OK)
+        return st;
+    if (reason == NULL || reason[0] == '\0' || strlen(reason) > 500) {
+        *refusal = "reason_required";
+        return EC_ERR_INVALID;
+    }
+    return ec_ledger_post_as(&journal_store, ledger_arena(req), account, op,
+                             mock_actor(req, reason, &actor), g.clock_ms, out, replayed, refusal);
+}
+
+static ec_status m_ledger_reverse(ec_request *req, const char *account, int64_t seq,
+                                  const char *reason, ec_entry *out, int *replayed,
+                                  const char **refusal)
+{
+    ec_actor actor;
+    const char *hash = m_request_hash(req);
+    ec_status st = mock_store_injected("ledger_post", EC_JOURNAL);
+
+    g.ledger_posts++;
+    *replayed = 0;
+    *refusal = NULL;
+    if (st != EC_OK)
+        return st;
+    if (reason == NULL || reason[0] == '\0' || strlen(reason) > 500) {
+        *refusal = "reason_required";
+        return EC_ERR_INVALID;
+    }
+    return ec_ledger_reverse(&journal_store, ledger_arena(req), account, seq, hash,
+                             mock_actor(req, reason, &actor), g.clock_ms, out, replayed, refusal);
+}
+
+static cJSON *m_ledger_actor(ec_request *req, const char *account, int64_t seq, ec_status *status)
+{
+    ec_actor a;
+    int found = 0;
+    ec_status st = mock_store_injected("find", EC_JOURNAL);
+
+    (void)req;
+    if (st == EC_OK)
+        st = ec_ledger_actor(&journal_store, account, seq, &a, &found);
+    if (status)
+        *status = st;
+    return st != EC_OK ? NULL : ec_actor_json(found ? &a : NULL);
 }
 
 static ec_status m_ledger_entries(ec_request *req, const char *account, const ec_entry_query *q,
@@ -722,6 +792,9 @@ static const ec_host host_table = {
     .acs3_sign = ec_acs3_sign,
     .acs3_result_free = ec_acs3_result_free,
     .aliyun_spi_verify = ec_aliyun_spi_verify,
+    .ledger_post_reason = m_ledger_post_reason,
+    .ledger_actor = m_ledger_actor,
+    .ledger_reverse = m_ledger_reverse,
 };
 
 const ec_host *mock_host(void)

@@ -124,6 +124,20 @@ static const char *path_of(const char *route, const char *id)
     return buf;
 }
 
+/* An operator's money action needs a reason: the bodies below that give none get one, and
+ * "\"reason\": null" in a body means none at all. */
+static const char *with_reason(const char *route, const char *body)
+{
+    static char buf[4096];
+    const char *brace = body ? strchr(body, '{') : NULL;
+
+    if (strncmp(route, "funds.ops.", 10) != 0 || brace == NULL || strstr(body, "\"reason\""))
+        return body;
+    snprintf(buf, sizeof buf, "%.*s{\"reason\": \"by the book\"%s%s", (int)(brace - body), body,
+             strchr(brace + 1, '"') ? ", " : "", brace + 1);
+    return buf;
+}
+
 /* Runs a route; `id` is the {id} capture of the ops account routes, `key` the
  * Idempotency-Key (NULL: none), `query` NULL-terminated name/value pairs. Free the result. */
 static ec_request *run(const char *route, const char *id, const char *body, const who *w,
@@ -134,6 +148,7 @@ static ec_request *run(const char *route, const char *id, const char *body, cons
 
     if (id != NULL)
         mock_request_capture(req, "id", id);
+    body = with_reason(route, body);
     if (body != NULL && mock_request_body(req, body) < 0)
         printf("# bad test body %s\n", body);
     if (w != NULL)
@@ -260,6 +275,25 @@ static cJSON *check_replay(const char *what, const char *route, const char *id, 
     return out;
 }
 
+/* Calls a route expecting a refusal that depends on the wallet's state: it writes no entry,
+ * only the claim of its key, which stores the refusal as the key's answer. */
+static void check_refused_stored(const char *what, const char *route, const char *body,
+                                 const who *w, const char *key, int want, const char *want_code)
+{
+    int64_t entries = mock_db_count_json("journal", "{}");
+    int64_t claims = mock_db_count_json("journal_keys", fmt("{\"refusal\": \"%s\"}", want_code));
+    char code[64];
+    int st = status_of(route, NULL, body, w, key, code, sizeof code);
+
+    ok(st == want && strcmp(code, want_code) == 0 &&
+           mock_db_count_json("journal", "{}") == entries &&
+           mock_db_count_json("journal_keys", fmt("{\"refusal\": \"%s\"}", want_code)) ==
+               claims + 1,
+       "%s: %d %s, no entry, the refusal stored under its key", what, want, want_code);
+    if (st != want || strcmp(code, want_code) != 0)
+        printf("#   got %d %s\n", st, code);
+}
+
 /* Calls a route expecting a refusal that changes nothing at all. */
 static void check_refused(const char *what, const char *route, const char *id, const char *body,
                           const who *w, const char *key, int want, const char *want_code)
@@ -297,6 +331,9 @@ static void test_load(const char *path)
          EC_ROUTE_OPERATOR},
         {"funds.ops.charges", "POST", "/api/v1/ops/accounts/(?<id>[0-9a-f]{24})/charges",
          "funds_charge", EC_ROUTE_OPERATOR},
+        {"funds.ops.reverse", "POST",
+         "/api/v1/ops/accounts/(?<id>[0-9a-f]{24})/entries/(?<seq>[0-9]{1,18})/reverse",
+         "funds_reverse", EC_ROUTE_OPERATOR},
     };
     const ec_route *r;
     size_t i, n = 0;
@@ -310,7 +347,7 @@ static void test_load(const char *path)
        "internal functions are not exported");
     for (r = P.plugin->routes; r->name; r++)
         n++;
-    is_int(n, 8, "eight routes");
+    is_int(n, 9, "nine routes");
     for (i = 0; i < sizeof want / sizeof want[0]; i++) {
         r = mock_plugin_route(&P, want[i].name);
         ok(r && !strcmp(r->method, want[i].method) && !strcmp(r->pattern, want[i].pattern) &&
@@ -371,19 +408,24 @@ static void test_schemas(const char *dir)
         {"funds_card", "{\"face_value\": 10000}", "face_value", "{\"face_value\": %s}"},
         {"funds_redeem", "{\"code\": \"ABCDEFGHJKLMNPQR\"}", NULL, NULL},
         {"funds_remittance",
-         "{\"amount\": 1, \"bank_reference\": \"BR-1/2.x:y_z\", \"memo\": \"m\"}", "amount",
-         "{\"amount\": %s, \"bank_reference\": \"BR1\"}"},
+         "{\"reason\": \"r\", \"amount\": 1, \"bank_reference\": \"BR-1/2.x:y_z\", \"memo\": "
+         "\"m\"}",
+         "amount", "{\"reason\": \"r\", \"amount\": %s, \"bank_reference\": \"BR1\"}"},
         {"funds_voucher",
-         "{\"kind\": \"full_reduction\", \"face_value\": 5, \"threshold\": 9, \"valid_from\": 0, "
+         "{\"reason\": \"r\", \"kind\": \"full_reduction\", \"face_value\": 5, \"threshold\": 9, "
+         "\"valid_from\": 0, "
          "\"valid_to\": 1, \"memo\": \"m\"}",
-         "face_value", "{\"kind\": \"ordinary\", \"face_value\": %s, \"valid_to\": 5}"},
+         "face_value",
+         "{\"reason\": \"r\", \"kind\": \"ordinary\", \"face_value\": %s, \"valid_to\": 5}"},
         {"funds_voucher_codes",
-         "{\"kind\": \"ordinary\", \"face_value\": 5, \"valid_days\": 30, \"count\": 100, "
+         "{\"reason\": \"r\", \"kind\": \"ordinary\", \"face_value\": 5, \"valid_days\": 30, "
+         "\"count\": 100, "
          "\"expires_at\": 1}",
          "face_value",
-         "{\"kind\": \"ordinary\", \"face_value\": %s, \"valid_days\": 1, \"count\": 1}"},
-        {"funds_charge", "{\"amount\": 10000000000000, \"description\": \"d\"}", "amount",
-         "{\"amount\": %s}"},
+         "{\"reason\": \"r\", \"kind\": \"ordinary\", \"face_value\": %s, \"valid_days\": 1, "
+         "\"count\": 1}"},
+        {"funds_charge", "{\"reason\": \"r\", \"amount\": 10000000000000, \"description\": \"d\"}",
+         "amount", "{\"reason\": \"r\", \"amount\": %s}"},
     };
     static const char *const bad_amounts[] = {"0",    "-1",   "1.5", "\"100\"", "10000000000001",
                                               "1e20", "null", "true"};
@@ -421,18 +463,29 @@ static void test_schemas(const char *dir)
                cases[i].schema, cases[i].field);
         }
         if (strcmp(cases[i].schema, "funds_remittance") == 0) {
-            ok(valid(s, "{\"amount\": 1, \"bank_reference\": \"a b\"}") == 0 &&
-                   valid(s, "{\"amount\": 1, \"bank_reference\": \"\"}") == 0 &&
-                   valid(s, fmt("{\"amount\": 1, \"bank_reference\": \"%065d\"}", 0)) == 0,
+            ok(valid(s, "{\"reason\": \"r\", \"amount\": 1, \"bank_reference\": \"a b\"}") == 0 &&
+                   valid(s, "{\"reason\": \"r\", \"amount\": 1, \"bank_reference\": \"\"}") == 0 &&
+                   valid(s, fmt("{\"reason\": \"r\", \"amount\": 1, \"bank_reference\": \"%065d\"}",
+                                0)) == 0,
                "funds_remittance: a bank reference is 1..64 of [A-Za-z0-9._:/-]");
-            ok(valid(s, fmt("{\"amount\": 1, \"bank_reference\": \"b\", \"memo\": \"%061d\"}",
+            ok(valid(s, fmt("{\"reason\": \"r\", \"amount\": 1, \"bank_reference\": \"b\", "
+                            "\"memo\": \"%061d\"}",
                             0)) == 0,
                "funds_remittance: a memo is at most 60 characters");
         }
+        if (strncmp(cases[i].good, "{\"reason\": \"r\", ", 16) == 0) {
+            snprintf(body, sizeof body, "{%s", cases[i].good + 16);
+            ok(valid(s, body) == 0 &&
+                   valid(s, fmt("{\"reason\": \"\", %s", cases[i].good + 16)) == 0,
+               "%s: an operator's money action needs a reason (1..500 characters)",
+               cases[i].schema);
+        }
         if (strcmp(cases[i].schema, "funds_voucher_codes") == 0)
-            ok(valid(s, "{\"kind\": \"ordinary\", \"face_value\": 5, \"valid_days\": 1, "
+            ok(valid(s, "{\"reason\": \"r\", \"kind\": \"ordinary\", \"face_value\": 5, "
+                        "\"valid_days\": 1, "
                         "\"count\": 101}") == 0 &&
-                   valid(s, "{\"kind\": \"other\", \"face_value\": 5, \"valid_days\": 1, "
+                   valid(s, "{\"reason\": \"r\", \"kind\": \"other\", \"face_value\": 5, "
+                            "\"valid_days\": 1, "
                             "\"count\": 1}") == 0,
                "funds_voucher_codes: count is 1..100, kind ordinary or full_reduction");
         ec_schema_free(s);
@@ -551,12 +604,14 @@ static void test_cards(void)
                   &alice, "c-0", 400, "invalid_face_value");
     check_refused("card: not a multiple of 100 units", "funds.cards.buy", NULL,
                   "{\"face_value\": 15000}", &alice, "c-0", 400, "invalid_face_value");
-    check_refused("card: without cash", "funds.cards.buy", NULL, "{\"face_value\": 10000}", &alice,
-                  "c-0", 409, "insufficient_cash");
+    check_refused_stored("card: without cash", "funds.cards.buy", "{\"face_value\": 10000}", &alice,
+                         "c-0", 409, "insufficient_cash");
     check_refused("card: an operator holds no wallet", "funds.cards.buy", NULL,
                   "{\"face_value\": 10000}", &op, "c-0", 403, "forbidden");
 
     credit(ALICE, 25000, "recharge:o1");
+    check_refused("card: the refused request again once the cash is there", "funds.cards.buy", NULL,
+                  "{\"face_value\": 10000}", &alice, "c-0", 409, "insufficient_cash");
     b = check_replay("card", "funds.cards.buy", NULL, "{\"face_value\": 20000}", &alice, "c-1",
                      201);
     for (i = 0; js(b, "card.number") && i < 16; i++)
@@ -580,8 +635,8 @@ static void test_cards(void)
     cJSON_Delete(b);
     check_refused("card: the same key with another face value", "funds.cards.buy", NULL,
                   "{\"face_value\": 10000}", &alice, "c-1", 422, "idempotency_key_reused");
-    check_refused("card: another card without the cash for it", "funds.cards.buy", NULL,
-                  "{\"face_value\": 10000}", &alice, "c-2", 409, "insufficient_cash");
+    check_refused_stored("card: another card without the cash for it", "funds.cards.buy",
+                         "{\"face_value\": 10000}", &alice, "c-2", 409, "insufficient_cash");
     /* The replay above already ran with 5000 cash left: the ledger answers from the journal,
      * not from what the wallet could pay now. */
     is_int(journal_count(ALICE), 2, "card: one purchase, whatever was retried");
@@ -1348,6 +1403,82 @@ static void test_replay_across_workers(void)
     mock_request_free(req);
 }
 
+/* ---- actors and reversals ---- */
+
+static ec_request *reverse_req(const char *account, const char *seq, const char *body, const who *w)
+{
+    ec_request *req =
+        mock_request_new("POST", fmt("/api/v1/ops/accounts/%s/entries/%s/reverse", account, seq));
+
+    mock_request_capture(req, "id", account);
+    mock_request_capture(req, "seq", seq);
+    if (body)
+        mock_request_body(req, body);
+    mock_request_session(req, w->account, w->sid, w->role, 0);
+    mock_call(&P, "funds.ops.reverse", req);
+    return req;
+}
+
+static void test_actors_and_reversals(void)
+{
+    ec_request *req;
+    const cJSON *b;
+    int64_t logged;
+
+    restart(NULL);
+    req = post("funds.ops.remittances", ALICE,
+               "{\"reason\": \"wire 7\", \"amount\": 5000, \"bank_reference\": \"rv-1 \"}", &op,
+               NULL);
+    b = mock_reply_body(req);
+    ok(mock_reply_status(req) == 201 && !strcmp(js(b, "entry.actor.role"), "operator") &&
+           !strcmp(js(b, "entry.actor.id"), OPS) &&
+           !strcmp(js(b, "entry.actor.reason"), "wire 7") &&
+           !strcmp(js(b, "entry.actor.session"), "sid-ops") && !strcmp(js(b, "entry.ref"), "RV-1"),
+       "actor: a remittance names the operator, the session and the reason; the reference "
+       "is trimmed and in capitals");
+    mock_request_free(req);
+    is_int(mock_db_count_json("ops_log", "{\"action\": \"funds.remittance\", \"reason\": "
+                                         "\"wire 7\"}"),
+           1, "actor: the remittance is in the audit log");
+    req = post("funds.cards.buy", NULL, "{\"face_value\": 10000}", &alice, "rv-card");
+    ok(mock_reply_status(req) == 409, "actor: (no card without the cash)");
+    mock_request_free(req);
+
+    logged = mock_db_count_json("ops_log", "{}");
+    req = reverse_req(ALICE, "1", "{\"reason\": \"wrong account\"}", &op);
+    b = mock_reply_body(req);
+    ok(mock_reply_status(req) == 201 && !strcmp(js(b, "entry.kind"), "reversal") &&
+           !strcmp(js(b, "entry.ref"), "1") && jn(b, "entry.amount") == 5000 &&
+           jn(b, "entry.balances.cash") == 0 &&
+           !strcmp(js(b, "entry.actor.reason"), "wrong account"),
+       "reversal: a new entry pointing at the original moves its cash back");
+    mock_request_free(req);
+    ok(mock_db_count_json("remittance_refs", "{\"_id\": \"RV-1\"}") == 0 &&
+           mock_db_count_json("ops_log", "{}") == logged + 1,
+       "reversal: the bank reference is released; the reversal is in the audit log");
+    req = reverse_req(ALICE, "1", "{\"reason\": \"wrong account\"}", &op);
+    ok(mock_reply_status(req) == 201 && journal_count(ALICE) == 2 &&
+           mock_db_count_json("ops_log", "{}") == logged + 1,
+       "reversal: the same request again answers the first reversal, once in the log");
+    mock_request_free(req);
+    req = reverse_req(ALICE, "1", "{\"reason\": \"another\"}", &op);
+    ok(mock_reply_status(req) == 422 &&
+           !strcmp(mock_reply_error_code(req), "idempotency_key_reused"),
+       "reversal: another reason for the same original is another request: 422");
+    mock_request_free(req);
+    req = reverse_req(ALICE, "2", "{\"reason\": \"x\"}", &op);
+    ok(mock_reply_status(req) == 409 && !strcmp(mock_reply_error_code(req), "not_reversible"),
+       "reversal: a reversal is not reversible");
+    mock_request_free(req);
+    req = reverse_req(ALICE, "9", "{\"reason\": \"x\"}", &op);
+    ok(mock_reply_status(req) == 404, "reversal: no such entry: 404");
+    mock_request_free(req);
+    req = reverse_req(BOB, "1", "{\"reason\": \"x\"}", &op);
+    ok(mock_reply_status(req) == 404, "reversal: another account's entry: 404");
+    mock_request_free(req);
+    is_int(journal_count(ALICE), 2, "reversal: refusals write nothing");
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -1368,6 +1499,7 @@ int main(int argc, char **argv)
     test_entries();
     test_down();
     test_replay_across_workers();
+    test_actors_and_reversals();
     mock_plugin_unload(&P);
     mock_reset();
     return tap_done();

@@ -43,6 +43,16 @@ static int has(const char *account, int64_t seq, const char *code)
     return 0;
 }
 
+/* The failures other than "rules" (the re-derivation, which also names most corruptions
+ * that a specific check names) among the n reported. */
+static long besides_rules(long n)
+{
+    for (size_t i = 0; i < nfails; i++)
+        if (strcmp(fails[i].code, "rules") == 0)
+            n--;
+    return n;
+}
+
 static int64_t first_seq(void)
 {
     int64_t first = INT64_MAX;
@@ -87,6 +97,30 @@ static void post(book *b, ec_ledger_op op, int64_t now)
     snprintf(e->key, sizeof e->key, "%s:k%lld", op.label, (long long)e->seq);
     snprintf(e->request_hash, sizeof e->request_hash, "h%lld", (long long)e->seq);
     e->amount = op.kind == EC_OP_GRANT_VOUCHER ? op.voucher.face : op.amount;
+    b->n++;
+}
+
+/* Appends the reversal of entry `seq` as the ledger makes it. */
+static void post_reversal(book *b, int64_t seq, int64_t now)
+{
+    ec_entry *e = &b->e[b->n];
+    const ec_entry *orig = &b->e[seq - 1];
+    const ec_wallet *before = b->n ? &b->e[b->n - 1].after : &(ec_wallet){0};
+    const char *refusal = NULL;
+    memset(e, 0, sizeof *e);
+    if (ec_ledger_apply_reversal(b->arena, before, orig, now, &e->after, &e->moves, &e->nmoves,
+                                 &refusal) < 0) {
+        printf("# Bail out! the rules refused a reversal of the fixture: %s\n", refusal);
+        exit(1);
+    }
+    snprintf(e->account, sizeof e->account, "%s", b->account);
+    e->seq = (int64_t)b->n + 1;
+    e->at = now;
+    snprintf(e->kind, sizeof e->kind, "reversal");
+    snprintf(e->key, sizeof e->key, "reverse:%lld", (long long)seq);
+    snprintf(e->ref, sizeof e->ref, "%lld", (long long)seq);
+    snprintf(e->request_hash, sizeof e->request_hash, "h%lld", (long long)e->seq);
+    e->amount = orig->amount;
     b->n++;
 }
 
@@ -220,7 +254,7 @@ static void expect(book *b, int64_t seq, const char *code, const char *name)
 static void expect_only(book *b, int64_t seq, const char *code, const char *name)
 {
     long n = audit(b, NULL);
-    int good = n == 1 && has(b->account, seq, code);
+    int good = besides_rules(n) == 1 && has(b->account, seq, code);
     ok(good, "%s: only %s at %s seq %lld", name, code, b->account, (long long)seq);
     if (!good)
         show();
@@ -287,9 +321,9 @@ static void wrong_after(void)
     for (size_t i = 3; i < a.n; i++)
         voucher_in(&a.e[i], "v1")->balance += 100;
     long n = audit(&a, NULL);
-    ok(n == 2 && has("acct-a", 4, "wrong_after") && has("acct-a", 9, "totals"),
+    ok(besides_rules(n) == 2 && has("acct-a", 4, "wrong_after") && has("acct-a", 9, "totals"),
        "a carried-forward voucher error: wrong_after at 4 and totals at 9 only");
-    if (n != 2)
+    if (besides_rules(n) != 2)
         show();
     ec_arena_free(a.arena);
 
@@ -457,9 +491,9 @@ static void conservation(void)
     book_a(&a);
     a.e[0].amount = 12000;
     long n = audit(&a, NULL);
-    ok(n == 2 && has("acct-a", 1, "conservation") && has("acct-a", 9, "totals"),
+    ok(besides_rules(n) == 2 && has("acct-a", 1, "conservation") && has("acct-a", 9, "totals"),
        "a recharge whose amount is not what moved: conservation at 1, totals at 9");
-    if (n != 2)
+    if (besides_rules(n) != 2)
         show();
     ec_arena_free(a.arena);
 
@@ -616,6 +650,98 @@ static void unreachable(void)
     ec_db_free(db);
 }
 
+/* The re-derivation's "rules" at seq is the one failure. */
+static void expect_rules(book *b, int64_t seq, const char *code, const char *name)
+{
+    long n = audit(b, NULL);
+    int good = n == 1 && has(b->account, seq, code);
+    ok(good, "%s: only %s at %s seq %lld", name, code, b->account, (long long)seq);
+    if (!good)
+        show();
+    ec_arena_free(b->arena);
+}
+
+/* Entries whose every sum adds up but which the rules would not have made: only the
+ * re-derivation with ec_ledger_apply names them (the classes of issue 7, finding 3). */
+static void rules(void)
+{
+    book b;
+
+    /* A charge paid from cash and arrears while cash remained. */
+    book_b(&b);
+    ec_move cash_and_arrears[] = {{"cash", -100}, {"arrears", 100}};
+    set_moves(&b, &b.e[1], 2, cash_and_arrears);
+    b.e[1].after.cash = 400;
+    b.e[1].after.arrears = 100;
+    b.e[1].split.cash = 100;
+    b.e[1].split.arrears = 100;
+    expect_rules(&b, 2, "rules", "arrears while cash was left");
+
+    /* A charge paid from cash while a usable voucher remained. */
+    b.arena = ec_arena_new(16 * 1024, 0);
+    snprintf(b.account, sizeof b.account, "acct-c");
+    b.n = 0;
+    post(&b, credit("recharge", 500), 1000);
+    post(&b, grant("voucher", voucher("vc", "ordinary", 300, 0, 0, 100000)), 2000);
+    post(&b, charge(200), 3000);
+    ec_move from_cash[] = {{"cash", -200}};
+    set_moves(&b, &b.e[2], 1, from_cash);
+    voucher_in(&b.e[2], "vc")->balance = 300;
+    b.e[2].after.cash = 300;
+    b.e[2].split.ordinary_vouchers = 0;
+    b.e[2].split.cash = 200;
+    expect_rules(&b, 3, "rules", "cash spent before a usable voucher");
+
+    /* Two vouchers used out of order: the one expiring last paid first. */
+    b.arena = ec_arena_new(16 * 1024, 0);
+    snprintf(b.account, sizeof b.account, "acct-d");
+    b.n = 0;
+    post(&b, grant("voucher", voucher("soon", "ordinary", 300, 0, 0, 50000)), 1000);
+    post(&b, grant("voucher", voucher("late", "ordinary", 300, 0, 0, 90000)), 1100);
+    post(&b, charge(300), 3000);
+    ec_move late_first[] = {{"voucher:late", -300}};
+    set_moves(&b, &b.e[2], 1, late_first);
+    voucher_in(&b.e[2], "soon")->balance = 300;
+    voucher_in(&b.e[2], "late")->balance = 0;
+    expect_rules(&b, 3, "rules", "the voucher expiring last paid first");
+
+    /* Reversals: made by the rules they pass; one that moves other than the rules, one of a
+     * reversal, and one naming no entry are named. */
+    book_b(&b);
+    post_reversal(&b, 2, 3000);
+    post_reversal(&b, 1, 4000);
+    is_int(audit(&b, NULL), 0, "reversals made by the rules pass");
+    ec_move half_back[] = {{"cash", -300}};
+    set_moves(&b, &b.e[3], 1, half_back);
+    b.e[3].after.cash = 200;
+    b.e[3].after.arrears = 0;
+    long n = audit(&b, NULL);
+    ok(n >= 1 && has("acct-b", 4, "rules"), "a reversal that moves other than the rules: rules");
+    ec_arena_free(b.arena);
+    book_b(&b);
+    post_reversal(&b, 2, 3000);
+    b.e[b.n] = b.e[b.n - 1];
+    b.e[b.n].seq = 4;
+    snprintf(b.e[b.n].key, sizeof b.e[b.n].key, "reverse:3");
+    snprintf(b.e[b.n].ref, sizeof b.e[b.n].ref, "3");
+    b.e[b.n].after.cash = 500 - 200 + 200 - 200; /* a charge again, as reversing it would */
+    b.n++;
+    n = audit(&b, NULL);
+    ok(has("acct-b", 4, "rules"), "a reversal of a reversal: rules at 4");
+    ec_arena_free(b.arena);
+    book_b(&b);
+    post_reversal(&b, 1, 3000);
+    snprintf(b.e[2].ref, sizeof b.e[2].ref, "7");
+    snprintf(b.e[2].key, sizeof b.e[2].key, "reverse:7");
+    expect_rules(&b, 3, "rules", "a reversal of an entry that does not exist");
+
+    /* A voucher granted with a balance other than its face. */
+    book_b(&b);
+    post(&b, grant("voucher", voucher("vx", "ordinary", 300, 0, 0, 90000)), 3000);
+    voucher_in(&b.e[2], "vx")->granted_at = 1;
+    expect_rules(&b, 3, "rules", "a grant dated other than its entry");
+}
+
 int main(void)
 {
     valid_books();
@@ -630,5 +756,6 @@ int main(void)
     cash_or_card();
     unreadable();
     unreachable();
+    rules();
     return tap_done();
 }

@@ -607,6 +607,58 @@ static void random_walk(void)
     is_int(in - out, held, "random walk: money in − out = what the wallet holds");
 }
 
+/* Reversals: the same funds move back; a spent credit leaves arrears, never negative cash. */
+static void reversal(void)
+{
+    ec_wallet w0 = {0};
+    ec_voucher v[1] = {voucher("v1", "ordinary", 500, 500, 0, 0, 1000000, 0)};
+    ec_entry orig;
+    ec_wallet after;
+    ec_move *mv;
+    size_t n;
+    const char *why = NULL;
+
+    /* a credit of 1000 of which 300 is spent: cash 700 back out, 300 becomes arrears */
+    w0.cash = 700;
+    memset(&orig, 0, sizeof orig);
+    snprintf(orig.kind, sizeof orig.kind, "remittance");
+    orig.amount = 1000;
+    ok(ec_ledger_apply_reversal(arena, &w0, &orig, 5, &after, &mv, &n, &why) == 0 &&
+           after.cash == 0 && after.arrears == 300 && n == 2,
+       "reversing a spent credit takes the cash left and leaves the rest as arrears");
+
+    /* a charge of 800: voucher 500, cash 200, arrears 100; since then arrears were paid */
+    ec_move moves[3] = {{"voucher:v1", -500}, {"cash", -200}, {"arrears", 100}};
+    ec_wallet w1 = {.cash = 50, .arrears = 0, .nvouchers = 1, .vouchers = v};
+    v[0].balance = 0;
+    memset(&orig, 0, sizeof orig);
+    snprintf(orig.kind, sizeof orig.kind, "charge");
+    orig.amount = 800;
+    orig.moves = moves;
+    orig.nmoves = 3;
+    ok(ec_ledger_apply_reversal(arena, &w1, &orig, 5, &after, &mv, &n, &why) == 0 &&
+           after.vouchers[0].balance == 500 && after.cash == 50 + 300 && after.arrears == 0,
+       "reversing a charge gives the voucher back and cash + arrears paid back as cash");
+    ok(v[0].balance == 0 && w1.cash == 50, "the previous wallet is untouched");
+    w1.arrears = 100;
+    ok(ec_ledger_apply_reversal(arena, &w1, &orig, 5, &after, &mv, &n, &why) == 0 &&
+           after.cash == 50 + 200 && after.arrears == 0,
+       "the arrears still owed are cancelled first");
+    w1.nvouchers = 0;
+    why = NULL;
+    ok(ec_ledger_apply_reversal(arena, &w1, &orig, 5, &after, &mv, &n, &why) == -1 && why &&
+           strcmp(why, "fund_gone") == 0,
+       "a voucher no longer in the wallet refuses fund_gone");
+    snprintf(orig.kind, sizeof orig.kind, "reversal");
+    ok(ec_ledger_apply_reversal(arena, &w1, &orig, 5, &after, &mv, &n, &why) == -1 && why &&
+           strcmp(why, "not_reversible") == 0,
+       "a reversal is not reversible");
+    snprintf(orig.kind, sizeof orig.kind, "card");
+    ok(ec_ledger_apply_reversal(arena, &w1, &orig, 5, &after, &mv, &n, &why) == -1 && why &&
+           strcmp(why, "not_reversible") == 0,
+       "nor is a card purchase");
+}
+
 int main(void)
 {
     arena = ec_arena_new(64 * 1024, 0);
@@ -617,6 +669,7 @@ int main(void)
     cash_or_card();
     usable();
     random_walk();
+    reversal();
     ec_arena_free(arena);
     return tap_done();
 }

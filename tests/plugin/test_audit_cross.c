@@ -1,0 +1,182 @@
+/*
+ * tests/plugin/test_audit_cross.c: the audit's pass across collections (core/audit_cross.c)
+ * on the mock store: journals written by the real ledger beside the claims the plugins keep,
+ * then one corruption of each class (a voucher code paid into two accounts, a bank reference
+ * credited to an account that does not hold it, a recharge credited for another amount than
+ * its order, a key claim naming another key's entry), each named with its account, its seq
+ * and the rule "cross"; a reversed remittance whose reference was released is not blamed.
+ */
+#include "core/audit.h"
+#include "core/ledger.h"
+#include "mock_store.h"
+#include "tests/unit/tap.h"
+
+#include <stdlib.h>
+
+static ec_status s_find(void *ctx, const char *coll, const bson_t *filter, const bson_t *opts,
+                        int (*each)(const bson_t *doc, void *arg), void *arg)
+{
+    (void)ctx;
+    return mock_store_find(coll, filter, opts, each, arg);
+}
+
+static ec_status s_insert(void *ctx, const char *coll, const bson_t *doc)
+{
+    (void)ctx;
+    return mock_store_insert(coll, doc);
+}
+
+static ec_status s_upsert(void *ctx, const char *coll, const bson_t *filter, const bson_t *update)
+{
+    (void)ctx;
+    return mock_store_upsert(coll, filter, update);
+}
+
+static const ec_ledger_store store = {NULL, s_find, s_insert, s_upsert, 0};
+static ec_arena *arena;
+
+#define MAX_FAILS 32
+static struct {
+    char account[32];
+    int64_t seq;
+    char code[32];
+} fails[MAX_FAILS];
+static size_t nfails;
+
+static void collect(const char *account, int64_t seq, const char *code, const char *message,
+                    void *arg)
+{
+    (void)arg;
+    printf("#   account=%s seq=%lld %s: %s\n", account, (long long)seq, code, message);
+    if (nfails < MAX_FAILS) {
+        snprintf(fails[nfails].account, sizeof fails[nfails].account, "%s", account);
+        fails[nfails].seq = seq;
+        snprintf(fails[nfails].code, sizeof fails[nfails].code, "%s", code);
+        nfails++;
+    }
+}
+
+static size_t audit(void)
+{
+    ec_audit_summary sum;
+    nfails = 0;
+    if (ec_audit_run_store(&store, collect, NULL, &sum) != EC_OK)
+        printf("# the audit did not run\n");
+    return nfails;
+}
+
+static int named(const char *account, int64_t seq)
+{
+    for (size_t i = 0; i < nfails; i++)
+        if (strcmp(fails[i].account, account) == 0 && fails[i].seq == seq &&
+            strcmp(fails[i].code, "cross") == 0)
+            return 1;
+    return 0;
+}
+
+static int64_t posted(const char *account, ec_ledger_op op, int64_t now)
+{
+    ec_entry e;
+    int replayed = 0;
+    const char *why = NULL;
+    if (ec_ledger_post(&store, arena, account, &op, now, &e, &replayed, &why) != EC_OK) {
+        printf("# Bail out! the fixture's post was refused: %s\n", why ? why : "?");
+        exit(1);
+    }
+    return e.seq;
+}
+
+static int64_t credit(const char *account, const char *label, const char *key, const char *ref,
+                      int64_t amount)
+{
+    return posted(account,
+                  (ec_ledger_op){.kind = EC_OP_CREDIT,
+                                 .label = label,
+                                 .key = key,
+                                 .request_hash = key,
+                                 .amount = amount,
+                                 .ref = ref},
+                  1000);
+}
+
+static int64_t redeem(const char *account, const char *code, const char *voucher_id)
+{
+    ec_ledger_op op = {.kind = EC_OP_GRANT_VOUCHER, .label = "redeem", .ref = code};
+    char key[64];
+    snprintf(key, sizeof key, "redeem:%s", code);
+    op.key = key;
+    op.request_hash = key;
+    snprintf(op.voucher.id, sizeof op.voucher.id, "%s", voucher_id);
+    snprintf(op.voucher.kind, sizeof op.voucher.kind, "ordinary");
+    op.voucher.face = 800;
+    op.voucher.valid_to = 999999;
+    return posted(account, op, 2000);
+}
+
+static void seed(const char *coll, const char *json)
+{
+    if (mock_db_seed(coll, json) != EC_OK)
+        printf("# Bail out! cannot seed %s\n", json);
+}
+
+int main(void)
+{
+    arena = ec_arena_new(64 * 1024, 0);
+
+    /* A clean book: every entry's claim names its account. */
+    credit("acct-a", "remittance", "remit:REF-A", "REF-A", 5000);
+    seed("remittance_refs", "{\"_id\": \"REF-A\", \"account\": \"acct-a\"}");
+    seed("voucher_codes", "{\"_id\": \"CODE1\", \"kind\": \"ordinary\", \"face\": 800}");
+    seed("voucher_redemptions", "{\"_id\": \"CODE1\", \"account\": \"acct-a\", \"key\": \"k\"}");
+    redeem("acct-a", "CODE1", "v1");
+    seed("recharge_orders", "{\"_id\": \"ORDER1\", \"account\": \"acct-a\", \"amount\": "
+                            "{\"$numberLong\": \"3000\"}}");
+    credit("acct-a", "recharge", "recharge:ORDER1", "ORDER1", 3000);
+    is_int(audit(), 0, "a book whose claims name their accounts passes");
+
+    /* One corruption of each class, each in an account of its own. */
+    int64_t twice = redeem("acct-b", "CODE1", "v2");
+    int64_t ref = credit("acct-c", "remittance", "remit:REF-A", "REF-A", 5000);
+    seed("recharge_orders", "{\"_id\": \"ORDER2\", \"account\": \"acct-d\", \"amount\": "
+                            "{\"$numberLong\": \"2500\"}}");
+    int64_t order = credit("acct-d", "recharge", "recharge:ORDER2", "ORDER2", 3000);
+    credit("acct-e", "remittance", "remit:E1", "E1", 10);
+    seed("remittance_refs", "{\"_id\": \"E1\", \"account\": \"acct-e\"}");
+    credit("acct-e", "remittance", "remit:E2", "E2", 20);
+    seed("remittance_refs", "{\"_id\": \"E2\", \"account\": \"acct-e\"}");
+    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
+    BSON_APPEND_UTF8(&filter, "_id", "acct-e\x1fremit:E2");
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+    BSON_APPEND_INT64(&set, "seq", 1);
+    bson_append_document_end(&update, &set);
+    mock_store_update("journal_keys", &filter, &update, 0, NULL);
+    bson_destroy(&filter);
+    bson_destroy(&update);
+
+    audit();
+    ok(named("acct-b", twice), "a voucher code paid into a second account: cross at its seq");
+    ok(named("acct-c", ref), "a bank reference another account holds: cross at its seq");
+    ok(named("acct-d", order), "a recharge for another amount than its order: cross at its seq");
+    ok(named("acct-e", 1), "a key claim naming another key's entry: cross at that seq");
+    int blamed_a = 0;
+    for (size_t i = 0; i < nfails; i++)
+        blamed_a |= strcmp(fails[i].account, "acct-a") == 0;
+    ok(!blamed_a, "the account holding the claims is not blamed");
+
+    /* A reversed remittance whose reference was released is not blamed. */
+    mock_store_reset();
+    int64_t wrong = credit("acct-f", "remittance", "remit:REF-F", "REF-F", 700);
+    ec_entry rev;
+    int replayed = 0;
+    const char *why = NULL;
+    is_int(
+        ec_ledger_reverse(&store, arena, "acct-f", wrong, "h", NULL, 3000, &rev, &replayed, &why),
+        EC_OK, "(the remittance is reversed)");
+    credit("acct-g", "remittance", "remit:REF-F", "REF-F", 700);
+    seed("remittance_refs", "{\"_id\": \"REF-F\", \"account\": \"acct-g\"}");
+    is_int(audit(), 0, "a reversed remittance's reference credited to the right account passes");
+
+    mock_store_reset();
+    ec_arena_free(arena);
+    return tap_done();
+}

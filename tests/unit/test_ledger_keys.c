@@ -1,0 +1,354 @@
+/*
+ * tests/unit/test_ledger_keys.c: the first answer under an idempotency key (core/ledger.c,
+ * core/ledger_claim.c) on a store that answers only `_id` lookups, as FerretDB pushes down:
+ * replays, a different request under a key, refusals that depend on the account's state
+ * stored like a success (and those of the request itself not stored), a copy of a request
+ * that waits for the first copy's answer, and a claim whose request died before or after its
+ * entry. Every find of a post must be a lookup by _id.
+ */
+#include "core/ledger.h"
+#include "core/ledger_claim.h"
+#include "tests/unit/tap.h"
+
+#include <stdlib.h>
+
+#define MAX_DOCS 256
+
+/* ---- a store of (collection, document) that only looks documents up by _id ---- */
+
+typedef struct doc {
+    char coll[32];
+    bson_t *b;
+} doc;
+
+static doc docs[MAX_DOCS];
+static size_t ndocs;
+static int non_id_finds;             /* finds whose filter was not exactly {_id: <string>} */
+static int claim_reads;              /* finds on journal_keys */
+static void (*on_claim_read)(int n); /* called before the n-th claim read is answered */
+static int fail_journal_inserts;     /* how many journal inserts fail as unavailable */
+
+static const char *id_of(const bson_t *b)
+{
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, b, "_id") && BSON_ITER_HOLDS_UTF8(&it))
+        return bson_iter_utf8(&it, NULL);
+    return NULL;
+}
+
+static doc *lookup(const char *coll, const char *id)
+{
+    for (size_t i = 0; i < ndocs; i++)
+        if (strcmp(docs[i].coll, coll) == 0 && strcmp(id_of(docs[i].b), id) == 0)
+            return &docs[i];
+    return NULL;
+}
+
+static const char *text_of(const bson_t *b, const char *name)
+{
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, b, name) && BSON_ITER_HOLDS_UTF8(&it))
+        return bson_iter_utf8(&it, NULL);
+    return "";
+}
+
+static ec_status s_find(void *ctx, const char *coll, const bson_t *filter, const bson_t *opts,
+                        int (*each)(const bson_t *doc, void *arg), void *arg)
+{
+    (void)ctx;
+    (void)opts;
+    const char *id = id_of(filter);
+    if (id == NULL || bson_count_keys(filter) != 1) {
+        non_id_finds++;
+        return EC_ERR_INTERNAL;
+    }
+    if (strcmp(coll, EC_JOURNAL_KEYS) == 0 && on_claim_read)
+        on_claim_read(++claim_reads);
+    else if (strcmp(coll, EC_JOURNAL_KEYS) == 0)
+        ++claim_reads;
+    doc *d = lookup(coll, id);
+    if (d)
+        each(d->b, arg);
+    return EC_OK;
+}
+
+static ec_status s_insert(void *ctx, const char *coll, const bson_t *b)
+{
+    (void)ctx;
+    if (strcmp(coll, EC_JOURNAL) == 0 && fail_journal_inserts > 0) {
+        fail_journal_inserts--;
+        return EC_ERR_UNAVAILABLE;
+    }
+    if (lookup(coll, id_of(b)))
+        return EC_ERR_DUPLICATE;
+    if (strcmp(coll, EC_JOURNAL) == 0) /* the unique (account, key) index */
+        for (size_t i = 0; i < ndocs; i++)
+            if (strcmp(docs[i].coll, EC_JOURNAL) == 0 &&
+                strcmp(text_of(docs[i].b, "account"), text_of(b, "account")) == 0 &&
+                strcmp(text_of(docs[i].b, "key"), text_of(b, "key")) == 0)
+                return EC_ERR_DUPLICATE;
+    if (ndocs == MAX_DOCS)
+        return EC_ERR_INTERNAL;
+    snprintf(docs[ndocs].coll, sizeof docs[ndocs].coll, "%s", coll);
+    docs[ndocs++].b = bson_copy(b);
+    return EC_OK;
+}
+
+/* {$set: {...}} or {$max: {...}} of top-level fields on the document filter._id. */
+static ec_status s_upsert(void *ctx, const char *coll, const bson_t *filter, const bson_t *update)
+{
+    (void)ctx;
+    const char *id = id_of(filter);
+    if (id == NULL || bson_count_keys(filter) != 1) {
+        non_id_finds++;
+        return EC_ERR_INTERNAL;
+    }
+    doc *d = lookup(coll, id);
+    if (d == NULL) {
+        bson_t fresh = BSON_INITIALIZER;
+        BSON_APPEND_UTF8(&fresh, "_id", id);
+        s_insert(NULL, coll, &fresh);
+        bson_destroy(&fresh);
+        d = lookup(coll, id);
+    }
+    bson_iter_t op, field, old;
+    bson_iter_init(&op, update);
+    bson_iter_next(&op);
+    int is_max = strcmp(bson_iter_key(&op), "$max") == 0;
+    bson_iter_recurse(&op, &field);
+    bson_t *next = bson_new();
+    bson_iter_init(&old, d->b);
+    while (bson_iter_next(&old)) { /* the old fields the update does not name */
+        bson_iter_t f;
+        bson_iter_recurse(&op, &f);
+        if (!bson_iter_find(&f, bson_iter_key(&old)))
+            bson_append_iter(next, bson_iter_key(&old), -1, &old);
+    }
+    while (bson_iter_next(&field)) {
+        bson_iter_t prev;
+        if (is_max && bson_iter_init_find(&prev, d->b, bson_iter_key(&field)) &&
+            bson_iter_as_int64(&prev) > bson_iter_as_int64(&field))
+            bson_append_iter(next, bson_iter_key(&field), -1, &prev);
+        else
+            bson_append_iter(next, bson_iter_key(&field), -1, &field);
+    }
+    bson_destroy(d->b);
+    d->b = next;
+    return EC_OK;
+}
+
+static void store_reset(void)
+{
+    for (size_t i = 0; i < ndocs; i++)
+        bson_destroy(docs[i].b);
+    ndocs = 0;
+    non_id_finds = 0;
+    claim_reads = 0;
+    on_claim_read = NULL;
+    fail_journal_inserts = 0;
+}
+
+static ec_ledger_store store = {NULL, s_find, s_insert, s_upsert, 0};
+static ec_arena *arena;
+
+#define NOW 1767225600000LL
+#define ACCOUNT "acct1"
+
+/* Rewrites the claim of `key` as `fields` (a JSON object) with its _id. */
+static void set_claim(const char *key, const char *json)
+{
+    char id[200];
+    snprintf(id, sizeof id, "%s\x1f%s", ACCOUNT, key);
+    doc *d = lookup(EC_JOURNAL_KEYS, id);
+    bson_error_t err;
+    bson_t *b = bson_new_from_json((const uint8_t *)json, -1, &err);
+    bson_t *full = bson_new();
+    BSON_APPEND_UTF8(full, "_id", id);
+    bson_concat(full, b);
+    bson_destroy(b);
+    if (d) {
+        bson_destroy(d->b);
+        d->b = full;
+    } else {
+        s_insert(NULL, EC_JOURNAL_KEYS, full);
+        bson_destroy(full);
+    }
+}
+
+typedef struct result {
+    ec_status st;
+    ec_entry e;
+    int replayed;
+    const char *refusal;
+} result;
+
+static result post_at(int kind, const char *key, const char *hash, int64_t amount, int64_t now)
+{
+    ec_ledger_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = kind;
+    op.label = kind == EC_OP_CREDIT ? "remittance" : kind == EC_OP_BUY_CARD ? "card" : "charge";
+    op.key = key;
+    op.request_hash = hash;
+    op.amount = amount;
+    if (kind == EC_OP_BUY_CARD) {
+        snprintf(op.card.id, sizeof op.card.id, "card1");
+        snprintf(op.card.number, sizeof op.card.number, "6200000000000001");
+        op.card.valid_to = now + 1000000;
+    }
+    result r;
+    memset(&r, 0, sizeof r);
+    r.st = ec_ledger_post(&store, arena, ACCOUNT, &op, now, &r.e, &r.replayed, &r.refusal);
+    return r;
+}
+
+static result post(int kind, const char *key, const char *hash, int64_t amount)
+{
+    return post_at(kind, key, hash, amount, NOW);
+}
+
+static void test_replay_and_reuse(void)
+{
+    store_reset();
+    result a = post(EC_OP_CREDIT, "remit:r1", "h1", 500);
+    is_int(a.st, EC_OK, "a credit is posted");
+    result b = post(EC_OP_CREDIT, "remit:r1", "h1", 500);
+    ok(b.st == EC_OK && b.replayed && b.e.seq == a.e.seq, "its copy replays entry %lld",
+       (long long)a.e.seq);
+    result c = post(EC_OP_CREDIT, "remit:r1", "h2", 700);
+    is_int(c.st, EC_ERR_DUPLICATE, "another request under the key is refused");
+    is_int(non_id_finds, 0, "every lookup was by _id");
+}
+
+/* The finding: a card refused for want of cash under K was bought under K once cash came. */
+static void test_refusal_is_the_first_answer(void)
+{
+    store_reset();
+    result a = post(EC_OP_BUY_CARD, "card:k", "hc", 1000);
+    ok(a.st == EC_ERR_INVALID && a.refusal && strcmp(a.refusal, "insufficient_cash") == 0,
+       "a card without cash is refused insufficient_cash");
+    is_int(post(EC_OP_CREDIT, "remit:cash", "hr", 5000).st, EC_OK, "cash arrives");
+    result b = post(EC_OP_BUY_CARD, "card:k", "hc", 1000);
+    ok(b.st == EC_ERR_INVALID && b.refusal && strcmp(b.refusal, "insufficient_cash") == 0 &&
+           b.replayed,
+       "its copy after the cash still answers insufficient_cash (replayed)");
+    ec_wallet w;
+    is_int(ec_ledger_wallet(&store, arena, ACCOUNT, &w), EC_OK, "the wallet reads");
+    ok(w.ncards == 0 && w.cash == 5000, "no card was bought, the cash is untouched");
+    is_int(post(EC_OP_BUY_CARD, "card:k", "other", 1000).st, EC_ERR_DUPLICATE,
+           "another request under the refused key is 422");
+    is_int(post(EC_OP_BUY_CARD, "card:k2", "hc", 1000).st, EC_OK, "a new key buys the card");
+    is_int(non_id_finds, 0, "every lookup was by _id");
+}
+
+static void test_request_refusal_not_stored(void)
+{
+    store_reset();
+    result a = post(EC_OP_CHARGE, "charge:z", "hz", 0);
+    ok(a.st == EC_ERR_INVALID && a.refusal && strcmp(a.refusal, "invalid_amount") == 0,
+       "a zero charge is refused invalid_amount");
+    ledger_claim c;
+    ledger_claim_read(&store, ACCOUNT, "charge:z", &c);
+    ok(!c.exists, "a refusal of the request itself claims no key");
+    is_int(post(EC_OP_CHARGE, "charge:z", "hz2", 300).st, EC_OK,
+           "the key stays free for a corrected request");
+}
+
+/* A copy arrives while the first copy holds the claim: it waits for that answer. */
+static void settle_on_third(int n)
+{
+    if (n == 3)
+        set_claim("charge:t", "{\"hash\": \"ht\", \"at\": {\"$numberLong\": \"1767225600000\"}, "
+                              "\"from\": {\"$numberLong\": \"1\"}, \"seq\": {\"$numberLong\": "
+                              "\"1\"}}");
+}
+
+static void test_copy_waits_for_first(void)
+{
+    store_reset();
+    result a = post(EC_OP_CHARGE, "charge:t", "ht", 300);
+    is_int(a.st, EC_OK, "a charge is posted");
+    /* As it was while the first copy was still writing its entry. */
+    set_claim("charge:t", "{\"hash\": \"ht\", \"at\": {\"$numberLong\": \"1767225600000\"}, "
+                          "\"from\": {\"$numberLong\": \"1\"}}");
+    claim_reads = 0;
+    on_claim_read = settle_on_third;
+    result b = post(EC_OP_CHARGE, "charge:t", "ht", 300);
+    ok(b.st == EC_OK && b.replayed && b.e.seq == 1, "the copy answers the first copy's entry");
+    ok(claim_reads >= 3, "after waiting for it (%d claim reads)", claim_reads);
+    on_claim_read = NULL;
+    set_claim("charge:t", "{\"hash\": \"ht\", \"at\": {\"$numberLong\": \"1767225600000\"}, "
+                          "\"from\": {\"$numberLong\": \"1\"}}");
+    is_int(post(EC_OP_CHARGE, "charge:t", "other", 300).st, EC_ERR_DUPLICATE,
+           "a different request under a pending key is 422 at once");
+    ec_wallet w;
+    ec_ledger_wallet(&store, arena, ACCOUNT, &w);
+    ok(w.seq == 1 && w.arrears == 300, "one charge in the journal");
+}
+
+/* The first copy died after its entry, before settling its claim. */
+static void test_dead_after_entry(void)
+{
+    store_reset();
+    is_int(post(EC_OP_CREDIT, "remit:a", "ha", 100).st, EC_OK, "an entry by another key");
+    is_int(post(EC_OP_CREDIT, "remit:d", "hd", 200).st, EC_OK, "the entry of the dead request");
+    is_int(post(EC_OP_CREDIT, "remit:b", "hb", 300).st, EC_OK, "an entry after it");
+    set_claim("remit:d", "{\"hash\": \"hd\", \"at\": {\"$numberLong\": \"1767225600000\"}, "
+                         "\"from\": {\"$numberLong\": \"1\"}}");
+    int64_t later = NOW + EC_LEDGER_CLAIM_STALE_MS + 1;
+    result r = post_at(EC_OP_CREDIT, "remit:d", "hd", 200, later);
+    ok(r.st == EC_OK && r.replayed && r.e.seq == 2, "the stale claim's entry is found and answers");
+    ledger_claim c;
+    ledger_claim_read(&store, ACCOUNT, "remit:d", &c);
+    is_int(c.seq, 2, "and the claim is settled");
+    ec_wallet w;
+    ec_ledger_wallet(&store, arena, ACCOUNT, &w);
+    ok(w.seq == 3 && w.cash == 600, "nothing was credited twice");
+}
+
+/* The first copy died after claiming, before any entry: a copy past the window posts. */
+static void test_dead_before_entry(void)
+{
+    store_reset();
+    set_claim("remit:e", "{\"hash\": \"he\", \"at\": {\"$numberLong\": \"1767225600000\"}, "
+                         "\"from\": {\"$numberLong\": \"1\"}}");
+    int64_t later = NOW + EC_LEDGER_CLAIM_STALE_MS + 1;
+    result r = post_at(EC_OP_CREDIT, "remit:e", "he", 400, later);
+    ok(r.st == EC_OK && !r.replayed && r.e.seq == 1, "the copy takes the dead claim over");
+    result again = post_at(EC_OP_CREDIT, "remit:e", "he", 400, later);
+    ok(again.st == EC_OK && again.replayed && again.e.seq == 1, "and its copies replay it");
+    is_int(non_id_finds, 0, "every lookup was by _id");
+}
+
+/* The first copy's entry could not be written: it gives its claim up, and a copy posts at once
+ * (it does not wait for a request that is over). */
+static void test_released_on_error(void)
+{
+    store_reset();
+    fail_journal_inserts = 1;
+    is_int(post(EC_OP_CREDIT, "remit:f", "hf", 900).st, EC_ERR_UNAVAILABLE,
+           "the journal write failing is unavailable");
+    ledger_claim c;
+    ledger_claim_read(&store, ACCOUNT, "remit:f", &c);
+    ok(c.exists && c.released && c.seq == 0, "the claim is released, not settled");
+    result r = post(EC_OP_CREDIT, "remit:f", "hf", 900);
+    ok(r.st == EC_OK && !r.replayed && r.e.seq == 1, "the copy posts the credit at once");
+    ok(claim_reads <= 3, "without waiting (%d claim reads)", claim_reads);
+    r = post(EC_OP_CREDIT, "remit:f", "hf", 900);
+    ok(r.st == EC_OK && r.replayed && r.e.seq == 1, "and is the key's answer from then on");
+}
+
+int main(void)
+{
+    arena = ec_arena_new(64 * 1024, 0);
+    test_replay_and_reuse();
+    test_refusal_is_the_first_answer();
+    test_request_refusal_not_stored();
+    test_copy_waits_for_first();
+    test_dead_after_entry();
+    test_dead_before_entry();
+    test_released_on_error();
+    store_reset();
+    ec_arena_free(arena);
+    return tap_done();
+}
