@@ -138,6 +138,8 @@ static const ec_index bills_indexes[] = {
     {BILLS_USAGE, "site_day_workspace", "{\"site\": 1, \"day\": 1, \"workspace\": 1}", 0},
     {BILLS_BILLS, "site_day", "{\"site\": 1, \"day\": 1}", 0},
     {BILLS_MONTHLY, "site_month", "{\"site\": 1, \"month\": 1}", 0},
+    /* The settlement pass walks a site's pending bills; the pointer drop counts a workspace's. */
+    {BILLS_PENDING, "site_workspace", "{\"site\": 1, \"workspace\": 1}", 0},
     {NULL, NULL, NULL, 0},
 };
 

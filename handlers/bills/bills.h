@@ -19,6 +19,7 @@
  *   bill_days    {_id: "<site>:<day>", site, day, bills, by, at}: the day is fully billed.
  *   monthly_bills {_id: "<site>:<workspace>:<YYYY-MM>", ...}: a workspace's month (monthly.c).
  *   bill_months  {_id: "<site>:<YYYY-MM>", site, month, bills, at}: the month is billed.
+ *   bill_pending, bills_unsettled, bill_settlements, bill_attempts: settlement (settle.c).
  *
  * Every declaration here is hidden: the shared object exports one symbol, ec_plugin_entry
  * (bills.c). Strings and documents returned by these functions are arena-owned.
@@ -36,6 +37,10 @@
 #define BILLS_DAYS "bill_days"
 #define BILLS_MONTHLY "monthly_bills"
 #define BILLS_MONTHS "bill_months"
+#define BILLS_PENDING "bill_pending"
+#define BILLS_UNSETTLED "bills_unsettled"
+#define BILLS_SETTLEMENTS "bill_settlements"
+#define BILLS_ATTEMPTS "bill_attempts"
 
 /* A usage batch: records per request (the schema says the same). */
 #define BILLS_BATCH_MAX 1000
@@ -73,6 +78,17 @@ BILLS_HIDDEN int bills_ops_consumption(ec_request *req, void *state);
 
 /* `ecctl -c FILE bills run ...` (exported as ec_plugin_command, bills.c) */
 BILLS_HIDDEN int bills_command(void *state, int argc, char **argv);
+
+/* ---- settle.c ---- */
+
+/* Queues a made bill for settlement (its pending marker and its workspace's unsettled
+ * pointer); EC_OK also when it was queued before. */
+BILLS_HIDDEN ec_status bills_settle_queue(bills_state *st, const char *site, const char *workspace,
+                                          const char *bill_id);
+/* Offers the site's pending bills to their providers as of the run's clock `now_s`; 0, or 1
+ * when the database failed (the reason on stderr; the next run carries on). */
+BILLS_HIDDEN int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s,
+                                   const char *holder, int verbose);
 
 /* ---- monthly.c ---- */
 

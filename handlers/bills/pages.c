@@ -15,8 +15,8 @@
  *     The walk is one _id lookup per day of the range (`<site>:<workspace>:<day>`): no scan.
  *
  * A bill is rendered only from its stored document (never recomputed), with integers written
- * exactly. Settlement comes with the settlement providers: until a bill is settled its state
- * is `pending`.
+ * exactly. A daily bill carries its settlement (settle.c): {state, provider, account,
+ * attempt, detail, next_at, at}, or {state: "pending"} before it was first offered.
  *
  * Failure: 503 when the database does not answer, 500 (logged) on a malformed document.
  */
@@ -56,9 +56,11 @@ static int copy_members(const ec_host *h, const bson_t *doc, cJSON *out, const c
 }
 
 /* A stored bill as JSON: its members, its array `list` ("lines", "items") of objects, and for
- * a daily bill its settlement. */
-static cJSON *bill_json(const ec_host *h, const bson_t *doc, const char *list, int daily)
+ * a daily bill its settlement (`settled`: its bill_settlements document, NULL: not offered). */
+static cJSON *bill_json(const ec_host *h, const bson_t *doc, const char *list, int daily,
+                        const bson_t *settled)
 {
+    static const char *const skip_settled[] = {"_id", NULL};
     static const char *const skip[] = {"_id", "made_by", NULL};
     cJSON *bill = cJSON_CreateObject(), *lines, *settlement;
     bson_iter_t it, arr;
@@ -79,8 +81,11 @@ static cJSON *bill_json(const ec_host *h, const bson_t *doc, const char *list, i
         if (!bson_init_static(&line, data, len) || copy_members(h, &line, l, NULL) < 0)
             goto fail;
     }
-    if (daily && ((settlement = cJSON_AddObjectToObject(bill, "settlement")) == NULL ||
-                  cJSON_AddStringToObject(settlement, "state", "pending") == NULL))
+    if (daily && (settlement = cJSON_AddObjectToObject(bill, "settlement")) == NULL)
+        goto fail;
+    if (daily && settled == NULL && cJSON_AddStringToObject(settlement, "state", "pending") == NULL)
+        goto fail;
+    if (daily && settled != NULL && copy_members(h, settled, settlement, skip_settled) < 0)
         goto fail;
     return bill;
 fail:
@@ -106,7 +111,16 @@ static int reply_bill(bills_state *st, ec_request *req, const char *coll, const 
         return h->reply_error(req, 404, "not_found", "no bill of that workspace for %s", period);
     if (rc != EC_OK)
         return h->reply_db_error(req, rc);
-    cJSON *bill = bill_json(h, doc, list, daily);
+    bson_t *settled = NULL;
+    if (daily) {
+        bson_init(&filter);
+        BSON_APPEND_UTF8(&filter, "_id", id);
+        rc = h->db_find_one(req, BILLS_SETTLEMENTS, &filter, NULL, &settled);
+        bson_destroy(&filter);
+        if (rc != EC_OK && rc != EC_ERR_NOT_FOUND)
+            return h->reply_db_error(req, rc);
+    }
+    cJSON *bill = bill_json(h, doc, list, daily, settled);
     cJSON *out = bill ? cJSON_CreateObject() : NULL;
     if (out == NULL || !cJSON_AddItemToObject(out, member, bill)) {
         cJSON_Delete(bill);

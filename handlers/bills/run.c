@@ -242,12 +242,16 @@ static ec_status bill_workspace(run_ctx *c)
     BSON_APPEND_UTF8(&doc, "made_by", c->holder);
     ec_status rc = h->db_insert(BILLS_BILLS, &doc);
     bson_destroy(&doc);
+    if (rc != EC_OK && rc != EC_ERR_DUPLICATE)
+        return rc;
+    /* Queued again when found made: a run killed between the two inserts left it unqueued. */
+    ec_status queued = bills_settle_queue(c->st, c->site->id, c->workspace, id);
+    if (queued != EC_OK)
+        return queued;
     if (rc == EC_ERR_DUPLICATE) {
         c->existing++;
         return EC_OK;
     }
-    if (rc != EC_OK)
-        return rc;
     c->made++;
     if (c->opt->verbose) {
         printf("bill %s total=%lld\n", id, (long long)b.total);
@@ -447,6 +451,9 @@ static int run_site(run_ctx *c)
             break; /* days are billed in order: the rest waits for this one */
         }
     }
+    /* Settlement follows the days billed, so a bill is offered after its day is complete;
+     * the bills of days still held by another run wait for a later pass. */
+    failed |= bills_settle_site(c->st, c->site, c->opt->now_s, c->holder, c->opt->verbose);
     if (c->opt->day < 0 && !stopped && n > 0)
         failed |= run_months(c, days, n);
     if (c->opt->day >= 0) {

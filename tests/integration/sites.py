@@ -1,9 +1,11 @@
 """tests/integration/sites.py: sites as the bills tests see them: ES256 key pairs made by the
 test, site-signed tokens, and a stack that loads the bills plugin with those sites.
 
-  start_bills_stack(start_stack, keydir, name, sites, grace_minutes, config=None, **bills)
+  start_bills_stack(start_stack, keydir, name, sites, grace_minutes, config=None,
+                    extra_plugins=(), **bills)
         -> (Api, {site id: Site}); sites = {id: (currency, "+HH:MM")}; config: top-level
-        ecd.conf keys; bills: the [bills] section
+        ecd.conf keys; extra_plugins: loaded besides the defaults and bills ("workspace",
+        "guance"); bills: the [bills] section
   Site.token(**claims)   a fresh signed token (new jti); Site.last_midnight()
   hour_text(unix_s)      "YYYY-MM-DDTHH:00:00Z"; local_date(site, unix_s) "YYYY-MM-DD"
   race(n, fn)            fn(0..n-1) in n threads released together
@@ -68,7 +70,8 @@ def offset_seconds(tz):
     return sign * (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60)
 
 
-def start_bills_stack(start_stack, keydir, name, sites, grace_minutes, config=None, **bills):
+def start_bills_stack(start_stack, keydir, name, sites, grace_minutes, config=None,
+                      extra_plugins=(), **bills):
     blocks, made = [], {}
     for site_id, (currency, tz) in sites.items():
         key = ec.generate_private_key(ec.SECP256R1())
@@ -79,6 +82,7 @@ def start_bills_stack(start_stack, keydir, name, sites, grace_minutes, config=No
                       % (site_id, currency, tz, site_id, pem))
         made[site_id] = Site(site_id, offset_seconds(tz), key)
     plugins = list(PLUGINS or default_plugins(str(BUILDDIR / "modules"))) + ["bills"]
+    plugins += [p for p in extra_plugins if p not in plugins]
     section = {"price_list": str(ROOT / "etc" / "price-list.json"),
                "usage_grace_minutes": grace_minutes}
     section.update(bills)

@@ -120,7 +120,9 @@ def test_known_bills_from_a_priced_fixture(env):
         ("sms", 0, 7, 70, 50, 35, "cash_or_card"),
         ("time_series", 3, 2345, 234, 60, 140, "any")]
     assert (got["total"], got["total_any"], got["total_cash_or_card"]) == (463, 428, 35)
-    assert got["settlement"] == {"state": "pending"}
+    # unregistered workspaces are bound to no account: their bills wait for one
+    assert {k: got["settlement"][k] for k in ("state", "attempt", "detail")} == {
+        "state": "pending", "attempt": 0, "detail": "workspace_unbound"}
 
     assert bill(api, op, cn1, b, yday).json()["bill"]["total"] == 738
     assert bill(api, op, cn1, a, today).json()["bill"]["total"] == 398
