@@ -86,9 +86,10 @@ BILLS_HIDDEN int bills_command(void *state, int argc, char **argv);
 BILLS_HIDDEN ec_status bills_settle_queue(bills_state *st, const char *site, const char *workspace,
                                           const char *bill_id);
 /* Offers the site's pending bills to their providers as of the run's clock `now_s`; 0, or 1
- * when the database failed (the reason on stderr; the next run carries on). */
+ * when the database failed (the reason on stderr; the next run carries on). verbose prints
+ * each answer; throttle_ms pauses between an answer and its record (tests kill a run there). */
 BILLS_HIDDEN int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s,
-                                   const char *holder, int verbose);
+                                   const char *holder, int verbose, int throttle_ms);
 
 /* ---- monthly.c ---- */
 

@@ -21,8 +21,11 @@
  * billed the day gets its done marker in `bill_days`.
  *
  * The rules above read host->clock_ms (the wall clock, or the test setting test_clock_file).
+ * After the site's days, its pending bills are offered to their providers (settle.c).
+ *
  * Options for tests and repairs: `--now UNIX_S` runs as of that time instead, `--throttle-ms N`
- * pauses after each bill and `--verbose` prints each bill (so a test can kill a run midway).
+ * pauses after each bill made and each settlement answer, and `--verbose` prints each bill
+ * and each answer (so a test can kill a run midway).
  *
  * Output: one line per (site, day) billed or busy, and per bill with --verbose. Exit 0 when
  * every day it looked at is billed or held by a live run, 1 when the database failed or a
@@ -453,7 +456,8 @@ static int run_site(run_ctx *c)
     }
     /* Settlement follows the days billed, so a bill is offered after its day is complete;
      * the bills of days still held by another run wait for a later pass. */
-    failed |= bills_settle_site(c->st, c->site, c->opt->now_s, c->holder, c->opt->verbose);
+    failed |= bills_settle_site(c->st, c->site, c->opt->now_s, c->holder, c->opt->verbose,
+                                c->opt->throttle_ms);
     if (c->opt->day < 0 && !stopped && n > 0)
         failed |= run_months(c, days, n);
     if (c->opt->day >= 0) {

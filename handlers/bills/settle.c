@@ -43,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define WS_STATES "workspace_states"
 #define RETRY_BASE_S 60
@@ -61,6 +62,7 @@ typedef struct settle_ctx {
     int64_t now_s;
     const char *holder;
     int verbose;
+    int throttle_ms;
 } settle_ctx;
 
 static ec_status find_id(const ec_host *h, ec_request *req, const char *coll, const char *id,
@@ -326,6 +328,10 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const char *bill_id)
                detail ? " " : "", detail ? detail : "");
         fflush(stdout);
     }
+    if (c->throttle_ms > 0) {
+        struct timespec ts = {c->throttle_ms / 1000, (c->throttle_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL); /* a test kills the run between the answer and its record */
+    }
     rc = put_state(h, bill_id, state_of(result), method, account, n, detail, next_at);
     if (rc != EC_OK || result != EC_SETTLE_DONE)
         return rc;
@@ -359,10 +365,10 @@ static int collect_pending(const bson_t *doc, void *arg)
 }
 
 int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s, const char *holder,
-                      int verbose)
+                      int verbose, int throttle_ms)
 {
     const ec_host *h = st->host;
-    settle_ctx c = {st, site, now_s, holder, verbose};
+    settle_ctx c = {st, site, now_s, holder, verbose, throttle_ms};
     pending_list l = {0};
     bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort;
     BSON_APPEND_UTF8(&filter, "site", site->id);

@@ -10,12 +10,10 @@ The audit passes after all of it.
 
 import signal
 import subprocess
-import time
 
 import pytest
 
 import ecapi
-import mongowire
 from sites import DAY, HOUR, local_date, new_workspace, post_usage, race, record as rec, \
     start_bills_stack
 
@@ -136,3 +134,138 @@ def test_guance_settles_through_the_deduction_order_once(env):
     assert "settle " not in p.stdout
     assert money.state(a) == before
     assert bill(api, money, site, ws)["settlement"] == s
+
+
+def test_an_unfunded_account_settles_into_arrears(env):
+    api, sites, money = env
+    site = sites["st2"]
+    a = money.new_owner()
+    ws = bind(api, site, a)
+    take(api, site, usage(site, ws, logs=1200000, sms=20))  # 1.20 x 1.20 = 1.44; sms 2 x 0.50
+    p = run(api, site)
+    assert p.returncode == 0, p.stdout + p.stderr
+    b = bill(api, money, site, ws)
+    assert (b["total"], b["settlement"]["state"]) == (244, "settled")
+    w = money.wallet(a)
+    assert (w["cash"], w["arrears"]) == (0, 244), w
+    assert sorted((e["kind"], e["split"]["arrears"]) for e in bill_entries(money, a)) == [
+        ("bill", 144), ("bill_cash_or_card", 100)]
+    # paying it clears the arrears first
+    money.credit(a.id, 300)
+    w = money.wallet(a)
+    assert (w["cash"], w["arrears"]) == (56, 0), w
+
+
+def test_a_bill_waits_for_its_workspace_to_be_bound_and_blocks_unbinding(env):
+    api, sites, money = env
+    site = sites["st3"]
+    ws = register(api, site)
+    take(api, site, usage(site, ws))  # 2.88
+    p = run(api, site)
+    assert p.returncode == 0, p.stdout + p.stderr
+    s = bill(api, money, site, ws)["settlement"]
+    assert (s["state"], s["attempt"], s["detail"]) == ("pending", 0, "workspace_unbound")
+    assert "account" not in s
+
+    a = money.new_owner()
+    money.credit(a.id, 1000)
+    bind(api, site, a, ws)
+    # the bill is still unsettled: the workspace cannot be unbound
+    before = money.state(a)
+    ecapi.assert_error(api("DELETE", "/api/v1/workspaces/%s/%s" % (site.id, ws), token=a.token),
+                       409, "unsettled_bill")
+    assert money.state(a) == before
+
+    p = run(api, site)
+    assert p.returncode == 0, p.stdout + p.stderr
+    s = bill(api, money, site, ws)["settlement"]
+    assert (s["state"], s["account"], s["attempt"]) == ("settled", a.id, 1)
+    assert "detail" not in s
+    assert money.wallet(a)["cash"] == 1000 - 288
+    r = api("DELETE", "/api/v1/workspaces/%s/%s" % (site.id, ws), token=a.token)
+    assert r.status_code == 200 and r.json()["bound"] is False, r.text
+
+
+def spawn(api, site, *args):
+    stack = api.stack
+    return subprocess.Popen([stack.ecctl_bin, "-c", stack.config_path, "bills", "run", "--site",
+                             site.id] + list(args), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def bound_workspaces(api, money, site, n, cash=10000):
+    """n workspaces, each bound to its own funded account, with yesterday's usage of
+    (i + 1) x 1,200,000 log records: (i + 1) x 1.20 units x 1.20 = (i + 1) x 1.44."""
+    out = []
+    for i in range(n):
+        a = money.new_owner()
+        money.credit(a.id, cash)
+        out.append((bind(api, site, a), a))
+    take(api, site, [r for i, (ws, _) in enumerate(out)
+                     for r in usage(site, ws, logs=1200000 * (i + 1))])
+    return out
+
+
+def assert_each_settled_once(api, money, site, bound):
+    for i, (ws, a) in enumerate(bound):
+        b = bill(api, money, site, ws)
+        assert b["total"] == 144 * (i + 1), b
+        assert b["settlement"]["state"] == "settled", b
+        got = bill_entries(money, a)
+        assert [(e["kind"], e["amount"]) for e in got] == [("bill", 144 * (i + 1))], got
+        assert money.wallet(a)["cash"] == 10000 - 144 * (i + 1)
+
+
+def test_a_run_killed_while_settling_resumes_and_settles_each_bill_once(env):
+    api, sites, money = env
+    site = sites["st4"]
+    bound = bound_workspaces(api, money, site, 5)
+    now = later()
+    proc = spawn(api, site, "--now", str(now), "--verbose", "--throttle-ms", "300")
+    seen = []
+    for line in proc.stdout:
+        if line.startswith("settle "):
+            seen.append(line)
+        if len(seen) == 2:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    proc.stdout.close()
+    proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL and len(seen) == 2
+    # The second answer was never recorded: within the lease its attempt is left to its
+    # (dead) run, the others are settled.
+    p = run(api, site, "--verbose")
+    assert p.returncode == 0, p.stdout + p.stderr
+    states = {ws: bill(api, money, site, ws)["settlement"] for ws, _ in bound}
+    unrecorded = [ws for ws, s in states.items() if s["state"] != "settled"]
+    assert len(unrecorded) == 1 and states[unrecorded[0]] == {"state": "pending"}, states
+    assert unrecorded[0] in seen[1]
+    # Past the lease the attempt's run is dead: the bill is offered again (attempt 2) and the
+    # journal, keyed by the bill, moves its money once.
+    p = api.stack.ecctl("bills", "run", "--site", site.id, "--now", str(now + 120), "--verbose",
+                        timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "attempt=2 settled" in p.stdout and p.stdout.count("settle ") == 1, p.stdout
+    assert_each_settled_once(api, money, site, bound)
+    attempts = {ws: bill(api, money, site, ws)["settlement"]["attempt"] for ws, _ in bound}
+    assert sorted(attempts.values()) == [1, 1, 1, 1, 2] and attempts[unrecorded[0]] == 2
+
+
+def test_racing_runs_settle_each_bill_once(env):
+    api, sites, money = env
+    site = sites["st5"]
+    bound = bound_workspaces(api, money, site, 4)
+    now = later()
+    # the second run's clock is past the first's lease: both bill and settle at once
+    outs = race(3, lambda i: api.stack.ecctl("bills", "run", "--site", site.id, "--now",
+                                             str(now + 100 * i), "--throttle-ms", "50",
+                                             timeout=120))
+    assert all(p.returncode == 0 for p in outs), [p.stdout + p.stderr for p in outs]
+    assert_each_settled_once(api, money, site, bound)
+
+
+def test_zz_the_audit_passes(env):
+    api, sites, money = env
+    code, out = money.audit()
+    assert code == 0, out
