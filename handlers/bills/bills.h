@@ -41,6 +41,8 @@
 #define BILLS_UNSETTLED "bills_unsettled"
 #define BILLS_SETTLEMENTS "bill_settlements"
 #define BILLS_ATTEMPTS "bill_attempts"
+/* Read only: the workspace plugin's registry of the sites' workspaces, {_id "<site>:<ws>"}. */
+#define BILLS_WORKSPACES "workspaces"
 
 /* A usage batch: records per request (the schema says the same). */
 #define BILLS_BATCH_MAX 1000

@@ -17,7 +17,7 @@ import pytest
 import ecapi
 import mongowire
 from sites import (DAY, HOUR, hour_text, local_date, new_workspace, post_usage, race, record as rec,
-                   start_bills_stack)
+                   register_workspace, start_bills_stack)
 
 SITES = {"cn1": ("CNY", "+08:00"), "us1": ("USD", "-07:00"), "kill1": ("CNY", "+08:00"),
          "race1": ("CNY", "+08:00"), "race2": ("CNY", "+08:00"), "late1": ("CNY", "-07:00"),
@@ -388,6 +388,7 @@ def test_a_database_outage_takes_and_bills_nothing_then_recovers(env):
     m = site.last_midnight()
     yday, w = local_date(site, m - 1), new_workspace()
     batch = [rec(w, m - HOUR, quantity=5000000)]  # 5.00 units x 1.20 = 6.00
+    register_workspace(api, site, w)
     stack.stop_db()
     try:
         ecapi.assert_error(post_usage(api, site, batch), 503, "service_unavailable")
