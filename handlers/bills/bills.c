@@ -10,6 +10,7 @@
  *   lease_seconds = 60          # a billing run silent this long is dead (its day taken over)
  *   catch_up_days = 31          # how many closed days back a run bills what is missing
  *   monthly_after_day = 3       # month M is billed once this day of M + 1 is closed
+ *   lock_after_days = 14        # an account in arrears this long has its workspaces locked
  *   schedule_seconds = 300      # the master runs `bills run` this often (fcgi/scheduler.h;
  *                               # 0: only by hand or cron)
  *
@@ -88,11 +89,14 @@ static int bills_init(const ec_host *host, void **state)
     long long lease = host->config_int(BILLS_PLUGIN, "lease_seconds", 60);
     long long window = host->config_int(BILLS_PLUGIN, "catch_up_days", 31);
     long long monthly = host->config_int(BILLS_PLUGIN, "monthly_after_day", 3);
+    long long lock_after = host->config_int(BILLS_PLUGIN, "lock_after_days", 14);
     if (grace < 0 || grace > 10080 || margin < 0 || margin > 86400 || lease < 20 || lease > 86400 ||
-        window < 1 || window > 366 || monthly < 1 || monthly > 28) {
+        window < 1 || window > 366 || monthly < 1 || monthly > 28 || lock_after < 1 ||
+        lock_after > 365) {
         host->log(EC_LOG_ERROR, BILLS_PLUGIN,
                   "[bills] usage_grace_minutes must be 0..10080, close_margin_seconds 0..86400, "
-                  "lease_seconds 20..86400, catch_up_days 1..366, monthly_after_day 1..28");
+                  "lease_seconds 20..86400, catch_up_days 1..366, monthly_after_day 1..28, "
+                  "lock_after_days 1..365");
         return -1;
     }
     bills_state *st = calloc(1, sizeof *st);
@@ -104,6 +108,7 @@ static int bills_init(const ec_host *host, void **state)
     st->lease_s = lease;
     st->catch_up_days = window;
     st->monthly_after_day = monthly;
+    st->lock_after_days = lock_after;
     char err[256] = "";
     st->prices = ec_price_list_load(path, err, sizeof err);
     if (st->prices == NULL) {

@@ -20,6 +20,7 @@
  *   monthly_bills {_id: "<site>:<workspace>:<YYYY-MM>", ...}: a workspace's month (monthly.c).
  *   bill_months  {_id: "<site>:<YYYY-MM>", site, month, bills, at}: the month is billed.
  *   bill_pending, bills_unsettled, bill_settlements, bill_attempts: settlement (settle.c).
+ *   arrears_notices, arrears_accounts, arrears_locks: arrears and locks (arrears.c).
  *
  * Every declaration here is hidden: the shared object exports one symbol, ec_plugin_entry
  * (bills.c). Strings and documents returned by these functions are arena-owned.
@@ -43,6 +44,12 @@
 #define BILLS_ATTEMPTS "bill_attempts"
 /* Read only: the workspace plugin's registry of the sites' workspaces, {_id "<site>:<ws>"}. */
 #define BILLS_WORKSPACES "workspaces"
+/* Read only: the account plugin's accounts, {_id account, email}: where notices go. */
+#define BILLS_ACCOUNTS "accounts"
+#define BILLS_ARREARS_NOTICES "arrears_notices"
+#define BILLS_ARREARS_ACCOUNTS "arrears_accounts"
+/* The gapless series "<account>" of arrears locks; the workspace plugin reads its head. */
+#define BILLS_ARREARS_LOCKS "arrears_locks"
 
 /* A usage batch: records per request (the schema says the same). */
 #define BILLS_BATCH_MAX 1000
@@ -60,6 +67,8 @@ typedef struct bills_state {
     int64_t catch_up_days;     /* [bills] catch_up_days: how far back a run looks */
     int64_t monthly_after_day; /* [bills] monthly_after_day: month M is billed once this
                                 * day of M + 1 is closed */
+    int64_t lock_after_days;   /* [bills] lock_after_days: an account in arrears this long
+                                * has its workspaces locked */
 } bills_state;
 
 /* ---- usage.c ---- */
@@ -92,6 +101,16 @@ BILLS_HIDDEN ec_status bills_settle_queue(bills_state *st, const char *site, con
  * each answer; throttle_ms pauses between an answer and its record (tests kill a run there). */
 BILLS_HIDDEN int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s,
                                    const char *holder, int verbose, int throttle_ms);
+
+/* ---- arrears.c ---- */
+
+/* After a bill of `account` was settled: when the account is in arrears, notifies its owner
+ * (once per bill) and watches the account for the lock. */
+BILLS_HIDDEN ec_status bills_arrears_after_settle(bills_state *st, ec_request *req,
+                                                  const char *account, const char *bill_id);
+/* Locks the watched accounts in arrears for lock_after_days and ends the locks of those out
+ * of arrears, as of the run's clock; 0, or 1 when the database failed (reason on stderr). */
+BILLS_HIDDEN int bills_arrears_pass(bills_state *st, int64_t now_s, int verbose);
 
 /* ---- monthly.c ---- */
 

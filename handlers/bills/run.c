@@ -21,7 +21,8 @@
  * billed the day gets its done marker in `bill_days`.
  *
  * The rules above read host->clock_ms (the wall clock, or the test setting test_clock_file).
- * After the site's days, its pending bills are offered to their providers (settle.c).
+ * After the site's days, its pending bills are offered to their providers (settle.c); after
+ * every site, the accounts in arrears are locked or unlocked (arrears.c).
  *
  * Options for tests and repairs: `--now UNIX_S` runs as of that time instead, `--throttle-ms N`
  * pauses after each bill made and each settlement answer, and `--verbose` prints each bill
@@ -511,6 +512,8 @@ int bills_command(void *state, int argc, char **argv)
         c->site = site;
         rc |= run_site(c);
     }
+    /* Accounts pay across sites: their arrears are looked at once the sites are settled. */
+    rc |= bills_arrears_pass(st, opt.now_s, opt.verbose);
     free(c);
     return rc ? 1 : 0;
 }

@@ -26,6 +26,8 @@
  *                    provider is idempotent under the bill id: EC_SETTLE_DONE covers "was
  *                    already settled").
  *
+ * A settled bill that leaves its account in arrears notifies the owner (arrears.c).
+ *
  * Who pays is the workspace's current binding (`workspace_states`, series "<site>:<ws>": its
  * head); a bill of an unbound workspace stays pending until it is bound. A retry waits
  * 60 s x 2^(attempt-1), at most a day, on the run's clock.
@@ -335,7 +337,8 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const char *bill_id)
     rc = put_state(h, bill_id, state_of(result), method, account, n, detail, next_at);
     if (rc != EC_OK || result != EC_SETTLE_DONE)
         return rc;
-    if ((rc = delete_id(h, BILLS_PENDING, bill_id)) != EC_OK)
+    if ((rc = bills_arrears_after_settle(c->st, req, account, bill_id)) != EC_OK ||
+        (rc = delete_id(h, BILLS_PENDING, bill_id)) != EC_OK)
         return rc;
     return drop_pointer(h, c->site->id, workspace);
 }

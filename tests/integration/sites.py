@@ -87,7 +87,9 @@ def start_bills_stack(start_stack, keydir, name, sites, grace_minutes, config=No
         made[site_id] = Site(site_id, offset_seconds(tz), key)
     # bills reads the workspace plugin's registry of the sites' workspaces
     plugins = list(PLUGINS or default_plugins(str(BUILDDIR / "modules"))) + ["bills"]
-    plugins += [p for p in ("workspace",) + tuple(extra_plugins) if p not in plugins]
+    for p in ("workspace",) + tuple(extra_plugins):
+        if p not in plugins:
+            plugins.append(p)
     section = {"price_list": str(ROOT / "etc" / "price-list.json"),
                "usage_grace_minutes": grace_minutes}
     section.update(bills)

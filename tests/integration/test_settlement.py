@@ -14,10 +14,11 @@ import subprocess
 import pytest
 
 import ecapi
+import mongowire
 from sites import DAY, HOUR, local_date, new_workspace, post_usage, race, record as rec, \
     start_bills_stack
 
-SITES = {s: ("CNY", "+08:00") for s in ("st1", "st2", "st3", "st4", "st5")}
+SITES = {s: ("CNY", "+08:00") for s in ("st1", "st2", "st3", "st4", "st5", "st6", "st7")}
 
 
 @pytest.fixture(scope="module")
@@ -150,10 +151,92 @@ def test_an_unfunded_account_settles_into_arrears(env):
     assert (w["cash"], w["arrears"]) == (0, 244), w
     assert sorted((e["kind"], e["split"]["arrears"]) for e in bill_entries(money, a)) == [
         ("bill", 144), ("bill_cash_or_card", 100)]
+    # the owner is told once, whatever runs again
+    assert [m["subject"] for m in outbox(api, a)] == ["Your account is in arrears"]
+    assert "244" in outbox(api, a)[0]["text"] and b["id"] in outbox(api, a)[0]["text"]
+    assert run(api, site).returncode == 0
+    assert len(outbox(api, a)) == 1
     # paying it clears the arrears first
     money.credit(a.id, 300)
     w = money.wallet(a)
     assert (w["cash"], w["arrears"]) == (56, 0), w
+
+
+def outbox(api, acct):
+    return sorted(mongowire.find(api.stack.db_port, "outbox", {"address": acct.email}),
+                  key=lambda m: m["at"])
+
+
+def site_billing(api, site, ws):
+    r = site_call(api, site, "GET", "/api/v1/sites/workspaces/%s/billing" % ws)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def run_at(api, site, now, *args):
+    return api.stack.ecctl("bills", "run", "--site", site.id, "--now", str(now), *args,
+                           timeout=120)
+
+
+def test_fourteen_days_in_arrears_lock_the_workspaces_and_paying_unlocks_at_once(env):
+    api, sites, money = env
+    site = sites["st6"]
+    a = money.new_owner()
+    w1, w2 = bind(api, site, a), bind(api, site, a)
+    take(api, site, usage(site, w1))  # 2.88, all of it arrears
+    now = later()
+    assert run_at(api, site, now).returncode == 0
+    assert money.wallet(a)["arrears"] == 288
+    # 13 days on (the journal entry is from now): not yet
+    p = run_at(api, site, ecapi.now() + 13 * DAY, "--verbose")
+    assert p.returncode == 0 and "locked" not in p.stdout, p.stdout
+    assert site_billing(api, site, w1)["locked"] is False
+    # 14 days on: every workspace the account pays for is locked, the owner told once
+    p = run_at(api, site, ecapi.now() + 14 * DAY + 60, "--verbose")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.count("arrears account=%s locked" % a.id) == 1, p.stdout
+    for ws in (w1, w2):
+        got = site_billing(api, site, ws)
+        assert (got["locked"], got["accept_data"]) == (True, False), got
+        assert isinstance(got["locked_since"], int)
+    r = api("GET", "/api/v1/workspaces/%s/%s" % (site.id, w2), token=a.token)
+    assert r.status_code == 200 and r.json()["locked"] is True, r.text
+    assert [m["subject"] for m in outbox(api, a)] == ["Your account is in arrears",
+                                                      "Your workspaces are locked"]
+    p = run_at(api, site, ecapi.now() + 15 * DAY, "--verbose")
+    assert p.returncode == 0 and "locked" not in p.stdout, p.stdout
+    assert len(outbox(api, a)) == 2
+
+    # part of it paid: still locked; all of it: unlocked at once, before any run
+    money.credit(a.id, 100)
+    assert site_billing(api, site, w1)["locked"] is True
+    money.credit(a.id, 188)
+    for ws in (w1, w2):
+        got = site_billing(api, site, ws)
+        assert (got["locked"], got["locked_since"], got["accept_data"]) == (False, None, True)
+    p = run_at(api, site, ecapi.now() + 16 * DAY, "--verbose")
+    assert p.returncode == 0 and "arrears account=%s unlocked" % a.id in p.stdout, p.stdout
+    p = run_at(api, site, ecapi.now() + 16 * DAY, "--verbose")
+    assert "account=%s" % a.id not in p.stdout, p.stdout
+    assert site_billing(api, site, w1)["locked"] is False
+
+
+def test_racing_runs_lock_an_account_once(env):
+    api, sites, money = env
+    site = sites["st7"]
+    a = money.new_owner()
+    ws = bind(api, site, a)
+    take(api, site, usage(site, ws))
+    assert run(api, site).returncode == 0 and money.wallet(a)["arrears"] == 288
+    at = ecapi.now() + 15 * DAY
+    outs = race(3, lambda i: run_at(api, site, at + i, "--verbose"))
+    assert all(p.returncode == 0 for p in outs), [p.stdout + p.stderr for p in outs]
+    locks = mongowire.find(api.stack.db_port, "arrears_locks", {"account": a.id})
+    assert [x["state"] for x in locks] == ["locked"], locks
+    assert [m["subject"] for m in outbox(api, a)] == ["Your account is in arrears",
+                                                      "Your workspaces are locked"]
+    assert sum(p.stdout.count("arrears account=%s locked" % a.id) for p in outs) == 1
+    assert site_billing(api, site, ws)["locked"] is True
 
 
 def test_a_bill_waits_for_its_workspace_to_be_bound_and_blocks_unbinding(env):
