@@ -36,28 +36,6 @@
 #define ACCOUNTS_MAX 100000
 #define WALK_PAGE 200
 
-static ec_status find_id(const ec_host *h, ec_request *req, const char *coll, const char *id,
-                         bson_t **doc)
-{
-    bson_t filter = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&filter, "_id", id);
-    ec_status rc = h->db_find_one(req, coll, &filter, NULL, doc);
-    bson_destroy(&filter);
-    return rc;
-}
-
-/* Emails the account's owner (its address in `accounts`); logged when it cannot. */
-static void tell_owner(const ec_host *h, ec_request *req, const char *account, const char *subject,
-                       const char *text)
-{
-    bson_t *doc = NULL;
-    const char *email = NULL;
-    if (find_id(h, req, BILLS_ACCOUNTS, account, &doc) == EC_OK)
-        email = bills_doc_str(doc, "email");
-    if (email == NULL || h->notify(req, account, "email", email, subject, text) != EC_OK)
-        h->log(EC_LOG_WARN, BILLS_PLUGIN, "account %s: could not be told \"%s\"", account, subject);
-}
-
 static ec_status watch(const ec_host *h, const char *account)
 {
     bson_t doc = BSON_INITIALIZER;
@@ -94,7 +72,7 @@ ec_status bills_arrears_after_settle(bills_state *st, ec_request *req, const cha
                                   "Please pay it: after %lld days in arrears the workspaces your "
                                   "account pays for are locked.",
                                   bill_id, (long long)w.arrears, (long long)st->lock_after_days);
-    tell_owner(h, req, account, "Your account is in arrears", text ? text : "");
+    bills_tell_owner(h, req, account, "Your account is in arrears", text ? text : "");
     return EC_OK;
 }
 
@@ -229,7 +207,7 @@ static ec_status look_at(bills_state *st, ec_request *req, const char *account, 
                                   "it pays for are locked until the arrears of %lld (minor "
                                   "units) are paid.",
                                   (long long)st->lock_after_days, (long long)w.arrears);
-    tell_owner(h, req, account, "Your workspaces are locked", text ? text : "");
+    bills_tell_owner(h, req, account, "Your workspaces are locked", text ? text : "");
     return EC_OK;
 }
 

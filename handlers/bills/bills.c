@@ -66,6 +66,40 @@ int bills_local_day(const ec_host *h, const ec_site *site, int64_t at, ec_local_
     return 0;
 }
 
+void bills_tell_owner(const ec_host *h, ec_request *req, const char *account, const char *subject,
+                      const char *text)
+{
+    bson_t filter = BSON_INITIALIZER, *doc = NULL;
+    const char *email = NULL;
+    BSON_APPEND_UTF8(&filter, "_id", account);
+    if (h->db_find_one(req, BILLS_ACCOUNTS, &filter, NULL, &doc) == EC_OK)
+        email = bills_doc_str(doc, "email");
+    bson_destroy(&filter);
+    if (email == NULL || h->notify(req, account, "email", email, subject, text) != EC_OK)
+        h->log(EC_LOG_WARN, BILLS_PLUGIN, "account %s: could not be told \"%s\"", account, subject);
+}
+
+ec_status bills_workspace_payer(const ec_host *h, ec_request *req, const char *site,
+                                const char *workspace, const char **account, const char **method)
+{
+    *account = *method = NULL;
+    const char *series = h->sprintf(req, "%s:%s", site, workspace);
+    int64_t head = 0;
+    bson_t *doc = NULL;
+    if (series == NULL)
+        return EC_ERR_INTERNAL;
+    ec_status rc = h->series_head(BILLS_WS_STATES, series, &head);
+    if (rc != EC_OK || head == 0)
+        return rc;
+    if ((rc = h->series_get(req, BILLS_WS_STATES, series, head, &doc)) != EC_OK)
+        return rc == EC_ERR_NOT_FOUND ? EC_ERR_UNAVAILABLE : rc; /* a head that vanished */
+    *account = bills_doc_str(doc, "account");
+    *method = bills_doc_str(doc, "method");
+    if (*account == NULL || *method == NULL)
+        *account = *method = NULL;
+    return EC_OK;
+}
+
 static void bills_fini(void *state)
 {
     bills_state *st = state;
@@ -135,6 +169,26 @@ static const ec_route bills_routes[] = {
      "/api/v1/ops/sites/(?<site>[A-Za-z0-9_-]{1,32})/workspaces/(?<workspace>[A-Za-z0-9_.-]{1,64})"
      "/consumption",
      bills_ops_consumption, EC_ROUTE_OPERATOR, NULL},
+    {"bills.owner_bill", "GET",
+     "/api/v1/workspaces/(?<site>[A-Za-z0-9_-]{1,32})/(?<workspace>[A-Za-z0-9_.-]{1,64})"
+     "/bills/(?<day>[0-9]{4}-[0-9]{2}-[0-9]{2})",
+     bills_owner_bill_get, EC_ROUTE_OWNER, NULL},
+    {"bills.owner_consumption", "GET",
+     "/api/v1/workspaces/(?<site>[A-Za-z0-9_-]{1,32})/(?<workspace>[A-Za-z0-9_.-]{1,64})"
+     "/consumption",
+     bills_owner_consumption, EC_ROUTE_OWNER, NULL},
+    {"bills.spend_alert_put", "PUT",
+     "/api/v1/workspaces/(?<site>[A-Za-z0-9_-]{1,32})/(?<workspace>[A-Za-z0-9_.-]{1,64})"
+     "/spend-alerts/(?<item>[a-z0-9_]{1,31})",
+     bills_alert_put, EC_ROUTE_OWNER, "bills_spend_alert"},
+    {"bills.spend_alert_get", "GET",
+     "/api/v1/workspaces/(?<site>[A-Za-z0-9_-]{1,32})/(?<workspace>[A-Za-z0-9_.-]{1,64})"
+     "/spend-alerts/(?<item>[a-z0-9_]{1,31})",
+     bills_alert_get, EC_ROUTE_OWNER, NULL},
+    {"bills.ops_spend_alert_put", "PUT",
+     "/api/v1/ops/sites/(?<site>[A-Za-z0-9_-]{1,32})/workspaces/(?<workspace>[A-Za-z0-9_.-]{1,64})"
+     "/spend-alerts/(?<item>[a-z0-9_]{1,31})",
+     bills_ops_alert_put, EC_ROUTE_OPERATOR, "bills_ops_spend_alert"},
     {NULL, NULL, NULL, NULL, 0, NULL},
 };
 

@@ -26,7 +26,8 @@
  *                    provider is idempotent under the bill id: EC_SETTLE_DONE covers "was
  *                    already settled").
  *
- * A settled bill that leaves its account in arrears notifies the owner (arrears.c).
+ * A settled bill that leaves its account in arrears notifies the owner (arrears.c), and so
+ * does a line above its item's high-spend threshold (alerts.c).
  *
  * Who pays is the workspace's current binding (`workspace_states`, series "<site>:<ws>": its
  * head); a bill of an unbound workspace stays pending until it is bound. A retry waits
@@ -47,7 +48,6 @@
 #include <string.h>
 #include <time.h>
 
-#define WS_STATES "workspace_states"
 #define RETRY_BASE_S 60
 #define RETRY_MAX_S 86400
 #define PENDING_MAX 100000
@@ -237,7 +237,7 @@ static const char *state_of(int result)
 static ec_status settle_one(settle_ctx *c, ec_request *req, const char *bill_id)
 {
     const ec_host *h = c->st->host;
-    bson_t *bill = NULL, *prev = NULL, *ws_doc = NULL;
+    bson_t *bill = NULL, *prev = NULL;
     ec_status rc = find_id(h, req, BILLS_BILLS, bill_id, &bill);
     if (rc == EC_ERR_NOT_FOUND)
         return delete_id(h, BILLS_PENDING, bill_id); /* queued by a run killed before its bill */
@@ -268,16 +268,9 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const char *bill_id)
         attempt = 0;
 
     /* Who pays: the workspace's current binding. */
-    const char *series = h->sprintf(req, "%s:%s", c->site->id, workspace);
-    int64_t head = 0;
-    if (series == NULL)
-        return EC_ERR_INTERNAL;
-    if ((rc = h->series_head(WS_STATES, series, &head)) != EC_OK)
+    const char *account = NULL, *method = NULL;
+    if ((rc = bills_workspace_payer(h, req, c->site->id, workspace, &account, &method)) != EC_OK)
         return rc;
-    if (head > 0 && (rc = h->series_get(req, WS_STATES, series, head, &ws_doc)) != EC_OK)
-        return rc == EC_ERR_NOT_FOUND ? EC_ERR_UNAVAILABLE : rc;
-    const char *account = ws_doc ? bills_doc_str(ws_doc, "account") : NULL;
-    const char *method = ws_doc ? bills_doc_str(ws_doc, "method") : NULL;
     const ec_provider *p = method ? h->provider_get(method) : NULL;
     const char *waiting = NULL;
     if (account == NULL || method == NULL)
@@ -338,6 +331,7 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const char *bill_id)
     if (rc != EC_OK || result != EC_SETTLE_DONE)
         return rc;
     if ((rc = bills_arrears_after_settle(c->st, req, account, bill_id)) != EC_OK ||
+        (rc = bills_alerts_after_settle(c->st, req, account, bill)) != EC_OK ||
         (rc = delete_id(h, BILLS_PENDING, bill_id)) != EC_OK)
         return rc;
     return drop_pointer(h, c->site->id, workspace);

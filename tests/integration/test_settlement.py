@@ -18,7 +18,7 @@ import mongowire
 from sites import DAY, HOUR, local_date, new_workspace, post_usage, race, record as rec, \
     start_bills_stack
 
-SITES = {s: ("CNY", "+08:00") for s in ("st1", "st2", "st3", "st4", "st5", "st6", "st7")}
+SITES = {s: ("CNY", "+08:00") for s in ("st1", "st2", "st3", "st4", "st5", "st6", "st7", "st8", "st9")}
 
 
 @pytest.fixture(scope="module")
@@ -346,6 +346,108 @@ def test_racing_runs_settle_each_bill_once(env):
                                              timeout=120))
     assert all(p.returncode == 0 for p in outs), [p.stdout + p.stderr for p in outs]
     assert_each_settled_once(api, money, site, bound)
+
+
+def alert_path(site, ws, item, ops=False):
+    if ops:
+        return "/api/v1/ops/sites/%s/workspaces/%s/spend-alerts/%s" % (site.id, ws, item)
+    return "/api/v1/workspaces/%s/%s/spend-alerts/%s" % (site.id, ws, item)
+
+
+def test_a_high_spend_alert_tells_once_per_threshold(env):
+    api, sites, money = env
+    site = sites["st8"]
+    a, b = money.new_owner(), money.new_owner()
+    money.credit(a.id, 100000)
+    ws, quiet = bind(api, site, a), bind(api, site, a)
+    r = api("PUT", alert_path(site, ws, "logs"), json={"threshold": 200}, token=a.token)
+    assert r.status_code == 200, r.text
+    assert r.json()["alert"] == {"site": site.id, "workspace": ws, "item": "logs",
+                                 "threshold": 200, "version": 1}
+    assert api("PUT", alert_path(site, quiet, "logs"), json={"threshold": 288},
+               token=a.token).status_code == 200
+
+    # refused: nothing changes
+    for body in ({"threshold": 0}, {"threshold": "200"}, {"threshold": 1.5}, {},
+                 {"threshold": 5, "extra": 1}):
+        ecapi.assert_error(api("PUT", alert_path(site, ws, "logs"), json=body, token=a.token),
+                           400, "invalid_request")
+    ecapi.assert_error(api("PUT", alert_path(site, ws, "no_such_item"), json={"threshold": 5},
+                           token=a.token), 422, "unknown_item")
+    ecapi.assert_error(api("PUT", alert_path(site, ws, "logs"), json={"threshold": 5},
+                           token=b.token), 404, "not_found")
+    ecapi.assert_error(api("GET", alert_path(site, ws, "logs"), token=b.token), 404, "not_found")
+    ecapi.assert_error(api("PUT", alert_path(site, ws, "logs"), json={"threshold": 5},
+                           token=money.op.token), 403, None)
+    ecapi.assert_error(api("PUT", alert_path(site, ws, "logs", ops=True), json={"threshold": 5},
+                           token=money.op.token), 400, "invalid_request")  # no reason
+    ecapi.assert_error(api("GET", alert_path(site, ws, "traces"), token=a.token), 404,
+                       "not_found")
+    r = api("GET", alert_path(site, ws, "logs"), token=a.token)
+    assert r.status_code == 200 and r.json()["alert"]["version"] == 1, r.text
+
+    # three days of 2.88 each; the quiet workspace's 2.88 is not above its 2.88
+    m = site.last_midnight()
+    days = [m - 2 * DAY, m - DAY, m]
+    take(api, site, [rec(w, d - h * HOUR, quantity=800000) for w in (ws, quiet) for d in days
+                     for h in (1, 2, 3)])
+    def spend():
+        return [x for x in outbox(api, a) if x["subject"] == "High spend on a workspace"]
+    assert run(api, site, "--day", local_date(site, days[0] - 1)).returncode == 0
+    assert len(spend()) == 1 and ("%s:%s:%s" % (site.id, ws, local_date(site, days[0] - 1))
+                                  in spend()[0]["text"]), spend()
+    assert "288" in spend()[0]["text"] and "200" in spend()[0]["text"]
+    # the next bill over the same threshold: no second alert
+    assert run(api, site, "--day", local_date(site, days[1] - 1)).returncode == 0
+    assert len(spend()) == 1
+    # an operator sets it again (the same figure is a new version): the next bill alerts
+    r = api("PUT", alert_path(site, ws, "logs", ops=True),
+            json={"threshold": 200, "reason": "customer asked"}, token=money.op.token)
+    assert r.status_code == 200 and r.json()["alert"]["version"] == 2, r.text
+    assert run(api, site, "--day", local_date(site, days[2] - 1)).returncode == 0
+    assert len(spend()) == 2, spend()
+    assert all(quiet not in x["text"] for x in spend())
+    assert bill(api, money, site, quiet)["total"] == 288
+
+
+def test_owners_read_their_workspaces_bills_and_no_one_elses(env):
+    api, sites, money = env
+    site = sites["st9"]
+    a, b = money.new_owner(), money.new_owner()
+    money.credit(a.id, 1000)
+    ws = bind(api, site, a)
+    take(api, site, usage(site, ws, sms=7))  # 2.88 + 0.35
+    assert run(api, site).returncode == 0
+    day = yday(site)
+    path = "/api/v1/workspaces/%s/%s/bills/%s" % (site.id, ws, day)
+    cons = "/api/v1/workspaces/%s/%s/consumption" % (site.id, ws)
+    r = api("GET", path, token=a.token)
+    assert r.status_code == 200, r.text
+    got = r.json()["bill"]
+    assert got == bill(api, money, site, ws)  # what operators read
+    assert (got["total"], got["settlement"]["state"], got["settlement"]["account"]) == (
+        323, "settled", a.id)
+    r = api("GET", cons, token=a.token)
+    assert r.status_code == 200, r.text
+    assert [(x["day"], x["item"], x["fee"]) for x in r.json()["rows"]] == [
+        (day, "logs", 288), (day, "sms", 35)]
+    r = api("GET", cons, token=a.token, headers={"Accept": "text/csv"})
+    assert r.status_code == 200 and r.text.splitlines()[1].startswith(day + "," + ws + ",logs,")
+    # another account, an operator on the owner's route, no session
+    for path_ in (path, cons):
+        ecapi.assert_error(api("GET", path_, token=b.token), 404, "not_found")
+        ecapi.assert_error(api("GET", path_, token=money.op.token), 403, None)
+        ecapi.assert_error(api("GET", path_), 401, None)
+    ecapi.assert_error(api("GET", "/api/v1/workspaces/%s/%s/bills/2026-02-30" % (site.id, ws),
+                           token=a.token), 400, "invalid_request")
+    # rebound to b: the bill settled for a is not b's, and a no longer reads the workspace
+    r = api("DELETE", "/api/v1/workspaces/%s/%s" % (site.id, ws), token=a.token)
+    assert r.status_code == 200, r.text
+    bind(api, site, b, ws)
+    ecapi.assert_error(api("GET", path, token=b.token), 404, "not_found")
+    r = api("GET", cons, token=b.token)
+    assert r.status_code == 200 and r.json()["rows"] == [], r.text
+    ecapi.assert_error(api("GET", path, token=a.token), 404, "not_found")
 
 
 def test_zz_the_audit_passes(env):
