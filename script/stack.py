@@ -145,6 +145,46 @@ def free_port():
         return s.getsockname()[1]
 
 
+class PortTaken(Exception):
+    """Another process listens on a port this stack picked: pick another and start again."""
+
+
+def _listening_inodes(port):
+    """The socket inodes listening on TCP `port` (any address), from /proc/net."""
+    inodes = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] == "0A" and \
+                    int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    return inodes
+
+
+def owns_listener(pid, port):
+    """True when process `pid` holds a socket listening on `port`: a port that answers is not
+    enough, since another program (another stack of a concurrent run) may hold it."""
+    want = {"socket:[%s]" % i for i in _listening_inodes(port)}
+    if not want:
+        return False
+    try:
+        fds = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)) in want:
+                return True
+        except OSError:
+            pass
+    return False
+
+
 def port_open(port, host="127.0.0.1", timeout=0.5):
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -281,21 +321,33 @@ class Stack:
     # -- whole stack ------------------------------------------------------------------------
 
     def start(self, timeout=30.0):
-        """Starts FerretDB, ecd and nginx, and waits until /healthz answers through nginx."""
-        with self._lock:
-            try:
-                self._prepare_dirs()
-                if self.http_port is None:
-                    self.http_port = free_port()
-                self.start_db()
-                self.write_config()
-                self.write_nginx_config()
-                self.start_ecd(wait=False)
-                self.start_nginx()
-                self.wait_ready(timeout=timeout)
-            except BaseException:
-                self.stop(graceful=False)
-                raise
+        """Starts FerretDB, ecd and nginx, and waits until /healthz answers through nginx.
+        Ports it picked itself are picked again when another program took one first."""
+        pick_http, pick_db = self.http_port is None, self.db_port is None
+        for attempt in range(5):
+            with self._lock:
+                try:
+                    self._prepare_dirs()
+                    if self.http_port is None:
+                        self.http_port = free_port()
+                    self.start_db()
+                    self.write_config()
+                    self.write_nginx_config()
+                    self.start_ecd(wait=False)
+                    self.start_nginx()
+                    self.wait_ready(timeout=timeout)
+                    return self
+                except PortTaken:
+                    self.stop(graceful=False)
+                    if attempt == 4 or not (pick_http or pick_db):
+                        raise StackError("every port this stack picked was taken")
+                    if pick_http:
+                        self.http_port = None
+                    if pick_db:
+                        self.db_port = None
+                except BaseException:
+                    self.stop(graceful=False)
+                    raise
         return self
 
     def stop(self, graceful=True):
@@ -374,7 +426,10 @@ class Stack:
                     raise StackError("FerretDB exited with %s:\n%s%s"
                                      % (self._db.returncode, _tail(self.db_log_path), hint))
                 if port_open(self.db_port):
-                    return
+                    if owns_listener(self._db.pid, self.db_port):
+                        return
+                    self.stop_db()
+                    raise PortTaken(self.db_port)
                 time.sleep(0.05)
             raise StackError("FerretDB did not listen on 127.0.0.1:%d within %ss:\n%s"
                              % (self.db_port, timeout, _tail(self.db_log_path)))
@@ -640,7 +695,10 @@ class Stack:
                         _tail(os.path.join(self.nginx_prefix, "stderr.log")),
                         _tail(self.nginx_error_log)))
                 if port_open(self.http_port):
-                    return
+                    if owns_listener(self._nginx.pid, self.http_port):
+                        return
+                    self.stop_nginx(graceful=False)
+                    raise PortTaken(self.http_port)
                 time.sleep(0.05)
             raise StackError("nginx did not listen on %d within %ss:\n%s"
                              % (self.http_port, timeout, _tail(self.nginx_error_log)))
