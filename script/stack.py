@@ -637,6 +637,7 @@ class Stack:
             # inside a private (0700) temporary folder.
             "USER_DIRECTIVE": "user root;" if os.geteuid() == 0 else "",
             "EXTRA_TEMP_PATHS": self._extra_temp_paths(),
+            "WEB_ROOT": os.path.join(self.root, "web"),
         }
         v.update({k: str(val) for k, val in self.nginx_vars.items()})
         return v

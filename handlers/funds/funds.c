@@ -263,6 +263,9 @@ static const ec_route funds_routes[] = {
      "funds_charge"},
     {"funds.ops.reverse", "POST", OPS_ACCOUNT "/entries/(?<seq>[0-9]{1,18})/reverse",
      funds_ops_reverse, EC_ROUTE_OPERATOR, "funds_reverse"},
+    {"funds.ops.wallet", "GET", OPS_ACCOUNT "/wallet", funds_ops_wallet, EC_ROUTE_OPERATOR, NULL},
+    {"funds.ops.entries", "GET", OPS_ACCOUNT "/entries", funds_ops_entries, EC_ROUTE_OPERATOR,
+     NULL},
     {NULL, NULL, NULL, NULL, 0, NULL},
 };
 

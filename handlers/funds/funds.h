@@ -105,6 +105,8 @@ FUNDS_HIDDEN int64_t funds_moves_sum(const ec_entry *e, const char *prefix);
 
 FUNDS_HIDDEN int funds_wallet(ec_request *req, void *state);      /* wallet.c */
 FUNDS_HIDDEN int funds_entries(ec_request *req, void *state);     /* wallet.c */
+FUNDS_HIDDEN int funds_ops_wallet(ec_request *req, void *state);  /* wallet.c */
+FUNDS_HIDDEN int funds_ops_entries(ec_request *req, void *state); /* wallet.c */
 FUNDS_HIDDEN int funds_card_buy(ec_request *req, void *state);    /* cards.c */
 FUNDS_HIDDEN int funds_redeem(ec_request *req, void *state);      /* vouchers.c */
 FUNDS_HIDDEN int funds_ops_voucher(ec_request *req, void *state); /* vouchers.c */

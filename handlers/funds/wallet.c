@@ -2,7 +2,9 @@
  * handlers/funds/wallet.c: the `funds.wallet` and `funds.entries` routes: the caller's
  * balances, and its income and expenditure details as JSON pages or as a CSV export.
  *
- * Both read only the caller's own journal (the session's account). The details take
+ * Both read only the caller's own journal (the session's account); `funds.ops.wallet` and
+ * `funds.ops.entries` give an operator the same two answers for the owner account named by
+ * the route's {id} (404 `not_found` for any other id). The details take
  * `limit` (1..100, default 50), `cursor` (a seq: entries before it), `from` / `to` (ms, to
  * exclusive) and `kind` ([a-z_], a journal label); each is checked character by character
  * and goes to the ledger as a typed field. Newest first; `next_cursor` is the seq to pass
@@ -30,13 +32,12 @@
 
 /* ---- funds.wallet ---- */
 
-int funds_wallet(ec_request *req, void *state)
+static int reply_wallet(funds_state *st, ec_request *req, const char *account)
 {
-    funds_state *st = state;
     const ec_host *h = st->host;
     ec_wallet w;
     cJSON *out;
-    ec_status rc = h->ledger_wallet(req, h->session(req)->account_id, &w);
+    ec_status rc = h->ledger_wallet(req, account, &w);
 
     if (rc != EC_OK)
         return h->reply_db_error(req, rc);
@@ -44,6 +45,22 @@ int funds_wallet(ec_request *req, void *state)
     if (out == NULL)
         return funds_reply_internal(st, req, "out of memory building a wallet");
     return h->reply_json(req, 200, out);
+}
+
+int funds_wallet(ec_request *req, void *state)
+{
+    funds_state *st = state;
+
+    return reply_wallet(st, req, st->host->session(req)->account_id);
+}
+
+int funds_ops_wallet(ec_request *req, void *state)
+{
+    funds_state *st = state;
+    const char *account;
+    int status = funds_target_owner(st, req, &account);
+
+    return status != 0 ? status : reply_wallet(st, req, account);
 }
 
 /* ---- parameters ---- */
@@ -214,10 +231,9 @@ static int take(const ec_entry *e, void *arg)
 
 /* ---- funds.entries ---- */
 
-static int reply_csv(funds_state *st, ec_request *req, ec_entry_query *q)
+static int reply_csv(funds_state *st, ec_request *req, const char *account, ec_entry_query *q)
 {
     const ec_host *h = st->host;
-    const char *account = h->session(req)->account_id;
     csv_buf buf = {NULL, 0, 0};
     listing l = {h, req, NULL, &buf, 0, 0, 0, 0, 0};
     int64_t total = 0;
@@ -280,7 +296,8 @@ static ec_status add_actors(const ec_host *h, ec_request *req, const char *accou
     return EC_OK;
 }
 
-static int reply_page(funds_state *st, ec_request *req, ec_entry_query *q, int64_t limit)
+static int reply_page(funds_state *st, ec_request *req, const char *account, ec_entry_query *q,
+                      int64_t limit)
 {
     const ec_host *h = st->host;
     listing l = {h, req, cJSON_CreateArray(), NULL, limit, 0, 0, 0, 0};
@@ -290,9 +307,9 @@ static int reply_page(funds_state *st, ec_request *req, ec_entry_query *q, int64
     if (l.list == NULL || out == NULL)
         goto oom;
     q->limit = (int)limit + 1;
-    rc = h->ledger_entries(req, h->session(req)->account_id, q, take, &l);
+    rc = h->ledger_entries(req, account, q, take, &l);
     if (rc == EC_OK && !l.failed)
-        rc = add_actors(h, req, h->session(req)->account_id, l.list);
+        rc = add_actors(h, req, account, l.list);
     if (rc != EC_OK) {
         cJSON_Delete(l.list);
         cJSON_Delete(out);
@@ -311,9 +328,8 @@ oom:
     return funds_reply_internal(st, req, "entries: out of memory");
 }
 
-int funds_entries(ec_request *req, void *state)
+static int reply_entries(funds_state *st, ec_request *req, const char *account)
 {
-    funds_state *st = state;
     const ec_host *h = st->host;
     const char *accept = h->header(req, "Accept");
     ec_entry_query q;
@@ -322,6 +338,22 @@ int funds_entries(ec_request *req, void *state)
     if (parse_query(h, req, &q, &limit) < 0)
         return 400;
     if (accept != NULL && strcasestr(accept, "text/csv") != NULL)
-        return reply_csv(st, req, &q);
-    return reply_page(st, req, &q, limit);
+        return reply_csv(st, req, account, &q);
+    return reply_page(st, req, account, &q, limit);
+}
+
+int funds_entries(ec_request *req, void *state)
+{
+    funds_state *st = state;
+
+    return reply_entries(st, req, st->host->session(req)->account_id);
+}
+
+int funds_ops_entries(ec_request *req, void *state)
+{
+    funds_state *st = state;
+    const char *account;
+    int status = funds_target_owner(st, req, &account);
+
+    return status != 0 ? status : reply_entries(st, req, account);
 }

@@ -59,9 +59,20 @@ def test_unknown_api_path_is_404(api, path):
     assert_error(api("GET", path), 404, "not_found")
 
 
-@pytest.mark.parametrize("path", ["/", "/index.html", "/apix/v1/version", "/healthz/x"])
+@pytest.mark.parametrize("path", ["/apix/v1/version", "/healthz/x", "/nope.html",
+                                  "/assets/nope.js"])
 def test_outside_api_is_404_json(api, path):
     assert_error(api("GET", path), 404, "not_found")
+
+
+@pytest.mark.parametrize("path", ["/", "/index.html"])
+def test_the_console_is_served_at_the_root_held_to_its_origin(api, path):
+    r = api("GET", path)
+    assert r.status_code == 200, r.text[:200]
+    assert r.headers["Content-Type"].startswith("text/html")
+    assert '<script type="module" src="/assets/app.js">' in r.text
+    assert "default-src 'self'" in r.headers["Content-Security-Policy"]
+    assert r.headers.get("X-Request-Id")
 
 
 def test_wrong_method_is_405_with_allow(api):

@@ -120,6 +120,8 @@ static const char *path_of(const char *route, const char *id)
     snprintf(buf, sizeof buf, "/api/v1/ops/accounts/%s/%s", id,
              strcmp(route, "funds.ops.remittances") == 0 ? "remittances"
              : strcmp(route, "funds.ops.vouchers") == 0  ? "vouchers"
+             : strcmp(route, "funds.ops.wallet") == 0    ? "wallet"
+             : strcmp(route, "funds.ops.entries") == 0   ? "entries"
                                                          : "charges");
     return buf;
 }
@@ -331,6 +333,10 @@ static void test_load(const char *path)
          EC_ROUTE_OPERATOR},
         {"funds.ops.charges", "POST", "/api/v1/ops/accounts/(?<id>[0-9a-f]{24})/charges",
          "funds_charge", EC_ROUTE_OPERATOR},
+        {"funds.ops.wallet", "GET", "/api/v1/ops/accounts/(?<id>[0-9a-f]{24})/wallet", NULL,
+         EC_ROUTE_OPERATOR},
+        {"funds.ops.entries", "GET", "/api/v1/ops/accounts/(?<id>[0-9a-f]{24})/entries", NULL,
+         EC_ROUTE_OPERATOR},
         {"funds.ops.reverse", "POST",
          "/api/v1/ops/accounts/(?<id>[0-9a-f]{24})/entries/(?<seq>[0-9]{1,18})/reverse",
          "funds_reverse", EC_ROUTE_OPERATOR},
@@ -347,7 +353,7 @@ static void test_load(const char *path)
        "internal functions are not exported");
     for (r = P.plugin->routes; r->name; r++)
         n++;
-    is_int(n, 9, "nine routes");
+    is_int(n, 11, "eleven routes");
     for (i = 0; i < sizeof want / sizeof want[0]; i++) {
         r = mock_plugin_route(&P, want[i].name);
         ok(r && !strcmp(r->method, want[i].method) && !strcmp(r->pattern, want[i].pattern) &&
@@ -1329,6 +1335,86 @@ static void test_entries(void)
     mock_request_free(req);
 }
 
+/* ---- an operator reads an owner's wallet and details ---- */
+
+/* The body of route (run as w for account id, with accept) as text, or "<status> <code>". */
+static char *answer_of(const char *route, const char *id, const who *w, const char *accept,
+                       const char *const *query)
+{
+    ec_request *req = run(route, id, NULL, w, NULL, accept, query);
+    const cJSON *b = body_of(req);
+    char *out;
+
+    if (mock_reply_status(req) != 200) {
+        out = strdup(fmt("%d %s", mock_reply_status(req),
+                         mock_reply_error_code(req) ? mock_reply_error_code(req) : ""));
+    } else if (cJSON_IsString(jp(b, "raw"))) {
+        out = strdup(js(b, "raw"));
+    } else {
+        out = cJSON_PrintUnformatted(b);
+    }
+    mock_request_free(req);
+    return out;
+}
+
+static void test_ops_reads(void)
+{
+    static const char *const page[] = {"limit", "2", "kind", "remittance", NULL};
+    char *mine, *theirs;
+
+    restart(NULL);
+    status_of("funds.ops.remittances", ALICE, "{\"amount\": 700, \"bank_reference\": \"W1\"}", &op,
+              NULL, NULL, 0);
+    mock_clock_advance(1000);
+    status_of("funds.ops.remittances", ALICE, "{\"amount\": 300, \"bank_reference\": \"W2\"}", &op,
+              NULL, NULL, 0);
+    mock_clock_advance(1000);
+    status_of("funds.ops.charges", ALICE, "{\"amount\": 200}", &op, "c-r1", NULL, 0);
+    status_of("funds.ops.remittances", BOB, "{\"amount\": 5, \"bank_reference\": \"W3\"}", &op,
+              NULL, NULL, 0);
+
+    mine = answer_of("funds.wallet", NULL, &alice, NULL, NULL);
+    theirs = answer_of("funds.ops.wallet", ALICE, &op, NULL, NULL);
+    ok(mine && theirs && strcmp(mine, theirs) == 0 && strstr(theirs, "\"cash\":800"),
+       "ops wallet: the operator reads exactly the owner's own wallet (%s)", theirs);
+    free(mine);
+    free(theirs);
+    mine = answer_of("funds.entries", NULL, &alice, NULL, page);
+    theirs = answer_of("funds.ops.entries", ALICE, &op, NULL, page);
+    ok(mine && theirs && strcmp(mine, theirs) == 0 && strstr(theirs, "\"next_cursor\":null") &&
+           strstr(theirs, "\"seq\":2") && !strstr(theirs, "\"seq\":3"),
+       "ops entries: the same filtered page as the owner's (%s)", theirs);
+    free(mine);
+    free(theirs);
+    mine = answer_of("funds.entries", NULL, &alice, "text/csv", NULL);
+    theirs = answer_of("funds.ops.entries", ALICE, &op, "text/csv", NULL);
+    ok(mine && theirs && strcmp(mine, theirs) == 0 && strstr(theirs, "\r\n3,"),
+       "ops entries: the same CSV as the owner's");
+    free(mine);
+    free(theirs);
+    theirs = answer_of("funds.ops.wallet", BOB, &op, NULL, NULL);
+    ok(theirs && strstr(theirs, "\"cash\":5,"), "ops wallet: each account its own (%s)", theirs);
+    free(theirs);
+
+    theirs = answer_of("funds.ops.wallet", GHOST, &op, NULL, NULL);
+    is_str(theirs, "404 not_found", "ops wallet: an unknown account is 404");
+    free(theirs);
+    theirs = answer_of("funds.ops.entries", OPS2, &op, NULL, NULL);
+    is_str(theirs, "404 not_found", "ops entries: an operator's account is 404 (no wallet)");
+    free(theirs);
+    {
+        static const char *const bad[] = {"limit", "0", NULL};
+        theirs = answer_of("funds.ops.entries", ALICE, &op, NULL, bad);
+        is_str(theirs, "400 invalid_request", "ops entries: bad parameters are 400");
+        free(theirs);
+    }
+    mock_db_fail("ledger_wallet", "journal", EC_ERR_UNAVAILABLE, 1);
+    theirs = answer_of("funds.ops.wallet", ALICE, &op, NULL, NULL);
+    is_str(theirs, "503 unavailable", "ops wallet: the journal unavailable: 503");
+    free(theirs);
+    mock_db_fail_clear();
+}
+
 /* ---- the database down: 503 and nothing changed, on every route ---- */
 
 static void test_down(void)
@@ -1497,6 +1583,7 @@ int main(int argc, char **argv)
     test_codes();
     test_redeem();
     test_entries();
+    test_ops_reads();
     test_down();
     test_replay_across_workers();
     test_actors_and_reversals();
