@@ -53,7 +53,7 @@ typedef void (*ec_audit_report_fn)(const char *account, int64_t seq, const char 
 /* Money in and out of the entries checked, and what the newest `after` holds. */
 typedef struct ec_audit_totals {
     int64_t in;   /* credits + grants (bonus vouchers included) */
-    int64_t out;  /* charges */
+    int64_t out;  /* charges, and what expired funds still held when they left the wallet */
     int64_t held; /* cash + vouchers + cards − arrears after the newest entry */
     int unknown;  /* 1: an unreadable entry or an overflow left them uncheckable */
 } ec_audit_totals;

@@ -12,6 +12,7 @@
  */
 #include "core/audit_internal.h"
 
+#include "core/ledger_apply.h"
 #include "core/money.h"
 
 #include <stdio.h>
@@ -146,14 +147,29 @@ static int match_funds(checker *c, const ec_entry *e, const ec_wallet *base, vie
             audit_fail(c, e->seq, "wrong_after",
                        "card %s changed its terms (number, face or validity)", x->id);
     }
-    for (size_t j = 0; j < base->nvouchers; j++)
-        if (!vtaken[j])
-            audit_fail(c, e->seq, "wrong_after", "voucher %s disappeared from after",
-                       base->vouchers[j].id);
-    for (size_t j = 0; j < base->ncards; j++)
-        if (!ctaken[j])
-            audit_fail(c, e->seq, "wrong_after", "card %s disappeared from after",
-                       base->cards[j].id);
+    /* A fund leaves after only once it can never pay again (ec_fund_retired); the balance an
+     * expired one still had leaves the account with it (counted as money out). */
+    int overflow = 0;
+    for (size_t j = 0; j < base->nvouchers; j++) {
+        const ec_voucher *x = &base->vouchers[j];
+        if (vtaken[j])
+            continue;
+        if (!ec_fund_retired(x->balance, x->valid_to, e->at))
+            audit_fail(c, e->seq, "wrong_after", "voucher %s disappeared from after", x->id);
+        else if (x->balance > 0)
+            audit_add(&c->totals.out, x->balance, &overflow);
+    }
+    for (size_t j = 0; j < base->ncards; j++) {
+        const ec_card *x = &base->cards[j];
+        if (ctaken[j])
+            continue;
+        if (!ec_fund_retired(x->balance, x->valid_to, e->at))
+            audit_fail(c, e->seq, "wrong_after", "card %s disappeared from after", x->id);
+        else if (x->balance > 0)
+            audit_add(&c->totals.out, x->balance, &overflow);
+    }
+    if (overflow)
+        c->totals.unknown = 1;
     return 0;
 }
 

@@ -117,6 +117,24 @@ ec_status ec_db_ping(ec_db *db)
     return ok ? EC_OK : fail("ping", db->database, &error);
 }
 
+ec_status ec_db_insert_many(ec_db *db, const char *coll, const bson_t **docs, size_t n)
+{
+    mongoc_collection_t *c = mongoc_client_get_collection(db->client, db->database, coll);
+    bson_error_t error;
+    bool ok = n == 0 || mongoc_collection_insert_many(c, docs, n, NULL, NULL, &error);
+    mongoc_collection_destroy(c);
+    return ok ? EC_OK : fail("insert_many", coll, &error);
+}
+
+ec_status ec_db_command(ec_db *db, const bson_t *cmd, bson_t *reply)
+{
+    bson_error_t error;
+    bool ok = mongoc_client_command_simple(db->client, db->database, cmd, NULL, reply, &error);
+    if (!ok)
+        bson_reinit(reply);
+    return ok ? EC_OK : fail("command", db->database, &error);
+}
+
 ec_status ec_db_insert(ec_db *db, const char *coll, const bson_t *doc)
 {
     mongoc_collection_t *c = mongoc_client_get_collection(db->client, db->database, coll);

@@ -39,6 +39,12 @@ const mongoc_write_concern_t *ec_db_write_concern(const ec_db *db);
 
 ec_status ec_db_ping(ec_db *db);
 ec_status ec_db_insert(ec_db *db, const char *coll, const bson_t *doc);
+/* Inserts n documents in one ordered batch (tools that fill a database, not request paths):
+ * EC_OK only when all were inserted. */
+ec_status ec_db_insert_many(ec_db *db, const char *coll, const bson_t **docs, size_t n);
+/* Runs a database command (for tools, not request paths). reply is always initialised
+ * and the caller destroys it; it is empty on failure. */
+ec_status ec_db_command(ec_db *db, const bson_t *cmd, bson_t *reply);
 /* On EC_OK *out is a new bson_t the caller destroys with bson_destroy(). */
 ec_status ec_db_find_one(ec_db *db, const char *coll, const bson_t *filter, const bson_t *opts,
                          bson_t **out);

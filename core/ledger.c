@@ -644,63 +644,81 @@ ec_status ec_ledger_actor(const ec_ledger_store *s, const char *account, int64_t
     return st;
 }
 
-typedef struct walk {
-    ec_arena *arena;
-    int (*each)(const ec_entry *e, void *arg);
-    void *arg;
-    int bad;
-} walk;
+/* How far below `from_ms` a listing keeps walking: an entry's `at` is its writer's clock when
+ * the post began, so a writer that lost a race (or a clock stepped back between workers) can
+ * leave an entry a little older than the one below it. */
+#define AT_SLACK_MS (10LL * 60 * 1000)
 
-static int walk_entry(const bson_t *doc, void *arg)
+static int entry_matches(const ec_entry *e, const ec_entry_query *q)
 {
-    walk *w = arg;
+    if (q->from_ms > 0 && e->at < q->from_ms)
+        return 0;
+    if (q->to_ms > 0 && e->at >= q->to_ms)
+        return 0;
+    return q->kind == NULL || strcmp(e->kind, q->kind) == 0;
+}
+
+/* The seq the walk starts at (0: the account has no entry at or below the cursor): the entry
+ * just below the cursor when it exists, else the newest (a cursor past the head). */
+static ec_status walk_start(const ec_ledger_store *s, ec_arena *scratch, const char *account,
+                            int64_t before_seq, int64_t *seq)
+{
     ec_entry e;
-    /* Each entry carries the whole wallet: decoded into scratch memory that the next entry
-     * reuses, a long listing costs one entry's memory, not the sum of them all. */
-    ec_arena_reset(w->arena);
-    if (ec_journal_decode(w->arena, doc, &e) < 0) {
-        w->bad = 1;
-        return 1;
+    int any = 0;
+    ec_status st;
+    *seq = 0;
+    if (before_seq == 1)
+        return EC_OK;
+    if (before_seq > 1) {
+        if ((st = entry_at(s, scratch, account, before_seq - 1, &e, &any)) != EC_OK)
+            return st;
+        if (any) {
+            *seq = before_seq - 1;
+            return EC_OK;
+        }
     }
-    return w->each(&e, w->arg);
+    if ((st = newest(s, scratch, account, &e, &any)) != EC_OK)
+        return st;
+    if (any && (before_seq == 0 || e.seq < before_seq))
+        *seq = e.seq;
+    return EC_OK;
 }
 
 ec_status ec_ledger_entries(const ec_ledger_store *s, ec_arena *arena, const char *account,
                             const ec_entry_query *q, int (*each)(const ec_entry *e, void *arg),
                             void *arg)
 {
-    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort, range;
-    BSON_APPEND_UTF8(&filter, "account", account);
-    if (q->before_seq > 0) {
-        BSON_APPEND_DOCUMENT_BEGIN(&filter, "seq", &range);
-        BSON_APPEND_INT64(&range, "$lt", q->before_seq);
-        bson_append_document_end(&filter, &range);
-    }
-    if (q->from_ms > 0 || q->to_ms > 0) {
-        BSON_APPEND_DOCUMENT_BEGIN(&filter, "at", &range);
-        if (q->from_ms > 0)
-            BSON_APPEND_INT64(&range, "$gte", q->from_ms);
-        if (q->to_ms > 0)
-            BSON_APPEND_INT64(&range, "$lt", q->to_ms);
-        bson_append_document_end(&filter, &range);
-    }
-    if (q->kind)
-        BSON_APPEND_UTF8(&filter, "kind", q->kind);
-    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
-    BSON_APPEND_INT32(&sort, "seq", -1);
-    bson_append_document_end(&opts, &sort);
-    int limit = q->limit < 1 ? 1 : q->limit > 1000 ? 1000 : q->limit;
-    BSON_APPEND_INT64(&opts, "limit", limit);
+    /* Entries are "<account>:<seq>" with no gap below the head, so the listing walks their
+     * _ids downward, one _id lookup each, never a filter on the collection. Each entry is
+     * decoded into scratch memory that the next one reuses: a long listing costs one
+     * entry's memory. */
     (void)arena;
-    walk w = {ec_arena_new(SCRATCH_CHUNK, 0), each, arg, 0};
-    ec_status st =
-        w.arena ? s->find(s->ctx, EC_JOURNAL, &filter, &opts, walk_entry, &w) : EC_ERR_INTERNAL;
-    ec_arena_free(w.arena);
-    bson_destroy(&filter);
-    bson_destroy(&opts);
-    if (st == EC_OK && w.bad) {
-        ec_log(EC_LOG_ERROR, "ledger", "account %s: a journal entry is malformed", account);
+    int limit = q->limit < 1 ? 1 : q->limit > 1000 ? 1000 : q->limit;
+    ec_arena *scratch = ec_arena_new(SCRATCH_CHUNK, 0);
+    if (scratch == NULL)
         return EC_ERR_INTERNAL;
+    int64_t seq = 0;
+    ec_status st = walk_start(s, scratch, account, q->before_seq, &seq);
+    for (int given = 0; st == EC_OK && seq >= 1 && given < limit; seq--) {
+        ec_entry e;
+        int any = 0;
+        ec_arena_reset(scratch);
+        if ((st = entry_at(s, scratch, account, seq, &e, &any)) != EC_OK)
+            break;
+        if (!any) {
+            ec_log(EC_LOG_ERROR, "ledger", "account %s: entry %lld is missing below the head",
+                   account, (long long)seq);
+            st = EC_ERR_INTERNAL;
+            break;
+        }
+        if (q->from_ms > 0 && e.at < q->from_ms - AT_SLACK_MS)
+            break;
+        if (!entry_matches(&e, q))
+            continue;
+        given++;
+        if (each(&e, arg))
+            break;
     }
+    ec_arena_free(scratch);
     return st;
 }

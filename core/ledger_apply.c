@@ -53,6 +53,28 @@ static int copy_wallet(ec_arena *a, const ec_wallet *before, ec_wallet *after)
     return 0;
 }
 
+int ec_fund_retired(int64_t balance, int64_t valid_to, int64_t now)
+{
+    return balance <= 0 || valid_to <= now;
+}
+
+/* Funds that can never pay again (used up, or past their validity) leave the state: the
+ * entry before this one shows them used up or expired, and this one no longer carries them,
+ * so an entry holds the live funds only, however many the account has had. */
+static void retire_funds(ec_wallet *w, int64_t now)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < w->nvouchers; i++)
+        if (!ec_fund_retired(w->vouchers[i].balance, w->vouchers[i].valid_to, now))
+            w->vouchers[n++] = w->vouchers[i];
+    w->nvouchers = n;
+    n = 0;
+    for (size_t i = 0; i < w->ncards; i++)
+        if (!ec_fund_retired(w->cards[i].balance, w->cards[i].valid_to, now))
+            w->cards[n++] = w->cards[i];
+    w->ncards = n;
+}
+
 static int valid_id(const char *id)
 {
     size_t n = strlen(id);
@@ -258,6 +280,7 @@ int ec_ledger_apply(ec_arena *arena, const ec_wallet *before, const ec_ledger_op
         why = "out_of_memory";
         goto refused;
     }
+    retire_funds(after, now);
     switch (op->kind) {
     case EC_OP_CREDIT: why = credit(after, op, &m); break;
     case EC_OP_GRANT_VOUCHER: why = grant(after, &op->voucher, now, &m); break;

@@ -15,6 +15,10 @@
  *   CHARGE_CASH_OR_CARD  a charge that vouchers may not pay (SMS and dial-test usage):
  *                  stored-value cards, cash, then arrears, in the same order within a kind.
  *
+ * Every operation first retires the funds that can never pay again (balance 0, or at or past
+ * valid_to): the entry before shows them used up or expired, the new one no longer carries
+ * them. So an entry's size follows the account's live funds, not every fund it ever had.
+ *
  * Ownership: after's arrays and the moves are allocated from `arena`.
  * Failure: -1 with *refusal set to a stable code: "invalid_amount", "amount_overflow",
  * "insufficient_cash", "voucher_exists", "card_exists", "invalid_voucher", "invalid_card",
@@ -26,7 +30,7 @@
 #include "core/arena.h"
 #include "ec/plugin.h"
 
-/* The most vouchers plus cards one wallet holds (spent and expired ones included). */
+/* The most live vouchers plus cards one wallet holds (spent and expired ones leave it). */
 #define EC_WALLET_MAX_FUNDS 512
 
 int ec_ledger_apply(ec_arena *arena, const ec_wallet *before, const ec_ledger_op *op, int64_t now,
@@ -48,5 +52,7 @@ int ec_ledger_apply_reversal(ec_arena *arena, const ec_wallet *before, const ec_
 /* 1 when the voucher / card can pay at `now`: inside its validity with a positive balance. */
 int ec_voucher_usable(const ec_voucher *v, int64_t now);
 int ec_card_usable(const ec_card *c, int64_t now);
+/* 1 when a fund of this balance and validity leaves the wallet at the next entry after `now`. */
+int ec_fund_retired(int64_t balance, int64_t valid_to, int64_t now);
 
 #endif

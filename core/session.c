@@ -1,6 +1,7 @@
 /* core/session.c: session records and tokens (see session.h). */
 #include "core/session.h"
 
+#include "core/gapless.h"
 #include "core/password.h"
 
 #include <stdio.h>
@@ -41,7 +42,16 @@ ec_status ec_session_issue(ec_db *db, const ec_token_config *cfg, int64_t ttl_s,
     BSON_APPEND_INT64(&doc, "created_at", c->iat * 1000);
     BSON_APPEND_INT64(&doc, "expires_at", c->exp * 1000);
     BSON_APPEND_BOOL(&doc, "ended", false);
-    ec_status st = ec_db_insert(db, EC_SESSIONS, &doc);
+    /* The account's list entry first: an entry whose session was never written is harmless
+     * (ending it updates nothing), a session missing from the list could not be ended by
+     * ec_session_end_all. */
+    bson_t entry = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&entry, "session", c->sid);
+    BSON_APPEND_INT64(&entry, "expires_at", c->exp * 1000);
+    ec_status st = ec_gapless_append(db, EC_SESSION_LIST, c->sub, &entry, NULL);
+    bson_destroy(&entry);
+    if (st == EC_OK)
+        st = ec_db_insert(db, EC_SESSIONS, &doc);
     bson_destroy(&doc);
     if (st != EC_OK)
         return st == EC_ERR_DUPLICATE ? EC_ERR_INTERNAL : st;
@@ -89,22 +99,42 @@ ec_status ec_session_end(ec_db *db, const char *session_id)
     return st;
 }
 
+typedef struct list_entry {
+    char session[64];
+    int64_t expires_at;
+} list_entry;
+
+static ec_status list_entry_at(ec_db *db, const char *account_id, int64_t n, list_entry *out)
+{
+    bson_t *doc = NULL;
+    bson_iter_t it;
+    ec_status st = ec_gapless_get(db, EC_SESSION_LIST, account_id, n, &doc);
+    if (st != EC_OK)
+        return st;
+    memset(out, 0, sizeof *out);
+    if (bson_iter_init_find(&it, doc, "session") && BSON_ITER_HOLDS_UTF8(&it))
+        snprintf(out->session, sizeof out->session, "%s", bson_iter_utf8(&it, NULL));
+    if (bson_iter_init_find(&it, doc, "expires_at") && BSON_ITER_HOLDS_INT64(&it))
+        out->expires_at = bson_iter_int64(&it);
+    bson_destroy(doc);
+    return out->session[0] ? EC_OK : EC_ERR_INTERNAL;
+}
+
 ec_status ec_session_end_all(ec_db *db, const char *account_id, const char *keep_session_id)
 {
-    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set, ne;
-    BSON_APPEND_UTF8(&filter, "account", account_id);
-    BSON_APPEND_BOOL(&filter, "ended", false);
-    if (keep_session_id) {
-        BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &ne);
-        BSON_APPEND_UTF8(&ne, "$ne", keep_session_id);
-        bson_append_document_end(&filter, &ne);
+    /* The account's sessions, newest first, by _id: the walk stops at the first one already
+     * expired, since every older one was issued earlier (and session_ttl only changes with a
+     * reload, so it is at most off by that change). */
+    int64_t head = 0, now_ms = now_s() * 1000;
+    ec_status st = ec_gapless_head(db, EC_SESSION_LIST, account_id, &head);
+    for (int64_t n = head; st == EC_OK && n >= 1; n--) {
+        list_entry e;
+        if ((st = list_entry_at(db, account_id, n, &e)) != EC_OK)
+            break;
+        if (e.expires_at <= now_ms)
+            break;
+        if (keep_session_id == NULL || strcmp(e.session, keep_session_id) != 0)
+            st = ec_session_end(db, e.session);
     }
-    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
-    BSON_APPEND_BOOL(&set, "ended", true);
-    BSON_APPEND_INT64(&set, "ended_at", now_s() * 1000);
-    bson_append_document_end(&update, &set);
-    ec_status st = ec_db_update(db, EC_SESSIONS, &filter, &update, 1, NULL);
-    bson_destroy(&filter);
-    bson_destroy(&update);
     return st;
 }

@@ -5,7 +5,8 @@
  * ended before its token expires (logout, password change). A request is authenticated only
  * when the token verifies AND its record exists, belongs to the token's subject and has not
  * ended. Ending a session is a plain update ({ended: true}): a lost race between two enders
- * is harmless, since both write the same value.
+ * is harmless, since both write the same value. Ending all of an account's sessions walks
+ * its list (EC_SESSION_LIST) down from the newest to the first expired one.
  *
  * Ownership: the caller owns the token string returned by ec_session_issue() (free()).
  * Failure: EC_ERR_INVALID for a token that does not authenticate (answer 401),
@@ -18,6 +19,9 @@
 #include "core/token.h"
 
 #define EC_SESSIONS "sessions"
+/* Each account's sessions as a gapless series (core/gapless.h) {session, expires_at}: how
+ * ec_session_end_all finds them by _id, newest first, without a filter on `sessions`. */
+#define EC_SESSION_LIST "session_list"
 
 extern const ec_index ec_session_indexes[];
 

@@ -539,31 +539,32 @@ static const char *host_csv_field(ec_request *req, const char *text)
     return out;
 }
 
-/* ---- gapless series and providers ------------------------------------------------------ */
+/* ---- gapless series ---- */
 
-static ec_status host_series_head(const char *coll, const char *series, int64_t *head)
+static ec_status host_gapless_append(const char *coll, const char *series, const bson_t *doc,
+                                     int64_t *n)
+{
+    return ec_gapless_append(W->db, coll, series, doc, n);
+}
+
+static ec_status host_gapless_head(const char *coll, const char *series, int64_t *head)
 {
     return ec_gapless_head(W->db, coll, series, head);
 }
 
-static ec_status host_series_get(ec_request *req, const char *coll, const char *series, int64_t n,
-                                 bson_t **out)
+static ec_status host_gapless_get(ec_request *req, const char *coll, const char *series, int64_t n,
+                                  bson_t **out)
 {
-    bson_t *doc = NULL;
-    ec_status st = ec_gapless_get(W->db, coll, series, n, &doc);
-    *out = NULL;
-    if (st == EC_OK) {
-        ec_arena_defer(req->arena, destroy_bson, doc);
-        *out = doc;
+    ec_status st = ec_gapless_get(W->db, coll, series, n, out);
+    /* As db_find_one: the copy lives until the end of the request. */
+    if (st == EC_OK && req != NULL && ec_arena_defer(req->arena, destroy_bson, *out) < 0) {
+        *out = NULL;
+        return EC_ERR_INTERNAL;
     }
     return st;
 }
 
-static ec_status host_series_append(const char *coll, const char *series, const bson_t *doc,
-                                    int64_t *n)
-{
-    return ec_gapless_append(W->db, coll, series, doc, n);
-}
+/* ---- the workspaces' series names and the providers ---------------------------------- */
 
 static ec_status host_series_insert_at(const char *coll, const char *series, int64_t n,
                                        const bson_t *doc)
@@ -662,9 +663,12 @@ static const ec_host host_table = {
     .ledger_post_reason = host_ledger_post_reason,
     .ledger_actor = host_ledger_actor,
     .ledger_reverse = host_ledger_reverse,
-    .series_head = host_series_head,
-    .series_get = host_series_get,
-    .series_append = host_series_append,
+    .gapless_append = host_gapless_append,
+    .gapless_head = host_gapless_head,
+    .gapless_get = host_gapless_get,
+    .series_head = host_gapless_head,
+    .series_get = host_gapless_get,
+    .series_append = host_gapless_append,
     .series_insert_at = host_series_insert_at,
     .provider_get = host_provider_get,
     .provider_at = host_provider_at,

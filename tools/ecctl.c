@@ -14,6 +14,10 @@
  *                                      `audit: <a> accounts, <e> entries, <f> failures`
  *   ecctl -c FILE PLUGIN ARGS...       a plugin's command (fcgi/batch.h), e.g.
  *                                      `ecctl -c FILE bills run [--site S] [--day D]`
+ *   ecctl -c FILE check-storage        ask the database (`explain`) whether a lookup by _id is
+ *                                      an index search in every collection; one line per
+ *                                      collection `<name> index|SCAN <plan>`, then
+ *                                      `check-storage: <c> collections, <s> scans`
  *
  * It loads the same configuration and plugins as ecd (so it creates the same indexes the
  * plugins declare) and talks to the same database. Operators live in `accounts` with role
@@ -22,13 +26,17 @@
  * created) and never writes.
  *
  * Exit status: 0 done, 1 refused or failed (the reason on stderr), 2 usage. For `audit`:
- * 0 no failure, 1 failures found or the journal could not be read to the end.
+ * 0 no failure, 1 failures found or the journal could not be read to the end. For
+ * `check-storage`: 0 every collection's _id lookup is an index search, 1 otherwise (or no
+ * collection, or the database could not be asked).
  */
 #include "core/audit.h"
 #include "core/db.h"
+#include "core/gapless.h"
 #include "core/oplog.h"
 #include "core/password.h"
 #include "core/session.h"
+#include "core/storage_check.h"
 #include "fcgi/app.h"
 #include "fcgi/batch.h"
 
@@ -43,6 +51,7 @@ static void usage(void)
     fprintf(stderr, "usage: ecctl -c FILE operator add EMAIL   (password on stdin)\n"
                     "       ecctl -c FILE operator remove EMAIL\n"
                     "       ecctl -c FILE audit\n"
+                    "       ecctl -c FILE check-storage\n"
                     "       ecctl -c FILE PLUGIN ARGS...       (bills run [--site S] [--day D])\n");
 }
 
@@ -126,6 +135,17 @@ static int operator_add(ec_db *db, const char *email_in)
     }
     if (st != EC_OK) {
         fprintf(stderr, "ecctl: the database refused the email's claim (status %d)\n", st);
+        return 1;
+    }
+    /* The operators' list entry comes before the account, as in registration (handlers/
+     * account/ops.c): an entry whose account is never written is skipped. */
+    bson_t entry = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&entry, "account", id);
+    st = ec_gapless_append(db, "account_list", "accounts", &entry, NULL);
+    bson_destroy(&entry);
+    if (st != EC_OK) {
+        release_claim(db, email);
+        fprintf(stderr, "ecctl: the database refused the account's list entry (status %d)\n", st);
         return 1;
     }
     bson_t account = BSON_INITIALIZER;
@@ -323,10 +343,45 @@ static int audit(const char *config_path)
     return rc;
 }
 
+static void print_plan(const char *collection, int indexed, const char *plan, void *arg)
+{
+    (void)arg;
+    printf("%s %s %s\n", collection, indexed ? "index" : "SCAN", plan);
+}
+
+/* Reads only, like audit: the settings name the database; nothing is created. */
+static int check_storage(const char *config_path)
+{
+    ec_error err = {0};
+    ec_settings *settings = ec_settings_load(config_path, &err);
+    if (settings == NULL) {
+        fprintf(stderr, "ecctl: %s\n", err.message);
+        return 1;
+    }
+    ec_db *db = ec_db_new(settings->mongodb_uri, settings->database, "ecctl", &err);
+    int rc = 1;
+    if (db == NULL) {
+        fprintf(stderr, "ecctl: %s\n", err.message);
+    } else {
+        size_t collections = 0, scans = 0;
+        ec_status st = ec_storage_check(db, print_plan, NULL, &collections, &scans);
+        if (st != EC_OK)
+            fprintf(stderr, "ecctl: check-storage: the database did not answer (status %d)\n", st);
+        else
+            printf("check-storage: %zu collections, %zu scans\n", collections, scans);
+        rc = st == EC_OK && collections > 0 && scans == 0 ? 0 : 1;
+    }
+    ec_db_free(db);
+    ec_settings_free(settings);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "-c") == 0 && strcmp(argv[3], "audit") == 0)
         return audit(argv[2]);
+    if (argc == 4 && strcmp(argv[1], "-c") == 0 && strcmp(argv[3], "check-storage") == 0)
+        return check_storage(argv[2]);
     int plugin_command = argc >= 4 && strcmp(argv[1], "-c") == 0 &&
                          strcmp(argv[3], "operator") != 0 && strcmp(argv[3], "audit") != 0;
     int removing = argc == 6 && strcmp(argv[4], "remove") == 0;

@@ -24,7 +24,11 @@
 #define ACCT_CREDENTIALS "credentials"
 #define ACCT_FAILURES "login_failures"
 #define ACCT_EMAILS "account_emails" /* {_id: email, account, at}: the claim of an email */
-#define ACCT_ID_BYTES 12             /* random bytes of an id: 24 hex characters */
+/* The operators' list: a gapless series {_id: "accounts:<n>", n, account} in order of
+ * creation (host->gapless_*), so a page is read by _id lookups alone. */
+#define ACCT_LIST "account_list"
+#define ACCT_LIST_SERIES "accounts"
+#define ACCT_ID_BYTES 12 /* random bytes of an id: 24 hex characters */
 /* The role `ecctl operator remove` leaves: such an account can no longer log in. */
 #define ACCT_ROLE_FORMER_OPERATOR "former_operator"
 #define ACCT_ID_LEN 24
@@ -231,5 +235,7 @@ ACCT_HIDDEN int acct_ops_certifications(ec_request *req, void *state);
 ACCT_HIDDEN int acct_ops_certification_approve(ec_request *req, void *state);
 ACCT_HIDDEN int acct_ops_certification_reject(ec_request *req, void *state);
 ACCT_HIDDEN int acct_ops_account_search(ec_request *req, void *state);
+/* Appends the account to the operators' list (ops.c); before the account is written. */
+ACCT_HIDDEN ec_status acct_list_append(acct_state *st, const char *account_id);
 
 #endif

@@ -125,14 +125,17 @@ int acct_register(ec_request *req, void *state)
     BSON_APPEND_UTF8(&doc, "company", a.company);
     BSON_APPEND_UTF8(&doc, "role", a.role);
     BSON_APPEND_INT64(&doc, "created_at", a.created_at);
-    /* Claim, search pointer, credential, then account: a crash at any point leaves no
-     * account that cannot log in. A pointer or a credential without its account is never
-     * used; a claim without its account is taken over once stale (acct_email_claim). */
+    /* Claim, search pointer, credential, list entry, then account: a crash at any point
+     * leaves no account that cannot log in, nor one the operators' list misses. A pointer, a
+     * credential or a list entry without its account is never used (the list skips it); a
+     * claim without its account is taken over once stale (acct_email_claim). */
     rc = acct_email_claim(st, req, email, id);
     if (rc == EC_OK) {
         rc = acct_lookup_add(st, req, ACCT_LOOKUP_COMPANY, company, id);
         if (rc == EC_OK)
             rc = acct_credential_insert(st, req, id, 1, hash);
+        if (rc == EC_OK)
+            rc = acct_list_append(st, id);
         if (rc == EC_OK) {
             rc = h->db_insert(ACCT_ACCOUNTS, &doc);
             if (rc != EC_OK)

@@ -1,10 +1,18 @@
 /*
- * handlers/account/ops.c: the `ops.accounts` route, the operators' list of accounts.
+ * handlers/account/ops.c: the `ops.accounts` route, the operators' list of accounts, and the
+ * list it reads.
  *
- * Pages through `accounts` by _id ascending: `limit` (1..100, default 50) and `cursor` (the
- * last id of the previous page, 24 lowercase hex digits). Both are checked character by
- * character and put into the filter field by field; the answer's `next_cursor` is null on
- * the last page. Invalid parameters answer 400 `invalid_request`.
+ * Every account is appended at its creation to the gapless series `account_list`
+ * ("accounts:1", "accounts:2", ...; host->gapless_*): registration does it before writing
+ * the account, `ecctl operator add` likewise. A page walks that series upward by _id, one
+ * lookup for the entry and one for its account, so its cost does not grow with the number
+ * of accounts (on FerretDB any other filter or sort decodes the whole collection). An entry
+ * whose account was never written (its registration failed after the entry) is skipped.
+ *
+ * Parameters: `limit` (1..100, default 50) and `cursor` (the `next_cursor` of the previous
+ * page: the number of its last entry, 1..18 digits), both checked character by character.
+ * Accounts come in the order they were created; `next_cursor` is null once no entry is
+ * left. Invalid parameters answer 400 `invalid_request`.
  */
 #include "account.h"
 
@@ -17,11 +25,7 @@ typedef struct page {
     acct_state *st;
     ec_request *req;
     cJSON *list;
-    int64_t limit;
     int64_t count;
-    const char *last_id; /* arena-owned copy */
-    int more;
-    int failed;
 } page;
 
 static int parse_limit(const char *s, int64_t *out)
@@ -47,45 +51,63 @@ static int parse_limit(const char *s, int64_t *out)
     return 0;
 }
 
-static int valid_id(const char *s)
+/* A cursor: 1..18 digits, so it fits an int64 without overflow. */
+static int parse_cursor(const char *s, int64_t *out)
 {
-    size_t i;
+    size_t i, n = s ? strlen(s) : 0;
+    int64_t v = 0;
 
-    if (strlen(s) != ACCT_ID_LEN)
-        return 0;
-    for (i = 0; i < ACCT_ID_LEN; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return 0;
-    return 1;
+    if (n == 0 || n > 18)
+        return -1;
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
 }
 
-/* db_find callback: the document lives only during the call, so everything is copied. */
-static int collect(const bson_t *doc, void *arg)
+ec_status acct_list_append(acct_state *st, const char *account_id)
 {
-    page *p = arg;
+    bson_t doc = BSON_INITIALIZER;
+    ec_status rc;
+
+    BSON_APPEND_UTF8(&doc, "account", account_id);
+    rc = st->host->gapless_append(ACCT_LIST, ACCT_LIST_SERIES, &doc, NULL);
+    bson_destroy(&doc);
+    return rc;
+}
+
+/* Adds entry n's account to the page (nothing when the entry names no account). */
+static ec_status add_entry(page *p, int64_t n)
+{
+    const ec_host *h = p->st->host;
+    bson_t *entry = NULL;
+    bson_iter_t it;
     acct_account a;
     cJSON *item;
+    ec_status rc = h->gapless_get(p->req, ACCT_LIST, ACCT_LIST_SERIES, n, &entry);
 
-    if (p->count == p->limit) {
-        p->more = 1;
-        return 1;
+    if (rc != EC_OK)
+        return rc; /* a gap below the head is not possible: NOT_FOUND is an error too */
+    if (!bson_iter_init_find(&it, entry, "account") || !BSON_ITER_HOLDS_UTF8(&it)) {
+        h->log(EC_LOG_ERROR, ACCT_PLUGIN, "malformed %s document %lld", ACCT_LIST, (long long)n);
+        return EC_ERR_INTERNAL;
     }
-    if (acct_account_parse(doc, &a) < 0 || (item = acct_account_json(&a)) == NULL) {
-        p->failed = 1;
-        return 1;
-    }
+    rc = acct_account_find(p->st, p->req, "_id", bson_iter_utf8(&it, NULL), &a);
+    if (rc == EC_ERR_NOT_FOUND)
+        return EC_OK;
+    if (rc != EC_OK)
+        return rc;
+    if ((item = acct_account_json(&a)) == NULL)
+        return EC_ERR_INTERNAL;
     if (!cJSON_AddItemToArray(p->list, item)) {
         cJSON_Delete(item);
-        p->failed = 1;
-        return 1;
-    }
-    p->last_id = p->st->host->strdup(p->req, a.id);
-    if (p->last_id == NULL) {
-        p->failed = 1;
-        return 1;
+        return EC_ERR_INTERNAL;
     }
     p->count++;
-    return 0;
+    return EC_OK;
 }
 
 int acct_ops_accounts(ec_request *req, void *state)
@@ -94,7 +116,7 @@ int acct_ops_accounts(ec_request *req, void *state)
     const ec_host *h = st->host;
     const ec_session *s = h->session(req);
     const char *cursor = h->query(req, "cursor");
-    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, range, sort;
+    int64_t limit, after = 0, head = 0, n;
     page p;
     cJSON *out = NULL;
     ec_status rc;
@@ -105,23 +127,15 @@ int acct_ops_accounts(ec_request *req, void *state)
         status = h->reply_error(req, 403, "forbidden", "operators only");
         goto done;
     }
-    if (parse_limit(h->query(req, "limit"), &p.limit) < 0) {
+    if (parse_limit(h->query(req, "limit"), &limit) < 0) {
         status = h->reply_error(req, 400, "invalid_request", "limit must be 1..%d", MAX_LIMIT);
         goto done;
     }
-    if (cursor != NULL && !valid_id(cursor)) {
-        status = h->reply_error(req, 400, "invalid_request", "cursor must be an account id");
+    if (cursor != NULL && parse_cursor(cursor, &after) < 0) {
+        status =
+            h->reply_error(req, 400, "invalid_request", "cursor must be the next_cursor of a page");
         goto done;
     }
-    if (cursor != NULL) {
-        BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &range);
-        BSON_APPEND_UTF8(&range, "$gt", cursor);
-        bson_append_document_end(&filter, &range);
-    }
-    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
-    BSON_APPEND_INT32(&sort, "_id", 1);
-    bson_append_document_end(&opts, &sort);
-    BSON_APPEND_INT64(&opts, "limit", p.limit + 1); /* one more tells whether a page follows */
     p.st = st;
     p.req = req;
     p.list = cJSON_CreateArray();
@@ -130,13 +144,16 @@ int acct_ops_accounts(ec_request *req, void *state)
         status = acct_reply_internal(st, req, "ops.accounts: out of memory");
         goto done;
     }
-    rc = h->db_find(ACCT_ACCOUNTS, &filter, &opts, collect, &p);
-    if (rc != EC_OK && rc != EC_ERR_NOT_FOUND) {
-        status = h->reply_db_error(req, rc);
+    rc = h->gapless_head(ACCT_LIST, ACCT_LIST_SERIES, &head);
+    for (n = after + 1; rc == EC_OK && n <= head && p.count < limit; n++)
+        rc = add_entry(&p, n);
+    if (rc == EC_ERR_NOT_FOUND || rc == EC_ERR_INTERNAL) {
+        status = acct_reply_internal(st, req, "ops.accounts: list entry %lld unreadable",
+                                     (long long)n - 1);
         goto done;
     }
-    if (p.failed) {
-        status = acct_reply_internal(st, req, "ops.accounts: malformed account or out of memory");
+    if (rc != EC_OK) {
+        status = h->reply_db_error(req, rc);
         goto done;
     }
     if (!cJSON_AddItemToObject(out, "accounts", p.list)) {
@@ -144,8 +161,9 @@ int acct_ops_accounts(ec_request *req, void *state)
         goto done;
     }
     p.list = NULL; /* out owns it now */
-    if ((p.more ? cJSON_AddStringToObject(out, "next_cursor", p.last_id)
-                : cJSON_AddNullToObject(out, "next_cursor")) == NULL) {
+    /* n is the first entry not read: a page follows while one is left. */
+    if ((n <= head ? h->json_add_int64(out, "next_cursor", n - 1)
+                   : (cJSON_AddNullToObject(out, "next_cursor") ? 0 : -1)) < 0) {
         status = acct_reply_internal(st, req, "ops.accounts: out of memory");
         goto done;
     }
@@ -154,7 +172,5 @@ int acct_ops_accounts(ec_request *req, void *state)
 done:
     cJSON_Delete(p.list);
     cJSON_Delete(out);
-    bson_destroy(&filter);
-    bson_destroy(&opts);
     return status;
 }

@@ -409,7 +409,7 @@ static int run_months(run_ctx *c, const int64_t *days, size_t n)
             continue;
         last_y = y;
         last_m = m;
-        char due_text[BILLS_DAY_TEXT];
+        char due_text[32]; /* wider than a date: the compiler cannot bound y */
         int64_t due;
         snprintf(due_text, sizeof due_text, "%04d-%02d-%02d", m == 12 ? y + 1 : y,
                  m == 12 ? 1 : m + 1, (int)c->st->monthly_after_day);

@@ -4,7 +4,9 @@
  * The plugin owns the collection `recharge_orders`: one document per online recharge order,
  * {_id (24 hex), account, amount (int64 minor units), provider, key (`order:<Idempotency-Key>`),
  * hash (host->request_hash of the creating request), created_at (ms)}, with a unique index on
- * (account, key). An order is never updated: whether it is paid is read from the journal,
+ * (account, key) for MongoDB; on FerretDB an order is found by key through its pointer
+ * document in `recharge_order_keys` {_id: "<account>\x1f<key>", order, hash} (create.c), so
+ * every lookup is by _id. An order is never updated: whether it is paid is read from the journal,
  * where the settlement provider (plugins/pay_sandbox/) credits it under the key
  * `recharge:<order id>` with ref = the order id. The provider plugins read this collection by
  * _id, so its field names are part of their contract too.
@@ -23,7 +25,8 @@
 
 #define RCH_PLUGIN "recharge"
 #define RCH_ORDERS "recharge_orders"
-#define RCH_ID_BYTES 12 /* random bytes of an order id: 24 hex characters */
+#define RCH_ORDER_KEYS "recharge_order_keys" /* key pointers: the key's claim names the order */
+#define RCH_ID_BYTES 12                      /* random bytes of an order id: 24 hex characters */
 #define RCH_ID_LEN 24
 #define RCH_KEY_SCOPE "order" /* an order's key: order:<Idempotency-Key> */
 #define RCH_ENTRY_KIND "recharge"

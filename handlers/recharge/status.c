@@ -1,8 +1,9 @@
 /*
  * handlers/recharge/status.c: the `recharge.get` route, GET /api/v1/recharges/{id}.
  *
- * The order is looked up by _id and the caller's account together, so another account's
- * order answers 404 `not_found` exactly like a missing one. It is `paid` once the journal
+ * The order is looked up by _id alone (the only lookup FerretDB serves from an index) and
+ * then compared with the caller's account, so another account's order answers 404
+ * `not_found` exactly like a missing one. It is `paid` once the journal
  * holds its credit, the entry the provider posts under the key `recharge:<order id>`, and
  * `pending` until then; the order document itself is never updated (money state lives only
  * in the journal, and a marker written after the credit could be lost to a crash).
@@ -12,7 +13,8 @@
  * back between two workers), newest first, in pages, stopping at the entry whose key is the
  * order's. The credit cannot be older than its order (the notification finds the order
  * first), so the walk costs the number of recharges the account was credited since this
- * order was made: usually none or one. The ABI has no lookup of one entry by key; reading
+ * order was made: usually none or one (the host walks the journal's _ids downward, so this
+ * never filters the collection). The ABI has no lookup of one entry by key; reading
  * the `journal` collection directly would be O(1) but would tie the plugin to the ledger's
  * storage layout.
  */
@@ -90,9 +92,10 @@ int rch_get(ec_request *req, void *state)
     if (id == NULL || strlen(id) != RCH_ID_LEN)
         return h->reply_error(req, 404, "not_found", "no such order");
     BSON_APPEND_UTF8(&filter, "_id", id);
-    BSON_APPEND_UTF8(&filter, "account", s->account_id);
     rc = rch_order_find(st, req, &filter, &o);
     bson_destroy(&filter);
+    if (rc == EC_OK && strcmp(o.account, s->account_id) != 0)
+        rc = EC_ERR_NOT_FOUND;
     if (rc == EC_ERR_NOT_FOUND)
         return h->reply_error(req, 404, "not_found", "no such order");
     if (rc != EC_OK)

@@ -502,6 +502,19 @@ typedef struct ec_host {
                                 const char *reason, ec_entry *out, int *replayed,
                                 const char **refusal);
 
+    /* -- v1: gapless series (core/gapless.h), for listings that walk _ids -- */
+    /* FerretDB finds a document without decoding its collection only by an exact _id, so a
+     * listing walks a series whose documents are "<series>:1", "<series>:2", ... with no gap.
+     * gapless_append inserts doc (which has no `_id` and no `n`) as the series' next document
+     * (a unique insert, retried when another writer took the number); *n (may be NULL) gets
+     * its number. gapless_head gives the highest n that exists (0: none). gapless_get gives
+     * document n as an arena-owned copy, or EC_ERR_NOT_FOUND. */
+    ec_status (*gapless_append)(const char *collection, const char *series, const bson_t *doc,
+                                int64_t *n);
+    ec_status (*gapless_head)(const char *collection, const char *series, int64_t *head);
+    ec_status (*gapless_get)(ec_request *req, const char *collection, const char *series, int64_t n,
+                             bson_t **out);
+
     /* -- v1 (workspaces): gapless series and the loaded settlement providers -- */
     /* Gapless series (core/gapless.h): documents "<series>:<n>", n = 1, 2, ... in
      * `collection`, so a listing walks _ids. The head is the highest n that exists (0: none). */

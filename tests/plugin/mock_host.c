@@ -734,6 +734,79 @@ static ec_status m_notify(ec_request *req, const char *account_id, const char *c
     return st;
 }
 
+/* Gapless series in the store: document n is "<series>:<n>"; the head is found by probing
+ * upward from 1 (the store is small). */
+static ec_status m_gapless_find(const char *coll, const char *series, int64_t n, bson_t **out)
+{
+    char id[256];
+    snprintf(id, sizeof id, "%s:%lld", series, (long long)n);
+    bson_t filter = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    ec_status st = mock_store_find_first(coll, &filter, NULL, out);
+    bson_destroy(&filter);
+    return st;
+}
+
+static ec_status m_gapless_head(const char *coll, const char *series, int64_t *head)
+{
+    for (int64_t n = 1;; n++) {
+        bson_t *doc = NULL;
+        ec_status st = m_gapless_find(coll, series, n, &doc);
+        if (doc)
+            bson_destroy(doc);
+        if (st == EC_ERR_NOT_FOUND) {
+            *head = n - 1;
+            return EC_OK;
+        }
+        if (st != EC_OK)
+            return st;
+    }
+}
+
+static ec_status m_gapless_append(const char *coll, const char *series, const bson_t *doc,
+                                  int64_t *n)
+{
+    int64_t head = 0;
+    ec_status st = m_gapless_head(coll, series, &head);
+    if (st != EC_OK)
+        return st;
+    char id[256];
+    snprintf(id, sizeof id, "%s:%lld", series, (long long)(head + 1));
+    bson_t full = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&full, "_id", id);
+    BSON_APPEND_INT64(&full, "n", head + 1);
+    bson_concat(&full, doc);
+    st = mock_store_insert(coll, &full);
+    bson_destroy(&full);
+    if (st == EC_OK && n != NULL)
+        *n = head + 1;
+    return st;
+}
+
+static ec_status m_gapless_get(ec_request *req, const char *coll, const char *series, int64_t n,
+                               bson_t **out)
+{
+    ec_status st = m_gapless_find(coll, series, n, out);
+    if (st == EC_OK)
+        m_defer(req, destroy_bson, *out);
+    return st;
+}
+
+/* Document n exactly: the unique _id refuses a taken number (EC_ERR_DUPLICATE). */
+static ec_status m_series_insert_at(const char *coll, const char *series, int64_t n,
+                                    const bson_t *doc)
+{
+    char id[256];
+    snprintf(id, sizeof id, "%s:%lld", series, (long long)n);
+    bson_t full = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&full, "_id", id);
+    BSON_APPEND_INT64(&full, "n", n);
+    bson_concat(&full, doc);
+    ec_status st = mock_store_insert(coll, &full);
+    bson_destroy(&full);
+    return st;
+}
+
 static const ec_host host_table = {
     .abi_version = EC_PLUGIN_ABI_VERSION,
     .size = sizeof(ec_host),
@@ -795,6 +868,13 @@ static const ec_host host_table = {
     .ledger_post_reason = m_ledger_post_reason,
     .ledger_actor = m_ledger_actor,
     .ledger_reverse = m_ledger_reverse,
+    .gapless_append = m_gapless_append,
+    .gapless_head = m_gapless_head,
+    .gapless_get = m_gapless_get,
+    .series_head = m_gapless_head,
+    .series_get = m_gapless_get,
+    .series_append = m_gapless_append,
+    .series_insert_at = m_series_insert_at,
 };
 
 const ec_host *mock_host(void)

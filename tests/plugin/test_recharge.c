@@ -426,11 +426,21 @@ static void test_create(void)
     mock_db_fail("insert", "recharge_orders", EC_ERR_DUPLICATE, 1);
     mock_db_fail("find_one", "recharge_orders", EC_ERR_UNAVAILABLE, 1);
     req = create(ALICE, "k-down", body);
-    after = mock_dump();
     is_int(mock_reply_status(req), 503, "the read-back after a duplicate fails: 503");
-    is_str(after, before, "and nothing is stored");
+    is_int(mock_db_count_json("recharge_orders", "{\"key\": \"order:k-down\"}"), 0,
+           "and no order is stored");
     mock_request_free(req);
     mock_db_fail_clear();
+    /* the key's claim stays behind: the retry of the same request completes it */
+    req = create(ALICE, "k-down", body);
+    is_int(mock_reply_status(req), 201, "the retry after the 503: 201");
+    is_int(mock_db_count_json("recharge_orders", "{\"key\": \"order:k-down\"}"), 1,
+           "and one order is stored");
+    mock_request_free(req);
+    req = create(ALICE, "k-down", "{\"amount\": 1, \"provider\": \"sandbox\"}");
+    is_int(mock_reply_status(req), 422, "another request under that claimed key: 422");
+    mock_request_free(req);
+    after = mock_dump();
     free(before);
     free(after);
     is_int(create_status(ALICE, "k-down", body), 201,

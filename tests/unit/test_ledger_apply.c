@@ -194,8 +194,20 @@ static int adds_up(const ec_wallet *before, const result *r)
     for (size_t i = 0; i < r->nmoves; i++)
         if (r->moves[i].delta == 0)
             return 0;
-    return r->after.cash >= 0 && r->after.arrears >= 0 && r->after.nvouchers >= before->nvouchers &&
-           r->after.ncards >= before->ncards;
+    /* A fund may leave only once it can never pay again (used up or past valid_to). */
+    for (size_t i = 0; i < before->nvouchers; i++) {
+        const ec_voucher *b = &before->vouchers[i];
+        if (find_v(&r->after, b->id) == NULL &&
+            !ec_fund_retired(b->balance, b->valid_to, r->after.at))
+            return 0;
+    }
+    for (size_t i = 0; i < before->ncards; i++) {
+        const ec_card *b = &before->cards[i];
+        if (find_c(&r->after, b->id) == NULL &&
+            !ec_fund_retired(b->balance, b->valid_to, r->after.at))
+            return 0;
+    }
+    return r->after.cash >= 0 && r->after.arrears >= 0;
 }
 
 /* A charge's split: adds up to the amount and equals the moves of each kind. */
@@ -267,7 +279,7 @@ static void credit(void)
 
 static void grant(void)
 {
-    ec_voucher held[1] = {voucher("old", "ordinary", 100, 40, 0, 0, 500, 1)};
+    ec_voucher held[1] = {voucher("old", "ordinary", 100, 40, 0, 0, 50000, 1)};
     ec_wallet w = {.seq = 1, .cash = 7, .nvouchers = 1, .vouchers = held};
     ec_voucher v = voucher("new-1_x", "full_reduction", 800, 0, 5000, 100, 9000, 0);
     snprintf(v.source, sizeof v.source, "code:ABCD");
@@ -318,9 +330,9 @@ static void grant(void)
     for (size_t i = 0; i + 1 < EC_WALLET_MAX_FUNDS; i++) {
         char id[16];
         snprintf(id, sizeof id, "m%zu", i);
-        many[i] = voucher(id, "ordinary", 1, 0, 0, 0, 10, 0);
+        many[i] = voucher(id, "ordinary", 1, 1, 0, 0, 10, 0);
     }
-    one[0] = card("k", 1, 0, 0, 10, 0);
+    one[0] = card("k", 1, 1, 0, 10, 0);
     ec_wallet full = {
         .nvouchers = EC_WALLET_MAX_FUNDS - 1, .vouchers = many, .ncards = 1, .cards = one};
     refused(&full, op_grant(voucher("x", "ordinary", 5, 0, 0, 0, 10, 0)), 0, "too_many_funds",
@@ -364,7 +376,7 @@ static void buy_card(void)
     op = op_card("c3", 100, 99999);
     op.voucher = voucher("b", "ordinary", 50, 0, 7, 0, 10, 0);
     refused(&w, op, 1000, "invalid_voucher", "an invalid bonus refuses the whole purchase");
-    ec_card held[1] = {card("c1", 100, 0, 0, 99999, 0)};
+    ec_card held[1] = {card("c1", 100, 100, 0, 99999, 0)};
     w.ncards = 1;
     w.cards = held;
     refused(&w, op_card("c1", 100, 99999), 1000, "card_exists", "the same card id twice");
@@ -417,13 +429,25 @@ static void charge(void)
     ok(r.after.cash == 0 && r.after.arrears == 700, "cash spent, the rest owed");
     ok(r.rc == 0 && adds_up(&w, &r) && split_matches(&w, &r, 5000),
        "moves, split and balances add up");
-    ok(find_v(&r.after, "o-expired")->balance == 999 &&
+    ok(index_of(&r, "voucher:o-expired") == (size_t)-1 &&
+           index_of(&r, "card:c-expired") == (size_t)-1 &&
            find_v(&r.after, "o-pending")->balance == 999 &&
            find_v(&r.after, "f-high")->balance == 400 &&
-           find_c(&r.after, "c-expired")->balance == 999 &&
            find_c(&r.after, "c-pending")->balance == 999,
        "expired (now = valid_to), pending and below-threshold funds are not touched");
     ok(index_of(&r, "voucher:o-empty") == (size_t)-1, "an empty voucher makes no move");
+    ok(find_v(&r.after, "o-expired") == NULL && find_c(&r.after, "c-expired") == NULL &&
+           find_v(&r.after, "o-empty") == NULL,
+       "expired and empty funds leave the wallet (they can never pay again)");
+    ok(find_v(&r.after, "o-soon") != NULL && find_v(&r.after, "o-soon")->balance == 0 &&
+           find_c(&r.after, "c-soon") != NULL && find_c(&r.after, "c-soon")->balance == 0,
+       "funds used up by this entry stay in it, at balance 0");
+    ec_wallet next = r.after;
+    result r2 = apply(&next, op_credit(1), 10001);
+    ok(r2.rc == 0 && find_v(&r2.after, "o-soon") == NULL && find_c(&r2.after, "c-soon") == NULL &&
+           find_v(&r2.after, "o-late") == NULL && r2.after.nvouchers + r2.after.ncards == 3 &&
+           adds_up(&next, &r2),
+       "and leave it at the next entry, which keeps only the live ones");
 
     r = apply(&w, op_charge(600), 10000);
     ok(r.rc == 0 && r.nmoves == 2 && delta(&r, "voucher:o-soon") == -500 &&
@@ -492,9 +516,11 @@ static void cash_or_card(void)
        "the split of 5000: 1000 cards, 1000 cash, 3000 owed");
     ok(r.rc == 0 && adds_up(&w, &r) && split_matches(&w, &r, 5000),
        "moves, split and balances add up");
-    int untouched = 1;
-    for (size_t i = 0; r.rc == 0 && i < w.nvouchers; i++)
-        untouched &= r.after.vouchers[i].balance == w.vouchers[i].balance;
+    /* by id: the vouchers that can never pay again (o-expired, o-empty) left the wallet */
+    int untouched = r.rc == 0 && r.after.nvouchers == w.nvouchers - 2;
+    for (size_t i = 0; r.rc == 0 && i < r.after.nvouchers; i++)
+        untouched &= find_v(&w, r.after.vouchers[i].id) != NULL &&
+                     r.after.vouchers[i].balance == find_v(&w, r.after.vouchers[i].id)->balance;
     ok(untouched, "every voucher keeps its balance");
     op.amount = 0;
     refused(&w, op, 10000, "invalid_amount", "a cash-or-card charge of 0");
@@ -530,7 +556,8 @@ static int64_t pick(int64_t n)
 static void random_walk(void)
 {
     ec_wallet w = {0};
-    int bad_sum = 0, bad_split = 0, bad_conservation = 0, bad_refusal = 0, accepted = 0;
+    int bad_sum = 0, bad_split = 0, bad_conservation = 0, bad_refusal = 0, accepted = 0,
+        retired = 0;
     int64_t in = 0, out = 0;
     for (int i = 0; i < 3000; i++) {
         ec_arena_reset(arena);
@@ -559,6 +586,17 @@ static void random_walk(void)
         accepted++;
         if (!adds_up(&w, &r))
             bad_sum++;
+        /* What expired funds still held leaves the account with them. */
+        for (size_t k = 0; k < w.nvouchers; k++)
+            if (find_v(&r.after, w.vouchers[k].id) == NULL) {
+                out += w.vouchers[k].balance;
+                retired++;
+            }
+        for (size_t k = 0; k < w.ncards; k++)
+            if (find_c(&r.after, w.cards[k].id) == NULL) {
+                out += w.cards[k].balance;
+                retired++;
+            }
         int64_t dv = 0, dc = 0;
         for (size_t k = 0; k < r.nmoves; k++) {
             if (strncmp(r.moves[k].fund, "voucher:", 8) == 0)
@@ -604,7 +642,10 @@ static void random_walk(void)
     is_int(bad_conservation, 0, "random walk: every entry conserves money by its kind");
     is_int(bad_split, 0, "random walk: every charge's split matches its moves");
     is_int(bad_refusal, 0, "random walk: every refusal moves nothing and leaves before alone");
-    is_int(in - out, held, "random walk: money in − out = what the wallet holds");
+    is_int(in - out, held,
+           "random walk: money in − out (charges, expired) = what the wallet holds");
+    ok(retired > 100, "random walk: funds left the wallet as they were used up or expired (%d)",
+       retired);
 }
 
 /* Reversals: the same funds move back; a spent credit leaves arrears, never negative cash. */
