@@ -564,7 +564,7 @@ static ec_status host_gapless_get(ec_request *req, const char *coll, const char 
     return st;
 }
 
-/* ---- the workspaces' series names and the providers ---------------------------------- */
+/* ---- the workspace services: a series insert at n, the loaded providers ---------------- */
 
 static ec_status host_series_insert_at(const char *coll, const char *series, int64_t n,
                                        const bson_t *doc)
@@ -666,9 +666,6 @@ static const ec_host host_table = {
     .gapless_append = host_gapless_append,
     .gapless_head = host_gapless_head,
     .gapless_get = host_gapless_get,
-    .series_head = host_gapless_head,
-    .series_get = host_gapless_get,
-    .series_append = host_gapless_append,
     .series_insert_at = host_series_insert_at,
     .provider_get = host_provider_get,
     .provider_at = host_provider_at,

@@ -111,7 +111,7 @@ static int set_alert(bills_state *st, ec_request *req, const char *account, cons
     BSON_APPEND_UTF8(&doc, "by", who && who->role ? who->role : "?");
     BSON_APPEND_INT64(&doc, "at", h->now_ms());
     int64_t n = 0;
-    ec_status rc = h->series_append(BILLS_SPEND_ALERTS, series, &doc, &n);
+    ec_status rc = h->gapless_append(BILLS_SPEND_ALERTS, series, &doc, &n);
     bson_destroy(&doc);
     if (rc != EC_OK)
         return h->reply_db_error(req, rc);
@@ -137,10 +137,10 @@ static ec_status current(const ec_host *h, ec_request *req, const char *series, 
 {
     bson_t *doc = NULL;
     *n = 0;
-    ec_status rc = h->series_head(BILLS_SPEND_ALERTS, series, n);
+    ec_status rc = h->gapless_head(BILLS_SPEND_ALERTS, series, n);
     if (rc != EC_OK || *n == 0)
         return rc;
-    if ((rc = h->series_get(req, BILLS_SPEND_ALERTS, series, *n, &doc)) != EC_OK)
+    if ((rc = h->gapless_get(req, BILLS_SPEND_ALERTS, series, *n, &doc)) != EC_OK)
         return rc == EC_ERR_NOT_FOUND ? EC_ERR_UNAVAILABLE : rc;
     *threshold = bills_doc_int(doc, "threshold");
     return EC_OK;

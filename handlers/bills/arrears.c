@@ -118,10 +118,10 @@ static ec_status lock_head(const ec_host *h, ec_request *req, const char *accoun
                            bson_t **doc)
 {
     *doc = NULL;
-    ec_status rc = h->series_head(BILLS_ARREARS_LOCKS, account, head);
+    ec_status rc = h->gapless_head(BILLS_ARREARS_LOCKS, account, head);
     if (rc != EC_OK || *head == 0)
         return rc;
-    rc = h->series_get(req, BILLS_ARREARS_LOCKS, account, *head, doc);
+    rc = h->gapless_get(req, BILLS_ARREARS_LOCKS, account, *head, doc);
     return rc == EC_ERR_NOT_FOUND ? EC_ERR_UNAVAILABLE : rc;
 }
 

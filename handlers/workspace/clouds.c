@@ -58,13 +58,13 @@ int ws_clouds_list(ec_request *req, void *state)
     const ec_host *h = ((ws_plugin_state *)state)->host;
     const char *account = h->session(req)->account_id;
     int64_t head = 0;
-    ec_status st = h->series_head(WS_CLOUD_MEMBERS, account, &head);
+    ec_status st = h->gapless_head(WS_CLOUD_MEMBERS, account, &head);
     if (st != EC_OK)
         return h->reply_db_error(req, st);
     cJSON *out = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(out, "cloud_accounts");
     for (int64_t n = head; n >= 1 && head - n < MAX_LIST; n--) {
         bson_t *m = NULL, *doc = NULL;
-        st = h->series_get(req, WS_CLOUD_MEMBERS, account, n, &m);
+        st = h->gapless_get(req, WS_CLOUD_MEMBERS, account, n, &m);
         if (st == EC_OK)
             st = ws_find_id(req, h, WS_CLOUDS, ws_bson_str(m, "cloud_account"), &doc);
         if (st == EC_ERR_NOT_FOUND)
@@ -131,7 +131,7 @@ int ws_cloud_bind(ec_request *req, void *state)
     BSON_APPEND_UTF8(&m, "cloud_account", id);
     BSON_APPEND_INT64(&m, "at", h->now_ms());
     int64_t member_n = 0;
-    st = h->series_append(WS_CLOUD_MEMBERS, account, &m, &member_n);
+    st = h->gapless_append(WS_CLOUD_MEMBERS, account, &m, &member_n);
     bson_destroy(&m);
     if (st != EC_OK)
         return h->reply_db_error(req, st);

@@ -37,7 +37,7 @@ static ec_status log_jump(ec_request *req, const ec_host *h, const jump_facts *f
     STR_OR_NULL("request_id", h->request_id(req));
     STR_OR_NULL("client", h->client_addr(req));
 #undef STR_OR_NULL
-    ec_status st = h->series_append(WS_JUMP_LOG, WS_JUMP_SERIES, &doc, NULL);
+    ec_status st = h->gapless_append(WS_JUMP_LOG, WS_JUMP_SERIES, &doc, NULL);
     bson_destroy(&doc);
     if (st != EC_OK)
         h->log(EC_LOG_WARN, WS_PLUGIN, "jump log not written: %s %s", f->outcome,

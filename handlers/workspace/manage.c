@@ -87,7 +87,7 @@ static int reply_workspace(ec_request *req, const ec_host *h, const ws_registrat
 {
     bson_t *m = NULL;
     int64_t cancelled = 0;
-    ec_status st = h->series_get(req, WS_MEMBERS, s->account, s->member_n, &m);
+    ec_status st = h->gapless_get(req, WS_MEMBERS, s->account, s->member_n, &m);
     if (st == EC_OK)
         st = ws_locked_at(req, h, s, &cancelled);
     if (st != EC_OK)

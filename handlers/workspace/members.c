@@ -21,7 +21,7 @@ ec_status ws_member_add(const ec_host *h, const char *account, const char *site,
     BSON_APPEND_UTF8(&doc, "site", site);
     BSON_APPEND_UTF8(&doc, "workspace", ws);
     BSON_APPEND_INT64(&doc, "at", h->now_ms());
-    ec_status st = h->series_append(WS_MEMBERS, account, &doc, n);
+    ec_status st = h->gapless_append(WS_MEMBERS, account, &doc, n);
     bson_destroy(&doc);
     return st;
 }
@@ -32,14 +32,14 @@ ec_status ws_member_page(ec_request *req, const ec_host *h, const char *account,
 {
     int64_t head = 0;
     *next = 0;
-    ec_status st = h->series_head(WS_MEMBERS, account, &head);
+    ec_status st = h->gapless_head(WS_MEMBERS, account, &head);
     if (st != EC_OK)
         return st;
     int64_t n = before > 0 && before - 1 < head ? before - 1 : head;
     int found = 0, scanned = 0;
     for (; n >= 1 && found < limit && scanned < MAX_SCAN; n--, scanned++) {
         bson_t *m = NULL;
-        if ((st = h->series_get(req, WS_MEMBERS, account, n, &m)) != EC_OK)
+        if ((st = h->gapless_get(req, WS_MEMBERS, account, n, &m)) != EC_OK)
             return st == EC_ERR_NOT_FOUND ? EC_ERR_INTERNAL : st;
         const char *msite = ws_bson_str(m, "site"), *mws = ws_bson_str(m, "workspace");
         if (msite == NULL || mws == NULL || (site != NULL && strcmp(site, msite) != 0))

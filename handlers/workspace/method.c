@@ -274,7 +274,7 @@ int ws_history(ec_request *req, void *state)
     int shown = 0;
     for (int64_t n = s.n; n >= 1 && shown < HISTORY_MAX; n--) {
         bson_t *doc = NULL;
-        ec_status st = h->series_get(req, WS_STATES, series, n, &doc);
+        ec_status st = h->gapless_get(req, WS_STATES, series, n, &doc);
         if (st != EC_OK) {
             cJSON_Delete(out);
             return h->reply_db_error(req, st == EC_ERR_NOT_FOUND ? EC_ERR_INTERNAL : st);

@@ -133,14 +133,14 @@ int ws_ops_jump_log(ec_request *req, void *state)
         (cursor_s && (*cursor_s == '\0' || cursor < 1)) || (end != NULL && *end != '\0'))
         return h->reply_error(req, 400, "invalid_request", "bad cursor or limit (1..200)");
     int64_t head = 0;
-    ec_status st = h->series_head(WS_JUMP_LOG, WS_JUMP_SERIES, &head);
+    ec_status st = h->gapless_head(WS_JUMP_LOG, WS_JUMP_SERIES, &head);
     if (st != EC_OK)
         return h->reply_db_error(req, st);
     int64_t n = cursor > 0 && cursor - 1 < head ? cursor - 1 : head;
     cJSON *out = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(out, "jumps");
     for (long k = 0; n >= 1 && k < limit; n--, k++) {
         bson_t *doc = NULL;
-        if ((st = h->series_get(req, WS_JUMP_LOG, WS_JUMP_SERIES, n, &doc)) != EC_OK) {
+        if ((st = h->gapless_get(req, WS_JUMP_LOG, WS_JUMP_SERIES, n, &doc)) != EC_OK) {
             cJSON_Delete(out);
             return ws_unavailable(req, h, st);
         }

@@ -88,11 +88,11 @@ ec_status ws_state_get(ec_request *req, const ec_host *h, const char *site, cons
     memset(out, 0, sizeof *out);
     const char *series = h->sprintf(req, "%s:%s", site, ws);
     int64_t head = 0;
-    ec_status st = h->series_head(WS_STATES, series, &head);
+    ec_status st = h->gapless_head(WS_STATES, series, &head);
     if (st != EC_OK || head == 0)
         return st;
     bson_t *doc = NULL;
-    if ((st = h->series_get(req, WS_STATES, series, head, &doc)) != EC_OK)
+    if ((st = h->gapless_get(req, WS_STATES, series, head, &doc)) != EC_OK)
         return st == EC_ERR_NOT_FOUND ? EC_ERR_UNAVAILABLE : st; /* a head that vanished */
     out->n = head;
     out->account = ws_bson_str(doc, "account");
@@ -157,10 +157,10 @@ ec_status ws_locked_at(ec_request *req, const ec_host *h, const ws_state *s, int
     if (st != EC_OK || *at > 0 || s->account == NULL)
         return st;
     int64_t head = 0;
-    if ((st = h->series_head(WS_ARREARS_LOCKS, s->account, &head)) != EC_OK || head == 0)
+    if ((st = h->gapless_head(WS_ARREARS_LOCKS, s->account, &head)) != EC_OK || head == 0)
         return st;
     bson_t *doc = NULL;
-    if ((st = h->series_get(req, WS_ARREARS_LOCKS, s->account, head, &doc)) != EC_OK)
+    if ((st = h->gapless_get(req, WS_ARREARS_LOCKS, s->account, head, &doc)) != EC_OK)
         return st == EC_ERR_NOT_FOUND ? EC_ERR_UNAVAILABLE : st; /* a head that vanished */
     const char *state = ws_bson_str(doc, "state");
     if (state == NULL || strcmp(state, "locked") != 0)

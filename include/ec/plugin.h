@@ -516,16 +516,8 @@ typedef struct ec_host {
                              bson_t **out);
 
     /* -- v1 (workspaces): gapless series and the loaded settlement providers -- */
-    /* Gapless series (core/gapless.h): documents "<series>:<n>", n = 1, 2, ... in
-     * `collection`, so a listing walks _ids. The head is the highest n that exists (0: none). */
-    ec_status (*series_head)(const char *collection, const char *series, int64_t *head);
-    /* Document n: EC_OK with *out arena-owned, or EC_ERR_NOT_FOUND. */
-    ec_status (*series_get)(ec_request *req, const char *collection, const char *series, int64_t n,
-                            bson_t **out);
-    /* Appends `doc` (without _id and n) as the next document; *n its number (may be NULL). */
-    ec_status (*series_append)(const char *collection, const char *series, const bson_t *doc,
-                               int64_t *n);
-    /* Inserts `doc` as exactly document n (a compare-and-swap on the series' head):
+    /* Inserts `doc` (no _id, no n) as exactly document n of a gapless series (see the
+     * gapless_* group; a compare-and-swap on the series' head):
      * EC_ERR_DUPLICATE when n is taken. */
     ec_status (*series_insert_at)(const char *collection, const char *series, int64_t n,
                                   const bson_t *doc);

@@ -871,9 +871,6 @@ static const ec_host host_table = {
     .gapless_append = m_gapless_append,
     .gapless_head = m_gapless_head,
     .gapless_get = m_gapless_get,
-    .series_head = m_gapless_head,
-    .series_get = m_gapless_get,
-    .series_append = m_gapless_append,
     .series_insert_at = m_series_insert_at,
 };
 
