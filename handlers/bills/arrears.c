@@ -12,8 +12,9 @@
  *     entries whose balance after has arrears, found by walking the journal newest first)
  *     for at least `[bills] lock_after_days` (14) on the run's clock: its workspaces are
  *     locked. A lock is the next document of the gapless series `arrears_locks`
- *     "<account>" (host series_*: inserted at head + 1, a compare-and-swap, so racing runs
- *     lock once): {state: "locked", start_seq, since (ms), at (ms)}; the owner is notified
+ *     "<account>" (host gapless_*, and series_insert_at at head + 1: a compare-and-swap,
+ *     so racing runs lock once): {state: "locked", start_seq, since (ms), at (ms)}; the
+ *     owner is notified
  *     (the outbox carries the event).
  *   - out of arrears: a head that says "locked" is followed by {state: "ended", at}, and the
  *     account is no longer watched (its pointer deleted, then put back if it fell into
