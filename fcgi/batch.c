@@ -85,12 +85,30 @@ int ec_batch_run(ec_app *app, const char *name, int argc, char **argv)
     const ec_plugin *p = ps->plugin;
     void *state = NULL;
     int rc = 1;
+    /* The settlement providers a command offers bills to run in it too, as in a worker. */
+    size_t nproviders = 0;
+    void *provider_state[EC_MAX_PLUGINS + 1] = {0};
+    for (; nproviders < app->nplugins; nproviders++) {
+        const ec_plugin *pp = app->plugins[nproviders].plugin;
+        if (pp == NULL || pp->provider == NULL || pp == p || pp->init == NULL)
+            continue;
+        if (pp->init(ec_host_table(), &provider_state[nproviders]) != 0) {
+            fprintf(stderr, "ecctl: %s: init failed (see the log)\n", pp->name);
+            goto fini_providers;
+        }
+    }
     if (p->init && p->init(ec_host_table(), &state) != 0) {
         fprintf(stderr, "ecctl: %s: init failed (see the log)\n", name);
     } else {
         rc = command(state, argc, argv);
         if (p->fini)
             p->fini(state);
+    }
+fini_providers:
+    while (nproviders-- > 0) {
+        const ec_plugin *pp = app->plugins[nproviders].plugin;
+        if (pp && pp->provider && pp != p && pp->init && pp->fini)
+            pp->fini(provider_state[nproviders]);
     }
     ec_worker_self = NULL;
     ec_db_free(w.db);

@@ -44,6 +44,8 @@ DEFAULT_BODY_LIMIT = "64k"
 # plugin folder (they are optional so the stack keeps working while one is not built yet).
 BASE_PLUGINS = ("account",)
 MONEY_PLUGINS = ("funds", "recharge", "pay_sandbox")
+# What script/server loads besides them (each when its .so is built).
+SERVER_PLUGINS = ("workspace", "guance", "bills")
 
 # The default settings of each plugin's section (written only when that plugin is loaded);
 # Stack(sections={...}) overrides or adds keys. `@SANDBOX_KEY@` is the sandbox key's path.
@@ -799,8 +801,16 @@ def main(argv=None):
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
+    # The development server also runs the workspaces and bills: the sites' calls, the
+    # settlement providers and the billing run (a full usage batch needs 256 KiB bodies).
+    modules = os.path.join(os.path.abspath(args.builddir), "modules")
+    plugins = default_plugins(modules) + [
+        p for p in SERVER_PLUGINS if os.path.exists(os.path.join(modules, p + ".so"))]
     st = Stack(args.root, args.builddir, args.workdir, http_port=args.port or None,
-               workers=args.workers)
+               workers=args.workers, plugins=plugins, config={"body_limit": 262144},
+               nginx_vars={"BODY_LIMIT": "256k"},
+               sections={"bills": {"price_list": os.path.join(os.path.abspath(args.root), "etc",
+                                                              "price-list.json")}})
     try:
         st.start()
     except StackError as e:

@@ -10,6 +10,7 @@
  *   lease_seconds = 60          # a billing run silent this long is dead (its day taken over)
  *   catch_up_days = 31          # how many closed days back a run bills what is missing
  *   monthly_after_day = 3       # month M is billed once this day of M + 1 is closed
+ *   lock_after_days = 14        # an account in arrears this long has its workspaces locked
  *   schedule_seconds = 300      # the master runs `bills run` this often (fcgi/scheduler.h;
  *                               # 0: only by hand or cron)
  *
@@ -65,6 +66,40 @@ int bills_local_day(const ec_host *h, const ec_site *site, int64_t at, ec_local_
     return 0;
 }
 
+void bills_tell_owner(const ec_host *h, ec_request *req, const char *account, const char *subject,
+                      const char *text)
+{
+    bson_t filter = BSON_INITIALIZER, *doc = NULL;
+    const char *email = NULL;
+    BSON_APPEND_UTF8(&filter, "_id", account);
+    if (h->db_find_one(req, BILLS_ACCOUNTS, &filter, NULL, &doc) == EC_OK)
+        email = bills_doc_str(doc, "email");
+    bson_destroy(&filter);
+    if (email == NULL || h->notify(req, account, "email", email, subject, text) != EC_OK)
+        h->log(EC_LOG_WARN, BILLS_PLUGIN, "account %s: could not be told \"%s\"", account, subject);
+}
+
+ec_status bills_workspace_payer(const ec_host *h, ec_request *req, const char *site,
+                                const char *workspace, const char **account, const char **method)
+{
+    *account = *method = NULL;
+    const char *series = h->sprintf(req, "%s:%s", site, workspace);
+    int64_t head = 0;
+    bson_t *doc = NULL;
+    if (series == NULL)
+        return EC_ERR_INTERNAL;
+    ec_status rc = h->gapless_head(BILLS_WS_STATES, series, &head);
+    if (rc != EC_OK || head == 0)
+        return rc;
+    if ((rc = h->gapless_get(req, BILLS_WS_STATES, series, head, &doc)) != EC_OK)
+        return rc == EC_ERR_NOT_FOUND ? EC_ERR_UNAVAILABLE : rc; /* a head that vanished */
+    *account = bills_doc_str(doc, "account");
+    *method = bills_doc_str(doc, "method");
+    if (*account == NULL || *method == NULL)
+        *account = *method = NULL;
+    return EC_OK;
+}
+
 static void bills_fini(void *state)
 {
     bills_state *st = state;
@@ -88,11 +123,14 @@ static int bills_init(const ec_host *host, void **state)
     long long lease = host->config_int(BILLS_PLUGIN, "lease_seconds", 60);
     long long window = host->config_int(BILLS_PLUGIN, "catch_up_days", 31);
     long long monthly = host->config_int(BILLS_PLUGIN, "monthly_after_day", 3);
+    long long lock_after = host->config_int(BILLS_PLUGIN, "lock_after_days", 14);
     if (grace < 0 || grace > 10080 || margin < 0 || margin > 86400 || lease < 20 || lease > 86400 ||
-        window < 1 || window > 366 || monthly < 1 || monthly > 28) {
+        window < 1 || window > 366 || monthly < 1 || monthly > 28 || lock_after < 1 ||
+        lock_after > 365) {
         host->log(EC_LOG_ERROR, BILLS_PLUGIN,
                   "[bills] usage_grace_minutes must be 0..10080, close_margin_seconds 0..86400, "
-                  "lease_seconds 20..86400, catch_up_days 1..366, monthly_after_day 1..28");
+                  "lease_seconds 20..86400, catch_up_days 1..366, monthly_after_day 1..28, "
+                  "lock_after_days 1..365");
         return -1;
     }
     bills_state *st = calloc(1, sizeof *st);
@@ -104,6 +142,7 @@ static int bills_init(const ec_host *host, void **state)
     st->lease_s = lease;
     st->catch_up_days = window;
     st->monthly_after_day = monthly;
+    st->lock_after_days = lock_after;
     char err[256] = "";
     st->prices = ec_price_list_load(path, err, sizeof err);
     if (st->prices == NULL) {
@@ -130,6 +169,26 @@ static const ec_route bills_routes[] = {
      "/api/v1/ops/sites/(?<site>[A-Za-z0-9_-]{1,32})/workspaces/(?<workspace>[A-Za-z0-9_.-]{1,64})"
      "/consumption",
      bills_ops_consumption, EC_ROUTE_OPERATOR, NULL},
+    {"bills.owner_bill", "GET",
+     "/api/v1/workspaces/(?<site>[A-Za-z0-9_-]{1,32})/(?<workspace>[A-Za-z0-9_.-]{1,64})"
+     "/bills/(?<day>[0-9]{4}-[0-9]{2}-[0-9]{2})",
+     bills_owner_bill_get, EC_ROUTE_OWNER, NULL},
+    {"bills.owner_consumption", "GET",
+     "/api/v1/workspaces/(?<site>[A-Za-z0-9_-]{1,32})/(?<workspace>[A-Za-z0-9_.-]{1,64})"
+     "/consumption",
+     bills_owner_consumption, EC_ROUTE_OWNER, NULL},
+    {"bills.spend_alert_put", "PUT",
+     "/api/v1/workspaces/(?<site>[A-Za-z0-9_-]{1,32})/(?<workspace>[A-Za-z0-9_.-]{1,64})"
+     "/spend-alerts/(?<item>[a-z0-9_]{1,31})",
+     bills_alert_put, EC_ROUTE_OWNER, "bills_spend_alert"},
+    {"bills.spend_alert_get", "GET",
+     "/api/v1/workspaces/(?<site>[A-Za-z0-9_-]{1,32})/(?<workspace>[A-Za-z0-9_.-]{1,64})"
+     "/spend-alerts/(?<item>[a-z0-9_]{1,31})",
+     bills_alert_get, EC_ROUTE_OWNER, NULL},
+    {"bills.ops_spend_alert_put", "PUT",
+     "/api/v1/ops/sites/(?<site>[A-Za-z0-9_-]{1,32})/workspaces/(?<workspace>[A-Za-z0-9_.-]{1,64})"
+     "/spend-alerts/(?<item>[a-z0-9_]{1,31})",
+     bills_ops_alert_put, EC_ROUTE_OPERATOR, "bills_ops_spend_alert"},
     {NULL, NULL, NULL, NULL, 0, NULL},
 };
 
@@ -138,6 +197,8 @@ static const ec_index bills_indexes[] = {
     {BILLS_USAGE, "site_day_workspace", "{\"site\": 1, \"day\": 1, \"workspace\": 1}", 0},
     {BILLS_BILLS, "site_day", "{\"site\": 1, \"day\": 1}", 0},
     {BILLS_MONTHLY, "site_month", "{\"site\": 1, \"month\": 1}", 0},
+    /* The settlement pass walks a site's pending bills; the pointer drop counts a workspace's. */
+    {BILLS_PENDING, "site_workspace", "{\"site\": 1, \"workspace\": 1}", 0},
     {NULL, NULL, NULL, 0},
 };
 

@@ -19,6 +19,9 @@
  *   bill_days    {_id: "<site>:<day>", site, day, bills, by, at}: the day is fully billed.
  *   monthly_bills {_id: "<site>:<workspace>:<YYYY-MM>", ...}: a workspace's month (monthly.c).
  *   bill_months  {_id: "<site>:<YYYY-MM>", site, month, bills, at}: the month is billed.
+ *   bill_pending, bills_unsettled, bill_settlements, bill_attempts: settlement (settle.c).
+ *   arrears_notices, arrears_accounts, arrears_locks: arrears and locks (arrears.c).
+ *   spend_alerts, spend_alert_notices: high-spend alerts (alerts.c).
  *
  * Every declaration here is hidden: the shared object exports one symbol, ec_plugin_entry
  * (bills.c). Strings and documents returned by these functions are arena-owned.
@@ -36,6 +39,22 @@
 #define BILLS_DAYS "bill_days"
 #define BILLS_MONTHLY "monthly_bills"
 #define BILLS_MONTHS "bill_months"
+#define BILLS_PENDING "bill_pending"
+#define BILLS_UNSETTLED "bills_unsettled"
+#define BILLS_SETTLEMENTS "bill_settlements"
+#define BILLS_ATTEMPTS "bill_attempts"
+/* Read only: the workspace plugin's registry of the sites' workspaces, {_id "<site>:<ws>"}. */
+#define BILLS_WORKSPACES "workspaces"
+/* Read only: the account plugin's accounts, {_id account, email}: where notices go. */
+#define BILLS_ACCOUNTS "accounts"
+#define BILLS_ARREARS_NOTICES "arrears_notices"
+#define BILLS_ARREARS_ACCOUNTS "arrears_accounts"
+/* The gapless series "<account>" of arrears locks; the workspace plugin reads its head. */
+#define BILLS_ARREARS_LOCKS "arrears_locks"
+/* Read only: the workspace plugin's binding states, series "<site>:<ws>" (head: current). */
+#define BILLS_WS_STATES "workspace_states"
+#define BILLS_SPEND_ALERTS "spend_alerts"
+#define BILLS_SPEND_NOTICES "spend_alert_notices"
 
 /* A usage batch: records per request (the schema says the same). */
 #define BILLS_BATCH_MAX 1000
@@ -53,6 +72,8 @@ typedef struct bills_state {
     int64_t catch_up_days;     /* [bills] catch_up_days: how far back a run looks */
     int64_t monthly_after_day; /* [bills] monthly_after_day: month M is billed once this
                                 * day of M + 1 is closed */
+    int64_t lock_after_days;   /* [bills] lock_after_days: an account in arrears this long
+                                * has its workspaces locked */
 } bills_state;
 
 /* ---- usage.c ---- */
@@ -68,11 +89,48 @@ BILLS_HIDDEN int bills_ops_bill_get(ec_request *req, void *state);
 BILLS_HIDDEN int bills_ops_monthly_get(ec_request *req, void *state);
 /* GET /api/v1/ops/sites/{site}/workspaces/{workspace}/consumption */
 BILLS_HIDDEN int bills_ops_consumption(ec_request *req, void *state);
+/* GET /api/v1/workspaces/{site}/{workspace}/bills/{day} and .../consumption (owners) */
+BILLS_HIDDEN int bills_owner_bill_get(ec_request *req, void *state);
+BILLS_HIDDEN int bills_owner_consumption(ec_request *req, void *state);
 
 /* ---- run.c ---- */
 
 /* `ecctl -c FILE bills run ...` (exported as ec_plugin_command, bills.c) */
 BILLS_HIDDEN int bills_command(void *state, int argc, char **argv);
+
+/* ---- settle.c ---- */
+
+/* Queues a made bill for settlement (its pending marker and its workspace's unsettled
+ * pointer); EC_OK also when it was queued before. */
+BILLS_HIDDEN ec_status bills_settle_queue(bills_state *st, const char *site, const char *workspace,
+                                          const char *bill_id);
+/* Offers the site's pending bills to their providers as of the run's clock `now_s`; 0, or 1
+ * when the database failed (the reason on stderr; the next run carries on). verbose prints
+ * each answer; throttle_ms pauses between an answer and its record (tests kill a run there). */
+BILLS_HIDDEN int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s,
+                                   const char *holder, int verbose, int throttle_ms);
+
+/* ---- arrears.c ---- */
+
+/* After a bill of `account` was settled: when the account is in arrears, notifies its owner
+ * (once per bill) and watches the account for the lock. */
+BILLS_HIDDEN ec_status bills_arrears_after_settle(bills_state *st, ec_request *req,
+                                                  const char *account, const char *bill_id);
+/* Locks the watched accounts in arrears for lock_after_days and ends the locks of those out
+ * of arrears, as of the run's clock; 0, or 1 when the database failed (reason on stderr). */
+BILLS_HIDDEN int bills_arrears_pass(bills_state *st, int64_t now_s, int verbose);
+
+/* ---- alerts.c ---- */
+
+/* PUT and GET /api/v1/workspaces/{site}/{workspace}/spend-alerts/{item} (owners) */
+BILLS_HIDDEN int bills_alert_put(ec_request *req, void *state);
+BILLS_HIDDEN int bills_alert_get(ec_request *req, void *state);
+/* PUT /api/v1/ops/sites/{site}/workspaces/{workspace}/spend-alerts/{item} (operators) */
+BILLS_HIDDEN int bills_ops_alert_put(ec_request *req, void *state);
+/* After `bill` was settled for `account`: tells the owner of each line above its item's
+ * current threshold, once per threshold version. */
+BILLS_HIDDEN ec_status bills_alerts_after_settle(bills_state *st, ec_request *req,
+                                                 const char *account, const bson_t *bill);
 
 /* ---- monthly.c ---- */
 
@@ -91,6 +149,15 @@ BILLS_HIDDEN int bills_local_day(const ec_host *h, const ec_site *site, int64_t 
 BILLS_HIDDEN const char *bills_doc_str(const bson_t *doc, const char *key);
 /* An integer member (int32 or int64) of a stored document, or -1 when it is absent. */
 BILLS_HIDDEN int64_t bills_doc_int(const bson_t *doc, const char *key);
+/* Emails the account's owner (the address in `accounts`) through host->notify; logged, not
+ * retried, when it cannot. */
+BILLS_HIDDEN void bills_tell_owner(const ec_host *h, ec_request *req, const char *account,
+                                   const char *subject, const char *text);
+/* Who pays for the workspace: the head of its binding series. EC_OK with *account and
+ * *method NULL when it is unbound (or never was). */
+BILLS_HIDDEN ec_status bills_workspace_payer(const ec_host *h, ec_request *req, const char *site,
+                                             const char *workspace, const char **account,
+                                             const char **method);
 /* Logs the printf-style reason, replies 500 `internal` and returns 500. */
 BILLS_HIDDEN int bills_reply_internal(bills_state *st, ec_request *req, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -13,10 +13,16 @@
  *        currency}], "next_cursor": <day>|null}, newest day first; with `Accept: text/csv` the
  *        same rows as CSV (text fields through host->csv_field), `X-Next-Cursor` when more.
  *     The walk is one _id lookup per day of the range (`<site>:<workspace>:<day>`): no scan.
+ *   GET /api/v1/workspaces/{site}/{workspace}/bills/{day}      (the owner)
+ *   GET /api/v1/workspaces/{site}/{workspace}/consumption      (the owner)
+ *     -> the same, for a workspace bound to the caller's account (else 404 `not_found`); a
+ *        bill settled for another account (the workspace was bound to it then) is not
+ *        shown: 404 for the bill, left out of the consumption rows (one more _id lookup
+ *        per bill, its settlement).
  *
  * A bill is rendered only from its stored document (never recomputed), with integers written
- * exactly. Settlement comes with the settlement providers: until a bill is settled its state
- * is `pending`.
+ * exactly. A daily bill carries its settlement (settle.c): {state, provider, account,
+ * attempt, detail, next_at, at}, or {state: "pending"} before it was first offered.
  *
  * Failure: 503 when the database does not answer, 500 (logged) on a malformed document.
  */
@@ -56,9 +62,11 @@ static int copy_members(const ec_host *h, const bson_t *doc, cJSON *out, const c
 }
 
 /* A stored bill as JSON: its members, its array `list` ("lines", "items") of objects, and for
- * a daily bill its settlement. */
-static cJSON *bill_json(const ec_host *h, const bson_t *doc, const char *list, int daily)
+ * a daily bill its settlement (`settled`: its bill_settlements document, NULL: not offered). */
+static cJSON *bill_json(const ec_host *h, const bson_t *doc, const char *list, int daily,
+                        const bson_t *settled)
 {
+    static const char *const skip_settled[] = {"_id", NULL};
     static const char *const skip[] = {"_id", "made_by", NULL};
     cJSON *bill = cJSON_CreateObject(), *lines, *settlement;
     bson_iter_t it, arr;
@@ -79,8 +87,11 @@ static cJSON *bill_json(const ec_host *h, const bson_t *doc, const char *list, i
         if (!bson_init_static(&line, data, len) || copy_members(h, &line, l, NULL) < 0)
             goto fail;
     }
-    if (daily && ((settlement = cJSON_AddObjectToObject(bill, "settlement")) == NULL ||
-                  cJSON_AddStringToObject(settlement, "state", "pending") == NULL))
+    if (daily && (settlement = cJSON_AddObjectToObject(bill, "settlement")) == NULL)
+        goto fail;
+    if (daily && settled == NULL && cJSON_AddStringToObject(settlement, "state", "pending") == NULL)
+        goto fail;
+    if (daily && settled != NULL && copy_members(h, settled, settlement, skip_settled) < 0)
         goto fail;
     return bill;
 fail:
@@ -88,9 +99,18 @@ fail:
     return NULL;
 }
 
+/* Whether an owner (`viewer`; NULL: an operator, who reads every bill) may read a bill with
+ * this settlement document: one settled for another account (the workspace was bound to it
+ * then) is not theirs. */
+static int settled_for(const bson_t *settled, const char *viewer)
+{
+    const char *payer = settled ? bills_doc_str(settled, "account") : NULL;
+    return viewer == NULL || payer == NULL || strcmp(payer, viewer) == 0;
+}
+
 /* Replies {member: bill} for the bill `<site>:<workspace>:<period>` of `coll`. */
 static int reply_bill(bills_state *st, ec_request *req, const char *coll, const char *period,
-                      const char *member, const char *list, int daily)
+                      const char *member, const char *list, int daily, const char *viewer)
 {
     const ec_host *h = st->host;
     const char *id =
@@ -106,7 +126,19 @@ static int reply_bill(bills_state *st, ec_request *req, const char *coll, const 
         return h->reply_error(req, 404, "not_found", "no bill of that workspace for %s", period);
     if (rc != EC_OK)
         return h->reply_db_error(req, rc);
-    cJSON *bill = bill_json(h, doc, list, daily);
+    bson_t *settled = NULL;
+    if (daily) {
+        bson_init(&filter);
+        BSON_APPEND_UTF8(&filter, "_id", id);
+        rc = h->db_find_one(req, BILLS_SETTLEMENTS, &filter, NULL, &settled);
+        bson_destroy(&filter);
+        if (rc != EC_OK && rc != EC_ERR_NOT_FOUND)
+            return h->reply_db_error(req, rc);
+        if (!settled_for(settled, viewer))
+            return h->reply_error(req, 404, "not_found", "no bill of that workspace for %s",
+                                  period);
+    }
+    cJSON *bill = bill_json(h, doc, list, daily, settled);
     cJSON *out = bill ? cJSON_CreateObject() : NULL;
     if (out == NULL || !cJSON_AddItemToObject(out, member, bill)) {
         cJSON_Delete(bill);
@@ -123,7 +155,7 @@ int bills_ops_bill_get(ec_request *req, void *state)
     int64_t day_no;
     if (ec_bill_day_parse(day, &day_no) < 0)
         return h->reply_error(req, 400, "invalid_request", "day must be a date YYYY-MM-DD");
-    return reply_bill(state, req, BILLS_BILLS, day, "bill", "lines", 1);
+    return reply_bill(state, req, BILLS_BILLS, day, "bill", "lines", 1, NULL);
 }
 
 int bills_ops_monthly_get(ec_request *req, void *state)
@@ -133,7 +165,7 @@ int bills_ops_monthly_get(ec_request *req, void *state)
     int64_t day_no;
     if (ec_bill_day_parse(h->sprintf(req, "%s-01", month), &day_no) < 0)
         return h->reply_error(req, 400, "invalid_request", "month must be YYYY-MM");
-    return reply_bill(state, req, BILLS_MONTHLY, month, "monthly_bill", "items", 0);
+    return reply_bill(state, req, BILLS_MONTHLY, month, "monthly_bill", "items", 0, NULL);
 }
 
 /* ---- consumption details ---- */
@@ -285,7 +317,7 @@ static void add_bill_rows(rows *r, const bson_t *doc)
     }
 }
 
-int bills_ops_consumption(ec_request *req, void *state)
+static int consumption(ec_request *req, void *state, const char *viewer)
 {
     bills_state *st = state;
     const ec_host *h = st->host;
@@ -319,6 +351,19 @@ int bills_ops_consumption(ec_request *req, void *state)
             cJSON_Delete(r.list);
             return h->reply_db_error(req, rc);
         }
+        if (viewer != NULL) {
+            bson_t *settled = NULL;
+            bson_init(&filter);
+            BSON_APPEND_UTF8(&filter, "_id", id);
+            rc = h->db_find_one(req, BILLS_SETTLEMENTS, &filter, NULL, &settled);
+            bson_destroy(&filter);
+            if (rc != EC_OK && rc != EC_ERR_NOT_FOUND) {
+                cJSON_Delete(r.list);
+                return h->reply_db_error(req, rc);
+            }
+            if (!settled_for(settled, viewer))
+                continue;
+        }
         found++;
         add_bill_rows(&r, doc);
     }
@@ -347,4 +392,53 @@ int bills_ops_consumption(ec_request *req, void *state)
         return bills_reply_internal(st, req, "consumption: out of memory");
     }
     return h->reply_json(req, 200, out);
+}
+
+int bills_ops_consumption(ec_request *req, void *state)
+{
+    return consumption(req, state, NULL);
+}
+
+/* ---- the owner's pages: the same, for a workspace bound to the caller's account ---- */
+
+/* The caller's account when the workspace is bound to it; NULL when replied (404, 503). */
+static const char *owner_of(bills_state *st, ec_request *req, int *status)
+{
+    const ec_host *h = st->host;
+    const ec_session *s = h->session(req);
+    const ec_site *site = h->site_get(h->capture(req, "site"));
+    const char *payer = NULL, *method = NULL;
+    ec_status rc = site ? bills_workspace_payer(h, req, site->id, h->capture(req, "workspace"),
+                                                &payer, &method)
+                        : EC_OK;
+    if (rc != EC_OK) {
+        *status = h->reply_db_error(req, rc);
+        return NULL;
+    }
+    if (s == NULL || payer == NULL || strcmp(payer, s->account_id) != 0) {
+        *status = h->reply_error(req, 404, "not_found", "no such workspace");
+        return NULL;
+    }
+    return payer;
+}
+
+int bills_owner_bill_get(ec_request *req, void *state)
+{
+    const ec_host *h = ((bills_state *)state)->host;
+    int status = 0;
+    const char *viewer = owner_of(state, req, &status);
+    if (viewer == NULL)
+        return status;
+    const char *day = h->capture(req, "day");
+    int64_t day_no;
+    if (ec_bill_day_parse(day, &day_no) < 0)
+        return h->reply_error(req, 400, "invalid_request", "day must be a date YYYY-MM-DD");
+    return reply_bill(state, req, BILLS_BILLS, day, "bill", "lines", 1, viewer);
+}
+
+int bills_owner_consumption(ec_request *req, void *state)
+{
+    int status = 0;
+    const char *viewer = owner_of(state, req, &status);
+    return viewer ? consumption(req, state, viewer) : status;
 }

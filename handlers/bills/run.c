@@ -21,8 +21,12 @@
  * billed the day gets its done marker in `bill_days`.
  *
  * The rules above read host->clock_ms (the wall clock, or the test setting test_clock_file).
+ * After the site's days, its pending bills are offered to their providers (settle.c); after
+ * every site, the accounts in arrears are locked or unlocked (arrears.c).
+ *
  * Options for tests and repairs: `--now UNIX_S` runs as of that time instead, `--throttle-ms N`
- * pauses after each bill and `--verbose` prints each bill (so a test can kill a run midway).
+ * pauses after each bill made and each settlement answer, and `--verbose` prints each bill
+ * and each answer (so a test can kill a run midway).
  *
  * Output: one line per (site, day) billed or busy, and per bill with --verbose. Exit 0 when
  * every day it looked at is billed or held by a live run, 1 when the database failed or a
@@ -242,12 +246,16 @@ static ec_status bill_workspace(run_ctx *c)
     BSON_APPEND_UTF8(&doc, "made_by", c->holder);
     ec_status rc = h->db_insert(BILLS_BILLS, &doc);
     bson_destroy(&doc);
+    if (rc != EC_OK && rc != EC_ERR_DUPLICATE)
+        return rc;
+    /* Queued again when found made: a run killed between the two inserts left it unqueued. */
+    ec_status queued = bills_settle_queue(c->st, c->site->id, c->workspace, id);
+    if (queued != EC_OK)
+        return queued;
     if (rc == EC_ERR_DUPLICATE) {
         c->existing++;
         return EC_OK;
     }
-    if (rc != EC_OK)
-        return rc;
     c->made++;
     if (c->opt->verbose) {
         printf("bill %s total=%lld\n", id, (long long)b.total);
@@ -447,6 +455,10 @@ static int run_site(run_ctx *c)
             break; /* days are billed in order: the rest waits for this one */
         }
     }
+    /* Settlement follows the days billed, so a bill is offered after its day is complete;
+     * the bills of days still held by another run wait for a later pass. */
+    failed |= bills_settle_site(c->st, c->site, c->opt->now_s, c->holder, c->opt->verbose,
+                                c->opt->throttle_ms);
     if (c->opt->day < 0 && !stopped && n > 0)
         failed |= run_months(c, days, n);
     if (c->opt->day >= 0) {
@@ -500,6 +512,8 @@ int bills_command(void *state, int argc, char **argv)
         c->site = site;
         rc |= run_site(c);
     }
+    /* Accounts pay across sites: their arrears are looked at once the sites are settled. */
+    rc |= bills_arrears_pass(st, opt.now_s, opt.verbose);
     free(c);
     return rc ? 1 : 0;
 }

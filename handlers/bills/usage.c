@@ -14,7 +14,8 @@
  *              now), `day_closed` (the site's billing day of the hour ended more than
  *              `usage_grace_minutes` ago), `no_price_list` (no price version that early),
  *              `unknown_item`, `unknown_retention` (no price for the site's currency at that
- *              retention) or `unknown_workspace`.
+ *              retention) or `unknown_workspace` (the site never registered it: the
+ *              workspace plugin's `workspaces` registry).
  * A record is taken by one unique insert and never updated, so racing senders of the same
  * record take it once and every other answer is `duplicate`.
  *
@@ -69,21 +70,37 @@ static int verify_site(bills_state *st, ec_request *req, const ec_site **site)
     return 0;
 }
 
+/* The last workspace a batch found registered: a batch is mostly one workspace's records. */
+typedef struct known_workspace {
+    char id[72];
+} known_workspace;
+
 /*
- * Whether `workspace` is a workspace of `site`. The workspace registry of the workspaces
- * issue has not landed yet: until it does, every id the schema admits is taken to be a
- * workspace of the signing site (the site vouches for it by its signature). When the
- * registry lands this becomes one _id lookup of "<site>:<workspace>" there, answering
- * EC_ERR_NOT_FOUND for a workspace unknown to the site.
+ * Whether `workspace` is registered by `site`: one _id lookup of "<site>:<workspace>" in the
+ * workspace registry (`workspaces`, written by the site's registration calls), remembered for
+ * the rest of the batch. EC_ERR_NOT_FOUND for a workspace unknown to the site.
  */
 static ec_status workspace_of_site(bills_state *st, ec_request *req, const ec_site *site,
-                                   const char *workspace)
+                                   const char *workspace, known_workspace *known)
 {
-    (void)st;
-    (void)req;
-    (void)site;
-    (void)workspace;
-    return EC_OK;
+    const ec_host *h = st->host;
+    if (known->id[0] != '\0' && strcmp(known->id, workspace) == 0)
+        return EC_OK;
+    const char *id = h->sprintf(req, "%s:%s", site->id, workspace);
+    if (id == NULL)
+        return EC_ERR_INTERNAL;
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, proj;
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
+    BSON_APPEND_INT32(&proj, "_id", 1);
+    bson_append_document_end(&opts, &proj);
+    bson_t *doc = NULL;
+    ec_status rc = h->db_find_one(req, BILLS_WORKSPACES, &filter, &opts, &doc);
+    bson_destroy(&filter);
+    bson_destroy(&opts);
+    if (rc == EC_OK)
+        snprintf(known->id, sizeof known->id, "%s", workspace);
+    return rc;
 }
 
 static const char *member_str(const cJSON *rec, const char *name)
@@ -125,7 +142,8 @@ static ec_status compare_taken(bills_state *st, ec_request *req, const char *id,
 
 /* Checks and takes one record; EC_OK with *a filled, or the database's failure. */
 static ec_status take_record(bills_state *st, ec_request *req, const ec_site *site,
-                             const cJSON *rec, int64_t now_s, record_answer *a)
+                             const cJSON *rec, int64_t now_s, known_workspace *known,
+                             record_answer *a)
 {
     const ec_host *h = st->host;
     const char *workspace = member_str(rec, "workspace");
@@ -170,7 +188,7 @@ static ec_status take_record(bills_state *st, ec_request *req, const ec_site *si
         refuse(a, 422, "unknown_retention");
         return EC_OK;
     }
-    ec_status rc = workspace_of_site(st, req, site, workspace);
+    ec_status rc = workspace_of_site(st, req, site, workspace, known);
     if (rc == EC_ERR_NOT_FOUND) {
         refuse(a, 422, "unknown_workspace");
         return EC_OK;
@@ -236,11 +254,12 @@ int bills_usage_post(ec_request *req, void *state)
     int64_t counts[3] = {0, 0, 0};
     int64_t now_s = h->clock_ms() / 1000; /* the rules' clock: a test may set it */
     int index = 0;
+    known_workspace known = {""};
     const cJSON *rec;
     cJSON_ArrayForEach(rec, records)
     {
         record_answer a;
-        ec_status rc = take_record(st, req, site, rec, now_s, &a);
+        ec_status rc = take_record(st, req, site, rec, now_s, &known, &a);
         if (rc != EC_OK) {
             cJSON_Delete(out);
             h->log(EC_LOG_WARN, BILLS_PLUGIN, "usage of site %s stopped at record %d (status %d)",

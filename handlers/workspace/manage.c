@@ -89,7 +89,7 @@ static int reply_workspace(ec_request *req, const ec_host *h, const ws_registrat
     int64_t cancelled = 0;
     ec_status st = h->gapless_get(req, WS_MEMBERS, s->account, s->member_n, &m);
     if (st == EC_OK)
-        st = ws_cancelled_at(req, h, s, &cancelled);
+        st = ws_locked_at(req, h, s, &cancelled);
     if (st != EC_OK)
         return ws_unavailable(req, h, st);
     return h->reply_json(req, 200, ws_render(req, h, r, s, m, cancelled));

@@ -57,7 +57,7 @@ ec_status ws_member_page(ec_request *req, const ec_host *h, const char *account,
         if (state != NULL && strcmp(state, r.state) != 0)
             continue;
         int64_t cancelled = 0;
-        if ((st = ws_cancelled_at(req, h, &s, &cancelled)) != EC_OK)
+        if ((st = ws_locked_at(req, h, &s, &cancelled)) != EC_OK)
             return st;
         cJSON_AddItemToArray(out, ws_render(req, h, &r, &s, m, cancelled));
         found++;

@@ -29,7 +29,7 @@ static int add_found(ec_request *req, const ec_host *h, const char *site, const 
     if (*st == EC_OK)
         *st = ws_state_get(req, h, site, ws, &s);
     if (*st == EC_OK)
-        *st = ws_cancelled_at(req, h, &s, &cancelled);
+        *st = ws_locked_at(req, h, &s, &cancelled);
     if (*st != EC_OK)
         return -1;
     cJSON_AddItemToArray(list, ws_render(req, h, &r, &s, NULL, cancelled));

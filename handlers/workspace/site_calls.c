@@ -105,7 +105,7 @@ int ws_site_billing(ec_request *req, void *state)
     if (st == EC_OK)
         st = ws_state_get(req, h, site->id, ws, &s);
     if (st == EC_OK)
-        st = ws_cancelled_at(req, h, &s, &cancelled);
+        st = ws_locked_at(req, h, &s, &cancelled);
     if (st == EC_ERR_NOT_FOUND)
         return h->reply_error(req, 404, "not_found", "the workspace is not registered");
     if (st != EC_OK)

@@ -151,6 +151,28 @@ ec_status ws_cancelled_at(ec_request *req, const ec_host *h, const ws_state *s, 
     return st;
 }
 
+ec_status ws_locked_at(ec_request *req, const ec_host *h, const ws_state *s, int64_t *at)
+{
+    ec_status st = ws_cancelled_at(req, h, s, at);
+    if (st != EC_OK || *at > 0 || s->account == NULL)
+        return st;
+    int64_t head = 0;
+    if ((st = h->gapless_head(WS_ARREARS_LOCKS, s->account, &head)) != EC_OK || head == 0)
+        return st;
+    bson_t *doc = NULL;
+    if ((st = h->gapless_get(req, WS_ARREARS_LOCKS, s->account, head, &doc)) != EC_OK)
+        return st == EC_ERR_NOT_FOUND ? EC_ERR_UNAVAILABLE : st; /* a head that vanished */
+    const char *state = ws_bson_str(doc, "state");
+    if (state == NULL || strcmp(state, "locked") != 0)
+        return EC_OK;
+    ec_wallet w;
+    if ((st = h->ledger_wallet(req, s->account, &w)) != EC_OK)
+        return st;
+    if (w.arrears > 0) /* paying the arrears unlocks at once */
+        *at = ws_bson_int(doc, "at") > 0 ? ws_bson_int(doc, "at") : 1;
+    return EC_OK;
+}
+
 /* 409 when a cloud subscription still holds the workspace; 0 to go on; else replied. */
 int ws_cloud_holds(ec_request *req, const ec_host *h, const ws_state *s)
 {

@@ -21,7 +21,8 @@
  *   `site_overrides`      {_id account}: an operator lifted the site restriction;
  *   `bills_unsettled`     {_id "<site>:<ws>"}: read only: the bills work keeps a pointer
  *                         here while a workspace has an unsettled bill (unbind refuses then);
- *   `certifications`      {_id account}: read only (the account identity work writes it).
+ *   `certifications`      {_id account}: read only (the account identity work writes it);
+ *   `arrears_locks`       series "<account>": read only: the bills work's arrears locks.
  *
  * Strings and documents returned here are arena-owned. Database failures come back as an
  * ec_status and a handler answers them with reply_db_error (503), having changed nothing
@@ -51,6 +52,7 @@
 #define WS_OVERRIDES "site_overrides"
 #define WS_UNSETTLED "bills_unsettled"
 #define WS_CERTIFICATIONS "certifications"
+#define WS_ARREARS_LOCKS "arrears_locks"
 
 #define WS_GUANCE "guance"
 #define WS_SITE_CALL_LIFETIME_S 300 /* a site's signed call lives at most 5 minutes */
@@ -100,6 +102,10 @@ WS_HIDDEN ec_status ws_state_put(ec_request *req, const ec_host *h, const char *
 /* The time (ms) the state's cloud subscription was cancelled, 0 when not (or no cloud). */
 WS_HIDDEN ec_status ws_cancelled_at(ec_request *req, const ec_host *h, const ws_state *s,
                                     int64_t *at);
+/* The time (ms) the workspace was locked, 0 when it is not: its cloud subscription was
+ * cancelled (ws_cancelled_at), or the bills work locked its account for arrears (the head of
+ * the `arrears_locks` series "<account>" says "locked") and the account still owes. */
+WS_HIDDEN ec_status ws_locked_at(ec_request *req, const ec_host *h, const ws_state *s, int64_t *at);
 /* 409 `cloud_sticky` while the state settles through a cloud account whose subscription is
  * not cancelled; 0 to go on; otherwise the status already replied. */
 WS_HIDDEN int ws_cloud_holds(ec_request *req, const ec_host *h, const ws_state *s);

@@ -1,16 +1,21 @@
 """tests/integration/sites.py: sites as the bills tests see them: ES256 key pairs made by the
 test, site-signed tokens, and a stack that loads the bills plugin with those sites.
 
-  start_bills_stack(start_stack, keydir, name, sites, grace_minutes, config=None, **bills)
+  start_bills_stack(start_stack, keydir, name, sites, grace_minutes, config=None,
+                    extra_plugins=(), **bills)
         -> (Api, {site id: Site}); sites = {id: (currency, "+HH:MM")}; config: top-level
-        ecd.conf keys; bills: the [bills] section
+        ecd.conf keys; extra_plugins: loaded besides the defaults and bills ("workspace",
+        "guance"); bills: the [bills] section
   Site.token(**claims)   a fresh signed token (new jti); Site.last_midnight()
+  post_usage(api, site, records, ..., register=True)   registers the records' workspaces
+        with the site (register_workspace) and POSTs them
   hour_text(unix_s)      "YYYY-MM-DDTHH:00:00Z"; local_date(site, unix_s) "YYYY-MM-DD"
   race(n, fn)            fn(0..n-1) in n threads released together
 """
 
 import datetime
 import json
+import re
 import threading
 import uuid
 
@@ -33,6 +38,7 @@ class Site:
         self.id = site_id
         self.offset_s = offset_s
         self.key = key
+        self.registered = set()  # workspaces registered through register_workspace
 
     def token(self, **over):
         now = ecapi.now()
@@ -68,7 +74,8 @@ def offset_seconds(tz):
     return sign * (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60)
 
 
-def start_bills_stack(start_stack, keydir, name, sites, grace_minutes, config=None, **bills):
+def start_bills_stack(start_stack, keydir, name, sites, grace_minutes, config=None,
+                      extra_plugins=(), **bills):
     blocks, made = [], {}
     for site_id, (currency, tz) in sites.items():
         key = ec.generate_private_key(ec.SECP256R1())
@@ -78,7 +85,11 @@ def start_bills_stack(start_stack, keydir, name, sites, grace_minutes, config=No
         blocks.append("[site.%s]\ncurrency = %s\ntimezone = %s\nkey = %s-k1 %s\n"
                       % (site_id, currency, tz, site_id, pem))
         made[site_id] = Site(site_id, offset_seconds(tz), key)
+    # bills reads the workspace plugin's registry of the sites' workspaces
     plugins = list(PLUGINS or default_plugins(str(BUILDDIR / "modules"))) + ["bills"]
+    for p in ("workspace",) + tuple(extra_plugins):
+        if p not in plugins:
+            plugins.append(p)
     section = {"price_list": str(ROOT / "etc" / "price-list.json"),
                "usage_grace_minutes": grace_minutes}
     section.update(bills)
@@ -90,7 +101,26 @@ def start_bills_stack(start_stack, keydir, name, sites, grace_minutes, config=No
     return ecapi.Api(stack), made
 
 
-def post_usage(api, site, records, token=None, path_site=None):
+WORKSPACE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def register_workspace(api, site, workspace):
+    """Registers the workspace with its site (the site's signed call), once per test run."""
+    if workspace in site.registered:
+        return
+    r = api("PUT", "/api/v1/sites/workspaces/" + workspace,
+            json={"name": "Prod", "owner_user": "u-owner", "state": "active"},
+            headers={"Authorization": "Bearer " + site.token()})
+    assert r.status_code in (200, 201), r.text
+    site.registered.add(workspace)
+
+
+def post_usage(api, site, records, token=None, path_site=None, register=True):
+    """POSTs the records as the site; each workspace they name is registered with the site
+    first unless register is False (what a site does before it sends usage)."""
+    for w in sorted({r.get("workspace") for r in records if isinstance(r, dict)} - {None}):
+        if register and isinstance(w, str) and WORKSPACE_ID.match(w):
+            register_workspace(api, site, w)
     headers = {} if token is False else {"Authorization": "Bearer " + (token or site.token())}
     return api("POST", "/api/v1/sites/%s/usage" % (path_site or site.id),
                json={"records": records}, headers=headers)

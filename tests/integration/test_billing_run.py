@@ -17,7 +17,7 @@ import pytest
 import ecapi
 import mongowire
 from sites import (DAY, HOUR, hour_text, local_date, new_workspace, post_usage, race, record as rec,
-                   start_bills_stack)
+                   register_workspace, start_bills_stack)
 
 SITES = {"cn1": ("CNY", "+08:00"), "us1": ("USD", "-07:00"), "kill1": ("CNY", "+08:00"),
          "race1": ("CNY", "+08:00"), "race2": ("CNY", "+08:00"), "late1": ("CNY", "-07:00"),
@@ -120,7 +120,9 @@ def test_known_bills_from_a_priced_fixture(env):
         ("sms", 0, 7, 70, 50, 35, "cash_or_card"),
         ("time_series", 3, 2345, 234, 60, 140, "any")]
     assert (got["total"], got["total_any"], got["total_cash_or_card"]) == (463, 428, 35)
-    assert got["settlement"] == {"state": "pending"}
+    # unregistered workspaces are bound to no account: their bills wait for one
+    assert {k: got["settlement"][k] for k in ("state", "attempt", "detail")} == {
+        "state": "pending", "attempt": 0, "detail": "workspace_unbound"}
 
     assert bill(api, op, cn1, b, yday).json()["bill"]["total"] == 738
     assert bill(api, op, cn1, a, today).json()["bill"]["total"] == 398
@@ -386,6 +388,7 @@ def test_a_database_outage_takes_and_bills_nothing_then_recovers(env):
     m = site.last_midnight()
     yday, w = local_date(site, m - 1), new_workspace()
     batch = [rec(w, m - HOUR, quantity=5000000)]  # 5.00 units x 1.20 = 6.00
+    register_workspace(api, site, w)
     stack.stop_db()
     try:
         ecapi.assert_error(post_usage(api, site, batch), 503, "service_unavailable")

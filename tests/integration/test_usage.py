@@ -95,6 +95,23 @@ def test_an_item_priced_in_one_currency_only_per_retention(sites):
         ("taken", None, None), ("refused", 422, "unknown_retention")]
 
 
+def test_a_workspace_the_site_never_registered_is_refused(sites):
+    api, s = sites
+    cn1, us1 = s["cn1"], s["us1"]
+    unknown, theirs, mine = ws(), ws(), ws()
+    at = cn1.last_midnight() - HOUR
+    assert results(post(api, us1, [rec(theirs, at)])) == [("taken", None, None)]
+    # a workspace registered by another site is no workspace of this one
+    assert results(post(api, cn1, [rec(mine, at), rec(unknown, at), rec(theirs, at)],
+                        register=False)) == [
+        ("refused", 422, "unknown_workspace"), ("refused", 422, "unknown_workspace"),
+        ("refused", 422, "unknown_workspace")]
+    # registered, its records are taken; the others are still refused
+    assert results(post(api, cn1, [rec(mine, at)])) == [("taken", None, None)]
+    assert results(post(api, cn1, [rec(theirs, at), rec(unknown, at)], register=False)) == [
+        ("refused", 422, "unknown_workspace"), ("refused", 422, "unknown_workspace")]
+
+
 def test_the_day_of_a_record_is_the_sites_local_day(sites):
     api, s = sites
     for site_id in ("cn1", "us1"):

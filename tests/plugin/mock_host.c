@@ -792,6 +792,21 @@ static ec_status m_gapless_get(ec_request *req, const char *coll, const char *se
     return st;
 }
 
+/* Document n exactly: the unique _id refuses a taken number (EC_ERR_DUPLICATE). */
+static ec_status m_series_insert_at(const char *coll, const char *series, int64_t n,
+                                    const bson_t *doc)
+{
+    char id[256];
+    snprintf(id, sizeof id, "%s:%lld", series, (long long)n);
+    bson_t full = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&full, "_id", id);
+    BSON_APPEND_INT64(&full, "n", n);
+    bson_concat(&full, doc);
+    ec_status st = mock_store_insert(coll, &full);
+    bson_destroy(&full);
+    return st;
+}
+
 static const ec_host host_table = {
     .abi_version = EC_PLUGIN_ABI_VERSION,
     .size = sizeof(ec_host),
@@ -856,6 +871,7 @@ static const ec_host host_table = {
     .gapless_append = m_gapless_append,
     .gapless_head = m_gapless_head,
     .gapless_get = m_gapless_get,
+    .series_insert_at = m_series_insert_at,
 };
 
 const ec_host *mock_host(void)

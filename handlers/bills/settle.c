@@ -1,0 +1,399 @@
+/*
+ * handlers/bills/settle.c: offers each made daily bill to its workspace's settlement
+ * provider, exactly once in effect, and keeps the bill's settlement state.
+ *
+ * Collections:
+ *   bill_pending     {_id: bill id, site, workspace}: a bill not settled yet. run.c inserts
+ *                    it with the bill (a unique insert, again when a resumed run finds the
+ *                    bill made); it is deleted once the bill is settled. The settlement pass
+ *                    walks a site's pending bills by _id: per workspace, oldest day first.
+ *   bills_unsettled  {_id: "<site>:<workspace>"}: the workspace has a pending bill (the
+ *                    workspace plugin refuses to unbind it then). Inserted after the pending
+ *                    bill; removed after the last one is settled, then put back if a pending
+ *                    bill appeared meanwhile, so a racing insert is never left without it.
+ *   bill_settlements {_id: bill id, state, provider, account, attempt, detail, next_at (s),
+ *                    at (ms)}: what the owner and operators read. state: "pending" (not
+ *                    offered: detail says why, e.g. the workspace is unbound), "settled",
+ *                    "retrying" (offered again from next_at), "unknown" or "failed" (an
+ *                    operator resolves them: never offered again automatically). Made by a
+ *                    unique insert, then plain updates: the journal and the provider's
+ *                    idempotency under the bill id hold the money, so a lost update of this
+ *                    summary only delays what the next pass writes again.
+ *   bill_attempts    {_id: "<bill id>:<n>", holder, at (s)}: attempt n is claimed by its
+ *                    unique insert before the provider is asked, so two racing runs never
+ *                    offer the same attempt. A claim older than `lease_seconds` without a
+ *                    recorded answer belongs to a dead run: the next attempt is offered (the
+ *                    provider is idempotent under the bill id: EC_SETTLE_DONE covers "was
+ *                    already settled").
+ *
+ * A settled bill that leaves its account in arrears notifies the owner (arrears.c), and so
+ * does a line above its item's high-spend threshold (alerts.c).
+ *
+ * Who pays is the workspace's current binding (`workspace_states`, series "<site>:<ws>": its
+ * head); a bill of an unbound workspace stays pending until it is bound. A retry waits
+ * 60 s x 2^(attempt-1), at most a day, on the run's clock.
+ *
+ * Cloud providers are not offered bills yet: the account's vouchers and cards must pay first
+ * and the rules have no operation for that part, so such a bill stays pending with detail
+ * "cloud_settlement_unavailable".
+ *
+ * Failure: the database failing stops the pass (1, the reason on stderr); what was settled
+ * stays settled and the next run carries on from the pending bills.
+ */
+#include "handlers/bills/bills.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define RETRY_BASE_S 60
+#define RETRY_MAX_S 86400
+#define PENDING_MAX 100000
+
+typedef struct pending_list {
+    char **ids;
+    size_t n, cap;
+    int failed;
+} pending_list;
+
+typedef struct settle_ctx {
+    bills_state *st;
+    const ec_site *site;
+    int64_t now_s;
+    const char *holder;
+    int verbose;
+    int throttle_ms;
+} settle_ctx;
+
+static ec_status find_id(const ec_host *h, ec_request *req, const char *coll, const char *id,
+                         bson_t **doc)
+{
+    bson_t filter = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    ec_status rc = h->db_find_one(req, coll, &filter, NULL, doc);
+    bson_destroy(&filter);
+    return rc;
+}
+
+static ec_status delete_id(const ec_host *h, const char *coll, const char *id)
+{
+    bson_t filter = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    ec_status rc = h->db_delete(coll, &filter, 0);
+    bson_destroy(&filter);
+    return rc == EC_ERR_NOT_FOUND ? EC_OK : rc;
+}
+
+static ec_status insert_pointer(const ec_host *h, const char *site, const char *workspace)
+{
+    char id[160];
+    snprintf(id, sizeof id, "%s:%s", site, workspace);
+    bson_t doc = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&doc, "_id", id);
+    BSON_APPEND_UTF8(&doc, "site", site);
+    BSON_APPEND_UTF8(&doc, "workspace", workspace);
+    ec_status rc = h->db_insert(BILLS_UNSETTLED, &doc);
+    bson_destroy(&doc);
+    return rc == EC_ERR_DUPLICATE ? EC_OK : rc;
+}
+
+ec_status bills_settle_queue(bills_state *st, const char *site, const char *workspace,
+                             const char *bill_id)
+{
+    const ec_host *h = st->host;
+    bson_t doc = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&doc, "_id", bill_id);
+    BSON_APPEND_UTF8(&doc, "site", site);
+    BSON_APPEND_UTF8(&doc, "workspace", workspace);
+    ec_status rc = h->db_insert(BILLS_PENDING, &doc);
+    bson_destroy(&doc);
+    if (rc == EC_ERR_DUPLICATE) {
+        /* Pending already, or settled before: only a pending bill needs the pointer. */
+        return insert_pointer(h, site, workspace);
+    }
+    return rc == EC_OK ? insert_pointer(h, site, workspace) : rc;
+}
+
+/* After the workspace's bill was settled: drops its pointer when no bill of it is pending. */
+static ec_status drop_pointer(const ec_host *h, const char *site, const char *workspace)
+{
+    bson_t filter = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "site", site);
+    BSON_APPEND_UTF8(&filter, "workspace", workspace);
+    int64_t left = 0;
+    ec_status rc = h->db_count(BILLS_PENDING, &filter, &left);
+    if (rc != EC_OK || left > 0) {
+        bson_destroy(&filter);
+        return rc;
+    }
+    char id[160];
+    snprintf(id, sizeof id, "%s:%s", site, workspace);
+    rc = delete_id(h, BILLS_UNSETTLED, id);
+    /* A bill queued since the count must keep its pointer: look again after the delete. */
+    if (rc == EC_OK)
+        rc = h->db_count(BILLS_PENDING, &filter, &left);
+    bson_destroy(&filter);
+    if (rc == EC_OK && left > 0)
+        rc = insert_pointer(h, site, workspace);
+    return rc;
+}
+
+/* Writes the bill's settlement state (insert, or update when it exists). */
+static ec_status put_state(const ec_host *h, const char *bill_id, const char *state,
+                           const char *provider, const char *account, int64_t attempt,
+                           const char *detail, int64_t next_at)
+{
+    bson_t doc = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&doc, "state", state);
+    if (provider)
+        BSON_APPEND_UTF8(&doc, "provider", provider);
+    if (account)
+        BSON_APPEND_UTF8(&doc, "account", account);
+    BSON_APPEND_INT64(&doc, "attempt", attempt);
+    if (detail)
+        BSON_APPEND_UTF8(&doc, "detail", detail);
+    else
+        BSON_APPEND_NULL(&doc, "detail");
+    BSON_APPEND_INT64(&doc, "next_at", next_at);
+    BSON_APPEND_INT64(&doc, "at", h->now_ms());
+    bson_t ins = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&ins, "_id", bill_id);
+    bson_concat(&ins, &doc);
+    ec_status rc = h->db_insert(BILLS_SETTLEMENTS, &ins);
+    bson_destroy(&ins);
+    if (rc == EC_ERR_DUPLICATE) {
+        bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER;
+        BSON_APPEND_UTF8(&filter, "_id", bill_id);
+        BSON_APPEND_DOCUMENT(&update, "$set", &doc);
+        rc = h->db_update(BILLS_SETTLEMENTS, &filter, &update, 0, NULL);
+        bson_destroy(&filter);
+        bson_destroy(&update);
+    }
+    bson_destroy(&doc);
+    return rc;
+}
+
+/* Claims attempt n (or a later one past dead runs' claims). EC_OK: *n is ours;
+ * EC_ERR_DUPLICATE: a live run is offering the bill now. */
+static ec_status claim_attempt(settle_ctx *c, ec_request *req, const char *bill_id, int64_t *n)
+{
+    const ec_host *h = c->st->host;
+    for (int tries = 0; tries < 16; tries++, (*n)++) {
+        const char *id = h->sprintf(req, "%s:%lld", bill_id, (long long)*n);
+        if (id == NULL)
+            return EC_ERR_INTERNAL;
+        bson_t doc = BSON_INITIALIZER;
+        BSON_APPEND_UTF8(&doc, "_id", id);
+        BSON_APPEND_UTF8(&doc, "holder", c->holder);
+        BSON_APPEND_INT64(&doc, "at", c->now_s);
+        ec_status rc = h->db_insert(BILLS_ATTEMPTS, &doc);
+        bson_destroy(&doc);
+        if (rc != EC_ERR_DUPLICATE)
+            return rc;
+        bson_t *taken = NULL;
+        if ((rc = find_id(h, req, BILLS_ATTEMPTS, id, &taken)) != EC_OK)
+            return rc == EC_ERR_NOT_FOUND ? EC_ERR_UNAVAILABLE : rc;
+        if (bills_doc_int(taken, "at") + c->st->lease_s > c->now_s)
+            return EC_ERR_DUPLICATE;
+    }
+    return EC_ERR_DUPLICATE;
+}
+
+/* The day's start (unix s) on the site's calendar: what a bill's time is derived from. */
+static int day_start(const ec_host *h, const ec_site *site, const char *day, int64_t *start)
+{
+    int64_t day_no, at;
+    if (ec_bill_day_parse(day, &day_no) < 0)
+        return -1;
+    at = day_no * 86400 + 43200;
+    for (int i = 0; i < 3; i++) {
+        ec_local_date ld;
+        char text[BILLS_DAY_TEXT];
+        int64_t got;
+        if (bills_local_day(h, site, at, &ld, text, &got) < 0)
+            return -1;
+        if (got == day_no) {
+            *start = ld.day_start;
+            return 0;
+        }
+        at += (day_no - got) * 86400;
+    }
+    return -1;
+}
+
+static const char *state_of(int result)
+{
+    switch (result) {
+    case EC_SETTLE_DONE: return "settled";
+    case EC_SETTLE_RETRY: return "retrying";
+    case EC_SETTLE_UNKNOWN: return "unknown";
+    default: return "failed";
+    }
+}
+
+/* Settles one pending bill; EC_OK also when it is left for later (the state says why). */
+static ec_status settle_one(settle_ctx *c, ec_request *req, const char *bill_id)
+{
+    const ec_host *h = c->st->host;
+    bson_t *bill = NULL, *prev = NULL;
+    ec_status rc = find_id(h, req, BILLS_BILLS, bill_id, &bill);
+    if (rc == EC_ERR_NOT_FOUND)
+        return delete_id(h, BILLS_PENDING, bill_id); /* queued by a run killed before its bill */
+    if (rc != EC_OK)
+        return rc;
+    const char *workspace = bills_doc_str(bill, "workspace"), *day = bills_doc_str(bill, "day");
+    int64_t total = bills_doc_int(bill, "total"), coc = bills_doc_int(bill, "total_cash_or_card");
+    if (workspace == NULL || day == NULL || total < 0 || coc < 0)
+        return EC_ERR_INTERNAL;
+
+    int64_t attempt = 0;
+    rc = find_id(h, req, BILLS_SETTLEMENTS, bill_id, &prev);
+    if (rc == EC_OK) {
+        const char *state = bills_doc_str(prev, "state");
+        attempt = bills_doc_int(prev, "attempt");
+        if (state && strcmp(state, "settled") == 0) {
+            rc = delete_id(h, BILLS_PENDING, bill_id);
+            return rc == EC_OK ? drop_pointer(h, c->site->id, workspace) : rc;
+        }
+        if (state && (strcmp(state, "unknown") == 0 || strcmp(state, "failed") == 0))
+            return EC_OK; /* an operator resolves it */
+        if (state && strcmp(state, "retrying") == 0 && bills_doc_int(prev, "next_at") > c->now_s)
+            return EC_OK;
+    } else if (rc != EC_ERR_NOT_FOUND) {
+        return rc;
+    }
+    if (attempt < 0)
+        attempt = 0;
+
+    /* Who pays: the workspace's current binding. */
+    const char *account = NULL, *method = NULL;
+    if ((rc = bills_workspace_payer(h, req, c->site->id, workspace, &account, &method)) != EC_OK)
+        return rc;
+    const ec_provider *p = method ? h->provider_get(method) : NULL;
+    const char *waiting = NULL;
+    if (account == NULL || method == NULL)
+        waiting = "workspace_unbound";
+    else if (p == NULL || p->size < offsetof(ec_provider, settle) + sizeof p->settle ||
+             p->settle == NULL)
+        waiting = "provider_unavailable";
+    else if (p->cloud)
+        waiting = "cloud_settlement_unavailable";
+    if (waiting != NULL) {
+        const char *was = prev ? bills_doc_str(prev, "detail") : NULL;
+        if (prev && was && strcmp(was, waiting) == 0)
+            return EC_OK; /* said already: every run need not write it again */
+        return put_state(h, bill_id, "pending", account ? method : NULL, account, attempt, waiting,
+                         0);
+    }
+
+    int64_t n = attempt + 1, start = 0;
+    if (day_start(h, c->site, day, &start) < 0)
+        return EC_ERR_INTERNAL;
+    rc = claim_attempt(c, req, bill_id, &n);
+    if (rc == EC_ERR_DUPLICATE)
+        return EC_OK; /* another run is offering it */
+    if (rc != EC_OK)
+        return rc;
+    ec_settlement s = {
+        .bill_id = bill_id,
+        .site = c->site->id,
+        .workspace = workspace,
+        .day = day,
+        .account_id = account,
+        .cloud_account = NULL,
+        .currency = c->site->currency,
+        .amount = total,
+        .cash_or_card = coc,
+        .bill_time_ms = start * 1000,
+        .attempt = (int)n,
+    };
+    const char *detail = NULL;
+    int result = p->settle(req, &s, &detail);
+    int64_t next_at = 0;
+    if (result == EC_SETTLE_RETRY) {
+        int64_t wait = RETRY_BASE_S;
+        for (int64_t i = 1; i < n && wait < RETRY_MAX_S; i++)
+            wait *= 2;
+        next_at = c->now_s + (wait < RETRY_MAX_S ? wait : RETRY_MAX_S);
+    }
+    if (c->verbose) {
+        printf("settle %s attempt=%lld %s%s%s\n", bill_id, (long long)n, state_of(result),
+               detail ? " " : "", detail ? detail : "");
+        fflush(stdout);
+    }
+    if (c->throttle_ms > 0) {
+        struct timespec ts = {c->throttle_ms / 1000, (c->throttle_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL); /* a test kills the run between the answer and its record */
+    }
+    rc = put_state(h, bill_id, state_of(result), method, account, n, detail, next_at);
+    if (rc != EC_OK || result != EC_SETTLE_DONE)
+        return rc;
+    if ((rc = bills_arrears_after_settle(c->st, req, account, bill_id)) != EC_OK ||
+        (rc = bills_alerts_after_settle(c->st, req, account, bill)) != EC_OK ||
+        (rc = delete_id(h, BILLS_PENDING, bill_id)) != EC_OK)
+        return rc;
+    return drop_pointer(h, c->site->id, workspace);
+}
+
+static int collect_pending(const bson_t *doc, void *arg)
+{
+    pending_list *l = arg;
+    const char *id = bills_doc_str(doc, "_id");
+    if (id == NULL || l->n == PENDING_MAX)
+        return 1;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        char **ids = realloc(l->ids, cap * sizeof *ids);
+        if (ids == NULL) {
+            l->failed = 1;
+            return 1;
+        }
+        l->ids = ids;
+        l->cap = cap;
+    }
+    if ((l->ids[l->n] = strdup(id)) == NULL) {
+        l->failed = 1;
+        return 1;
+    }
+    l->n++;
+    return 0;
+}
+
+int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s, const char *holder,
+                      int verbose, int throttle_ms)
+{
+    const ec_host *h = st->host;
+    settle_ctx c = {st, site, now_s, holder, verbose, throttle_ms};
+    pending_list l = {0};
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort;
+    BSON_APPEND_UTF8(&filter, "site", site->id);
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
+    BSON_APPEND_INT32(&sort, "_id", 1);
+    bson_append_document_end(&opts, &sort);
+    ec_status rc = h->db_find(BILLS_PENDING, &filter, &opts, collect_pending, &l);
+    bson_destroy(&filter);
+    bson_destroy(&opts);
+    for (size_t i = 0; rc == EC_OK && !l.failed && i < l.n; i++) {
+        ec_request *req = h->batch_begin();
+        if (req == NULL) {
+            l.failed = 1;
+            break;
+        }
+        rc = settle_one(&c, req, l.ids[i]);
+        h->batch_end(req);
+        if (rc != EC_OK)
+            fprintf(stderr, "bills: site %s: settling %s failed (status %d); run again\n", site->id,
+                    l.ids[i], (int)rc);
+    }
+    for (size_t i = 0; i < l.n; i++)
+        free(l.ids[i]);
+    free(l.ids);
+    if (rc != EC_OK || l.failed) {
+        if (rc == EC_OK)
+            fprintf(stderr, "bills: site %s: out of memory listing pending bills\n", site->id);
+        return 1;
+    }
+    return 0;
+}
