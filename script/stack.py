@@ -382,7 +382,9 @@ class Stack:
             if not os.path.exists(path):
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "wb") as f:
-                    f.write(secrets.token_bytes(48))
+                    # Text, not raw bytes: secret files may end in a newline, which their
+                    # readers drop, so a random key ending in \n or \r would differ.
+                    f.write(secrets.token_hex(32).encode())
 
     # -- FerretDB ---------------------------------------------------------------------------
 
