@@ -24,6 +24,8 @@ struct ec_config {
     size_t cap;
     char *dir;
     char *name;
+    char **opened; /* every section header, in file order (a section may open twice) */
+    size_t nopened;
 };
 
 void ec_config_free(ec_config *c)
@@ -36,6 +38,9 @@ void ec_config_free(ec_config *c)
         free(c->entries[i].value);
     }
     free(c->entries);
+    for (size_t i = 0; i < c->nopened; i++)
+        free(c->opened[i]);
+    free(c->opened);
     free(c->dir);
     free(c->name);
     free(c);
@@ -126,6 +131,13 @@ ec_config *ec_config_parse(const char *text, const char *name, ec_error *err)
                 goto fail;
             }
             snprintf(section, sizeof section, "%s", n);
+            char **opened = realloc(c->opened, (c->nopened + 1) * sizeof *opened);
+            if (opened == NULL)
+                goto oom;
+            c->opened = opened;
+            if ((c->opened[c->nopened] = strdup(n)) == NULL)
+                goto oom;
+            c->nopened++;
             continue;
         }
         char *eq = strchr(s, '=');
@@ -265,4 +277,12 @@ int ec_config_entry(const ec_config *c, size_t i, const char **section, const ch
 const char *ec_config_dir(const ec_config *c)
 {
     return c ? c->dir : ".";
+}
+
+size_t ec_config_section_opens(const ec_config *c, const char *section)
+{
+    size_t n = 0;
+    for (size_t i = 0; c != NULL && i < c->nopened; i++)
+        n += strcmp(c->opened[i], section) == 0;
+    return n;
 }

@@ -34,6 +34,9 @@ int ec_config_bool(const ec_config *c, const char *section, const char *key, int
 /* Iteration over all entries in file order: returns 0 past the end. */
 int ec_config_entry(const ec_config *c, size_t i, const char **section, const char **key,
                     const char **value, int *line);
+/* How many times a `[section]` header opens that section (a block that must be one block,
+ * such as a site, can refuse being opened twice). */
+size_t ec_config_section_opens(const ec_config *c, const char *section);
 /* The directory of the file, for resolving relative paths ("." for parsed text). */
 const char *ec_config_dir(const ec_config *c);
 

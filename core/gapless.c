@@ -156,6 +156,24 @@ ec_status ec_gapless_append(ec_db *db, const char *coll, const char *series, con
     return EC_ERR_UNAVAILABLE;
 }
 
+ec_status ec_gapless_insert_at(ec_db *db, const char *coll, const char *series, int64_t n,
+                               const bson_t *doc)
+{
+    if (n < 1)
+        return EC_ERR_INVALID;
+    char id[256];
+    ec_gapless_id(id, sizeof id, series, n);
+    bson_t full = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&full, "_id", id);
+    BSON_APPEND_INT64(&full, "n", n);
+    bson_concat(&full, doc);
+    ec_status st = ec_db_insert(db, coll, &full);
+    bson_destroy(&full);
+    if (st == EC_OK)
+        advance(db, coll, series, n);
+    return st;
+}
+
 ec_status ec_gapless_get(ec_db *db, const char *coll, const char *series, int64_t n, bson_t **out)
 {
     char id[256];

@@ -34,6 +34,11 @@ ec_status ec_gapless_head(ec_db *db, const char *coll, const char *series, int64
 ec_status ec_gapless_append(ec_db *db, const char *coll, const char *series, const bson_t *doc,
                             int64_t *n);
 
+/* Inserts `doc` (no `_id`, no `n`) as exactly document n: EC_ERR_DUPLICATE when n is taken,
+ * which makes it a compare-and-swap for a series whose documents are successive states. */
+ec_status ec_gapless_insert_at(ec_db *db, const char *coll, const char *series, int64_t n,
+                               const bson_t *doc);
+
 /* Document n of the series: EC_OK with *out (bson_destroy it), or EC_ERR_NOT_FOUND. */
 ec_status ec_gapless_get(ec_db *db, const char *coll, const char *series, int64_t n, bson_t **out);
 

@@ -93,6 +93,26 @@ cJSON *ec_jws_decode_object(const char *part, size_t len, unsigned char *buf)
     return obj;
 }
 
+int ec_jws_check_audience(const cJSON *p, const char *audience, ec_error *err)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(p, "aud");
+    if (it == NULL)
+        return ec_error_set(err, EC_ERR_INVALID, "missing claim aud");
+    if (cJSON_IsString(it))
+        return strcmp(it->valuestring, audience) == 0
+                   ? 0
+                   : ec_error_set(err, EC_ERR_INVALID, "wrong audience");
+    if (!cJSON_IsArray(it) || it->child == NULL)
+        return ec_error_set(err, EC_ERR_INVALID, "bad claim aud");
+    int found = 0;
+    for (const cJSON *a = it->child; a != NULL; a = a->next) {
+        if (!cJSON_IsString(a))
+            return ec_error_set(err, EC_ERR_INVALID, "bad claim aud");
+        found |= strcmp(a->valuestring, audience) == 0;
+    }
+    return found ? 0 : ec_error_set(err, EC_ERR_INVALID, "wrong audience");
+}
+
 const char *ec_jws_first_duplicate(const cJSON *obj)
 {
     for (const cJSON *a = obj->child; a != NULL; a = a->next)

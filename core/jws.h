@@ -16,6 +16,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/error.h"
+
 typedef struct ec_jws_parts {
     const char *at[3]; /* header, payload, signature */
     size_t len[3];
@@ -33,6 +35,10 @@ long ec_jws_b64url_decode(const char *in, size_t len, unsigned char *out);
 /* Decodes one part into `buf` (room for len * 3 / 4 + 1 bytes) and parses it as a JSON
  * object that must span the whole decoded text. Returns the object (caller deletes) or NULL. */
 cJSON *ec_jws_decode_object(const char *part, size_t len, unsigned char *buf);
+
+/* The "aud" claim of `payload` is `audience` or an array naming it: 0, or -1 with err
+ * EC_ERR_INVALID "missing claim aud", "bad claim aud" or "wrong audience". */
+int ec_jws_check_audience(const cJSON *payload, const char *audience, ec_error *err);
 
 /* The first member name that appears twice in `obj`, or NULL. */
 const char *ec_jws_first_duplicate(const cJSON *obj);

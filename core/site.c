@@ -312,7 +312,7 @@ ec_sites *ec_sites_load(const ec_config *c, ec_error *err)
                 ec_error_set(err, EC_ERR_INVALID, "line %d: bad site id `%s`", line, id);
                 goto fail;
             }
-            if (ec_sites_find(s, id) != NULL) {
+            if (ec_sites_find(s, id) != NULL || ec_config_section_opens(c, section) > 1) {
                 ec_error_set(err, EC_ERR_INVALID, "line %d: duplicate site id `%s`", line, id);
                 goto fail;
             }

@@ -158,30 +158,10 @@ static int time_claim(const cJSON *p, const char *name, int64_t *out, ec_error *
     return 1;
 }
 
-static int check_audience(const cJSON *p, const char *audience, ec_error *err)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(p, "aud");
-    if (it == NULL)
-        return ec_error_set(err, EC_ERR_INVALID, "missing claim aud");
-    if (cJSON_IsString(it))
-        return strcmp(it->valuestring, audience) == 0
-                   ? 0
-                   : ec_error_set(err, EC_ERR_INVALID, "wrong audience");
-    if (!cJSON_IsArray(it) || it->child == NULL)
-        return ec_error_set(err, EC_ERR_INVALID, "bad claim aud");
-    int found = 0;
-    for (const cJSON *a = it->child; a != NULL; a = a->next) {
-        if (!cJSON_IsString(a))
-            return ec_error_set(err, EC_ERR_INVALID, "bad claim aud");
-        found |= strcmp(a->valuestring, audience) == 0;
-    }
-    return found ? 0 : ec_error_set(err, EC_ERR_INVALID, "wrong audience");
-}
-
 static int check_claims(const cJSON *p, const char *audience, int64_t now, int64_t max_lifetime,
                         ec_error *err)
 {
-    if (check_audience(p, audience, err) != 0)
+    if (ec_jws_check_audience(p, audience, err) != 0)
         return -1;
     int64_t exp = 0, iat = 0, nbf = 0;
     int has;

@@ -225,26 +225,6 @@ static int check_issuer(const cJSON *p, const char *issuer, ec_error *err)
     return 0;
 }
 
-static int check_audience(const cJSON *p, const char *audience, ec_error *err)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(p, "aud");
-    if (it == NULL)
-        return ec_error_set(err, EC_ERR_INVALID, "missing claim aud");
-    if (cJSON_IsString(it))
-        return strcmp(it->valuestring, audience) == 0
-                   ? 0
-                   : ec_error_set(err, EC_ERR_INVALID, "wrong audience");
-    if (!cJSON_IsArray(it) || it->child == NULL)
-        return ec_error_set(err, EC_ERR_INVALID, "bad claim aud");
-    int found = 0;
-    for (const cJSON *a = it->child; a != NULL; a = a->next) {
-        if (!cJSON_IsString(a))
-            return ec_error_set(err, EC_ERR_INVALID, "bad claim aud");
-        found |= strcmp(a->valuestring, audience) == 0;
-    }
-    return found ? 0 : ec_error_set(err, EC_ERR_INVALID, "wrong audience");
-}
-
 /* `a` lies more than `leeway` seconds after `b` (both in [0, MAX_SAFE_INT]: no overflow). */
 static int later_than(int64_t a, int64_t b, int64_t leeway)
 {
@@ -257,7 +237,7 @@ static int check_claims(const ec_token_config *cfg, const cJSON *p, int64_t now,
     const char *dup = ec_jws_first_duplicate(p);
     if (dup != NULL)
         return ec_error_set(err, EC_ERR_INVALID, "duplicate claim %.32s", dup);
-    if (check_issuer(p, cfg->issuer, err) != 0 || check_audience(p, cfg->audience, err) != 0)
+    if (check_issuer(p, cfg->issuer, err) != 0 || ec_jws_check_audience(p, cfg->audience, err) != 0)
         return -1;
     if (get_text(p, "sub", c->sub, sizeof c->sub, err) != 0 ||
         get_text(p, "sid", c->sid, sizeof c->sid, err) != 0 ||

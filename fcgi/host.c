@@ -564,6 +564,36 @@ static ec_status host_gapless_get(ec_request *req, const char *coll, const char 
     return st;
 }
 
+/* ---- the workspace services: a series insert at n, the loaded providers ---------------- */
+
+static ec_status host_series_insert_at(const char *coll, const char *series, int64_t n,
+                                       const bson_t *doc)
+{
+    return ec_gapless_insert_at(W->db, coll, series, n, doc);
+}
+
+/* The providers of the loaded plugins, in load order. */
+static const ec_provider *host_provider_at(size_t i)
+{
+    for (size_t k = 0; k < W->app->nplugins; k++) {
+        const ec_provider *p = W->app->plugins[k].plugin->provider;
+        if (p == NULL || p->abi_version != EC_PROVIDER_ABI_VERSION || p->name == NULL)
+            continue;
+        if (i-- == 0)
+            return p;
+    }
+    return NULL;
+}
+
+static const ec_provider *host_provider_get(const char *name)
+{
+    const ec_provider *p;
+    for (size_t i = 0; name != NULL && (p = host_provider_at(i)) != NULL; i++)
+        if (strcmp(p->name, name) == 0)
+            return p;
+    return NULL;
+}
+
 static const ec_host host_table = {
     .abi_version = EC_PLUGIN_ABI_VERSION,
     .size = sizeof(ec_host),
@@ -636,6 +666,9 @@ static const ec_host host_table = {
     .gapless_append = host_gapless_append,
     .gapless_head = host_gapless_head,
     .gapless_get = host_gapless_get,
+    .series_insert_at = host_series_insert_at,
+    .provider_get = host_provider_get,
+    .provider_at = host_provider_at,
 };
 
 const ec_host *ec_host_table(void)

@@ -237,13 +237,13 @@ typedef struct ec_entry_query {
 /* A configured site (`[site.<id>]` in the config). Owned by the host; valid until the end of
  * the request that obtained it (a reload only ever changes the sites of new workers). */
 typedef struct ec_site {
-    const char *id;       /* [A-Za-z0-9_-]{1,32} */
-    const char *name;     /* display name */
-    const char *currency; /* ISO 4217 code of its bills: "CNY", "USD" ... */
-    const char *tz_name;  /* IANA time zone of its billing calendar, or NULL ... */
-    int32_t tz_offset_s;  /* ... a fixed offset east of UTC in seconds (default +08:00) */
-    size_t nclouds;       /* the settlement providers allowed by default, besides "guance" */
-    const char *const *clouds;
+    const char *id;            /* [A-Za-z0-9_-]{1,32} */
+    const char *name;          /* display name */
+    const char *currency;      /* ISO 4217 code of its bills: "CNY", "USD" ... */
+    const char *tz_name;       /* IANA time zone of its billing calendar, or NULL ... */
+    int32_t tz_offset_s;       /* ... a fixed offset east of UTC in seconds (default +08:00) */
+    size_t nclouds;            /* the settlement providers allowed by default, besides "guance" */
+    const char *const *clouds; /* nclouds names, then NULL */
 } ec_site;
 
 /* A unix time placed on a site's billing calendar: the local date and the bounds (unix
@@ -253,6 +253,37 @@ typedef struct ec_local_date {
     int64_t day_start, day_end;
     int64_t month_start, month_end;
 } ec_local_date;
+
+/* ---- settlement providers ---------------------------------------------------------------- */
+
+#define EC_PROVIDER_ABI_VERSION 1u
+
+/*
+ * What a settlement provider plugin exports in ec_plugin.provider: its name (the settlement
+ * method workspaces name), the sites it may settle, and how a cloud account of it is bound.
+ * Members are only ever appended (the bills work appends bill settlement); `size` says how
+ * much of the struct the plugin provides.
+ *
+ * A provider learns that a cloud subscription was cancelled by whatever channel its cloud
+ * uses and reports it by inserting {_id: "<provider>:<external id>", at} into the collection
+ * `cloud_cancellations` (a unique insert: reported once). The workspaces settling through
+ * that cloud account are locked from then on, until they pay through another method.
+ */
+typedef struct ec_provider {
+    uint32_t abi_version; /* EC_PROVIDER_ABI_VERSION the plugin was built against */
+    size_t size;          /* sizeof(ec_provider) as the plugin was built */
+    const char *name;     /* "guance", "aws", "aliyun": [a-z0-9_]{1,32} */
+    /* The sites it may settle, NULL-terminated; NULL: every site. */
+    const char *const *sites;
+    /* 1: it settles through a cloud account the enterprise account binds; 0: it settles
+     * from the enterprise account itself (guance). */
+    int cloud;
+    /* Checks a cloud account an owner binds (external_id, and the body's `params` object or
+     * NULL). 0: accepted; -1: refused with *refusal (a short reason for the client).
+     * NULL: the provider has no binding flow yet and every bind is refused. */
+    int (*validate_account)(ec_request *req, const char *external_id, const cJSON *params,
+                            const char **refusal);
+} ec_provider;
 
 /* ---- host services --------------------------------------------------------------------- */
 
@@ -476,6 +507,16 @@ typedef struct ec_host {
     ec_status (*gapless_head)(const char *collection, const char *series, int64_t *head);
     ec_status (*gapless_get)(ec_request *req, const char *collection, const char *series, int64_t n,
                              bson_t **out);
+
+    /* -- v1 (workspaces): gapless series and the loaded settlement providers -- */
+    /* Inserts `doc` (no _id, no n) as exactly document n of a gapless series (see the
+     * gapless_* group; a compare-and-swap on the series' head):
+     * EC_ERR_DUPLICATE when n is taken. */
+    ec_status (*series_insert_at)(const char *collection, const char *series, int64_t n,
+                                  const bson_t *doc);
+    /* The loaded settlement provider with this name, or NULL; the i-th one, or NULL. */
+    const ec_provider *(*provider_get)(const char *name);
+    const ec_provider *(*provider_at)(size_t i);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */
@@ -492,8 +533,7 @@ typedef struct ec_plugin {
     const ec_route *routes;  /* terminated by an entry with name == NULL */
     const ec_index *indexes; /* terminated by an entry with collection == NULL; may be NULL */
 
-    /* Settlement providers export their provider table here (its own versioned struct,
-     * declared in a later ABI version); NULL for handler plugins. */
+    /* Settlement providers export their `const ec_provider *` here; NULL for handler plugins. */
     const void *provider;
 } ec_plugin;
 

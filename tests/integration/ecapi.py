@@ -193,6 +193,49 @@ def now():
     return int(time.time())
 
 
+# ---- sites: key pairs and site-signed tokens (python `cryptography`) --------------------------
+
+class SiteKey:
+    """A site's key pair made by the test: kind "ES256" (P-256) or "RS256" (RSA 2048).
+    `pem` is the public key as the ecd config's `key = <kid> <file>` wants it."""
+
+    def __init__(self, kid, alg="ES256"):
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+        self.kid, self.alg = kid, alg
+        if alg == "ES256":
+            self.private = ec.generate_private_key(ec.SECP256R1())
+        else:
+            self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.pem = self.private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    def sign(self, signing_input):
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec, padding
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+        if self.alg == "ES256":
+            r, s = decode_dss_signature(self.private.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+            return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        return self.private.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+
+
+def site_jwt(key, site, claims=None, lifetime=30, header=None, aud="expense-center", iat=None):
+    """A token signed by `key` (a SiteKey) as site `site`: iss, aud, iat, exp (iat + lifetime)
+    and a fresh jti, then `claims` over them (a value None removes that claim)."""
+    iat = now() if iat is None else iat
+    body = {"iss": site, "aud": aud, "iat": iat, "exp": iat + lifetime, "jti": uuid.uuid4().hex}
+    for k, v in (claims or {}).items():
+        if v is None:
+            body.pop(k, None)
+        else:
+            body[k] = v
+    h = header or {"alg": key.alg, "kid": key.kid, "typ": "JWT"}
+    signing_input = (b64url(json.dumps(h, separators=(",", ":")).encode()) + "." +
+                     b64url(json.dumps(body, separators=(",", ":")).encode()))
+    return signing_input + "." + b64url(key.sign(signing_input.encode("ascii")))
+
+
 # ---- Prometheus text --------------------------------------------------------------------------
 
 _SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+-?\d+)?$')

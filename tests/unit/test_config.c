@@ -53,6 +53,11 @@ int main(void)
     ok(ec_config_bool(c, "", "a", 0, &flag, &err) == 0 && flag == 1, "1 is on");
     ok(ec_config_bool(c, "", "b", 0, &flag, &err) == -1, "words are not booleans");
     ec_config_free(c);
+    c = ec_config_parse("[s]\na = 1\n[t]\n[s]\nb = 2\n", "t", &err);
+    ok(c != NULL && ec_config_section_opens(c, "s") == 2 && ec_config_section_opens(c, "t") == 1 &&
+           ec_config_section_opens(c, "u") == 0,
+       "each opening of a section is counted");
+    ec_config_free(c);
 
     ok(ec_config_parse("novalue\n", "t", &err) == NULL, "a line without = is refused");
     ok(strstr(err.message, "t:1") != NULL, "the error names the line");

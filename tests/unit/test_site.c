@@ -119,6 +119,9 @@ static void test_config(void)
     snprintf(text, sizeof text,
              "[site.x]\ncurrency = CNY\nkey = k %s\n[p]\na=1\n[site.x]\nname=y\n", ec_pem);
     refused(text, "duplicate site id", "a duplicate site id");
+    snprintf(text, sizeof text, "[site.x]\ncurrency = CNY\nkey = k %s\n[site.x]\nkey = l %s\n",
+             ec_pem, rsa_pem);
+    refused(text, "duplicate site id", "a duplicate site id in adjacent blocks");
     snprintf(text, sizeof text, ONE("key = k %s\ntimezone = Mars/Olympus\n"), ec_pem);
     refused(text, "no known time zone", "an unknown zone");
     snprintf(text, sizeof text, ONE("key = k %s\ntimezone = ../../etc/passwd\n"), ec_pem);
