@@ -21,6 +21,11 @@
  *                           "card" −Δcash = Δcard = face = amount, plus an optional bonus
  *                           voucher of its face; "charge" −(Δvouchers + Δcards + Δcash) +
  *                           Δarrears = amount with no fund paid into;
+ *   bonus_face              a card purchase's bonus voucher is not the full-reduction voucher
+ *                           (face and threshold) that the bonus rule recorded in its entry
+ *                           gives, or is there when the rule gives none; an entry without a
+ *                           recorded rule (older ones) only fails for a bonus above the card's
+ *                           face;
  *   bad_split               a charge's split adds up to its amount and each part equals the
  *                           moves of its kind; other entries have an empty split;
  *   unknown_kind, unknown_fund, malformed, overflow: entries the audit cannot read;

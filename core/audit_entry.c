@@ -2,8 +2,9 @@
  * core/audit_entry.c: one journal entry's money checked against the previous balances (the
  * invariants are listed in audit.h): which funds of `after` were held before and which are
  * new, the sum of the moves per fund, each balance of `after` against the previous one plus
- * the moves, the funds the entry may create, conservation by kind, the split of a charge, and
- * the entry's money in or out for the account's totals.
+ * the moves, the funds the entry may create, conservation by kind, a card's bonus voucher
+ * against the bonus rule its entry recorded, the split of a charge, and the entry's money in
+ * or out for the account's totals.
  *
  * Owns: nothing past a call; its working arrays come from the checker's scratch arena
  * (audit_internal.h), which audit.c resets per entry.
@@ -364,6 +365,46 @@ static const ec_card *new_card(const ec_wallet *a, const view *v, int64_t *moved
     return NULL;
 }
 
+/* A card purchase's bonus voucher against the rule its entry recorded: the face, kind and
+ * threshold ec_card_bonus gives, or no voucher when that face is 0. An entry from before the
+ * rule was kept is only held to a bonus no larger than the card's face. */
+static void check_bonus(checker *c, const ec_entry *e, const view *v)
+{
+    const ec_bonus_rule *r = &e->bonus_rule;
+    int64_t moved = 0, face = 0, threshold = 0;
+    const ec_voucher *b = new_voucher(&e->after, v, &moved);
+    if (e->amount <= 0 || e->amount > EC_MONEY_MAX)
+        return; /* conservation has reported it */
+    if (!r->recorded) {
+        if (b && b->face > e->amount)
+            audit_fail(c, e->seq, "bonus_face", "bonus voucher %s of face %lld on a card of %lld",
+                       b->id, (long long)b->face, (long long)e->amount);
+        return;
+    }
+    if (r->percent < 0 || r->percent > 100 || r->threshold_percent < 0 ||
+        r->threshold_percent > 1000) {
+        audit_fail(c, e->seq, "bonus_face", "bonus rule %lld%% (threshold %lld%%) is out of range",
+                   (long long)r->percent, (long long)r->threshold_percent);
+        return;
+    }
+    ec_card_bonus(e->amount, r, &face, &threshold);
+    if (face == 0 && b)
+        audit_fail(c, e->seq, "bonus_face",
+                   "bonus voucher %s of face %lld, but the rule (%lld%%) grants none on %lld",
+                   b->id, (long long)b->face, (long long)r->percent, (long long)e->amount);
+    else if (face > 0 && !b)
+        audit_fail(c, e->seq, "bonus_face", "no bonus voucher, but the rule (%lld%%) grants %lld",
+                   (long long)r->percent, (long long)face);
+    else if (b && (b->face != face || strcmp(b->kind, "full_reduction") != 0 ||
+                   b->threshold != threshold))
+        audit_fail(c, e->seq, "bonus_face",
+                   "bonus voucher %s is %s of face %lld (threshold %lld); the rule (%lld%%, "
+                   "threshold %lld%%) gives full_reduction of face %lld (threshold %lld)",
+                   b->id, b->kind, (long long)b->face, (long long)b->threshold,
+                   (long long)r->percent, (long long)r->threshold_percent, (long long)face,
+                   (long long)threshold);
+}
+
 /* What a reversal moved in all: + for a charge's (money back in), − for a credit's. */
 static int64_t reversal_net(const view *v, int *overflow)
 {
@@ -568,6 +609,8 @@ int audit_check_funds(checker *c, const ec_entry *e, const ec_wallet *base, enum
     char why[400];
     if (op != OP_UNKNOWN && !v.overflow && conservation(e, base, op, &v, nv, nc, why, sizeof why))
         audit_fail(c, e->seq, "conservation", "%s", why);
+    if (op == OP_CARD)
+        check_bonus(c, e, &v);
     if (!v.overflow)
         check_split(c, e, op, &v);
     if (v.overflow)

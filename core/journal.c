@@ -86,6 +86,13 @@ void ec_journal_encode(const ec_entry *e, bson_t *doc)
     BSON_APPEND_INT64(&split, "arrears", e->split.arrears);
     bson_append_document_end(doc, &split);
     encode_wallet(&e->after, doc);
+    if (e->bonus_rule.recorded) {
+        bson_t rule;
+        BSON_APPEND_DOCUMENT_BEGIN(doc, "bonus_rule", &rule);
+        BSON_APPEND_INT64(&rule, "percent", e->bonus_rule.percent);
+        BSON_APPEND_INT64(&rule, "threshold_percent", e->bonus_rule.threshold_percent);
+        bson_append_document_end(doc, &rule);
+    }
 }
 
 /* Field readers: each returns 0, or -1 when the field is missing or of another type. */
@@ -188,6 +195,20 @@ static int decode_move(const bson_t *d, void *arg, size_t i)
     return get_str(d, "fund", m->fund, sizeof m->fund) | get_i64(d, "delta", &m->delta);
 }
 
+/* The optional bonus rule of a card purchase: absent leaves it unrecorded. */
+static int decode_bonus_rule(const bson_t *doc, ec_bonus_rule *rule)
+{
+    bson_t sub;
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, "bonus_rule"))
+        return 0;
+    if (get_doc(doc, "bonus_rule", &sub) < 0 || get_i64(&sub, "percent", &rule->percent) < 0 ||
+        get_i64(&sub, "threshold_percent", &rule->threshold_percent) < 0)
+        return -1;
+    rule->recorded = 1;
+    return 0;
+}
+
 int ec_journal_decode(ec_arena *arena, const bson_t *doc, ec_entry *e)
 {
     memset(e, 0, sizeof *e);
@@ -203,7 +224,8 @@ int ec_journal_decode(ec_arena *arena, const bson_t *doc, ec_entry *e)
         (get_i64(&split, "ordinary_vouchers", &e->split.ordinary_vouchers) |
          get_i64(&split, "full_reduction_vouchers", &e->split.full_reduction_vouchers) |
          get_i64(&split, "cards", &e->split.cards) | get_i64(&split, "cash", &e->split.cash) |
-         get_i64(&split, "arrears", &e->split.arrears)))
+         get_i64(&split, "arrears", &e->split.arrears)) ||
+        decode_bonus_rule(doc, &e->bonus_rule) < 0)
         return -1;
     if (get_doc(doc, "after", &after) < 0 || get_i64(&after, "cash", &e->after.cash) < 0 ||
         get_i64(&after, "arrears", &e->after.arrears) < 0 ||

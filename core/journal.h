@@ -4,7 +4,8 @@
  * One document per entry, never updated or deleted:
  *   {_id: "<account>:<seq>", account, seq, key, kind, hash, amount, ref, memo, at,
  *    moves: [{fund, delta}], split: {...},
- *    after: {cash, arrears, vouchers: [...], cards: [...]}}
+ *    after: {cash, arrears, vouchers: [...], cards: [...]},
+ *    bonus_rule: {percent, threshold_percent}}   (card purchases only; absent before it was kept)
  * Unique indexes on {account, seq} (the compare-and-swap: entry N+1 can be written once)
  * and on {account, key} (an operation applies at most once). Amounts are int64.
  *

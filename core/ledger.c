@@ -577,6 +577,8 @@ static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *acc
         copy_text(out->memo, sizeof out->memo, op->memo);
         copy_text(out->request_hash, sizeof out->request_hash, hash);
         out->amount = op->kind == EC_OP_GRANT_VOUCHER ? op->voucher.face : op->amount;
+        if (op->kind == EC_OP_BUY_CARD)
+            out->bonus_rule = op->bonus_rule;
 
         bson_t doc = BSON_INITIALIZER;
         ec_journal_encode(out, &doc);

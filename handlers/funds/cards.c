@@ -8,6 +8,8 @@
  * `card_bonus_threshold_percent` of it) are one ledger operation under the journal key
  * `card:<Idempotency-Key>`, so the card and its bonus come together or not at all; the
  * ledger refuses it with 409 `insufficient_cash` when cash does not cover the face value.
+ * The entry keeps the bonus rule it was made under, so the audit checks the bonus voucher
+ * against the entry rather than against today's config.
  * The answer {"card", "entry"} is read back from the entry, so a replay gets the first
  * card, not the fresh id this request drew.
  */
@@ -16,8 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MONEY_MAX 10000000000000LL /* EC_MONEY_MAX */
 
 /* 16 decimal digits from 8 random bytes (the modulo bias of 2^64 mod 10^16 is negligible). */
 static int card_number(const ec_host *h, ec_request *req, char out[20])
@@ -32,24 +32,25 @@ static int card_number(const ec_host *h, ec_request *req, char out[20])
     return 0;
 }
 
-/* The bonus voucher of a card of face `face`, or none (face 0) when the rule is off. */
+/* The bonus voucher of a card of face `face` under `rule`, or none (face 0) when the rule is
+ * off or rounds to nothing. */
 static int bonus_voucher(funds_state *st, ec_request *req, int64_t face, int64_t now,
-                         const char *card_id, ec_voucher *v)
+                         const char *card_id, const ec_bonus_rule *rule, ec_voucher *v)
 {
     const char *id;
-    int64_t threshold;
+    int64_t bonus, threshold;
 
     memset(v, 0, sizeof *v);
-    if (st->bonus_percent == 0 || face * st->bonus_percent / 100 == 0)
+    ec_card_bonus(face, rule, &bonus, &threshold);
+    if (bonus == 0)
         return 0;
     id = st->host->random_hex(req, FUNDS_ID_BYTES);
     if (id == NULL)
         return -1;
-    threshold = face * st->bonus_threshold_pc / 100;
     snprintf(v->id, sizeof v->id, "%s", id);
     snprintf(v->kind, sizeof v->kind, "full_reduction");
-    v->face = face * st->bonus_percent / 100;
-    v->threshold = threshold > MONEY_MAX ? MONEY_MAX : threshold;
+    v->face = bonus;
+    v->threshold = threshold;
     v->valid_from = now;
     v->valid_to = now + st->bonus_validity_ms;
     snprintf(v->source, sizeof v->source, "card:%s", card_id);
@@ -86,8 +87,11 @@ int funds_card_buy(ec_request *req, void *state)
     op.amount = face;
     snprintf(op.card.id, sizeof op.card.id, "%s", id);
     op.card.valid_to = now + st->card_validity_ms;
+    op.bonus_rule.recorded = 1;
+    op.bonus_rule.percent = st->bonus_percent;
+    op.bonus_rule.threshold_percent = st->bonus_threshold_pc;
     if (card_number(h, req, op.card.number) < 0 ||
-        bonus_voucher(st, req, face, now, op.card.id, &op.voucher) < 0)
+        bonus_voucher(st, req, face, now, op.card.id, &op.bonus_rule, &op.voucher) < 0)
         return funds_reply_internal(st, req, "cards: out of memory");
     rc = h->ledger_post(req, h->session(req)->account_id, &op, &e, &replayed, &refusal);
     if (rc != EC_OK)

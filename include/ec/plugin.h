@@ -167,6 +167,28 @@ enum ec_op_kind {
                                    * cash, then arrears */
 };
 
+/* The bonus rule a card purchase was made under ([funds] card_bonus_percent and
+ * card_bonus_threshold_percent), kept in the purchase's entry so the audit re-derives the
+ * bonus voucher from the entry itself rather than from today's config. */
+typedef struct ec_bonus_rule {
+    int recorded;              /* 0: not recorded (entries written before the rule was kept) */
+    int64_t percent;           /* 0..100: the bonus face is face * percent / 100, rounded down */
+    int64_t threshold_percent; /* 0..1000: the threshold is face * this / 100, rounded down */
+} ec_bonus_rule;
+
+/* The bonus voucher's face and threshold for a card of face `face` (1..1e13) under `rule`
+ * (percents in range); a face of 0 means no bonus voucher. The one rounding the handler and
+ * the audit share. */
+static inline void ec_card_bonus(int64_t face, const ec_bonus_rule *rule, int64_t *bonus_face,
+                                 int64_t *threshold)
+{
+    const int64_t money_max = 10000000000000LL; /* EC_MONEY_MAX */
+    *bonus_face = face * rule->percent / 100;
+    *threshold = face * rule->threshold_percent / 100;
+    if (*threshold > money_max)
+        *threshold = money_max;
+}
+
 /* One money operation for host->ledger_post. */
 typedef struct ec_ledger_op {
     int kind;                 /* enum ec_op_kind */
@@ -178,6 +200,8 @@ typedef struct ec_ledger_op {
     const char *memo;         /* free text for the details, or NULL */
     ec_voucher voucher;       /* GRANT_VOUCHER: the voucher; BUY_CARD: a bonus (face 0: none) */
     ec_card card;             /* BUY_CARD: id, number and validity of the new card */
+    /* -- the bonus rule (BUY_CARD) -- */
+    ec_bonus_rule bonus_rule; /* BUY_CARD: the rule `voucher` was made under, kept in the entry */
 } ec_ledger_op;
 
 /* A journal entry: what moved and the balances after it. */
@@ -195,6 +219,8 @@ typedef struct ec_entry {
     ec_move *moves;
     ec_split split;
     ec_wallet after;
+    /* -- the bonus rule (BUY_CARD) -- */
+    ec_bonus_rule bonus_rule; /* stored only; no answer shows it */
 } ec_entry;
 
 /* A page of the income and expenditure details, newest first. */

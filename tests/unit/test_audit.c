@@ -97,6 +97,8 @@ static void post(book *b, ec_ledger_op op, int64_t now)
     snprintf(e->key, sizeof e->key, "%s:k%lld", op.label, (long long)e->seq);
     snprintf(e->request_hash, sizeof e->request_hash, "h%lld", (long long)e->seq);
     e->amount = op.kind == EC_OP_GRANT_VOUCHER ? op.voucher.face : op.amount;
+    if (op.kind == EC_OP_BUY_CARD)
+        e->bonus_rule = op.bonus_rule; /* as the ledger keeps it */
     b->n++;
 }
 
@@ -748,6 +750,75 @@ static void rules(void)
     expect_rules(&b, 3, "rules", "a grant dated other than its entry");
 }
 
+/* Account B, then a card of 300 (cash 300) with bonus voucher `bonus` (face 0: none), under
+ * the bonus rule `rule` as entry 3. */
+static void book_bonus(book *b, ec_bonus_rule rule, ec_voucher bonus)
+{
+    book_b(b);
+    ec_ledger_op op = buy_card("cb", 300, 200000, bonus);
+    op.bonus_rule = rule;
+    post(b, op, 3000);
+}
+
+/* A card's bonus voucher against the bonus rule its entry recorded (issue 7, finding 3). */
+static void bonus_face(void)
+{
+    const ec_bonus_rule ten = {1, 10, 50}, zero = {1, 0, 0}, old = {0, 0, 0};
+    const ec_voucher none = {0};
+    book b;
+
+    book_bonus(&b, ten, voucher("vb", "full_reduction", 30, 150, 3000, 90000));
+    is_int(audit(&b, NULL), 0, "a card with the bonus its rule gives (10% of 300, 50%) passes");
+    show();
+    ec_arena_free(b.arena);
+
+    book_bonus(&b, zero, none);
+    is_int(audit(&b, NULL), 0, "a card under a 0% rule without a bonus passes");
+    show();
+    ec_arena_free(b.arena);
+
+    book_b(&b);
+    ec_ledger_op small = buy_card("cs", 9, 200000, none);
+    small.bonus_rule = (ec_bonus_rule){1, 10, 0};
+    post(&b, small, 3000);
+    is_int(audit(&b, NULL), 0, "a bonus that rounds down to 0 is no voucher, and passes");
+    show();
+    ec_arena_free(b.arena);
+
+    book_bonus(&b, ten, voucher("vb", "full_reduction", 60, 150, 3000, 90000));
+    expect_only(&b, 3, "bonus_face", "a bonus voucher of twice the rule's face");
+
+    book_bonus(&b, ten, voucher("vb", "ordinary", 30, 0, 3000, 90000));
+    expect_only(&b, 3, "bonus_face", "a bonus voucher of the wrong kind");
+
+    book_bonus(&b, ten, voucher("vb", "full_reduction", 30, 0, 3000, 90000));
+    expect_only(&b, 3, "bonus_face", "a bonus voucher without the rule's threshold");
+
+    book_bonus(&b, zero, voucher("vb", "full_reduction", 30, 150, 3000, 90000));
+    expect_only(&b, 3, "bonus_face", "a bonus voucher on a purchase that recorded 0%");
+
+    book_bonus(&b, ten, none);
+    expect_only(&b, 3, "bonus_face", "no bonus voucher where the rule gives one");
+
+    book_bonus(&b, (ec_bonus_rule){1, 101, 50},
+               voucher("vb", "full_reduction", 303, 150, 3000, 90000));
+    expect(&b, 3, "bonus_face", "a recorded rule out of range");
+
+    /* Entries from before the rule was kept: any bonus up to the card's face passes. */
+    book_bonus(&b, old, voucher("vb", "full_reduction", 30, 150, 3000, 90000));
+    is_int(audit(&b, NULL), 0, "an old entry without the rule and a bonus of 30 passes");
+    show();
+    ec_arena_free(b.arena);
+
+    book_bonus(&b, old, voucher("vb", "ordinary", 300, 0, 3000, 90000));
+    is_int(audit(&b, NULL), 0, "an old entry's bonus as large as the card passes");
+    show();
+    ec_arena_free(b.arena);
+
+    book_bonus(&b, old, voucher("vb", "full_reduction", 301, 0, 3000, 90000));
+    expect(&b, 3, "bonus_face", "an old entry's bonus larger than the card");
+}
+
 int main(void)
 {
     valid_books();
@@ -763,5 +834,6 @@ int main(void)
     unreadable();
     unreachable();
     rules();
+    bonus_face();
     return tap_done();
 }

@@ -249,10 +249,48 @@ static void indexes(void)
     ok(key, "(account, key) is unique: an operation applies once");
 }
 
+/* A card purchase keeps the bonus rule it was made under; other entries and older ones
+ * store none and decode as unrecorded. */
+static void bonus_rule(ec_arena *arena)
+{
+    ec_entry e = sample(), d;
+    bson_t doc = BSON_INITIALIZER, bad;
+    bson_iter_t it;
+    e.bonus_rule = (ec_bonus_rule){1, 10, 50};
+    ec_journal_encode(&e, &doc);
+    ok(ec_journal_decode(arena, &doc, &d) == 0 && d.bonus_rule.recorded &&
+           d.bonus_rule.percent == 10 && d.bonus_rule.threshold_percent == 50,
+       "a recorded bonus rule round-trips");
+    bson_destroy(&doc);
+
+    e.bonus_rule = (ec_bonus_rule){1, 0, 0};
+    bson_init(&doc);
+    ec_journal_encode(&e, &doc);
+    ok(ec_journal_decode(arena, &doc, &d) == 0 && d.bonus_rule.recorded &&
+           d.bonus_rule.percent == 0,
+       "a recorded rule of 0%% stays recorded");
+    replaced(&doc, "bonus_rule", "{\"bonus_rule\": {\"percent\": 10}}", &bad);
+    ok(!decodes(arena, &bad), "refused: a bonus rule without its threshold percent");
+    bson_destroy(&bad);
+    replaced(&doc, "bonus_rule", "{\"bonus_rule\": 10}", &bad);
+    ok(!decodes(arena, &bad), "refused: a bonus rule that is no document");
+    bson_destroy(&bad);
+    bson_destroy(&doc);
+
+    e.bonus_rule = (ec_bonus_rule){0, 0, 0};
+    bson_init(&doc);
+    ec_journal_encode(&e, &doc);
+    ok(!bson_iter_init_find(&it, &doc, "bonus_rule"), "an unrecorded rule is not stored");
+    ok(ec_journal_decode(arena, &doc, &d) == 0 && !d.bonus_rule.recorded,
+       "and an entry without it decodes as unrecorded");
+    bson_destroy(&doc);
+}
+
 int main(void)
 {
     ec_arena *arena = ec_arena_new(64 * 1024, 0);
     round_trip(arena);
+    bonus_rule(arena);
     malformed(arena);
     indexes();
     ec_arena_free(arena);
