@@ -117,8 +117,13 @@ class Browser:
         self.wait(lambda d: d.execute_script("return document.body.dataset.ready === '1'"))
 
     def wait(self, cond, timeout=WAIT_S, what=None):
+        """Waits until cond(driver) is true. A page that renders again while cond reads it
+        (a stale element) or before it exists is asked again, not failed."""
+        from selenium.common.exceptions import (NoSuchElementException,
+                                                StaleElementReferenceException)
         from selenium.webdriver.support.ui import WebDriverWait
-        return WebDriverWait(self.driver, timeout).until(cond, what or "")
+        return WebDriverWait(self.driver, timeout, ignored_exceptions=(
+            NoSuchElementException, StaleElementReferenceException)).until(cond, what or "")
 
     def find(self, css, timeout=WAIT_S):
         from selenium.webdriver.common.by import By
@@ -173,11 +178,16 @@ class Browser:
     def table_rows(self, css="table"):
         """Rows of the first table under css as lists of cell texts, and of data-minor values."""
         from selenium.webdriver.common.by import By
-        rows = []
-        for tr in self.find(css + " tbody").find_elements(By.CSS_SELECTOR, "tr"):
-            cells = tr.find_elements(By.CSS_SELECTOR, "td")
-            rows.append([(c.text, _minor_of(c)) for c in cells])
-        return rows
+
+        def read(d):
+            rows = []
+            for tr in d.find_element(By.CSS_SELECTOR, css + " tbody").find_elements(
+                    By.CSS_SELECTOR, "tr"):
+                cells = tr.find_elements(By.CSS_SELECTOR, "td")
+                rows.append([(c.text, _minor_of(c)) for c in cells])
+            return rows or [[]]  # an empty table is an answer too: a true stand-in for it
+        rows = self.wait(read, what="no table %s on %s" % (css, self.driver.current_url))
+        return [] if rows == [[]] else rows
 
     def wait_download(self, name, timeout=WAIT_S):
         path = os.path.join(self.downloads, name)
