@@ -39,6 +39,9 @@ static enum op op_of(const char *kind)
         return OP_CHARGE_CASH_OR_CARD;
     if (strcmp(kind, "reversal") == 0)
         return OP_REVERSE;
+    /* A cloud-settled bill's vouchers-and-cards part; the cloud bills the rest. */
+    if (strcmp(kind, "bill_funds") == 0)
+        return OP_CHARGE_FUNDS;
     return OP_UNKNOWN;
 }
 

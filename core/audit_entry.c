@@ -240,12 +240,15 @@ static void sum_moves(checker *c, const ec_entry *e, const ec_wallet *base, enum
             if (vr && op == OP_CHARGE_CASH_OR_CARD)
                 audit_fail(c, e->seq, "voucher_not_allowed",
                            "voucher %s paid a charge payable by cards and cash only", id);
-            if (vr && op == OP_CHARGE && strcmp(vr->kind, "full_reduction") == 0 &&
-                e->amount < vr->threshold)
+            /* A cloud charge's vouchers may pay only its voucher-payable part, the part
+             * their threshold is tested against. */
+            int64_t voucher_part = op == OP_CHARGE_FUNDS ? e->amount - e->cash_or_card : e->amount;
+            if (vr && (op == OP_CHARGE || op == OP_CHARGE_FUNDS) &&
+                strcmp(vr->kind, "full_reduction") == 0 && voucher_part < vr->threshold)
                 audit_fail(
                     c, e->seq, "below_threshold",
                     "full-reduction voucher %s paid a charge of %lld below its threshold %lld", id,
-                    (long long)e->amount, (long long)vr->threshold);
+                    (long long)voucher_part, (long long)vr->threshold);
         }
         if (i != NONE)
             audit_add(t == FUND_VOUCHER ? &v->vd[i] : &v->cd[i], m->delta, &v->overflow);
@@ -498,6 +501,25 @@ static const char *conservation(const ec_entry *e, const ec_wallet *base, enum o
             return NULL;
         return why;
     }
+    case OP_CHARGE_FUNDS: {
+        int64_t paid = 0;
+        int overflow = 0;
+        audit_add(&paid, v->dv_old, &overflow);
+        audit_add(&paid, v->dc_old, &overflow);
+        if (nv || nc)
+            snprintf(why, size, "a charge creates funds");
+        else if (v->paid_into_old || v->dcash || v->darrears)
+            snprintf(why, size, "a cloud charge moves cash or arrears, or pays into a fund");
+        else if (e->cash_or_card < 0 || e->cash_or_card > amount)
+            snprintf(why, size, "a cloud charge's cash-or-card part %lld is outside 0..%lld",
+                     (long long)e->cash_or_card, (long long)amount);
+        else if (overflow || -paid > amount)
+            snprintf(why, size, "a cloud charge of %lld paid %lld", (long long)amount,
+                     (long long)-paid);
+        else
+            return NULL;
+        return why;
+    }
     case OP_REVERSE: {
         int64_t net = reversal_net(v, &overflow_net);
         if (nv || nc)
@@ -522,7 +544,12 @@ static void check_split(checker *c, const ec_entry *e, enum op op, const view *v
     const ec_split *s = &e->split;
     if (op == OP_CHARGE_CASH_OR_CARD && (s->ordinary_vouchers || s->full_reduction_vouchers))
         audit_fail(c, e->seq, "bad_split", "a cash-or-card charge's split names vouchers");
-    if (op != OP_CHARGE && op != OP_CHARGE_CASH_OR_CARD) {
+    if (op == OP_CHARGE_FUNDS && (s->cash || s->arrears))
+        audit_fail(c, e->seq, "bad_split", "a cloud charge's split names cash or arrears");
+    if (op != OP_CHARGE_FUNDS && s->unpaid)
+        audit_fail(c, e->seq, "bad_split", "a %s entry leaves %lld unpaid", e->kind,
+                   (long long)s->unpaid);
+    if (op != OP_CHARGE && op != OP_CHARGE_CASH_OR_CARD && op != OP_CHARGE_FUNDS) {
         if (s->ordinary_vouchers || s->full_reduction_vouchers || s->cards || s->cash || s->arrears)
             audit_fail(c, e->seq, "bad_split", "a %s entry has a split", e->kind);
         return;
@@ -534,6 +561,7 @@ static void check_split(checker *c, const ec_entry *e, enum op op, const view *v
     audit_add(&sum, s->cards, &overflow);
     audit_add(&sum, s->cash, &overflow);
     audit_add(&sum, s->arrears, &overflow);
+    audit_add(&sum, s->unpaid, &overflow);
     if (overflow || sum != e->amount) {
         audit_fail(c, e->seq, "bad_split", "the split adds up to %s%lld, the amount is %lld",
                    overflow ? "more than " : "", (long long)sum, (long long)e->amount);
@@ -580,6 +608,9 @@ static void count_totals(checker *c, const ec_entry *e, enum op op, const view *
     case OP_CARD: audit_add(&t->in, v->dv_new, &overflow); break;
     case OP_CHARGE:
     case OP_CHARGE_CASH_OR_CARD: audit_add(&t->out, e->amount, &overflow); break;
+    case OP_CHARGE_FUNDS: /* what the funds paid: the cloud's part left the journal */
+        audit_add(&t->out, e->amount - e->split.unpaid, &overflow);
+        break;
     case OP_REVERSE: {
         int net_overflow = 0;
         audit_add(reversal_net(v, &net_overflow) > 0 ? &t->in : &t->out, e->amount, &overflow);

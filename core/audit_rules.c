@@ -60,6 +60,10 @@ static int operation_of(const ec_entry *e, const ec_wallet *base, enum op op, ec
     case OP_CREDIT: out->kind = EC_OP_CREDIT; return nv || nc ? -1 : 0;
     case OP_CHARGE: out->kind = EC_OP_CHARGE; return nv || nc ? -1 : 0;
     case OP_CHARGE_CASH_OR_CARD: out->kind = EC_OP_CHARGE_CASH_OR_CARD; return nv || nc ? -1 : 0;
+    case OP_CHARGE_FUNDS:
+        out->kind = EC_OP_CHARGE_FUNDS;
+        out->cash_or_card = e->cash_or_card;
+        return nv || nc ? -1 : 0;
     case OP_GRANT:
         if (nv != 1 || nc != 0)
             return -1;
@@ -124,12 +128,13 @@ static const char *difference(const ec_entry *e, const ec_wallet *after, const e
         snprintf(why, size, "the rules move %s; the entry moves %s", want, got);
     } else if (memcmp(split, &e->split, sizeof *split) != 0) {
         snprintf(why, size,
-                 "the rules split it %lld/%lld/%lld/%lld/%lld, the entry %lld/%lld/"
-                 "%lld/%lld/%lld (vouchers, full-reduction, cards, cash, arrears)",
+                 "the rules split it %lld/%lld/%lld/%lld/%lld/%lld, the entry %lld/%lld/"
+                 "%lld/%lld/%lld/%lld (vouchers, full-reduction, cards, cash, arrears, unpaid)",
                  (long long)split->ordinary_vouchers, (long long)split->full_reduction_vouchers,
                  (long long)split->cards, (long long)split->cash, (long long)split->arrears,
-                 (long long)e->split.ordinary_vouchers, (long long)e->split.full_reduction_vouchers,
-                 (long long)e->split.cards, (long long)e->split.cash, (long long)e->split.arrears);
+                 (long long)split->unpaid, (long long)e->split.ordinary_vouchers,
+                 (long long)e->split.full_reduction_vouchers, (long long)e->split.cards,
+                 (long long)e->split.cash, (long long)e->split.arrears, (long long)e->split.unpaid);
     } else if (after->cash != e->after.cash || after->arrears != e->after.arrears) {
         snprintf(why, size, "the rules leave cash %lld and arrears %lld, the entry %lld and %lld",
                  (long long)after->cash, (long long)after->arrears, (long long)e->after.cash,

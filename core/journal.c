@@ -84,7 +84,11 @@ void ec_journal_encode(const ec_entry *e, bson_t *doc)
     BSON_APPEND_INT64(&split, "cards", e->split.cards);
     BSON_APPEND_INT64(&split, "cash", e->split.cash);
     BSON_APPEND_INT64(&split, "arrears", e->split.arrears);
+    if (e->split.unpaid != 0)
+        BSON_APPEND_INT64(&split, "unpaid", e->split.unpaid);
     bson_append_document_end(doc, &split);
+    if (e->cash_or_card != 0)
+        BSON_APPEND_INT64(doc, "cash_or_card", e->cash_or_card);
     encode_wallet(&e->after, doc);
     if (e->bonus_rule.recorded) {
         bson_t rule;
@@ -189,6 +193,14 @@ static int decode_card(const bson_t *d, void *arg, size_t i)
            get_i64(d, "valid_to", &c->valid_to) | get_i64(d, "bought_at", &c->bought_at);
 }
 
+/* A field written only when it is not 0 (a cloud charge's): absent reads as 0. */
+static int get_optional_i64(const bson_t *doc, const char *name, int64_t *out)
+{
+    bson_iter_t it;
+    *out = 0;
+    return bson_iter_init_find(&it, doc, name) ? get_i64(doc, name, out) : 0;
+}
+
 static int decode_move(const bson_t *d, void *arg, size_t i)
 {
     ec_move *m = &((ec_move *)arg)[i];
@@ -225,7 +237,9 @@ int ec_journal_decode(ec_arena *arena, const bson_t *doc, ec_entry *e)
          get_i64(&split, "full_reduction_vouchers", &e->split.full_reduction_vouchers) |
          get_i64(&split, "cards", &e->split.cards) | get_i64(&split, "cash", &e->split.cash) |
          get_i64(&split, "arrears", &e->split.arrears)) ||
-        decode_bonus_rule(doc, &e->bonus_rule) < 0)
+        decode_bonus_rule(doc, &e->bonus_rule) < 0 ||
+        get_optional_i64(&split, "unpaid", &e->split.unpaid) < 0 ||
+        get_optional_i64(doc, "cash_or_card", &e->cash_or_card) < 0)
         return -1;
     if (get_doc(doc, "after", &after) < 0 || get_i64(&after, "cash", &e->after.cash) < 0 ||
         get_i64(&after, "arrears", &e->after.arrears) < 0 ||

@@ -579,6 +579,8 @@ static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *acc
         out->amount = op->kind == EC_OP_GRANT_VOUCHER ? op->voucher.face : op->amount;
         if (op->kind == EC_OP_BUY_CARD)
             out->bonus_rule = op->bonus_rule;
+        if (op->kind == EC_OP_CHARGE_FUNDS)
+            out->cash_or_card = op->cash_or_card;
 
         bson_t doc = BSON_INITIALIZER;
         ec_journal_encode(out, &doc);

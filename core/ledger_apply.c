@@ -261,6 +261,30 @@ static const char *charge(ec_arena *a, ec_wallet *w, int64_t amount, int voucher
     return NULL;
 }
 
+/* A cloud-settled bill's funds part: vouchers pay only the part they may (amount minus
+ * cash_or_card, which also sets the full-reduction threshold's test, as for a "bill" entry),
+ * cards pay what is left of both parts, and nothing else pays: what remains is unpaid. */
+static const char *charge_funds(ec_arena *a, ec_wallet *w, const ec_ledger_op *op, int64_t now,
+                                moves *m, ec_split *split)
+{
+    if (op->cash_or_card < 0 || op->cash_or_card > op->amount)
+        return "invalid_amount";
+    pick *picks = ec_arena_alloc(a, (w->nvouchers + w->ncards + 1) * sizeof *picks);
+    if (picks == NULL)
+        return "out_of_memory";
+    int64_t any = op->amount - op->cash_or_card, rest = any;
+    const char *why;
+    if ((why = pay_vouchers(w, "ordinary", any, now, &rest, &split->ordinary_vouchers, m, picks)) ||
+        (why = pay_vouchers(w, "full_reduction", any, now, &rest, &split->full_reduction_vouchers,
+                            m, picks)))
+        return why;
+    rest += op->cash_or_card;
+    if ((why = pay_cards(w, now, &rest, &split->cards, m, picks)))
+        return why;
+    split->unpaid = rest;
+    return NULL;
+}
+
 int ec_ledger_apply(ec_arena *arena, const ec_wallet *before, const ec_ledger_op *op, int64_t now,
                     ec_wallet *after, ec_move **out_moves, size_t *nmoves, ec_split *split,
                     const char **refusal)
@@ -289,6 +313,7 @@ int ec_ledger_apply(ec_arena *arena, const ec_wallet *before, const ec_ledger_op
     case EC_OP_CHARGE_CASH_OR_CARD:
         why = charge(arena, after, op->amount, 0, now, &m, split);
         break;
+    case EC_OP_CHARGE_FUNDS: why = charge_funds(arena, after, op, now, &m, split); break;
     default: why = "invalid_operation"; break;
     }
     if (why)

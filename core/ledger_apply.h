@@ -14,6 +14,11 @@
  *                  used first, then the oldest. Funds outside their validity are never used.
  *   CHARGE_CASH_OR_CARD  a charge that vouchers may not pay (SMS and dial-test usage):
  *                  stored-value cards, cash, then arrears, in the same order within a kind.
+ *   CHARGE_FUNDS   a cloud-settled bill's funds part: ordinary then full-reduction vouchers
+ *                  pay up to amount - cash_or_card (their threshold is tested against that
+ *                  part), then cards pay what is left of the whole amount; never cash, never
+ *                  arrears. split.unpaid is what they could not pay (the cloud's remainder,
+ *                  0..amount); an entry that pays nothing still records the answer.
  *
  * Every operation first retires the funds that can never pay again (balance 0, or at or past
  * valid_to): the entry before shows them used up or expired, the new one no longer carries

@@ -155,6 +155,8 @@ typedef struct ec_split {
     int64_t cards;
     int64_t cash;
     int64_t arrears; /* what no fund could pay */
+    /* -- v1 (cloud settlement) -- */
+    int64_t unpaid; /* CHARGE_FUNDS: what vouchers and cards could not pay (the cloud's part) */
 } ec_split;
 
 enum ec_op_kind {
@@ -163,8 +165,12 @@ enum ec_op_kind {
     EC_OP_BUY_CARD = 3,      /* cash to a new card (and an optional bonus voucher) */
     EC_OP_CHARGE = 4,        /* money out, in the deduction order; the rest becomes arrears */
     /* -- v1 (bills) -- */
-    EC_OP_CHARGE_CASH_OR_CARD = 5 /* a charge vouchers may not pay (SMS, dial tests): cards,
-                                   * cash, then arrears */
+    EC_OP_CHARGE_CASH_OR_CARD = 5, /* a charge vouchers may not pay (SMS, dial tests): cards,
+                                    * cash, then arrears */
+    /* -- v1 (cloud settlement) -- */
+    EC_OP_CHARGE_FUNDS = 6 /* a cloud-settled bill's funds part: vouchers and cards only, up to
+                            * what they hold (never cash, never arrears); `cash_or_card` of the
+                            * amount is payable by cards only; split.unpaid is the rest */
 };
 
 /* The bonus rule a card purchase was made under ([funds] card_bonus_percent and
@@ -202,6 +208,8 @@ typedef struct ec_ledger_op {
     ec_card card;             /* BUY_CARD: id, number and validity of the new card */
     /* -- the bonus rule (BUY_CARD) -- */
     ec_bonus_rule bonus_rule; /* BUY_CARD: the rule `voucher` was made under, kept in the entry */
+    /* -- cloud settlement (CHARGE_FUNDS) -- */
+    int64_t cash_or_card; /* CHARGE_FUNDS: the part of amount vouchers may not pay (0..amount) */
 } ec_ledger_op;
 
 /* A journal entry: what moved and the balances after it. */
@@ -221,6 +229,8 @@ typedef struct ec_entry {
     ec_wallet after;
     /* -- the bonus rule (BUY_CARD) -- */
     ec_bonus_rule bonus_rule; /* stored only; no answer shows it */
+    /* -- cloud settlement (CHARGE_FUNDS) -- */
+    int64_t cash_or_card; /* CHARGE_FUNDS: the op's cash_or_card, stored for the audit */
 } ec_entry;
 
 /* A page of the income and expenditure details, newest first. */

@@ -99,6 +99,8 @@ static void post(book *b, ec_ledger_op op, int64_t now)
     e->amount = op.kind == EC_OP_GRANT_VOUCHER ? op.voucher.face : op.amount;
     if (op.kind == EC_OP_BUY_CARD)
         e->bonus_rule = op.bonus_rule; /* as the ledger keeps it */
+    if (op.kind == EC_OP_CHARGE_FUNDS)
+        e->cash_or_card = op.cash_or_card;
     b->n++;
 }
 
@@ -606,6 +608,59 @@ static void cash_or_card(void)
     expect(&b, 4, "voucher_not_allowed", "a voucher paid a cash-or-card charge");
 }
 
+static void expect_rules(book *b, int64_t seq, const char *code, const char *name);
+
+/* A cloud-settled bill's funds part: account B (cash 300 left) with a voucher and a card. */
+static void book_cloud(book *b)
+{
+    book_b(b);
+    post(b, grant("voucher", voucher("v9", "ordinary", 1000, 0, 0, 100000)), 3000);
+    post(b, buy_card("c9", 200, 200000, (ec_voucher){0}), 3500);
+    post(
+        b,
+        (ec_ledger_op){
+            .kind = EC_OP_CHARGE_FUNDS, .label = "bill_funds", .amount = 1500, .cash_or_card = 300},
+        4000);
+}
+
+static void cloud_funds(void)
+{
+    book b;
+    ec_audit_totals t;
+    book_cloud(&b);
+    const ec_split *s = &b.e[4].split;
+    ok(s->ordinary_vouchers == 1000 && s->cards == 200 && s->cash == 0 && s->unpaid == 300 &&
+           b.e[4].after.cash == 100,
+       "fixture: the voucher paid 1000 of 1200, the card 200, cash 100 untouched, 300 unpaid");
+    is_int(audit(&b, &t), 0, "a cloud charge made by the rules passes");
+    show();
+    is_int(t.out, 200 + 1200, "only what the funds paid counts as money out");
+    ec_arena_free(b.arena);
+
+    /* The entry claims the card paid nothing more: the sums still add up (more unpaid). */
+    book_cloud(&b);
+    ec_move voucher_only[] = {{"voucher:v9", -1000}};
+    set_moves(&b, &b.e[4], 1, voucher_only);
+    card_in(&b.e[4], "c9")->balance = 200;
+    b.e[4].split.cards = 0;
+    b.e[4].split.unpaid = 500;
+    expect_rules(&b, 5, "rules", "a cloud charge that left a usable card unused");
+
+    /* Cash paid part of it: a cloud charge never takes cash. */
+    book_cloud(&b);
+    ec_move with_cash[] = {{"voucher:v9", -1000}, {"card:c9", -200}, {"cash", -100}};
+    set_moves(&b, &b.e[4], 3, with_cash);
+    b.e[4].after.cash = 0;
+    b.e[4].split.cash = 100;
+    b.e[4].split.unpaid = 200;
+    expect(&b, 5, "conservation", "a cloud charge paid from cash");
+
+    /* The stored SMS part is not the one the rules were asked: the voucher paid into it. */
+    book_cloud(&b);
+    b.e[4].cash_or_card = 600;
+    expect_rules(&b, 5, "rules", "a cloud charge whose vouchers paid the SMS part");
+}
+
 static void unreadable(void)
 {
     book a;
@@ -831,6 +886,7 @@ int main(void)
     conservation();
     splits();
     cash_or_card();
+    cloud_funds();
     unreadable();
     unreachable();
     rules();

@@ -38,7 +38,8 @@ static ec_entry sample(void)
     moves[3] = (ec_move){"arrears", 5};
     e.moves = moves;
     e.nmoves = 4;
-    e.split = (ec_split){1, 2, 3, -4, INT64_MAX};
+    e.split = (ec_split){1, 2, 3, -4, INT64_MAX, 6};
+    e.cash_or_card = 9;
     vouchers[0] = (ec_voucher){"v-1", "ordinary", 300, 0, 0, 0, 1, 0, "operator"};
     vouchers[1] = (ec_voucher){"v2", "full_reduction", 500, 500, 4000, -5, INT64_MAX, 7, ""};
     fill(vouchers[1].source, sizeof vouchers[1].source, "code:");
@@ -68,7 +69,7 @@ static int same_entry(const ec_entry *a, const ec_entry *b)
     if (strcmp(a->account, b->account) || a->seq != b->seq || a->at != b->at ||
         strcmp(a->kind, b->kind) || strcmp(a->key, b->key) || strcmp(a->ref, b->ref) ||
         strcmp(a->memo, b->memo) || strcmp(a->request_hash, b->request_hash) ||
-        a->amount != b->amount || a->nmoves != b->nmoves ||
+        a->amount != b->amount || a->nmoves != b->nmoves || a->cash_or_card != b->cash_or_card ||
         memcmp(&a->split, &b->split, sizeof a->split) != 0)
         return 0;
     for (size_t i = 0; i < a->nmoves; i++)

@@ -231,7 +231,8 @@ static int split_matches(const ec_wallet *before, const result *r, int64_t amoun
             cards -= m->delta;
         }
     }
-    return s->ordinary_vouchers + s->full_reduction_vouchers + s->cards + s->cash + s->arrears ==
+    return s->ordinary_vouchers + s->full_reduction_vouchers + s->cards + s->cash + s->arrears +
+                   s->unpaid ==
                amount &&
            s->ordinary_vouchers == ord && s->full_reduction_vouchers == full && s->cards == cards &&
            s->cash == -delta(r, "cash") && s->arrears == delta(r, "arrears");
@@ -526,6 +527,75 @@ static void cash_or_card(void)
     refused(&w, op, 10000, "invalid_amount", "a cash-or-card charge of 0");
 }
 
+static ec_ledger_op op_funds(int64_t amount, int64_t cash_or_card)
+{
+    return (ec_ledger_op){.kind = EC_OP_CHARGE_FUNDS,
+                          .label = "bill_funds",
+                          .amount = amount,
+                          .cash_or_card = cash_or_card};
+}
+
+static int moves_are(const result *r, const char *const *order, size_t n)
+{
+    int same = r->rc == 0 && r->nmoves == n;
+    for (size_t i = 0; same && i < n; i++)
+        same = strcmp(r->moves[i].fund, order[i]) == 0;
+    for (size_t i = 0; !same && i < r->nmoves; i++)
+        printf("#   %s %lld\n", r->moves[i].fund, (long long)r->moves[i].delta);
+    return same;
+}
+
+/* A cloud-settled bill's funds part: vouchers and cards only, never cash or arrears; what
+ * they cannot pay is left unpaid for the cloud. */
+static void charge_funds(void)
+{
+    ec_wallet w = order_wallet();
+    /* 5000, of which 1000 SMS: vouchers pay at most 4000 (1900 ordinary, then f-low whose
+     * threshold 3000 the 4000 reaches: 400), cards the rest of both parts (300 + 700). */
+    result r = apply(&w, op_funds(5000, 1000), 10000);
+    const char *order[] = {"voucher:o-soon", "voucher:o-tie-old", "voucher:o-tie-new",
+                           "voucher:o-late", "voucher:f-low",     "card:c-soon",
+                           "card:c-late"};
+    ok(moves_are(&r, order, 7), "cloud funds: the deduction order, cards last, no cash");
+    ok(r.split.ordinary_vouchers == 1900 && r.split.full_reduction_vouchers == 400 &&
+           r.split.cards == 1000 && r.split.cash == 0 && r.split.arrears == 0 &&
+           r.split.unpaid == 1700,
+       "5000 (1000 SMS): 1900 ordinary, 400 full reduction, 1000 cards, 1700 unpaid");
+    ok(r.rc == 0 && r.after.cash == 1000 && r.after.arrears == 0 && adds_up(&w, &r) &&
+           split_matches(&w, &r, 5000),
+       "cash untouched, no arrears; moves, split and balances add up");
+
+    /* 3500 with 1000 SMS: the voucher part 2500 is below f-low's threshold 3000, although the
+     * whole bill reaches it. */
+    r = apply(&w, op_funds(3500, 1000), 10000);
+    ok(r.rc == 0 && r.split.ordinary_vouchers == 1900 && r.split.full_reduction_vouchers == 0 &&
+           r.split.cards == 1000 && r.split.unpaid == 600 && split_matches(&w, &r, 3500),
+       "the full-reduction threshold is tested against the part vouchers may pay");
+
+    /* All SMS: no voucher pays it, cards do. */
+    r = apply(&w, op_funds(800, 800), 10000);
+    const char *cards_only[] = {"card:c-soon", "card:c-late"};
+    ok(moves_are(&r, cards_only, 2) && r.split.cards == 800 && r.split.unpaid == 0 &&
+           r.split.ordinary_vouchers == 0 && adds_up(&w, &r),
+       "an SMS-only bill: cards pay it, never a voucher");
+
+    /* Paid in full by the first voucher. */
+    r = apply(&w, op_funds(100, 0), 10000);
+    ok(r.rc == 0 && r.nmoves == 1 && delta(&r, "voucher:o-soon") == -100 && r.split.unpaid == 0,
+       "a small bill: the soonest voucher pays it all, nothing unpaid");
+
+    /* Only cash in the wallet: nothing pays, the entry records it. */
+    ec_wallet cash_only = {.seq = 3, .cash = 1000};
+    r = apply(&cash_only, op_funds(500, 100), 10000);
+    ok(r.rc == 0 && r.nmoves == 0 && r.after.cash == 1000 && r.after.arrears == 0 &&
+           r.split.unpaid == 500 && r.after.seq == 4,
+       "cash is never used: all 500 unpaid, an entry that moves nothing");
+
+    refused(&w, op_funds(500, 501), 10000, "invalid_amount", "an SMS part above the amount");
+    refused(&w, op_funds(500, -1), 10000, "invalid_amount", "a negative SMS part");
+    refused(&w, op_funds(0, 0), 10000, "invalid_amount", "a cloud charge of 0");
+}
+
 static void usable(void)
 {
     ec_voucher v = voucher("v", "ordinary", 10, 10, 0, 100, 200, 0);
@@ -708,6 +778,7 @@ int main(void)
     buy_card();
     charge();
     cash_or_card();
+    charge_funds();
     usable();
     random_walk();
     reversal();
