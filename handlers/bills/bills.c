@@ -82,7 +82,15 @@ void bills_tell_owner(const ec_host *h, ec_request *req, const char *account, co
 ec_status bills_workspace_payer(const ec_host *h, ec_request *req, const char *site,
                                 const char *workspace, const char **account, const char **method)
 {
-    *account = *method = NULL;
+    const char *cloud = NULL;
+    return bills_workspace_binding(h, req, site, workspace, account, method, &cloud);
+}
+
+ec_status bills_workspace_binding(const ec_host *h, ec_request *req, const char *site,
+                                  const char *workspace, const char **account, const char **method,
+                                  const char **cloud_account)
+{
+    *account = *method = *cloud_account = NULL;
     const char *series = h->sprintf(req, "%s:%s", site, workspace);
     int64_t head = 0;
     bson_t *doc = NULL;
@@ -95,8 +103,9 @@ ec_status bills_workspace_payer(const ec_host *h, ec_request *req, const char *s
         return rc == EC_ERR_NOT_FOUND ? EC_ERR_UNAVAILABLE : rc; /* a head that vanished */
     *account = bills_doc_str(doc, "account");
     *method = bills_doc_str(doc, "method");
+    *cloud_account = bills_doc_str(doc, "cloud_account");
     if (*account == NULL || *method == NULL)
-        *account = *method = NULL;
+        *account = *method = *cloud_account = NULL;
     return EC_OK;
 }
 
@@ -189,6 +198,12 @@ static const ec_route bills_routes[] = {
      "/api/v1/ops/sites/(?<site>[A-Za-z0-9_-]{1,32})/workspaces/(?<workspace>[A-Za-z0-9_.-]{1,64})"
      "/spend-alerts/(?<item>[a-z0-9_]{1,31})",
      bills_ops_alert_put, EC_ROUTE_OPERATOR, "bills_ops_spend_alert"},
+    /* cloudsettle: an operator resolves an unknown or failed settlement (resolve.c) */
+    {"bills.ops_resolve", "POST",
+     "/api/v1/ops/bills/"
+     "(?<bill>[A-Za-z0-9_-]{1,32}:[A-Za-z0-9_.-]{1,64}:[0-9]{4}-[0-9]{2}-[0-9]{2})"
+     "/resolve",
+     bills_ops_resolve, EC_ROUTE_OPERATOR, "bills_settlement_resolve"},
     {NULL, NULL, NULL, NULL, 0, NULL},
 };
 

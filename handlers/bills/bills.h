@@ -20,6 +20,7 @@
  *   monthly_bills {_id: "<site>:<workspace>:<YYYY-MM>", ...}: a workspace's month (monthly.c).
  *   bill_months  {_id: "<site>:<YYYY-MM>", site, month, bills, at}: the month is billed.
  *   bill_pending, bills_unsettled, bill_settlements, bill_attempts: settlement (settle.c).
+ *   bill_resolutions: operators' resolutions of unknown and failed settlements (resolve.c).
  *   arrears_notices, arrears_accounts, arrears_locks: arrears and locks (arrears.c).
  *   spend_alerts, spend_alert_notices: high-spend alerts (alerts.c).
  *
@@ -110,6 +111,24 @@ BILLS_HIDDEN ec_status bills_settle_queue(bills_state *st, const char *site, con
 BILLS_HIDDEN int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s,
                                    const char *holder, int verbose, int throttle_ms);
 
+/* ---- settle_cloud.c ---- */
+
+/* One attempt at a bill a cloud provider settles: the account's vouchers and cards pay first
+ * (journal key "bill:<bill id>:funds", made once), then the provider `p` is offered only the
+ * remainder in `s` (s->amount is set to it; the caller filled the rest, with cloud_account
+ * the bound external id). Returns an enum ec_settle_result with *detail (static or
+ * arena-owned, may be NULL); *funds_paid and *cloud_amount are the split once the funds
+ * entry is known, -1 before. */
+BILLS_HIDDEN int bills_cloud_settle(const ec_host *h, ec_request *req, const ec_provider *p,
+                                    ec_settlement *s, int64_t total, int64_t cash_or_card,
+                                    int64_t *funds_paid, int64_t *cloud_amount,
+                                    const char **detail);
+
+/* ---- resolve.c ---- */
+
+/* POST /api/v1/ops/bills/{bill}/resolve (operators) */
+BILLS_HIDDEN int bills_ops_resolve(ec_request *req, void *state);
+
 /* ---- arrears.c ---- */
 
 /* After a bill of `account` was settled: when the account is in arrears, notifies its owner
@@ -158,6 +177,10 @@ BILLS_HIDDEN void bills_tell_owner(const ec_host *h, ec_request *req, const char
 BILLS_HIDDEN ec_status bills_workspace_payer(const ec_host *h, ec_request *req, const char *site,
                                              const char *workspace, const char **account,
                                              const char **method);
+/* The same, and *cloud_account: the binding's "<provider>:<external id>", or NULL (guance). */
+BILLS_HIDDEN ec_status bills_workspace_binding(const ec_host *h, ec_request *req, const char *site,
+                                               const char *workspace, const char **account,
+                                               const char **method, const char **cloud_account);
 /* Logs the printf-style reason, replies 500 `internal` and returns 500. */
 BILLS_HIDDEN int bills_reply_internal(bills_state *st, ec_request *req, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

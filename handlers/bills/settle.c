@@ -12,7 +12,9 @@
  *                    bill; removed after the last one is settled, then put back if a pending
  *                    bill appeared meanwhile, so a racing insert is never left without it.
  *   bill_settlements {_id: bill id, state, provider, account, attempt, detail, next_at (s),
- *                    at (ms)}: what the owner and operators read. state: "pending" (not
+ *                    at (ms); for a cloud provider also funds_paid and cloud_amount (int64:
+ *                    what vouchers and cards paid, what the cloud was offered)}: what the
+ *                    owner and operators read. state: "pending" (not
  *                    offered: detail says why, e.g. the workspace is unbound), "settled",
  *                    "retrying" (offered again from next_at), "unknown" or "failed" (an
  *                    operator resolves them: never offered again automatically). Made by a
@@ -33,9 +35,13 @@
  * head); a bill of an unbound workspace stays pending until it is bound. A retry waits
  * 60 s x 2^(attempt-1), at most a day, on the run's clock.
  *
- * Cloud providers are not offered bills yet: the account's vouchers and cards must pay first
- * and the rules have no operation for that part, so such a bill stays pending with detail
- * "cloud_settlement_unavailable".
+ * A cloud provider (`cloud = 1`) is offered only what the account's vouchers and cards do not
+ * pay (settle_cloud.c); the state records the split (funds_paid, cloud_amount). A run offers
+ * the site's cloud-settled bills first, then the others: a cloud may accept a record only
+ * within hours of its day (AWS), while the journal takes a bill whenever.
+ *
+ * An operator resolves an `unknown` or `failed` bill (resolve.c): marked settled, or offered
+ * again (state "retrying", offered by the next run as the next attempt).
  *
  * Failure: the database failing stops the pass (1, the reason on stderr); what was settled
  * stays settled and the next run carries on from the pending bills.
@@ -52,8 +58,14 @@
 #define RETRY_MAX_S 86400
 #define PENDING_MAX 100000
 
+/* A pending bill and, once the cloud pass read it, who pays it. */
+typedef struct pending_bill {
+    char *id, *workspace, *account, *method, *cloud;
+    int done; /* offered in the cloud pass */
+} pending_bill;
+
 typedef struct pending_list {
-    char **ids;
+    pending_bill *bills;
     size_t n, cap;
     int failed;
 } pending_list;
@@ -143,7 +155,8 @@ static ec_status drop_pointer(const ec_host *h, const char *site, const char *wo
 /* Writes the bill's settlement state (insert, or update when it exists). */
 static ec_status put_state(const ec_host *h, const char *bill_id, const char *state,
                            const char *provider, const char *account, int64_t attempt,
-                           const char *detail, int64_t next_at)
+                           const char *detail, int64_t next_at, int64_t funds_paid,
+                           int64_t cloud_amount)
 {
     bson_t doc = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&doc, "state", state);
@@ -157,6 +170,10 @@ static ec_status put_state(const ec_host *h, const char *bill_id, const char *st
     else
         BSON_APPEND_NULL(&doc, "detail");
     BSON_APPEND_INT64(&doc, "next_at", next_at);
+    if (funds_paid >= 0 && cloud_amount >= 0) {
+        BSON_APPEND_INT64(&doc, "funds_paid", funds_paid);
+        BSON_APPEND_INT64(&doc, "cloud_amount", cloud_amount);
+    }
     BSON_APPEND_INT64(&doc, "at", h->now_ms());
     bson_t ins = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&ins, "_id", bill_id);
@@ -233,10 +250,34 @@ static const char *state_of(int result)
     }
 }
 
-/* Settles one pending bill; EC_OK also when it is left for later (the state says why). */
-static ec_status settle_one(settle_ctx *c, ec_request *req, const char *bill_id)
+/* The external id of a binding's cloud account "<method>:<external id>", or NULL. */
+static const char *external_id(const char *method, const char *cloud)
+{
+    size_t n = strlen(method);
+    if (cloud == NULL || strncmp(cloud, method, n) != 0 || cloud[n] != ':' || cloud[n + 1] == '\0')
+        return NULL;
+    return cloud + n + 1;
+}
+
+/* Why a bill of this payer cannot be offered now, or NULL. */
+static const char *waiting_for(const ec_provider *p, const pending_bill *pb)
+{
+    if (pb->account == NULL || pb->method == NULL)
+        return "workspace_unbound";
+    if (p == NULL || p->size < offsetof(ec_provider, settle) + sizeof p->settle ||
+        p->settle == NULL)
+        return "provider_unavailable";
+    if (p->cloud && external_id(pb->method, pb->cloud) == NULL)
+        return "cloud_account_unbound";
+    return NULL;
+}
+
+/* Settles one pending bill as paid by pb's payer; EC_OK also when it is left for later (the
+ * state says why). */
+static ec_status settle_one(settle_ctx *c, ec_request *req, const pending_bill *pb)
 {
     const ec_host *h = c->st->host;
+    const char *bill_id = pb->id;
     bson_t *bill = NULL, *prev = NULL;
     ec_status rc = find_id(h, req, BILLS_BILLS, bill_id, &bill);
     if (rc == EC_ERR_NOT_FOUND)
@@ -267,25 +308,16 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const char *bill_id)
     if (attempt < 0)
         attempt = 0;
 
-    /* Who pays: the workspace's current binding. */
-    const char *account = NULL, *method = NULL;
-    if ((rc = bills_workspace_payer(h, req, c->site->id, workspace, &account, &method)) != EC_OK)
-        return rc;
+    /* Who pays: the workspace's current binding, as the pass read it. */
+    const char *account = pb->account, *method = pb->method;
     const ec_provider *p = method ? h->provider_get(method) : NULL;
-    const char *waiting = NULL;
-    if (account == NULL || method == NULL)
-        waiting = "workspace_unbound";
-    else if (p == NULL || p->size < offsetof(ec_provider, settle) + sizeof p->settle ||
-             p->settle == NULL)
-        waiting = "provider_unavailable";
-    else if (p->cloud)
-        waiting = "cloud_settlement_unavailable";
+    const char *waiting = waiting_for(p, pb);
     if (waiting != NULL) {
         const char *was = prev ? bills_doc_str(prev, "detail") : NULL;
         if (prev && was && strcmp(was, waiting) == 0)
             return EC_OK; /* said already: every run need not write it again */
         return put_state(h, bill_id, "pending", account ? method : NULL, account, attempt, waiting,
-                         0);
+                         0, -1, -1);
     }
 
     int64_t n = attempt + 1, start = 0;
@@ -302,7 +334,7 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const char *bill_id)
         .workspace = workspace,
         .day = day,
         .account_id = account,
-        .cloud_account = NULL,
+        .cloud_account = p->cloud ? external_id(method, pb->cloud) : NULL,
         .currency = c->site->currency,
         .amount = total,
         .cash_or_card = coc,
@@ -310,7 +342,10 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const char *bill_id)
         .attempt = (int)n,
     };
     const char *detail = NULL;
-    int result = p->settle(req, &s, &detail);
+    int64_t funds_paid = -1, cloud_amount = -1;
+    int result = p->cloud ? bills_cloud_settle(h, req, p, &s, total, coc, &funds_paid,
+                                               &cloud_amount, &detail)
+                          : p->settle(req, &s, &detail);
     int64_t next_at = 0;
     if (result == EC_SETTLE_RETRY) {
         int64_t wait = RETRY_BASE_S;
@@ -319,15 +354,18 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const char *bill_id)
         next_at = c->now_s + (wait < RETRY_MAX_S ? wait : RETRY_MAX_S);
     }
     if (c->verbose) {
-        printf("settle %s attempt=%lld %s%s%s\n", bill_id, (long long)n, state_of(result),
-               detail ? " " : "", detail ? detail : "");
+        printf("settle %s attempt=%lld %s", bill_id, (long long)n, state_of(result));
+        if (cloud_amount >= 0)
+            printf(" funds=%lld cloud=%lld", (long long)funds_paid, (long long)cloud_amount);
+        printf("%s%s\n", detail ? " " : "", detail ? detail : "");
         fflush(stdout);
     }
     if (c->throttle_ms > 0) {
         struct timespec ts = {c->throttle_ms / 1000, (c->throttle_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL); /* a test kills the run between the answer and its record */
     }
-    rc = put_state(h, bill_id, state_of(result), method, account, n, detail, next_at);
+    rc = put_state(h, bill_id, state_of(result), method, account, n, detail, next_at, funds_paid,
+                   cloud_amount);
     if (rc != EC_OK || result != EC_SETTLE_DONE)
         return rc;
     if ((rc = bills_arrears_after_settle(c->st, req, account, bill_id)) != EC_OK ||
@@ -337,28 +375,78 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const char *bill_id)
     return drop_pointer(h, c->site->id, workspace);
 }
 
+static char *dup_or_null(const char *s, int *failed)
+{
+    char *d = s ? strdup(s) : NULL;
+    if (s && d == NULL)
+        *failed = 1;
+    return d;
+}
+
 static int collect_pending(const bson_t *doc, void *arg)
 {
     pending_list *l = arg;
-    const char *id = bills_doc_str(doc, "_id");
-    if (id == NULL || l->n == PENDING_MAX)
+    const char *id = bills_doc_str(doc, "_id"), *ws = bills_doc_str(doc, "workspace");
+    if (id == NULL || ws == NULL || l->n == PENDING_MAX)
         return 1;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
-        char **ids = realloc(l->ids, cap * sizeof *ids);
-        if (ids == NULL) {
+        pending_bill *bills = realloc(l->bills, cap * sizeof *bills);
+        if (bills == NULL) {
             l->failed = 1;
             return 1;
         }
-        l->ids = ids;
+        l->bills = bills;
         l->cap = cap;
     }
-    if ((l->ids[l->n] = strdup(id)) == NULL) {
-        l->failed = 1;
-        return 1;
-    }
+    pending_bill *pb = &l->bills[l->n];
+    memset(pb, 0, sizeof *pb);
+    pb->id = dup_or_null(id, &l->failed);
+    pb->workspace = dup_or_null(ws, &l->failed);
     l->n++;
-    return 0;
+    return l->failed;
+}
+
+/* Reads who pays pb (kept in pb for the second pass); 1 when a cloud provider does. */
+static int cloud_paid(settle_ctx *c, ec_request *req, pending_bill *pb, ec_status *rc, int *failed)
+{
+    const ec_host *h = c->st->host;
+    const char *account = NULL, *method = NULL, *cloud = NULL;
+    *rc = bills_workspace_binding(h, req, c->site->id, pb->workspace, &account, &method, &cloud);
+    if (*rc != EC_OK)
+        return 0;
+    pb->account = dup_or_null(account, failed);
+    pb->method = dup_or_null(method, failed);
+    pb->cloud = dup_or_null(cloud, failed);
+    const ec_provider *p = method ? h->provider_get(method) : NULL;
+    return p != NULL && p->cloud;
+}
+
+/* One pass over the pending bills: the cloud-paid ones (cloud = 1) or the rest. */
+static ec_status settle_pass(settle_ctx *c, pending_list *l, int cloud)
+{
+    const ec_host *h = c->st->host;
+    ec_status rc = EC_OK;
+    for (size_t i = 0; rc == EC_OK && !l->failed && i < l->n; i++) {
+        pending_bill *pb = &l->bills[i];
+        if (pb->done)
+            continue;
+        ec_request *req = h->batch_begin();
+        if (req == NULL) {
+            l->failed = 1;
+            break;
+        }
+        if (!cloud || cloud_paid(c, req, pb, &rc, &l->failed)) {
+            pb->done = 1;
+            if (rc == EC_OK && !l->failed)
+                rc = settle_one(c, req, pb);
+        }
+        h->batch_end(req);
+        if (rc != EC_OK)
+            fprintf(stderr, "bills: site %s: settling %s failed (status %d); run again\n",
+                    c->site->id, pb->id, (int)rc);
+    }
+    return rc;
 }
 
 int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s, const char *holder,
@@ -375,21 +463,19 @@ int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s, const
     ec_status rc = h->db_find(BILLS_PENDING, &filter, &opts, collect_pending, &l);
     bson_destroy(&filter);
     bson_destroy(&opts);
-    for (size_t i = 0; rc == EC_OK && !l.failed && i < l.n; i++) {
-        ec_request *req = h->batch_begin();
-        if (req == NULL) {
-            l.failed = 1;
-            break;
-        }
-        rc = settle_one(&c, req, l.ids[i]);
-        h->batch_end(req);
-        if (rc != EC_OK)
-            fprintf(stderr, "bills: site %s: settling %s failed (status %d); run again\n", site->id,
-                    l.ids[i], (int)rc);
+    /* Cloud remainders first (a cloud's age limit), then the journal's bills. */
+    if (rc == EC_OK && !l.failed)
+        rc = settle_pass(&c, &l, 1);
+    if (rc == EC_OK && !l.failed)
+        rc = settle_pass(&c, &l, 0);
+    for (size_t i = 0; i < l.n; i++) {
+        free(l.bills[i].id);
+        free(l.bills[i].workspace);
+        free(l.bills[i].account);
+        free(l.bills[i].method);
+        free(l.bills[i].cloud);
     }
-    for (size_t i = 0; i < l.n; i++)
-        free(l.ids[i]);
-    free(l.ids);
+    free(l.bills);
     if (rc != EC_OK || l.failed) {
         if (rc == EC_OK)
             fprintf(stderr, "bills: site %s: out of memory listing pending bills\n", site->id);
