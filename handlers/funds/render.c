@@ -132,6 +132,8 @@ static cJSON *split_json(const ec_host *h, const ec_split *s)
     bad = bad || h->json_add_int64(o, "cards", s->cards) < 0;
     bad = bad || h->json_add_int64(o, "cash", s->cash) < 0;
     bad = bad || h->json_add_int64(o, "arrears", s->arrears) < 0;
+    /* A cloud-settled bill's funds part: what the cloud was left to bill. */
+    bad = bad || (s->unpaid && h->json_add_int64(o, "unpaid", s->unpaid) < 0);
     if (bad) {
         cJSON_Delete(o);
         return NULL;
@@ -144,7 +146,8 @@ static int is_charge(const ec_entry *e)
     const ec_split *s = &e->split;
 
     /* A charge always pays something somewhere; no other operation fills the split. */
-    return s->ordinary_vouchers || s->full_reduction_vouchers || s->cards || s->cash || s->arrears;
+    return s->ordinary_vouchers || s->full_reduction_vouchers || s->cards || s->cash || s->arrears ||
+           s->unpaid;
 }
 
 cJSON *funds_entry_json(const ec_host *h, const ec_entry *e)

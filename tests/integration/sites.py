@@ -77,13 +77,14 @@ def offset_seconds(tz):
 def start_bills_stack(start_stack, keydir, name, sites, grace_minutes, config=None,
                       extra_plugins=(), **bills):
     blocks, made = [], {}
-    for site_id, (currency, tz) in sites.items():
+    for site_id, (currency, tz, *clouds) in sites.items():
         key = ec.generate_private_key(ec.SECP256R1())
         pem = keydir / (site_id + ".pem")
         pem.write_bytes(key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
         blocks.append("[site.%s]\ncurrency = %s\ntimezone = %s\nkey = %s-k1 %s\n"
-                      % (site_id, currency, tz, site_id, pem))
+                      % (site_id, currency, tz, site_id, pem)
+                      + ("clouds = %s\n" % ",".join(clouds) if clouds else ""))
         made[site_id] = Site(site_id, offset_seconds(tz), key)
     # bills reads the workspace plugin's registry of the sites' workspaces
     plugins = list(PLUGINS or default_plugins(str(BUILDDIR / "modules"))) + ["bills"]

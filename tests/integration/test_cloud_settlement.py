@@ -1,0 +1,378 @@
+"""tests/integration/test_cloud_settlement.py: daily bills of workspaces that settle through a
+cloud account (the `sandbox_cloud` provider), through nginx and `ecctl bills run`.
+
+The account's vouchers and cards pay first (one journal entry "bill_funds" per bill, never cash,
+never arrears) and the cloud is asked for exactly the remainder, once per bill. sandbox_cloud
+records what it settled (`sandbox_cloud_settled`) and every offer (`sandbox_cloud_asks`), and
+answers as the test's control document says: fail, timeout, late, unknown. Operators resolve
+unknown and failed settlements. Runs are told the time with `--now` (retries back off on that
+clock, nobody sleeps). Expectations are priced by hand from the default list (logs at 7 days:
+1.20 per unit of 1,000,000 records; sms: 0.50 per unit of 10, cards or cash only).
+"""
+
+import signal
+import subprocess
+import uuid
+
+import pytest
+
+import ecapi
+import mongowire
+from sites import DAY, HOUR, local_date, new_workspace, post_usage, race, record as rec, \
+    start_bills_stack
+
+# One site per test: a site's day is billed once, so each test's bills are its own.
+SITES = {"cs%d" % i: ("CNY", "+08:00", "sandbox_cloud") for i in range(1, 10)}
+
+
+@pytest.fixture(scope="module")
+def env(start_stack, tmp_path_factory):
+    api, sites = start_bills_stack(start_stack, tmp_path_factory.mktemp("site-keys"), "cloudsettle",
+                                   SITES, grace_minutes=3 * 1440, lease_seconds=60,
+                                   catch_up_days=5,
+                                   extra_plugins=("workspace", "guance", "sandbox_cloud"))
+    email = ecapi.unique_email("operator")
+    p = ecapi.add_operator(api.stack, email, "operator password 1234")
+    assert p.returncode == 0, p.stderr
+    op = ecapi.account_from_login(email, "operator password 1234",
+                                  api.login(email, "operator password 1234"))
+    return api, sites, ecapi.Money(api, op)
+
+
+NOW = ecapi.now() + 5 * DAY
+
+
+def run(api, site, now=NOW, *args):
+    return api.stack.ecctl("bills", "run", "--site", site.id, "--now", str(now), "--verbose",
+                           *args, timeout=120)
+
+
+def site_call(api, site, method, path, body=None, **claims):
+    return api(method, path, json=body, headers={"Authorization": "Bearer " + site.token(**claims)})
+
+
+def cloud_workspace(api, site, acct, control=None):
+    """A workspace of acct that settles through a new sandbox cloud account (its external id
+    returned); control: the sandbox's answers for it."""
+    ws = new_workspace()
+    r = site_call(api, site, "PUT", "/api/v1/sites/workspaces/" + ws,
+                  {"name": "Prod", "owner_user": "u-owner", "state": "active"})
+    assert r.status_code in (200, 201), r.text
+    now = ecapi.now()
+    r = api("GET", "/api/v1/sso/jump?token=" + site.token(
+        exp=now + 50, workspace=ws, user="u-owner", role="owner", email="o@example.com"))
+    assert r.status_code == 302 and r.json()["outcome"] == "bind_ticket", r.text
+    b = api("POST", "/api/v1/workspaces/bind", json={"ticket": r.json()["ticket"]},
+            token=acct.token)
+    assert b.status_code == 201, b.text
+    ext = "sbx-" + uuid.uuid4().hex[:12]
+    r = api("POST", "/api/v1/cloud-accounts", token=acct.token,
+            json={"provider": "sandbox_cloud", "external_id": ext, "sites": [site.id]})
+    assert r.status_code == 201, r.text
+    r = api("PUT", "/api/v1/workspaces/%s/%s/settlement" % (site.id, ws), token=acct.token,
+            json={"method": "sandbox_cloud", "cloud_account": r.json()["id"]})
+    assert r.status_code == 200, r.text
+    if control:
+        mongowire.insert(api.stack.db_port, "sandbox_cloud_control", dict(control, _id=ext))
+    return ws, ext
+
+
+def take_usage(api, site, ws, logs=2400000, sms=0):
+    m = site.last_midnight()
+    records = [rec(ws, m - (i + 1) * HOUR, quantity=logs // 3) for i in range(3)]
+    if sms:
+        records.append(rec(ws, m - 5 * HOUR, item="sms", quantity=sms, retention=0))
+    r = post_usage(api, site, records)
+    assert r.status_code == 200 and r.json()["taken"] == len(records), r.text
+
+
+def bill_id(site, ws):
+    return "%s:%s:%s" % (site.id, ws, local_date(site, site.last_midnight() - 1))
+
+
+def ops_bill(api, money, site, ws):
+    r = api("GET", "/api/v1/ops/sites/%s/workspaces/%s/bills/%s"
+            % (site.id, ws, local_date(site, site.last_midnight() - 1)), token=money.op.token)
+    assert r.status_code == 200, r.text
+    return r.json()["bill"]
+
+
+def settled_in_cloud(api, bill):
+    return mongowire.find(api.stack.db_port, "sandbox_cloud_settled", {"_id": bill})
+
+
+def asks(api, bill):
+    return sorted(mongowire.find(api.stack.db_port, "sandbox_cloud_asks", {"bill": bill}),
+                  key=lambda a: a["_id"])
+
+
+def funds_entries(money, acct):
+    return [e for e in money.all_entries(acct) if e["kind"] == "bill_funds"]
+
+
+def resolve(api, money, bill, action, reason="checked with the cloud", token=None):
+    return api("POST", "/api/v1/ops/bills/%s/resolve" % bill, token=token or money.op.token,
+               json={"action": action, "reason": reason} if reason is not None
+               else {"action": action})
+
+
+def test_vouchers_and_cards_pay_first_and_the_cloud_gets_exactly_the_remainder(env):
+    api, sites, money = env
+    site = sites["cs1"]
+    a = money.new_owner()
+    money.credit(a.id, 10500)
+    assert money.buy_card(a, 10000).status_code == 201
+    assert money.grant(a.id, face=1000).status_code == 201
+    ws, ext = cloud_workspace(api, site, a)
+    # logs 120,000,000 -> 120.00 x 1.20 = 144.00; sms 7 -> 0.70 x 0.50 = 0.35 (no voucher)
+    take_usage(api, site, ws, logs=120000000, sms=7)
+    p = run(api, site)
+    assert p.returncode == 0, p.stdout + p.stderr
+    b = ops_bill(api, money, site, ws)
+    assert (b["total"], b["total_any"], b["total_cash_or_card"]) == (14435, 14400, 35)
+    # the voucher pays 1000 of the 14400, the card 10000 of the 13400 + 35 left, cash nothing
+    s = b["settlement"]
+    assert (s["state"], s["provider"], s["account"], s["attempt"]) == \
+        ("settled", "sandbox_cloud", a.id, 1), s
+    assert (s["funds_paid"], s["cloud_amount"]) == (11000, 3435), s
+    cloud = settled_in_cloud(api, b["id"])
+    assert [(c["amount"], c["cloud_account"], c["currency"]) for c in cloud] == \
+        [(3435, ext, "CNY")]
+    got = funds_entries(money, a)
+    assert [(e["amount"], e["ref"], e["split"]["unpaid"]) for e in got] == \
+        [(14435, b["id"], 3435)], got
+    moves = ecapi.moves_of(got[0])
+    assert sorted(moves.values()) == [-10000, -1000] and "cash" not in moves, moves
+    w = money.wallet(a)
+    assert (w["cash"], w["arrears"]) == (500, 0), w
+    # The owner reads the same split.
+    r = api("GET", "/api/v1/workspaces/%s/%s/bills/%s"
+            % (site.id, ws, local_date(site, site.last_midnight() - 1)), token=a.token)
+    assert r.status_code == 200, r.text
+    assert (r.json()["bill"]["settlement"]["funds_paid"],
+            r.json()["bill"]["settlement"]["cloud_amount"]) == (11000, 3435)
+
+    # Run again: nothing offered, nothing moves.
+    before = money.state(a)
+    p = run(api, site, NOW + 3600)
+    assert p.returncode == 0 and "settle " not in p.stdout, p.stdout
+    assert money.state(a) == before and len(asks(api, b["id"])) == 1
+
+
+def test_a_bill_the_funds_pay_in_full_is_not_offered_to_the_cloud(env):
+    api, sites, money = env
+    site = sites["cs6"]
+    a = money.new_owner()
+    money.credit(a.id, 100)
+    assert money.grant(a.id, face=1000).status_code == 201
+    ws, _ = cloud_workspace(api, site, a)
+    take_usage(api, site, ws)  # 2.88
+    assert run(api, site).returncode == 0
+    b = ops_bill(api, money, site, ws)
+    s = b["settlement"]
+    assert (s["state"], s["funds_paid"], s["cloud_amount"]) == ("settled", 288, 0), s
+    assert asks(api, b["id"]) == [] and settled_in_cloud(api, b["id"]) == []
+    assert money.wallet(a)["cash"] == 100
+
+
+def test_an_account_without_funds_leaves_it_all_to_the_cloud_and_no_arrears(env):
+    api, sites, money = env
+    site = sites["cs2"]
+    a = money.new_owner()
+    money.credit(a.id, 700)
+    ws, _ = cloud_workspace(api, site, a)
+    take_usage(api, site, ws, sms=7)  # 2.88 + 0.35
+    assert run(api, site).returncode == 0
+    b = ops_bill(api, money, site, ws)
+    assert (b["settlement"]["funds_paid"], b["settlement"]["cloud_amount"]) == (0, 323)
+    assert [c["amount"] for c in settled_in_cloud(api, b["id"])] == [323]
+    e = funds_entries(money, a)
+    assert [(x["amount"], x["moves"], x["split"]["unpaid"]) for x in e] == [(323, [], 323)], e
+    w = money.wallet(a)
+    assert (w["cash"], w["arrears"]) == (700, 0), w
+
+
+def test_failed_then_offered_again_by_an_operator(env):
+    api, sites, money = env
+    site = sites["cs7"]
+    a = money.new_owner()
+    ws, _ = cloud_workspace(api, site, a, {"answers": ["fail"], "reason": "not subscribed"})
+    take_usage(api, site, ws)
+    assert run(api, site).returncode == 0
+    b = ops_bill(api, money, site, ws)
+    bill = b["id"]
+    s = b["settlement"]
+    assert (s["state"], s["attempt"], s["detail"], s["cloud_amount"]) == \
+        ("failed", 1, "not subscribed", 288), s
+    # a failed bill is not offered again by the runs
+    assert "settle " not in run(api, site, NOW + DAY).stdout
+    assert len(asks(api, bill)) == 1 and settled_in_cloud(api, bill) == []
+
+    # bad resolutions change nothing
+    ecapi.assert_error(resolve(api, money, bill, "offer_again", reason=None), 400,
+                       "invalid_request")
+    ecapi.assert_error(resolve(api, money, bill, "forget_it"), 400, "invalid_request")
+    ecapi.assert_error(resolve(api, money, bill, "offer_again", token=a.token), 403, "forbidden")
+    ecapi.assert_error(resolve(api, money, "cs2:no-such-ws:2020-01-01", "offer_again"), 404,
+                       "not_found")
+    assert ops_bill(api, money, site, ws)["settlement"] == s
+
+    r = resolve(api, money, bill, "offer_again")
+    assert r.status_code == 200 and r.json() == {"bill": bill, "state": "retrying"}, r.text
+    ecapi.assert_error(resolve(api, money, bill, "mark_settled"), 409, "not_resolvable")
+    p = run(api, site, NOW + DAY)
+    assert p.returncode == 0 and "attempt=2 settled" in p.stdout, p.stdout
+    s = ops_bill(api, money, site, ws)["settlement"]
+    assert (s["state"], s["attempt"], s["cloud_amount"]) == ("settled", 2, 288), s
+    assert [x["amount"] for x in asks(api, bill)] == [288, 288]
+    assert [c["amount"] for c in settled_in_cloud(api, bill)] == [288]
+    assert len(funds_entries(money, a)) == 1
+    # settled: never offered again, not even by an operator
+    ecapi.assert_error(resolve(api, money, bill, "offer_again"), 409, "not_resolvable")
+    r = api("GET", "/api/v1/ops/audit-log?action=bills.settlement_resolve", token=money.op.token)
+    assert r.status_code == 200, r.text
+    mine = [x for x in r.json()["records"] if bill in str(x)]
+    assert len(mine) == 1 and "offer_again" in str(mine[0]), mine
+    assert "checked with the cloud" in str(mine[0]), mine
+
+
+def test_timeouts_are_retried_on_the_run_clock_with_backoff(env):
+    api, sites, money = env
+    site = sites["cs3"]
+    a = money.new_owner()
+    money.credit(a.id, 50)
+    ws, _ = cloud_workspace(api, site, a, {"answers": ["timeout", "timeout"]})
+    take_usage(api, site, ws)
+    assert run(api, site).returncode == 0
+    bill = bill_id(site, ws)
+    s = ops_bill(api, money, site, ws)["settlement"]
+    assert (s["state"], s["attempt"], s["next_at"]) == ("retrying", 1, NOW + 60), s
+    assert "settle " not in run(api, site, NOW + 59).stdout
+    p = run(api, site, NOW + 60)
+    assert "attempt=2 retrying" in p.stdout, p.stdout
+    s = ops_bill(api, money, site, ws)["settlement"]
+    assert (s["attempt"], s["next_at"]) == (2, NOW + 60 + 120), s
+    assert "settle " not in run(api, site, NOW + 179).stdout
+    p = run(api, site, NOW + 180)
+    assert "attempt=3 settled funds=0 cloud=288" in p.stdout, p.stdout
+    assert [x["answer"] for x in asks(api, bill)] == ["timeout", "timeout", "ok"]
+    assert [c["amount"] for c in settled_in_cloud(api, bill)] == [288]
+    assert len(funds_entries(money, a)) == 1 and money.wallet(a)["cash"] == 50
+
+
+def test_a_late_answer_settles(env):
+    api, sites, money = env
+    site = sites["cs8"]
+    a = money.new_owner()
+    ws, _ = cloud_workspace(api, site, a, {"answers": ["late"], "delay_ms": 1200})
+    take_usage(api, site, ws)
+    assert run(api, site).returncode == 0
+    s = ops_bill(api, money, site, ws)["settlement"]
+    assert (s["state"], s["attempt"], s["cloud_amount"]) == ("settled", 1, 288), s
+    assert [c["amount"] for c in settled_in_cloud(api, bill_id(site, ws))] == [288]
+
+
+def test_unknown_answers_wait_for_an_operator_who_resolves_once(env):
+    api, sites, money = env
+    site = sites["cs4"]
+    a = money.new_owner()
+    w1, _ = cloud_workspace(api, site, a, {"answers": ["unknown"]})
+    w2, _ = cloud_workspace(api, site, a, {"answers": ["unknown"]})
+    take_usage(api, site, w1)
+    take_usage(api, site, w2, logs=1200000)
+    assert run(api, site).returncode == 0
+    for ws in (w1, w2):
+        s = ops_bill(api, money, site, ws)["settlement"]
+        assert (s["state"], s["attempt"]) == ("unknown", 1), s
+    assert "settle " not in run(api, site, NOW + DAY).stdout
+    b1, b2 = bill_id(site, w1), bill_id(site, w2)
+
+    r = resolve(api, money, b1, "mark_settled")
+    assert r.status_code == 200 and r.json()["state"] == "settled", r.text
+    assert "settle " not in run(api, site, NOW + DAY).stdout
+    s = ops_bill(api, money, site, w1)["settlement"]
+    assert (s["state"], s["detail"]) == ("settled", "marked settled by an operator"), s
+    assert len(asks(api, b1)) == 1
+
+    # Operators racing on the other one: it is resolved once.
+    outs = race(4, lambda i: resolve(api, money, b2, ("mark_settled", "offer_again")[i % 2]))
+    codes = sorted(r.status_code for r in outs)
+    assert codes == [200, 409, 409, 409], [r.text for r in outs]
+    assert {r.json()["error"]["code"] for r in outs if r.status_code == 409} <= \
+        {"already_resolved", "not_resolvable"}
+    won = next(r.json()["state"] for r in outs if r.status_code == 200)
+    p = run(api, site, NOW + DAY)
+    assert p.returncode == 0
+    assert ops_bill(api, money, site, w2)["settlement"]["state"] == "settled"
+    # offered again: the sandbox holds the bill already, so it is done, not charged twice
+    assert [c["amount"] for c in settled_in_cloud(api, b2)] == [144]
+    assert len(asks(api, b2)) == (2 if won == "retrying" else 1)
+
+
+def spawn(api, site, *args):
+    stack = api.stack
+    return subprocess.Popen([stack.ecctl_bin, "-c", stack.config_path, "bills", "run", "--site",
+                             site.id] + list(args), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def funded_cloud_workspaces(api, money, site, n):
+    """n workspaces on their own accounts, each with a 100 voucher; (i + 1) x 1.44 of logs."""
+    out = []
+    for i in range(n):
+        a = money.new_owner()
+        assert money.grant(a.id, face=100).status_code == 201
+        ws, _ = cloud_workspace(api, site, a)
+        take_usage(api, site, ws, logs=1200000 * (i + 1))
+        out.append((ws, a, 144 * (i + 1) - 100))
+    return out
+
+
+def assert_each_remainder_once(api, money, site, bound):
+    for ws, a, rest in bound:
+        b = ops_bill(api, money, site, ws)
+        s = b["settlement"]
+        assert (s["state"], s["funds_paid"], s["cloud_amount"]) == ("settled", 100, rest), s
+        assert [c["amount"] for c in settled_in_cloud(api, b["id"])] == [rest]
+        assert all(x["amount"] == rest for x in asks(api, b["id"]))
+        assert len(funds_entries(money, a)) == 1
+
+
+def test_a_run_killed_midway_resumes_and_asks_each_remainder_once(env):
+    api, sites, money = env
+    site = sites["cs5"]
+    bound = funded_cloud_workspaces(api, money, site, 4)
+    proc = spawn(api, site, "--now", str(NOW), "--verbose", "--throttle-ms", "300")
+    seen = []
+    for line in proc.stdout:
+        if line.startswith("settle "):
+            seen.append(line)
+        if len(seen) == 2:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    proc.stdout.close()
+    proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL and len(seen) == 2
+    # within the lease the dead run's attempt is left alone; past it, offered again
+    assert run(api, site, NOW).returncode == 0
+    p = run(api, site, NOW + 120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert_each_remainder_once(api, money, site, bound)
+
+
+def test_racing_runs_ask_each_remainder_once(env):
+    api, sites, money = env
+    site = sites["cs9"]
+    bound = funded_cloud_workspaces(api, money, site, 4)
+    outs = race(3, lambda i: run(api, site, NOW + 2 * DAY))
+    assert all(p.returncode == 0 for p in outs), [p.stdout + p.stderr for p in outs]
+    assert_each_remainder_once(api, money, site, bound)
+    for ws, _, _ in bound:
+        assert len(asks(api, bill_id(site, ws))) == 1
+
+
+def test_the_audit_passes_after_all_of_it(env, ecctl_audit):
+    api, _, _ = env
+    code, out = ecctl_audit(api.stack)
+    assert code == 0, out
