@@ -152,12 +152,20 @@ static ec_status drop_pointer(const ec_host *h, const char *site, const char *wo
     return rc;
 }
 
-/* Writes the bill's settlement state (insert, or update when it exists). */
+/* Who pays a bill: an enterprise account and its method (a provider name), and for a cloud
+ * provider the cloud account "<provider>:<external id>". */
+typedef struct payer {
+    const char *account, *method, *cloud;
+} payer;
+
+/* Writes the bill's settlement state (insert, or update when it exists). funds_paid and
+ * cloud_amount < 0: not known (not a cloud attempt). */
 static ec_status put_state(const ec_host *h, const char *bill_id, const char *state,
-                           const char *provider, const char *account, int64_t attempt,
-                           const char *detail, int64_t next_at, int64_t funds_paid,
-                           int64_t cloud_amount)
+                           const payer *who, int64_t attempt, const char *detail, int64_t next_at,
+                           int64_t funds_paid, int64_t cloud_amount)
 {
+    const char *provider = who && who->account ? who->method : NULL;
+    const char *account = who ? who->account : NULL;
     bson_t doc = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&doc, "state", state);
     if (provider)
@@ -171,6 +179,7 @@ static ec_status put_state(const ec_host *h, const char *bill_id, const char *st
         BSON_APPEND_NULL(&doc, "detail");
     BSON_APPEND_INT64(&doc, "next_at", next_at);
     if (funds_paid >= 0 && cloud_amount >= 0) {
+        BSON_APPEND_UTF8(&doc, "cloud_account", who->cloud);
         BSON_APPEND_INT64(&doc, "funds_paid", funds_paid);
         BSON_APPEND_INT64(&doc, "cloud_amount", cloud_amount);
     }
@@ -260,20 +269,34 @@ static const char *external_id(const char *method, const char *cloud)
 }
 
 /* Why a bill of this payer cannot be offered now, or NULL. */
-static const char *waiting_for(const ec_provider *p, const pending_bill *pb)
+static const char *waiting_for(const ec_provider *p, const payer *who)
 {
-    if (pb->account == NULL || pb->method == NULL)
+    if (who->account == NULL || who->method == NULL)
         return "workspace_unbound";
     if (p == NULL || p->size < offsetof(ec_provider, settle) + sizeof p->settle ||
         p->settle == NULL)
         return "provider_unavailable";
-    if (p->cloud && external_id(pb->method, pb->cloud) == NULL)
+    if (p->cloud && external_id(who->method, who->cloud) == NULL)
         return "cloud_account_unbound";
     return NULL;
 }
 
-/* Settles one pending bill as paid by pb's payer; EC_OK also when it is left for later (the
- * state says why). */
+/* A bill once offered stays with the payer it was offered to: its journal entries (the
+ * bill's keys are per account) or its cloud's record may hold part of it already, so a
+ * workspace rebound meanwhile must not have it paid again by someone else. */
+static void pinned_payer(const bson_t *prev, int64_t attempt, payer *who)
+{
+    const char *method = prev ? bills_doc_str(prev, "provider") : NULL;
+    const char *account = prev ? bills_doc_str(prev, "account") : NULL;
+    if (attempt < 1 || method == NULL || account == NULL)
+        return;
+    who->account = account;
+    who->method = method;
+    who->cloud = bills_doc_str(prev, "cloud_account");
+}
+
+/* Settles one pending bill, paid by the payer the pass read (unless an earlier attempt
+ * pinned another); EC_OK also when it is left for later (the state says why). */
 static ec_status settle_one(settle_ctx *c, ec_request *req, const pending_bill *pb)
 {
     const ec_host *h = c->st->host;
@@ -309,16 +332,17 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const pending_bill *
         attempt = 0;
 
     /* Who pays: the workspace's current binding, as the pass read it. */
-    const char *account = pb->account, *method = pb->method;
-    const ec_provider *p = method ? h->provider_get(method) : NULL;
-    const char *waiting = waiting_for(p, pb);
+    payer who = {pb->account, pb->method, pb->cloud};
+    pinned_payer(prev, attempt, &who);
+    const ec_provider *p = who.method ? h->provider_get(who.method) : NULL;
+    const char *waiting = waiting_for(p, &who);
     if (waiting != NULL) {
         const char *was = prev ? bills_doc_str(prev, "detail") : NULL;
         if (prev && was && strcmp(was, waiting) == 0)
             return EC_OK; /* said already: every run need not write it again */
-        return put_state(h, bill_id, "pending", account ? method : NULL, account, attempt, waiting,
-                         0, -1, -1);
+        return put_state(h, bill_id, "pending", &who, attempt, waiting, 0, -1, -1);
     }
+    const char *account = who.account;
 
     int64_t n = attempt + 1, start = 0;
     if (day_start(h, c->site, day, &start) < 0)
@@ -334,7 +358,7 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const pending_bill *
         .workspace = workspace,
         .day = day,
         .account_id = account,
-        .cloud_account = p->cloud ? external_id(method, pb->cloud) : NULL,
+        .cloud_account = p->cloud ? external_id(who.method, who.cloud) : NULL,
         .currency = c->site->currency,
         .amount = total,
         .cash_or_card = coc,
@@ -364,8 +388,8 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const pending_bill *
         struct timespec ts = {c->throttle_ms / 1000, (c->throttle_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL); /* a test kills the run between the answer and its record */
     }
-    rc = put_state(h, bill_id, state_of(result), method, account, n, detail, next_at, funds_paid,
-                   cloud_amount);
+    rc =
+        put_state(h, bill_id, state_of(result), &who, n, detail, next_at, funds_paid, cloud_amount);
     if (rc != EC_OK || result != EC_SETTLE_DONE)
         return rc;
     if ((rc = bills_arrears_after_settle(c->st, req, account, bill_id)) != EC_OK ||

@@ -22,7 +22,7 @@ from sites import DAY, HOUR, local_date, new_workspace, post_usage, race, record
     start_bills_stack
 
 # One site per test: a site's day is billed once, so each test's bills are its own.
-SITES = {"cs%d" % i: ("CNY", "+08:00", "sandbox_cloud") for i in range(1, 10)}
+SITES = {"cs%d" % i: ("CNY", "+08:00", "sandbox_cloud") for i in range(1, 11)}
 
 
 @pytest.fixture(scope="module")
@@ -370,6 +370,42 @@ def test_racing_runs_ask_each_remainder_once(env):
     assert_each_remainder_once(api, money, site, bound)
     for ws, _, _ in bound:
         assert len(asks(api, bill_id(site, ws))) == 1
+
+
+def test_a_bill_offered_to_a_cloud_stays_with_it_when_the_workspace_moves(env):
+    api, sites, money = env
+    site = sites["cs10"]
+    a = money.new_owner()
+    money.credit(a.id, 1000)
+    assert money.grant(a.id, face=100).status_code == 201
+    ws, ext = cloud_workspace(api, site, a, {"answers": ["fail"], "reason": "not subscribed"})
+    take_usage(api, site, ws)  # 2.88: the voucher pays 1.00, the cloud is asked 1.88
+    assert run(api, site).returncode == 0
+    bill = bill_id(site, ws)
+    s = ops_bill(api, money, site, ws)["settlement"]
+    assert (s["state"], s["funds_paid"], s["cloud_amount"]) == ("failed", 100, 188), s
+    # The subscription is cancelled and, a month later (this month's change claim is gone),
+    # the workspace moves to the enterprise account.
+    mongowire.insert(api.stack.db_port, "cloud_cancellations",
+                     {"_id": "sandbox_cloud:" + ext, "at": ecapi.now_ms()})
+    claims = [d["_id"] for d in mongowire.find(api.stack.db_port, "workspace_method_months")
+              if d["_id"].startswith("%s:%s:" % (site.id, ws))]
+    assert len(claims) == 1, claims
+    r = mongowire.mongo_command(api.stack.db_port, {
+        "delete": "workspace_method_months", "deletes": [{"q": {"_id": claims[0]}, "limit": 1}],
+        "$db": mongowire.DB})
+    assert r.get("ok") == 1 and r.get("n") == 1, r
+    r = api("PUT", "/api/v1/workspaces/%s/%s/settlement" % (site.id, ws), token=a.token,
+            json={"method": "guance"})
+    assert r.status_code == 200, r.text
+    assert resolve(api, money, bill, "offer_again").status_code == 200
+    p = run(api, site, NOW + DAY)
+    assert "attempt=2 settled funds=100 cloud=188" in p.stdout, p.stdout
+    # the cloud it was offered to settles it; the enterprise account pays nothing more
+    assert [c["amount"] for c in settled_in_cloud(api, bill)] == [188]
+    kinds = [e["kind"] for e in money.all_entries(a) if e["kind"].startswith("bill")]
+    assert kinds == ["bill_funds"], kinds
+    assert money.wallet(a)["cash"] == 1000
 
 
 def test_the_audit_passes_after_all_of_it(env, ecctl_audit):
