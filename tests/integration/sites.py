@@ -75,7 +75,7 @@ def offset_seconds(tz):
 
 
 def start_bills_stack(start_stack, keydir, name, sites, grace_minutes, config=None,
-                      extra_plugins=(), **bills):
+                      extra_plugins=(), sections=None, **bills):
     blocks, made = [], {}
     for site_id, (currency, tz, *clouds) in sites.items():
         key = ec.generate_private_key(ec.SECP256R1())
@@ -98,7 +98,8 @@ def start_bills_stack(start_stack, keydir, name, sites, grace_minutes, config=No
     top = {"body_limit": 262144}
     top.update(config or {})
     stack = start_stack(name, workers=3, plugins=plugins, extra_config="\n".join(blocks),
-                        config=top, nginx_vars={"BODY_LIMIT": "256k"}, sections={"bills": section})
+                        config=top, nginx_vars={"BODY_LIMIT": "256k"},
+                        sections=dict(sections or {}, bills=section))
     return ecapi.Api(stack), made
 
 

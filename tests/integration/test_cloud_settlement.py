@@ -1,5 +1,6 @@
 """tests/integration/test_cloud_settlement.py: daily bills of workspaces that settle through a
-cloud account (the `sandbox_cloud` provider), through nginx and `ecctl bills run`.
+cloud account (the `sandbox_cloud` provider, and end to end the `aliyun` and `aws` providers
+against the loopback marketplaces of tests/fakes), through nginx and `ecctl bills run`.
 
 The account's vouchers and cards pay first (one journal entry "bill_funds" per bill, never cash,
 never arrears) and the cloud is asked for exactly the remainder, once per bill. sandbox_cloud
@@ -10,9 +11,14 @@ clock, nobody sleeps). Expectations are priced by hand from the default list (lo
 1.20 per unit of 1,000,000 records; sms: 0.50 per unit of 10, cards or cash only).
 """
 
+import hashlib
+import os
 import signal
 import subprocess
+import sys
 import uuid
+from pathlib import Path
+from urllib.parse import quote, urlencode
 
 import pytest
 
@@ -23,20 +29,56 @@ from sites import DAY, HOUR, local_date, new_workspace, post_usage, race, record
 
 # One site per test: a site's day is billed once, so each test's bills are its own.
 SITES = {"cs%d" % i: ("CNY", "+08:00", "sandbox_cloud") for i in range(1, 11)}
+SITES.update({"ali1": ("CNY", "+08:00", "aliyun"), "aws1": ("CNY", "+08:00", "aws")})
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from fakes.aliyun_market import FakeMarket  # noqa: E402
+from fakes.aws_marketplace import FakeMarketplace  # noqa: E402
+
+ALI_KEY_ID, ALI_SECRET = "LTAI5tCloudSettle", "ali-secret-" + uuid.uuid4().hex
+SPI_KEY = "spi-key-" + uuid.uuid4().hex
+AWS_KEY_ID, AWS_SECRET = "AKIDCLOUDSETTLE", "aws-secret-" + uuid.uuid4().hex
 
 
 @pytest.fixture(scope="module")
 def env(start_stack, tmp_path_factory):
+    d = tmp_path_factory.mktemp("clouds")
+    for name, text in (("ali.secret", ALI_SECRET), ("spi.key", SPI_KEY),
+                       ("aws.secret", AWS_SECRET)):
+        (d / name).write_text(text + "\n")
+        os.chmod(d / name, 0o600)
+    # The providers' clock (and the marketplaces'): 01:00 at +08:00 after yesterday, the day
+    # the tests bill: before Aliyun's 01:59 deadline and within AWS's age limit.
+    clock = (ecapi.now() + 8 * HOUR) // DAY * DAY - 8 * HOUR + HOUR
+    (d / "clock.ms").write_text("%d\n" % (clock * 1000))
+    ali, aws = FakeMarket(), FakeMarketplace()
+    ali.now = aws.now = clock
+    ali.start().add_key(ALI_KEY_ID, ALI_SECRET)
+    aws.start().add_key(AWS_KEY_ID, AWS_SECRET)
+    sections = {
+        "aliyun": {"endpoint": ali.url, "access_key_id": ALI_KEY_ID,
+                   "access_key_secret_file": str(d / "ali.secret"),
+                   "spi_key_file": str(d / "spi.key"), "metering_key": "Amount",
+                   "push_timeout_ms": 1500},
+        "aws": {"endpoint": aws.url, "region": "us-east-1", "access_key_id": AWS_KEY_ID,
+                "secret_access_key_file": str(d / "aws.secret"),
+                "product_code": aws.product_code, "dimension": "usage", "timeout_ms": 1500}}
     api, sites = start_bills_stack(start_stack, tmp_path_factory.mktemp("site-keys"), "cloudsettle",
                                    SITES, grace_minutes=3 * 1440, lease_seconds=60,
-                                   catch_up_days=5,
-                                   extra_plugins=("workspace", "guance", "sandbox_cloud"))
+                                   catch_up_days=5, sections=sections,
+                                   config={"outbound_allow_http": "on",
+                                           "test_clock_file": str(d / "clock.ms")},
+                                   extra_plugins=("workspace", "guance", "sandbox_cloud",
+                                                  "aliyun", "aws"))
     email = ecapi.unique_email("operator")
     p = ecapi.add_operator(api.stack, email, "operator password 1234")
     assert p.returncode == 0, p.stderr
     op = ecapi.account_from_login(email, "operator password 1234",
                                   api.login(email, "operator password 1234"))
-    return api, sites, ecapi.Money(api, op)
+    api.fakes = {"aliyun": ali, "aws": aws}
+    yield api, sites, ecapi.Money(api, op)
+    ali.stop()
+    aws.stop()
 
 
 NOW = ecapi.now() + 5 * DAY
@@ -51,9 +93,10 @@ def site_call(api, site, method, path, body=None, **claims):
     return api(method, path, json=body, headers={"Authorization": "Bearer " + site.token(**claims)})
 
 
-def cloud_workspace(api, site, acct, control=None):
-    """A workspace of acct that settles through a new sandbox cloud account (its external id
-    returned); control: the sandbox's answers for it."""
+def cloud_workspace(api, site, acct, control=None, provider="sandbox_cloud", ext=None,
+                    params=None):
+    """A workspace of acct that settles through a new cloud account of `provider` (its external
+    id returned; sandbox_cloud's by default); control: the sandbox's answers for it."""
     ws = new_workspace()
     r = site_call(api, site, "PUT", "/api/v1/sites/workspaces/" + ws,
                   {"name": "Prod", "owner_user": "u-owner", "state": "active"})
@@ -65,12 +108,14 @@ def cloud_workspace(api, site, acct, control=None):
     b = api("POST", "/api/v1/workspaces/bind", json={"ticket": r.json()["ticket"]},
             token=acct.token)
     assert b.status_code == 201, b.text
-    ext = "sbx-" + uuid.uuid4().hex[:12]
-    r = api("POST", "/api/v1/cloud-accounts", token=acct.token,
-            json={"provider": "sandbox_cloud", "external_id": ext, "sites": [site.id]})
+    ext = ext or "sbx-" + uuid.uuid4().hex[:12]
+    body = {"provider": provider, "external_id": ext, "sites": [site.id]}
+    if params:
+        body["params"] = params
+    r = api("POST", "/api/v1/cloud-accounts", token=acct.token, json=body)
     assert r.status_code == 201, r.text
     r = api("PUT", "/api/v1/workspaces/%s/%s/settlement" % (site.id, ws), token=acct.token,
-            json={"method": "sandbox_cloud", "cloud_account": r.json()["id"]})
+            json={"method": provider, "cloud_account": r.json()["id"]})
     assert r.status_code == 200, r.text
     if control:
         mongowire.insert(api.stack.db_port, "sandbox_cloud_control", dict(control, _id=ext))
@@ -406,6 +451,78 @@ def test_a_bill_offered_to_a_cloud_stays_with_it_when_the_workspace_moves(env):
     kinds = [e["kind"] for e in money.all_entries(a) if e["kind"].startswith("bill")]
     assert kinds == ["bill_funds"], kinds
     assert money.wallet(a)["cash"] == 1000
+
+
+# ---- end to end with the loopback marketplaces ------------------------------------------
+
+def aliyun_instance(api):
+    """An instance made by the marketplace's signed createInstance callback: (uid, id)."""
+    uid, order = str(uuid.uuid4().int)[:16], uuid.uuid4().hex[:12]
+    params = {"action": "createInstance", "aliUid": uid, "orderBizId": order,
+              "orderId": "ord" + order, "skuId": "yuncode1", "productCode": "cmgj0001"}
+    text = "&".join("%s=%s" % (k, params[k]) for k in sorted(params)) + "&key=" + SPI_KEY
+    q = dict(params, token=hashlib.md5(text.encode()).hexdigest())
+    r = api("GET", "/api/v1/providers/aliyun/spi?" + urlencode(q, quote_via=quote))
+    assert r.status_code == 200, r.text
+    api.fakes["aliyun"].add_instance(r.json()["instanceId"])
+    return uid, r.json()["instanceId"]
+
+
+def test_aliyun_receives_exactly_the_remainder_once(env):
+    api, sites, money = env
+    site, fake = sites["ali1"], api.fakes["aliyun"]
+    a = money.new_owner()
+    money.credit(a.id, 400)
+    assert money.grant(a.id, face=100).status_code == 201
+    uid, instance = aliyun_instance(api)
+    ws, _ = cloud_workspace(api, site, a, provider="aliyun", ext=instance, params={"uid": uid})
+    take_usage(api, site, ws, sms=7)  # 2.88 + 0.35: the voucher pays 1.00, no card
+    p = run(api, site)
+    assert p.returncode == 0 and "settled funds=100 cloud=223 pushed" in p.stdout, p.stdout
+    s = ops_bill(api, money, site, ws)["settlement"]
+    assert (s["state"], s["provider"], s["funds_paid"], s["cloud_amount"]) == \
+        ("settled", "aliyun", 100, 223), s
+    pushed = [r for r in fake.pushes if r["InstanceId"] == instance]
+    assert [e["Value"] for r in pushed for e in r["Entities"]] == ["223"], pushed
+    assert "settle " not in run(api, site, NOW + HOUR).stdout
+    assert len([r for r in fake.pushes if r["InstanceId"] == instance]) == 1
+    assert money.wallet(a)["cash"] == 400
+
+
+def test_aws_receives_exactly_the_remainder_once(env):
+    api, sites, money = env
+    site, fake = sites["aws1"], api.fakes["aws"]
+    a = money.new_owner()
+    assert money.grant(a.id, face=100).status_code == 201
+    # Bound as the registration flow will store it (ResolveCustomer is not built yet).
+    customer = "cust-" + uuid.uuid4().hex[:10]
+    fake.subscribe(customer)
+    mongowire.insert(api.stack.db_port, "cloud_accounts", {
+        "_id": "aws:" + customer, "account": a.id, "provider": "aws", "external_id": customer,
+        "sites": [site.id], "member_n": 0, "bound_at": ecapi.now_ms()})
+    ws = new_workspace()
+    r = site_call(api, site, "PUT", "/api/v1/sites/workspaces/" + ws,
+                  {"name": "Prod", "owner_user": "u-owner", "state": "active"})
+    assert r.status_code in (200, 201), r.text
+    r = api("GET", "/api/v1/sso/jump?token=" + site.token(
+        exp=ecapi.now() + 50, workspace=ws, user="u-owner", role="owner", email="o@example.com"))
+    b = api("POST", "/api/v1/workspaces/bind", json={"ticket": r.json()["ticket"]},
+            token=a.token)
+    assert b.status_code == 201, b.text
+    r = api("PUT", "/api/v1/workspaces/%s/%s/settlement" % (site.id, ws), token=a.token,
+            json={"method": "aws", "cloud_account": "aws:" + customer})
+    assert r.status_code == 200, r.text
+    take_usage(api, site, ws, logs=1200000)  # 1.44: the voucher pays 1.00
+    p = run(api, site)
+    assert p.returncode == 0 and "settled funds=100 cloud=44 metered" in p.stdout, p.stdout
+    s = ops_bill(api, money, site, ws)["settlement"]
+    assert (s["state"], s["provider"], s["funds_paid"], s["cloud_amount"]) == \
+        ("settled", "aws", 100, 44), s
+    got = {k: v for k, v in fake.records.items() if k[0] == customer}
+    assert [(k[1], v[0]) for k, v in got.items()] == [("usage", 44)], got
+    # the record is the last second of the bill's day
+    assert list(got)[0][2] == site.last_midnight() - 1
+    assert "settle " not in run(api, site, NOW + HOUR).stdout
 
 
 def test_the_audit_passes_after_all_of_it(env, ecctl_audit):
