@@ -29,7 +29,8 @@ from sites import DAY, HOUR, local_date, new_workspace, post_usage, race, record
 
 # One site per test: a site's day is billed once, so each test's bills are its own.
 SITES = {"cs%d" % i: ("CNY", "+08:00", "sandbox_cloud") for i in range(1, 11)}
-SITES.update({"ali1": ("CNY", "+08:00", "aliyun"), "aws1": ("CNY", "+08:00", "aws")})
+SITES.update({"ali1": ("CNY", "+08:00", "aliyun"), "ali2": ("CNY", "+08:00", "aliyun"),
+              "aws1": ("CNY", "+08:00", "aws")})
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fakes.aliyun_market import FakeMarket  # noqa: E402
@@ -523,6 +524,36 @@ def test_aws_receives_exactly_the_remainder_once(env):
     # the record is the last second of the bill's day
     assert list(got)[0][2] == site.last_midnight() - 1
     assert "settle " not in run(api, site, NOW + HOUR).stdout
+
+
+def test_an_unknown_aliyun_push_is_resolved_at_its_route_then_offered_again(env):
+    api, sites, money = env
+    site, fake = sites["ali2"], api.fakes["aliyun"]
+    a = money.new_owner()
+    uid, instance = aliyun_instance(api)
+    ws, _ = cloud_workspace(api, site, a, provider="aliyun", ext=instance, params={"uid": uid})
+    take_usage(api, site, ws)  # 2.88, all of it to the cloud
+    fake.hang_after_apply(3)  # the marketplace takes the push, its answer is lost
+    try:
+        p = run(api, site)
+    finally:
+        fake.hang_after_apply(0)
+    assert p.returncode == 0 and "attempt=1 unknown funds=0 cloud=288" in p.stdout, p.stdout
+    bill = bill_id(site, ws)
+    assert len([r for r in fake.pushes if r["InstanceId"] == instance]) == 1
+    # Offered again before its push is resolved: unknown again, never a second push.
+    assert resolve(api, money, bill, "offer_again").status_code == 200
+    p = run(api, site, NOW + HOUR)
+    assert "attempt=2 unknown" in p.stdout, p.stdout
+    # The push first (the marketplace has it), then the bill.
+    r = api("POST", "/api/v1/ops/aliyun/pushes/%s/resolve" % bill, token=money.op.token,
+            json={"action": "mark_pushed", "reason": "on the marketplace's bill"})
+    assert r.status_code == 200, r.text
+    assert resolve(api, money, bill, "offer_again").status_code == 200
+    p = run(api, site, NOW + 2 * HOUR)
+    assert "attempt=3 settled funds=0 cloud=288 pushed" in p.stdout, p.stdout
+    assert len([r for r in fake.pushes if r["InstanceId"] == instance]) == 1
+    assert ops_bill(api, money, site, ws)["settlement"]["state"] == "settled"
 
 
 def test_the_audit_passes_after_all_of_it(env, ecctl_audit):
