@@ -178,8 +178,9 @@ static ec_status put_state(const ec_host *h, const char *bill_id, const char *st
     else
         BSON_APPEND_NULL(&doc, "detail");
     BSON_APPEND_INT64(&doc, "next_at", next_at);
-    if (funds_paid >= 0 && cloud_amount >= 0) {
+    if (who && who->account && who->cloud)
         BSON_APPEND_UTF8(&doc, "cloud_account", who->cloud);
+    if (funds_paid >= 0 && cloud_amount >= 0) {
         BSON_APPEND_INT64(&doc, "funds_paid", funds_paid);
         BSON_APPEND_INT64(&doc, "cloud_amount", cloud_amount);
     }
@@ -290,9 +291,13 @@ static void pinned_payer(const bson_t *prev, int64_t attempt, payer *who)
     const char *account = prev ? bills_doc_str(prev, "account") : NULL;
     if (attempt < 1 || method == NULL || account == NULL)
         return;
+    const char *cloud = bills_doc_str(prev, "cloud_account");
+    if (cloud == NULL && (who->method == NULL || strcmp(who->method, method) != 0))
+        who->cloud = NULL; /* offered to guance, or recorded before clouds were kept */
+    else if (cloud != NULL)
+        who->cloud = cloud;
     who->account = account;
     who->method = method;
-    who->cloud = bills_doc_str(prev, "cloud_account");
 }
 
 /* Settles one pending bill, paid by the payer the pass read (unless an earlier attempt
