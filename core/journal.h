@@ -5,7 +5,9 @@
  *   {_id: "<account>:<seq>", account, seq, key, kind, hash, amount, ref, memo, at,
  *    moves: [{fund, delta}], split: {...},
  *    after: {cash, arrears, vouchers: [...], cards: [...]},
- *    bonus_rule: {percent, threshold_percent}}   (card purchases only; absent before it was kept)
+ *    bonus_rule: {percent, threshold_percent},   (card purchases only; absent before it was kept)
+ *    cash_or_card}   (a cloud charge's part vouchers may not pay; absent when 0)
+ * split.unpaid is written only when not 0 (what a cloud charge's funds left to the cloud).
  * Unique indexes on {account, seq} (the compare-and-swap: entry N+1 can be written once)
  * and on {account, key} (an operation applies at most once). Amounts are int64.
  *
