@@ -145,9 +145,10 @@ static int is_charge(const ec_entry *e)
 {
     const ec_split *s = &e->split;
 
-    /* A charge always pays something somewhere; no other operation fills the split. */
-    return s->ordinary_vouchers || s->full_reduction_vouchers || s->cards || s->cash || s->arrears ||
-           s->unpaid;
+    /* A charge always pays something somewhere (or, a cloud charge, leaves it unpaid); no
+     * other operation fills the split. */
+    return s->ordinary_vouchers || s->full_reduction_vouchers || s->cards || s->cash ||
+           s->arrears || s->unpaid;
 }
 
 cJSON *funds_entry_json(const ec_host *h, const ec_entry *e)
