@@ -1,8 +1,11 @@
 /* fcgi/request.c: FastCGI request parameters, body and reply (see request.h). */
 #include "fcgi/request.h"
 
+#include "core/form.h"
+
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,33 +105,22 @@ const char *ec_request_query(ec_request *req, const char *name)
 
 int ec_request_query_params(ec_request *req, ec_pair **out, size_t *n)
 {
-    size_t count = 0, i = 0;
+    const char *q = req->query_string ? req->query_string : "";
+    return ec_form_parse(req->arena, q, strlen(q), SIZE_MAX, out, n) == EC_FORM_OK ? 0 : -1;
+}
+
+int ec_request_form_params(ec_request *req, size_t max_pairs, ec_pair **out, size_t *n)
+{
     *out = NULL;
     *n = 0;
-    for (const char *q = req->query_string; q && *q; q = strchr(q, '&'), q = q ? q + 1 : NULL)
-        count++;
-    if (count == 0)
-        return 0;
-    ec_pair *pairs = ec_arena_alloc(req->arena, count * sizeof *pairs);
-    if (pairs == NULL)
-        return -1;
-    for (const char *q = req->query_string; q && *q;) {
-        const char *amp = strchr(q, '&');
-        size_t len = amp ? (size_t)(amp - q) : strlen(q);
-        const char *eq = memchr(q, '=', len);
-        size_t key_len = eq ? (size_t)(eq - q) : len;
-        if (len > 0) {
-            pairs[i].name = decode(req->arena, q, key_len);
-            pairs[i].value = eq ? decode(req->arena, eq + 1, len - key_len - 1) : "";
-            if (pairs[i].name == NULL || pairs[i].value == NULL)
-                return -1;
-            i++;
-        }
-        q = amp ? amp + 1 : NULL;
+    if (req->fcgx == NULL || !ec_form_content_type(ec_request_header(req, "Content-Type")))
+        return 415; /* a batch context has no body */
+    switch (ec_form_parse(req->arena, req->raw_body, req->raw_len, max_pairs, out, n)) {
+    case EC_FORM_OK: return 0;
+    case EC_FORM_MALFORMED: return 400;
+    case EC_FORM_TOO_MANY: return 413;
+    default: return 500;
     }
-    *out = pairs;
-    *n = i;
-    return 0;
 }
 
 int ec_request_query_valid(const ec_request *req)
@@ -216,6 +208,8 @@ static const char *reason(int status)
     case 201: return "Created";
     case 202: return "Accepted";
     case 204: return "No Content";
+    case 302: return "Found";
+    case 303: return "See Other";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
