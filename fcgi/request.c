@@ -53,60 +53,28 @@ const char *ec_request_header(ec_request *req, const char *name)
     return param(req, key);
 }
 
-static int hexval(int c)
+/* The query's pairs (core/form.h): 0, or -1 when it does not decode or memory ran out. */
+static int query_pairs(ec_request *req, ec_pair **out, size_t *n)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Percent-decodes [s, s+n) into the arena; NULL on a bad escape or an embedded NUL. */
-static char *decode(ec_arena *a, const char *s, size_t n)
-{
-    char *out = ec_arena_alloc(a, n + 1);
-    if (out == NULL)
-        return NULL;
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '+') {
-            out[j++] = ' ';
-        } else if (s[i] == '%') {
-            int hi = i + 2 < n ? hexval((unsigned char)s[i + 1]) : -1;
-            int lo = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return NULL;
-            out[j++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            out[j++] = s[i];
-        }
-    }
-    out[j] = '\0';
-    return out;
+    const char *q = req->query_string ? req->query_string : "";
+    return ec_form_parse(req->arena, q, strlen(q), SIZE_MAX, out, n) == EC_FORM_OK ? 0 : -1;
 }
 
 const char *ec_request_query(ec_request *req, const char *name)
 {
-    const char *q = req->query_string;
-    size_t name_len = strlen(name);
-    while (q && *q) {
-        const char *amp = strchr(q, '&');
-        size_t len = amp ? (size_t)(amp - q) : strlen(q);
-        const char *eq = memchr(q, '=', len);
-        size_t key_len = eq ? (size_t)(eq - q) : len;
-        char *key = decode(req->arena, q, key_len);
-        if (key && strlen(key) == name_len && memcmp(key, name, name_len) == 0)
-            return eq ? decode(req->arena, eq + 1, len - key_len - 1) : "";
-        q = amp ? amp + 1 : NULL;
-    }
+    ec_pair *p = NULL;
+    size_t n = 0;
+    if (query_pairs(req, &p, &n) != 0)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(p[i].name, name) == 0)
+            return p[i].value;
     return NULL;
 }
 
 int ec_request_query_params(ec_request *req, ec_pair **out, size_t *n)
 {
-    const char *q = req->query_string ? req->query_string : "";
-    return ec_form_parse(req->arena, q, strlen(q), SIZE_MAX, out, n) == EC_FORM_OK ? 0 : -1;
+    return query_pairs(req, out, n);
 }
 
 int ec_request_form_params(ec_request *req, size_t max_pairs, ec_pair **out, size_t *n)
@@ -123,18 +91,11 @@ int ec_request_form_params(ec_request *req, size_t max_pairs, ec_pair **out, siz
     }
 }
 
-int ec_request_query_valid(const ec_request *req)
+int ec_request_query_valid(ec_request *req)
 {
-    for (const char *p = req->query_string; p && *p; p++) {
-        if (*p != '%')
-            continue;
-        int hi = hexval((unsigned char)p[1]);
-        int lo = hi < 0 ? -1 : hexval((unsigned char)p[2]);
-        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-            return 0;
-        p += 2;
-    }
-    return 1;
+    ec_pair *p = NULL;
+    size_t n = 0;
+    return query_pairs(req, &p, &n) == 0;
 }
 
 const char *ec_request_cookie(ec_request *req, const char *name)

@@ -59,7 +59,7 @@ int ec_request_query_params(ec_request *req, ec_pair **out, size_t *n);
 int ec_request_form_params(ec_request *req, size_t max_pairs, ec_pair **out, size_t *n);
 /* 1 when every %-escape of the query string is two hex digits and none decodes to NUL: a
  * malformed query is refused as a whole (400), never read as "parameter absent". */
-int ec_request_query_valid(const ec_request *req);
+int ec_request_query_valid(ec_request *req);
 /* A cookie's value, or NULL. */
 const char *ec_request_cookie(ec_request *req, const char *name);
 
