@@ -266,11 +266,6 @@ static const ec_route aws_routes[] = {
     {NULL, NULL, NULL, NULL, 0, NULL},
 };
 
-static const ec_index aws_indexes[] = {
-    {AWS_CUSTOMERS, "aws_customers_account", "{\"account\": 1}", 0},
-    {NULL, NULL, NULL, 0},
-};
-
 static const ec_provider aws_provider = {
     .abi_version = EC_PROVIDER_ABI_VERSION,
     .size = sizeof(ec_provider),
@@ -288,7 +283,7 @@ EC_PLUGIN_EXPORT const ec_plugin ec_plugin_entry = {
     .init = aws_init,
     .fini = aws_fini,
     .routes = aws_routes,
-    .indexes = aws_indexes,
+    .indexes = NULL, /* every lookup is by _id */
     .provider = &aws_provider,
 };
 

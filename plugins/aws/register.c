@@ -34,6 +34,9 @@
 #define FORM_PAIRS_MAX 32
 #define FIELD_MAX 256
 #define RESOLVE "AWSMPMeteringService.ResolveCustomer"
+/* ResolveCustomer runs inside the buyer's request: never longer than this, whatever
+ * timeout_ms says, so the worker stays well within request_timeout. */
+#define RESOLVE_TIMEOUT_MAX_MS 10000L
 
 /* ---- answers: JSON, or a redirect for a browser ------------------------------------------ */
 
@@ -141,8 +144,10 @@ static int resolve(ec_request *req, const aws_state *a, const char *token, resol
     }
     cJSON_Delete(body);
     ec_http_response resp;
+    long timeout_ms =
+        a->timeout_ms < RESOLVE_TIMEOUT_MAX_MS ? a->timeout_ms : RESOLVE_TIMEOUT_MAX_MS;
     int outcome = aws_json_call(a, &a->metering, "application/x-amz-json-1.1", RESOLVE, json,
-                                a->timeout_ms, &resp);
+                                timeout_ms, &resp);
     cJSON_free(json);
     cJSON *answer =
         outcome == EC_HTTP_ANSWERED ? cJSON_ParseWithLength(resp.body, resp.body_len) : NULL;
@@ -257,6 +262,8 @@ int aws_register(ec_request *req, void *state)
         return rc;
     }
     const char *ticket = h->random_hex(req, 24);
+    if (ticket == NULL)
+        return 500;
     int64_t now = h->clock_ms(), expires_at = now + a->ticket_ttl_s * 1000;
     bson_t d = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&d, "_id", ticket);
