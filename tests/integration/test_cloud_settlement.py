@@ -35,6 +35,7 @@ SITES.update({"ali1": ("CNY", "+08:00", "aliyun"), "ali2": ("CNY", "+08:00", "al
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fakes.aliyun_market import FakeMarket  # noqa: E402
 from fakes.aws_marketplace import FakeMarketplace  # noqa: E402
+from fakes.aws_sqs import FakeSqs  # noqa: E402
 
 ALI_KEY_ID, ALI_SECRET = "LTAI5tCloudSettle", "ali-secret-" + uuid.uuid4().hex
 SPI_KEY = "spi-key-" + uuid.uuid4().hex
@@ -52,10 +53,11 @@ def env(start_stack, tmp_path_factory):
     # the tests bill: before Aliyun's 01:59 deadline and within AWS's age limit.
     clock = (ecapi.now() + 8 * HOUR) // DAY * DAY - 8 * HOUR + HOUR
     (d / "clock.ms").write_text("%d\n" % (clock * 1000))
-    ali, aws = FakeMarket(), FakeMarketplace()
+    ali, aws, sqs = FakeMarket(), FakeMarketplace(), FakeSqs()
     ali.now = aws.now = clock
     ali.start().add_key(ALI_KEY_ID, ALI_SECRET)
     aws.start().add_key(AWS_KEY_ID, AWS_SECRET)
+    sqs.start().add_key(AWS_KEY_ID, AWS_SECRET)
     sections = {
         "aliyun": {"endpoint": ali.url, "access_key_id": ALI_KEY_ID,
                    "access_key_secret_file": str(d / "ali.secret"),
@@ -63,7 +65,8 @@ def env(start_stack, tmp_path_factory):
                    "push_timeout_ms": 1500},
         "aws": {"endpoint": aws.url, "region": "us-east-1", "access_key_id": AWS_KEY_ID,
                 "secret_access_key_file": str(d / "aws.secret"),
-                "product_code": aws.product_code, "dimension": "usage", "timeout_ms": 1500}}
+                "product_code": aws.product_code, "dimension": "usage", "timeout_ms": 1500,
+                "sqs_queue_url": sqs.queue_url}}
     api, sites = start_bills_stack(start_stack, tmp_path_factory.mktemp("site-keys"), "cloudsettle",
                                    SITES, grace_minutes=3 * 1440, lease_seconds=60,
                                    catch_up_days=5, sections=sections,
@@ -80,6 +83,7 @@ def env(start_stack, tmp_path_factory):
     yield api, sites, ecapi.Money(api, op)
     ali.stop()
     aws.stop()
+    sqs.stop()
 
 
 NOW = ecapi.now() + 5 * DAY
@@ -495,24 +499,19 @@ def test_aws_receives_exactly_the_remainder_once(env):
     site, fake = sites["aws1"], api.fakes["aws"]
     a = money.new_owner()
     assert money.grant(a.id, face=100).status_code == 201
-    # Bound as the registration flow will store it (ResolveCustomer is not built yet).
-    customer = "cust-" + uuid.uuid4().hex[:10]
+    # The buyer arrives from AWS with a registration token; ResolveCustomer names the customer,
+    # whom the owner claims and binds.
+    token, customer = "tok-" + uuid.uuid4().hex, "cust-" + uuid.uuid4().hex[:10]
+    fake.issue_token(token, customer, str(uuid.uuid4().int)[:12])
     fake.subscribe(customer)
-    mongowire.insert(api.stack.db_port, "cloud_accounts", {
-        "_id": "aws:" + customer, "account": a.id, "provider": "aws", "external_id": customer,
-        "sites": [site.id], "member_n": 0, "bound_at": ecapi.now_ms()})
-    ws = new_workspace()
-    r = site_call(api, site, "PUT", "/api/v1/sites/workspaces/" + ws,
-                  {"name": "Prod", "owner_user": "u-owner", "state": "active"})
-    assert r.status_code in (200, 201), r.text
-    r = api("GET", "/api/v1/sso/jump?token=" + site.token(
-        exp=ecapi.now() + 50, workspace=ws, user="u-owner", role="owner", email="o@example.com"))
-    b = api("POST", "/api/v1/workspaces/bind", json={"ticket": r.json()["ticket"]},
+    r = api("POST", "/api/v1/providers/aws/register", data="x-amzn-marketplace-token=" + token,
+            headers={"Content-Type": "application/x-www-form-urlencoded",
+                     "Accept": "application/json"})
+    assert r.status_code == 201, r.text
+    r = api("POST", "/api/v1/providers/aws/customers", json={"ticket": r.json()["ticket"]},
             token=a.token)
-    assert b.status_code == 201, b.text
-    r = api("PUT", "/api/v1/workspaces/%s/%s/settlement" % (site.id, ws), token=a.token,
-            json={"method": "aws", "cloud_account": "aws:" + customer})
-    assert r.status_code == 200, r.text
+    assert r.status_code == 201, r.text
+    ws, _ = cloud_workspace(api, site, a, provider="aws", ext=customer)
     take_usage(api, site, ws, logs=1200000)  # 1.44: the voucher pays 1.00
     p = run(api, site)
     assert p.returncode == 0 and "settled funds=100 cloud=44 metered" in p.stdout, p.stdout
