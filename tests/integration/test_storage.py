@@ -3,7 +3,8 @@ journal holds thousands of entries (written fast by tests/bench/ec_prefill with 
 and codec), among a thousand other accounts. Its listing, deep pages, CSV export, a refused
 post, a replayed old key and a login work on it; and, last, FerretDB itself (`explain`, through
 `ecctl check-storage`) says that the `_id` lookup of every collection the product created is an
-index search, not a scan."""
+index search, not a scan. The stack logs every database call that is not an `_id` lookup
+(`log_scans = on`), so that a test can prove a request path makes none."""
 
 import concurrent.futures
 import csv
@@ -33,7 +34,7 @@ def prefill(st, *args):
 @pytest.fixture(scope="module")
 def big(start_stack):
     """(money, owner): an owner with ENTRIES entries after a first remittance of its own."""
-    st = start_stack("storage", workers=2)
+    st = start_stack("storage", workers=2, config={"log_scans": "on"})
     require_plugins(st, "funds")
     money = Money(Api(st), stack_operator(st))
     owner = money.new_owner()
@@ -42,6 +43,19 @@ def big(start_stack):
     prefill(st, "spread", "5eed0000", OTHERS, OTHER_ENTRIES)
     prefill(st, "journal", owner.id, ENTRIES)
     return money, owner
+
+
+def scans_in_log(stack, since=0):
+    """The `scan:` warnings the stack's ecd logged after byte offset `since`, and the end."""
+    with open(stack.log_path, "rb") as f:
+        f.seek(since)
+        text = f.read()
+    lines = [l for l in text.decode("utf-8", "replace").splitlines() if " scan: " in l]
+    return lines, since + len(text)
+
+
+def log_end(stack):
+    return os.path.getsize(stack.log_path)
 
 
 def head_of(money, owner):
@@ -171,6 +185,34 @@ def test_operator_list_pages_deep(big):
     assert {a["id"] for a in tail["accounts"]} <= {"5eed0000%016x" % i for i in range(OTHERS)}
 
 
+def test_voucher_redemption_makes_only_id_lookups(big):
+    """Issuing codes, redeeming one, its replay, the same code under another key and by
+    another account, the key with another code, an unknown code: every refusal is right,
+    and no call on the way is anything but an `_id` lookup."""
+    money, owner = big
+    other = money.new_owner()
+    since = log_end(money.stack)
+    key = idem("codes")
+    code, code2 = money.new_codes(face=900, count=2, key=key)
+    assert money.new_codes(face=900, count=2, key=key) == [code, code2]  # the batch's replay
+    before = money.wallet(owner)
+    rkey = idem("redeem")
+    first = money.redeem(owner, code, key=rkey)
+    assert first.status_code == 201, first.text
+    again = money.redeem(owner, code, key=rkey)
+    assert again.status_code == 201 and again.content == first.content
+    assert_error(money.redeem(owner, code), 409, "code_used")
+    assert_error(money.redeem(other, code, key=rkey), 409, "code_used")
+    assert_error(money.redeem(owner, code2, key=rkey), 422, "idempotency_key_reused")
+    assert_error(money.redeem(owner, "ABCDEFGHJKMNPQRS"), 404, "unknown_code")
+    after = money.wallet(owner)
+    assert after["seq"] == before["seq"] + 1
+    assert first.json()["voucher"] in after["vouchers"]
+    assert len(after["vouchers"]) == len(before["vouchers"]) + 1
+    scans, _ = scans_in_log(money.stack, since)
+    assert scans == [], "\n".join(scans)
+
+
 def test_zz_every_id_lookup_is_an_index_search(big):
     """Last in the module, once every route above has created its collections."""
     money, owner = big
@@ -184,3 +226,6 @@ def test_zz_every_id_lookup_is_an_index_search(big):
         assert plans.get(coll) == "index", (coll, p.stdout)
     assert set(plans.values()) == {"index"}, p.stdout
     assert lines[-1] == "check-storage: %d collections, 0 scans" % len(plans)
+    # and no request of this module, on any path, looked anything up but by _id
+    scans, _ = scans_in_log(money.stack)
+    assert scans == [], "\n".join(scans)

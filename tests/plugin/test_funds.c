@@ -1069,6 +1069,10 @@ static void test_redeem(void)
                               ALICE)) == 1 &&
            mock_db_count_json("journal", fmt("{\"key\": \"redeem:%s\"}", c0)) == 1,
        "redeem: the claim and the journal key redeem:<code>");
+    ok(mock_db_count_json("voucher_redemption_keys",
+                          fmt("{\"_id\": \"%s\\u001fredeem:r-1\", \"code\": \"%s\"}", ALICE, c0)) ==
+           1,
+       "redeem: the key pointer binds the account's key to the code, by _id");
     check_refused("redeem: the same code under another key", "funds.vouchers.redeem", NULL,
                   fmt("{\"code\": \"%s\"}", c0), &alice, "r-2", 409, "code_used");
     check_refused("redeem: a code another account redeemed", "funds.vouchers.redeem", NULL,
