@@ -556,6 +556,12 @@ typedef struct ec_host {
      * repeats): *out is an arena-owned array of *n pairs. 0, or -1 on no memory or a query
      * that does not decode (a callback's signature covers every parameter it was sent). */
     int (*query_params)(ec_request *req, ec_pair **out, size_t *n);
+
+    /* -- v1 (storage): integers in the query string -- */
+    /* The query parameter `name` as an integer of 1..16 decimal digits and nothing else (no
+     * sign, no space), within [lo, hi]: 0 with *out set; 1 when the parameter is absent
+     * (*out untouched); -1 when it is malformed or out of range (*out untouched). */
+    int (*query_int64)(ec_request *req, const char *name, int64_t lo, int64_t hi, int64_t *out);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */
