@@ -104,6 +104,11 @@ static int host_query_params(ec_request *req, ec_pair **out, size_t *n)
     return ec_request_query_params(req, out, n);
 }
 
+static int host_form_params(ec_request *req, size_t max_pairs, ec_pair **out, size_t *n)
+{
+    return ec_request_form_params(req, max_pairs, out, n);
+}
+
 static int host_query_int64(ec_request *req, const char *name, int64_t lo, int64_t hi, int64_t *out)
 {
     const char *text = ec_request_query(req, name);
@@ -683,6 +688,7 @@ static const ec_host host_table = {
     .provider_get = host_provider_get,
     .provider_at = host_provider_at,
     .query_params = host_query_params,
+    .form_params = host_form_params,
     .query_int64 = host_query_int64,
 };
 
