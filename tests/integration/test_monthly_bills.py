@@ -96,8 +96,10 @@ def env(start_stack, tmp_path_factory):
     bind(api, m2, a, w2)
     bind(api, m2, b, w3)
     money.credit(a.id, 13000)
-    assert money.buy_card(a, 10000).status_code == 201
-    assert money.grant(a.id, face=5000).status_code == 201
+    card = money.buy_card(a, 10000)
+    assert card.status_code == 201, card.text
+    voucher = money.grant(a.id, face=5000, memo="=SUM(A1)")  # a formula, for the CSV guard
+    assert voucher.status_code == 201, voucher.text
     money.credit(b.id, 5000)
     mongowire.insert(api.stack.db_port, "usage",
                      usage_doc(m1, w1, d1, "logs", 7, 30000000),
@@ -137,7 +139,8 @@ def env(start_stack, tmp_path_factory):
         assert p.returncode == 0, p.stdout + p.stderr
     return {"api": api, "money": money, "op": op, "a": a, "b": b, "month": month,
             "sites": (m1, m2), "ws": (w1, w2, w3, w4, w5), "days": (d1, d2, d3),
-            "runs": [p.stdout for p in raced + [third]]}
+            "runs": [p.stdout for p in raced + [third]],
+            "voucher": voucher.json()["voucher"]["id"], "card": card.json()["card"]["id"]}
 
 
 def get(env, path, acct=None, **kw):
@@ -284,6 +287,88 @@ def test_operators_read_any_account_and_owners_only_their_own(env):
 ])
 def test_bad_months_are_refused(env, path):
     ecapi.assert_error(get(env, path, env["a"]), 400, "invalid_request")
+
+
+def details(env, kind, fund, acct=None, ops_for=None, query=""):
+    path = "/api/v1/%s/%s/entries%s" % (kind, fund, query)
+    if ops_for is not None:
+        path = "/api/v1/ops/accounts/%s/%s/%s/entries%s" % (ops_for.id, kind, fund, query)
+    return get(env, path, acct)
+
+
+def rows(page):
+    return [(e["kind"], e["delta"], e["balance_after"], e["amount"]) for e in page["entries"]]
+
+
+def test_voucher_details_show_what_it_received_and_paid(env):
+    a, voucher = env["a"], env["voucher"]
+    r = details(env, "vouchers", voucher, a)
+    assert r.status_code == 200, r.text
+    page = r.json()
+    # granted 50.00; paid 36.00 of day 1's bill, then 14.00 of day 2's: used up, it has
+    # left the wallet
+    assert page["voucher"] is None and page["next_cursor"] is None
+    assert rows(page) == [("bill", -1400, 0, 6000), ("bill", -3600, 1400, 3600),
+                          ("voucher", 5000, 5000, 5000)]
+    assert page["entries"][-1]["memo"] == "=SUM(A1)"
+    # operators read the same; one entry a page follows the cursor to the grant
+    assert details(env, "vouchers", voucher, ops_for=a).json() == page
+    seen, cursor = [], None
+    for _ in range(5):
+        q = "?limit=1" + ("&cursor=%d" % cursor if cursor else "")
+        p = details(env, "vouchers", voucher, a, query=q).json()
+        seen += rows(p)
+        cursor = p["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == rows(page)
+    csv = get(env, "/api/v1/vouchers/%s/entries" % voucher, a, headers={"Accept": "text/csv"})
+    assert csv.status_code == 200 and csv.headers["Content-Type"].startswith("text/csv")
+    lines = csv.text.split("\r\n")
+    assert lines[0] == "seq,at,kind,delta,balance_after,amount,ref,memo"
+    assert [l.split(",")[2:6] for l in lines[1:-1]] == [
+        ["bill", "-1400", "0", "6000"], ["bill", "-3600", "1400", "3600"],
+        ["voucher", "5000", "5000", "5000"]]
+    assert lines[3].endswith(",'=SUM(A1)") and lines[-1] == ""
+
+
+def test_card_details_show_its_purchase_and_the_bills_it_paid(env):
+    a, card = env["a"], env["card"]
+    page = details(env, "cards", card, a).json()
+    assert page["card"] is None and page["next_cursor"] is None  # used up
+    assert rows(page) == [("bill", -4900, 0, 7200), ("bill_cash_or_card", -500, 4900, 500),
+                          ("bill", -4600, 5400, 6000), ("card", 10000, 10000, 10000)]
+    assert details(env, "cards", card, ops_for=a).json() == page
+
+
+def test_a_live_fund_and_one_without_its_start_pointer(env):
+    b, money = env["b"], env["money"]
+    r = money.grant(b.id, face=700)
+    assert r.status_code == 201, r.text
+    vid = r.json()["voucher"]["id"]
+    page = details(env, "vouchers", vid, b).json()
+    assert page["voucher"]["id"] == vid and page["voucher"]["balance"] == 700
+    assert rows(page) == [("voucher", 700, 700, 700)]
+    # Without its pointer (a fund made before pointers were kept) the live fund is found in
+    # the wallet and its walk stops at its grant time: the same answer.
+    port = env["api"].stack.db_port
+    mongowire.mongo_command(port, {"delete": "fund_starts", "deletes": [
+        {"q": {"_id": "%s:voucher:%s" % (b.id, vid)}, "limit": 1}], "$db": mongowire.DB})
+    assert details(env, "vouchers", vid, b).json() == page
+
+
+def test_another_accounts_fund_is_not_found(env):
+    a, b = env["a"], env["b"]
+    for kind, fund in (("vouchers", env["voucher"]), ("cards", env["card"])):
+        ecapi.assert_error(details(env, kind, fund, b), 404, "not_found")
+        ecapi.assert_error(details(env, kind, fund, ops_for=b), 404, "not_found")
+        ecapi.assert_error(details(env, kind, "0" * 24, a), 404, "not_found")
+    ecapi.assert_error(details(env, "vouchers", env["voucher"], a, query="?limit=0"), 400,
+                       "invalid_request")
+    ecapi.assert_error(details(env, "vouchers", env["voucher"], a, query="?cursor=x"), 400,
+                       "invalid_request")
+    ecapi.assert_error(env["api"]("GET", "/api/v1/vouchers/%s/entries" % env["voucher"]), 401,
+                       "unauthorized")
 
 
 def test_zz_the_audit_passes(env):
