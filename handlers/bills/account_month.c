@@ -47,11 +47,6 @@
 #define FRAG_CLOUDS 4
 #define MONTHS_BACK 3
 
-typedef struct frag_item {
-    char item[EC_PRICE_NAME_MAX];
-    int64_t units, fee;
-} frag_item;
-
 typedef struct cloud_paid {
     char provider[40];
     int64_t amount;
@@ -66,7 +61,7 @@ typedef struct fragment {
     int64_t days, total;
     bills_paid paid;
     size_t nitems, nclouds;
-    frag_item items[FRAG_ITEMS];
+    bills_month_item items[FRAG_ITEMS];
     cloud_paid clouds[FRAG_CLOUDS];
 } fragment;
 
@@ -90,16 +85,6 @@ static int stop(acct_ctx *c, ec_status rc, const char *why, const char *bill_id)
     c->failed = rc;
     snprintf(c->why, sizeof c->why, "%s%s%s", why, bill_id ? ": " : "", bill_id ? bill_id : "");
     return 1;
-}
-
-static ec_status find_id(const ec_host *h, ec_request *req, const char *coll, const char *id,
-                         bson_t **doc)
-{
-    bson_t filter = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&filter, "_id", id);
-    ec_status rc = h->db_find_one(req, coll, &filter, NULL, doc);
-    bson_destroy(&filter);
-    return rc;
 }
 
 typedef struct entry_want {
@@ -126,7 +111,7 @@ static ec_status read_part(const ec_host *h, ec_request *req, const char *accoun
     bson_t *claim = NULL;
     if (claim_id == NULL)
         return EC_ERR_INTERNAL;
-    ec_status rc = find_id(h, req, BILLS_JOURNAL_KEYS, claim_id, &claim);
+    ec_status rc = bills_find_id(h, req, BILLS_JOURNAL_KEYS, claim_id, &claim);
     if (rc == EC_ERR_NOT_FOUND)
         return EC_OK;
     if (rc != EC_OK)
@@ -199,43 +184,6 @@ static fragment *fragment_of(acct_ctx *c, const char *account, const char *works
     return f;
 }
 
-/* Adds a bill's lines to the fragment's items; -1 on a malformed bill or overflow. */
-static int add_lines(fragment *f, const bson_t *doc)
-{
-    bson_iter_t it, arr;
-    if (!bson_iter_init_find(&it, doc, "lines") || !BSON_ITER_HOLDS_ARRAY(&it) ||
-        !bson_iter_recurse(&it, &arr))
-        return -1;
-    while (bson_iter_next(&arr)) {
-        const uint8_t *data;
-        uint32_t len;
-        bson_t line;
-        if (!BSON_ITER_HOLDS_DOCUMENT(&arr))
-            return -1;
-        bson_iter_document(&arr, &len, &data);
-        if (!bson_init_static(&line, data, len))
-            return -1;
-        const char *item = bills_doc_str(&line, "item");
-        int64_t units = bills_doc_int(&line, "units"), fee = bills_doc_int(&line, "fee");
-        if (item == NULL || strlen(item) >= EC_PRICE_NAME_MAX || units < 0 || fee < 0)
-            return -1;
-        size_t k = 0;
-        while (k < f->nitems && strcmp(f->items[k].item, item) != 0)
-            k++;
-        if (k == f->nitems) {
-            if (k == FRAG_ITEMS)
-                return -1;
-            memset(&f->items[k], 0, sizeof f->items[k]);
-            memcpy(f->items[k].item, item, strlen(item) + 1);
-            f->nitems++;
-        }
-        if (__builtin_add_overflow(f->items[k].units, units, &f->items[k].units) ||
-            __builtin_add_overflow(f->items[k].fee, fee, &f->items[k].fee))
-            return -1;
-    }
-    return 0;
-}
-
 static int add_cloud(cloud_paid *clouds, size_t *n, const char *provider, int64_t amount)
 {
     if (amount == 0)
@@ -271,7 +219,7 @@ static ec_status in_flight(acct_ctx *c, ec_request *req, const char *bill_id, co
     bson_t *claim = NULL;
     if (id == NULL)
         return EC_ERR_INTERNAL;
-    ec_status rc = find_id(h, req, BILLS_ATTEMPTS, id, &claim);
+    ec_status rc = bills_find_id(h, req, BILLS_ATTEMPTS, id, &claim);
     if (rc == EC_ERR_NOT_FOUND)
         return EC_OK;
     if (rc == EC_OK)
@@ -293,7 +241,7 @@ static int each_bill(const bson_t *doc, void *arg)
     int stopped = 0, bad = 0;
     bson_t *settled = NULL;
     bills_paid paid;
-    ec_status rc = find_id(h, req, BILLS_SETTLEMENTS, id, &settled);
+    ec_status rc = bills_find_id(h, req, BILLS_SETTLEMENTS, id, &settled);
     const char *account = rc == EC_OK ? bills_doc_str(settled, "account") : NULL;
     int flying = 0;
     if (rc == EC_OK || rc == EC_ERR_NOT_FOUND)
@@ -317,7 +265,8 @@ static int each_bill(const bson_t *doc, void *arg)
         const char *provider = bills_doc_str(settled, "provider");
         if (f == NULL)
             stopped = stop(c, EC_ERR_INTERNAL, "out of memory", NULL);
-        else if (add_lines(f, doc) < 0 || bills_paid_add(&f->paid, &paid) < 0 ||
+        else if (bills_month_items_add(f->items, &f->nitems, FRAG_ITEMS, doc) < 0 ||
+                 bills_paid_add(&f->paid, &paid) < 0 ||
                  __builtin_add_overflow(f->total, total, &f->total) ||
                  add_cloud(f->clouds, &f->nclouds, provider ? provider : "", paid.cloud) < 0)
             stopped = stop(c, EC_ERR_INTERNAL, "a malformed daily bill or a month past int64", id);
@@ -369,11 +318,6 @@ static void append_split(bson_t *doc, int64_t days, int64_t total, const bills_p
     BSON_APPEND_INT64(doc, "invoiceable", bills_paid_invoiceable(p));
 }
 
-static int item_order(const void *pa, const void *pb)
-{
-    return strcmp(((const frag_item *)pa)->item, ((const frag_item *)pb)->item);
-}
-
 /* Makes the monthly bill of the account of frags[0..n) (sorted); EC_OK also when it existed. */
 static ec_status insert_account(acct_ctx *c, fragment *frags, size_t n)
 {
@@ -410,7 +354,7 @@ static ec_status insert_account(acct_ctx *c, fragment *frags, size_t n)
     BSON_APPEND_ARRAY_BEGIN(&doc, "workspaces", &arr);
     for (size_t i = 0; i < n; i++) {
         fragment *f = &frags[i];
-        qsort(f->items, f->nitems, sizeof *f->items, item_order);
+        bills_month_items_sort(f->items, f->nitems);
         BSON_APPEND_DOCUMENT_BEGIN(&arr, index_key(i, key, sizeof key), &one);
         BSON_APPEND_UTF8(&one, "site", f->site);
         BSON_APPEND_UTF8(&one, "workspace", f->workspace);
@@ -488,7 +432,7 @@ static ec_status make_month(acct_ctx *c)
 static int month_due(const ec_host *h, ec_request *req, const char *month, int *done)
 {
     bson_t *doc = NULL;
-    ec_status rc = find_id(h, req, BILLS_ACCOUNT_MONTHS, month, &doc);
+    ec_status rc = bills_find_id(h, req, BILLS_ACCOUNT_MONTHS, month, &doc);
     *done = rc == EC_OK;
     if (rc == EC_OK)
         return 1;
@@ -499,7 +443,7 @@ static int month_due(const ec_host *h, ec_request *req, const char *month, int *
         const char *id = h->sprintf(req, "%s:%s", site->id, month);
         if (id == NULL)
             return -1;
-        rc = find_id(h, req, BILLS_MONTHS, id, &doc);
+        rc = bills_find_id(h, req, BILLS_MONTHS, id, &doc);
         if (rc == EC_ERR_NOT_FOUND)
             return 0;
         if (rc != EC_OK)

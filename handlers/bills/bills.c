@@ -36,6 +36,16 @@ int bills_reply_internal(bills_state *st, ec_request *req, const char *fmt, ...)
     return st->host->reply_error(req, 500, "internal", "internal error");
 }
 
+ec_status bills_find_id(const ec_host *h, ec_request *req, const char *collection, const char *id,
+                        bson_t **doc)
+{
+    bson_t filter = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    ec_status rc = h->db_find_one(req, collection, &filter, NULL, doc);
+    bson_destroy(&filter);
+    return rc;
+}
+
 const char *bills_doc_str(const bson_t *doc, const char *key)
 {
     bson_iter_t it;

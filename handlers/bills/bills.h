@@ -142,6 +142,17 @@ BILLS_HIDDEN ec_status bills_alerts_after_settle(bills_state *st, ec_request *re
 
 /* ---- monthly.c ---- */
 
+/* One item's month: the sums of its daily lines' units (hundredths) and fees. */
+typedef struct bills_month_item {
+    char item[EC_PRICE_NAME_MAX];
+    int64_t units, fee;
+} bills_month_item;
+/* Adds a daily bill's lines to items[0..*n) (room for max): 0, or -1 on a malformed bill,
+ * more than max items or an overflow. */
+BILLS_HIDDEN int bills_month_items_add(bills_month_item *items, size_t *n, size_t max,
+                                       const bson_t *bill);
+/* Puts them in item name order. */
+BILLS_HIDDEN void bills_month_items_sort(bills_month_item *items, size_t n);
 /* Makes the site's monthly bills of year-month (once each); 0, or 1 (reason on stderr). */
 BILLS_HIDDEN int bills_month_run(bills_state *st, const ec_site *site, int year, int month,
                                  int verbose);
@@ -165,6 +176,10 @@ BILLS_HIDDEN int bills_ops_account_monthly_get(ec_request *req, void *state);
 #define BILLS_DAY_TEXT 16
 BILLS_HIDDEN int bills_local_day(const ec_host *h, const ec_site *site, int64_t at,
                                  ec_local_date *ld, char *text, int64_t *day_no);
+/* The document of `collection` whose _id is `id` (an arena-owned copy): db_find_one's
+ * statuses. */
+BILLS_HIDDEN ec_status bills_find_id(const ec_host *h, ec_request *req, const char *collection,
+                                     const char *id, bson_t **doc);
 /* A string member of a stored document (pointing into it), or NULL. */
 BILLS_HIDDEN const char *bills_doc_str(const bson_t *doc, const char *key);
 /* An integer member (int32 or int64) of a stored document, or -1 when it is absent. */

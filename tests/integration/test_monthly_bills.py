@@ -15,8 +15,10 @@ only). Account A holds an ordinary voucher of 50.00, a card of 100.00 and 30.00 
   W1 (m1) day 3: logs 60M  = 72.00 -> card 49.00, cash 23.00                     (cash 7.00)
   W2 (m2) day 1: logs 20M  = 24.00 -> cash 7.00, arrears 17.00
   W5 (m1) day 1: logs 5M   =  6.00, its settlement failed: unsettled
-  A: 203.00 = vouchers 50.00 + cards 100.00 + cash 30.00 + arrears 17.00 + unsettled 6.00;
-     invoiceable 30.00 (the cash-paid part only).
+  W6 (m1) day 2: logs 15M  = 18.00, settled through the cloud `sandbox_cloud` (vouchers and
+                 cards paid nothing of it: recorded as the cloud settlement records it)
+  A: 221.00 = vouchers 50.00 + cards 100.00 + cash 30.00 + arrears 17.00 + cloud 18.00
+     + unsettled 6.00; invoiceable 30.00 (the cash-paid part only).
 Account B: W3 (m2) day 2: logs 10M = 12.00 from cash: invoiceable 12.00. W3 is bound to A
 when the month is made, but B paid its bill: it stays on B's monthly bill.
 W4 (m1) day 1: logs 1M = 1.20, never bound: no account's bill; the run counts it unassigned.
@@ -28,23 +30,17 @@ import pytest
 
 import ecapi
 import mongowire
-from sites import DAY, HOUR, hour_text, local_date, new_workspace, race, start_bills_stack
+from sites import DAY, HOUR, hour_text, local_date, new_workspace, race, register_workspace, \
+    start_bills_stack
 
 SITES = {"m1": ("CNY", "+08:00"), "m2": ("CNY", "+08:00")}
 
 
-def site_call(api, site, method, path, body=None, **claims):
-    return api(method, path, json=body, headers={"Authorization": "Bearer " + site.token(**claims)})
-
-
 def bind(api, site, acct, ws):
     """Registers the workspace with its site (once), jumps as its owner and binds it to acct."""
-    r = site_call(api, site, "PUT", "/api/v1/sites/workspaces/" + ws,
-                  {"name": "Prod", "owner_user": "u-owner", "state": "active"})
-    assert r.status_code in (200, 201), r.text
-    now = ecapi.now()
+    register_workspace(api, site, ws)
     r = api("GET", "/api/v1/sso/jump?token=" + site.token(
-        exp=now + 50, workspace=ws, user="u-owner", role="owner", email="o@example.com"))
+        exp=ecapi.now() + 50, workspace=ws, user="u-owner", role="owner", email="o@example.com"))
     assert r.status_code == 302 and r.json()["outcome"] == "bind_ticket", r.text
     b = api("POST", "/api/v1/workspaces/bind", json={"ticket": r.json()["ticket"]},
             token=acct.token)
@@ -91,7 +87,7 @@ def env(start_stack, tmp_path_factory):
     assert local_date(m1, d3)[:7] == month and local_date(m1, month_start)[:7] != month
 
     a, b = money.new_owner(), money.new_owner()
-    w1, w2, w3, w4, w5 = (new_workspace() for _ in range(5))
+    w1, w2, w3, w4, w5, w6 = (new_workspace() for _ in range(6))
     bind(api, m1, a, w1)
     bind(api, m2, a, w2)
     bind(api, m2, b, w3)
@@ -109,12 +105,18 @@ def env(start_stack, tmp_path_factory):
                      usage_doc(m2, w2, d1, "logs", 7, 20000000),
                      usage_doc(m2, w3, d2, "logs", 7, 10000000),
                      usage_doc(m1, w4, d1, "logs", 7, 1000000),
-                     usage_doc(m1, w5, d1, "logs", 7, 5000000))
+                     usage_doc(m1, w5, d1, "logs", 7, 5000000),
+                     usage_doc(m1, w6, d2, "logs", 7, 15000000))
     # W5's settlement failed before (an operator resolves it): its bill stays unsettled.
     mongowire.insert(api.stack.db_port, "bill_settlements", {
         "_id": "%s:%s:%s" % (m1.id, w5, local_date(m1, d1)), "state": "failed",
         "provider": "guance", "account": a.id, "attempt": 1, "detail": "refused",
         "next_at": 0, "at": ecapi.now_ms()})
+    # W6's bill was settled through a cloud: no fund paid first, all of it to the cloud.
+    mongowire.insert(api.stack.db_port, "bill_settlements", {
+        "_id": "%s:%s:%s" % (m1.id, w6, local_date(m1, d2)), "state": "settled",
+        "provider": "sandbox_cloud", "account": a.id, "attempt": 1, "detail": None,
+        "next_at": 0, "at": ecapi.now_ms(), "funds_paid": 0, "cloud_amount": 1800})
 
     # The 2nd of this month: every day of last month is closed, the month is not due.
     p = run(api, month_start + DAY + 12 * HOUR)
@@ -125,11 +127,7 @@ def env(start_stack, tmp_path_factory):
     # W3 moves from B to A: its bill was paid by B.
     r = api("DELETE", "/api/v1/workspaces/%s/%s" % (m2.id, w3), token=b.token)
     assert r.status_code == 200, r.text
-    r = api("GET", "/api/v1/sso/jump?token=" + m2.token(
-        exp=ecapi.now() + 50, workspace=w3, user="u-owner", role="owner", email="o@example.com"))
-    assert r.status_code == 302 and r.json()["outcome"] == "bind_ticket", r.text
-    assert api("POST", "/api/v1/workspaces/bind", json={"ticket": r.json()["ticket"]},
-               token=a.token).status_code == 201
+    bind(api, m2, a, w3)
 
     # Two runs race to make the month; a third finds it made.
     later = ecapi.now() + 10 * DAY
@@ -138,7 +136,7 @@ def env(start_stack, tmp_path_factory):
     for p in raced + [third]:
         assert p.returncode == 0, p.stdout + p.stderr
     return {"api": api, "money": money, "op": op, "a": a, "b": b, "month": month,
-            "sites": (m1, m2), "ws": (w1, w2, w3, w4, w5), "days": (d1, d2, d3),
+            "sites": (m1, m2), "ws": (w1, w2, w3, w4, w5, w6), "days": (d1, d2, d3),
             "runs": [p.stdout for p in raced + [third]],
             "voucher": voucher.json()["voucher"]["id"], "card": card.json()["card"]["id"]}
 
@@ -170,17 +168,21 @@ def test_the_month_is_made_once_though_runs_race(env):
 
 def test_the_split_and_the_invoiceable_amount_are_exact(env):
     m1, m2 = env["sites"]
-    w1, w2, w3, w4, w5 = env["ws"]
+    w1, w2, w3, w4, w5, w6 = env["ws"]
     r = get(env, "/api/v1/monthly-bills/" + env["month"], env["a"])
     assert r.status_code == 200, r.text
     bill = r.json()["monthly_bill"]
     assert (bill["id"], bill["account"], bill["month"], bill["currency"]) == (
         "%s:%s" % (env["a"].id, env["month"]), env["a"].id, env["month"], "CNY")
-    assert split(bill) == {"days": 5, "total": 20300, "vouchers": 5000, "cards": 10000,
-                           "cash": 3000, "arrears": 1700, "cloud": 0, "clouds": [],
+    cloud = [{"provider": "sandbox_cloud", "amount": 1800}]
+    assert split(bill) == {"days": 6, "total": 22100, "vouchers": 5000, "cards": 10000,
+                           "cash": 3000, "arrears": 1700, "cloud": 1800, "clouds": cloud,
                            "unsettled": 600, "invoiceable": 3000}
     rows = {(w["site"], w["workspace"]): w for w in bill["workspaces"]}
-    assert set(rows) == {(m1.id, w1), (m1.id, w5), (m2.id, w2)}  # not W3: B paid it
+    assert set(rows) == {(m1.id, w1), (m1.id, w5), (m1.id, w6), (m2.id, w2)}  # not W3: B paid
+    assert split(rows[(m1.id, w6)]) == {"days": 1, "total": 1800, "vouchers": 0, "cards": 0,
+                                        "cash": 0, "arrears": 0, "cloud": 1800, "clouds": cloud,
+                                        "unsettled": 0, "invoiceable": 0}
     assert split(rows[(m1.id, w1)]) == {"days": 3, "total": 17300, "vouchers": 5000,
                                         "cards": 10000, "cash": 2300, "arrears": 0, "cloud": 0,
                                         "clouds": [], "unsettled": 0, "invoiceable": 2300}
@@ -201,11 +203,12 @@ def test_the_split_and_the_invoiceable_amount_are_exact(env):
 
 def test_the_monthly_totals_are_the_sums_of_the_daily_bills(env):
     m1, m2 = env["sites"]
-    w1, w2, w3, w4, w5 = env["ws"]
+    w1, w2, w3, w4, w5, w6 = env["ws"]
     d1, d2, d3 = env["days"]
     bill = get(env, "/api/v1/monthly-bills/" + env["month"], env["a"]).json()["monthly_bill"]
     dailies = {}
-    for site, ws, days in ((m1, w1, (d1, d2, d3)), (m1, w5, (d1,)), (m2, w2, (d1,))):
+    for site, ws, days in ((m1, w1, (d1, d2, d3)), (m1, w5, (d1,)), (m1, w6, (d2,)),
+                           (m2, w2, (d1,))):
         for d in days:
             r = get(env, "/api/v1/ops/sites/%s/workspaces/%s/bills/%s" % (
                 site.id, ws, local_date(site, d)))
@@ -226,7 +229,8 @@ def test_the_monthly_totals_are_the_sums_of_the_daily_bills(env):
     # and the paid parts are what the journal moved for those bills
     entries = [e for e in env["money"].all_entries(env["a"])
                if e["kind"] in ("bill", "bill_cash_or_card")]
-    assert sum(e["amount"] for e in entries) == bill["total"] - bill["unsettled"] == 19700
+    paid = bill["total"] - bill["unsettled"] - bill["cloud"]
+    assert sum(e["amount"] for e in entries) == paid == 19700
 
 
 def test_the_list_pages_and_csv(env):
@@ -235,7 +239,7 @@ def test_the_list_pages_and_csv(env):
     assert r.status_code == 200, r.text
     listed = [b for b in r.json()["monthly_bills"] if b["month"] == month]
     assert len(listed) == 1 and "workspaces" not in listed[0]
-    assert split(listed[0])["invoiceable"] == 3000 and listed[0]["total"] == 20300
+    assert split(listed[0])["invoiceable"] == 3000 and listed[0]["total"] == 22100
     r = get(env, "/api/v1/monthly-bills?from=%s&to=%s" % (month, month), a)
     assert [b["month"] for b in r.json()["monthly_bills"]] == [month]
 
@@ -244,17 +248,18 @@ def test_the_list_pages_and_csv(env):
     assert csv.status_code == 200 and csv.headers["Content-Type"].startswith("text/csv")
     assert csv.text.split("\r\n") == [
         "month,currency,days,total,vouchers,cards,cash,arrears,cloud,clouds,unsettled,invoiceable",
-        "%s,CNY,5,20300,5000,10000,3000,1700,0,,600,3000" % month, ""]
+        "%s,CNY,6,22100,5000,10000,3000,1700,1800,sandbox_cloud=1800,600,3000" % month, ""]
     one = get(env, "/api/v1/monthly-bills/" + month, a, headers={"Accept": "text/csv"})
     assert one.status_code == 200, one.text
     m1, m2 = env["sites"]
-    w1, w2, w3, w4, w5 = env["ws"]
+    w1, w2, w3, w4, w5, w6 = env["ws"]
     lines = one.text.split("\r\n")
     assert lines[0] == ("month,site,workspace,currency,days,total,vouchers,cards,cash,arrears,"
                         "cloud,clouds,unsettled,invoiceable")
     assert sorted(lines[1:-1]) == sorted([
         "%s,%s,%s,CNY,3,17300,5000,10000,2300,0,0,,0,2300" % (month, m1.id, w1),
         "%s,%s,%s,CNY,1,600,0,0,0,0,0,,600,0" % (month, m1.id, w5),
+        "%s,%s,%s,CNY,1,1800,0,0,0,0,1800,sandbox_cloud=1800,0,0" % (month, m1.id, w6),
         "%s,%s,%s,CNY,1,2400,0,0,700,1700,0,,0,700" % (month, m2.id, w2)])
     assert lines[-1] == ""
 
