@@ -43,7 +43,10 @@ export async function render(ctx) {
   ctx.main.append(h("h1", {}, t("details.title")), filterForm);
   download.addEventListener("click", () => saveCsv(f, download, csvMessage));
 
-  const r = await api("GET", "/api/v1/wallet/entries", { query: { ...f, limit: PAGE, cursor } });
+  const [r, w] = await Promise.all([
+    api("GET", "/api/v1/wallet/entries", { query: { ...f, limit: PAGE, cursor } }),
+    api("GET", "/api/v1/wallet"), // its currency names the amounts' unit
+  ]);
   const pageLink = (c, tr) => {
     const p = new URLSearchParams(q);
     p.delete("cursor");
@@ -59,7 +62,7 @@ export async function render(ctx) {
   ctx.main.append(
     h("section", { class: "card" },
       h("h2", {}, t("details.entries")),
-      entryTable(r.entries),
+      entryTable(r.entries, w.currency),
       h("div", { class: "actions pager" }, newer, older, download),
       csvMessage));
 }
