@@ -382,19 +382,26 @@ def test_profile_login_email_change_and_real_name_review(b, cstack, money):
     assert b.find("form#profile input[name=industry]").get_attribute("value") == "Observability"
 
 
-def test_a_daily_bill_made_by_the_billing_run_appears_in_the_bills_page(b, site_stack, money):
-    st, sites = site_stack
-    cn1, ws = sites["cn1"], new_workspace()
-    m = cn1.last_midnight()
-    yday = local_date(cn1, m - 1)
-    r = post_usage(ecapi.Api(st), cn1, [
+def bill_yesterday(st, site, ws):
+    """The site sends yesterday's usage of ws (2,400,000 logs kept 7 days, 7 SMS) and a
+    billing run bills that day; returns the day (site time)."""
+    m = site.last_midnight()
+    yday = local_date(site, m - 1)
+    r = post_usage(ecapi.Api(st), site, [
         record(ws, m - 3 * HOUR, quantity=800000), record(ws, m - 2 * HOUR, quantity=1600000),
         record(ws, m - HOUR, item="sms", quantity=7, retention=0)])
     assert r.status_code == 200 and r.json()["taken"] == 3, r.text
     # The run is told it is 5 days later: yesterday (site time) is closed and billed.
-    p = st.ecctl("bills", "run", "--site", "cn1", "--day", yday, "--now", str(ecapi.now() + 5 * DAY),
-                 timeout=120)
+    p = st.ecctl("bills", "run", "--site", site.id, "--day", yday, "--now",
+                 str(ecapi.now() + 5 * DAY), timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
+    return yday
+
+
+def test_a_daily_bill_made_by_the_billing_run_appears_in_the_bills_page(b, site_stack, money):
+    st, sites = site_stack
+    cn1, ws = sites["cn1"], new_workspace()
+    yday = bill_yesterday(st, cn1, ws)
 
     login(b, money.op.email, money.op.password)
     b.wait_hash(r"^#/ops/accounts$")
@@ -505,6 +512,12 @@ def test_a_jump_binds_then_opens_the_overview_and_a_refusal_is_explained(b, site
     r = api("GET", "/api/v1/sso/jump?token=" + jump_token(cn1, ws, role="member"))
     assert r.status_code == 403 and r.json()["error"]["code"] == "not_workspace_owner", r.text
     assert "Location" not in r.headers
+    # What the browser got: 303 to the page, the error as the body, and no session.
+    r = api("GET", "/api/v1/sso/jump?token=" + jump_token(cn1, ws, role="member"),
+            headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert r.status_code == 303, r.text
+    assert r.headers["Location"] == "/#/jump/refused?code=not_workspace_owner"
+    assert r.json()["error"]["code"] == "not_workspace_owner" and "Set-Cookie" not in r.headers
 
 
 def spi(api, params):
@@ -584,15 +597,7 @@ def test_the_owner_reads_a_daily_bill_and_its_settlement_in_the_bills_pages(b, s
     owner = money.new_owner()
     money.credit(owner.id, 10000)
     bind_by_api(api, us1, ws, owner)
-    m = us1.last_midnight()
-    yday = local_date(us1, m - 1)
-    r = post_usage(api, us1, [
-        record(ws, m - 3 * HOUR, quantity=800000), record(ws, m - 2 * HOUR, quantity=1600000),
-        record(ws, m - HOUR, item="sms", quantity=7, retention=0)])
-    assert r.status_code == 200 and r.json()["taken"] == 3, r.text
-    p = st.ecctl("bills", "run", "--site", "us1", "--day", yday, "--now", str(ecapi.now() + 5 * DAY),
-                 timeout=120)
-    assert p.returncode == 0, p.stdout + p.stderr
+    yday = bill_yesterday(st, us1, ws)
 
     login(b, owner.email, owner.password)
     b.wait_hash(r"^#/overview$")

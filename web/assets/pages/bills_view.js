@@ -10,7 +10,8 @@
 // thrown to the page (shown as a translated error); a failed CSV part is shown by the button.
 
 import { api } from "../api.js";
-import { h, field, form, table, dl, clear, showError } from "../dom.js";
+import { h, field, form, table, dl } from "../dom.js";
+import { saveCsv } from "./csv_download.js";
 import { t, has } from "../i18n.js";
 import { formatMinor, formatMoney } from "../money.js";
 import { formatTime } from "../time.js";
@@ -54,7 +55,7 @@ export async function consumption(path, q, pageHash, dayHref) {
   const r = await api("GET", path, { query });
   const csvMessage = h("div", { class: "message", role: "alert" });
   const csv = h("button", { type: "button", id: "bills-csv", class: "secondary" }, t("details.csv"));
-  csv.addEventListener("click", () => saveCsv(path, query, csv, csvMessage));
+  csv.addEventListener("click", () => saveCsv(path, query, "consumption.csv", csv, csvMessage));
   const first = new URLSearchParams([...q].filter(([k]) => k !== "cursor"));
   const older = new URLSearchParams(q);
   older.set("cursor", r.next_cursor);
@@ -74,33 +75,6 @@ export async function consumption(path, q, pageHash, dayHref) {
       r.next_cursor ? h("a", { class: "button secondary", id: "older", href: pageHash(older) }, t("details.older")) : null,
       csv),
     csvMessage);
-}
-
-async function saveCsv(path, query, button, message) {
-  button.disabled = true;
-  clear(message);
-  message.className = "message";
-  try {
-    let text = "";
-    let cursor = query.cursor;
-    do {
-      const part = await api("GET", path, { query: { ...query, cursor }, csv: true });
-      text += text ? part.text.slice(part.text.indexOf("\n") + 1) : part.text;
-      cursor = part.nextCursor;
-    } while (cursor);
-    const url = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
-    const a = h("a", { href: url, download: "consumption.csv", hidden: true });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
-    message.className = "message ok";
-    message.textContent = t("details.csv_done");
-  } catch (e) {
-    showError(message, e);
-  } finally {
-    button.disabled = false;
-  }
 }
 
 // Where a bill stands with its payer: pending until first offered, then the provider's answer.
