@@ -92,6 +92,13 @@ def login(b, email, password):
     b.submit("login", login=email, password=password)
 
 
+def unlabelled(b):
+    """The page's controls that no <label> names (there must be none)."""
+    return b.driver.execute_script(
+        "return [...document.querySelectorAll('input,select,textarea')]"
+        ".filter(e => e.type !== 'hidden' && !e.labels.length).map(e => e.name || e.id)")
+
+
 def figures(b):
     b.find("#cash [data-minor]")
     return {k: b.minor("#" + k) for k in ("cash", "arrears", "available", "month-spend")}
@@ -551,6 +558,7 @@ def test_owner_binds_a_cloud_account_changes_the_method_and_a_second_change_is_r
     b.submit("bind-cloud", provider="aliyun", external_id=instance, uid="9" + uid[1:])
     b.wait_text("#bind-cloud .message.error", "did not accept that account")
     assert api("GET", "/api/v1/cloud-accounts", token=owner.token).json()["cloud_accounts"] == []
+    assert unlabelled(b) == []
     b.submit("bind-cloud", provider="aliyun", external_id=instance, uid=uid)
     b.find("#cloud-bound")
     assert [[c[0] for c in r[:4]] for r in b.table_rows("#clouds")] == [
@@ -560,6 +568,7 @@ def test_owner_binds_a_cloud_account_changes_the_method_and_a_second_change_is_r
     b.go("#/workspaces")
     b.find("#workspaces a[href='#/workspaces/cn1/%s']" % ws).click()
     b.wait_hash(r"^#/workspaces/cn1/%s$" % ws)
+    assert unlabelled(b) == []
     b.submit("settlement", choice="aliyun:" + instance)
     b.find("#changed")
     assert b.find("#ws-method").get_attribute("data-method") == "aliyun"
@@ -602,6 +611,8 @@ def test_the_owner_reads_a_daily_bill_and_its_settlement_in_the_bills_pages(b, s
     login(b, owner.email, owner.password)
     b.wait_hash(r"^#/overview$")
     b.go("#/bills")
+    b.find("#consumption")  # the newest bound workspace at first: this one
+    assert unlabelled(b) == []
     b.submit("bills-filters", ws="us1/" + ws)
     b.wait_hash(r"^#/bills\?ws=us1%2F" + ws)
     b.find("#consumption table")

@@ -4,7 +4,8 @@
 // pages"): a workspace that is not the account's is 404 there, shown as such.
 //
 // The choice and the filters live in the hash (#/bills?ws=<site>/<ws>&from=…), so a reload
-// or a link from a workspace's page shows the same selection.
+// or a link from a workspace's page shows the same selection; without a choice the page
+// shows the newest bound workspace.
 
 import { api } from "../api.js";
 import { h, field } from "../dom.js";
@@ -29,9 +30,10 @@ async function myWorkspaces() {
 }
 
 export async function render(ctx) {
-  const q = ctx.query;
-  const chosen = q.get("ws") || "";
+  const q = new URLSearchParams(ctx.query);
   const list = await myWorkspaces();
+  if (!q.get("ws") && list.length) q.set("ws", list[0].site + "/" + list[0].workspace);
+  const chosen = q.get("ws") || "";
   const options = list.map((w) => [w.site + "/" + w.workspace, w.site_name + " · " + w.name + " (" + w.workspace + ")"]);
   if (chosen && !options.some(([v]) => v === chosen)) options.push([chosen, chosen]);
   ctx.main.append(h("h1", {}, t("nav.bills")));
@@ -40,9 +42,8 @@ export async function render(ctx) {
     return;
   }
   ctx.main.append(filterForm(q, [
-    field({ name: "ws", label: t("bills.choose_workspace"), value: chosen || options[0][0], options }),
+    field({ name: "ws", label: t("bills.choose_workspace"), value: chosen, options }),
   ], (v) => ctx.go("#/bills?" + new URLSearchParams(Object.entries(v).filter(([, x]) => x)).toString())));
-  if (!chosen) return;
   const [site, ws] = chosen.split("/");
   ctx.main.append(await consumption(wsBase(site, ws) + "/consumption", q, (p) => "#/bills?" + p.toString(),
     (x) => "#/bills/" + enc(site) + "/" + enc(ws) + "/" + x.day));
