@@ -56,6 +56,7 @@ typedef struct funds_state {
     int64_t bonus_percent;      /* card_bonus_percent: 0 = no bonus voucher */
     int64_t bonus_threshold_pc; /* card_bonus_threshold_percent */
     int64_t bonus_validity_ms;  /* card_bonus_validity_days */
+    const char *currency;       /* `[funds] currency`: the accounts' ISO code (host-owned) */
 } funds_state;
 
 /* ---- funds.c: shared request helpers ---- */

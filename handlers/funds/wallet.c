@@ -2,6 +2,9 @@
  * handlers/funds/wallet.c: the `funds.wallet` and `funds.entries` routes: the caller's
  * balances, and its income and expenditure details as JSON pages or as a CSV export.
  *
+ * The wallet names the accounts' currency (`[funds] currency`, default CNY): every amount
+ * of the account is in its minor units.
+ *
  * Both read only the caller's own journal (the session's account); `funds.ops.wallet` and
  * `funds.ops.entries` give an operator the same two answers for the owner account named by
  * the route's {id} (404 `not_found` for any other id). The details take
@@ -42,6 +45,10 @@ static int reply_wallet(funds_state *st, ec_request *req, const char *account)
     if (rc != EC_OK)
         return h->reply_db_error(req, rc);
     out = funds_wallet_json(h, &w, h->now_ms());
+    if (out != NULL && cJSON_AddStringToObject(out, "currency", st->currency) == NULL) {
+        cJSON_Delete(out);
+        out = NULL;
+    }
     if (out == NULL)
         return funds_reply_internal(st, req, "out of memory building a wallet");
     return h->reply_json(req, 200, out);
