@@ -30,7 +30,7 @@ RECORDS = "sample_settlements"
 STRICT_CFLAGS = "-std=c11 -O2 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes " \
                 "-Wmissing-prototypes"
 
-Sdk = namedtuple("Sdk", "stage pc_file env source build_log pkg_config")
+Sdk = namedtuple("Sdk", "stage source build_log pkg_config")
 
 
 def sh(args, env=None, timeout=300):
@@ -60,7 +60,7 @@ def sdk(tmp_path_factory):
 
     def pkg_config(*args):
         return sh(["pkg-config"] + list(args) + ["expense-center-plugin"], env=env).strip()
-    return Sdk(stage, pcs[0], env, source, log, pkg_config)
+    return Sdk(stage, source, log, pkg_config)
 
 
 @pytest.fixture(scope="module")
