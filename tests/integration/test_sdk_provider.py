@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
+import ecapi
 import mongowire
 from conftest import BUILDDIR, ROOT
 from sites import DAY, race, start_bills_stack
-from test_settlement import bind, bill, run, take, usage, yday
+from test_settlement import bind, run, take, usage, yday
 
 SITES = {s: ("CNY", "+08:00") for s in ("sd1", "sd2", "sd3")}
 PROVIDER = "sample_provider"
@@ -64,13 +65,16 @@ def sdk(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def world(sdk, start_stack, money_for, tmp_path_factory):
+def world(sdk, start_stack, tmp_path_factory):
     plugin_dir = Path(sdk.pkg_config("--variable=plugindir")).resolve()
     api, sites = start_bills_stack(start_stack, tmp_path_factory.mktemp("sdk-site-keys"), "sdk",
                                    SITES, grace_minutes=3 * 1440, lease_seconds=60,
                                    catch_up_days=5, config={"plugin_dir": str(plugin_dir)},
                                    extra_plugins=("guance", PROVIDER))
-    return api, sites, money_for(api.stack)
+    # one owner for the module: each test has its own site and workspaces (the owner's routes
+    # need no operator)
+    money = ecapi.Money(api, None)
+    return api, sites, money, money.new_owner()
 
 
 def choose_provider(api, site, ws, acct):
@@ -80,13 +84,20 @@ def choose_provider(api, site, ws, acct):
     return ws
 
 
-def workspace_on_provider(api, money, site):
-    """A new owner and a workspace of theirs that settles through the sample provider, with
-    yesterday's usage: logs 2,400,000 at 7 days -> 2.40 x 1.20 = 2.88."""
-    a = money.new_owner()
-    ws = choose_provider(api, site, bind(api, site, a), a)
+def workspace_on_provider(api, site, owner):
+    """A workspace of the owner that settles through the sample provider, with yesterday's
+    usage: logs 2,400,000 at 7 days -> 2.40 x 1.20 = 2.88. Returns it and its bill's id."""
+    ws = choose_provider(api, site, bind(api, site, owner), owner)
     take(api, site, usage(site, ws))
-    return a, ws, "%s:%s:%s" % (site.id, ws, yday(site))
+    return ws, "%s:%s:%s" % (site.id, ws, yday(site))
+
+
+def bill(api, site, ws, owner):
+    """Yesterday's bill as its owner reads it."""
+    r = api("GET", "/api/v1/workspaces/%s/%s/bills/%s" % (site.id, ws, yday(site)),
+            token=owner.token)
+    assert r.status_code == 200, r.text
+    return r.json()["bill"]
 
 
 def records(api, bill_id):
@@ -130,16 +141,16 @@ def test_make_install_stages_the_plugin_headers_and_a_relocatable_pc(sdk):
 
 
 def test_one_config_line_loads_the_provider_and_it_settles_a_bill_once(world):
-    api, sites, money = world
+    api, sites, money, a = world
     conf = Path(api.stack.config_path).read_text().splitlines()
     assert [line for line in conf if PROVIDER in line] == ["plugin = " + PROVIDER]
     site = sites["sd1"]
-    a, ws, bill_id = workspace_on_provider(api, money, site)
+    ws, bill_id = workspace_on_provider(api, site, a)
 
     p = run(api, site, "--verbose")
     assert p.returncode == 0, p.stdout + p.stderr
     assert offers(p, bill_id) == 1 and "settle %s attempt=1 settled\n" % bill_id in p.stdout
-    b = bill(api, money, site, ws)
+    b = bill(api, site, ws, a)
     assert (b["id"], b["total"], b["total_cash_or_card"]) == (bill_id, 288, 0)
     s = b["settlement"]
     assert (s["state"], s["provider"], s["account"], s["attempt"]) == \
@@ -160,19 +171,19 @@ def test_one_config_line_loads_the_provider_and_it_settles_a_bill_once(world):
     assert p.returncode == 0, p.stdout + p.stderr
     assert offers(p, bill_id) == 0
     assert records(api, bill_id) == got
-    assert bill(api, money, site, ws)["settlement"] == s
+    assert bill(api, site, ws, a)["settlement"] == s
 
 
 def test_racing_billing_runs_offer_the_bill_to_the_provider_once(world):
-    api, sites, money = world
+    api, sites, money, a = world
     site = sites["sd2"]
-    a, ws, bill_id = workspace_on_provider(api, money, site)
+    ws, bill_id = workspace_on_provider(api, site, a)
     outs = race(3, lambda i: run(api, site, "--verbose"))
     assert all(p.returncode == 0 for p in outs), [p.stdout + p.stderr for p in outs]
     assert sum(offers(p, bill_id) for p in outs) == 1, [p.stdout for p in outs]
     got = records(api, bill_id)
     assert [(r["amount"], r["attempt"]) for r in got] == [(288, 1)]
-    assert bill(api, money, site, ws)["settlement"]["state"] == "settled"
+    assert bill(api, site, ws, a)["settlement"]["state"] == "settled"
 
 
 def test_a_recorded_bill_offered_again_is_done_and_another_amount_is_a_conflict(world):
@@ -180,9 +191,9 @@ def test_a_recorded_bill_offered_again_is_done_and_another_amount_is_a_conflict(
     recorded the bill, before its answer was kept): the same bill is DONE without a second
     record; a record with another amount is FAILED, left to an operator, never offered
     again."""
-    api, sites, money = world
+    api, sites, money, a = world
     site = sites["sd3"]
-    a, w1, same = workspace_on_provider(api, money, site)
+    w1, same = workspace_on_provider(api, site, a)
     w2 = choose_provider(api, site, bind(api, site, a), a)
     take(api, site, usage(site, w2))
     other = "%s:%s:%s" % (site.id, w2, yday(site))
@@ -196,12 +207,12 @@ def test_a_recorded_bill_offered_again_is_done_and_another_amount_is_a_conflict(
     assert p.returncode == 0, p.stdout + p.stderr
     assert "settle %s attempt=1 settled\n" % same in p.stdout
     assert "settle %s attempt=1 failed amount_conflict\n" % other in p.stdout
-    assert bill(api, money, site, w1)["settlement"]["state"] == "settled"
-    s = bill(api, money, site, w2)["settlement"]
+    assert bill(api, site, w1, a)["settlement"]["state"] == "settled"
+    s = bill(api, site, w2, a)["settlement"]
     assert (s["state"], s["detail"], s["attempt"]) == ("failed", "amount_conflict", 1)
     assert records(api, same) + records(api, other) == before
 
     p = run(api, site, "--verbose")
     assert p.returncode == 0, p.stdout + p.stderr
     assert offers(p, same) == 0 and offers(p, other) == 0
-    assert bill(api, money, site, w2)["settlement"] == s
+    assert bill(api, site, w2, a)["settlement"] == s
