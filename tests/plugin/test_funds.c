@@ -340,6 +340,16 @@ static void test_load(const char *path)
         {"funds.ops.reverse", "POST",
          "/api/v1/ops/accounts/(?<id>[0-9a-f]{24})/entries/(?<seq>[0-9]{1,18})/reverse",
          "funds_reverse", EC_ROUTE_OPERATOR},
+        {"funds.voucher_entries", "GET", "/api/v1/vouchers/(?<fund>[0-9a-f]{24})/entries", NULL,
+         EC_ROUTE_AUTH},
+        {"funds.card_entries", "GET", "/api/v1/cards/(?<fund>[0-9a-f]{24})/entries", NULL,
+         EC_ROUTE_AUTH},
+        {"funds.ops.voucher_entries", "GET",
+         "/api/v1/ops/accounts/(?<id>[0-9a-f]{24})/vouchers/(?<fund>[0-9a-f]{24})/entries", NULL,
+         EC_ROUTE_OPERATOR},
+        {"funds.ops.card_entries", "GET",
+         "/api/v1/ops/accounts/(?<id>[0-9a-f]{24})/cards/(?<fund>[0-9a-f]{24})/entries", NULL,
+         EC_ROUTE_OPERATOR},
     };
     const ec_route *r;
     size_t i, n = 0;
@@ -353,7 +363,7 @@ static void test_load(const char *path)
        "internal functions are not exported");
     for (r = P.plugin->routes; r->name; r++)
         n++;
-    is_int(n, 11, "eleven routes");
+    is_int(n, 15, "fifteen routes");
     for (i = 0; i < sizeof want / sizeof want[0]; i++) {
         r = mock_plugin_route(&P, want[i].name);
         ok(r && !strcmp(r->method, want[i].method) && !strcmp(r->pattern, want[i].pattern) &&
@@ -373,9 +383,14 @@ static void test_load(const char *path)
 static void test_config(void)
 {
     static const char *const bad[][2] = {
-        {"minor_per_unit", "0"},         {"card_validity_days", "0"},
-        {"card_bonus_percent", "101"},   {"card_bonus_percent", "-1"},
-        {"card_validity_days", "36501"}, {"card_bonus_threshold_percent", "1001"},
+        {"minor_per_unit", "0"},
+        {"card_validity_days", "0"},
+        {"card_bonus_percent", "101"},
+        {"card_bonus_percent", "-1"},
+        {"card_validity_days", "36501"},
+        {"card_bonus_threshold_percent", "1001"},
+        {"currency", "cny"},
+        {"currency", "EURO"},
     };
     size_t i;
 
@@ -383,6 +398,10 @@ static void test_config(void)
         const char *cfg[] = {bad[i][0], bad[i][1], NULL};
         ok(restart(cfg) < 0 && mock_log_contains(bad[i][0]), "init refuses [funds] %s = %s",
            bad[i][0], bad[i][1]);
+    }
+    {
+        const char *usd[] = {"currency", "USD", NULL};
+        ok(restart(usd) == 0, "init takes [funds] currency = USD");
     }
     ok(restart(NULL) == 0, "restart with the defaults");
 }
@@ -512,7 +531,8 @@ static void test_remittances(void)
     req = run("funds.wallet", NULL, NULL, &alice, NULL, NULL, NULL);
     text = printed(req);
     is_str(text,
-           "{\"cash\":0,\"arrears\":0,\"available\":0,\"vouchers\":[],\"cards\":[],\"seq\":0}",
+           "{\"cash\":0,\"arrears\":0,\"available\":0,\"vouchers\":[],\"cards\":[],\"seq\":0,"
+           "\"currency\":\"CNY\"}",
            "wallet: an account without entries has an empty wallet");
     free(text);
     mock_request_free(req);
@@ -570,7 +590,7 @@ static void test_remittances(void)
     text = printed(req);
     is_str(text,
            "{\"cash\":50000,\"arrears\":0,\"available\":50000,\"vouchers\":[],\"cards\":[],"
-           "\"seq\":1}",
+           "\"seq\":1,\"currency\":\"CNY\"}",
            "wallet: cash after the remittance, only the caller's own");
     free(text);
     mock_request_free(req);
@@ -1069,6 +1089,10 @@ static void test_redeem(void)
                               ALICE)) == 1 &&
            mock_db_count_json("journal", fmt("{\"key\": \"redeem:%s\"}", c0)) == 1,
        "redeem: the claim and the journal key redeem:<code>");
+    ok(mock_db_count_json("voucher_redemption_keys",
+                          fmt("{\"_id\": \"%s\\u001fredeem:r-1\", \"code\": \"%s\"}", ALICE, c0)) ==
+           1,
+       "redeem: the key pointer binds the account's key to the code, by _id");
     check_refused("redeem: the same code under another key", "funds.vouchers.redeem", NULL,
                   fmt("{\"code\": \"%s\"}", c0), &alice, "r-2", 409, "code_used");
     check_refused("redeem: a code another account redeemed", "funds.vouchers.redeem", NULL,
