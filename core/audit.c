@@ -39,6 +39,8 @@ static enum op op_of(const char *kind)
         return OP_CHARGE_CASH_OR_CARD;
     if (strcmp(kind, "reversal") == 0)
         return OP_REVERSE;
+    if (strcmp(kind, "package") == 0)
+        return OP_PACKAGE;
     return OP_UNKNOWN;
 }
 

@@ -240,8 +240,8 @@ static void sum_moves(checker *c, const ec_entry *e, const ec_wallet *base, enum
             if (vr && op == OP_CHARGE_CASH_OR_CARD)
                 audit_fail(c, e->seq, "voucher_not_allowed",
                            "voucher %s paid a charge payable by cards and cash only", id);
-            if (vr && op == OP_CHARGE && strcmp(vr->kind, "full_reduction") == 0 &&
-                e->amount < vr->threshold)
+            if (vr && (op == OP_CHARGE || op == OP_PACKAGE) &&
+                strcmp(vr->kind, "full_reduction") == 0 && e->amount < vr->threshold)
                 audit_fail(
                     c, e->seq, "below_threshold",
                     "full-reduction voucher %s paid a charge of %lld below its threshold %lld", id,
@@ -479,7 +479,8 @@ static const char *conservation(const ec_entry *e, const ec_wallet *base, enum o
         return why;
     }
     case OP_CHARGE:
-    case OP_CHARGE_CASH_OR_CARD: {
+    case OP_CHARGE_CASH_OR_CARD:
+    case OP_PACKAGE: {
         int64_t paid = 0, owed = 0;
         int overflow = 0;
         audit_add(&paid, v->dv_old, &overflow);
@@ -494,6 +495,9 @@ static const char *conservation(const ec_entry *e, const ec_wallet *base, enum o
         else if (overflow || owed != amount)
             snprintf(why, size, "charge: funds paid %lld + arrears %lld ≠ amount %lld",
                      (long long)-paid, (long long)v->darrears, (long long)amount);
+        else if (op == OP_PACKAGE && v->darrears != 0)
+            snprintf(why, size, "a package purchase leaves arrears of %lld",
+                     (long long)v->darrears);
         else
             return NULL;
         return why;
@@ -522,7 +526,7 @@ static void check_split(checker *c, const ec_entry *e, enum op op, const view *v
     const ec_split *s = &e->split;
     if (op == OP_CHARGE_CASH_OR_CARD && (s->ordinary_vouchers || s->full_reduction_vouchers))
         audit_fail(c, e->seq, "bad_split", "a cash-or-card charge's split names vouchers");
-    if (op != OP_CHARGE && op != OP_CHARGE_CASH_OR_CARD) {
+    if (op != OP_CHARGE && op != OP_CHARGE_CASH_OR_CARD && op != OP_PACKAGE) {
         if (s->ordinary_vouchers || s->full_reduction_vouchers || s->cards || s->cash || s->arrears)
             audit_fail(c, e->seq, "bad_split", "a %s entry has a split", e->kind);
         return;
@@ -579,7 +583,8 @@ static void count_totals(checker *c, const ec_entry *e, enum op op, const view *
     case OP_GRANT: audit_add(&t->in, e->amount, &overflow); break;
     case OP_CARD: audit_add(&t->in, v->dv_new, &overflow); break;
     case OP_CHARGE:
-    case OP_CHARGE_CASH_OR_CARD: audit_add(&t->out, e->amount, &overflow); break;
+    case OP_CHARGE_CASH_OR_CARD:
+    case OP_PACKAGE: audit_add(&t->out, e->amount, &overflow); break;
     case OP_REVERSE: {
         int net_overflow = 0;
         audit_add(reversal_net(v, &net_overflow) > 0 ? &t->in : &t->out, e->amount, &overflow);

@@ -22,7 +22,16 @@
 #include "core/ledger.h"
 
 /* What an entry's `kind` label does (the operation itself is not stored). */
-enum op { OP_UNKNOWN, OP_CREDIT, OP_GRANT, OP_CARD, OP_CHARGE, OP_CHARGE_CASH_OR_CARD, OP_REVERSE };
+enum op {
+    OP_UNKNOWN,
+    OP_CREDIT,
+    OP_GRANT,
+    OP_CARD,
+    OP_CHARGE,
+    OP_CHARGE_CASH_OR_CARD,
+    OP_REVERSE,
+    OP_PACKAGE /* a package purchase: a charge that never leaves arrears */
+};
 
 /* An idempotency key seen in the account, and the entry that used it. */
 typedef struct seen {

@@ -60,6 +60,7 @@ static int operation_of(const ec_entry *e, const ec_wallet *base, enum op op, ec
     case OP_CREDIT: out->kind = EC_OP_CREDIT; return nv || nc ? -1 : 0;
     case OP_CHARGE: out->kind = EC_OP_CHARGE; return nv || nc ? -1 : 0;
     case OP_CHARGE_CASH_OR_CARD: out->kind = EC_OP_CHARGE_CASH_OR_CARD; return nv || nc ? -1 : 0;
+    case OP_PACKAGE: out->kind = EC_OP_BUY_PACKAGE; return nv || nc ? -1 : 0;
     case OP_GRANT:
         if (nv != 1 || nc != 0)
             return -1;

@@ -14,6 +14,9 @@
  *                  used first, then the oldest. Funds outside their validity are never used.
  *   CHARGE_CASH_OR_CARD  a charge that vouchers may not pay (SMS and dial-test usage):
  *                  stored-value cards, cash, then arrears, in the same order within a kind.
+ *   BUY_PACKAGE    a prepaid package's price, paid like CHARGE but never into arrears: when
+ *                  vouchers, cards and cash together do not cover it, it is refused
+ *                  "insufficient_funds" and nothing moves.
  *
  * Every operation first retires the funds that can never pay again (balance 0, or at or past
  * valid_to): the entry before shows them used up or expired, the new one no longer carries
@@ -21,8 +24,8 @@
  *
  * Ownership: after's arrays and the moves are allocated from `arena`.
  * Failure: -1 with *refusal set to a stable code: "invalid_amount", "amount_overflow",
- * "insufficient_cash", "voucher_exists", "card_exists", "invalid_voucher", "invalid_card",
- * "too_many_funds", "invalid_operation", "out_of_memory".
+ * "insufficient_cash", "insufficient_funds", "voucher_exists", "card_exists", "invalid_voucher",
+ * "invalid_card", "too_many_funds", "invalid_operation", "out_of_memory".
  */
 #ifndef EC_CORE_LEDGER_APPLY_H
 #define EC_CORE_LEDGER_APPLY_H

@@ -163,8 +163,11 @@ enum ec_op_kind {
     EC_OP_BUY_CARD = 3,      /* cash to a new card (and an optional bonus voucher) */
     EC_OP_CHARGE = 4,        /* money out, in the deduction order; the rest becomes arrears */
     /* -- v1 (bills) -- */
-    EC_OP_CHARGE_CASH_OR_CARD = 5 /* a charge vouchers may not pay (SMS, dial tests): cards,
-                                   * cash, then arrears */
+    EC_OP_CHARGE_CASH_OR_CARD = 5, /* a charge vouchers may not pay (SMS, dial tests): cards,
+                                    * cash, then arrears */
+    /* -- v1 (packages) -- */
+    EC_OP_BUY_PACKAGE = 7 /* a prepaid package paid in the deduction order (vouchers, cards,
+                           * cash); refused "insufficient_funds" rather than leave arrears */
 };
 
 /* The bonus rule a card purchase was made under ([funds] card_bonus_percent and
