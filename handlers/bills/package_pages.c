@@ -32,31 +32,14 @@
 #define DAYS_MAX 92
 #define CSV_HEADER "day,workspace,item,retention,quantity,covered\r\n"
 
-/* A query parameter: absent (`fallback`), or an integer in [lo, hi]; -1 when bad. */
-static int query_int(const ec_host *h, ec_request *req, const char *name, int64_t lo, int64_t hi,
-                     int64_t fallback, int64_t *out)
-{
-    const char *s = h->query(req, name);
-    char *end = NULL;
-    if (s == NULL) {
-        *out = fallback;
-        return 0;
-    }
-    long long v = strtoll(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /* ---- the account's purchases ---- */
 
 static int purchases(bills_state *st, ec_request *req, const char *account)
 {
     const ec_host *h = st->host;
     int64_t limit, cursor, head = 0;
-    if (query_int(h, req, "limit", 1, LIST_MAX, LIST_DEFAULT, &limit) < 0 ||
-        query_int(h, req, "cursor", 1, INT64_MAX, 0, &cursor) < 0)
+    if (pkg_query_int(h, req, "limit", 1, LIST_MAX, LIST_DEFAULT, &limit) < 0 ||
+        pkg_query_int(h, req, "cursor", 1, INT64_MAX, 0, &cursor) < 0)
         return h->reply_error(req, 400, "invalid_request", "limit 1..%d, cursor a number",
                               LIST_MAX);
     ec_status rc = h->gapless_head(PKG_OWNED, account, &head);
@@ -285,7 +268,7 @@ static int detail(bills_state *st, ec_request *req, const char *viewer)
         return h->reply_db_error(req, rc);
     int64_t limit, cursor = -1, today;
     const char *cursor_text = h->query(req, "cursor");
-    if (query_int(h, req, "limit", 1, DAYS_MAX, DAYS_DEFAULT, &limit) < 0 ||
+    if (pkg_query_int(h, req, "limit", 1, DAYS_MAX, DAYS_DEFAULT, &limit) < 0 ||
         (cursor_text && ec_bill_day_parse(cursor_text, &cursor) < 0))
         return h->reply_error(req, 400, "invalid_request", "limit 1..%d, cursor a day", DAYS_MAX);
     const ec_site *site = h->site_get(p.site);

@@ -308,9 +308,8 @@ int bills_package_define(ec_request *req, void *state)
     return h->reply_json(req, 201, out);
 }
 
-/* A query parameter as an integer in [lo, hi], or `fallback` when absent; -1 when bad. */
-static int query_int(const ec_host *h, ec_request *req, const char *name, int64_t lo, int64_t hi,
-                     int64_t fallback, int64_t *out)
+int pkg_query_int(const ec_host *h, ec_request *req, const char *name, int64_t lo, int64_t hi,
+                  int64_t fallback, int64_t *out)
 {
     const char *s = h->query(req, name);
     char *end = NULL;
@@ -333,8 +332,8 @@ int bills_package_list(ec_request *req, void *state)
     int64_t limit, cursor, head = 0;
     if (site == NULL)
         return h->reply_error(req, 404, "not_found", "no such site");
-    if (query_int(h, req, "limit", 1, LIST_MAX, LIST_DEFAULT, &limit) < 0 ||
-        query_int(h, req, "cursor", 1, INT64_MAX, 0, &cursor) < 0)
+    if (pkg_query_int(h, req, "limit", 1, LIST_MAX, LIST_DEFAULT, &limit) < 0 ||
+        pkg_query_int(h, req, "cursor", 1, INT64_MAX, 0, &cursor) < 0)
         return h->reply_error(req, 400, "invalid_request", "limit 1..%d, cursor a number",
                               LIST_MAX);
     ec_status rc = h->gapless_head(PKG_DEFS, site->id, &head);

@@ -73,6 +73,10 @@ BILLS_HIDDEN int pkg_items_json(const ec_host *h, cJSON *array, const pkg_item *
 /* The purchase as JSON (without its days); NULL on no memory. */
 BILLS_HIDDEN cJSON *pkg_purchase_json(const ec_host *h, const pkg_purchase *p);
 
+/* A query parameter as an integer in [lo, hi], or `fallback` when absent; -1 when bad. */
+BILLS_HIDDEN int pkg_query_int(const ec_host *h, ec_request *req, const char *name, int64_t lo,
+                               int64_t hi, int64_t fallback, int64_t *out);
+
 /* ---- packages.c: routes ---- */
 /* POST /api/v1/ops/packages/catalog/{site}, GET /api/v1/packages/catalog/{site} */
 BILLS_HIDDEN int bills_package_define(ec_request *req, void *state);

@@ -194,6 +194,10 @@ def test_a_package_covers_its_workspaces_in_order_and_only_the_overflow_is_bille
         "%s,%s,time_series,3,400,400" % (today(site), b), ""]
     listed = api("GET", PURCHASES, token=owner.token).json()
     assert [x["id"] for x in listed["purchases"]] == [p["id"]]
+    # a package is not refundable: its entry is no credit or charge to reverse
+    r = api("POST", ecapi.ops_account(owner.id, "entries/%d/reverse" % p["entry_seq"]),
+            json={"reason": "asked for a refund"}, token=money.op.token)
+    ecapi.assert_error(r, 409, "not_reversible")
     assert api("GET", "/api/v1/ops/accounts/%s/packages" % owner.id,
                token=money.op.token).json() == listed
 
