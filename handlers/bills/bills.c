@@ -37,6 +37,16 @@ int bills_reply_internal(bills_state *st, ec_request *req, const char *fmt, ...)
     return st->host->reply_error(req, 500, "internal", "internal error");
 }
 
+ec_status bills_find_id(const ec_host *h, ec_request *req, const char *collection, const char *id,
+                        bson_t **doc)
+{
+    bson_t filter = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    ec_status rc = h->db_find_one(req, collection, &filter, NULL, doc);
+    bson_destroy(&filter);
+    return rc;
+}
+
 const char *bills_doc_str(const bson_t *doc, const char *key)
 {
     bson_iter_t it;
@@ -209,6 +219,16 @@ static const ec_route bills_routes[] = {
      EC_ROUTE_OPERATOR, NULL},
     {"bills.ops_package_purchases", "GET", "/api/v1/ops/accounts/(?<account>[0-9a-f]{24})/packages",
      bills_ops_package_purchases, EC_ROUTE_OPERATOR, NULL},
+    /* the accounts' monthly bills (account_pages.c) */
+    {"bills.monthly_list", "GET", "/api/v1/monthly-bills", bills_account_monthly_list,
+     EC_ROUTE_OWNER, NULL},
+    {"bills.monthly_get", "GET", "/api/v1/monthly-bills/(?<month>[0-9]{4}-[0-9]{2})",
+     bills_account_monthly_get, EC_ROUTE_OWNER, NULL},
+    {"bills.ops_monthly_list", "GET", "/api/v1/ops/accounts/(?<id>[0-9a-f]{24})/monthly-bills",
+     bills_ops_account_monthly_list, EC_ROUTE_OPERATOR, NULL},
+    {"bills.ops_monthly_get", "GET",
+     "/api/v1/ops/accounts/(?<id>[0-9a-f]{24})/monthly-bills/(?<month>[0-9]{4}-[0-9]{2})",
+     bills_ops_account_monthly_get, EC_ROUTE_OPERATOR, NULL},
     {NULL, NULL, NULL, NULL, 0, NULL},
 };
 

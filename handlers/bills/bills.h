@@ -19,6 +19,8 @@
  *   bill_days    {_id: "<site>:<day>", site, day, bills, by, at}: the day is fully billed.
  *   monthly_bills {_id: "<site>:<workspace>:<YYYY-MM>", ...}: a workspace's month (monthly.c).
  *   bill_months  {_id: "<site>:<YYYY-MM>", site, month, bills, at}: the month is billed.
+ *   account_monthly_bills {_id: "<account>:<YYYY-MM>", ...}: an account's month, with what
+ *          paid it and the invoiceable amount (account_month.c); account_months its markers.
  *   bill_pending, bills_unsettled, bill_settlements, bill_attempts: settlement (settle.c).
  *   arrears_notices, arrears_accounts, arrears_locks: arrears and locks (arrears.c).
  *   spend_alerts, spend_alert_notices: high-spend alerts (alerts.c).
@@ -55,6 +57,12 @@
 #define BILLS_WS_STATES "workspace_states"
 #define BILLS_SPEND_ALERTS "spend_alerts"
 #define BILLS_SPEND_NOTICES "spend_alert_notices"
+/* The accounts' monthly bills (account_month.c): {_id "<account>:<YYYY-MM>"}, and the
+ * months made ({_id "YYYY-MM"}). */
+#define BILLS_ACCOUNT_MONTHLY "account_monthly_bills"
+#define BILLS_ACCOUNT_MONTHS "account_months"
+/* Read only: the journal's key claims {_id "<account>\x1f<key>", seq} (core/ledger_claim.h). */
+#define BILLS_JOURNAL_KEYS "journal_keys"
 
 /* A usage batch: records per request (the schema says the same). */
 #define BILLS_BATCH_MAX 1000
@@ -134,9 +142,32 @@ BILLS_HIDDEN ec_status bills_alerts_after_settle(bills_state *st, ec_request *re
 
 /* ---- monthly.c ---- */
 
+/* One item's month: the sums of its daily lines' units (hundredths) and fees. */
+typedef struct bills_month_item {
+    char item[EC_PRICE_NAME_MAX];
+    int64_t units, fee;
+} bills_month_item;
+/* Adds a daily bill's lines to items[0..*n) (room for max): 0, or -1 on a malformed bill,
+ * more than max items or an overflow. */
+BILLS_HIDDEN int bills_month_items_add(bills_month_item *items, size_t *n, size_t max,
+                                       const bson_t *bill);
+/* Puts them in item name order. */
+BILLS_HIDDEN void bills_month_items_sort(bills_month_item *items, size_t n);
 /* Makes the site's monthly bills of year-month (once each); 0, or 1 (reason on stderr). */
 BILLS_HIDDEN int bills_month_run(bills_state *st, const ec_site *site, int year, int month,
                                  int verbose);
+
+/* ---- account_month.c, account_pages.c: the accounts' monthly bills ---- */
+
+/* Makes the accounts' monthly bills of the months before the clock's that every site has
+ * billed (once each); 0, or 1 (reason on stderr). */
+BILLS_HIDDEN int bills_account_months(bills_state *st, int64_t now_s, int verbose);
+/* GET /api/v1/monthly-bills and /api/v1/monthly-bills/{month} (owners) */
+BILLS_HIDDEN int bills_account_monthly_list(ec_request *req, void *state);
+BILLS_HIDDEN int bills_account_monthly_get(ec_request *req, void *state);
+/* GET /api/v1/ops/accounts/{id}/monthly-bills and .../{month} (operators) */
+BILLS_HIDDEN int bills_ops_account_monthly_list(ec_request *req, void *state);
+BILLS_HIDDEN int bills_ops_account_monthly_get(ec_request *req, void *state);
 
 /* ---- bills.c: shared helpers ---- */
 
@@ -145,6 +176,10 @@ BILLS_HIDDEN int bills_month_run(bills_state *st, const ec_site *site, int year,
 #define BILLS_DAY_TEXT 16
 BILLS_HIDDEN int bills_local_day(const ec_host *h, const ec_site *site, int64_t at,
                                  ec_local_date *ld, char *text, int64_t *day_no);
+/* The document of `collection` whose _id is `id` (an arena-owned copy): db_find_one's
+ * statuses. */
+BILLS_HIDDEN ec_status bills_find_id(const ec_host *h, ec_request *req, const char *collection,
+                                     const char *id, bson_t **doc);
 /* A string member of a stored document (pointing into it), or NULL. */
 BILLS_HIDDEN const char *bills_doc_str(const bson_t *doc, const char *key);
 /* An integer member (int32 or int64) of a stored document, or -1 when it is absent. */

@@ -24,18 +24,13 @@
 
 #define ITEMS_MAX 64
 
-typedef struct month_item {
-    char item[EC_PRICE_NAME_MAX];
-    int64_t units, fee;
-} month_item;
-
 typedef struct month_ctx {
     bills_state *st;
     const ec_site *site;
     char month[8]; /* YYYY-MM */
     int verbose;
     char workspace[72];
-    month_item items[ITEMS_MAX];
+    bills_month_item items[ITEMS_MAX];
     size_t nitems;
     int64_t days, total;
     int64_t made, existing;
@@ -82,16 +77,12 @@ static ec_status insert_monthly(month_ctx *c)
     return rc;
 }
 
-/* Adds one daily bill's lines to the workspace's month; -1 on a malformed bill or overflow. */
-static int add_daily(month_ctx *c, const bson_t *doc)
+int bills_month_items_add(bills_month_item *items, size_t *n, size_t max, const bson_t *bill)
 {
     bson_iter_t it, arr;
-    int64_t total = bills_doc_int(doc, "total");
-    if (total < 0 || __builtin_add_overflow(c->total, total, &c->total) ||
-        !bson_iter_init_find(&it, doc, "lines") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+    if (!bson_iter_init_find(&it, bill, "lines") || !BSON_ITER_HOLDS_ARRAY(&it) ||
         !bson_iter_recurse(&it, &arr))
         return -1;
-    c->days++;
     while (bson_iter_next(&arr)) {
         const uint8_t *data;
         uint32_t len;
@@ -106,17 +97,17 @@ static int add_daily(month_ctx *c, const bson_t *doc)
         if (item == NULL || strlen(item) >= EC_PRICE_NAME_MAX || units < 0 || fee < 0)
             return -1;
         size_t k = 0;
-        while (k < c->nitems && strcmp(c->items[k].item, item) != 0)
+        while (k < *n && strcmp(items[k].item, item) != 0)
             k++;
-        if (k == c->nitems) {
-            if (k == ITEMS_MAX)
+        if (k == *n) {
+            if (k == max)
                 return -1;
-            memset(&c->items[k], 0, sizeof c->items[k]);
-            memcpy(c->items[k].item, item, strlen(item) + 1);
-            c->nitems++;
+            memset(&items[k], 0, sizeof items[k]);
+            memcpy(items[k].item, item, strlen(item) + 1);
+            (*n)++;
         }
-        if (__builtin_add_overflow(c->items[k].units, units, &c->items[k].units) ||
-            __builtin_add_overflow(c->items[k].fee, fee, &c->items[k].fee))
+        if (__builtin_add_overflow(items[k].units, units, &items[k].units) ||
+            __builtin_add_overflow(items[k].fee, fee, &items[k].fee))
             return -1;
     }
     return 0;
@@ -124,12 +115,29 @@ static int add_daily(month_ctx *c, const bson_t *doc)
 
 static int item_order(const void *pa, const void *pb)
 {
-    return strcmp(((const month_item *)pa)->item, ((const month_item *)pb)->item);
+    return strcmp(((const bills_month_item *)pa)->item, ((const bills_month_item *)pb)->item);
+}
+
+void bills_month_items_sort(bills_month_item *items, size_t n)
+{
+    if (n > 1)
+        qsort(items, n, sizeof *items, item_order);
+}
+
+/* Adds one daily bill to the workspace's month; -1 on a malformed bill or overflow. */
+static int add_daily(month_ctx *c, const bson_t *doc)
+{
+    int64_t total = bills_doc_int(doc, "total");
+    if (total < 0 || __builtin_add_overflow(c->total, total, &c->total) ||
+        bills_month_items_add(c->items, &c->nitems, ITEMS_MAX, doc) < 0)
+        return -1;
+    c->days++;
+    return 0;
 }
 
 static ec_status flush(month_ctx *c)
 {
-    qsort(c->items, c->nitems, sizeof *c->items, item_order);
+    bills_month_items_sort(c->items, c->nitems);
     ec_status rc = insert_monthly(c);
     c->nitems = 0;
     c->days = c->total = 0;

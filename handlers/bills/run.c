@@ -24,7 +24,8 @@
  *
  * The rules above read host->clock_ms (the wall clock, or the test setting test_clock_file).
  * After the site's days, its pending bills are offered to their providers (settle.c); after
- * every site, the accounts in arrears are locked or unlocked (arrears.c).
+ * every site, the accounts' monthly bills are made (account_month.c) and the accounts in
+ * arrears are locked or unlocked (arrears.c).
  *
  * Options for tests and repairs: `--now UNIX_S` runs as of that time instead, `--throttle-ms N`
  * pauses after each bill made and each settlement answer, and `--verbose` prints each bill
@@ -538,6 +539,9 @@ int bills_command(void *state, int argc, char **argv)
         c->site = site;
         rc |= run_site(c);
     }
+    /* An account's monthly bill spans its sites: made once every site has billed the month. */
+    if (opt.day < 0)
+        rc |= bills_account_months(st, opt.now_s, opt.verbose);
     /* Accounts pay across sites: their arrears are looked at once the sites are settled. */
     rc |= bills_arrears_pass(st, opt.now_s, opt.verbose);
     free(c);

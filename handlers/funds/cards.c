@@ -103,5 +103,6 @@ int funds_card_buy(ec_request *req, void *state)
     if (!replayed)
         h->log(EC_LOG_INFO, FUNDS_PLUGIN, "account %s bought card %s (entry %lld)", e.account,
                card->id, (long long)e.seq);
+    funds_note_new_funds(st, &e);
     return funds_reply_entry(st, req, 201, "card", funds_card_json(h, card, e.at), &e);
 }

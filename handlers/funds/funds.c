@@ -266,6 +266,15 @@ static const ec_route funds_routes[] = {
     {"funds.ops.wallet", "GET", OPS_ACCOUNT "/wallet", funds_ops_wallet, EC_ROUTE_OPERATOR, NULL},
     {"funds.ops.entries", "GET", OPS_ACCOUNT "/entries", funds_ops_entries, EC_ROUTE_OPERATOR,
      NULL},
+    /* voucher details and card details (fund_details.c) */
+    {"funds.voucher_entries", "GET", "/api/v1/vouchers/(?<fund>[0-9a-f]{24})/entries",
+     funds_voucher_details, EC_ROUTE_AUTH, NULL},
+    {"funds.card_entries", "GET", "/api/v1/cards/(?<fund>[0-9a-f]{24})/entries", funds_card_details,
+     EC_ROUTE_AUTH, NULL},
+    {"funds.ops.voucher_entries", "GET", OPS_ACCOUNT "/vouchers/(?<fund>[0-9a-f]{24})/entries",
+     funds_ops_voucher_details, EC_ROUTE_OPERATOR, NULL},
+    {"funds.ops.card_entries", "GET", OPS_ACCOUNT "/cards/(?<fund>[0-9a-f]{24})/entries",
+     funds_ops_card_details, EC_ROUTE_OPERATOR, NULL},
     {NULL, NULL, NULL, NULL, 0, NULL},
 };
 

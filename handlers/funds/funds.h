@@ -17,6 +17,8 @@
  *   voucher_redemptions   {_id: code, account, key ("redeem:<Idempotency-Key>"), at}: the
  *                          unique _id makes a code one-time, the unique (account, key) binds
  *                          an Idempotency-Key to one code.
+ *   fund_starts           {_id: "<account>:voucher:<id>" | "<account>:card:<id>", account,
+ *                          fund, seq, at}: the entry that brought a fund in (fund_details.c).
  *
  * Every declaration here is hidden: the shared object exports one symbol, ec_plugin_entry
  * (funds.c). cJSON objects returned here are the caller's; strings and documents are
@@ -114,5 +116,16 @@ FUNDS_HIDDEN int funds_ops_codes(ec_request *req, void *state);   /* codes.c */
 FUNDS_HIDDEN int funds_ops_remit(ec_request *req, void *state);   /* ops.c */
 FUNDS_HIDDEN int funds_ops_charge(ec_request *req, void *state);  /* ops.c */
 FUNDS_HIDDEN int funds_ops_reverse(ec_request *req, void *state); /* reversals.c */
+
+/* ---- fund_details.c: voucher details and card details ---- */
+
+/* After an entry that created vouchers or cards (a positive move of a voucher or card),
+ * records where each began (`fund_starts`, a unique insert): its details walk stops there.
+ * A failed insert is logged; the details then find the fund while it is in the wallet. */
+FUNDS_HIDDEN void funds_note_new_funds(funds_state *st, const ec_entry *e);
+FUNDS_HIDDEN int funds_voucher_details(ec_request *req, void *state);
+FUNDS_HIDDEN int funds_card_details(ec_request *req, void *state);
+FUNDS_HIDDEN int funds_ops_voucher_details(ec_request *req, void *state);
+FUNDS_HIDDEN int funds_ops_card_details(ec_request *req, void *state);
 
 #endif

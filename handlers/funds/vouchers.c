@@ -284,6 +284,7 @@ int funds_redeem(ec_request *req, void *state)
     if (!replayed)
         h->log(EC_LOG_INFO, FUNDS_PLUGIN, "account %s redeemed a code into voucher %s (entry %lld)",
                me, v->id, (long long)e.seq);
+    funds_note_new_funds(st, &e);
     return funds_reply_entry(st, req, 201, "voucher", funds_voucher_json(h, v, e.at), &e);
 }
 
@@ -362,5 +363,6 @@ int funds_ops_voucher(ec_request *req, void *state)
         h->log(EC_LOG_INFO, FUNDS_PLUGIN,
                "operator %s granted voucher %s of %lld to account %s (entry %lld)",
                h->session(req)->account_id, v->id, (long long)v->face, account, (long long)e.seq);
+    funds_note_new_funds(st, &e);
     return funds_reply_entry(st, req, 201, "voucher", funds_voucher_json(h, v, e.at), &e);
 }

@@ -340,6 +340,16 @@ static void test_load(const char *path)
         {"funds.ops.reverse", "POST",
          "/api/v1/ops/accounts/(?<id>[0-9a-f]{24})/entries/(?<seq>[0-9]{1,18})/reverse",
          "funds_reverse", EC_ROUTE_OPERATOR},
+        {"funds.voucher_entries", "GET", "/api/v1/vouchers/(?<fund>[0-9a-f]{24})/entries", NULL,
+         EC_ROUTE_AUTH},
+        {"funds.card_entries", "GET", "/api/v1/cards/(?<fund>[0-9a-f]{24})/entries", NULL,
+         EC_ROUTE_AUTH},
+        {"funds.ops.voucher_entries", "GET",
+         "/api/v1/ops/accounts/(?<id>[0-9a-f]{24})/vouchers/(?<fund>[0-9a-f]{24})/entries", NULL,
+         EC_ROUTE_OPERATOR},
+        {"funds.ops.card_entries", "GET",
+         "/api/v1/ops/accounts/(?<id>[0-9a-f]{24})/cards/(?<fund>[0-9a-f]{24})/entries", NULL,
+         EC_ROUTE_OPERATOR},
     };
     const ec_route *r;
     size_t i, n = 0;
@@ -353,7 +363,7 @@ static void test_load(const char *path)
        "internal functions are not exported");
     for (r = P.plugin->routes; r->name; r++)
         n++;
-    is_int(n, 11, "eleven routes");
+    is_int(n, 15, "fifteen routes");
     for (i = 0; i < sizeof want / sizeof want[0]; i++) {
         r = mock_plugin_route(&P, want[i].name);
         ok(r && !strcmp(r->method, want[i].method) && !strcmp(r->pattern, want[i].pattern) &&

@@ -1,0 +1,68 @@
+/* tests/unit/test_bill_split.c: what paid a daily bill and the invoiceable amount
+ * (handlers/bills/split.c). The figures are the integration fixture's, worked by hand. */
+#include "handlers/bills/split.h"
+#include "tests/unit/tap.h"
+
+static bills_part part(int64_t amount, int64_t ord, int64_t full, int64_t cards, int64_t cash,
+                       int64_t arrears)
+{
+    return (bills_part){1, amount, {ord, full, cards, cash, arrears}};
+}
+
+int main(void)
+{
+    bills_paid p, month = {0};
+
+    /* guance, day 2 of the fixture: 6,500 = logs 6,000 (voucher 1,400, card 4,600) + sms 500
+     * (card only: vouchers may not pay it). */
+    bills_parts two = {.total = 6500,
+                       .any = part(6000, 1000, 400, 4600, 0, 0),
+                       .cash_or_card = part(500, 0, 0, 500, 0, 0)};
+    ok(bills_split_settled(&two, &p) == 0, "a guance bill splits");
+    is_int(p.vouchers, 1400, "ordinary and full-reduction vouchers add up");
+    is_int(p.cards, 5100, "both entries' card parts");
+    is_int(p.cash + p.arrears + p.cloud + p.unsettled, 0, "nothing else paid it");
+    is_int(bills_paid_invoiceable(&p), 0, "voucher- and card-paid usage is not invoiceable");
+    ok(bills_paid_add(&month, &p) == 0, "added to the month");
+
+    /* guance into arrears: 2,400 = cash 700 + arrears 1,700; no sms part (no entry). */
+    bills_parts arrears = {.total = 2400, .any = part(2400, 0, 0, 0, 700, 1700)};
+    ok(bills_split_settled(&arrears, &p) == 0 && p.cash == 700 && p.arrears == 1700,
+       "cash and arrears");
+    is_int(bills_paid_invoiceable(&p), 700, "only the cash-paid part is invoiceable");
+    ok(bills_paid_add(&month, &p) == 0, "added to the month");
+
+    /* a cloud: vouchers 300 and a card 200 first, 1,500 to the cloud. */
+    bills_parts cloud = {
+        .total = 2000, .cloud = 1, .funds = part(500, 300, 0, 200, 0, 0), .cloud_amount = 1500};
+    ok(bills_split_settled(&cloud, &p) == 0 && p.vouchers == 300 && p.cards == 200 &&
+           p.cloud == 1500 && p.cash == 0,
+       "a cloud bill: funds first, the rest to the cloud");
+    is_int(bills_paid_invoiceable(&p), 0, "cloud-paid usage is invoiced by the cloud");
+    bills_parts cloud_only = {.total = 900, .cloud = 1, .cloud_amount = 900};
+    ok(bills_split_settled(&cloud_only, &p) == 0 && p.cloud == 900, "no funds entry: all cloud");
+    ok(bills_paid_add(&month, &p) == 0, "added to the month");
+
+    ok(bills_split_unsettled(777, &p) == 0 && p.unsettled == 777 && bills_paid_total(&p) == 777,
+       "an unsettled bill: its total is unsettled");
+    ok(bills_paid_add(&month, &p) == 0, "added to the month");
+    is_int(bills_paid_total(&month), 6500 + 2400 + 900 + 777, "the month's parts sum its bills");
+    is_int(bills_paid_invoiceable(&month), 700, "the month's invoiceable amount");
+
+    /* Parts that do not add up are refused, and leave the output alone. */
+    bills_paid keep = {.cash = 5};
+    bills_parts missing = {.total = 6500, .any = part(6000, 6000, 0, 0, 0, 0)};
+    ok(bills_split_settled(&missing, &keep) < 0 && keep.cash == 5, "a missing entry is refused");
+    bills_parts torn = {.total = 100, .any = part(100, 50, 0, 0, 0, 0)};
+    ok(bills_split_settled(&torn, &keep) < 0, "an entry whose split is not its amount");
+    bills_parts neg = {.total = 100, .any = part(100, 150, 0, 0, -50, 0)};
+    ok(bills_split_settled(&neg, &keep) < 0, "a negative part");
+    bills_parts cloud_bad = {.total = 100, .cloud = 1, .cloud_amount = 99};
+    ok(bills_split_settled(&cloud_bad, &keep) < 0, "a cloud remainder that is not the rest");
+    ok(bills_split_unsettled(-1, &keep) < 0, "a negative total");
+    bills_paid big = {.cash = INT64_MAX}, one = {.cash = 1};
+    ok(bills_paid_add(&big, &one) < 0 && big.cash == INT64_MAX, "overflow is refused");
+    bills_paid two_big = {.cash = INT64_MAX, .cards = 1};
+    is_int(bills_paid_total(&two_big), -1, "a total past int64 is -1");
+    return tap_done();
+}
