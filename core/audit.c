@@ -2,11 +2,13 @@
  * core/audit.c: the journal's invariants recomputed from its entries (see audit.h), account by
  * account: the checker that follows one account's entries in seq order (seq numbers,
  * idempotency keys, kinds, unreadable documents) and its totals, ec_audit_account, and the
- * streaming walk over the `journal` collection with the total over all accounts
- * (ec_audit_run). What one entry does to the wallet is checked in audit_entry.c.
+ * walk over the `journal` collection (a survey of its accounts, then each account by `_id`
+ * lookups) with the total over all accounts (ec_audit_run). What one entry does to the wallet
+ * is checked in audit_entry.c.
  *
  * Owns: the checker's arenas (the account's keys, one entry's scratch) and, for the walk, the
- * two arenas that hold the previous and the next decoded entry; all freed before returning.
+ * two arenas that hold the previous and the next decoded entry and the survey's arena (one
+ * span per account); all freed before returning.
  * Failure: broken invariants are reported through the callback and counted, never returned;
  * running out of memory stops the audit (-1, EC_ERR_INTERNAL), and ec_audit_run returns the
  * database's status when the journal cannot be read to the end.
@@ -237,19 +239,47 @@ long ec_audit_account(const ec_entry *entries, size_t n, ec_audit_totals *totals
     return failures;
 }
 
-/* ---- the walk over the journal ---- */
+/* ---- the walk over the journal ----
+ *
+ * In two passes, so that neither this process nor the database holds more than one entry
+ * and one account's keys at a time, whatever the size of the journal:
+ *   1. the survey streams the journal unsorted (FerretDB then decodes row by row; a sort
+ *      would make it hold the whole journal) and keeps, per account, the highest seq and the
+ *      number of its entries (about 100 bytes an account, nothing per entry);
+ *   2. each account, in account order, is walked in seq order by `_id` lookups of
+ *      `<account>:<seq>` (an index search on both databases), up to that highest seq. A seq
+ *      missing from the chain is a gap the next entry reports. An account with more than
+ *      WALK_MAX_HOLES missing seqs (a damaged journal) is read instead by one query sorted by
+ *      seq, rather than by that many lookups that find nothing.
+ * A document whose _id is not `<account>:<seq>` cannot be reached by the ledger either: the
+ * survey reports it as malformed, and its account's totals as unknown.
+ */
+
+#define WALK_MAX_HOLES 1000
+
+/* One account of the journal, as the survey found it. */
+typedef struct account_span {
+    const char *name; /* the survey's arena */
+    int64_t max_seq;  /* the highest seq of an entry whose _id is <account>:<seq> */
+    int64_t entries;  /* how many such entries */
+    int odd;          /* a document of the account no _id lookup reaches */
+} account_span;
 
 typedef struct run {
     checker c;
     ec_arena *arena[2]; /* ping-pong: one holds the previous entry, the other the next */
     ec_entry entry[2];
     int cur; /* the slot holding c.prev */
-    int started;
     int oom;
     ec_audit_totals all;
     ec_audit_summary *summary;
     audit_cross cross; /* the claims behind the entries (audit_cross.c) */
     ec_status cross_st;
+    ec_arena *accounts_arena; /* the survey: spans, their names and the index over them */
+    account_span *spans;
+    size_t nspans, cap;
+    size_t *index; /* open addressing: 1 + the span's position, 0 for an empty slot */
+    size_t index_cap;
 } run;
 
 static void add_totals(ec_audit_totals *all, const ec_audit_totals *t)
@@ -280,21 +310,107 @@ static int64_t doc_seq(const bson_t *doc)
     return 0;
 }
 
-static int walk_doc(const bson_t *doc, void *arg)
+static const char *doc_text(const bson_t *doc, const char *name)
+{
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, doc, name) && BSON_ITER_HOLDS_UTF8(&it))
+        return bson_iter_utf8(&it, NULL);
+    return NULL;
+}
+
+/* The span of `name`, made when new; NULL when out of memory. */
+static account_span *span_of(run *r, const char *name)
+{
+    if (2 * (r->nspans + 1) > r->index_cap) {
+        size_t cap = r->index_cap ? r->index_cap * 2 : 1024;
+        size_t *index = ec_arena_alloc(r->accounts_arena, cap * sizeof *index);
+        account_span *spans = ec_arena_alloc(r->accounts_arena, cap / 2 * sizeof *spans);
+        if (index == NULL || spans == NULL)
+            return NULL;
+        memset(index, 0, cap * sizeof *index);
+        if (r->nspans)
+            memcpy(spans, r->spans, r->nspans * sizeof *spans);
+        for (size_t k = 0; k < r->nspans; k++) {
+            size_t i = (size_t)hash_of(spans[k].name) & (cap - 1);
+            while (index[i])
+                i = (i + 1) & (cap - 1);
+            index[i] = k + 1;
+        }
+        r->spans = spans;
+        r->index = index;
+        r->index_cap = cap;
+    }
+    size_t i = (size_t)hash_of(name) & (r->index_cap - 1);
+    while (r->index[i] && strcmp(r->spans[r->index[i] - 1].name, name) != 0)
+        i = (i + 1) & (r->index_cap - 1);
+    if (r->index[i])
+        return &r->spans[r->index[i] - 1];
+    account_span *sp = &r->spans[r->nspans];
+    memset(sp, 0, sizeof *sp);
+    if ((sp->name = ec_arena_strdup(r->accounts_arena, name)) == NULL)
+        return NULL;
+    r->index[i] = ++r->nspans;
+    return sp;
+}
+
+/* 1 when the document's _id is `<account>:<seq>`, the one an `_id` lookup finds. */
+static int reachable(const bson_t *doc, const char *account, int64_t seq)
+{
+    char id[160];
+    const char *have = doc_text(doc, "_id");
+    if (account == NULL || seq <= 0 || have == NULL)
+        return 0;
+    int n = snprintf(id, sizeof id, "%s:%lld", account, (long long)seq);
+    return n > 0 && (size_t)n < sizeof id && strcmp(have, id) == 0;
+}
+
+static int survey_doc(const bson_t *doc, void *arg)
 {
     run *r = arg;
-    bson_iter_t it;
-    const char *account = "?";
-    if (bson_iter_init_find(&it, doc, "account") && BSON_ITER_HOLDS_UTF8(&it))
-        account = bson_iter_utf8(&it, NULL);
-    if (!r->started || strncmp(account, r->c.account, sizeof r->c.account - 1) != 0) {
-        if (r->started)
-            end_account(r);
-        checker_begin(&r->c, account);
-        r->started = 1;
-        r->summary->accounts++;
+    const char *account = doc_text(doc, "account");
+    int64_t seq = doc_seq(doc);
+    account_span *sp = span_of(r, account ? account : "?");
+    if (sp == NULL) {
+        r->oom = 1;
+        return 1;
     }
     r->summary->entries++;
+    if (!reachable(doc, account, seq)) {
+        snprintf(r->c.account, sizeof r->c.account, "%s", sp->name);
+        audit_fail(&r->c, seq, "malformed",
+                   "the document is not a well-formed journal entry (its _id is not "
+                   "<account>:<seq>)");
+        sp->odd = 1;
+        return 0;
+    }
+    sp->entries++;
+    if (seq > sp->max_seq)
+        sp->max_seq = seq;
+    return 0;
+}
+
+/* Pass 1: every account of the journal, sorted as MongoDB sorts strings. */
+static ec_status survey(const ec_ledger_store *s, run *r)
+{
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, fields;
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &fields);
+    BSON_APPEND_INT32(&fields, "account", 1);
+    BSON_APPEND_INT32(&fields, "seq", 1);
+    bson_append_document_end(&opts, &fields);
+    ec_status st = s->find(s->ctx, EC_JOURNAL, &filter, &opts, survey_doc, r);
+    bson_destroy(&filter);
+    bson_destroy(&opts);
+    return st;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const account_span *)a)->name, ((const account_span *)b)->name);
+}
+
+/* One entry of the account being walked, in seq order. Returns 0, or 1 to stop (oom). */
+static int visit(run *r, const bson_t *doc)
+{
     int slot = r->cur ^ 1;
     ec_arena_reset(r->arena[slot]);
     if (ec_journal_decode(r->arena[slot], doc, &r->entry[slot]) < 0) {
@@ -311,17 +427,64 @@ static int walk_doc(const bson_t *doc, void *arg)
     return 0;
 }
 
-/* One find over the whole journal, in the order the checks need; the cursor streams it. */
+/* The fallback's documents: those the survey reported already are left out. */
+static int visit_sorted(const bson_t *doc, void *arg)
+{
+    run *r = arg;
+    if (!reachable(doc, r->c.account, doc_seq(doc)))
+        return 0;
+    return visit(r, doc);
+}
+
+/* Pass 2 for one account: its entries 1..max_seq by _id, or (many holes) one sorted query. */
+static ec_status walk_account(const ec_ledger_store *s, run *r, const account_span *sp)
+{
+    ec_status st = EC_OK;
+    checker_begin(&r->c, sp->name);
+    if (sp->max_seq - sp->entries > WALK_MAX_HOLES) {
+        bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort;
+        BSON_APPEND_UTF8(&filter, "account", sp->name);
+        BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
+        BSON_APPEND_INT32(&sort, "seq", 1);
+        bson_append_document_end(&opts, &sort);
+        st = s->find(s->ctx, EC_JOURNAL, &filter, &opts, visit_sorted, r);
+        bson_destroy(&filter);
+        bson_destroy(&opts);
+    } else {
+        char id[160];
+        for (int64_t seq = 1; seq <= sp->max_seq && st == EC_OK && !r->oom; seq++) {
+            bson_t *doc = NULL;
+            snprintf(id, sizeof id, "%s:%lld", sp->name, (long long)seq);
+            st = audit_find_id(s, EC_JOURNAL, id, &doc);
+            if (st == EC_ERR_NOT_FOUND) {
+                st = EC_OK; /* a hole: the next entry reports the gap */
+                continue;
+            }
+            if (st == EC_OK)
+                visit(r, doc);
+            if (doc)
+                bson_destroy(doc);
+        }
+    }
+    if (st != EC_OK || r->oom)
+        return st;
+    if (sp->odd)
+        r->c.totals.unknown = 1; /* money in a document no lookup reaches is not counted */
+    end_account(r);
+    return EC_OK;
+}
+
+/* Both passes; ec_audit_run_store checks the totals over all accounts after them. */
 static ec_status walk(const ec_ledger_store *s, run *r)
 {
-    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort;
-    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
-    BSON_APPEND_INT32(&sort, "account", 1);
-    BSON_APPEND_INT32(&sort, "seq", 1);
-    bson_append_document_end(&opts, &sort);
-    ec_status st = s->find(s->ctx, EC_JOURNAL, &filter, &opts, walk_doc, r);
-    bson_destroy(&filter);
-    bson_destroy(&opts);
+    ec_status st = survey(s, r);
+    if (st != EC_OK || r->oom)
+        return st;
+    r->summary->accounts = r->nspans;
+    if (r->nspans)
+        qsort(r->spans, r->nspans, sizeof *r->spans, by_name);
+    for (size_t i = 0; i < r->nspans && st == EC_OK && !r->oom; i++)
+        st = walk_account(s, r, &r->spans[i]);
     return st;
 }
 
@@ -341,7 +504,8 @@ ec_status ec_audit_run_store(const ec_ledger_store *db, ec_audit_report_fn repor
     ec_status st = EC_ERR_INTERNAL;
     r.arena[0] = ec_arena_new(64 * 1024, 0);
     r.arena[1] = ec_arena_new(64 * 1024, 0);
-    if (checker_init(&r.c, report, arg) < 0 || !r.arena[0] || !r.arena[1] ||
+    r.accounts_arena = ec_arena_new(64 * 1024, 0);
+    if (checker_init(&r.c, report, arg) < 0 || !r.arena[0] || !r.arena[1] || !r.accounts_arena ||
         audit_cross_init(&r.cross, db) < 0)
         goto done;
     r.c.store = db;
@@ -350,8 +514,6 @@ ec_status ec_audit_run_store(const ec_ledger_store *db, ec_audit_report_fn repor
         st = EC_ERR_INTERNAL;
     if (st != EC_OK)
         goto done;
-    if (r.started)
-        end_account(&r);
     if (r.cross_st == EC_OK)
         r.cross_st = audit_cross_claims(&r.cross, &r.c);
     if ((st = r.cross_st) != EC_OK)
@@ -371,5 +533,6 @@ done:
     audit_cross_free(&r.cross);
     ec_arena_free(r.arena[0]);
     ec_arena_free(r.arena[1]);
+    ec_arena_free(r.accounts_arena);
     return st;
 }

@@ -79,9 +79,13 @@ long ec_audit_account(const ec_entry *entries, size_t n, ec_audit_totals *totals
                       ec_audit_report_fn report, void *arg);
 
 /*
- * Walks the `journal` collection account by account (one streaming find sorted by
- * {account: 1, seq: 1}; one account's keys and two entries are held at a time), checks
- * each account and the conservation total over all of them. Never writes.
+ * Walks the `journal` collection account by account and checks each account and the
+ * conservation total over all of them. Never writes. Two passes (core/audit.c): one
+ * unsorted streaming find notes each account's highest seq (about 100 bytes an account),
+ * then each account, in account order, is read in seq order by `_id` lookups of
+ * `<account>:<seq>`; only one account's keys and two entries are held at a time, and the
+ * database never sorts the journal. A document whose _id is not `<account>:<seq>` is
+ * reported `malformed`.
  * Returns EC_OK when the whole journal was read (failures, if any, counted in *summary), or
  * the database's status when it could not be read to the end (the summary then counts what
  * was read), EC_ERR_INTERNAL when out of memory.

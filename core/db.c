@@ -3,11 +3,13 @@
 
 #include "core/log.h"
 
+#include <stdio.h>
 #include <string.h>
 
 struct ec_db {
     mongoc_client_t *client;
     char *database;
+    int log_scans;
 };
 
 static int mongoc_ready;
@@ -60,6 +62,39 @@ void ec_db_free(ec_db *db)
         mongoc_client_destroy(db->client);
     free(db->database);
     free(db);
+}
+
+void ec_db_log_scans(ec_db *db, int on)
+{
+    if (db)
+        db->log_scans = on != 0;
+}
+
+int ec_db_filter_is_id(const bson_t *filter)
+{
+    bson_iter_t it;
+    if (filter == NULL || bson_count_keys(filter) != 1 || !bson_iter_init_find(&it, filter, "_id"))
+        return 0;
+    return BSON_ITER_HOLDS_UTF8(&it);
+}
+
+/* The warning of ec_db_log_scans: the filter's field names only, never its values. */
+static void note_scan(const ec_db *db, const char *what, const char *coll, const bson_t *filter)
+{
+    if (!db->log_scans || ec_db_filter_is_id(filter))
+        return;
+    char fields[256] = "";
+    size_t used = 0;
+    bson_iter_t it;
+    if (filter && bson_iter_init(&it, filter))
+        while (bson_iter_next(&it) && used + 2 < sizeof fields) {
+            int n = snprintf(fields + used, sizeof fields - used, "%s%s", used ? "," : "",
+                             bson_iter_key(&it));
+            if (n < 0)
+                break;
+            used += (size_t)n < sizeof fields - used ? (size_t)n : sizeof fields - used - 1;
+        }
+    ec_log(EC_LOG_WARN, "db", "scan: %s on %s by {%s}", what, coll, fields);
 }
 
 ec_status ec_db_status_of(const bson_error_t *error)
@@ -178,6 +213,7 @@ ec_status ec_db_find_one(ec_db *db, const char *coll, const bson_t *filter, cons
 ec_status ec_db_find(ec_db *db, const char *coll, const bson_t *filter, const bson_t *opts,
                      int (*each)(const bson_t *doc, void *arg), void *arg)
 {
+    note_scan(db, "find", coll, filter);
     mongoc_collection_t *c = mongoc_client_get_collection(db->client, db->database, coll);
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, filter, opts, NULL);
     const bson_t *doc;
@@ -193,6 +229,7 @@ ec_status ec_db_find(ec_db *db, const char *coll, const bson_t *filter, const bs
 
 ec_status ec_db_count(ec_db *db, const char *coll, const bson_t *filter, int64_t *count)
 {
+    note_scan(db, "count", coll, filter);
     mongoc_collection_t *c = mongoc_client_get_collection(db->client, db->database, coll);
     bson_error_t error;
     int64_t n = mongoc_collection_count_documents(c, filter, NULL, NULL, NULL, &error);
@@ -206,6 +243,7 @@ ec_status ec_db_count(ec_db *db, const char *coll, const bson_t *filter, int64_t
 ec_status ec_db_update(ec_db *db, const char *coll, const bson_t *filter, const bson_t *update,
                        int many, int64_t *matched)
 {
+    note_scan(db, "update", coll, filter);
     mongoc_collection_t *c = mongoc_client_get_collection(db->client, db->database, coll);
     bson_error_t error;
     bson_t reply;
@@ -222,6 +260,7 @@ ec_status ec_db_update(ec_db *db, const char *coll, const bson_t *filter, const 
 
 ec_status ec_db_upsert(ec_db *db, const char *coll, const bson_t *filter, const bson_t *update)
 {
+    note_scan(db, "upsert", coll, filter);
     mongoc_collection_t *c = mongoc_client_get_collection(db->client, db->database, coll);
     bson_error_t error;
     bson_t opts = BSON_INITIALIZER;
@@ -237,6 +276,7 @@ ec_status ec_db_upsert(ec_db *db, const char *coll, const bson_t *filter, const 
 
 ec_status ec_db_delete(ec_db *db, const char *coll, const bson_t *filter, int many)
 {
+    note_scan(db, "delete", coll, filter);
     mongoc_collection_t *c = mongoc_client_get_collection(db->client, db->database, coll);
     bson_error_t error;
     bool ok = many ? mongoc_collection_delete_many(c, filter, NULL, NULL, &error)

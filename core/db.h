@@ -34,6 +34,15 @@ typedef struct ec_db ec_db;
 ec_db *ec_db_new(const char *uri, const char *database, const char *appname, ec_error *err);
 void ec_db_free(ec_db *db); /* NULL accepted */
 
+/* When `on`, every find, count, update, upsert and delete whose filter is not exactly
+ * {_id: <string>} (what FerretDB's SQLite backend cannot serve from an index: it decodes the
+ * whole collection) logs a warning "scan: <call> on <collection> by <field names>". A
+ * diagnostic (config `log_scans`): the storage tests run with it to prove that request paths
+ * use `_id` lookups only. */
+void ec_db_log_scans(ec_db *db, int on);
+/* 1 when `filter` is exactly {_id: <string>}, else 0. */
+int ec_db_filter_is_id(const bson_t *filter);
+
 /* The write concern of every write: w "majority" with journaling (borrowed; lives with db). */
 const mongoc_write_concern_t *ec_db_write_concern(const ec_db *db);
 

@@ -574,3 +574,22 @@ int ec_json_int64(const cJSON *item, int64_t *out)
     *out = (int64_t)d;
     return 0;
 }
+
+int ec_query_int64(const char *text, int64_t lo, int64_t hi, int64_t *out)
+{
+    if (text == NULL)
+        return -1;
+    size_t n = strlen(text);
+    int64_t v = 0;
+    if (n == 0 || n > 16) /* 16 digits cannot overflow int64 */
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (text[i] < '0' || text[i] > '9')
+            return -1;
+        v = v * 10 + (text[i] - '0');
+    }
+    if (v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}

@@ -47,6 +47,13 @@ int ec_json_body_parse(const char *buf, size_t len, cJSON **out, ec_error *err);
  */
 int ec_json_int64(const cJSON *item, int64_t *out);
 
+/*
+ * Reads a query-string integer: 1 to 16 decimal digits, nothing else (no sign, no space, no
+ * "+", no exponent), whose value is within [lo, hi]. Returns 0 and stores it in *out, or -1
+ * (leaving *out alone) for anything else, including NULL text.
+ */
+int ec_query_int64(const char *text, int64_t lo, int64_t hi, int64_t *out);
+
 /* ---- JSON pointers for messages ---------------------------------------------------------- */
 
 #define EC_JSON_PATH_MAX 192

@@ -21,24 +21,6 @@
 #define MAX_LIMIT 200
 #define MAX_MS 9999999999999999LL
 
-/* Digits only, in lo..hi: 0, or -1. */
-static int parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)
-{
-    size_t n = strlen(s);
-    int64_t v = 0;
-    if (n == 0 || n > 16)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    if (v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /* An id or action name: 1..64 characters of [A-Za-z0-9._:-]. */
 static int valid_name(const char *s)
 {
@@ -71,22 +53,21 @@ static int audit_log(ec_request *req, void *state)
     const ec_host *h = ec_host_table();
     ec_oplog_query q = {0};
     int64_t limit = DEFAULT_LIMIT;
-    const char *limit_s = h->query(req, "limit"), *cursor = h->query(req, "cursor");
-    const char *from = h->query(req, "from"), *to = h->query(req, "to");
+    int from, to;
     q.actor = h->query(req, "actor");
     q.account = h->query(req, "account");
     q.action = h->query(req, "action");
     if (!ec_request_query_valid(req))
         return bad(req, "the query string is malformed");
-    if (limit_s && parse_int(limit_s, 1, MAX_LIMIT, &limit) < 0)
+    if (h->query_int64(req, "limit", 1, MAX_LIMIT, &limit) < 0)
         return bad(req, "limit must be 1..200");
-    if (cursor && parse_int(cursor, 1, MAX_MS, &q.before) < 0)
+    if (h->query_int64(req, "cursor", 1, MAX_MS, &q.before) < 0)
         return bad(req, "cursor must be a next_cursor of a previous page");
-    if (from && parse_int(from, 0, MAX_MS, &q.from_ms) < 0)
+    if ((from = h->query_int64(req, "from", 0, MAX_MS, &q.from_ms)) < 0)
         return bad(req, "from must be a time in ms");
-    if (to && parse_int(to, 1, MAX_MS, &q.to_ms) < 0)
+    if ((to = h->query_int64(req, "to", 1, MAX_MS, &q.to_ms)) < 0)
         return bad(req, "to must be a time in ms");
-    if (from && to && q.from_ms >= q.to_ms)
+    if (from == 0 && to == 0 && q.from_ms >= q.to_ms)
         return bad(req, "from must be before to");
     if ((q.actor && !valid_name(q.actor)) || (q.account && !valid_name(q.account)) ||
         (q.action && !valid_name(q.action)))

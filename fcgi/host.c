@@ -109,6 +109,14 @@ static int host_form_params(ec_request *req, size_t max_pairs, ec_pair **out, si
     return ec_request_form_params(req, max_pairs, out, n);
 }
 
+static int host_query_int64(ec_request *req, const char *name, int64_t lo, int64_t hi, int64_t *out)
+{
+    const char *text = ec_request_query(req, name);
+    if (text == NULL)
+        return 1;
+    return ec_query_int64(text, lo, hi, out);
+}
+
 static const char *host_header(ec_request *req, const char *name)
 {
     return ec_request_header(req, name);
@@ -681,6 +689,7 @@ static const ec_host host_table = {
     .provider_at = host_provider_at,
     .query_params = host_query_params,
     .form_params = host_form_params,
+    .query_int64 = host_query_int64,
 };
 
 const ec_host *ec_host_table(void)

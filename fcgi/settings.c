@@ -20,6 +20,9 @@ static const char *const known_keys[] = {
 /* Outbound calls to cloud marketplaces: test settings only (core/http_client.h, clock.h). */
 static const char *const outbound_keys[] = {"outbound_allow_http", "test_clock_file", NULL};
 
+/* Diagnostics: `log_scans` logs every database call not served by an `_id` lookup. */
+static const char *const diagnostic_keys[] = {"log_scans", NULL};
+
 static int known(const char *key)
 {
     for (size_t i = 0; known_keys[i]; i++)
@@ -27,6 +30,9 @@ static int known(const char *key)
             return 1;
     for (size_t i = 0; outbound_keys[i]; i++)
         if (strcmp(outbound_keys[i], key) == 0)
+            return 1;
+    for (size_t i = 0; diagnostic_keys[i]; i++)
+        if (strcmp(diagnostic_keys[i], key) == 0)
             return 1;
     return 0;
 }
@@ -183,6 +189,8 @@ ec_settings *ec_settings_load(const char *path, ec_error *err)
     if (ec_config_int(c, "", "session_ttl", 60, 30LL * 86400, 43200, &s->session_ttl, err) < 0)
         goto fail;
     if (ec_config_bool(c, "", "outbound_allow_http", 0, &s->outbound_allow_http, err) < 0)
+        goto fail;
+    if (ec_config_bool(c, "", "log_scans", 0, &s->log_scans, err) < 0)
         goto fail;
     str = ec_config_get(c, "", "test_clock_file");
     if (str && (s->test_clock_file = resolve(c, str)) == NULL) {

@@ -46,6 +46,7 @@ typedef struct ec_settings {
     /* outbound calls to cloud marketplaces (test settings; see core/http_client.h, clock.h) */
     int outbound_allow_http; /* http:// endpoints allowed (never in production) */
     char *test_clock_file;   /* NULL: providers read the wall clock */
+    int log_scans;           /* log each database call a FerretDB `_id` lookup cannot serve */
     ec_sites *sites;         /* the [site.<id>] blocks */
 } ec_settings;
 

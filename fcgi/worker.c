@@ -341,6 +341,7 @@ void ec_worker_main(ec_app *app, ec_scoreboard *sb, ec_slot *slot, int listen_fd
         _exit(2);
     }
     ec_http_allow_plain(s->outbound_allow_http);
+    ec_db_log_scans(w.db, s->log_scans);
     ec_clock_use_file(s->test_clock_file);
     init_plugins(&w);
     FCGX_Request fx;

@@ -18,6 +18,10 @@
  *                                      an index search in every collection; one line per
  *                                      collection `<name> index|SCAN <plan>`, then
  *                                      `check-storage: <c> collections, <s> scans`
+ *   ecctl -c FILE backfill-lists       list accounts and live sessions written before their
+ *                                      gapless listings existed (core/backfill.h); idempotent.
+ *                                      One line `backfill-lists: <a> accounts, <n> appended;
+ *                                      <s> live sessions, <m> entries appended`
  *
  * It loads the same configuration and plugins as ecd (so it creates the same indexes the
  * plugins declare) and talks to the same database. Operators live in `accounts` with role
@@ -28,9 +32,11 @@
  * Exit status: 0 done, 1 refused or failed (the reason on stderr), 2 usage. For `audit`:
  * 0 no failure, 1 failures found or the journal could not be read to the end. For
  * `check-storage`: 0 every collection's _id lookup is an index search, 1 otherwise (or no
- * collection, or the database could not be asked).
+ * collection, or the database could not be asked). For `backfill-lists`: 0 done, 1 stopped
+ * by the database (what was appended stays; a new run completes it).
  */
 #include "core/audit.h"
+#include "core/backfill.h"
 #include "core/db.h"
 #include "core/gapless.h"
 #include "core/oplog.h"
@@ -52,6 +58,7 @@ static void usage(void)
                     "       ecctl -c FILE operator remove EMAIL\n"
                     "       ecctl -c FILE audit\n"
                     "       ecctl -c FILE check-storage\n"
+                    "       ecctl -c FILE backfill-lists\n"
                     "       ecctl -c FILE PLUGIN ARGS...       (bills run [--site S] [--day D])\n");
 }
 
@@ -309,8 +316,9 @@ static void print_failure(const char *account, int64_t seq, const char *code, co
     printf("account=%s seq=%lld %s: %s\n", account, (long long)seq, code, message);
 }
 
-/* Reads only: it needs the settings (the database), not the plugins, and creates no index. */
-static int audit(const char *config_path)
+/* Runs `command` on the database the settings name, without loading the plugins (so no
+ * index is created): what audit, check-storage and backfill-lists need. */
+static int with_database(const char *config_path, int (*command)(ec_db *db))
 {
     ec_error err = {0};
     ec_settings *settings = ec_settings_load(config_path, &err);
@@ -320,27 +328,32 @@ static int audit(const char *config_path)
     }
     ec_db *db = ec_db_new(settings->mongodb_uri, settings->database, "ecctl", &err);
     int rc = 1;
-    if (db == NULL) {
+    if (db == NULL)
         fprintf(stderr, "ecctl: %s\n", err.message);
-    } else {
-        ec_audit_summary sum;
-        ec_status st = ec_audit_run(db, print_failure, NULL, &sum);
-        fflush(stdout);
-        if (st != EC_OK)
-            fprintf(stderr,
-                    "ecctl: audit: cannot read the journal (%s); stopped after %zu entries, "
-                    "the audit is incomplete\n",
-                    st == EC_ERR_UNAVAILABLE ? "the database is unavailable"
-                                             : "the database refused the query or out of memory",
-                    sum.entries);
-        else
-            printf("audit: %zu accounts, %zu entries, %zu failures\n", sum.accounts, sum.entries,
-                   sum.failures);
-        rc = st == EC_OK && sum.failures == 0 ? 0 : 1;
-    }
+    else
+        rc = command(db);
     ec_db_free(db);
     ec_settings_free(settings);
     return rc;
+}
+
+/* Reads only. */
+static int audit(ec_db *db)
+{
+    ec_audit_summary sum;
+    ec_status st = ec_audit_run(db, print_failure, NULL, &sum);
+    fflush(stdout);
+    if (st != EC_OK)
+        fprintf(stderr,
+                "ecctl: audit: cannot read the journal (%s); stopped after %zu entries, "
+                "the audit is incomplete\n",
+                st == EC_ERR_UNAVAILABLE ? "the database is unavailable"
+                                         : "the database refused the query or out of memory",
+                sum.entries);
+    else
+        printf("audit: %zu accounts, %zu entries, %zu failures\n", sum.accounts, sum.entries,
+               sum.failures);
+    return st == EC_OK && sum.failures == 0 ? 0 : 1;
 }
 
 static void print_plan(const char *collection, int indexed, const char *plan, void *arg)
@@ -349,39 +362,38 @@ static void print_plan(const char *collection, int indexed, const char *plan, vo
     printf("%s %s %s\n", collection, indexed ? "index" : "SCAN", plan);
 }
 
-/* Reads only, like audit: the settings name the database; nothing is created. */
-static int check_storage(const char *config_path)
+/* Reads only. */
+static int check_storage(ec_db *db)
 {
-    ec_error err = {0};
-    ec_settings *settings = ec_settings_load(config_path, &err);
-    if (settings == NULL) {
-        fprintf(stderr, "ecctl: %s\n", err.message);
-        return 1;
-    }
-    ec_db *db = ec_db_new(settings->mongodb_uri, settings->database, "ecctl", &err);
-    int rc = 1;
-    if (db == NULL) {
-        fprintf(stderr, "ecctl: %s\n", err.message);
-    } else {
-        size_t collections = 0, scans = 0;
-        ec_status st = ec_storage_check(db, print_plan, NULL, &collections, &scans);
-        if (st != EC_OK)
-            fprintf(stderr, "ecctl: check-storage: the database did not answer (status %d)\n", st);
-        else
-            printf("check-storage: %zu collections, %zu scans\n", collections, scans);
-        rc = st == EC_OK && collections > 0 && scans == 0 ? 0 : 1;
-    }
-    ec_db_free(db);
-    ec_settings_free(settings);
-    return rc;
+    size_t collections = 0, scans = 0;
+    ec_status st = ec_storage_check(db, print_plan, NULL, &collections, &scans);
+    if (st != EC_OK)
+        fprintf(stderr, "ecctl: check-storage: the database did not answer (status %d)\n", st);
+    else
+        printf("check-storage: %zu collections, %zu scans\n", collections, scans);
+    return st == EC_OK && collections > 0 && scans == 0 ? 0 : 1;
+}
+
+static int backfill_lists(ec_db *db)
+{
+    ec_backfill_summary sum;
+    ec_status st = ec_backfill_lists(db, now_ms(), &sum);
+    printf("backfill-lists: %zu accounts, %zu appended; %zu live sessions, %zu entries "
+           "appended\n",
+           sum.accounts_seen, sum.accounts_appended, sum.sessions_seen, sum.sessions_appended);
+    if (st != EC_OK)
+        fprintf(stderr, "ecctl: backfill-lists: stopped (status %d); run it again\n", st);
+    return st == EC_OK ? 0 : 1;
 }
 
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "-c") == 0 && strcmp(argv[3], "audit") == 0)
-        return audit(argv[2]);
+        return with_database(argv[2], audit);
     if (argc == 4 && strcmp(argv[1], "-c") == 0 && strcmp(argv[3], "check-storage") == 0)
-        return check_storage(argv[2]);
+        return with_database(argv[2], check_storage);
+    if (argc == 4 && strcmp(argv[1], "-c") == 0 && strcmp(argv[3], "backfill-lists") == 0)
+        return with_database(argv[2], backfill_lists);
     int plugin_command = argc >= 4 && strcmp(argv[1], "-c") == 0 &&
                          strcmp(argv[3], "operator") != 0 && strcmp(argv[3], "audit") != 0;
     int removing = argc == 6 && strcmp(argv[4], "remove") == 0;

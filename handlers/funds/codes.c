@@ -110,6 +110,7 @@ static ec_status insert_code(funds_state *st, ec_request *req, const batch *b,
 {
     const ec_host *h = st->host;
     bson_t doc = BSON_INITIALIZER, filter = BSON_INITIALIZER, *found = NULL;
+    bson_iter_t it;
     ec_status rc;
 
     BSON_APPEND_UTF8(&doc, "_id", code);
@@ -131,9 +132,11 @@ static ec_status insert_code(funds_state *st, ec_request *req, const batch *b,
         return rc;
     /* Ours from an earlier attempt, or (80 random bits apart) another batch's. */
     BSON_APPEND_UTF8(&filter, "_id", code);
-    BSON_APPEND_UTF8(&filter, "key", b->id);
     rc = h->db_find_one(req, FUNDS_CODES, &filter, NULL, &found);
     bson_destroy(&filter);
+    if (rc == EC_OK && !(bson_iter_init_find(&it, found, "key") && BSON_ITER_HOLDS_UTF8(&it) &&
+                         strcmp(bson_iter_utf8(&it, NULL), b->id) == 0))
+        rc = EC_ERR_NOT_FOUND;
     if (rc == EC_ERR_NOT_FOUND) {
         h->log(EC_LOG_ERROR, FUNDS_PLUGIN, "a voucher code of batch collided with another's");
         return EC_ERR_INTERNAL;

@@ -214,6 +214,13 @@ static int config_range(const ec_host *host, const char *name, long long fallbac
     return 0;
 }
 
+/* An ISO 4217 code: exactly three capital letters. */
+static int currency_ok(const char *c)
+{
+    return c != NULL && strlen(c) == 3 && c[0] >= 'A' && c[0] <= 'Z' && c[1] >= 'A' &&
+           c[1] <= 'Z' && c[2] >= 'A' && c[2] <= 'Z';
+}
+
 static int funds_init(const ec_host *host, void **state)
 {
     funds_state tmp, *st;
@@ -229,6 +236,11 @@ static int funds_init(const ec_host *host, void **state)
             0 ||
         config_range(host, "card_bonus_validity_days", 365, 1, 36500, &bonus_days) < 0)
         return -1;
+    tmp.currency = host->config_get("funds", "currency", "CNY");
+    if (!currency_ok(tmp.currency)) {
+        host->log(EC_LOG_ERROR, FUNDS_PLUGIN, "[funds] currency must be 3 capital letters");
+        return -1;
+    }
     tmp.host = host;
     tmp.card_validity_ms = card_days * FUNDS_DAY_MS;
     tmp.bonus_validity_ms = bonus_days * FUNDS_DAY_MS;

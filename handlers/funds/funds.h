@@ -14,9 +14,12 @@
  *                          first (the unique _id makes the request idempotent);
  *   voucher_codes         {_id: code, kind, face, threshold, valid_days, expires_at (ms or
  *                          null), created_at, created_by, key (the batch _id), hash};
+ *   voucher_redemption_keys {_id: "<account>\x1f<key>", code, at}: binds an account's
+ *                          Idempotency-Key ("redeem:<Idempotency-Key>") to one code, inserted
+ *                          before the claim, so that the key is found by `_id`;
  *   voucher_redemptions   {_id: code, account, key ("redeem:<Idempotency-Key>"), at}: the
- *                          unique _id makes a code one-time, the unique (account, key) binds
- *                          an Idempotency-Key to one code.
+ *                          unique _id makes a code one-time; the unique (account, key) index
+ *                          still binds the keys of claims made before key pointers existed.
  *   fund_starts           {_id: "<account>:voucher:<id>" | "<account>:card:<id>", account,
  *                          fund, seq, at}: the entry that brought a fund in (fund_details.c).
  *
@@ -37,6 +40,7 @@
 #define FUNDS_BATCHES "voucher_code_batches"
 #define FUNDS_CODES "voucher_codes"
 #define FUNDS_REDEMPTIONS "voucher_redemptions"
+#define FUNDS_REDEMPTION_KEYS "voucher_redemption_keys"
 #define FUNDS_REMITTANCE_REFS "remittance_refs" /* {_id: bank reference, account, at} */
 
 #define FUNDS_ID_BYTES 12 /* random bytes of a voucher or card id: 24 hex characters */
@@ -52,6 +56,7 @@ typedef struct funds_state {
     int64_t bonus_percent;      /* card_bonus_percent: 0 = no bonus voucher */
     int64_t bonus_threshold_pc; /* card_bonus_threshold_percent */
     int64_t bonus_validity_ms;  /* card_bonus_validity_days */
+    const char *currency;       /* `[funds] currency`: the accounts' ISO code (host-owned) */
 } funds_state;
 
 /* ---- funds.c: shared request helpers ---- */

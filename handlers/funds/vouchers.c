@@ -2,15 +2,20 @@
  * handlers/funds/vouchers.c: the `funds.vouchers.redeem` and `funds.ops.vouchers` routes:
  * vouchers that come from a code, and vouchers an operator grants.
  *
- * Redeeming: the code must exist in `voucher_codes` (else 404 `unknown_code`). The claim is
- * the insert of `voucher_redemptions` {_id: code, account, key}: its unique _id makes a code
- * one-time, its unique (account, key) binds the Idempotency-Key to one code. A claim found
- * already answers for itself: another account's, or this account's under another key, is
- * 409 `code_used`; this account's under this key is the same request again (a replay, or a
- * retry after the voucher grant failed), which goes on to the ledger. Only an unclaimed
- * code is checked for its redemption deadline (410 `code_expired`), so a replay never turns
- * into a refusal. The grant is journal key `redeem:<code>`: one voucher per code, whatever
- * happened in between.
+ * Redeeming: the code must exist in `voucher_codes` (else 404 `unknown_code`). Every lookup
+ * is by `_id`. The Idempotency-Key is bound to one code first, by the insert of the key
+ * pointer `voucher_redemption_keys` {_id: "<account>\x1f<key>", code}; then the code is
+ * claimed by the insert of `voucher_redemptions` {_id: code, account, key}, whose unique _id
+ * makes a code one-time. A key pointer naming another code is 422 `idempotency_key_reused`.
+ * A claim found already answers for itself: another account's, or this account's under
+ * another key, is 409 `code_used`; this account's under this key is the same request again
+ * (a replay, or a retry after the voucher grant failed), which goes on to the ledger. Only an
+ * unclaimed code is checked for its redemption deadline (410 `code_expired`), so a replay
+ * never turns into a refusal. The grant is journal key `redeem:<code>`: one voucher per
+ * code, whatever happened in between. A key that lost the race for a code to another account
+ * stays bound to that code (its replays get 409 again; another code under it gets 422).
+ * Claims made before key pointers existed still hold their unique (account, key) index, so a
+ * key of such a claim cannot claim a second code either (the claim insert fails: 422).
  *
  * Granting (operators): journal key `voucher:<Idempotency-Key>` in the target owner's
  * journal. Checks that depend only on the request come first; the one that depends on the
@@ -105,17 +110,57 @@ static ec_status claim_of_code(funds_state *st, ec_request *req, const char *cod
     return rc;
 }
 
-static ec_status claim_of_key(funds_state *st, ec_request *req, const char *me, const char *key,
-                              const char **account, const char **found_key)
+/* The _id of the key pointer that binds (account, key) to one code (arena-owned), or NULL. */
+static const char *key_pointer_id(const ec_host *h, ec_request *req, const char *me,
+                                  const char *key)
 {
-    bson_t filter = BSON_INITIALIZER;
+    return h->sprintf(req, "%s\x1f%s", me, key);
+}
+
+/* Inserts the key pointer that binds (me, key) to `code` (EC_ERR_DUPLICATE: bound already). */
+static ec_status insert_key_pointer(const ec_host *h, const char *id, const char *code)
+{
+    bson_t doc = BSON_INITIALIZER;
     ec_status rc;
 
-    BSON_APPEND_UTF8(&filter, "account", me);
-    BSON_APPEND_UTF8(&filter, "key", key);
-    rc = find_claim(st, req, &filter, account, found_key);
-    bson_destroy(&filter);
+    BSON_APPEND_UTF8(&doc, "_id", id);
+    BSON_APPEND_UTF8(&doc, "code", code);
+    BSON_APPEND_INT64(&doc, "at", h->now_ms());
+    rc = h->db_insert(FUNDS_REDEMPTION_KEYS, &doc);
+    bson_destroy(&doc);
     return rc;
+}
+
+/* Binds (me, key) to `code`: 0 when the key is (now) this code's, else the status replied
+ * (422 when it is bound to another code). */
+static int bind_key(funds_state *st, ec_request *req, const char *code, const char *me,
+                    const char *key)
+{
+    const ec_host *h = st->host;
+    const char *id = key_pointer_id(h, req, me, key), *bound;
+    bson_t filter = BSON_INITIALIZER, *found = NULL;
+    ec_status rc;
+
+    if (id == NULL)
+        return funds_reply_internal(st, req, "redeem: out of memory");
+    rc = insert_key_pointer(h, id, code);
+    if (rc == EC_OK)
+        return 0;
+    if (rc != EC_ERR_DUPLICATE)
+        return h->reply_db_error(req, rc);
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    rc = h->db_find_one(req, FUNDS_REDEMPTION_KEYS, &filter, NULL, &found);
+    bson_destroy(&filter);
+    if (rc != EC_OK)
+        return h->reply_db_error(req, rc == EC_ERR_NOT_FOUND ? EC_ERR_INTERNAL : rc);
+    if ((bound = doc_str(found, "code")) == NULL) {
+        h->log(EC_LOG_ERROR, FUNDS_PLUGIN, "malformed voucher redemption key document");
+        return h->reply_db_error(req, EC_ERR_INTERNAL);
+    }
+    if (strcmp(bound, code) != 0)
+        return h->reply_error(req, 422, "idempotency_key_reused",
+                              "this idempotency key was used for a different request");
+    return 0;
 }
 
 static int valid_code(const char *s)
@@ -160,24 +205,16 @@ static int claim(funds_state *st, ec_request *req, const char *code, const code_
     const char *owner = NULL, *owner_key = NULL;
     bson_t doc = BSON_INITIALIZER;
     int64_t now = h->now_ms();
+    int status;
     ec_status rc = claim_of_code(st, req, code, &owner, &owner_key);
 
     if (rc == EC_ERR_NOT_FOUND) {
-        rc = claim_of_key(st, req, me, key, &owner, &owner_key);
-        /* The key is bound to a claim: this code's when an identical copy of this request
-         * claimed it since the lookup above (it goes on below like a replay), another's when
-         * the key was used for a different request. */
-        if (rc == EC_OK)
-            rc = claim_of_code(st, req, code, &owner, &owner_key);
-        if (rc == EC_OK && strcmp(owner, me) == 0 && strcmp(owner_key, key) == 0)
-            return 0;
-        if (rc == EC_OK || (rc == EC_ERR_NOT_FOUND && owner != NULL))
-            return h->reply_error(req, 422, "idempotency_key_reused",
-                                  "this idempotency key was used for a different request");
-        if (rc != EC_ERR_NOT_FOUND)
-            return h->reply_db_error(req, rc);
         if (c->expires_at > 0 && now >= c->expires_at)
             return h->reply_error(req, 410, "code_expired", "this code has expired");
+        /* Binding the key first: an identical copy of this request that got here before
+         * finds its own binding and goes on to the claim below like a replay. */
+        if ((status = bind_key(st, req, code, me, key)) != 0)
+            return status;
         BSON_APPEND_UTF8(&doc, "_id", code);
         BSON_APPEND_UTF8(&doc, "account", me);
         BSON_APPEND_UTF8(&doc, "key", key);
@@ -188,7 +225,8 @@ static int claim(funds_state *st, ec_request *req, const char *code, const code_
             return 0;
         if (rc != EC_ERR_DUPLICATE)
             return h->reply_db_error(req, rc);
-        /* A concurrent claim won the code, or this key is bound to another code. */
+        /* A concurrent claim won the code, or (a claim older than key pointers) this key's
+         * unique (account, key) index holds another code. */
         rc = claim_of_code(st, req, code, &owner, &owner_key);
         if (rc == EC_ERR_NOT_FOUND)
             return h->reply_error(req, 422, "idempotency_key_reused",
@@ -199,29 +237,39 @@ static int claim(funds_state *st, ec_request *req, const char *code, const code_
     if (strcmp(owner, me) != 0)
         return h->reply_error(req, 409, "code_used", "this code has already been redeemed");
     *other_key = strcmp(owner_key, key) != 0;
+    if (!*other_key)
+        return 0;
     /* Another key may complete the claim only once the request that made it cannot still be
      * running (the master kills a request past request_timeout): until then it is in flight,
      * not interrupted, and this one is a second redemption. */
-    if (*other_key && !claim_abandoned(st, req, code))
+    if (!claim_abandoned(st, req, code))
         return h->reply_error(req, 409, "code_used", "this code has already been redeemed");
     return 0;
 }
 
 /* The key that completed an interrupted redemption becomes the claim's, so that its own
- * replays answer as it was answered. Only the post that made the voucher gets here, so no
- * two writers race; if this update is lost, such a replay gets 409 code_used instead. */
-static void rebind_claim(funds_state *st, const char *code, const char *me, const char *key)
+ * replays answer as it was answered, and its key pointer binds it to the code. Only the post
+ * that made the voucher gets here, so no two writers race; if this update is lost, such a
+ * replay gets 409 code_used instead. */
+static void rebind_claim(funds_state *st, ec_request *req, const char *code, const char *me,
+                         const char *key)
 {
+    const ec_host *h = st->host;
+    const char *id = key_pointer_id(h, req, me, key);
     bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
+    ec_status rc;
+
     BSON_APPEND_UTF8(&filter, "_id", code);
-    BSON_APPEND_UTF8(&filter, "account", me);
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
     BSON_APPEND_UTF8(&set, "key", key);
     bson_append_document_end(&update, &set);
-    if (st->host->db_update(FUNDS_REDEMPTIONS, &filter, &update, 0, NULL) != EC_OK)
-        st->host->log(EC_LOG_WARN, FUNDS_PLUGIN, "the claim of a redeemed code kept its old key");
+    if (h->db_update(FUNDS_REDEMPTIONS, &filter, &update, 0, NULL) != EC_OK)
+        h->log(EC_LOG_WARN, FUNDS_PLUGIN, "the claim of a redeemed code kept its old key");
     bson_destroy(&filter);
     bson_destroy(&update);
+    rc = id ? insert_key_pointer(h, id, code) : EC_ERR_INTERNAL;
+    if (rc != EC_OK)
+        h->log(EC_LOG_WARN, FUNDS_PLUGIN, "the key that completed a redemption has no key pointer");
 }
 
 int funds_redeem(ec_request *req, void *state)
@@ -277,7 +325,7 @@ int funds_redeem(ec_request *req, void *state)
     if (rc != EC_OK)
         return funds_reply_post_error(st, req, rc, refusal);
     if (other_key)
-        rebind_claim(st, code, me, key);
+        rebind_claim(st, req, code, me, key);
     if ((v = funds_entry_voucher(&e)) == NULL)
         return funds_reply_internal(st, req, "redeem: entry %lld holds no new voucher",
                                     (long long)e.seq);

@@ -2,6 +2,9 @@
  * handlers/funds/wallet.c: the `funds.wallet` and `funds.entries` routes: the caller's
  * balances, and its income and expenditure details as JSON pages or as a CSV export.
  *
+ * The wallet names the accounts' currency (`[funds] currency`, default CNY): every amount
+ * of the account is in its minor units.
+ *
  * Both read only the caller's own journal (the session's account); `funds.ops.wallet` and
  * `funds.ops.entries` give an operator the same two answers for the owner account named by
  * the route's {id} (404 `not_found` for any other id). The details take
@@ -42,6 +45,10 @@ static int reply_wallet(funds_state *st, ec_request *req, const char *account)
     if (rc != EC_OK)
         return h->reply_db_error(req, rc);
     out = funds_wallet_json(h, &w, h->now_ms());
+    if (out != NULL && cJSON_AddStringToObject(out, "currency", st->currency) == NULL) {
+        cJSON_Delete(out);
+        out = NULL;
+    }
     if (out == NULL)
         return funds_reply_internal(st, req, "out of memory building a wallet");
     return h->reply_json(req, 200, out);
@@ -65,25 +72,6 @@ int funds_ops_wallet(ec_request *req, void *state)
 
 /* ---- parameters ---- */
 
-/* A decimal integer in lo..hi, digits only, into *out: 0, or -1 when malformed or out of range. */
-static int parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)
-{
-    size_t i, n = strlen(s);
-    int64_t v = 0;
-
-    if (n == 0 || n > 16)
-        return -1;
-    for (i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    if (v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int valid_kind(const char *s)
 {
     size_t i, n = strlen(s);
@@ -99,22 +87,21 @@ static int valid_kind(const char *s)
 /* Fills q and *limit from the query string; replies 400 and returns -1 on a bad one. */
 static int parse_query(const ec_host *h, ec_request *req, ec_entry_query *q, int64_t *limit)
 {
-    const char *limit_s = h->query(req, "limit"), *cursor = h->query(req, "cursor");
-    const char *from = h->query(req, "from"), *to = h->query(req, "to");
     const char *kind = h->query(req, "kind");
     const int64_t max_ms = 9999999999999999LL;
+    int from, to;
 
     memset(q, 0, sizeof *q);
     *limit = DEFAULT_LIMIT;
-    if (limit_s != NULL && parse_int(limit_s, 1, MAX_LIMIT, limit) < 0)
+    if (h->query_int64(req, "limit", 1, MAX_LIMIT, limit) < 0)
         return h->reply_error(req, 400, "invalid_request", "limit must be 1..%d", MAX_LIMIT), -1;
-    if (cursor != NULL && parse_int(cursor, 1, max_ms, &q->before_seq) < 0)
+    if (h->query_int64(req, "cursor", 1, max_ms, &q->before_seq) < 0)
         return h->reply_error(req, 400, "invalid_request", "cursor must be a positive seq"), -1;
-    if (from != NULL && parse_int(from, 0, max_ms, &q->from_ms) < 0)
+    if ((from = h->query_int64(req, "from", 0, max_ms, &q->from_ms)) < 0)
         return h->reply_error(req, 400, "invalid_request", "from must be a time in ms"), -1;
-    if (to != NULL && parse_int(to, 1, max_ms, &q->to_ms) < 0)
+    if ((to = h->query_int64(req, "to", 1, max_ms, &q->to_ms)) < 0)
         return h->reply_error(req, 400, "invalid_request", "to must be a time in ms"), -1;
-    if (from != NULL && to != NULL && q->from_ms >= q->to_ms)
+    if (from == 0 && to == 0 && q->from_ms >= q->to_ms)
         return h->reply_error(req, 400, "invalid_request", "from must be before to"), -1;
     if (kind != NULL && !valid_kind(kind))
         return h->reply_error(req, 400, "invalid_request", "kind must be an entry kind"), -1;

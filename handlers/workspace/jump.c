@@ -6,7 +6,9 @@
  *        workspace's owner (role "owner" and the user the site registered as its owner) gets
  *        anything: a session of the bound account (cookies as at login, the session marked
  *        in `jump_sessions`), or, when the workspace is not bound, a one-time bind ticket.
- *        Both answer 302 to the console with the same facts as JSON.
+ *        Both answer 302 to the console with the same facts as JSON. A refusal answers its
+ *        4xx (or 503) as JSON, except to a browser (Accept: text/html), which gets 303 to the
+ *        console's page that explains it (`[workspace] refused_url`).
  *   POST /api/v1/workspaces/bind {ticket}  binds the ticket's workspace to the caller.
  *
  * Every jump, accepted or not, is appended to the jump log (`jump_log`, series "jumps");
@@ -45,14 +47,42 @@ static ec_status log_jump(ec_request *req, const ec_host *h, const jump_facts *f
     return st;
 }
 
+/* A jump that opens nothing. A browser (it asks for text/html: the site sent it here) is
+ * sent on with 303 to the console's page that explains the refusal, `refused_url?code=<code>`;
+ * any other client gets `status`. Both carry the error as JSON. */
+static int answer_refusal(ws_plugin_state *st, ec_request *req, int status, const char *code,
+                          const char *message)
+{
+    const ec_host *h = st->host;
+    const char *accept = h->header(req, "Accept");
+    if (accept != NULL && strstr(accept, "text/html") != NULL) {
+        const char *to = h->sprintf(req, "%s?code=%s", st->refused_url, code);
+        if (to != NULL) {
+            h->set_header(req, "Location", to);
+            status = 303;
+        }
+    }
+    return h->reply_error(req, status, code, "%s", message);
+}
+
+/* The database did not answer: 503 (or the console's refusal page) and nothing opened. */
+static int jump_unavailable(ws_plugin_state *st, ec_request *req, ec_status s)
+{
+    const char *accept = st->host->header(req, "Accept");
+    if (accept != NULL && strstr(accept, "text/html") != NULL)
+        return answer_refusal(st, req, 503, "service_unavailable",
+                              "the service is unavailable; retry");
+    return ws_unavailable(req, st->host, s);
+}
+
 /* A refusal: logged (best effort) and answered; nothing else is written. */
-static int refuse(ec_request *req, const ec_host *h, jump_facts *f, int status, const char *code,
+static int refuse(ws_plugin_state *st, ec_request *req, jump_facts *f, int status, const char *code,
                   const char *outcome, const char *reason, const char *message)
 {
     f->outcome = outcome;
     f->reason = reason;
-    (void)log_jump(req, h, f);
-    return h->reply_error(req, status, code, "%s", message);
+    (void)log_jump(req, st->host, f);
+    return answer_refusal(st, req, status, code, message);
 }
 
 static const char *claim_str(const cJSON *claims, const char *name)
@@ -88,7 +118,7 @@ static int open_session(ws_plugin_state *st, ec_request *req, jump_facts *f)
     if (s == EC_OK)
         s = h->session_issue(req, f->account, "owner", 0, &t);
     if (s != EC_OK)
-        return h->reply_db_error(req, s);
+        return jump_unavailable(st, req, s);
     bson_t mark = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&mark, "_id", t.session_id);
     BSON_APPEND_UTF8(&mark, "account", f->account);
@@ -100,7 +130,7 @@ static int open_session(ws_plugin_state *st, ec_request *req, jump_facts *f)
     bson_destroy(&mark);
     if (s != EC_OK) {
         (void)h->session_end(t.session_id);
-        return h->reply_db_error(req, s);
+        return jump_unavailable(st, req, s);
     }
     if (set_cookies(st, req, &t) != 0)
         return h->reply_error(req, 500, "internal", "internal error");
@@ -122,7 +152,7 @@ static int issue_ticket(ws_plugin_state *st, ec_request *req, jump_facts *f, con
     f->outcome = "bind_ticket";
     ec_status s = log_jump(req, h, f);
     if (s != EC_OK)
-        return h->reply_db_error(req, s);
+        return jump_unavailable(st, req, s);
     const char *ticket = h->random_hex(req, 24);
     int64_t exp = h->now_ms() + st->ticket_ttl_s * 1000;
     bson_t doc = BSON_INITIALIZER;
@@ -137,7 +167,7 @@ static int issue_ticket(ws_plugin_state *st, ec_request *req, jump_facts *f, con
     s = h->db_insert(WS_TICKETS, &doc);
     bson_destroy(&doc);
     if (s != EC_OK)
-        return h->reply_db_error(req, s);
+        return jump_unavailable(st, req, s);
     const char *to = h->sprintf(req, "%s?ticket=%s", st->bind_url, ticket);
     h->set_header(req, "Location", to);
     cJSON *out = cJSON_CreateObject();
@@ -157,16 +187,16 @@ int ws_jump(ec_request *req, void *state)
     jump_facts f = {0};
     const char *token = h->query(req, "token");
     if (token == NULL || token[0] == '\0')
-        return h->reply_error(req, 400, "invalid_request", "the token parameter is required");
+        return answer_refusal(st, req, 400, "invalid_request", "the token parameter is required");
     const ec_site *site = NULL;
     const cJSON *claims = NULL;
     const char *refusal = NULL;
     ec_status s = h->site_token_verify(req, token, WS_JUMP_LIFETIME_S, &site, &claims, &refusal);
     if (s == EC_ERR_INVALID || s == EC_ERR_DUPLICATE)
-        return refuse(req, h, &f, 401, "jump_refused", "refused", refusal,
+        return refuse(st, req, &f, 401, "jump_refused", "refused", refusal,
                       "the jump token was refused");
     if (s != EC_OK)
-        return h->reply_db_error(req, s);
+        return jump_unavailable(st, req, s);
     f.site = site->id;
     f.workspace = claim_str(claims, "workspace");
     f.user = claim_str(claims, "user");
@@ -175,28 +205,28 @@ int ws_jump(ec_request *req, void *state)
     if (!ws_id_ok(f.workspace, 64) || !ws_id_ok(f.user, 64) || role == NULL) {
         f.workspace = ws_id_ok(f.workspace, 64) ? f.workspace : NULL;
         f.user = ws_id_ok(f.user, 64) ? f.user : NULL;
-        return refuse(req, h, &f, 401, "jump_refused", "refused",
+        return refuse(st, req, &f, 401, "jump_refused", "refused",
                       "missing or bad workspace, user or role claim", "the jump token was refused");
     }
     if (strcmp(role, "owner") != 0)
-        return refuse(req, h, &f, 403, "not_workspace_owner", "refused_role", role,
+        return refuse(st, req, &f, 403, "not_workspace_owner", "refused_role", role,
                       "only the workspace's owner can enter the expense center");
     ws_registration r;
     ws_state ws;
     s = ws_registration_get(req, h, f.site, f.workspace, &r);
     if (s == EC_ERR_NOT_FOUND)
-        return refuse(req, h, &f, 404, "workspace_not_found", "unknown_workspace", NULL,
+        return refuse(st, req, &f, 404, "workspace_not_found", "unknown_workspace", NULL,
                       "the site has not registered this workspace");
     if (s == EC_OK && strcmp(r.owner_user, f.user) != 0)
-        return refuse(req, h, &f, 403, "not_workspace_owner", "not_owner", NULL,
+        return refuse(st, req, &f, 403, "not_workspace_owner", "not_owner", NULL,
                       "only the workspace's owner can enter the expense center");
     if (s == EC_OK && strcmp(r.state, "deleted") == 0)
-        return refuse(req, h, &f, 409, "workspace_deleted", "deleted_workspace", NULL,
+        return refuse(st, req, &f, 409, "workspace_deleted", "deleted_workspace", NULL,
                       "the site has deleted this workspace");
     if (s == EC_OK)
         s = ws_state_get(req, h, f.site, f.workspace, &ws);
     if (s != EC_OK)
-        return ws_unavailable(req, h, s);
+        return jump_unavailable(st, req, s);
     if (ws.account != NULL) {
         f.account = ws.account;
         return open_session(st, req, &f);

@@ -2,9 +2,9 @@
  * handlers/workspace/workspace.c: the workspace plugin's entry point and the helpers its
  * routes share: reading documents, the workspace state series, rendering a workspace.
  *
- * init reads the `[workspace]` section (console_url, bind_url, bind_ticket_ttl_s) and
- * `[account] cookie_secure`; it fails (returns -1, logged) on a host table older than the
- * one this plugin was built against. Handlers reply and return the HTTP status.
+ * init reads the `[workspace]` section (console_url, bind_url, refused_url,
+ * bind_ticket_ttl_s) and `[account] cookie_secure`; it fails (returns -1, logged) on a host table
+ * older than the one this plugin was built against. Handlers reply and return the HTTP status.
  */
 #include "workspace.h"
 
@@ -294,8 +294,10 @@ static int workspace_init(const ec_host *h, void **state)
     if (st == NULL)
         return -1;
     st->host = h;
-    st->console_url = h->config_get(WS_PLUGIN, "console_url", "/console/");
-    st->bind_url = h->config_get(WS_PLUGIN, "bind_url", "/console/bind");
+    /* The console is served at / and routes by the location's hash. */
+    st->console_url = h->config_get(WS_PLUGIN, "console_url", "/");
+    st->bind_url = h->config_get(WS_PLUGIN, "bind_url", "/#/bind");
+    st->refused_url = h->config_get(WS_PLUGIN, "refused_url", "/#/jump/refused");
     st->ticket_ttl_s = h->config_int(WS_PLUGIN, "bind_ticket_ttl_s", 1800);
     if (st->ticket_ttl_s < 60 || st->ticket_ttl_s > 86400) {
         h->log(EC_LOG_ERROR, WS_PLUGIN, "bind_ticket_ttl_s must be 60..86400");

@@ -62,6 +62,7 @@ typedef struct ws_plugin_state {
     const ec_host *host;
     const char *console_url; /* [workspace] console_url: where a jump lands */
     const char *bind_url;    /* [workspace] bind_url: where an unbound jump is sent */
+    const char *refused_url; /* [workspace] refused_url: where a browser's refused jump goes */
     int64_t ticket_ttl_s;    /* [workspace] bind_ticket_ttl_s */
     int cookie_secure;       /* [account] cookie_secure */
 } ws_plugin_state;

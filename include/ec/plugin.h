@@ -568,6 +568,12 @@ typedef struct ec_host {
      * to: 415 (another Content-Type), 400 (a bad escape or an escaped NUL), 413 (more than
      * max_pairs pairs), 500 (no memory). */
     int (*form_params)(ec_request *req, size_t max_pairs, ec_pair **out, size_t *n);
+
+    /* -- v1 (storage): integers in the query string -- */
+    /* The query parameter `name` as an integer of 1..16 decimal digits and nothing else (no
+     * sign, no space), within [lo, hi]: 0 with *out set; 1 when the parameter is absent
+     * (*out untouched); -1 when it is malformed or out of range (*out untouched). */
+    int (*query_int64)(ec_request *req, const char *name, int64_t lo, int64_t hi, int64_t *out);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */

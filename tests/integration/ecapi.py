@@ -498,7 +498,7 @@ def same_answer(r1, r2):
 ENTRY_KEYS = {"seq", "kind", "amount", "at", "ref", "memo", "moves", "balances"}
 BALANCE_KEYS = {"cash", "arrears", "vouchers", "cards", "available"}
 SPLIT_KEYS = {"ordinary_vouchers", "full_reduction_vouchers", "cards", "cash", "arrears"}
-WALLET_KEYS = {"cash", "arrears", "available", "vouchers", "cards", "seq"}
+WALLET_KEYS = {"cash", "arrears", "available", "vouchers", "cards", "seq", "currency"}
 VOUCHER_KEYS = {"id", "kind", "face_value", "balance", "threshold", "valid_from", "valid_to",
                 "status"}
 CARD_KEYS = {"id", "number", "face_value", "balance", "valid_from", "valid_to", "status"}
@@ -551,6 +551,7 @@ def check_wallet(w, at_ms=None):
     assert set(w) == WALLET_KEYS, "wallet fields %s" % sorted(w)
     for k in ("cash", "arrears", "available", "seq"):
         assert is_int(w[k]), (k, w)
+    assert re.fullmatch(r"[A-Z]{3}", w["currency"]), w  # [funds] currency, an ISO code
     assert w["cash"] >= 0 and w["arrears"] >= 0, w
     usable = w["cash"]
     for v in w["vouchers"]:

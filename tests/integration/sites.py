@@ -2,10 +2,11 @@
 test, site-signed tokens, and a stack that loads the bills plugin with those sites.
 
   start_bills_stack(start_stack, keydir, name, sites, grace_minutes, config=None,
-                    extra_plugins=(), **bills)
-        -> (Api, {site id: Site}); sites = {id: (currency, "+HH:MM")}; config: top-level
-        ecd.conf keys; extra_plugins: loaded besides the defaults and bills ("workspace",
-        "guance"); bills: the [bills] section
+                    extra_plugins=(), sections=None, **bills)
+        -> (Api, {site id: Site}); sites = {id: (currency, "+HH:MM"[, clouds])}; config:
+        top-level ecd.conf keys; extra_plugins: loaded besides the defaults and bills
+        ("workspace", "guance"); sections: other plugins' config sections; bills: the
+        [bills] section
   Site.token(**claims)   a fresh signed token (new jti); Site.last_midnight()
   post_usage(api, site, records, ..., register=True)   registers the records' workspaces
         with the site (register_workspace) and POSTs them
@@ -75,15 +76,16 @@ def offset_seconds(tz):
 
 
 def start_bills_stack(start_stack, keydir, name, sites, grace_minutes, config=None,
-                      extra_plugins=(), **bills):
+                      extra_plugins=(), sections=None, **bills):
     blocks, made = [], {}
-    for site_id, (currency, tz) in sites.items():
+    for site_id, (currency, tz, *clouds) in sites.items():
         key = ec.generate_private_key(ec.SECP256R1())
         pem = keydir / (site_id + ".pem")
         pem.write_bytes(key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
         blocks.append("[site.%s]\ncurrency = %s\ntimezone = %s\nkey = %s-k1 %s\n"
-                      % (site_id, currency, tz, site_id, pem))
+                      % (site_id, currency, tz, site_id, pem)
+                      + ("clouds = %s\n" % clouds[0] if clouds else ""))
         made[site_id] = Site(site_id, offset_seconds(tz), key)
     # bills reads the workspace plugin's registry of the sites' workspaces
     plugins = list(PLUGINS or default_plugins(str(BUILDDIR / "modules"))) + ["bills"]
@@ -96,8 +98,10 @@ def start_bills_stack(start_stack, keydir, name, sites, grace_minutes, config=No
     # A full batch of 1,000 records is about 130 KiB: the limit sites' calls need.
     top = {"body_limit": 262144}
     top.update(config or {})
+    all_sections = dict(sections or {})
+    all_sections["bills"] = section
     stack = start_stack(name, workers=3, plugins=plugins, extra_config="\n".join(blocks),
-                        config=top, nginx_vars={"BODY_LIMIT": "256k"}, sections={"bills": section})
+                        config=top, nginx_vars={"BODY_LIMIT": "256k"}, sections=all_sections)
     return ecapi.Api(stack), made
 
 

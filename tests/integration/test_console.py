@@ -7,7 +7,11 @@ redeem a code, then read exact integers on the overview and the details and down
 as CSV; an operator credits a remittance that the customer then sees; the language switch;
 a lost session that comes back to the same page with what was typed; the profile, a login
 email change by two codes, and real-name certification approved by an operator; a daily bill
-made by a billing run from usage the site sent, read in the operators' bills pages. Any JavaScript error or
+made by a billing run from usage the site sent, read in the operators' bills pages; a site's
+jump that binds a workspace (register, then bind), a later jump that opens the overview, and
+refused jumps explained on a page; an owner binding an Alibaba Cloud instance, changing a
+workspace's settlement method to it and being refused a second change in the month; the
+owner's bills pages with a bill of a USD site and its settlement. Any JavaScript error or
 failed request in the browser's console fails the test (unless the test drives that refusal
 on purpose), and each test leaves a screenshot of its last page under
 <build>/test-artifacts/console/.
@@ -15,25 +19,45 @@ on purpose), and each test leaves a screenshot of its last page under
 
 import csv
 import io
+import os
 import re
+import uuid
+from urllib.parse import quote, urlencode
 
 import pytest
 
 import ecapi
 import mongowire
 from console_browser import Browser, artifacts_dir, require_browser
-from sites import DAY, HOUR, local_date, new_workspace, post_usage, record, start_bills_stack
+from sites import (DAY, HOUR, local_date, new_workspace, post_usage, record, register_workspace,
+                   start_bills_stack)
+from test_aliyun import spi_token
 from test_identity import bad_check, new_credit_code
 
 pytestmark = pytest.mark.usefixtures("recharge_plugin")
 
 
+SPI_KEY = "console-spi-key-" + uuid.uuid4().hex  # the marketplace's callback key
+
+
 @pytest.fixture(scope="module")
 def site_stack(start_stack, tmp_path_factory):
-    """(stack, {site id: Site}): the browser tests' stack; usage stays open 3 days."""
+    """(stack, {site id: Site}): the browser tests' stack; usage stays open 3 days. Site cn1
+    (CNY, takes Alibaba Cloud) and us1 (USD); bills settle through guance; the aliyun
+    provider takes the marketplace's callbacks (its pushes are not used here). The
+    workspace plugin keeps its default console addresses: the jump tests check them."""
     require_browser()
-    api, sites = start_bills_stack(start_stack, tmp_path_factory.mktemp("console-site-keys"),
-                                   "console", {"cn1": ("CNY", "+08:00")}, grace_minutes=3 * 1440)
+    d = tmp_path_factory.mktemp("console-site-keys")
+    for name, text in (("access.secret", "console-test-secret"), ("spi.key", SPI_KEY)):
+        (d / name).write_text(text + "\n")
+        os.chmod(d / name, 0o600)
+    api, sites = start_bills_stack(
+        start_stack, d, "console", {"cn1": ("CNY", "+08:00", "aliyun"), "us1": ("USD", "-05:00")},
+        grace_minutes=3 * 1440, config={"outbound_allow_http": "on"},
+        extra_plugins=("guance", "aliyun"),
+        sections={"aliyun": {"endpoint": "http://127.0.0.1:9/", "access_key_id": "LTAI5tConsole",
+                             "access_key_secret_file": str(d / "access.secret"),
+                             "spi_key_file": str(d / "spi.key"), "metering_key": "Amount"}})
     return api.stack, sites
 
 
@@ -66,6 +90,13 @@ def b(browser, request):
 def login(b, email, password):
     b.open("#/login")
     b.submit("login", login=email, password=password)
+
+
+def unlabelled(b):
+    """The page's controls that no <label> names (there must be none)."""
+    return b.driver.execute_script(
+        "return [...document.querySelectorAll('input,select,textarea')]"
+        ".filter(e => e.type !== 'hidden' && !e.labels.length).map(e => e.name || e.id)")
 
 
 def figures(b):
@@ -244,6 +275,8 @@ def test_language_switch_is_remembered_and_works_by_keyboard_at_phone_width(b, m
     b.wait_hash(r"^#/overview$")
     b.wait_text("h1", "概览")
     assert b.find("#cash .money").text == "¥700.00"
+    # the mark is the wallet's currency as the API names it
+    assert b.find("#cash .money").get_attribute("data-currency") == money.wallet(owner)["currency"]
     assert "现金余额" in b.find("#cash").text
     b.screenshot("overview-phone-zh")
     # Nothing is wider than the phone's screen.
@@ -356,19 +389,26 @@ def test_profile_login_email_change_and_real_name_review(b, cstack, money):
     assert b.find("form#profile input[name=industry]").get_attribute("value") == "Observability"
 
 
-def test_a_daily_bill_made_by_the_billing_run_appears_in_the_bills_page(b, site_stack, money):
-    st, sites = site_stack
-    cn1, ws = sites["cn1"], new_workspace()
-    m = cn1.last_midnight()
-    yday = local_date(cn1, m - 1)
-    r = post_usage(ecapi.Api(st), cn1, [
+def bill_yesterday(st, site, ws):
+    """The site sends yesterday's usage of ws (2,400,000 logs kept 7 days, 7 SMS) and a
+    billing run bills that day; returns the day (site time)."""
+    m = site.last_midnight()
+    yday = local_date(site, m - 1)
+    r = post_usage(ecapi.Api(st), site, [
         record(ws, m - 3 * HOUR, quantity=800000), record(ws, m - 2 * HOUR, quantity=1600000),
         record(ws, m - HOUR, item="sms", quantity=7, retention=0)])
     assert r.status_code == 200 and r.json()["taken"] == 3, r.text
     # The run is told it is 5 days later: yesterday (site time) is closed and billed.
-    p = st.ecctl("bills", "run", "--site", "cn1", "--day", yday, "--now", str(ecapi.now() + 5 * DAY),
-                 timeout=120)
+    p = st.ecctl("bills", "run", "--site", site.id, "--day", yday, "--now",
+                 str(ecapi.now() + 5 * DAY), timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
+    return yday
+
+
+def test_a_daily_bill_made_by_the_billing_run_appears_in_the_bills_page(b, site_stack, money):
+    st, sites = site_stack
+    cn1, ws = sites["cn1"], new_workspace()
+    yday = bill_yesterday(st, cn1, ws)
 
     login(b, money.op.email, money.op.password)
     b.wait_hash(r"^#/ops/accounts$")
@@ -391,5 +431,218 @@ def test_a_daily_bill_made_by_the_billing_run_appears_in_the_bills_page(b, site_
     b.wait_hash(r"^#/ops/bills/cn1/%s/%s$" % (ws, yday))
     assert b.minor("#bill-total") == 323
     assert "Payable by cards and cash only" in b.find("#bill").text
+    # nobody pays for an unbound workspace: the bill waits, and says why
+    b.find("#bill-settlement[data-state=pending]")
+    assert "The workspace is not bound to an account" in b.find("#bill").text
     assert [(r[0][0], r[5][1], r[6][0]) for r in b.table_rows("#bill")] == [
         ("Logs", 288, "Any fund"), ("SMS", 35, "Cards and cash")]
+
+
+# ---- workspaces: the jump, binding, settlement methods, cloud accounts, the owner's bills ----
+
+def jump_token(site, ws, **claims):
+    """A site's jump token (60 s at most) for the registered owner of ws."""
+    c = {"workspace": ws, "user": "u-owner", "role": "owner", "email": "owner@example.com",
+         "exp": ecapi.now() + 50}
+    c.update(claims)
+    return site.token(**c)
+
+
+def browser_jump(b, token):
+    """What the site does: it sends the browser to the jump with its token."""
+    b.driver.get("about:blank")
+    b.driver.get(b.base + "/api/v1/sso/jump?token=" + token)
+    b.wait_ready()
+
+
+def bind_by_api(api, site, ws, acct):
+    """The site registers ws; its owner jumps and binds it to acct (through the API)."""
+    register_workspace(api, site, ws)
+    r = api("GET", "/api/v1/sso/jump?token=" + jump_token(site, ws))
+    assert r.status_code == 302 and r.json()["outcome"] == "bind_ticket", r.text
+    r = api("POST", "/api/v1/workspaces/bind", json={"ticket": r.json()["ticket"]},
+            token=acct.token)
+    assert r.status_code == 201, r.text
+
+
+def test_a_jump_binds_then_opens_the_overview_and_a_refusal_is_explained(b, site_stack):
+    st, sites = site_stack
+    api, cn1, ws = ecapi.Api(st), sites["cn1"], new_workspace()
+    register_workspace(api, cn1, ws)
+
+    # The unbound workspace's owner lands on the console's bind page (the default bind_url
+    # is the console served at /), registers, comes back and binds.
+    browser_jump(b, jump_token(cn1, ws))
+    b.wait_hash(r"^#/bind\?ticket=[0-9a-f]{48}$")
+    assert b.driver.execute_script("return location.pathname") == "/"
+    b.find("#bind-register").click()
+    b.wait_hash(r"^#/register\?next=")
+    email = ecapi.unique_email("jumper")
+    b.submit("register", company="Jump Observability Ltd", email=email, password=ecapi.PASSWORD)
+    b.wait_hash(r"^#/bind\?ticket=")
+    b.wait_text("#bind", email)
+    b.submit("bind")
+    b.wait_hash(r"^#/workspaces/cn1/%s\?bound=1$" % ws)
+    b.find("#bound")
+    assert b.find("#ws-method").get_attribute("data-method") == "guance"
+    acct = ecapi.account_from_login(email, ecapi.PASSWORD, api.login(email))
+    r = api("GET", "/api/v1/workspaces/cn1/" + ws, token=acct.token)
+    assert r.status_code == 200 and r.json()["account"] == acct.id, r.text
+
+    # A later jump of the bound workspace opens the account's session on the overview: the
+    # default console_url is where nginx serves the console.
+    b.driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    token = jump_token(cn1, ws)
+    browser_jump(b, token)
+    b.wait_hash(r"^#/overview$")
+    assert b.driver.execute_script("return location.pathname") == "/"
+    b.wait_text("#who", email)
+    b.find("#cash [data-minor]")
+    r = api("GET", "/api/v1/sso/jump?token=" + jump_token(cn1, ws))
+    assert r.status_code == 302 and r.headers["Location"] == "/", r.text
+    page = api("GET", r.headers["Location"])
+    assert page.status_code == 200 and 'src="/assets/app.js"' in page.text
+
+    # Refused jumps end on a page that says why, in the page's language; never raw JSON.
+    # An API client still gets the status and the error code.
+    browser_jump(b, token)  # used once already
+    b.wait_hash(r"^#/jump/refused\?code=jump_refused$")
+    b.wait_text("#jump-refusal", "The site's sign-in link was refused")
+    assert "request_id" not in b.find("body").text
+    browser_jump(b, jump_token(cn1, ws, role="member"))
+    b.wait_hash(r"^#/jump/refused\?code=not_workspace_owner$")
+    b.wait_text("#jump-refusal", "Only the workspace's owner")
+    from selenium.webdriver.support.ui import Select
+    Select(b.find("#lang")).select_by_value("zh")
+    b.wait_text("#jump-refusal", "只有工作空间的所有者可以打开费用中心")
+    b.wait_text("h1", "无法打开费用中心")
+    r = api("GET", "/api/v1/sso/jump?token=" + jump_token(cn1, ws, role="member"))
+    assert r.status_code == 403 and r.json()["error"]["code"] == "not_workspace_owner", r.text
+    assert "Location" not in r.headers
+    # What the browser got: 303 to the page, the error as the body, and no session.
+    r = api("GET", "/api/v1/sso/jump?token=" + jump_token(cn1, ws, role="member"),
+            headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert r.status_code == 303, r.text
+    assert r.headers["Location"] == "/#/jump/refused?code=not_workspace_owner"
+    assert r.json()["error"]["code"] == "not_workspace_owner" and "Set-Cookie" not in r.headers
+
+
+def spi(api, params):
+    """The marketplace's signed lifecycle callback (tests/integration/test_aliyun.py's rule)."""
+    q = dict(params)
+    q["token"] = spi_token(params, key=SPI_KEY)
+    r = api("GET", "/api/v1/providers/aliyun/spi?" + urlencode(q, quote_via=quote))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_owner_binds_a_cloud_account_changes_the_method_and_a_second_change_is_refused(
+        b, site_stack, money):
+    from selenium.webdriver.support.ui import Select
+    st, sites = site_stack
+    api, cn1, ws = ecapi.Api(st), sites["cn1"], new_workspace()
+    owner = money.new_owner()
+    bind_by_api(api, cn1, ws, owner)
+    uid, order = str(uuid.uuid4().int)[:16], uuid.uuid4().hex[:12]
+    instance = spi(api, {"action": "createInstance", "aliUid": uid, "orderBizId": order,
+                         "orderId": "ord" + order, "skuId": "yuncode1", "productCode": "cmgj0001",
+                         "trial": "false", "expiredOn": "2027-01-01 00:00:00"})["instanceId"]
+
+    login(b, owner.email, owner.password)
+    b.wait_hash(r"^#/overview$")
+    b.go("#/clouds")
+    b.find("form#bind-cloud")
+    b.find("#clouds .empty")
+    # The marketplace made the instance for another UID: refused, nothing bound.
+    b.expect_failure("/api/v1/cloud-accounts", 400)
+    b.submit("bind-cloud", provider="aliyun", external_id=instance, uid="9" + uid[1:])
+    b.wait_text("#bind-cloud .message.error", "did not accept that account")
+    assert api("GET", "/api/v1/cloud-accounts", token=owner.token).json()["cloud_accounts"] == []
+    assert unlabelled(b) == []
+    b.submit("bind-cloud", provider="aliyun", external_id=instance, uid=uid)
+    b.find("#cloud-bound")
+    assert [[c[0] for c in r[:4]] for r in b.table_rows("#clouds")] == [
+        ["Alibaba Cloud Marketplace", instance, "cn1", "Active"]]
+
+    # The workspace moves from guance to the instance: the month's one change.
+    b.go("#/workspaces")
+    b.find("#workspaces a[href='#/workspaces/cn1/%s']" % ws).click()
+    b.wait_hash(r"^#/workspaces/cn1/%s$" % ws)
+    assert unlabelled(b) == []
+    b.submit("settlement", choice="aliyun:" + instance)
+    b.find("#changed")
+    assert b.find("#ws-method").get_attribute("data-method") == "aliyun"
+    assert [(r[1][0], r[2][0], r[3][0]) for r in b.table_rows("#history")] == [
+        ("Method changed", "Guance (this account's funds)", "Alibaba Cloud Marketplace"),
+        ("Bound", "—", "Guance (this account's funds)")]
+
+    # The subscription is released: the workspace is locked and may leave the cloud, but a
+    # second change in the same month is refused with the rule, and changes nothing.
+    spi(api, {"action": "releaseInstance", "instanceId": instance})
+    b.open("#/workspaces/cn1/" + ws)
+    b.find("#locked")
+    b.expect_failure("/settlement", 409)
+    b.submit("settlement", choice="guance")
+    b.find("#refusal[data-code=method_changed_this_month]")
+    assert "already changed this month" in b.find("#settlement .message.error").text
+    assert "at most once per calendar month" in b.find("#settlement .message.error").text
+    b.find("#rule-month.stress")
+    b.screenshot("workspace-refusal")
+    w = api("GET", "/api/v1/workspaces/cn1/" + ws, token=owner.token).json()
+    assert w["settlement"]["method"] == "aliyun" and w["locked"] is True
+    hist = api("GET", "/api/v1/workspaces/cn1/%s/history" % ws, token=owner.token).json()
+    assert [c["kind"] for c in hist["changes"]] == ["method", "bind"]
+
+    Select(b.find("#lang")).select_by_value("zh")
+    b.wait_text("#main h2", "结算方式的变更规则")
+    assert b.find("#ws-method").text.startswith("阿里云云市场")
+    b.go("#/clouds")
+    b.wait_text("#clouds", "已取消")
+
+
+def test_the_owner_reads_a_daily_bill_and_its_settlement_in_the_bills_pages(b, site_stack, money):
+    st, sites = site_stack
+    api, us1, ws = ecapi.Api(st), sites["us1"], new_workspace()
+    owner = money.new_owner()
+    money.credit(owner.id, 10000)
+    bind_by_api(api, us1, ws, owner)
+    yday = bill_yesterday(st, us1, ws)
+
+    login(b, owner.email, owner.password)
+    b.wait_hash(r"^#/overview$")
+    b.go("#/bills")
+    b.find("#consumption")  # the newest bound workspace at first: this one
+    assert unlabelled(b) == []
+    b.submit("bills-filters", ws="us1/" + ws)
+    b.wait_hash(r"^#/bills\?ws=us1%2F" + ws)
+    b.find("#consumption table")
+    # US$ prices: 2.40 units of logs at 0.18 = 0.432 → 43; 0.70 units of SMS at 0.08 → 6
+    rows = [(r[0][0], r[1][0], r[3][0], r[5][1], r[6][1], r[6][0]) for r in b.table_rows("#consumption")]
+    assert rows == [(yday, "Logs", "2400000", 18, 43, "$0.43"), (yday, "SMS", "7", 8, 6, "$0.06")]
+    b.find("#bills-csv").click()
+    lines = list(csv.DictReader(io.StringIO(b.wait_download("consumption.csv"))))
+    assert [(x["day"], x["item"], x["units"], x["fee"], x["currency"]) for x in lines] == [
+        (yday, "logs", "240", "43", "USD"), (yday, "sms", "70", "6", "USD")]
+
+    b.find("#consumption tbody a").click()
+    b.wait_hash(r"^#/bills/us1/%s/%s$" % (ws, yday))
+    assert b.minor("#bill-total") == 49
+    assert b.find("#bill-total").text == "$0.49"
+    # guance settled it from the account's cash in the same run
+    b.find("#bill-settlement[data-state=settled]")
+    assert "Guance (this account's funds)" in b.find("#bill").text
+    assert money.wallet(owner)["cash"] == 10000 - 49
+    b.screenshot("owner-bill")
+
+    # Another account's workspace is not found, never shown.
+    other = new_workspace()
+    bind_by_api(api, us1, other, money.new_owner())
+    b.expect_failure("/api/v1/workspaces/us1/" + other, 404)
+    b.open("#/bills/us1/%s/%s" % (other, yday))
+    b.wait_text("#main .message.error", "Not found.")
+
+    from selenium.webdriver.support.ui import Select
+    b.open("#/bills/us1/%s/%s" % (ws, yday))
+    Select(b.find("#lang")).select_by_value("zh")
+    b.wait_text("#bill", "已结算")
+    b.wait_text("h1", yday + " 日账单")

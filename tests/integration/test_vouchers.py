@@ -305,6 +305,39 @@ def test_code_redeemed_once_under_concurrency(money, new_account):
     assert len(money.all_entries(holders[0])) == 1
 
 
+def test_one_key_racing_for_two_codes_redeems_one(money, new_account):
+    """The same Idempotency-Key with two different codes at once: the key is bound to one
+    code, so one request makes a voucher and the other is refused as a reused key."""
+    acct = new_account()
+    codes = money.new_codes(face=600, count=2)
+    key = idem("redeem-race")
+    for _ in range(3):  # a few rounds: the race is decided differently each time
+        results = [None] * 4
+        barrier = threading.Barrier(4)
+
+        def go(i):
+            barrier.wait()
+            results[i] = money.redeem(acct, codes[i % 2], key=key)
+
+        threads = [threading.Thread(target=go, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        won = [r for r in results if r.status_code == 201]
+        assert won and all(r.content == won[0].content for r in won), \
+            [(r.status_code, r.text[:200]) for r in results]
+        for r in results:
+            if r.status_code != 201:
+                assert_error(r, 422, "idempotency_key_reused")
+        w = money.wallet(acct)
+        assert w["seq"] == 1 and [v["face_value"] for v in w["vouchers"]] == [600]
+    # the losing code is still good, for anyone
+    loser = [c for c in codes if c != won[0].json()["entry"]["ref"]][0]
+    r = money.redeem(new_account(), loser)
+    assert r.status_code == 201, r.text
+
+
 def test_redeem_needs_a_session(api, money):
     r = api("POST", REDEEM, json={"code": "ABCDEFGHJKMNPQRS"},
             headers={"Idempotency-Key": idem()})

@@ -13,7 +13,8 @@ from ecapi import (CSV_HEADER, ENTRIES, MONEY_MAX, WALLET, assert_error, check_e
 
 pytestmark = pytest.mark.usefixtures("funds_plugin")
 
-EMPTY_WALLET = {"cash": 0, "arrears": 0, "available": 0, "vouchers": [], "cards": [], "seq": 0}
+EMPTY_WALLET = {"cash": 0, "arrears": 0, "available": 0, "vouchers": [], "cards": [], "seq": 0,
+                "currency": "CNY"}
 
 
 def unknown_id():

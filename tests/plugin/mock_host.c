@@ -287,6 +287,12 @@ static const char *m_query(ec_request *req, const char *name)
 {
     return kv_get(&req->query, name, 0, 0);
 }
+
+static int m_query_int64(ec_request *req, const char *name, int64_t lo, int64_t hi, int64_t *out)
+{
+    const char *text = m_query(req, name);
+    return text == NULL ? 1 : ec_query_int64(text, lo, hi, out);
+}
 static const char *m_header(ec_request *req, const char *name)
 {
     return kv_get(&req->headers, name, 1, 0);
@@ -586,6 +592,11 @@ static ec_status store_upsert(void *ctx, const char *coll, const bson_t *filter,
 
 static const ec_ledger_store journal_store = {NULL, store_find, store_insert, store_upsert, 0};
 
+const ec_ledger_store *mock_journal_store(void)
+{
+    return &journal_store;
+}
+
 static ec_status m_ledger_wallet(ec_request *req, const char *account, ec_wallet *out)
 {
     ec_status st = mock_store_injected("ledger_wallet", EC_JOURNAL);
@@ -821,6 +832,7 @@ static const ec_host host_table = {
     .path = m_path,
     .capture = m_capture,
     .query = m_query,
+    .query_int64 = m_query_int64,
     .header = m_header,
     .client_addr = m_client_addr,
     .request_id = m_request_id,

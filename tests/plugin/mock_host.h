@@ -31,6 +31,7 @@
 #ifndef EC_TEST_MOCK_HOST_H
 #define EC_TEST_MOCK_HOST_H
 
+#include "core/ledger.h"
 #include "ec/plugin.h"
 
 /* ---- the host table and global state ---- */
@@ -155,6 +156,9 @@ ec_status mock_ledger_post(const char *account_id, const ec_ledger_op *op, ec_en
                            const char **refusal);
 /* The account's balances after its newest entry (arrays valid until mock_reset). */
 ec_status mock_ledger_wallet(const char *account_id, ec_wallet *out);
+/* The journal store those services use: the real core's view of the mock store (for tests
+ * that call core/ledger.c or core/audit.c themselves). */
+const ec_ledger_store *mock_journal_store(void);
 /* How many times a plugin called ledger_post / ledger_entries. */
 size_t mock_ledger_post_calls(void);
 size_t mock_ledger_query_calls(void);

@@ -383,9 +383,14 @@ static void test_load(const char *path)
 static void test_config(void)
 {
     static const char *const bad[][2] = {
-        {"minor_per_unit", "0"},         {"card_validity_days", "0"},
-        {"card_bonus_percent", "101"},   {"card_bonus_percent", "-1"},
-        {"card_validity_days", "36501"}, {"card_bonus_threshold_percent", "1001"},
+        {"minor_per_unit", "0"},
+        {"card_validity_days", "0"},
+        {"card_bonus_percent", "101"},
+        {"card_bonus_percent", "-1"},
+        {"card_validity_days", "36501"},
+        {"card_bonus_threshold_percent", "1001"},
+        {"currency", "cny"},
+        {"currency", "EURO"},
     };
     size_t i;
 
@@ -393,6 +398,10 @@ static void test_config(void)
         const char *cfg[] = {bad[i][0], bad[i][1], NULL};
         ok(restart(cfg) < 0 && mock_log_contains(bad[i][0]), "init refuses [funds] %s = %s",
            bad[i][0], bad[i][1]);
+    }
+    {
+        const char *usd[] = {"currency", "USD", NULL};
+        ok(restart(usd) == 0, "init takes [funds] currency = USD");
     }
     ok(restart(NULL) == 0, "restart with the defaults");
 }
@@ -522,7 +531,8 @@ static void test_remittances(void)
     req = run("funds.wallet", NULL, NULL, &alice, NULL, NULL, NULL);
     text = printed(req);
     is_str(text,
-           "{\"cash\":0,\"arrears\":0,\"available\":0,\"vouchers\":[],\"cards\":[],\"seq\":0}",
+           "{\"cash\":0,\"arrears\":0,\"available\":0,\"vouchers\":[],\"cards\":[],\"seq\":0,"
+           "\"currency\":\"CNY\"}",
            "wallet: an account without entries has an empty wallet");
     free(text);
     mock_request_free(req);
@@ -580,7 +590,7 @@ static void test_remittances(void)
     text = printed(req);
     is_str(text,
            "{\"cash\":50000,\"arrears\":0,\"available\":50000,\"vouchers\":[],\"cards\":[],"
-           "\"seq\":1}",
+           "\"seq\":1,\"currency\":\"CNY\"}",
            "wallet: cash after the remittance, only the caller's own");
     free(text);
     mock_request_free(req);
@@ -1079,6 +1089,10 @@ static void test_redeem(void)
                               ALICE)) == 1 &&
            mock_db_count_json("journal", fmt("{\"key\": \"redeem:%s\"}", c0)) == 1,
        "redeem: the claim and the journal key redeem:<code>");
+    ok(mock_db_count_json("voucher_redemption_keys",
+                          fmt("{\"_id\": \"%s\\u001fredeem:r-1\", \"code\": \"%s\"}", ALICE, c0)) ==
+           1,
+       "redeem: the key pointer binds the account's key to the code, by _id");
     check_refused("redeem: the same code under another key", "funds.vouchers.redeem", NULL,
                   fmt("{\"code\": \"%s\"}", c0), &alice, "r-2", 409, "code_used");
     check_refused("redeem: a code another account redeemed", "funds.vouchers.redeem", NULL,

@@ -41,6 +41,26 @@ int main(void)
     is_int(ec_db_status_of(&e), EC_ERR_UNAVAILABLE, "no server: 503");
     e = error_of(MONGOC_ERROR_SERVER, 2);
     is_int(ec_db_status_of(&e), EC_ERR_INTERNAL, "a server's refusal of a bad query: internal");
+
+    /* What FerretDB's SQLite backend serves from an index: exactly {_id: <string>}. */
+    bson_t *f = BCON_NEW("_id", BCON_UTF8("a:1"));
+    ok(ec_db_filter_is_id(f), "{_id: string} is an _id lookup");
+    bson_destroy(f);
+    f = BCON_NEW("_id", BCON_UTF8("a:1"), "key", BCON_UTF8("k"));
+    ok(!ec_db_filter_is_id(f), "{_id, key} is not: FerretDB decodes the collection");
+    bson_destroy(f);
+    f = BCON_NEW("_id", "{", "$gt", BCON_UTF8("a"), "}");
+    ok(!ec_db_filter_is_id(f), "an _id range is not");
+    bson_destroy(f);
+    f = BCON_NEW("_id", BCON_INT64(7));
+    ok(!ec_db_filter_is_id(f), "a numeric _id is not");
+    bson_destroy(f);
+    f = BCON_NEW("account", BCON_UTF8("a"));
+    ok(!ec_db_filter_is_id(f), "another field is not");
+    bson_destroy(f);
+    f = bson_new();
+    ok(!ec_db_filter_is_id(f) && !ec_db_filter_is_id(NULL), "no filter is not");
+    bson_destroy(f);
     mongoc_cleanup();
     return tap_done();
 }

@@ -426,8 +426,29 @@ static void test_path(void)
     is_str(ec_json_path_str(&p), "/", "pop back to the root");
 }
 
+static void test_query_int64(void)
+{
+    int64_t v = -7;
+    ok(ec_query_int64("0", 0, 10, &v) == 0 && v == 0, "\"0\" in 0..10");
+    ok(ec_query_int64("0042", 1, 100, &v) == 0 && v == 42, "leading zeros are digits");
+    ok(ec_query_int64("9999999999999999", 0, INT64_MAX, &v) == 0 && v == 9999999999999999LL,
+       "sixteen digits");
+    v = -7;
+    static const char *const bad[] = {
+        "", "-1", "+1", " 1", "1 ", "1.5", "1e3", "abc", "0x10", "10000000000000000", "١"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ok(ec_query_int64(bad[i], 0, INT64_MAX, &v) < 0 && v == -7, "refused: \"%s\"", bad[i]);
+    ok(ec_query_int64(NULL, 0, 1, &v) < 0 && v == -7, "refused: no text");
+    ok(ec_query_int64("0", 1, 100, &v) < 0 && ec_query_int64("101", 1, 100, &v) < 0 && v == -7,
+       "refused: out of lo..hi");
+    ok(ec_query_int64("1", 1, 100, &v) == 0 && v == 1 && ec_query_int64("100", 1, 100, &v) == 0 &&
+           v == 100,
+       "lo and hi themselves are in");
+}
+
 int main(void)
 {
+    test_query_int64();
     test_syntax();
     test_depth();
     test_keys();

@@ -6,6 +6,7 @@
  * rule, so a refusal proves that rule and not a broken signature.
  */
 #include "core/site.h"
+#include "tests/unit/b64url.h"
 #include "tests/unit/tap.h"
 
 #include <stdio.h>
@@ -26,31 +27,6 @@ static char dir[] = "/tmp/ec-test-site-token-XXXXXX";
 static EVP_PKEY *ec_key, *rsa_key, *rogue_key, *old_key;
 static char paths[3][256];
 static ec_sites *sites;
-
-static char *b64url(const unsigned char *in, size_t n)
-{
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    char *out = malloc(n / 3 * 4 + 5);
-    size_t o = 0, i = 0;
-    for (; i + 2 < n; i += 3) {
-        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
-        out[o++] = abc[v >> 18];
-        out[o++] = abc[(v >> 12) & 63];
-        out[o++] = abc[(v >> 6) & 63];
-        out[o++] = abc[v & 63];
-    }
-    if (n - i == 1) {
-        out[o++] = abc[in[i] >> 2];
-        out[o++] = abc[(in[i] & 3) << 4];
-    } else if (n - i == 2) {
-        unsigned v = (unsigned)in[i] << 8 | in[i + 1];
-        out[o++] = abc[v >> 10];
-        out[o++] = abc[(v >> 4) & 63];
-        out[o++] = abc[(v & 15) << 2];
-    }
-    out[o] = '\0';
-    return out;
-}
 
 /* Signs "b64(header).b64(payload)" with `key` (ES256 in the JWS R||S form, or RS256);
  * key NULL leaves the signature part as `sig_text`. Returns a static buffer. */

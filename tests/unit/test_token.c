@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "tests/unit/b64url.h"
 #include "tests/unit/tap.h"
 
 #define NOW 1700000000LL
@@ -32,31 +33,6 @@ static const ec_token_config CFG = {
 static const char HS256_HEADER[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
 
 /* ---- crafting foreign tokens ----------------------------------------------------------- */
-
-static char *b64url(const unsigned char *in, size_t n)
-{
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    char *out = malloc(n / 3 * 4 + 5);
-    size_t o = 0, i = 0;
-    for (; i + 2 < n; i += 3) {
-        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
-        out[o++] = abc[v >> 18];
-        out[o++] = abc[(v >> 12) & 63];
-        out[o++] = abc[(v >> 6) & 63];
-        out[o++] = abc[v & 63];
-    }
-    if (n - i == 1) {
-        out[o++] = abc[in[i] >> 2];
-        out[o++] = abc[(in[i] & 3) << 4];
-    } else if (n - i == 2) {
-        unsigned v = (unsigned)in[i] << 8 | in[i + 1];
-        out[o++] = abc[v >> 10];
-        out[o++] = abc[(v >> 4) & 63];
-        out[o++] = abc[(v & 15) << 2];
-    }
-    out[o] = '\0';
-    return out;
-}
 
 /* "b64(header).b64(payload).b64(HMAC)" with `md` (NULL: empty signature). Caller frees. */
 static char *craft_with(const char *header, const char *payload, const unsigned char *key,

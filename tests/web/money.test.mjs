@@ -29,8 +29,18 @@ test("formatMinor refuses what is not an integer", () => {
 });
 
 test("formatMoney puts the mark after the sign", () => {
-  assert.equal(formatMoney(-12345), "-¥123.45");
+  assert.equal(formatMoney(-12345, "CNY"), "-¥123.45");
   assert.equal(formatMoney(100, "USD"), "$1.00");
+  assert.equal(formatMoney(5, "USD", { sign: true }), "+$0.05");
+});
+
+test("formatMoney shows the currency the API names, never a fixed one", () => {
+  assert.equal(formatMoney(123456, "EUR"), "€1,234.56");
+  assert.equal(formatMoney(123456, "GBP"), "£1,234.56");
+  assert.equal(formatMoney(123456, "HKD"), "HK$1,234.56");
+  assert.equal(formatMoney(123456, "CHF"), "CHF 1,234.56"); // a code without a mark: the code
+  assert.equal(formatMoney(123456, null), "1,234.56"); // not known (yet): no mark at all
+  assert.equal(formatMoney(-1, "USD"), "-$0.01");
 });
 
 test("parseAmount reads decimals without floating point", () => {

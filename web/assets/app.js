@@ -3,7 +3,8 @@
 //
 // Routes are "#/path/part?query". A page is a function render(ctx) with ctx = {main,
 // params (the path's parts), query (URLSearchParams), session, go}; it builds its content
-// into ctx.main. A route names who may see it: "public", "owner" (a customer) or "operator";
+// into ctx.main. A route names who may see it: "public" (only without a session), "anyone"
+// (with a session or without: a jump's landings), "signed-in", "owner" (a customer) or "operator";
 // a page the session's role cannot use is never linked and redirects to the role's home.
 // A lost session (any 401 `unauthorized`) keeps the typed input as a draft, then shows the
 // login page, which comes back to the same page afterwards.
@@ -23,16 +24,27 @@ import * as opsBills from "./pages/ops_bills.js";
 import * as opsAccounts from "./pages/ops_accounts.js";
 import * as opsCodes from "./pages/ops_codes.js";
 import * as opsAudit from "./pages/ops_audit.js";
+import * as jump from "./pages/jump.js";
+import * as workspaces from "./pages/workspaces.js";
+import * as clouds from "./pages/clouds.js";
+import * as bills from "./pages/bills.js";
 
 const ROUTES = [
   ["login", auth.renderLogin, "public"],
   ["register", auth.renderRegister, "public"],
+  ["bind", jump.renderBind, "anyone"],
+  ["jump/refused", jump.renderRefused, "anyone"],
   ["overview", overview.render, "owner", "nav.overview"],
   ["recharge", recharge.renderNew, "owner", "nav.recharge"],
   ["recharge/:id", recharge.renderOrder, "owner"],
   ["details", details.render, "owner", "nav.details"],
   ["vouchers", funds.renderVouchers, "owner", "nav.vouchers"],
   ["cards", funds.renderCards, "owner", "nav.cards"],
+  ["workspaces", workspaces.renderList, "owner", "nav.workspaces"],
+  ["workspaces/:site/:ws", workspaces.renderOne, "owner"],
+  ["bills", bills.render, "owner", "nav.bills"],
+  ["bills/:site/:ws/:day", bills.renderDay, "owner"],
+  ["clouds", clouds.render, "owner", "nav.clouds"],
   ["ops/accounts", opsAccounts.renderList, "operator", "nav.ops_accounts"],
   ["ops/accounts/:id", opsAccounts.renderAccount, "operator"],
   ["ops/codes", opsCodes.render, "operator", "nav.ops_codes"],
@@ -71,7 +83,7 @@ function match(path) {
 }
 
 function allowed(who, session) {
-  if (who === "public") return true;
+  if (who === "public" || who === "anyone") return true;
   if (!session) return false;
   return who === "signed-in" || session.account.role === who;
 }

@@ -2,7 +2,10 @@
 //
 // Keys are "area.name"; "err.<code>" is the sentence for an API error code (docs/*.md list
 // the codes), "kind.<label>" a journal entry's kind, "status.<s>" a voucher's or card's state.
-// Both languages have the same keys (tests/web/messages.test.mjs checks it).
+// Both languages have the same keys (tests/web/messages.test.mjs checks it). The workspace,
+// jump and owner's bill pages keep theirs in messages_workspaces.js, merged in below.
+
+import { WORKSPACE_MESSAGES } from "./messages_workspaces.js";
 
 export const MESSAGES = {
   en: {
@@ -760,3 +763,5 @@ export const MESSAGES = {
 
   },
 };
+
+for (const lang of Object.keys(MESSAGES)) Object.assign(MESSAGES[lang], WORKSPACE_MESSAGES[lang]);

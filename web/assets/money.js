@@ -28,10 +28,20 @@ export function formatMinor(v, { sign = false } = {}) {
   return prefix + units + (MINOR_DIGITS ? "." + frac : "");
 }
 
-// formatMinor with the currency mark in front.
-export function formatMoney(v, currency = "CNY", opts = {}) {
+// The mark shown before an amount of each currency the sites may use (docs/workspaces-api.md);
+// any other ISO code is shown as itself.
+const MARKS = { CNY: "¥", USD: "$", EUR: "€", JPY: "JP¥", HKD: "HK$", SGD: "S$", GBP: "£", AUD: "A$", CAD: "CA$", KRW: "₩" };
+
+export function currencyMark(currency) {
+  if (!currency) return "";
+  return MARKS[currency] || currency + " ";
+}
+
+// formatMinor with the mark of `currency` (the API's ISO code: the wallet's or the bill's
+// site's) in front; no mark when the currency is not known.
+export function formatMoney(v, currency, opts = {}) {
   const text = formatMinor(v, opts);
-  const mark = currency === "CNY" ? "¥" : currency === "USD" ? "$" : currency + " ";
+  const mark = currencyMark(currency);
   if (text.startsWith("-") || text.startsWith("+")) return text[0] + mark + text.slice(1);
   return mark + text;
 }

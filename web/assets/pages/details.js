@@ -7,7 +7,8 @@
 // as many parts as the API splits it into (X-Next-Cursor) and saved as one file.
 
 import { api } from "../api.js";
-import { h, field, form, clear, showError } from "../dom.js";
+import { h, field, form } from "../dom.js";
+import { saveCsv } from "./csv_download.js";
 import { t } from "../i18n.js";
 import { dayStart, DAY_MS, zoneLabel } from "../time.js";
 import { entryTable, kindText } from "./wallet_view.js";
@@ -41,9 +42,12 @@ export async function render(ctx) {
     onSubmit: (v) => ctx.go("#/details?" + new URLSearchParams(Object.entries(v).filter(([, x]) => x)).toString()),
   });
   ctx.main.append(h("h1", {}, t("details.title")), filterForm);
-  download.addEventListener("click", () => saveCsv(f, download, csvMessage));
+  download.addEventListener("click", () => saveCsv("/api/v1/wallet/entries", f, "details.csv", download, csvMessage));
 
-  const r = await api("GET", "/api/v1/wallet/entries", { query: { ...f, limit: PAGE, cursor } });
+  const [r, w] = await Promise.all([
+    api("GET", "/api/v1/wallet/entries", { query: { ...f, limit: PAGE, cursor } }),
+    api("GET", "/api/v1/wallet"), // its currency names the amounts' unit
+  ]);
   const pageLink = (c, tr) => {
     const p = new URLSearchParams(q);
     p.delete("cursor");
@@ -59,35 +63,7 @@ export async function render(ctx) {
   ctx.main.append(
     h("section", { class: "card" },
       h("h2", {}, t("details.entries")),
-      entryTable(r.entries),
+      entryTable(r.entries, w.currency),
       h("div", { class: "actions pager" }, newer, older, download),
       csvMessage));
-}
-
-async function saveCsv(f, button, message) {
-  button.disabled = true;
-  clear(message);
-  message.className = "message";
-  try {
-    let text = "";
-    let cursor = null;
-    do {
-      const part = await api("GET", "/api/v1/wallet/entries", { query: { ...f, cursor }, csv: true });
-      // Every part starts with the header line: keep the first one only.
-      text += text ? part.text.slice(part.text.indexOf("\n") + 1) : part.text;
-      cursor = part.nextCursor;
-    } while (cursor);
-    const url = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
-    const a = h("a", { href: url, download: "details.csv", hidden: true });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
-    message.className = "message ok";
-    message.textContent = t("details.csv_done");
-  } catch (e) {
-    showError(message, e);
-  } finally {
-    button.disabled = false;
-  }
 }

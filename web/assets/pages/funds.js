@@ -30,7 +30,7 @@ export async function renderVouchers(ctx) {
       },
     }),
     ctx.query.get("redeemed") ? h("p", { class: "message ok", role: "status", id: "redeemed" }, t("vouchers.redeemed_ok")) : null,
-    h("section", { class: "card" }, h("h2", {}, t("vouchers.yours")), voucherTable(w.vouchers)));
+    h("section", { class: "card" }, h("h2", {}, t("vouchers.yours")), voucherTable(w.vouchers, w.currency)));
 }
 
 export async function renderCards(ctx) {
@@ -38,7 +38,7 @@ export async function renderCards(ctx) {
   const action = moneyAction();
   ctx.main.append(
     h("h1", {}, t("nav.cards")),
-    h("p", {}, t("cards.cash_now", { amount: formatMoney(w.cash) })),
+    h("p", {}, t("cards.cash_now", { amount: formatMoney(w.cash, w.currency) })),
     form({
       id: "buy-card",
       title: t("cards.buy"),
@@ -53,5 +53,5 @@ export async function renderCards(ctx) {
       },
     }),
     ctx.query.get("bought") ? h("p", { class: "message ok", role: "status", id: "bought" }, t("cards.bought_ok")) : null,
-    h("section", { class: "card" }, h("h2", {}, t("cards.yours")), cardTable(w.cards)));
+    h("section", { class: "card" }, h("h2", {}, t("cards.yours")), cardTable(w.cards, w.currency)));
 }

@@ -114,6 +114,7 @@ function reverseForm(base, e, refresh) {
 }
 
 // The account's wallet and a page of its entries into box; the URL's cursor picks the page.
+// Gives the wallet's currency.
 async function showWallet(box, base, id, cursor, refresh) {
   const [w, l] = await Promise.all([
     api("GET", base + "/wallet"),
@@ -121,12 +122,12 @@ async function showWallet(box, base, id, cursor, refresh) {
   ]);
   clear(box,
     h("section", { class: "figures", "aria-label": t("overview.balances") },
-      figure("cash", t("overview.cash"), w.cash),
-      figure("arrears", t("overview.arrears"), w.arrears),
-      figure("available", t("overview.available"), w.available)),
-    h("section", { class: "card" }, h("h2", {}, t("nav.vouchers")), voucherTable(w.vouchers)),
-    h("section", { class: "card" }, h("h2", {}, t("nav.cards")), cardTable(w.cards)),
-    h("section", { class: "card", id: "entries" }, h("h2", {}, t("details.entries")), entryTable(l.entries, [
+      figure("cash", t("overview.cash"), w.cash, w.currency),
+      figure("arrears", t("overview.arrears"), w.arrears, w.currency),
+      figure("available", t("overview.available"), w.available, w.currency)),
+    h("section", { class: "card" }, h("h2", {}, t("nav.vouchers")), voucherTable(w.vouchers, w.currency)),
+    h("section", { class: "card" }, h("h2", {}, t("nav.cards")), cardTable(w.cards, w.currency)),
+    h("section", { class: "card", id: "entries" }, h("h2", {}, t("details.entries")), entryTable(l.entries, w.currency, [
       [t("ops.actor"), actorText],
       [t("ops.reverse"), (e) => (REVERSIBLE.has(e.kind) ? reverseForm(base, e, refresh) : "")],
     ]),
@@ -135,16 +136,17 @@ async function showWallet(box, base, id, cursor, refresh) {
         l.next_cursor !== null && l.next_cursor !== undefined
           ? h("a", { class: "button secondary", id: "older", href: "#/ops/accounts/" + id + "?cursor=" + l.next_cursor }, t("details.older"))
           : null)));
+  return w.currency;
 }
 
-function showEntry(region, entry) {
+function showEntry(region, entry, cur) {
   region.className = "message ok";
   clear(region,
     h("p", {}, t("ops.done", { kind: kindText(entry.kind), seq: entry.seq })),
     dl([
-      [t("overview.cash"), money(entry.balances.cash)],
-      [t("overview.arrears"), money(entry.balances.arrears)],
-      [t("overview.available"), money(entry.balances.available)],
+      [t("overview.cash"), money(entry.balances.cash, cur)],
+      [t("overview.arrears"), money(entry.balances.arrears, cur)],
+      [t("overview.available"), money(entry.balances.available, cur)],
     ]));
 }
 
@@ -157,9 +159,12 @@ export async function renderAccount(ctx) {
   const kinds = [["ordinary", t("voucher_kind.ordinary")], ["full_reduction", t("voucher_kind.full_reduction")]];
   const wallet = h("div", { id: "account-wallet", "aria-live": "polite" });
   const cursor = ctx.query.get("cursor");
-  const refresh = () => showWallet(wallet, base, id, cursor, refresh);
+  let currency = null;
+  const refresh = async () => {
+    currency = await showWallet(wallet, base, id, cursor, refresh);
+  };
   const entryResult = (region, entry) => {
-    showEntry(region, entry);
+    showEntry(region, entry, currency);
     // The action is done whatever this read gives: its failure is shown apart.
     refresh().catch((e) => {
       const box = h("div", { class: "message error", role: "alert" });

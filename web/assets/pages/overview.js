@@ -31,14 +31,14 @@ export async function render(ctx) {
   ctx.main.append(
     h("h1", {}, t("overview.title")),
     h("section", { class: "figures", "aria-label": t("overview.balances") },
-      figure("cash", t("overview.cash"), w.cash),
-      figure("arrears", t("overview.arrears"), w.arrears),
-      figure("available", t("overview.available"), w.available),
-      figure("month-spend", t("overview.month_spend", { zone: zoneLabel() }) + (spend.partial ? " *" : ""), spend.total.toString())),
+      figure("cash", t("overview.cash"), w.cash, w.currency),
+      figure("arrears", t("overview.arrears"), w.arrears, w.currency),
+      figure("available", t("overview.available"), w.available, w.currency),
+      figure("month-spend", t("overview.month_spend", { zone: zoneLabel() }) + (spend.partial ? " *" : ""), spend.total.toString(), w.currency)),
     h("p", { class: "actions" },
       h("a", { class: "button", href: "#/recharge" }, t("nav.recharge")),
       h("a", { class: "button secondary", href: "#/cards" }, t("cards.buy")),
       h("a", { class: "button secondary", href: "#/vouchers" }, t("vouchers.redeem"))),
-    h("section", { class: "card" }, h("h2", {}, t("nav.vouchers")), voucherTable(w.vouchers)),
-    h("section", { class: "card" }, h("h2", {}, t("nav.cards")), cardTable(w.cards)));
+    h("section", { class: "card" }, h("h2", {}, t("nav.vouchers")), voucherTable(w.vouchers, w.currency)),
+    h("section", { class: "card" }, h("h2", {}, t("nav.cards")), cardTable(w.cards, w.currency)));
 }

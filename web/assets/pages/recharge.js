@@ -41,10 +41,16 @@ export async function renderOrder(ctx) {
   const box = h("div", { id: "order", "aria-live": "polite" });
   const message = h("div", { class: "message", role: "alert" });
   ctx.main.append(h("h1", {}, t("recharge.order_title")), box, message);
+  let currency = null; // the wallet's: the unit of the order's amount
   for (;;) {
     let order;
     try {
-      order = (await api("GET", "/api/v1/recharges/" + encodeURIComponent(ctx.params.id))).order;
+      const [o, w] = await Promise.all([
+        api("GET", "/api/v1/recharges/" + encodeURIComponent(ctx.params.id)),
+        currency === null ? api("GET", "/api/v1/wallet") : null,
+      ]);
+      order = o.order;
+      if (w) currency = w.currency;
     } catch (e) {
       if (!ctx.alive()) return;
       showError(message, e);
@@ -55,7 +61,7 @@ export async function renderOrder(ctx) {
     if (order) {
       clear(message);
       message.className = "message";
-      clear(box, orderView(order));
+      clear(box, orderView(order, currency));
       if (order.status === "paid") return;
     }
     await new Promise((r) => setTimeout(r, POLL_MS));
@@ -63,12 +69,12 @@ export async function renderOrder(ctx) {
   }
 }
 
-function orderView(o) {
+function orderView(o, currency) {
   const paid = o.status === "paid";
   return h("section", { class: "card" },
     dl([
       [t("recharge.order_id"), o.id],
-      [t("recharge.amount"), money(o.amount)],
+      [t("recharge.amount"), money(o.amount, currency)],
       [t("recharge.provider"), t("recharge." + o.provider)],
       [t("common.created_at"), formatTime(o.created_at)],
       [t("common.status"), t("order." + o.status), { id: "order-status", "data-status": o.status }],
