@@ -44,6 +44,8 @@ static enum op op_of(const char *kind)
     /* A cloud-settled bill's vouchers-and-cards part; the cloud bills the rest. */
     if (strcmp(kind, "bill_funds") == 0)
         return OP_CHARGE_FUNDS;
+    if (strcmp(kind, "package") == 0)
+        return OP_PACKAGE;
     return OP_UNKNOWN;
 }
 

@@ -243,7 +243,7 @@ static void sum_moves(checker *c, const ec_entry *e, const ec_wallet *base, enum
             /* A cloud charge's vouchers may pay only its voucher-payable part, the part
              * their threshold is tested against. */
             int64_t voucher_part = op == OP_CHARGE_FUNDS ? e->amount - e->cash_or_card : e->amount;
-            if (vr && (op == OP_CHARGE || op == OP_CHARGE_FUNDS) &&
+            if (vr && (op == OP_CHARGE || op == OP_CHARGE_FUNDS || op == OP_PACKAGE) &&
                 strcmp(vr->kind, "full_reduction") == 0 && voucher_part < vr->threshold)
                 audit_fail(
                     c, e->seq, "below_threshold",
@@ -482,7 +482,8 @@ static const char *conservation(const ec_entry *e, const ec_wallet *base, enum o
         return why;
     }
     case OP_CHARGE:
-    case OP_CHARGE_CASH_OR_CARD: {
+    case OP_CHARGE_CASH_OR_CARD:
+    case OP_PACKAGE: {
         int64_t paid = 0, owed = 0;
         int overflow = 0;
         audit_add(&paid, v->dv_old, &overflow);
@@ -497,6 +498,9 @@ static const char *conservation(const ec_entry *e, const ec_wallet *base, enum o
         else if (overflow || owed != amount)
             snprintf(why, size, "charge: funds paid %lld + arrears %lld ≠ amount %lld",
                      (long long)-paid, (long long)v->darrears, (long long)amount);
+        else if (op == OP_PACKAGE && v->darrears != 0)
+            snprintf(why, size, "a package purchase leaves arrears of %lld",
+                     (long long)v->darrears);
         else
             return NULL;
         return why;
@@ -549,7 +553,8 @@ static void check_split(checker *c, const ec_entry *e, enum op op, const view *v
     if (op != OP_CHARGE_FUNDS && s->unpaid)
         audit_fail(c, e->seq, "bad_split", "a %s entry leaves %lld unpaid", e->kind,
                    (long long)s->unpaid);
-    if (op != OP_CHARGE && op != OP_CHARGE_CASH_OR_CARD && op != OP_CHARGE_FUNDS) {
+    if (op != OP_CHARGE && op != OP_CHARGE_CASH_OR_CARD && op != OP_CHARGE_FUNDS &&
+        op != OP_PACKAGE) {
         if (s->ordinary_vouchers || s->full_reduction_vouchers || s->cards || s->cash || s->arrears)
             audit_fail(c, e->seq, "bad_split", "a %s entry has a split", e->kind);
         return;
@@ -611,6 +616,7 @@ static void count_totals(checker *c, const ec_entry *e, enum op op, const view *
     case OP_CHARGE_FUNDS: /* what the funds paid: the cloud's part left the journal */
         audit_add(&t->out, e->amount - e->split.unpaid, &overflow);
         break;
+    case OP_PACKAGE: audit_add(&t->out, e->amount, &overflow); break;
     case OP_REVERSE: {
         int net_overflow = 0;
         audit_add(reversal_net(v, &net_overflow) > 0 ? &t->in : &t->out, e->amount, &overflow);

@@ -30,7 +30,8 @@ enum op {
     OP_CHARGE,
     OP_CHARGE_CASH_OR_CARD,
     OP_REVERSE,
-    OP_CHARGE_FUNDS /* a cloud-settled bill's funds part ("bill_funds") */
+    OP_CHARGE_FUNDS, /* a cloud-settled bill's funds part ("bill_funds") */
+    OP_PACKAGE       /* a package purchase: a charge that never leaves arrears */
 };
 
 /* An idempotency key seen in the account, and the entry that used it. */

@@ -64,6 +64,7 @@ static int operation_of(const ec_entry *e, const ec_wallet *base, enum op op, ec
         out->kind = EC_OP_CHARGE_FUNDS;
         out->cash_or_card = e->cash_or_card;
         return nv || nc ? -1 : 0;
+    case OP_PACKAGE: out->kind = EC_OP_BUY_PACKAGE; return nv || nc ? -1 : 0;
     case OP_GRANT:
         if (nv != 1 || nc != 0)
             return -1;

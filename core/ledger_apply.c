@@ -234,9 +234,10 @@ static const char *pay_cards(ec_wallet *w, int64_t now, int64_t *rest, int64_t *
     return NULL;
 }
 
-/* vouchers: 0 when the charge is payable by cards and cash only. */
-static const char *charge(ec_arena *a, ec_wallet *w, int64_t amount, int vouchers, int64_t now,
-                          moves *m, ec_split *split)
+/* vouchers: 0 when the charge is payable by cards and cash only; arrears: 0 when what the
+ * funds cannot pay refuses the charge ("insufficient_funds") instead of becoming arrears. */
+static const char *charge(ec_arena *a, ec_wallet *w, int64_t amount, int vouchers, int arrears,
+                          int64_t now, moves *m, ec_split *split)
 {
     pick *picks = ec_arena_alloc(a, (w->nvouchers + w->ncards + 1) * sizeof *picks);
     if (picks == NULL)
@@ -250,6 +251,8 @@ static const char *charge(ec_arena *a, ec_wallet *w, int64_t amount, int voucher
         (why = pay_cards(w, now, &rest, &split->cards, m, picks)))
         return why;
     int64_t from_cash = w->cash > 0 ? ec_money_min(w->cash, rest) : 0;
+    if (!arrears && rest > from_cash)
+        return "insufficient_funds";
     w->cash -= from_cash;
     rest -= from_cash;
     split->cash = from_cash;
@@ -309,11 +312,12 @@ int ec_ledger_apply(ec_arena *arena, const ec_wallet *before, const ec_ledger_op
     case EC_OP_CREDIT: why = credit(after, op, &m); break;
     case EC_OP_GRANT_VOUCHER: why = grant(after, &op->voucher, now, &m); break;
     case EC_OP_BUY_CARD: why = buy_card(after, op, now, &m); break;
-    case EC_OP_CHARGE: why = charge(arena, after, op->amount, 1, now, &m, split); break;
+    case EC_OP_CHARGE: why = charge(arena, after, op->amount, 1, 1, now, &m, split); break;
     case EC_OP_CHARGE_CASH_OR_CARD:
-        why = charge(arena, after, op->amount, 0, now, &m, split);
+        why = charge(arena, after, op->amount, 0, 1, now, &m, split);
         break;
     case EC_OP_CHARGE_FUNDS: why = charge_funds(arena, after, op, now, &m, split); break;
+    case EC_OP_BUY_PACKAGE: why = charge(arena, after, op->amount, 1, 0, now, &m, split); break;
     default: why = "invalid_operation"; break;
     }
     if (why)

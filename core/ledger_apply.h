@@ -19,6 +19,9 @@
  *                  part), then cards pay what is left of the whole amount; never cash, never
  *                  arrears. split.unpaid is what they could not pay (the cloud's remainder,
  *                  0..amount); an entry that pays nothing still records the answer.
+ *   BUY_PACKAGE    a prepaid package's price, paid like CHARGE but never into arrears: when
+ *                  vouchers, cards and cash together do not cover it, it is refused
+ *                  "insufficient_funds" and nothing moves.
  *
  * Every operation first retires the funds that can never pay again (balance 0, or at or past
  * valid_to): the entry before shows them used up or expired, the new one no longer carries
@@ -26,8 +29,8 @@
  *
  * Ownership: after's arrays and the moves are allocated from `arena`.
  * Failure: -1 with *refusal set to a stable code: "invalid_amount", "amount_overflow",
- * "insufficient_cash", "voucher_exists", "card_exists", "invalid_voucher", "invalid_card",
- * "too_many_funds", "invalid_operation", "out_of_memory".
+ * "insufficient_cash", "insufficient_funds", "voucher_exists", "card_exists", "invalid_voucher",
+ * "invalid_card", "too_many_funds", "invalid_operation", "out_of_memory".
  */
 #ifndef EC_CORE_LEDGER_APPLY_H
 #define EC_CORE_LEDGER_APPLY_H

@@ -14,10 +14,10 @@
 
 const char *ledger_refusal_name(const char *code)
 {
-    static const char *const known[] = {"insufficient_cash", "amount_overflow", "too_many_funds",
-                                        "invalid_amount",    "voucher_exists",  "card_exists",
-                                        "invalid_voucher",   "invalid_card",    "invalid_operation",
-                                        "not_reversible",    "fund_gone"};
+    static const char *const known[] = {
+        "insufficient_cash", "amount_overflow", "too_many_funds",  "invalid_amount",
+        "voucher_exists",    "card_exists",     "invalid_voucher", "invalid_card",
+        "invalid_operation", "not_reversible",  "fund_gone",       "insufficient_funds"};
     for (size_t i = 0; code != NULL && i < sizeof known / sizeof known[0]; i++)
         if (strcmp(known[i], code) == 0)
             return known[i];
@@ -28,7 +28,8 @@ int ledger_refusal_is_stored(const char *code)
 {
     return code != NULL &&
            (strcmp(code, "insufficient_cash") == 0 || strcmp(code, "amount_overflow") == 0 ||
-            strcmp(code, "too_many_funds") == 0 || strcmp(code, "fund_gone") == 0);
+            strcmp(code, "too_many_funds") == 0 || strcmp(code, "fund_gone") == 0 ||
+            strcmp(code, "insufficient_funds") == 0);
 }
 
 static void claim_id(char *buf, size_t size, const char *account, const char *key)

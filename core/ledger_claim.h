@@ -35,7 +35,8 @@ typedef struct ledger_claim {
 /* The static string naming a refusal of the rules (ledger_apply.h), or NULL. */
 const char *ledger_refusal_name(const char *code);
 /* 1 when the refusal is stored under the key: it depends on the account's state
- * ("insufficient_cash", "amount_overflow", "too_many_funds", "fund_gone"), so a later copy of the
+ * ("insufficient_cash", "amount_overflow", "too_many_funds", "fund_gone",
+ * "insufficient_funds"), so a later copy of the
  * request could otherwise be answered differently. Refusals of the request itself (400) are not. */
 int ledger_refusal_is_stored(const char *code);
 

@@ -18,6 +18,7 @@
  * or malformed price list or a grace out of range; it never exits the process.
  */
 #include "handlers/bills/bills.h"
+#include "handlers/bills/packages.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -208,6 +209,25 @@ static const ec_route bills_routes[] = {
      "/api/v1/ops/sites/(?<site>[A-Za-z0-9_-]{1,32})/workspaces/(?<workspace>[A-Za-z0-9_.-]{1,64})"
      "/spend-alerts/(?<item>[a-z0-9_]{1,31})",
      bills_ops_alert_put, EC_ROUTE_OPERATOR, "bills_ops_spend_alert"},
+    /* prepaid packages (packages.c, package_pages.c) */
+    {"bills.package_define", "POST", "/api/v1/ops/packages/catalog/(?<site>[A-Za-z0-9_-]{1,32})",
+     bills_package_define, EC_ROUTE_OPERATOR, "bills_package_define"},
+    {"bills.package_list", "GET", "/api/v1/packages/catalog/(?<site>[A-Za-z0-9_-]{1,32})",
+     bills_package_list, EC_ROUTE_AUTH, NULL},
+    {"bills.package_buy", "POST", "/api/v1/packages/purchases", bills_package_buy, EC_ROUTE_OWNER,
+     "bills_package_buy"},
+    {"bills.package_purchases", "GET", "/api/v1/packages/purchases", bills_package_purchases,
+     EC_ROUTE_OWNER, NULL},
+    {"bills.package_detail", "GET", "/api/v1/packages/purchases/(?<purchase>" PKG_PURCHASE_ID ")",
+     bills_package_detail, EC_ROUTE_OWNER, NULL},
+    {"bills.package_assign", "PUT",
+     "/api/v1/packages/purchases/(?<purchase>" PKG_PURCHASE_ID ")/workspaces", bills_package_assign,
+     EC_ROUTE_OWNER, "bills_package_assign"},
+    {"bills.ops_package_detail", "GET",
+     "/api/v1/ops/packages/purchases/(?<purchase>" PKG_PURCHASE_ID ")", bills_ops_package_detail,
+     EC_ROUTE_OPERATOR, NULL},
+    {"bills.ops_package_purchases", "GET", "/api/v1/ops/accounts/(?<account>[0-9a-f]{24})/packages",
+     bills_ops_package_purchases, EC_ROUTE_OPERATOR, NULL},
     /* the accounts' monthly bills (account_pages.c) */
     {"bills.monthly_list", "GET", "/api/v1/monthly-bills", bills_account_monthly_list,
      EC_ROUTE_OWNER, NULL},
@@ -234,6 +254,8 @@ static const ec_index bills_indexes[] = {
     {BILLS_MONTHLY, "site_month", "{\"site\": 1, \"month\": 1}", 0},
     /* The settlement pass walks a site's pending bills; the pointer drop counts a workspace's. */
     {BILLS_PENDING, "site_workspace", "{\"site\": 1, \"workspace\": 1}", 0},
+    /* The billing run reads the site's packages whose period has not ended. */
+    {PKG_PURCHASES, "site_end", "{\"site\": 1, \"end_no\": 1}", 0},
     {NULL, NULL, NULL, 0},
 };
 

@@ -18,7 +18,9 @@
  * workspace) and inserts each workspace's bill under `<site>:<workspace>:<day>`: the unique
  * _id makes it once, whatever happens, so a run killed midway and run again (or two runs
  * racing past a taken-over lease) only find the bills already made. When every workspace is
- * billed the day gets its done marker in `bill_days`.
+ * billed the day gets its done marker in `bill_days`. Before the first bill, the prepaid
+ * packages' coverage of the day is decided once and recorded (package_run.c); each line then
+ * bills only what the packages left of its quantity.
  *
  * The rules above read host->clock_ms (the wall clock, or the test setting test_clock_file).
  * After the site's days, its pending bills are offered to their providers (settle.c); after
@@ -35,6 +37,8 @@
  */
 #include "handlers/bills/bills.h"
 #include "handlers/bills/daily.h"
+#include "handlers/bills/package.h"
+#include "handlers/bills/packages.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +75,7 @@ typedef struct run_ctx {
     ec_usage_record records[RECORDS_MAX];
     char items[RECORDS_MAX][EC_PRICE_NAME_MAX];
     size_t nrecords;
+    pkg_coverage cov; /* what the site's packages cover of the day (package_run.c) */
     /* the day's counts and first failure */
     int64_t made, existing;
     ec_status failed;
@@ -212,6 +217,15 @@ static ec_status bill_workspace(run_ctx *c)
                 c->day, c->workspace, why);
         return EC_ERR_INVALID;
     }
+    /* Only what the packages left of each line is billed; the line keeps its quantity. */
+    int64_t covered[EC_DAILY_MAX_LINES];
+    pkg_coverage_of(&c->cov, c->workspace, lines, b.nlines, covered);
+    if (ec_package_bill_overflow(lines, b.nlines, covered, &b) < 0) {
+        c->why = "package coverage outside the day's quantities";
+        fprintf(stderr, "bills: site %s day %s workspace %s cannot be billed: %s\n", c->site->id,
+                c->day, c->workspace, c->why);
+        return EC_ERR_INVALID;
+    }
     char id[160];
     snprintf(id, sizeof id, "%s:%s:%s", c->site->id, c->workspace, c->day);
     bson_t doc = BSON_INITIALIZER, arr, line;
@@ -231,6 +245,8 @@ static ec_status bill_workspace(run_ctx *c)
         BSON_APPEND_UTF8(&line, "item", l->price->item->name);
         BSON_APPEND_INT32(&line, "retention", l->price->retention_days);
         BSON_APPEND_INT64(&line, "quantity", l->line.quantity);
+        BSON_APPEND_INT64(&line, "covered", covered[i]);
+        BSON_APPEND_INT64(&line, "billed", l->line.quantity - covered[i]);
         BSON_APPEND_INT64(&line, "units", l->line.units);
         BSON_APPEND_INT64(&line, "unit_price", l->line.unit_price);
         BSON_APPEND_INT64(&line, "fee", l->line.fee);
@@ -346,6 +362,15 @@ static int bill_day(run_ctx *c)
     c->nrecords = 0;
     c->failed = EC_OK;
     c->why = NULL;
+    /* The packages' coverage is decided (once, recorded) before any bill of the day. */
+    rc = pkg_cover_day(c->st, req, c->site, c->day, c->day_no, c->version, c->holder, &c->cov);
+    if (rc == EC_ERR_INTERNAL) {
+        fprintf(stderr, "bills: site %s day %s stopped: a package cannot cover it\n", c->site->id,
+                c->day);
+        goto out;
+    }
+    if (rc != EC_OK)
+        goto db_failed;
     bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort;
     BSON_APPEND_UTF8(&filter, "site", c->site->id);
     BSON_APPEND_UTF8(&filter, "day", c->day);
@@ -384,6 +409,7 @@ db_failed:
     fprintf(stderr, "bills: site %s day %s: the database failed (status %d); run again\n",
             c->site->id, c->day, (int)rc);
 out:
+    pkg_coverage_free(&c->cov);
     fflush(stdout);
     h->batch_end(req);
     return outcome;

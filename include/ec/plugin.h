@@ -168,9 +168,12 @@ enum ec_op_kind {
     EC_OP_CHARGE_CASH_OR_CARD = 5, /* a charge vouchers may not pay (SMS, dial tests): cards,
                                     * cash, then arrears */
     /* -- v1 (cloud settlement) -- */
-    EC_OP_CHARGE_FUNDS = 6 /* a cloud-settled bill's funds part: vouchers and cards only, up to
-                            * what they hold (never cash, never arrears); `cash_or_card` of the
-                            * amount is payable by cards only; split.unpaid is the rest */
+    EC_OP_CHARGE_FUNDS = 6, /* a cloud-settled bill's funds part: vouchers and cards only, up to
+                             * what they hold (never cash, never arrears); `cash_or_card` of the
+                             * amount is payable by cards only; split.unpaid is the rest */
+    /* -- v1 (packages) -- */
+    EC_OP_BUY_PACKAGE = 7 /* a prepaid package paid in the deduction order (vouchers, cards,
+                           * cash); refused "insufficient_funds" rather than leave arrears */
 };
 
 /* The bonus rule a card purchase was made under ([funds] card_bonus_percent and

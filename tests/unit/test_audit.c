@@ -805,6 +805,59 @@ static void rules(void)
     expect_rules(&b, 3, "rules", "a grant dated other than its entry");
 }
 
+static ec_ledger_op package(int64_t price)
+{
+    return (ec_ledger_op){.kind = EC_OP_BUY_PACKAGE, .label = "package", .amount = price};
+}
+
+/* Account B (cash 300), voucher v9 of 100, then a package of `price` as entry 4. */
+static void book_package(book *b, int64_t price)
+{
+    book_b(b);
+    post(b, grant("voucher", voucher("v9", "ordinary", 100, 0, 0, 100000)), 3000);
+    post(b, package(price), 4000);
+}
+
+/* A package purchase is a charge in the deduction order that never leaves arrears. */
+static void packages(void)
+{
+    book b;
+    ec_audit_totals t;
+    book_package(&b, 350);
+    is_int(b.e[3].split.ordinary_vouchers * 10000 + b.e[3].split.cash, 100 * 10000 + 250,
+           "fixture: the voucher paid 100, cash 250");
+    is_int(audit(&b, &t), 0, "a package bought by the rules passes");
+    show();
+    is_int(t.out, 200 + 350, "its price counts as money out");
+    ec_arena_free(b.arena);
+
+    /* Cash spent while the voucher could pay: every sum adds up, only the rules object. */
+    book_package(&b, 200);
+    ec_move from_cash[] = {{"cash", -200}};
+    set_moves(&b, &b.e[3], 1, from_cash);
+    voucher_in(&b.e[3], "v9")->balance = 100;
+    b.e[3].after.cash = 100;
+    b.e[3].split.ordinary_vouchers = 0;
+    b.e[3].split.cash = 200;
+    expect_rules(&b, 4, "rules", "a package paid from cash before a usable voucher");
+
+    /* A package that left arrears (400 on 100 + 300): the rules refuse it, conservation too. */
+    book_package(&b, 350);
+    ec_move into_arrears[] = {{"voucher:v9", -100}, {"cash", -300}, {"arrears", 50}};
+    b.e[3].amount = 450;
+    set_moves(&b, &b.e[3], 3, into_arrears);
+    b.e[3].after.cash = 0;
+    b.e[3].after.arrears = 50;
+    b.e[3].split.cash = 300;
+    b.e[3].split.arrears = 50;
+    long n = audit(&b, NULL);
+    ok(has("acct-b", 4, "rules") && has("acct-b", 4, "conservation"),
+       "a package purchase into arrears: rules (insufficient_funds) and conservation at 4");
+    if (!has("acct-b", 4, "rules") || !has("acct-b", 4, "conservation") || n < 2)
+        show();
+    ec_arena_free(b.arena);
+}
+
 /* Account B, then a card of 300 (cash 300) with bonus voucher `bonus` (face 0: none), under
  * the bonus rule `rule` as entry 3. */
 static void book_bonus(book *b, ec_bonus_rule rule, ec_voucher bonus)
@@ -890,6 +943,7 @@ int main(void)
     unreadable();
     unreachable();
     rules();
+    packages();
     bonus_face();
     return tap_done();
 }

@@ -596,6 +596,39 @@ static void charge_funds(void)
     refused(&w, op_funds(0, 0), 10000, "invalid_amount", "a cloud charge of 0");
 }
 
+/* A package purchase: the deduction order without arrears, all or nothing. */
+static void buy_package(void)
+{
+    ec_wallet w = order_wallet();
+    ec_ledger_op op = {.kind = EC_OP_BUY_PACKAGE, .label = "package", .amount = 4300};
+    result r = apply(&w, op, 10000);
+    const char *order[] = {
+        "voucher:o-soon", "voucher:o-tie-old", "voucher:o-tie-new", "voucher:o-late",
+        "voucher:f-low",  "card:c-soon",       "card:c-late",       "cash"};
+    int in_order = r.rc == 0 && r.nmoves == sizeof order / sizeof order[0];
+    for (size_t i = 0; in_order && i < r.nmoves; i++)
+        in_order = strcmp(r.moves[i].fund, order[i]) == 0;
+    ok(in_order, "a package: ordinary vouchers, full reduction, cards, cash, as a charge");
+    ok(r.split.ordinary_vouchers == 1900 && r.split.full_reduction_vouchers == 400 &&
+           r.split.cards == 1000 && r.split.cash == 1000 && r.split.arrears == 0 &&
+           r.after.cash == 0 && r.after.arrears == 0,
+       "4300, exactly what the usable funds hold, is paid with no arrears");
+    ok(r.rc == 0 && adds_up(&w, &r) && split_matches(&w, &r, 4300),
+       "moves, split and balances add up");
+    op.amount = 4301;
+    refused(&w, op, 10000, "insufficient_funds", "one minor unit past the funds");
+    op.amount = 2999;
+    r = apply(&w, op, 10000);
+    ok(r.rc == 0 && r.split.full_reduction_vouchers == 0 && r.split.cards == 1000 &&
+           r.split.cash == 99,
+       "a price below a full-reduction threshold does not use that voucher");
+    ec_wallet owing = {.cash = 0, .arrears = 500};
+    op.amount = 1;
+    refused(&owing, op, 10, "insufficient_funds", "an empty wallet in arrears buys nothing");
+    op.amount = 0;
+    refused(&w, op, 10000, "invalid_amount", "a package of price 0");
+}
+
 static void usable(void)
 {
     ec_voucher v = voucher("v", "ordinary", 10, 10, 0, 100, 200, 0);
@@ -779,6 +812,7 @@ int main(void)
     charge();
     cash_or_card();
     charge_funds();
+    buy_package();
     usable();
     random_walk();
     reversal();
