@@ -87,6 +87,21 @@ METHOD = """- **The bills rows** (`tests/bench/bills.py`, after the scale rows, 
     (an operator; the default 31 days, a bill on each: 372 rows) with 1,000 and then 100,000
     bills in `bills` (other workspaces' bills inserted directly), `--scale-rounds` wrk runs
     at each size; the ratio of the rate at 100k to the rate at 1k (flat means ≥ 0.8).
+  - **Reading the billing run row.** Bdb-insert spends 5 round trips on an entry, so 10 on a
+    bill's two entries, from W processes at once. The run, read from the code, spends about
+    33 round trips on each bill, from one process: making it (the bill, its pending marker,
+    the workspace's unsettled pointer: 3 inserts), then settling it (the bill and its
+    settlement state by `_id`: 2; the payer, a gapless head walk and its document: 4; the
+    attempt's claim: 1; two journal posts through core/ledger.c, each a key-claim read, the
+    newest entry by head hint plus one probe past it, the claim, the entry, the claim's
+    answer and the head hint: 16; the state: 1; the wallet for the arrears check: 3; the
+    spend-alert marker: 1; the pending marker's delete: 1; the pointer's delete: 1), and in
+    `drop_pointer` (handlers/bills/settle.c) two `count`s of the workspace's pending bills,
+    a filter FerretDB answers by decoding all of `bill_pending` (up to 10,000 documents
+    here): twice per bill, so the run grows with the square of the bills it settles. Hence a
+    ratio well under 0.5 by design, not by noise: about 10/33 of the ceiling for one process
+    at best, halved again because the run is one process and Bdb-insert W of them, less the
+    scans.
 """
 
 
