@@ -72,7 +72,8 @@ METHOD = """- **The bills rows** (`tests/bench/bills.py`, after the scale rows, 
     usage`): W processes inserting usage documents one by one (`insert_one`, the layout of
     `handlers/bills/usage.c`, with the usage index), the database's bare insert rate;
     interleaved, `--rounds` rounds of 2 × `--duration`.
-  - **The billing run**: 10,000 workspaces, each bound to one of the prefilled accounts
+  - **The billing run**: `--bill-workspaces` workspaces (10,000 by default, the issue's
+    target; the row names the number run), each bound to one of the prefilled accounts
     (guance), the account funded first by one remittance, and a day's usage of 12 lines per
     workspace (11 items, time series at two retentions; one hourly record each, inserted
     directly), ten days back; then `ecctl bills run --site bench --day D --verbose`, timed
@@ -97,8 +98,8 @@ METHOD = """- **The bills rows** (`tests/bench/bills.py`, after the scale rows, 
     answer and the head hint: 16; the state: 1; the wallet for the arrears check: 3; the
     spend-alert marker: 1; the pending marker's delete: 1; the pointer's delete: 1), and in
     `drop_pointer` (handlers/bills/settle.c) two `count`s of the workspace's pending bills,
-    a filter FerretDB answers by decoding all of `bill_pending` (up to 10,000 documents
-    here): twice per bill, so the run grows with the square of the bills it settles. Hence a
+    a filter FerretDB answers by decoding all of `bill_pending` (every bill of the run is
+    pending when the settlement pass starts): twice per bill, so the run grows with the square of the bills it settles. Hence a
     ratio well under 0.5 by design, not by noise: about 10/33 of the ceiling for one process
     at best, halved again because the run is one process and Bdb-insert W of them, less the
     scans.
