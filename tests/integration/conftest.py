@@ -14,7 +14,8 @@ Fixtures:
                 (email, password, token, csrf, cookies, id, role)
   operator      operator() adds an operator with ecctl and logs in -> ecapi.Account
   start_stack   start_stack(name, **Stack kwargs) -> a further, private Stack (stopped at
-                the end of the session); for modules that must not disturb the others
+                the end of the module that started it, so a run holds one private stack at
+                a time besides the session's); for modules that must not disturb the others
 
 Money (docs/money-api.md):
   funds_plugin, recharge_plugin, pay_sandbox_plugin, audit_command
@@ -33,6 +34,7 @@ Money (docs/money-api.md):
 """
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -90,15 +92,57 @@ def start_stack(tmp_path_factory):
             pytest.fail("the %s stack did not start: %s" % (name, e), pytrace=False)
         return st
 
-    start.started = started  # every stack of the session, for test_zz_shutdown.py
+    start.started = started  # the stacks still running, for test_zz_shutdown.py
+    start.problems = []      # what stopping the private stacks found, for test_zz_shutdown.py
+    start.stopped = 0        # how many private stacks were stopped and checked
     yield start
     for st in reversed(started):
         st.stop()
 
 
+REPORT = re.compile(r"ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:|"
+                    r"SUMMARY: \w+Sanitizer")
+
+
+def stop_checked(st):
+    """Stops st's ecd gracefully, then the rest of st; returns what went wrong (a list of
+    texts): a master that did not exit 0, or a sanitizer report in its stderr."""
+    problems = []
+    rc = st.stop_ecd(graceful=True, timeout=20)
+    if rc not in (0, None):
+        problems.append("%s: ecd exited with %s" % (st.workdir, rc))
+    try:
+        with open(st.ecd_stderr_path, errors="replace") as f:
+            text = f.read()
+    except FileNotFoundError:
+        text = ""
+    if REPORT.search(text):
+        problems.append("%s: sanitizer report in %s:\n%s" % (
+            st.workdir, st.ecd_stderr_path, _tail(st.ecd_stderr_path, 60)))
+    st.stop()
+    return problems
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _stop_module_stacks(start_stack):
+    """Stops, at the end of each module, the private stacks it started (checked as
+    test_zz_shutdown.py checks the rest): a whole run then holds only the session's stack
+    and the current module's, not every stack of the session at once."""
+    before = len(start_stack.started)
+    yield
+    started = start_stack.started
+    mine = [st for st in started[before:] if not getattr(st, "session_wide", False)]
+    for st in reversed(mine):
+        start_stack.problems.extend(stop_checked(st))
+        start_stack.stopped += 1
+        started.remove(st)
+
+
 @pytest.fixture(scope="session")
 def stack(start_stack):
-    return start_stack("main")
+    st = start_stack("main")
+    st.session_wide = True
+    return st
 
 
 @pytest.fixture
