@@ -104,6 +104,11 @@ static int host_query_params(ec_request *req, ec_pair **out, size_t *n)
     return ec_request_query_params(req, out, n);
 }
 
+static int host_form_params(ec_request *req, size_t max_pairs, ec_pair **out, size_t *n)
+{
+    return ec_request_form_params(req, max_pairs, out, n);
+}
+
 static const char *host_header(ec_request *req, const char *name)
 {
     return ec_request_header(req, name);
@@ -675,6 +680,7 @@ static const ec_host host_table = {
     .provider_get = host_provider_get,
     .provider_at = host_provider_at,
     .query_params = host_query_params,
+    .form_params = host_form_params,
 };
 
 const ec_host *ec_host_table(void)

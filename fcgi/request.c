@@ -1,8 +1,11 @@
 /* fcgi/request.c: FastCGI request parameters, body and reply (see request.h). */
 #include "fcgi/request.h"
 
+#include "core/form.h"
+
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,99 +53,49 @@ const char *ec_request_header(ec_request *req, const char *name)
     return param(req, key);
 }
 
-static int hexval(int c)
+/* The query's pairs (core/form.h): 0, or -1 when it does not decode or memory ran out. */
+static int query_pairs(ec_request *req, ec_pair **out, size_t *n)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Percent-decodes [s, s+n) into the arena; NULL on a bad escape or an embedded NUL. */
-static char *decode(ec_arena *a, const char *s, size_t n)
-{
-    char *out = ec_arena_alloc(a, n + 1);
-    if (out == NULL)
-        return NULL;
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '+') {
-            out[j++] = ' ';
-        } else if (s[i] == '%') {
-            int hi = i + 2 < n ? hexval((unsigned char)s[i + 1]) : -1;
-            int lo = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return NULL;
-            out[j++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            out[j++] = s[i];
-        }
-    }
-    out[j] = '\0';
-    return out;
+    const char *q = req->query_string ? req->query_string : "";
+    return ec_form_parse(req->arena, q, strlen(q), SIZE_MAX, out, n) == EC_FORM_OK ? 0 : -1;
 }
 
 const char *ec_request_query(ec_request *req, const char *name)
 {
-    const char *q = req->query_string;
-    size_t name_len = strlen(name);
-    while (q && *q) {
-        const char *amp = strchr(q, '&');
-        size_t len = amp ? (size_t)(amp - q) : strlen(q);
-        const char *eq = memchr(q, '=', len);
-        size_t key_len = eq ? (size_t)(eq - q) : len;
-        char *key = decode(req->arena, q, key_len);
-        if (key && strlen(key) == name_len && memcmp(key, name, name_len) == 0)
-            return eq ? decode(req->arena, eq + 1, len - key_len - 1) : "";
-        q = amp ? amp + 1 : NULL;
-    }
+    ec_pair *p = NULL;
+    size_t n = 0;
+    if (query_pairs(req, &p, &n) != 0)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(p[i].name, name) == 0)
+            return p[i].value;
     return NULL;
 }
 
 int ec_request_query_params(ec_request *req, ec_pair **out, size_t *n)
 {
-    size_t count = 0, i = 0;
-    *out = NULL;
-    *n = 0;
-    for (const char *q = req->query_string; q && *q; q = strchr(q, '&'), q = q ? q + 1 : NULL)
-        count++;
-    if (count == 0)
-        return 0;
-    ec_pair *pairs = ec_arena_alloc(req->arena, count * sizeof *pairs);
-    if (pairs == NULL)
-        return -1;
-    for (const char *q = req->query_string; q && *q;) {
-        const char *amp = strchr(q, '&');
-        size_t len = amp ? (size_t)(amp - q) : strlen(q);
-        const char *eq = memchr(q, '=', len);
-        size_t key_len = eq ? (size_t)(eq - q) : len;
-        if (len > 0) {
-            pairs[i].name = decode(req->arena, q, key_len);
-            pairs[i].value = eq ? decode(req->arena, eq + 1, len - key_len - 1) : "";
-            if (pairs[i].name == NULL || pairs[i].value == NULL)
-                return -1;
-            i++;
-        }
-        q = amp ? amp + 1 : NULL;
-    }
-    *out = pairs;
-    *n = i;
-    return 0;
+    return query_pairs(req, out, n);
 }
 
-int ec_request_query_valid(const ec_request *req)
+int ec_request_form_params(ec_request *req, size_t max_pairs, ec_pair **out, size_t *n)
 {
-    for (const char *p = req->query_string; p && *p; p++) {
-        if (*p != '%')
-            continue;
-        int hi = hexval((unsigned char)p[1]);
-        int lo = hi < 0 ? -1 : hexval((unsigned char)p[2]);
-        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-            return 0;
-        p += 2;
+    *out = NULL;
+    *n = 0;
+    if (req->fcgx == NULL || !ec_form_content_type(ec_request_header(req, "Content-Type")))
+        return 415; /* a batch context has no body */
+    switch (ec_form_parse(req->arena, req->raw_body, req->raw_len, max_pairs, out, n)) {
+    case EC_FORM_OK: return 0;
+    case EC_FORM_MALFORMED: return 400;
+    case EC_FORM_TOO_MANY: return 413;
+    default: return 500;
     }
-    return 1;
+}
+
+int ec_request_query_valid(ec_request *req)
+{
+    ec_pair *p = NULL;
+    size_t n = 0;
+    return query_pairs(req, &p, &n) == 0;
 }
 
 const char *ec_request_cookie(ec_request *req, const char *name)
@@ -216,6 +169,8 @@ static const char *reason(int status)
     case 201: return "Created";
     case 202: return "Accepted";
     case 204: return "No Content";
+    case 302: return "Found";
+    case 303: return "See Other";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";

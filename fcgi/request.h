@@ -53,9 +53,13 @@ const char *ec_request_query(ec_request *req, const char *name);
 /* Every query parameter, decoded, in order (arena-owned; empty pieces skipped): 0, or -1 on
  * no memory or a bad escape. */
 int ec_request_query_params(ec_request *req, ec_pair **out, size_t *n);
+/* The body as application/x-www-form-urlencoded pairs (core/form.h), at most max_pairs:
+ * 0, or the status its failure maps to: 415 (another Content-Type), 400 (does not decode),
+ * 413 (too many pairs), 500 (no memory). */
+int ec_request_form_params(ec_request *req, size_t max_pairs, ec_pair **out, size_t *n);
 /* 1 when every %-escape of the query string is two hex digits and none decodes to NUL: a
  * malformed query is refused as a whole (400), never read as "parameter absent". */
-int ec_request_query_valid(const ec_request *req);
+int ec_request_query_valid(ec_request *req);
 /* A cookie's value, or NULL. */
 const char *ec_request_cookie(ec_request *req, const char *name);
 

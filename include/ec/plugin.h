@@ -556,6 +556,15 @@ typedef struct ec_host {
      * repeats): *out is an arena-owned array of *n pairs. 0, or -1 on no memory or a query
      * that does not decode (a callback's signature covers every parameter it was sent). */
     int (*query_params)(ec_request *req, ec_pair **out, size_t *n);
+
+    /* -- v1 (aws binding): HTML form bodies -- */
+    /* The body of a request sent as application/x-www-form-urlencoded (a browser's form POST;
+     * the route has no schema, so the host only bounds it by body_limit), decoded like
+     * query_params ('+' is a space, percent escapes, a repeated name repeats, in the order
+     * sent): *out is an arena-owned array of *n pairs. 0, or the HTTP status the failure maps
+     * to: 415 (another Content-Type), 400 (a bad escape or an escaped NUL), 413 (more than
+     * max_pairs pairs), 500 (no memory). */
+    int (*form_params)(ec_request *req, size_t max_pairs, ec_pair **out, size_t *n);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */

@@ -14,7 +14,12 @@
  *                                    → EC_SETTLE_RETRY (the billing run backs off)
  *   TimestampOutOfBoundsException    → EC_SETTLE_FAILED, logged and audited as an alert
  *   other refusals (product, dimension, validation) → EC_SETTLE_FAILED
- * It keeps no state of its own.
+ * Metering keeps no state of its own.
+ *
+ * Binding (register.c): the buyer's registration form → ResolveCustomer → a one-time ticket
+ * an owner claims; validate_account accepts only a customer claimed by the binding account.
+ * Subscription notifications (sqs.c): `ecctl aws poll`, and the master's scheduler (`run`
+ * every schedule_seconds), read them from SQS, each once.
  *
  * Config:
  *   [aws]
@@ -24,57 +29,34 @@
  *   access_key_id = AKIA...
  *   secret_access_key_file = /etc/expense-center/aws.secret   # mode 0600
  *   product_code = ...
- *   dimension = usage              # the dimension the remainder is metered in (1 unit = 1 minor
- * unit) timeout_ms = 10000 init fails (logged, never the secret) when a setting is missing or the
- * file is not 0600. Binding (ResolveCustomer) and the subscription notifications are not built yet:
- * every bind is refused.
+ *   dimension = usage              # the dimension the remainder is metered in
+ *                                  # (1 unit = 1 minor unit)
+ *   timeout_ms = 10000             # one call's whole exchange (100..60000)
+ *   registration_redirect = /#/aws/registration   # a browser's landing after the form POST
+ *   ticket_ttl_s = 86400           # how long a resolved registration waits for its claim
+ *   sqs_queue_url = https://sqs.us-east-1.amazonaws.com/123456789012/ec-marketplace
+ *   sqs_endpoint = https://sqs.us-east-1.amazonaws.com/   # default: the queue URL's host
+ *   sqs_region = us-east-1         # default: region
+ *   sqs_max_messages = 10          # per ReceiveMessage (1..10)
+ *   sqs_rounds = 10                # ReceiveMessage calls per run at most (1..1000)
+ *   sqs_wait_s = 0                 # long polling (0..20)
+ *   schedule_seconds = 60          # the master runs `aws run` (a poll) this often
+ * init fails (logged, never the secret) when a setting is missing or out of range or the
+ * file is not 0600.
  */
-#include "ec/plugin.h"
+#include "plugins/aws/aws.h"
 #include "plugins/common/provider_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define PLUGIN "aws"
+#define PLUGIN AWS_PLUGIN
 #define SECRET_MAX 256
 #define QUANTITY_MAX 2147483647LL
 #define TARGET "AWSMPMeteringService.BatchMeterUsage"
 
-typedef struct aws_state {
-    const ec_host *host;
-    const char *endpoint, *region, *access_key_id, *product_code, *dimension;
-    char host_header[256]; /* host[:port] of the endpoint, signed as Host */
-    char *secret;
-    long timeout_ms;
-} aws_state;
-
-static aws_state *aws_global;
-
-/* "https://host:port/..." → "host:port"; -1 when the URL has no host. */
-static int endpoint_host(const char *url, char *out, size_t size)
-{
-    const char *p = strstr(url, "://");
-    if (p == NULL)
-        return -1;
-    p += 3;
-    size_t n = strcspn(p, "/?#");
-    if (n == 0 || n >= size)
-        return -1;
-    memcpy(out, p, n);
-    out[n] = '\0';
-    return 0;
-}
-
-/* The error type of a JSON 1.1 answer without its namespace ("...#ThrottlingException"). */
-static const char *error_type(ec_request *req, const ec_host *h, const cJSON *answer)
-{
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(answer, "__type");
-    if (!cJSON_IsString(t))
-        return "-";
-    const char *hash = strrchr(t->valuestring, '#');
-    return h->strdup(req, hash ? hash + 1 : t->valuestring);
-}
+aws_state *aws_global;
 
 static int alert_too_late(ec_request *req, const ec_host *h, const ec_settlement *s,
                           const char **detail)
@@ -122,7 +104,7 @@ static int map_answer(ec_request *req, const ec_host *h, const ec_settlement *s,
         cJSON_Delete(answer);
         return result;
     }
-    const char *type = error_type(req, h, answer);
+    const char *type = aws_error_type(req, h, answer);
     cJSON_Delete(answer);
     if (strcmp(type, "TimestampOutOfBoundsException") == 0)
         return alert_too_late(req, h, s, detail);
@@ -163,45 +145,9 @@ static int aws_settle(ec_request *req, const ec_settlement *s, const char **deta
         *detail = "out of memory";
         return EC_SETTLE_RETRY;
     }
-    const ec_pair to_sign[] = {{"Host", a->host_header},
-                               {"Content-Type", "application/x-amz-json-1.1"},
-                               {"X-Amz-Target", TARGET}};
-    ec_sigv4_request rq = {.method = "POST",
-                           .path = "/",
-                           .query = "",
-                           .headers = to_sign,
-                           .nheaders = 3,
-                           .body = json,
-                           .body_len = strlen(json),
-                           .access_key_id = a->access_key_id,
-                           .secret_access_key = a->secret,
-                           .region = a->region,
-                           .service = "aws-marketplace",
-                           .time = h->clock_ms() / 1000};
-    ec_sigv4_result sig;
-    memset(&sig, 0, sizeof sig);
-    if (h->sigv4_sign(&rq, &sig) != 0) {
-        h->log(EC_LOG_ERROR, PLUGIN, "BatchMeterUsage not signed: %s", sig.error);
-        free(json);
-        *detail = "the call could not be signed";
-        return EC_SETTLE_RETRY;
-    }
-    const ec_pair headers[] = {to_sign[0],
-                               to_sign[1],
-                               to_sign[2],
-                               {"X-Amz-Date", sig.amz_date},
-                               {"Authorization", sig.authorization}};
-    ec_http_call call = {.method = "POST",
-                         .url = a->endpoint,
-                         .headers = headers,
-                         .nheaders = 5,
-                         .body = json,
-                         .body_len = strlen(json),
-                         .timeout_ms = a->timeout_ms,
-                         .max_response = 256 * 1024};
     ec_http_response resp;
-    memset(&resp, 0, sizeof resp);
-    int outcome = h->http_request(&call, &resp);
+    int outcome = aws_json_call(a, &a->metering, "application/x-amz-json-1.1", TARGET, json,
+                                a->timeout_ms, &resp);
     int result;
     if (outcome == EC_HTTP_ANSWERED) {
         result = map_answer(req, h, s, &resp, detail);
@@ -211,16 +157,18 @@ static int aws_settle(ec_request *req, const ec_settlement *s, const char **deta
         result = EC_SETTLE_RETRY;
     }
     h->http_response_free(&resp);
-    h->sigv4_result_free(&sig);
     free(json);
     return result;
 }
 
-/* `ecctl aws settle ...`: one bill by hand (tests, and operators re-offering a bill). */
+/* `ecctl aws settle ...`: one bill by hand (tests, and operators re-offering a bill);
+ * `ecctl aws poll` (and `run`, the scheduler's): the subscription notifications in SQS. */
 static int aws_command(void *state, int argc, char **argv)
 {
-    return provider_settle_command(((aws_state *)state)->host, PLUGIN, "USD", aws_settle, argc,
-                                   argv);
+    aws_state *a = state;
+    if (argc == 1 && (strcmp(argv[0], "poll") == 0 || strcmp(argv[0], "run") == 0))
+        return aws_poll_command(a);
+    return provider_settle_command(a->host, PLUGIN, "USD", aws_settle, argc, argv);
 }
 
 /* ---- the plugin ------------------------------------------------------------------------- */
@@ -236,6 +184,39 @@ static void aws_fini(void *state)
     free(a);
 }
 
+static int in_range(long long v, long long lo, long long hi)
+{
+    return v >= lo && v <= hi;
+}
+
+/* The SQS settings: none without sqs_queue_url; -1 when they are unusable. */
+static int init_sqs(const ec_host *host, aws_state *a)
+{
+    a->sqs_queue_url = host->config_get(PLUGIN, "sqs_queue_url", NULL);
+    if (a->sqs_queue_url == NULL)
+        return 0;
+    a->sqs.url = host->config_get(PLUGIN, "sqs_endpoint", NULL);
+    a->sqs.region = host->config_get(PLUGIN, "sqs_region", a->metering.region);
+    a->sqs.service = "sqs";
+    a->sqs_max_messages = (long)host->config_int(PLUGIN, "sqs_max_messages", 10);
+    a->sqs_rounds = (long)host->config_int(PLUGIN, "sqs_rounds", 10);
+    a->sqs_wait_s = (long)host->config_int(PLUGIN, "sqs_wait_s", 0);
+    if (aws_url_host(a->sqs_queue_url, a->sqs.host_header, sizeof a->sqs.host_header) != 0)
+        return -1;
+    if (a->sqs.url == NULL) { /* the queue's own host: "https://host/" */
+        int scheme = (int)(strstr(a->sqs_queue_url, "://") - a->sqs_queue_url) + 3;
+        snprintf(a->sqs_url, sizeof a->sqs_url, "%.*s%s/", scheme, a->sqs_queue_url,
+                 a->sqs.host_header);
+        a->sqs.url = a->sqs_url;
+    } else if (aws_url_host(a->sqs.url, a->sqs.host_header, sizeof a->sqs.host_header) != 0) {
+        return -1;
+    }
+    return in_range(a->sqs_max_messages, 1, 10) && in_range(a->sqs_rounds, 1, 1000) &&
+                   in_range(a->sqs_wait_s, 0, 20)
+               ? 0
+               : -1;
+}
+
 static int aws_init(const ec_host *host, void **state)
 {
     if (host == NULL || host->abi_version != EC_PLUGIN_ABI_VERSION || host->size < sizeof(ec_host))
@@ -244,22 +225,32 @@ static int aws_init(const ec_host *host, void **state)
     if (a == NULL)
         return -1;
     a->host = host;
-    a->endpoint = host->config_get(PLUGIN, "endpoint",
-                                   "https://metering.marketplace.us-east-1.amazonaws.com/");
-    a->region = host->config_get(PLUGIN, "region", "us-east-1");
+    a->metering.url = host->config_get(PLUGIN, "endpoint",
+                                       "https://metering.marketplace.us-east-1.amazonaws.com/");
+    a->metering.region = host->config_get(PLUGIN, "region", "us-east-1");
+    a->metering.service = "aws-marketplace";
     a->access_key_id = host->config_get(PLUGIN, "access_key_id", NULL);
     a->product_code = host->config_get(PLUGIN, "product_code", NULL);
     a->dimension = host->config_get(PLUGIN, "dimension", NULL);
     a->timeout_ms = (long)host->config_int(PLUGIN, "timeout_ms", 10000);
+    a->registration_redirect =
+        host->config_get(PLUGIN, "registration_redirect", "/#/aws/registration");
+    a->ticket_ttl_s = host->config_int(PLUGIN, "ticket_ttl_s", 86400);
     a->secret =
         provider_read_secret(host, PLUGIN, "secret_access_key_file",
                              host->config_get(PLUGIN, "secret_access_key_file", NULL), SECRET_MAX);
     if (a->access_key_id == NULL || a->product_code == NULL || a->dimension == NULL ||
-        a->secret == NULL || a->timeout_ms < 100 || a->timeout_ms > 60000 ||
-        endpoint_host(a->endpoint, a->host_header, sizeof a->host_header) != 0) {
+        a->secret == NULL || !in_range(a->timeout_ms, 100, 60000) ||
+        !in_range(a->ticket_ttl_s, 60, 30 * 86400) ||
+        strpbrk(a->registration_redirect, "\r\n") != NULL ||
+        aws_url_host(a->metering.url, a->metering.host_header, sizeof a->metering.host_header) !=
+            0 ||
+        init_sqs(host, a) != 0) {
         host->log(EC_LOG_ERROR, PLUGIN,
                   "[aws] needs endpoint, access_key_id, secret_access_key_file (0600), "
-                  "product_code, dimension and timeout_ms 100..60000");
+                  "product_code, dimension, timeout_ms 100..60000, ticket_ttl_s 60..2592000, "
+                  "and with sqs_queue_url: an https URL, sqs_max_messages 1..10, "
+                  "sqs_rounds 1..1000, sqs_wait_s 0..20");
         aws_fini(a);
         return -1;
     }
@@ -269,6 +260,9 @@ static int aws_init(const ec_host *host, void **state)
 }
 
 static const ec_route aws_routes[] = {
+    {"aws.register", "POST", "/api/v1/providers/aws/register", aws_register, EC_ROUTE_PUBLIC, NULL},
+    {"aws.claim", "POST", "/api/v1/providers/aws/customers", aws_claim, EC_ROUTE_OWNER,
+     "aws_customer_claim"},
     {NULL, NULL, NULL, NULL, 0, NULL},
 };
 
@@ -278,18 +272,18 @@ static const ec_provider aws_provider = {
     .name = PLUGIN,
     .sites = NULL,
     .cloud = 1,
-    .validate_account = NULL,
+    .validate_account = aws_validate_account,
     .settle = aws_settle,
 };
 
 EC_PLUGIN_EXPORT const ec_plugin ec_plugin_entry = {
     .abi_version = EC_PLUGIN_ABI_VERSION,
     .name = PLUGIN,
-    .version = "0.1.0",
+    .version = "0.2.0",
     .init = aws_init,
     .fini = aws_fini,
     .routes = aws_routes,
-    .indexes = NULL,
+    .indexes = NULL, /* every lookup is by _id */
     .provider = &aws_provider,
 };
 

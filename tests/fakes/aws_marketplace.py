@@ -14,7 +14,7 @@ SaaS seller makes, JSON 1.1 protocol (POST /, X-Amz-Target: AWSMPMeteringService
   TimestampOutOfBoundsException and nothing is kept.
 
 Every request's Signature Version 4 is checked with botocore's SigV4Auth (an implementation
-independent of the code under test): unknown key -> 403 UnrecognizedClientException; wrong
+independent of the code under test; tests/fakes/sigv4_check.py): unknown key -> 403 UnrecognizedClientException; wrong
 signature, scope or a date more than 5 minutes from the fake's clock -> 403
 InvalidSignatureException.
 
@@ -24,19 +24,15 @@ UnprocessedRecords, not kept), fail(n, status) (InternalServiceErrorException), 
 hang_after_apply(seconds) (the next batch is applied, then the answer is late).
 """
 
-import calendar
 import hashlib
 import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
+from fakes.sigv4_check import MAX_SKEW, SigV4Error, check_sigv4
 
 TOKEN_LIFETIME = 4 * 3600
-MAX_SKEW = 300
 
 
 class AwsError(Exception):
@@ -112,39 +108,11 @@ class FakeMarketplace:
 
     # -- the protocol --
     def _verify(self, method, path, headers, body):
-        auth = headers.get("Authorization") or ""
-        if not auth.startswith("AWS4-HMAC-SHA256 "):
-            raise AwsError(403, "MissingAuthenticationTokenException", "no SigV4 Authorization")
-        fields = dict(part.strip().split("=", 1) for part in auth[17:].split(",") if "=" in part)
         try:
-            akid, date, region, service, terminal = fields["Credential"].split("/")
-            signed = fields["SignedHeaders"].split(";")
-            signature = fields["Signature"]
-        except (KeyError, ValueError):
-            raise AwsError(403, "IncompleteSignatureException", "malformed Authorization")
-        if akid not in self.keys:
-            raise AwsError(403, "UnrecognizedClientException", "the security token is invalid")
-        amz_date = headers.get("X-Amz-Date") or ""
-        if (region, service, terminal) != (self.region, "aws-marketplace", "aws4_request") or \
-                not amz_date.startswith(date) or "host" not in signed or "x-amz-date" not in signed:
-            raise AwsError(403, "InvalidSignatureException", "credential scope mismatch")
-        try:
-            sent = calendar.timegm(time.strptime(amz_date, "%Y%m%dT%H%M%SZ"))
-        except ValueError:
-            raise AwsError(403, "IncompleteSignatureException", "malformed X-Amz-Date")
-        if abs(sent - self.now) > MAX_SKEW:
-            raise AwsError(403, "InvalidSignatureException", "Signature expired")
-        request = AWSRequest(method=method, url=f"http://{headers.get('Host')}{path}", data=body)
-        for name in signed:
-            for value in headers.get_all(name) or []:
-                request.headers[name] = value
-        request.context["timestamp"] = amz_date
-        signer = SigV4Auth(Credentials(akid, self.keys[akid]), service, region)
-        canonical = signer.canonical_request(request)
-        want = signer.signature(signer.string_to_sign(request, canonical), request)
-        if want != signature:
-            raise AwsError(403, "InvalidSignatureException",
-                           "The request signature we calculated does not match")
+            check_sigv4(self.keys, self.region, "aws-marketplace", self.now, method, path,
+                        headers, body)
+        except SigV4Error as e:
+            raise AwsError(403, e.code, str(e))
 
     def _resolve_customer(self, body):
         token = body.get("RegistrationToken")
