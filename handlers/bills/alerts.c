@@ -20,6 +20,12 @@
  * Setting the threshold again (even to the same figure) makes a new version that alerts
  * again.
  *
+ * Setting a workspace's first threshold (of any item) first inserts its marker
+ * `spend_alert_workspaces` {_id: "<site>:<workspace>", at} (a unique insert, once). The run
+ * looks that one _id up per settled bill and reads the items' series only when it is
+ * there: a workspace without alerts costs one lookup, not two per bill line. The marker is
+ * written before the version, so a version the run can read always has its marker.
+ *
  * Failure: a route changes nothing and answers 503 when the database fails; in the run,
  * a failed check returns its status (the bill stays pending and is looked at again) and a
  * notice whose email fails is logged, not repeated.
@@ -28,6 +34,29 @@
 
 #include <stdio.h>
 #include <string.h>
+
+/* {_id: "<site>:<workspace>", at}: the workspace has (or had) a threshold of some item. */
+#define SPEND_ALERT_WORKSPACES "spend_alert_workspaces"
+
+static const char *workspace_key(const ec_host *h, ec_request *req, const char *site,
+                                 const char *workspace)
+{
+    return h->sprintf(req, "%s:%s", site, workspace);
+}
+
+/* The workspace's marker, inserted once before its first threshold. */
+static ec_status mark_workspace(const ec_host *h, ec_request *req)
+{
+    const char *id = workspace_key(h, req, h->capture(req, "site"), h->capture(req, "workspace"));
+    if (id == NULL)
+        return EC_ERR_INTERNAL;
+    bson_t doc = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&doc, "_id", id);
+    BSON_APPEND_INT64(&doc, "at", h->now_ms());
+    ec_status rc = h->db_insert(SPEND_ALERT_WORKSPACES, &doc);
+    bson_destroy(&doc);
+    return rc == EC_ERR_DUPLICATE ? EC_OK : rc;
+}
 
 static const char *series_of(const ec_host *h, ec_request *req)
 {
@@ -103,6 +132,9 @@ static int set_alert(bills_state *st, ec_request *req, const char *account, cons
         if (rc != EC_OK)
             return h->reply_db_error(req, rc);
     }
+    ec_status marked = mark_workspace(h, req);
+    if (marked != EC_OK)
+        return h->reply_db_error(req, marked);
     const ec_session *who = h->session(req);
     bson_t doc = BSON_INITIALIZER;
     BSON_APPEND_INT64(&doc, "threshold", threshold);
@@ -177,6 +209,17 @@ ec_status bills_alerts_after_settle(bills_state *st, ec_request *req, const char
     if (site == NULL || ws == NULL || bill_id == NULL || !bson_iter_init_find(&it, bill, "lines") ||
         !BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &lines))
         return EC_ERR_INTERNAL;
+    const char *marker = workspace_key(h, req, site, ws);
+    if (marker == NULL)
+        return EC_ERR_INTERNAL;
+    bson_t filter = BSON_INITIALIZER, *found = NULL;
+    BSON_APPEND_UTF8(&filter, "_id", marker);
+    ec_status marked = h->db_find_one(req, SPEND_ALERT_WORKSPACES, &filter, NULL, &found);
+    bson_destroy(&filter);
+    if (marked == EC_ERR_NOT_FOUND)
+        return EC_OK; /* no threshold was ever set on this workspace */
+    if (marked != EC_OK)
+        return marked;
     while (bson_iter_next(&lines)) {
         const uint8_t *data;
         uint32_t len;

@@ -31,9 +31,15 @@
  * it, the collection is kept as it is. The JSON line also gives `docs_before`, the number of
  * documents in `bench_journal` before the processes start.
  *
+ * `usage`: the bare insert of what POST /api/v1/sites/{site}/usage stores for one record: an
+ * insert_one of a usage document (the layout of handlers/bills/usage.c, a fresh identity
+ * each time) into `bench_usage`, which has the usage index (site, day, workspace). One
+ * operation is one document: the ceiling of records taken per second.
+ *
  * Usage:
  *   bdb run    URI DATABASE SESSION_ID ACCOUNT_ID PROCS SECONDS
  *   bdb insert URI DATABASE PROCS SECONDS ACCOUNTS [SIZE]
+ *   bdb usage  URI DATABASE PROCS SECONDS
  *   bdb seed   URI DATABASE        inserts a session and an account shaped like ecd's and
  *                                  prints {"session":"...","account":"..."} (used when ecd
  *                                  itself cannot run, so that Bdb still has rows to read)
@@ -318,6 +324,32 @@ static int insert_op(void *arg, bson_error_t *error)
     return ok ? 0 : -1;
 }
 
+/* ---- usage: one usage record's insert ----------------------------------------------------- */
+
+typedef struct usage_ctx {
+    mongoc_collection_t *coll;
+    char tag[24]; /* invocation and process: every identity is new */
+    uint64_t count;
+} usage_ctx;
+
+static int usage_op(void *arg, bson_error_t *error)
+{
+    usage_ctx *c = arg;
+    uint64_t n = c->count++;
+    char ws[64], id[160];
+    snprintf(ws, sizeof ws, "w%s-%llu", c->tag, (unsigned long long)(n / 10));
+    snprintf(id, sizeof id, "bench:%s:logs:2026-11-25T%02llu:00:00Z", ws,
+             (unsigned long long)(n % 10));
+    bson_t *doc = BCON_NEW("_id", BCON_UTF8(id), "site", BCON_UTF8("bench"), "workspace",
+                           BCON_UTF8(ws), "item", BCON_UTF8("logs"), "hour",
+                           BCON_INT64(1764028800 + (int64_t)(n % 10) * 3600), "day",
+                           BCON_UTF8("2026-11-25"), "retention", BCON_INT64(7), "quantity",
+                           BCON_INT64(3500000), "at", BCON_INT64(now_ms()));
+    bool ok = mongoc_collection_insert_one(c->coll, doc, NULL, NULL, error);
+    bson_destroy(doc);
+    return ok ? 0 : -1;
+}
+
 /* ---- run: the two reads of GET /api/v1/account --------------------------------------------- */
 
 typedef struct read_ctx {
@@ -420,6 +452,23 @@ static void child_insert(shared *sh, int idx, int procs, char **argv, const char
     _exit(0);
 }
 
+/* argv: bdb usage URI DATABASE PROCS SECONDS */
+static void child_usage(shared *sh, int idx, char **argv, const char *prefix)
+{
+    mongoc_init();
+    mongoc_client_t *client = connect_client(argv[2]);
+    if (client == NULL)
+        fail_child(sh);
+    usage_ctx c = {0};
+    c.coll = mongoc_client_get_collection(client, argv[3], "bench_usage");
+    snprintf(c.tag, sizeof c.tag, "%.8s%d", prefix, idx);
+    child_loop(sh, idx, usage_op, &c);
+    mongoc_collection_destroy(c.coll);
+    mongoc_client_destroy(client);
+    mongoc_cleanup();
+    _exit(0);
+}
+
 static double percentile_ms(shared *sh, int procs, uint64_t total, double q)
 {
     uint64_t want = (uint64_t)((double)total * q);
@@ -438,7 +487,7 @@ static double percentile_ms(shared *sh, int procs, uint64_t total, double q)
 /* Forks the processes (each runs child(sh, i, ...) and exits), starts the clock when all are
  * ready, waits for them and prints the JSON line (with `extra` appended inside it). */
 typedef struct job {
-    int kind; /* 0: run, 1: insert */
+    int kind; /* 0: run, 1: insert, 2: usage */
     char **argv;
     const char *prefix;
 } job;
@@ -464,6 +513,8 @@ static int spawn(int procs, double seconds, const job *j, const char *extra)
         if (kids[i] == 0) {
             if (j->kind == 0)
                 child_read(sh, i, j->argv);
+            else if (j->kind == 2)
+                child_usage(sh, i, j->argv, j->prefix);
             else
                 child_insert(sh, i, procs, j->argv, j->prefix);
         }
@@ -657,6 +708,45 @@ static int cmd_insert(int argc, char **argv)
     return spawn(procs, seconds, &j, extra);
 }
 
+static int cmd_usage(int argc, char **argv)
+{
+    if (argc != 6) {
+        fprintf(stderr, "usage: bdb usage URI DATABASE PROCS SECONDS\n");
+        return 2;
+    }
+    int procs = atoi(argv[4]);
+    double seconds = atof(argv[5]);
+    if (procs < 1 || procs > MAX_PROCS || seconds <= 0) {
+        fprintf(stderr, "bdb: PROCS must be 1..%d and SECONDS > 0\n", MAX_PROCS);
+        return 2;
+    }
+    char prefix[17];
+    if (random_hex(prefix, 8) < 0)
+        return 1;
+    /* the usage index of handlers/bills/bills.c, created before the clock starts */
+    mongoc_init();
+    mongoc_client_t *client = connect_client(argv[2]);
+    if (client == NULL)
+        return 1;
+    bson_t *ix = BCON_NEW("createIndexes", BCON_UTF8("bench_usage"), "indexes", "[", "{", "key",
+                          "{", "site", BCON_INT32(1), "day", BCON_INT32(1), "workspace",
+                          BCON_INT32(1), "}", "name", BCON_UTF8("site_day_workspace"), "}", "]");
+    bson_error_t error;
+    bool ok = mongoc_client_write_command_with_opts(client, argv[3], ix, NULL, NULL, &error);
+    bson_destroy(ix);
+    int64_t before = ok ? count_docs(client, argv[3], "bench_usage") : -1;
+    if (!ok)
+        fprintf(stderr, "bdb: createIndexes bench_usage: %s\n", error.message);
+    mongoc_client_destroy(client);
+    mongoc_cleanup();
+    if (before < 0)
+        return 1;
+    char extra[64];
+    snprintf(extra, sizeof extra, ",\"docs_before\":%lld", (long long)before);
+    job j = {2, argv, prefix};
+    return spawn(procs, seconds, &j, extra);
+}
+
 static int cmd_count(int argc, char **argv)
 {
     if (argc != 5) {
@@ -735,12 +825,15 @@ int main(int argc, char **argv)
         return cmd_run(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "insert") == 0)
         return cmd_insert(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "usage") == 0)
+        return cmd_usage(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "seed") == 0)
         return cmd_seed(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "count") == 0)
         return cmd_count(argc, argv);
     fprintf(stderr, "usage: bdb run    URI DATABASE SESSION_ID ACCOUNT_ID PROCS SECONDS\n"
                     "       bdb insert URI DATABASE PROCS SECONDS ACCOUNTS [SIZE]\n"
+                    "       bdb usage  URI DATABASE PROCS SECONDS\n"
                     "       bdb seed   URI DATABASE\n"
                     "       bdb count  URI DATABASE COLLECTION\n");
     return 2;
