@@ -646,3 +646,154 @@ def test_the_owner_reads_a_daily_bill_and_its_settlement_in_the_bills_pages(b, s
     Select(b.find("#lang")).select_by_value("zh")
     b.wait_text("#bill", "已结算")
     b.wait_text("h1", yday + " 日账单")
+
+
+# ---- the fund details and the account's monthly bills ----
+
+def test_a_package_bought_in_the_console_shows_its_quotas_and_its_workspaces(b, site_stack, money):
+    st, sites = site_stack
+    api, cn1, ws = ecapi.Api(st), sites["cn1"], new_workspace()
+    name = "Console " + uuid.uuid4().hex[:8]
+    r = api("POST", "/api/v1/ops/packages/catalog/cn1", token=money.op.token, json={
+        "name": name, "price": 12345, "period_days": 30, "reason": "the console's test plan",
+        "items": [{"item": "logs", "quota": 5000000}, {"item": "sms", "quota": 70}]})
+    assert r.status_code == 201, r.text
+    package = r.json()["package"]["id"]
+    poor, owner = money.new_owner(), money.new_owner()
+    money.credit(owner.id, 20000)
+    bind_by_api(api, cn1, ws, owner)
+
+    # Without funds the purchase is refused by its code, and nothing moves.
+    login(b, poor.email, poor.password)
+    b.wait_hash(r"^#/overview$")
+    b.go("#/packages?site=cn1")
+    b.expect_failure("/api/v1/packages/purchases", 409)
+    b.find("li.package[data-package='%s'] button.buy-package" % package).click()
+    b.wait_text("li.package[data-package='%s'] .message.error" % package, "do not cover the price")
+    assert money.wallet(poor)["cash"] == 0 and money.all_entries(poor) == []
+    b.find("#logout").click()
+    b.wait_hash(r"^#/login$")
+
+    login(b, owner.email, owner.password)
+    b.wait_hash(r"^#/overview$")
+    b.go("#/packages?site=cn1")
+    assert unlabelled(b) == []
+    b.find("li.package[data-package='%s'] button.buy-package" % package).click()
+    b.find("#package-bought")
+    assert b.minor("#package-price") == 12345
+    quotas = [(r[0][0], r[1][0], r[2][0], r[3][0]) for r in b.table_rows("#package")]
+    assert quotas == [("Logs", "5000000", "0", "5000000"), ("SMS", "70", "0", "70")]
+    w = money.wallet(owner)
+    assert (w["cash"], w["arrears"]) == (20000 - 12345, 0)
+    assert [e["kind"] for e in money.all_entries(owner)] == ["package", "remittance"]
+
+    b.submit("package-order", workspaces=ws)
+    b.find("#package-ordered")
+    b.wait_text("#package-workspaces", ws)
+    b.go("#/packages")
+    b.wait(lambda d: [r[0][0] for r in b.table_rows("#purchases")] == [name])
+    assert [r[2][1] for r in b.table_rows("#purchases")] == [12345]
+
+
+def test_a_cards_details_show_its_purchase_and_another_accounts_card_is_not_found(b, money):
+    owner, other = money.new_owner(), money.new_owner()
+    money.credit(owner.id, 30000)
+    money.credit(other.id, 10000)
+    card = money.buy_card(owner, 10000)
+    assert card.status_code == 201, card.text
+    card_id = card.json()["card"]["id"]
+    theirs = money.buy_card(other, 10000).json()["card"]["id"]
+
+    login(b, owner.email, owner.password)
+    b.wait_hash(r"^#/overview$")
+    b.go("#/cards")
+    b.find("#buy-card")
+    b.find("a.fund-details").click()
+    b.wait_hash(r"^#/cards/" + re.escape(card_id) + "$")
+    assert b.minor("#fund-balance") == 10000
+    assert unlabelled(b) == []
+    # columns: seq, time, kind, change, balance after, amount, memo
+    rows = [(r[0][0], r[2][0], r[3][1], r[4][1], r[5][1]) for r in b.table_rows("#fund-entries")]
+    assert rows == [("2", "Card bought", 10000, 10000, 10000)]
+    b.find("#fund-csv").click()
+    lines = list(csv.DictReader(io.StringIO(b.wait_download("card-%s.csv" % card_id))))
+    assert [(x["seq"], x["kind"], x["delta"], x["balance_after"]) for x in lines] == [
+        ("2", "card", "10000", "10000")]
+
+    b.expect_failure("/api/v1/cards/%s/entries" % theirs, 404)
+    b.open("#/cards/" + theirs)
+    b.wait_text("#main .message.error", "Not found.")
+    assert "10000" not in b.find("#main").text
+
+
+def test_a_monthly_bill_made_by_the_billing_run_shows_exact_integers_and_csv(b, site_stack, money):
+    """Last in the module: its run bills both sites' last 31 closed days as of the 11th of
+    this month, which the tests above do not expect."""
+    from test_monthly_bills import usage_doc
+    st, sites = site_stack
+    api, cn1, ws = ecapi.Api(st), sites["cn1"], new_workspace()
+    owner = money.new_owner()
+    money.credit(owner.id, 10000)
+    voucher = money.grant(owner.id, face=1000)
+    assert voucher.status_code == 201, voucher.text
+    voucher_id = voucher.json()["voucher"]["id"]
+    bind_by_api(api, cn1, ws, owner)
+
+    # The last day of last month (site time): 30,000,000 logs kept 7 days = 30.00 units at
+    # 1.20 = 36.00, paid by the voucher's 10.00 then 26.00 of cash.
+    today = local_date(cn1, ecapi.now())
+    month_start = cn1.last_midnight() - (int(today[8:]) - 1) * DAY
+    last_day = month_start - DAY
+    month = local_date(cn1, last_day)[:7]
+    mongowire.insert(st.db_port, "usage", usage_doc(cn1, ws, last_day, "logs", 7, 30000000))
+    p = st.ecctl("bills", "run", "--now", str(month_start + 10 * DAY + HOUR), timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert re.search(r"month=%s accounts monthly: made=[1-9]" % month, p.stdout), p.stdout
+
+    login(b, owner.email, owner.password)
+    b.wait_hash(r"^#/overview$")
+    b.go("#/monthly-bills?" + urlencode({"from": month, "to": month}))
+    b.find("#monthly-list table")
+    assert unlabelled(b) == []
+    # columns: month, daily bills, total, vouchers, cards, cash, arrears, cloud, unsettled, invoiceable
+    rows = [(r[0][0], r[1][0]) + tuple(c[1] for c in r[2:]) for r in b.table_rows("#monthly-list")]
+    assert rows == [(month, "1", 3600, 1000, 0, 2600, 0, 0, 0, 2600)]
+    b.find("#monthly-csv").click()
+    lines = list(csv.DictReader(io.StringIO(b.wait_download("monthly-bills.csv"))))
+    assert [(x["month"], x["total"], x["vouchers"], x["cash"], x["invoiceable"]) for x in lines] == [
+        (month, "3600", "1000", "2600", "2600")]
+
+    b.find("#monthly-list tbody a").click()
+    b.wait_hash(r"^#/monthly-bills/" + month + "$")
+    got = {k: b.minor("#month-" + k) for k in ("total", "vouchers", "cards", "cash", "arrears",
+                                               "cloud", "unsettled", "invoiceable")}
+    assert got == {"total": 3600, "vouchers": 1000, "cards": 0, "cash": 2600, "arrears": 0,
+                   "cloud": 0, "unsettled": 0, "invoiceable": 2600}
+    assert b.find("#month-total").text == "¥36.00"
+    ws_rows = [(r[0][0], r[1][0], r[2][0], r[3][1], r[10][1]) for r in b.table_rows("#monthly-workspaces")]
+    assert ws_rows == [("cn1", ws, "1", 3600, 2600)]
+    items = [(r[0][0], r[1][0], r[2][1]) for r in b.table_rows(".workspace-month")]
+    assert items == [("Logs", "30.00", 3600)]
+    b.find("#month-csv").click()
+    lines = list(csv.DictReader(io.StringIO(b.wait_download("monthly-bill-%s.csv" % month))))
+    assert [(x["site"], x["workspace"], x["total"], x["vouchers"], x["cash"], x["invoiceable"])
+            for x in lines] == [("cn1", ws, "3600", "1000", "2600", "2600")]
+    b.screenshot("monthly-bill")
+
+    # The voucher that paid it: its grant, then the bill; used up, its details stay.
+    b.go("#/vouchers/" + voucher_id)
+    b.wait_hash(r"^#/vouchers/" + re.escape(voucher_id) + "$")
+    assert b.minor("#fund-balance") == 0
+    assert "Used up" in b.find("#fund").text
+    rows = [(r[2][0], r[3][1], r[4][1]) for r in b.table_rows("#fund-entries")]
+    assert rows == [("Daily bill", -1000, 0), ("Voucher granted", 1000, 1000)]
+
+    # In Chinese, and a month without a bill is not found.
+    from selenium.webdriver.support.ui import Select
+    b.go("#/monthly-bills/" + month)
+    b.find("#month-total")
+    Select(b.find("#lang")).select_by_value("zh")
+    b.wait_text("#monthly-bill", "可开票金额")
+    b.expect_failure("/api/v1/monthly-bills/2001-01", 404)
+    b.open("#/monthly-bills/2001-01")
+    b.wait_text("#main .message.error", "未找到")

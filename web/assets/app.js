@@ -28,6 +28,9 @@ import * as jump from "./pages/jump.js";
 import * as workspaces from "./pages/workspaces.js";
 import * as clouds from "./pages/clouds.js";
 import * as bills from "./pages/bills.js";
+import * as monthly from "./pages/monthly.js";
+import * as fundDetails from "./pages/fund_details.js";
+import * as packages from "./pages/packages.js";
 
 const ROUTES = [
   ["login", auth.renderLogin, "public"],
@@ -39,11 +42,17 @@ const ROUTES = [
   ["recharge/:id", recharge.renderOrder, "owner"],
   ["details", details.render, "owner", "nav.details"],
   ["vouchers", funds.renderVouchers, "owner", "nav.vouchers"],
+  ["vouchers/:id", fundDetails.renderVoucher, "owner"],
   ["cards", funds.renderCards, "owner", "nav.cards"],
+  ["cards/:id", fundDetails.renderCard, "owner"],
   ["workspaces", workspaces.renderList, "owner", "nav.workspaces"],
   ["workspaces/:site/:ws", workspaces.renderOne, "owner"],
   ["bills", bills.render, "owner", "nav.bills"],
   ["bills/:site/:ws/:day", bills.renderDay, "owner"],
+  ["monthly-bills", monthly.renderList, "owner", "nav.monthly_bills"],
+  ["monthly-bills/:month", monthly.renderMonth, "owner"],
+  ["packages", packages.render, "owner", "nav.packages"],
+  ["packages/:id", packages.renderOne, "owner"],
   ["clouds", clouds.render, "owner", "nav.clouds"],
   ["ops/accounts", opsAccounts.renderList, "operator", "nav.ops_accounts"],
   ["ops/accounts/:id", opsAccounts.renderAccount, "operator"],
