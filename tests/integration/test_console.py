@@ -11,7 +11,11 @@ made by a billing run from usage the site sent, read in the operators' bills pag
 jump that binds a workspace (register, then bind), a later jump that opens the overview, and
 refused jumps explained on a page; an owner binding an Alibaba Cloud instance, changing a
 workspace's settlement method to it and being refused a second change in the month; the
-owner's bills pages with a bill of a USD site and its settlement. Any JavaScript error or
+owner's bills pages with a bill of a USD site and its settlement; a package bought (and one
+refused for want of funds) with its quotas and workspaces; a card's and a voucher's details;
+the AWS Marketplace landing (a refusal by code, register then claim, another account's claim
+refused); last, an account's monthly bill made by a billing run, its CSVs, in Chinese too
+(its run bills both sites' last month, so it goes last). Any JavaScript error or
 failed request in the browser's console fails the test (unless the test drives that refusal
 on purpose), and each test leaves a screenshot of its last page under
 <build>/test-artifacts/console/.
@@ -32,6 +36,7 @@ from console_browser import Browser, artifacts_dir, require_browser
 from sites import (DAY, HOUR, local_date, new_workspace, post_usage, record, register_workspace,
                    start_bills_stack)
 from test_aliyun import spi_token
+from test_aws_bind import SECRET as AWS_SECRET, aws_section, fakes as aws_fakes
 from test_identity import bad_check, new_credit_code
 
 pytestmark = pytest.mark.usefixtures("recharge_plugin")
@@ -44,21 +49,29 @@ SPI_KEY = "console-spi-key-" + uuid.uuid4().hex  # the marketplace's callback ke
 def site_stack(start_stack, tmp_path_factory):
     """(stack, {site id: Site}): the browser tests' stack; usage stays open 3 days. Site cn1
     (CNY, takes Alibaba Cloud) and us1 (USD); bills settle through guance; the aliyun
-    provider takes the marketplace's callbacks (its pushes are not used here). The
+    provider takes the marketplace's callbacks (its pushes are not used here); the aws
+    provider resolves registrations with a loopback AWS Marketplace (no metering here). The
     workspace plugin keeps its default console addresses: the jump tests check them."""
     require_browser()
     d = tmp_path_factory.mktemp("console-site-keys")
     for name, text in (("access.secret", "console-test-secret"), ("spi.key", SPI_KEY)):
         (d / name).write_text(text + "\n")
         os.chmod(d / name, 0o600)
+    (d / "aws.secret").write_text(AWS_SECRET + "\n")
+    os.chmod(d / "aws.secret", 0o600)
+    market, sqs = aws_fakes()
     api, sites = start_bills_stack(
         start_stack, d, "console", {"cn1": ("CNY", "+08:00", "aliyun"), "us1": ("USD", "-05:00")},
         grace_minutes=3 * 1440, config={"outbound_allow_http": "on"},
-        extra_plugins=("guance", "aliyun"),
+        extra_plugins=("guance", "aliyun", "aws"),
         sections={"aliyun": {"endpoint": "http://127.0.0.1:9/", "access_key_id": "LTAI5tConsole",
                              "access_key_secret_file": str(d / "access.secret"),
-                             "spi_key_file": str(d / "spi.key"), "metering_key": "Amount"}})
-    return api.stack, sites
+                             "spi_key_file": str(d / "spi.key"), "metering_key": "Amount"},
+                  "aws": aws_section(market, sqs, d / "aws.secret", schedule_seconds=0)})
+    api.stack.aws_market = market  # the AWS Marketplace landing's test issues its tokens
+    yield api.stack, sites
+    market.stop()
+    sqs.stop()
 
 
 @pytest.fixture(scope="module")
@@ -555,7 +568,8 @@ def test_owner_binds_a_cloud_account_changes_the_method_and_a_second_change_is_r
     b.find("#clouds .empty")
     # The marketplace made the instance for another UID: refused, nothing bound.
     b.expect_failure("/api/v1/cloud-accounts", 400)
-    b.submit("bind-cloud", provider="aliyun", external_id=instance, uid="9" + uid[1:])
+    other_uid = ("8" if uid[0] == "9" else "9") + uid[1:]  # never the instance's own
+    b.submit("bind-cloud", provider="aliyun", external_id=instance, uid=other_uid)
     b.wait_text("#bind-cloud .message.error", "did not accept that account")
     assert api("GET", "/api/v1/cloud-accounts", token=owner.token).json()["cloud_accounts"] == []
     assert unlabelled(b) == []
@@ -724,6 +738,55 @@ def test_a_cards_details_show_its_purchase_and_another_accounts_card_is_not_foun
     b.open("#/cards/" + theirs)
     b.wait_text("#main .message.error", "Not found.")
     assert "10000" not in b.find("#main").text
+
+
+def test_the_aws_marketplace_landing_shows_refusals_and_claims_after_registering(b, site_stack, money):
+    st, _ = site_stack
+    api = ecapi.Api(st)
+    token, customer = "tok+" + uuid.uuid4().hex + "/==", "cust-" + uuid.uuid4().hex[:10]
+    st.aws_market.issue_token(token, customer, "123456789012")
+
+    def register(tok):
+        r = api("POST", "/api/v1/providers/aws/register",
+                data="x-amzn-marketplace-token=" + quote(tok, safe=""),
+                headers={"Content-Type": "application/x-www-form-urlencoded",
+                         "Accept": "text/html"})
+        assert r.status_code == 303, r.text
+        return r.headers["Location"]
+
+    landing = register(token)
+    assert re.match(r"^/#/aws/registration\?ticket=[0-9a-f]{48}$", landing), landing
+    used = register(token)  # the form posted again: refused by code
+    assert used == "/#/aws/registration?error=token_used"
+    b.open(used[1:])
+    b.wait_text("#aws-error[data-code=token_used]", "already used")
+
+    # Not logged in: register, come back to the landing, claim.
+    b.open(landing[1:])
+    b.find("#aws-register").click()
+    email = ecapi.unique_email("aws-console")
+    b.submit("register", company="AWS Buyer Co", email=email, password=ecapi.PASSWORD)
+    b.wait_hash(r"^#/aws/registration\?ticket=")
+    assert unlabelled(b) == []
+    b.submit("aws-claim")
+    b.wait_text("#aws-customer", customer)
+    buyer = ecapi.account_from_login(email, ecapi.PASSWORD, api.login(email))
+    held = mongowire.find(st.db_port, "aws_customers", {"_id": customer})
+    assert [c["account"] for c in held] == [buyer.id]
+
+    # Another account's claim of the same ticket is refused, and the customer stays.
+    other = money.new_owner()
+    b.find("#logout").click()
+    b.wait_hash(r"^#/login$")
+    b.open(landing[1:])
+    b.find("#aws-login").click()
+    b.submit("login", login=other.email, password=other.password)
+    b.wait_hash(r"^#/aws/registration\?ticket=")
+    b.expect_failure("/api/v1/providers/aws/customers", 409)
+    b.submit("aws-claim")
+    b.wait_text("#aws-claim .message.error", "belongs to another enterprise account")
+    held = mongowire.find(st.db_port, "aws_customers", {"_id": customer})
+    assert [c["account"] for c in held] == [buyer.id]
 
 
 def test_a_monthly_bill_made_by_the_billing_run_shows_exact_integers_and_csv(b, site_stack, money):

@@ -10,7 +10,7 @@
 // login page, which comes back to the same page afterwards.
 
 import { api, hasSessionCookie, onLostSession } from "./api.js";
-import { h, clear, restoreDraft, saveDraft, showError } from "./dom.js";
+import { h, append, clear, restoreDraft, saveDraft, showError } from "./dom.js";
 import { t, LANGS, getLang, setLang } from "./i18n.js";
 import * as auth from "./pages/auth.js";
 import * as overview from "./pages/overview.js";
@@ -31,12 +31,14 @@ import * as bills from "./pages/bills.js";
 import * as monthly from "./pages/monthly.js";
 import * as fundDetails from "./pages/fund_details.js";
 import * as packages from "./pages/packages.js";
+import * as awsRegistration from "./pages/aws_registration.js";
 
 const ROUTES = [
   ["login", auth.renderLogin, "public"],
   ["register", auth.renderRegister, "public"],
   ["bind", jump.renderBind, "anyone"],
   ["jump/refused", jump.renderRefused, "anyone"],
+  ["aws/registration", awsRegistration.render, "anyone"],
   ["overview", overview.render, "owner", "nav.overview"],
   ["recharge", recharge.renderNew, "owner", "nav.recharge"],
   ["recharge/:id", recharge.renderOrder, "owner"],
@@ -152,6 +154,8 @@ async function render() {
   // Each render builds into a view of its own: a slower earlier render that finishes late
   // fills a view that is no longer shown, never the current page.
   const view = h("div", { class: "view" });
+  // Pages append optional parts (a notice or null) and lists: they go in as h() puts children.
+  view.append = (...children) => append(view, children);
   clear(main, view);
   const ctx = {
     main: view,

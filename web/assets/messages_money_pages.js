@@ -1,5 +1,6 @@
 // web/assets/messages_money_pages.js: the texts of the account's monthly bills page, the
-// voucher and card details pages and the packages pages, in English and Simplified Chinese; messages.js merges them
+// voucher and card details pages, the packages pages and the AWS
+// Marketplace landing, in English and Simplified Chinese; messages.js merges them
 // into its MESSAGES (same keys in both languages: tests/web/messages.test.mjs checks it).
 
 export const MONEY_PAGE_MESSAGES = {
@@ -63,6 +64,20 @@ export const MONEY_PAGE_MESSAGES = {
     "packages.covered_days": "Covered days",
     "packages.covered": "Covered",
     "packages.no_days": "No day covered yet.",
+    "aws.title": "AWS Marketplace subscription",
+    "aws.intro": "You subscribed to the expense center on AWS Marketplace. Claim the subscription for the enterprise account that should use it; then bind it as a cloud account of your workspaces.",
+    "aws.need_account": "Log in to that enterprise account, or register one; you come back here afterwards.",
+    "aws.operator": "An operator's account cannot claim a subscription. Log out and log in with the enterprise account.",
+    "aws.confirm_title": "Claim it for this account",
+    "aws.confirm": "The AWS Marketplace customer will belong to {email}.",
+    "aws.submit": "Claim the subscription",
+    "aws.claimed": "The subscription belongs to your account now.",
+    "aws.customer": "Customer identifier",
+    "aws.account": "AWS account",
+    "aws.product": "Product code",
+    "aws.bind_next": "Bind it as a cloud account",
+    "aws.refused_other": "AWS Marketplace's registration was refused.",
+    "aws.start_again": "Start again from the product's page on AWS Marketplace, or contact us if it happens again.",
     "kind.bill": "Daily bill",
     "kind.bill_cash_or_card": "Daily bill (cards and cash)",
     "kind.bill_funds": "Daily bill (before the cloud)",
@@ -128,6 +143,20 @@ export const MONEY_PAGE_MESSAGES = {
     "packages.covered_days": "已覆盖的日期",
     "packages.covered": "已覆盖",
     "packages.no_days": "尚无覆盖的日期。",
+    "aws.title": "AWS Marketplace 订阅",
+    "aws.intro": "您已在 AWS Marketplace 订阅费用中心。请将订阅认领到要使用它的企业账号，然后将其绑定为工作空间的云账号。",
+    "aws.need_account": "请登录该企业账号，或注册一个；完成后会回到此页。",
+    "aws.operator": "运营人员账号不能认领订阅。请退出后用企业账号登录。",
+    "aws.confirm_title": "认领到此账号",
+    "aws.confirm": "该 AWS Marketplace 客户将归属于 {email}。",
+    "aws.submit": "认领订阅",
+    "aws.claimed": "该订阅已归属于您的账号。",
+    "aws.customer": "客户标识",
+    "aws.account": "AWS 账号",
+    "aws.product": "产品代码",
+    "aws.bind_next": "绑定为云账号",
+    "aws.refused_other": "AWS Marketplace 的注册被拒绝。",
+    "aws.start_again": "请从 AWS Marketplace 的产品页面重新开始；如再次发生，请联系我们。",
     "kind.bill": "日账单",
     "kind.bill_cash_or_card": "日账单（储值卡和现金）",
     "kind.bill_funds": "日账单（云市场之前）",
