@@ -860,3 +860,6 @@ def test_a_monthly_bill_made_by_the_billing_run_shows_exact_integers_and_csv(b, 
     b.expect_failure("/api/v1/monthly-bills/2001-01", 404)
     b.open("#/monthly-bills/2001-01")
     b.wait_text("#main .message.error", "未找到")
+    b.expect_failure("/api/v1/monthly-bills?from=2026-13", 400)
+    b.open("#/monthly-bills?from=2026-13")
+    b.wait_text("#main .message.error", "部分输入无效")

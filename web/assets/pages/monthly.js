@@ -9,14 +9,13 @@
 // in the hash (#/monthly-bills?from=YYYY-MM&to=YYYY-MM).
 
 import { api } from "../api.js";
-import { h, dl, field, table } from "../dom.js";
+import { h, dl, field, form, table } from "../dom.js";
 import { saveCsv } from "./csv_download.js";
 import { t, has } from "../i18n.js";
 import { formatTime } from "../time.js";
 import { amount, itemText, units } from "./bills_view.js";
 
 const enc = encodeURIComponent;
-const MONTH = /^\d{4}-(0[1-9]|1[0-2])$/;
 
 const cloudText = (p) => (has("method." + p) ? t("method." + p) : p);
 const clouds = (list, cur) => (list || []).map((c, i) => [i ? ", " : "", cloudText(c.provider), " ", amount(c.amount, cur)]);
@@ -47,7 +46,7 @@ export async function renderList(ctx) {
   const from = q.get("from") || "";
   const to = q.get("to") || "";
   ctx.main.append(h("h1", {}, t("nav.monthly_bills")));
-  const range = { from: MONTH.test(from) ? from : null, to: MONTH.test(to) ? to : null };
+  const range = { from: from || null, to: to || null }; // a bad month is the API's 400, shown as such
   ctx.main.append(monthForm(ctx, from, to));
   const r = await api("GET", "/api/v1/monthly-bills", { query: range });
   const [button, message] = csvButton("monthly-csv", "/api/v1/monthly-bills", range, "monthly-bills.csv");
@@ -62,20 +61,19 @@ export async function renderList(ctx) {
     message));
 }
 
+// The range of months; an empty field is the API's default (the 12 months up to this one).
 function monthForm(ctx, from, to) {
-  // The range of months; an empty field is the API's default (the 12 months up to this one).
-  const f = h("form", { id: "monthly-range", class: "card form inline", novalidate: true, "aria-labelledby": "monthly-range-title" },
-    h("h2", { id: "monthly-range-title" }, t("monthly.range")),
-    field({ name: "from", label: t("monthly.from"), type: "month", value: from, attrs: { placeholder: "YYYY-MM", pattern: "\\d{4}-\\d{2}" } }),
-    field({ name: "to", label: t("monthly.to"), type: "month", value: to, attrs: { placeholder: "YYYY-MM", pattern: "\\d{4}-\\d{2}" } }),
-    h("div", { class: "actions" }, h("button", { type: "submit" }, t("details.apply"))));
-  f.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    const v = {};
-    for (const name of ["from", "to"]) if (f.elements[name].value) v[name] = f.elements[name].value;
-    ctx.go("#/monthly-bills?" + new URLSearchParams(v).toString());
+  return form({
+    id: "monthly-range",
+    title: t("monthly.range"),
+    inline: true,
+    fields: [
+      field({ name: "from", label: t("monthly.from"), type: "month", value: from, attrs: { placeholder: "YYYY-MM" } }),
+      field({ name: "to", label: t("monthly.to"), type: "month", value: to, attrs: { placeholder: "YYYY-MM" } }),
+    ],
+    submit: t("details.apply"),
+    onSubmit: (v) => ctx.go("#/monthly-bills?" + new URLSearchParams(Object.entries(v).filter(([, x]) => x)).toString()),
   });
-  return f;
 }
 
 function workspaceSection(w) {
