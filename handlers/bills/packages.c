@@ -351,17 +351,10 @@ int bills_package_define(ec_request *req, void *state)
 int pkg_query_int(const ec_host *h, ec_request *req, const char *name, int64_t lo, int64_t hi,
                   int64_t fallback, int64_t *out)
 {
-    const char *s = h->query(req, name);
-    char *end = NULL;
-    if (s == NULL) {
+    int rc = h->query_int64(req, name, lo, hi, out);
+    if (rc == 1)
         *out = fallback;
-        return 0;
-    }
-    long long v = strtoll(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
+    return rc < 0 ? -1 : 0;
 }
 
 int bills_package_list(ec_request *req, void *state)
