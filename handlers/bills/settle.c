@@ -10,7 +10,8 @@
  *   bills_unsettled  {_id: "<site>:<workspace>"}: the workspace has a pending bill (the
  *                    workspace plugin refuses to unbind it then). Inserted after the pending
  *                    bill; removed after the last one is settled, then put back if a pending
- *                    bill appeared meanwhile, so a racing insert is never left without it.
+ *                    bill appeared meanwhile, so a racing insert is never left without it
+ *                    (see "The pointer" below).
  *   bill_settlements {_id: bill id, state, provider, account, attempt, detail, next_at (s),
  *                    at (ms); for a cloud provider also funds_paid and cloud_amount (int64:
  *                    what vouchers and cards paid, what the cloud was offered)}: what the
@@ -43,12 +44,36 @@
  * An operator resolves an `unknown` or `failed` bill (resolve.c): marked settled, or offered
  * again (state "retrying", offered by the next run as the next attempt).
  *
+ * The pointer is dropped by _id lookups only (a count of the workspace's pending bills scans
+ * the whole collection on FerretDB: once per settled bill, a run would grow with the square
+ * of its bills):
+ *   - Before it lists the pending bills, the pass reads the site's day markers (`bill_days`
+ *     "<site>:<day>", run.c) of every day a run may bill: the catch-up window of its clock,
+ *     widened by a day each way for runs whose clocks differ by less than a day. A day
+ *     marked then had every bill made and queued before the marker, so before the listing:
+ *     those bills of the workspace are in the list (or settled and no longer pending, and a
+ *     marked day is never billed again). The unmarked days ("open days") are the only ones
+ *     whose bills may be queued after the listing.
+ *   - The list is grouped by workspace. Once every listed bill of a workspace left
+ *     bill_pending by this pass (settled, found settled, or its bill never made), the
+ *     pointer is deleted, and then the workspace's bill of each open day is looked up in
+ *     bill_pending by its _id "<site>:<workspace>:<day>". A queue inserts the pending bill
+ *     before the pointer: a racing queue either inserts its pointer after the delete (the
+ *     pointer stays) or had inserted its pending bill before it, which the look-up finds,
+ *     and the pointer is put back. A failure after the delete puts the pointer back (when
+ *     it can). The cost is one look-up per open day (usually two or three) per workspace.
+ *   - A bill queued by a run whose clock is a day or more off ours is not looked for (an
+ *     operator's mistake): it keeps its pending document and the next pass settles it, but
+ *     its workspace may be unbound meanwhile; the bill then waits for a binding, as any
+ *     bill of an unbound workspace does.
+ *
  * Failure: the database failing stops the pass (1, the reason on stderr); what was settled
  * stays settled and the next run carries on from the pending bills.
  */
 #include "handlers/bills/bills.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,13 +86,16 @@
 /* A pending bill and, once the cloud pass read it, who pays it. */
 typedef struct pending_bill {
     char *id, *workspace, *account, *method, *cloud;
-    int done; /* offered in the cloud pass */
+    int done;     /* offered in the cloud pass */
+    size_t group; /* the index of the first listed bill of its workspace */
+    size_t left;  /* on a group's first bill: its listed bills still pending */
 } pending_bill;
 
 typedef struct pending_list {
     pending_bill *bills;
     size_t n, cap;
     int failed;
+    int truncated; /* PENDING_MAX listed: the last workspace's bills may go on unlisted */
 } pending_list;
 
 typedef struct settle_ctx {
@@ -77,6 +105,9 @@ typedef struct settle_ctx {
     const char *holder;
     int verbose;
     int throttle_ms;
+    char (*open_days)[BILLS_DAY_TEXT]; /* days without their marker before the listing */
+    size_t nopen;
+    pending_list *list;
 } settle_ctx;
 
 static ec_status find_id(const ec_host *h, ec_request *req, const char *coll, const char *id,
@@ -128,28 +159,40 @@ ec_status bills_settle_queue(bills_state *st, const char *site, const char *work
     return rc == EC_OK ? insert_pointer(h, site, workspace) : rc;
 }
 
-/* After the workspace's bill was settled: drops its pointer when no bill of it is pending. */
-static ec_status drop_pointer(const ec_host *h, const char *site, const char *workspace)
+/* Every listed bill of the workspace left bill_pending: drops its pointer, then puts it back
+ * if a bill of an open day was queued meanwhile (see "The pointer" above). */
+static ec_status drop_pointer(settle_ctx *c, ec_request *req, const char *workspace)
 {
-    bson_t filter = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&filter, "site", site);
-    BSON_APPEND_UTF8(&filter, "workspace", workspace);
-    int64_t left = 0;
-    ec_status rc = h->db_count(BILLS_PENDING, &filter, &left);
-    if (rc != EC_OK || left > 0) {
-        bson_destroy(&filter);
-        return rc;
-    }
+    const ec_host *h = c->st->host;
+    const char *site = c->site->id;
     char id[160];
     snprintf(id, sizeof id, "%s:%s", site, workspace);
-    rc = delete_id(h, BILLS_UNSETTLED, id);
-    /* A bill queued since the count must keep its pointer: look again after the delete. */
-    if (rc == EC_OK)
-        rc = h->db_count(BILLS_PENDING, &filter, &left);
-    bson_destroy(&filter);
-    if (rc == EC_OK && left > 0)
-        rc = insert_pointer(h, site, workspace);
+    ec_status rc = delete_id(h, BILLS_UNSETTLED, id);
+    for (size_t i = 0; rc == EC_OK && i < c->nopen; i++) {
+        const char *bill_id = h->sprintf(req, "%s:%s:%s", site, workspace, c->open_days[i]);
+        bson_t *queued = NULL;
+        if (bill_id == NULL) {
+            rc = EC_ERR_INTERNAL;
+            break;
+        }
+        rc = find_id(h, req, BILLS_PENDING, bill_id, &queued);
+        if (rc == EC_OK)
+            return insert_pointer(h, site, workspace);
+        if (rc == EC_ERR_NOT_FOUND)
+            rc = EC_OK;
+    }
+    if (rc != EC_OK)
+        insert_pointer(h, site, workspace); /* not known: keep the workspace bound */
     return rc;
+}
+
+/* A listed bill left bill_pending: drops the pointer after its workspace's last one. */
+static ec_status left_pending(settle_ctx *c, ec_request *req, const pending_bill *pb)
+{
+    pending_bill *first = &c->list->bills[pb->group];
+    if (first->left > 0)
+        first->left--;
+    return first->left == 0 ? drop_pointer(c, req, pb->workspace) : EC_OK;
 }
 
 /* Who pays a bill: an enterprise account and its method (a provider name), and for a cloud
@@ -308,8 +351,11 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const pending_bill *
     const char *bill_id = pb->id;
     bson_t *bill = NULL, *prev = NULL;
     ec_status rc = find_id(h, req, BILLS_BILLS, bill_id, &bill);
-    if (rc == EC_ERR_NOT_FOUND)
-        return delete_id(h, BILLS_PENDING, bill_id); /* queued by a run killed before its bill */
+    if (rc == EC_ERR_NOT_FOUND) {
+        /* queued by a run killed before its bill */
+        rc = delete_id(h, BILLS_PENDING, bill_id);
+        return rc == EC_OK ? left_pending(c, req, pb) : rc;
+    }
     if (rc != EC_OK)
         return rc;
     const char *workspace = bills_doc_str(bill, "workspace"), *day = bills_doc_str(bill, "day");
@@ -324,7 +370,7 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const pending_bill *
         attempt = bills_doc_int(prev, "attempt");
         if (state && strcmp(state, "settled") == 0) {
             rc = delete_id(h, BILLS_PENDING, bill_id);
-            return rc == EC_OK ? drop_pointer(h, c->site->id, workspace) : rc;
+            return rc == EC_OK ? left_pending(c, req, pb) : rc;
         }
         if (state && (strcmp(state, "unknown") == 0 || strcmp(state, "failed") == 0))
             return EC_OK; /* an operator resolves it */
@@ -401,7 +447,7 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const pending_bill *
         (rc = bills_alerts_after_settle(c->st, req, account, bill)) != EC_OK ||
         (rc = delete_id(h, BILLS_PENDING, bill_id)) != EC_OK)
         return rc;
-    return drop_pointer(h, c->site->id, workspace);
+    return left_pending(c, req, pb);
 }
 
 static char *dup_or_null(const char *s, int *failed)
@@ -416,8 +462,12 @@ static int collect_pending(const bson_t *doc, void *arg)
 {
     pending_list *l = arg;
     const char *id = bills_doc_str(doc, "_id"), *ws = bills_doc_str(doc, "workspace");
-    if (id == NULL || ws == NULL || l->n == PENDING_MAX)
+    if (id == NULL || ws == NULL)
         return 1;
+    if (l->n == PENDING_MAX) {
+        l->truncated = 1;
+        return 1;
+    }
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
         pending_bill *bills = realloc(l->bills, cap * sizeof *bills);
@@ -478,20 +528,94 @@ static ec_status settle_pass(settle_ctx *c, pending_list *l, int cloud)
     return rc;
 }
 
+/* Reads which days a run may still queue bills of (see "The pointer" above) into
+ * c->open_days: the unmarked days from the day before the catch-up window of the run's clock
+ * to the day after the clock's. */
+static ec_status read_open_days(settle_ctx *c)
+{
+    const ec_host *h = c->st->host;
+    ec_local_date ld;
+    char text[BILLS_DAY_TEXT];
+    int64_t closing, today;
+    if (bills_local_day(h, c->site, c->now_s - c->st->grace_s - c->st->close_margin_s, &ld, text,
+                        &closing) < 0 ||
+        bills_local_day(h, c->site, c->now_s, &ld, text, &today) < 0)
+        return EC_ERR_INTERNAL;
+    /* the newest closed day is closing - 1; the window holds catch_up_days days to it */
+    int64_t first = closing - 1 - c->st->catch_up_days, last = today + 1;
+    if (last < first)
+        return EC_ERR_INTERNAL;
+    c->open_days = calloc((size_t)(last - first + 1), sizeof *c->open_days);
+    ec_request *req = h->batch_begin();
+    ec_status rc = c->open_days && req ? EC_OK : EC_ERR_INTERNAL;
+    for (int64_t day = first; rc == EC_OK && day <= last; day++) {
+        bson_t *marker = NULL;
+        const char *id = NULL;
+        if (ec_bill_day_format(day, text, sizeof text) < 0 ||
+            (id = h->sprintf(req, "%s:%s", c->site->id, text)) == NULL) {
+            rc = EC_ERR_INTERNAL;
+            break;
+        }
+        rc = find_id(h, req, BILLS_DAYS, id, &marker);
+        if (rc == EC_ERR_NOT_FOUND) {
+            memcpy(c->open_days[c->nopen++], text, sizeof text);
+            rc = EC_OK;
+        }
+    }
+    if (req)
+        h->batch_end(req);
+    return rc;
+}
+
+static int by_workspace(const void *pa, const void *pb)
+{
+    const pending_bill *a = pa, *b = pb;
+    int d = strcmp(a->workspace, b->workspace);
+    return d ? d : strcmp(a->id, b->id);
+}
+
+/* Groups the listed bills by workspace, each oldest day first (ids end in the day). A list
+ * cut at PENDING_MAX (sorted by _id, so one workspace's bills are contiguous) may miss bills
+ * of its last workspace only: that one keeps its pointer this pass. */
+static void group_by_workspace(pending_list *l)
+{
+    const char *cut = l->truncated && l->n > 0 ? l->bills[l->n - 1].workspace : NULL;
+    if (l->n > 0)
+        qsort(l->bills, l->n, sizeof *l->bills, by_workspace);
+    for (size_t i = 0; i < l->n; i++) {
+        pending_bill *pb = &l->bills[i];
+        pb->group = i > 0 && strcmp(l->bills[i - 1].workspace, pb->workspace) == 0
+                        ? l->bills[i - 1].group
+                        : i;
+        if (cut != NULL && strcmp(pb->workspace, cut) == 0)
+            l->bills[pb->group].left = SIZE_MAX; /* never all settled */
+        else
+            l->bills[pb->group].left++;
+    }
+}
+
 int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s, const char *holder,
                       int verbose, int throttle_ms)
 {
     const ec_host *h = st->host;
-    settle_ctx c = {st, site, now_s, holder, verbose, throttle_ms};
     pending_list l = {0};
+    settle_ctx c = {st, site, now_s, holder, verbose, throttle_ms, NULL, 0, &l};
+    /* The days' markers before the listing: a day marked then has all its bills listed. */
+    ec_status rc = read_open_days(&c);
     bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort;
     BSON_APPEND_UTF8(&filter, "site", site->id);
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
     BSON_APPEND_INT32(&sort, "_id", 1);
     bson_append_document_end(&opts, &sort);
-    ec_status rc = h->db_find(BILLS_PENDING, &filter, &opts, collect_pending, &l);
+    if (rc == EC_OK)
+        rc = h->db_find(BILLS_PENDING, &filter, &opts, collect_pending, &l);
     bson_destroy(&filter);
     bson_destroy(&opts);
+    if (rc != EC_OK)
+        fprintf(stderr, "bills: site %s: reading the pending bills failed (status %d); run again\n",
+                site->id, (int)rc);
+    if (rc == EC_OK && !l.failed)
+        group_by_workspace(&l);
     /* Cloud remainders first (a cloud's age limit), then the journal's bills. */
     if (rc == EC_OK && !l.failed)
         rc = settle_pass(&c, &l, 1);
@@ -505,6 +629,7 @@ int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s, const
         free(l.bills[i].cloud);
     }
     free(l.bills);
+    free(c.open_days);
     if (rc != EC_OK || l.failed) {
         if (rc == EC_OK)
             fprintf(stderr, "bills: site %s: out of memory listing pending bills\n", site->id);

@@ -6,22 +6,28 @@
 
 #include <string.h>
 
-/* Adds one entry's split to *out; -1 when it does not add up to the entry's amount. */
-static int add_part(const bills_part *p, bills_paid *out)
+/* Adds one entry's split to *out; -1 when it does not add up to the entry's amount. A
+ * cloud's funds entry leaves part of its amount unpaid (the cloud's part): *unpaid gets it;
+ * any other entry (unpaid NULL) must leave nothing unpaid. */
+static int add_part(const bills_part *p, int64_t *unpaid, bills_paid *out)
 {
     if (!p->present)
         return 0;
     const ec_split *s = &p->split;
     int64_t vouchers, sum;
     if (p->amount < 0 || s->ordinary_vouchers < 0 || s->full_reduction_vouchers < 0 ||
-        s->cards < 0 || s->cash < 0 || s->arrears < 0 ||
+        s->cards < 0 || s->cash < 0 || s->arrears < 0 || s->unpaid < 0 ||
+        (unpaid == NULL && s->unpaid != 0) ||
         __builtin_add_overflow(s->ordinary_vouchers, s->full_reduction_vouchers, &vouchers) ||
         __builtin_add_overflow(vouchers, s->cards, &sum) ||
         __builtin_add_overflow(sum, s->cash, &sum) ||
-        __builtin_add_overflow(sum, s->arrears, &sum) || sum != p->amount)
+        __builtin_add_overflow(sum, s->arrears, &sum) ||
+        __builtin_add_overflow(sum, s->unpaid, &sum) || sum != p->amount)
         return -1;
     bills_paid add = {
         .vouchers = vouchers, .cards = s->cards, .cash = s->cash, .arrears = s->arrears};
+    if (unpaid != NULL)
+        *unpaid = s->unpaid;
     return bills_paid_add(out, &add);
 }
 
@@ -31,10 +37,14 @@ int bills_split_settled(const bills_parts *p, bills_paid *out)
     if (p->total < 0)
         return -1;
     if (p->cloud) {
-        if (p->cloud_amount < 0 || add_part(&p->funds, &got) < 0 ||
+        /* The cloud was offered exactly what the funds entry left unpaid (the whole bill
+         * when there is no entry: a bill of 0 makes none). */
+        int64_t unpaid = p->total;
+        if (p->cloud_amount < 0 || add_part(&p->funds, &unpaid, &got) < 0 ||
+            unpaid != p->cloud_amount ||
             __builtin_add_overflow(got.cloud, p->cloud_amount, &got.cloud))
             return -1;
-    } else if (add_part(&p->any, &got) < 0 || add_part(&p->cash_or_card, &got) < 0) {
+    } else if (add_part(&p->any, NULL, &got) < 0 || add_part(&p->cash_or_card, NULL, &got) < 0) {
         return -1;
     }
     if (bills_paid_total(&got) != p->total)

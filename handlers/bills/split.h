@@ -6,8 +6,9 @@
  * "bill:<id>" (any fund) and "bill:<id>:cash_or_card"; a bill settled through a cloud was
  * paid first by the account's vouchers and cards in the entry "bill:<id>:funds" and the rest
  * (`cloud_amount` of its settlement) by the cloud. Each entry's split says which kinds of
- * funds paid it. A bill not settled (pending, retrying, unknown, failed) paid nothing yet:
- * its whole total is `unsettled`.
+ * funds paid it; the funds entry's amount is the whole bill, and its split's `unpaid` is
+ * the cloud's part, which must be the settlement's `cloud_amount`. A bill not settled (pending,
+ * retrying, unknown, failed) paid nothing yet: its whole total is `unsettled`.
  *
  * The invoiceable amount (PRODUCT.md "Money rules") is what cash paid: voucher-paid usage
  * never is, card-paid usage is not (the card purchase is invoiced), cloud-paid usage is
@@ -32,7 +33,8 @@ typedef struct bills_paid {
     int64_t unsettled; /* bills not settled yet: nothing paid them */
 } bills_paid;
 
-/* One entry a settlement made: its amount and its split. */
+/* One entry a settlement made: its amount and its split (vouchers, cards, cash, arrears and
+ * unpaid add up to the amount). */
 typedef struct bills_part {
     int present; /* 0: no entry (a part of 0 makes none) */
     int64_t amount;

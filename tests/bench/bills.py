@@ -97,12 +97,10 @@ METHOD = """- **The bills rows** (`tests/bench/bills.py`, after the scale rows, 
     newest entry by head hint plus one probe past it, the claim, the entry, the claim's
     answer and the head hint: 16; the state: 1; the wallet for the arrears check: 3; the
     spend-alert marker: 1; the pending marker's delete: 1; the pointer's delete: 1), and in
-    `drop_pointer` (handlers/bills/settle.c) two `count`s of the workspace's pending bills,
-    a filter FerretDB answers by decoding all of `bill_pending` (every bill of the run is
-    pending when the settlement pass starts): twice per bill, so the run grows with the square of the bills it settles. Hence a
-    ratio well under 0.5 by design, not by noise: about 10/33 of the ceiling for one process
-    at best, halved again because the run is one process and Bdb-insert W of them, less the
-    scans.
+    `drop_pointer` (handlers/bills/settle.c), once per workspace, a look-up by `_id` of its
+    bill of each day not yet marked billed (two or three). Hence a ratio well under 0.5 by
+    design, not by noise: about 10/33 of the ceiling for one process at best, halved again
+    because the run is one process and Bdb-insert W of them.
 """
 
 

@@ -22,6 +22,12 @@ only). Account A holds an ordinary voucher of 50.00, a card of 100.00 and 30.00 
 Account B: W3 (m2) day 2: logs 10M = 12.00 from cash: invoiceable 12.00. W3 is bound to A
 when the month is made, but B paid its bill: it stays on B's monthly bill.
 W4 (m1) day 1: logs 1M = 1.20, never bound: no account's bill; the run counts it unassigned.
+Account C settles W7 (m3) through `sandbox_cloud` for real: an ordinary voucher of 10.00 and a
+card of 100.00 pay first (entry "bill:<id>:funds", kind bill_funds), the cloud the rest, cash
+(5.00) never:
+  W7 (m3) day 1: logs 100M = 120.00 -> voucher 10.00, card 100.00, cloud 10.00
+  W7 (m3) day 2: logs 5M   =   6.00 -> cloud 6.00 (the card is used up)
+  C: 126.00 = vouchers 10.00 + cards 100.00 + cloud 16.00; invoiceable 0.
 """
 
 import re
@@ -33,7 +39,8 @@ import mongowire
 from sites import DAY, HOUR, hour_text, local_date, new_workspace, race, register_workspace, \
     start_bills_stack
 
-SITES = {"m1": ("CNY", "+08:00"), "m2": ("CNY", "+08:00")}
+SITES = {"m1": ("CNY", "+08:00"), "m2": ("CNY", "+08:00"),
+         "m3": ("CNY", "+08:00", "sandbox_cloud")}
 
 
 def bind(api, site, acct, ws):
@@ -45,6 +52,19 @@ def bind(api, site, acct, ws):
     b = api("POST", "/api/v1/workspaces/bind", json={"ticket": r.json()["ticket"]},
             token=acct.token)
     assert b.status_code == 201, b.text
+
+
+def bind_cloud(api, site, acct, ws):
+    """Binds the workspace to acct (as bind) and has it settle through a new sandbox_cloud
+    account of acct."""
+    bind(api, site, acct, ws)
+    r = api("POST", "/api/v1/cloud-accounts", token=acct.token,
+            json={"provider": "sandbox_cloud", "external_id": "sbx-" + ws[:20],
+                  "sites": [site.id]})
+    assert r.status_code == 201, r.text
+    r = api("PUT", "/api/v1/workspaces/%s/%s/settlement" % (site.id, ws), token=acct.token,
+            json={"method": "sandbox_cloud", "cloud_account": r.json()["id"]})
+    assert r.status_code == 200, r.text
 
 
 def usage_doc(site, ws, day_start, item, retention, quantity):
@@ -68,13 +88,14 @@ def months_made(out):
 def env(start_stack, tmp_path_factory):
     api, sites = start_bills_stack(start_stack, tmp_path_factory.mktemp("site-keys"), "monthly",
                                    SITES, grace_minutes=60, close_margin_seconds=0,
-                                   catch_up_days=80, extra_plugins=("workspace", "guance"))
+                                   catch_up_days=80,
+                                   extra_plugins=("workspace", "guance", "sandbox_cloud"))
     email = ecapi.unique_email("operator")
     assert ecapi.add_operator(api.stack, email, "operator password 1234").returncode == 0
     op = ecapi.account_from_login(email, "operator password 1234",
                                   api.login(email, "operator password 1234"))
     money = ecapi.Money(api, op)
-    m1, m2 = sites["m1"], sites["m2"]
+    m1, m2, m3 = sites["m1"], sites["m2"], sites["m3"]
 
     # Day 1..3: the 20th..22nd of last month, local midnights.
     today = local_date(m1, ecapi.now())
@@ -97,6 +118,11 @@ def env(start_stack, tmp_path_factory):
     voucher = money.grant(a.id, face=5000, memo="=SUM(A1)")  # a formula, for the CSV guard
     assert voucher.status_code == 201, voucher.text
     money.credit(b.id, 5000)
+    c, w7 = money.new_owner(), new_workspace()
+    bind_cloud(api, m3, c, w7)
+    money.credit(c.id, 10500)
+    assert money.buy_card(c, 10000).status_code == 201
+    assert money.grant(c.id, face=1000).status_code == 201
     mongowire.insert(api.stack.db_port, "usage",
                      usage_doc(m1, w1, d1, "logs", 7, 30000000),
                      usage_doc(m1, w1, d2, "logs", 7, 50000000),
@@ -106,7 +132,9 @@ def env(start_stack, tmp_path_factory):
                      usage_doc(m2, w3, d2, "logs", 7, 10000000),
                      usage_doc(m1, w4, d1, "logs", 7, 1000000),
                      usage_doc(m1, w5, d1, "logs", 7, 5000000),
-                     usage_doc(m1, w6, d2, "logs", 7, 15000000))
+                     usage_doc(m1, w6, d2, "logs", 7, 15000000),
+                     usage_doc(m3, w7, d1, "logs", 7, 100000000),
+                     usage_doc(m3, w7, d2, "logs", 7, 5000000))
     # W5's settlement failed before (an operator resolves it): its bill stays unsettled.
     mongowire.insert(api.stack.db_port, "bill_settlements", {
         "_id": "%s:%s:%s" % (m1.id, w5, local_date(m1, d1)), "state": "failed",
@@ -135,7 +163,8 @@ def env(start_stack, tmp_path_factory):
     third = run(api, later)
     for p in raced + [third]:
         assert p.returncode == 0, p.stdout + p.stderr
-    return {"api": api, "money": money, "op": op, "a": a, "b": b, "month": month,
+    return {"api": api, "money": money, "op": op, "a": a, "b": b, "c": c, "w7": w7, "m3": m3,
+            "month": month,
             "sites": (m1, m2), "ws": (w1, w2, w3, w4, w5, w6), "days": (d1, d2, d3),
             "runs": [p.stdout for p in raced + [third]],
             "voucher": voucher.json()["voucher"]["id"], "card": card.json()["card"]["id"]}
@@ -153,12 +182,13 @@ def split(bill):
 def test_the_month_is_made_once_though_runs_race(env):
     made = [months_made(out).get(env["month"]) for out in env["runs"]]
     got = [m for m in made if m is not None]
-    # each account once (A and B), W4's bill counted unassigned by the run that made them
-    assert sum(m[0] for m in got) == 2 and sum(m[2] for m in got if m[0]) == 1, env["runs"]
+    # each account once (A, B and C), W4's bill counted unassigned by the run that made them
+    assert sum(m[0] for m in got) == 3 and sum(m[2] for m in got if m[0]) == 1, env["runs"]
     assert made[2] is None or made[2][0] == 0, env["runs"]
     docs = mongowire.find(env["api"].stack.db_port, "account_monthly_bills",
                           {"month": env["month"]})
-    assert sorted(d["account"] for d in docs) == sorted([env["a"].id, env["b"].id])
+    assert sorted(d["account"] for d in docs) == sorted([env["a"].id, env["b"].id,
+                                                         env["c"].id])
     # Run again: nothing is made again, the bill is unchanged.
     before = get(env, "/api/v1/monthly-bills/" + env["month"], env["a"]).json()
     p = run(env["api"], ecapi.now() + 10 * DAY)
@@ -231,6 +261,32 @@ def test_the_monthly_totals_are_the_sums_of_the_daily_bills(env):
                if e["kind"] in ("bill", "bill_cash_or_card")]
     paid = bill["total"] - bill["unsettled"] - bill["cloud"]
     assert sum(e["amount"] for e in entries) == paid == 19700
+
+
+def test_a_real_cloud_settlement_shows_its_funds_and_cloud_parts(env):
+    c, m3, w7, month = env["c"], env["m3"], env["w7"], env["month"]
+    d1, d2, _ = env["days"]
+    ids = ["%s:%s:%s" % (m3.id, w7, local_date(m3, d)) for d in (d1, d2)]
+    # What the settlement really wrote: one funds entry per bill, the cloud the rest.
+    funds = sorted((e["ref"], e["amount"], e["split"].get("unpaid", 0))
+                   for e in env["money"].all_entries(c) if e["kind"] == "bill_funds")
+    assert funds == [(ids[0], 12000, 1000), (ids[1], 600, 600)], funds
+    clouds = mongowire.find(env["api"].stack.db_port, "sandbox_cloud_settled",
+                            {"_id": {"$in": ids}})
+    assert sorted((x["_id"], x["amount"]) for x in clouds) == [(ids[0], 1000), (ids[1], 600)]
+    assert env["money"].wallet(c)["cash"] == 500  # cash never pays a cloud-settled bill
+
+    bill = get(env, "/api/v1/monthly-bills/" + month, c).json()["monthly_bill"]
+    cloud = [{"provider": "sandbox_cloud", "amount": 1600}]
+    want = {"days": 2, "total": 12600, "vouchers": 1000, "cards": 10000, "cash": 0,
+            "arrears": 0, "cloud": 1600, "clouds": cloud, "unsettled": 0, "invoiceable": 0}
+    assert split(bill) == want
+    assert [(w["site"], w["workspace"]) for w in bill["workspaces"]] == [(m3.id, w7)]
+    assert split(bill["workspaces"][0]) == want
+    dailies = [get(env, "/api/v1/ops/sites/%s/workspaces/%s/bills/%s" % (
+        m3.id, w7, local_date(m3, d))).json()["bill"] for d in (d1, d2)]
+    assert [b["settlement"]["state"] for b in dailies] == ["settled", "settled"]
+    assert bill["total"] == sum(b["total"] for b in dailies)
 
 
 def test_the_list_pages_and_csv(env):

@@ -18,7 +18,8 @@ import mongowire
 from sites import DAY, HOUR, local_date, new_workspace, post_usage, race, record as rec, \
     start_bills_stack
 
-SITES = {s: ("CNY", "+08:00") for s in ("st1", "st2", "st3", "st4", "st5", "st6", "st7", "st8", "st9")}
+SITES = {s: ("CNY", "+08:00") for s in ("st1", "st2", "st3", "st4", "st5", "st6", "st7", "st8", "st9",
+                                        "st10")}
 
 
 @pytest.fixture(scope="module")
@@ -346,6 +347,44 @@ def test_racing_runs_settle_each_bill_once(env):
                                              timeout=120))
     assert all(p.returncode == 0 for p in outs), [p.stdout + p.stderr for p in outs]
     assert_each_settled_once(api, money, site, bound)
+
+
+def test_a_bill_queued_while_the_last_one_settles_keeps_the_workspace_bound(env):
+    api, sites, money = env
+    site = sites["st10"]
+    a = money.new_owner()
+    money.credit(a.id, 1000)
+    ws = bind(api, site, a)
+    take(api, site, usage(site, ws))  # 2.88
+    now = later()
+    proc = spawn(api, site, "--now", str(now), "--verbose", "--throttle-ms", "1500")
+    for line in proc.stdout:
+        if line.startswith("settle "):
+            break
+    # While the run records the workspace's last listed bill, a racing run queues a bill of
+    # a day it has not marked billed (the run's own day): its pending bill, then the pointer
+    # (what bills_settle_queue does; the pointer is there still, its insert a duplicate).
+    queued = "%s:%s:%s" % (site.id, ws, local_date(site, now))
+    port = api.stack.db_port
+    mongowire.insert(port, "bill_pending", {"_id": queued, "site": site.id, "workspace": ws})
+    assert len(mongowire.find(port, "bills_unsettled", {"workspace": ws})) == 1
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out + err
+    assert bill(api, money, site, ws)["settlement"]["state"] == "settled"
+    # The pointer was dropped after the settled bill and put back for the queued one.
+    assert [d["_id"] for d in mongowire.find(port, "bills_unsettled", {"workspace": ws})] == \
+        ["%s:%s" % (site.id, ws)]
+    before = money.state(a)
+    ecapi.assert_error(api("DELETE", "/api/v1/workspaces/%s/%s" % (site.id, ws), token=a.token),
+                       409, "unsettled_bill")
+    assert money.state(a) == before
+    # The queued bill was never made (its run died): the next pass drops it, and the pointer.
+    p = run(api, site)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert mongowire.find(port, "bill_pending", {"workspace": ws}) == []
+    assert mongowire.find(port, "bills_unsettled", {"workspace": ws}) == []
+    r = api("DELETE", "/api/v1/workspaces/%s/%s" % (site.id, ws), token=a.token)
+    assert r.status_code == 200 and r.json()["bound"] is False, r.text
 
 
 def alert_path(site, ws, item, ops=False):

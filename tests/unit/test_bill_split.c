@@ -9,6 +9,12 @@ static bills_part part(int64_t amount, int64_t ord, int64_t full, int64_t cards,
     return (bills_part){1, amount, {ord, full, cards, cash, arrears, 0}};
 }
 
+/* A cloud-settled bill's funds entry: vouchers and cards pay, the rest is unpaid. */
+static bills_part funds_part(int64_t amount, int64_t ord, int64_t cards, int64_t unpaid)
+{
+    return (bills_part){1, amount, {ord, 0, cards, 0, 0, unpaid}};
+}
+
 int main(void)
 {
     bills_paid p, month = {0};
@@ -32,9 +38,10 @@ int main(void)
     is_int(bills_paid_invoiceable(&p), 700, "only the cash-paid part is invoiceable");
     ok(bills_paid_add(&month, &p) == 0, "added to the month");
 
-    /* a cloud: vouchers 300 and a card 200 first, 1,500 to the cloud. */
+    /* a cloud: vouchers 300 and a card 200 first, 1,500 to the cloud. The funds entry is the
+     * whole bill; its split leaves the cloud's part unpaid. */
     bills_parts cloud = {
-        .total = 2000, .cloud = 1, .funds = part(500, 300, 0, 200, 0, 0), .cloud_amount = 1500};
+        .total = 2000, .cloud = 1, .funds = funds_part(2000, 300, 200, 1500), .cloud_amount = 1500};
     ok(bills_split_settled(&cloud, &p) == 0 && p.vouchers == 300 && p.cards == 200 &&
            p.cloud == 1500 && p.cash == 0,
        "a cloud bill: funds first, the rest to the cloud");
@@ -59,6 +66,20 @@ int main(void)
     ok(bills_split_settled(&neg, &keep) < 0, "a negative part");
     bills_parts cloud_bad = {.total = 100, .cloud = 1, .cloud_amount = 99};
     ok(bills_split_settled(&cloud_bad, &keep) < 0, "a cloud remainder that is not the rest");
+    bills_parts funds_only = {
+        .total = 600, .cloud = 1, .funds = funds_part(600, 0, 0, 600), .cloud_amount = 600};
+    ok(bills_split_settled(&funds_only, &p) == 0 && p.cloud == 600 && p.vouchers == 0,
+       "a funds entry that paid nothing: all cloud");
+    bills_parts offered_other = {
+        .total = 2000, .cloud = 1, .funds = funds_part(2000, 300, 200, 1500), .cloud_amount = 1400};
+    ok(bills_split_settled(&offered_other, &keep) < 0,
+       "a cloud amount that is not what the funds entry left unpaid");
+    bills_parts old_shape = {
+        .total = 2000, .cloud = 1, .funds = part(500, 300, 0, 200, 0, 0), .cloud_amount = 1500};
+    ok(bills_split_settled(&old_shape, &keep) < 0, "a funds entry that is not the whole bill");
+    bills_parts guance_unpaid = {.total = 100, .any = (bills_part){1, 100, {0, 0, 60, 0, 0, 40}}};
+    ok(bills_split_settled(&guance_unpaid, &keep) < 0 && keep.cash == 5,
+       "a guance entry leaves nothing unpaid");
     ok(bills_split_unsettled(-1, &keep) < 0, "a negative total");
     bills_paid big = {.cash = INT64_MAX}, one = {.cash = 1};
     ok(bills_paid_add(&big, &one) < 0 && big.cash == INT64_MAX, "overflow is refused");
