@@ -92,49 +92,6 @@ int bills_ops_package_purchases(ec_request *req, void *state)
 
 /* ---- one purchase ---- */
 
-/* The record of the purchase's day `day`: EC_OK, EC_ERR_NOT_FOUND or the database's status. */
-static ec_status day_record(const ec_host *h, ec_request *req, const char *purchase, int64_t day,
-                            char *text, bson_t **doc)
-{
-    if (ec_bill_day_format(day, text, BILLS_DAY_TEXT) < 0)
-        return EC_ERR_INTERNAL;
-    const char *id = h->sprintf(req, "%s:%s", purchase, text);
-    if (id == NULL)
-        return EC_ERR_INTERNAL;
-    bson_t filter = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&filter, "_id", id);
-    ec_status rc = h->db_find_one(req, PKG_DAYS, &filter, NULL, doc);
-    bson_destroy(&filter);
-    return rc;
-}
-
-/* The period's use per item (used[i] for p->items[i]) as of the newest record at or before
- * `newest`; all 0 when the run covered no day yet. */
-static ec_status period_use(const ec_host *h, ec_request *req, const pkg_purchase *p,
-                            int64_t newest, int64_t *used)
-{
-    memset(used, 0, p->nitems * sizeof *used);
-    for (int64_t day = newest; day >= p->start_no; day--) {
-        char text[BILLS_DAY_TEXT];
-        bson_t *doc = NULL;
-        pkg_item u[PKG_ITEMS_MAX];
-        size_t nu = 0;
-        ec_status rc = day_record(h, req, p->id, day, text, &doc);
-        if (rc == EC_ERR_NOT_FOUND)
-            continue;
-        if (rc != EC_OK)
-            return rc;
-        if (pkg_items_decode(doc, "used", "used", u, &nu) < 0)
-            return EC_ERR_INTERNAL;
-        for (size_t i = 0; i < p->nitems; i++)
-            for (size_t k = 0; k < nu; k++)
-                if (strcmp(p->items[i].item, u[k].item) == 0)
-                    used[i] = u[k].quota;
-        return EC_OK;
-    }
-    return EC_OK;
-}
-
 typedef struct day_rows {
     const ec_host *h;
     ec_request *req;
@@ -279,7 +236,7 @@ static int detail(bills_state *st, ec_request *req, const char *viewer)
                                     p.site);
     int64_t newest = today < p.end_no - 1 ? today : p.end_no - 1;
     int64_t used[PKG_ITEMS_MAX];
-    if ((rc = period_use(h, req, &p, newest, used)) != EC_OK)
+    if ((rc = pkg_use_through(h, req, &p, newest, used)) != EC_OK)
         return h->reply_db_error(req, rc);
 
     const char *accept = h->header(req, "Accept");
@@ -292,12 +249,16 @@ static int detail(bills_state *st, ec_request *req, const char *viewer)
     int64_t day = cursor >= 0 && cursor - 1 < newest ? cursor - 1 : newest, found = 0;
     for (; day >= p.start_no && found < limit && !r.failed; day--) {
         bson_t *doc = NULL;
-        rc = day_record(h, req, p.id, day, text, &doc);
+        rc = pkg_day_record(h, req, p.id, day, &doc);
         if (rc == EC_ERR_NOT_FOUND)
             continue;
         if (rc != EC_OK) {
             cJSON_Delete(r.days);
             return h->reply_db_error(req, rc);
+        }
+        if (ec_bill_day_format(day, text, sizeof text) < 0) {
+            cJSON_Delete(r.days);
+            return bills_reply_internal(st, req, "package %s: day %lld", p.id, (long long)day);
         }
         found++;
         add_day(&r, text, doc);

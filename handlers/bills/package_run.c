@@ -196,21 +196,6 @@ typedef struct day_ctx {
     gathered *g;
 } day_ctx;
 
-static ec_status find_record(day_ctx *d, const char *purchase, int64_t day_no, bson_t **doc)
-{
-    char text[BILLS_DAY_TEXT];
-    if (ec_bill_day_format(day_no, text, sizeof text) < 0)
-        return EC_ERR_INTERNAL;
-    const char *id = d->st->host->sprintf(d->req, "%s:%s", purchase, text);
-    if (id == NULL)
-        return EC_ERR_INTERNAL;
-    bson_t filter = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&filter, "_id", id);
-    ec_status rc = d->st->host->db_find_one(d->req, PKG_DAYS, &filter, NULL, doc);
-    bson_destroy(&filter);
-    return rc;
-}
-
 /* Adds a record's covered lines to the day's coverage. */
 static ec_status take_record(day_ctx *d, const bson_t *doc)
 {
@@ -239,30 +224,6 @@ static ec_status take_record(day_ctx *d, const bson_t *doc)
     return EC_OK;
 }
 
-/* What the package used before the day: its newest earlier record's running sums. */
-static ec_status used_before(day_ctx *d, const pkg_purchase *p, int64_t *used)
-{
-    memset(used, 0, p->nitems * sizeof *used);
-    for (int64_t day = d->day_no - 1; day >= p->start_no; day--) {
-        bson_t *doc = NULL;
-        pkg_item u[PKG_ITEMS_MAX];
-        size_t nu = 0;
-        ec_status rc = find_record(d, p->id, day, &doc);
-        if (rc == EC_ERR_NOT_FOUND)
-            continue;
-        if (rc != EC_OK)
-            return rc;
-        if (pkg_items_decode(doc, "used", "used", u, &nu) < 0)
-            return EC_ERR_INTERNAL;
-        for (size_t i = 0; i < p->nitems; i++)
-            for (size_t k = 0; k < nu; k++)
-                if (strcmp(p->items[i].item, u[k].item) == 0)
-                    used[i] = u[k].quota;
-        return EC_OK;
-    }
-    return EC_OK;
-}
-
 /* One use of the package: a workspace's line with what older packages left of it. */
 typedef struct use_of {
     const char *workspace;
@@ -278,7 +239,7 @@ static ec_status decide(day_ctx *d, const pkg_purchase *p)
 {
     const ec_host *h = d->st->host;
     int64_t used[PKG_ITEMS_MAX];
-    ec_status rc = used_before(d, p, used);
+    ec_status rc = pkg_use_through(h, d->req, p, d->day_no - 1, used);
     if (rc != EC_OK)
         return rc;
     ec_package_quota quotas[PKG_ITEMS_MAX];
@@ -367,7 +328,7 @@ static ec_status decide(day_ctx *d, const pkg_purchase *p)
         rc = take_record(d, &doc);
     } else if (rc == EC_ERR_DUPLICATE) {
         bson_t *first = NULL; /* a racing run decided it first: its record stands */
-        rc = find_record(d, p->id, d->day_no, &first);
+        rc = pkg_day_record(d->st->host, d->req, p->id, d->day_no, &first);
         if (rc == EC_OK)
             rc = take_record(d, first);
         else if (rc == EC_ERR_NOT_FOUND)
@@ -403,7 +364,7 @@ ec_status pkg_cover_day(bills_state *st, ec_request *req, const ec_site *site, c
     day_ctx d = {st, req, site, day, day_no, v, holder, cov, g};
     for (size_t i = 0; rc == EC_OK && i < s.n; i++) {
         bson_t *doc = NULL;
-        rc = find_record(&d, s.list[i].p.id, day_no, &doc);
+        rc = pkg_day_record(d.st->host, d.req, s.list[i].p.id, day_no, &doc);
         if (rc == EC_OK)
             rc = take_record(&d, doc);
         else if (rc == EC_ERR_NOT_FOUND)

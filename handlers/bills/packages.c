@@ -99,6 +99,46 @@ static ec_status find_id(const ec_host *h, ec_request *req, const char *coll, co
     return rc;
 }
 
+ec_status pkg_day_record(const ec_host *h, ec_request *req, const char *purchase, int64_t day_no,
+                         bson_t **doc)
+{
+    char text[BILLS_DAY_TEXT];
+    if (ec_bill_day_format(day_no, text, sizeof text) < 0)
+        return EC_ERR_INTERNAL;
+    const char *id = h->sprintf(req, "%s:%s", purchase, text);
+    if (id == NULL)
+        return EC_ERR_INTERNAL;
+    bson_t filter = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    ec_status rc = h->db_find_one(req, PKG_DAYS, &filter, NULL, doc);
+    bson_destroy(&filter);
+    return rc;
+}
+
+ec_status pkg_use_through(const ec_host *h, ec_request *req, const pkg_purchase *p, int64_t newest,
+                          int64_t *used)
+{
+    memset(used, 0, p->nitems * sizeof *used);
+    for (int64_t day = newest; day >= p->start_no; day--) {
+        bson_t *doc = NULL;
+        pkg_item u[PKG_ITEMS_MAX];
+        size_t nu = 0;
+        ec_status rc = pkg_day_record(h, req, p->id, day, &doc);
+        if (rc == EC_ERR_NOT_FOUND)
+            continue;
+        if (rc != EC_OK)
+            return rc;
+        if (pkg_items_decode(doc, "used", "used", u, &nu) < 0)
+            return EC_ERR_INTERNAL;
+        for (size_t i = 0; i < p->nitems; i++)
+            for (size_t k = 0; k < nu; k++)
+                if (strcmp(p->items[i].item, u[k].item) == 0)
+                    used[i] = u[k].quota;
+        return EC_OK;
+    }
+    return EC_OK;
+}
+
 ec_status pkg_purchase_get(const ec_host *h, ec_request *req, const char *id, pkg_purchase *out)
 {
     bson_t *doc = NULL;
@@ -311,17 +351,10 @@ int bills_package_define(ec_request *req, void *state)
 int pkg_query_int(const ec_host *h, ec_request *req, const char *name, int64_t lo, int64_t hi,
                   int64_t fallback, int64_t *out)
 {
-    const char *s = h->query(req, name);
-    char *end = NULL;
-    if (s == NULL) {
+    int rc = h->query_int64(req, name, lo, hi, out);
+    if (rc == 1)
         *out = fallback;
-        return 0;
-    }
-    long long v = strtoll(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
+    return rc < 0 ? -1 : 0;
 }
 
 int bills_package_list(ec_request *req, void *state)

@@ -64,6 +64,14 @@ BILLS_HIDDEN int pkg_purchase_decode(const bson_t *doc, pkg_purchase *out);
  * (EC_ERR_INTERNAL for a malformed document). */
 BILLS_HIDDEN ec_status pkg_purchase_get(const ec_host *h, ec_request *req, const char *id,
                                         pkg_purchase *out);
+/* The coverage record of the purchase's day `day_no` (one _id lookup): EC_OK,
+ * EC_ERR_NOT_FOUND or the database's status. */
+BILLS_HIDDEN ec_status pkg_day_record(const ec_host *h, ec_request *req, const char *purchase,
+                                      int64_t day_no, bson_t **doc);
+/* The period's use per item (used[i] for p->items[i]) as of the newest coverage record at or
+ * before day `newest`: the record's running sums; all 0 when no day was covered yet. */
+BILLS_HIDDEN ec_status pkg_use_through(const ec_host *h, ec_request *req, const pkg_purchase *p,
+                                       int64_t newest, int64_t *used);
 /* The workspace order in force (the head of the purchase's assignments): *n 0 and *version
  * 0 when none was set. ws[] points into arena copies. */
 BILLS_HIDDEN ec_status pkg_assignment(const ec_host *h, ec_request *req, const char *purchase,

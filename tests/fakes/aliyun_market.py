@@ -24,11 +24,13 @@ import json
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
 
 from alibabacloud_openapi_util.client import Client as OpenApiUtil
 from aliyunsdkcore.auth.composer import rpc_signature_composer
+
+from fakes.loopback import LoopbackFake
 
 BEIJING = 8 * 3600
 DEADLINE = 1 * 3600 + 59 * 60  # 01:59 the next day
@@ -40,7 +42,7 @@ class AliyunError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-class FakeMarket:
+class FakeMarket(LoopbackFake):
     def __init__(self):
         self.now = int(time.time())
         self.keys = {}        # AccessKeyId -> secret
@@ -51,22 +53,7 @@ class FakeMarket:
         self.requests = []    # (action, status)
         self.lock = threading.Lock()
         self._fail, self._fail_status, self._hang = 0, 500, 0.0
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                       daemon=True)
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def add_key(self, access_key_id, secret):
-        self.keys[access_key_id] = secret
+        LoopbackFake.__init__(self)
 
     def add_instance(self, instance_id):
         self.instances.add(instance_id)

@@ -28,8 +28,9 @@ import hashlib
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
+from fakes.loopback import LoopbackFake
 from fakes.sigv4_check import MAX_SKEW, SigV4Error, check_sigv4
 
 TOKEN_LIFETIME = 4 * 3600
@@ -41,7 +42,7 @@ class AwsError(Exception):
         self.status, self.kind, self.message = status, kind, message
 
 
-class FakeMarketplace:
+class FakeMarketplace(LoopbackFake):
     def __init__(self, region="us-east-1", product_code="prod-ec-test",
                  dimensions=("usage",), age_limit=6 * 3600):
         self.region, self.product_code = region, product_code
@@ -56,26 +57,9 @@ class FakeMarketplace:
         self._throttle = self._unprocess = self._fail = 0
         self._fail_status = 500
         self._hang = 0.0
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.host = f"127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                       daemon=True)
+        LoopbackFake.__init__(self)
 
     # -- the test's controls --
-    def start(self):
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def add_key(self, access_key_id, secret):
-        self.keys[access_key_id] = secret
-
     def issue_token(self, token, customer_identifier, account_id, license_arn=None,
                     agreement_id=None):
         with self.lock:

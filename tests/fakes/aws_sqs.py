@@ -27,8 +27,9 @@ import json
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
+from fakes.loopback import LoopbackFake
 from fakes.sigv4_check import SigV4Error, check_sigv4
 
 VISIBILITY = 30
@@ -40,7 +41,7 @@ class SqsError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-class FakeSqs:
+class FakeSqs(LoopbackFake):
     def __init__(self, region="us-east-1", account="123456789012", queue="ec-marketplace"):
         self.region = region
         self.now = int(time.time())
@@ -50,26 +51,10 @@ class FakeSqs:
         self.requests = []   # (target, status)
         self.lock = threading.Lock()
         self._fail, self._fail_status, self._hang, self._fail_deletes = 0, 500, 0.0, 0
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.url = "http://127.0.0.1:%d/" % self.port
-        self.queue_url = "http://127.0.0.1:%d/%s/%s" % (self.port, account, queue)
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                       daemon=True)
+        LoopbackFake.__init__(self)
+        self.queue_url = "%s%s/%s" % (self.url, account, queue)
 
     # -- the test's controls --
-    def start(self):
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def add_key(self, access_key_id, secret):
-        self.keys[access_key_id] = secret
-
     def send(self, body):
         with self.lock:
             mid = str(uuid.uuid4())

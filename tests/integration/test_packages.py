@@ -302,7 +302,9 @@ def test_details_and_assignments_are_the_owners_alone(env):
     elsewhere = bind(api, sites["pk2"], owner)
     ecapi.assert_error(details(api, other.token, p["id"]), 404, "not_found")
     ecapi.assert_error(details(api, owner.token, owner.id + ":999"), 404, "not_found")
-    ecapi.assert_error(details(api, owner.token, p["id"], limit=0), 400, "invalid_request")
+    for limit in ("0", "%2B5", "%205", "5x", "99999999999999999999"):
+        ecapi.assert_error(details(api, owner.token, p["id"], limit=limit), 400,
+                           "invalid_request")
     ecapi.assert_error(details(api, owner.token, p["id"], cursor="2026-02-30"), 400,
                        "invalid_request")
     ecapi.assert_error(details(api, owner.token, p["id"], ops=True), 403, None)

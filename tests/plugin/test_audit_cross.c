@@ -8,6 +8,7 @@
  */
 #include "core/audit.h"
 #include "core/ledger.h"
+#include "audit_fails.h"
 #include "mock_store.h"
 #include "tests/unit/tap.h"
 
@@ -35,43 +36,13 @@ static ec_status s_upsert(void *ctx, const char *coll, const bson_t *filter, con
 static const ec_ledger_store store = {NULL, s_find, s_insert, s_upsert, 0};
 static ec_arena *arena;
 
-#define MAX_FAILS 32
-static struct {
-    char account[32];
-    int64_t seq;
-    char code[32];
-} fails[MAX_FAILS];
-static size_t nfails;
-
-static void collect(const char *account, int64_t seq, const char *code, const char *message,
-                    void *arg)
-{
-    (void)arg;
-    printf("#   account=%s seq=%lld %s: %s\n", account, (long long)seq, code, message);
-    if (nfails < MAX_FAILS) {
-        snprintf(fails[nfails].account, sizeof fails[nfails].account, "%s", account);
-        fails[nfails].seq = seq;
-        snprintf(fails[nfails].code, sizeof fails[nfails].code, "%s", code);
-        nfails++;
-    }
-}
-
 static size_t audit(void)
 {
     ec_audit_summary sum;
-    nfails = 0;
-    if (ec_audit_run_store(&store, collect, NULL, &sum) != EC_OK)
+    audit_fails_reset();
+    if (ec_audit_run_store(&store, audit_fails_collect, NULL, &sum) != EC_OK)
         printf("# the audit did not run\n");
-    return nfails;
-}
-
-static int named(const char *account, int64_t seq)
-{
-    for (size_t i = 0; i < nfails; i++)
-        if (strcmp(fails[i].account, account) == 0 && fails[i].seq == seq &&
-            strcmp(fails[i].code, "cross") == 0)
-            return 1;
-    return 0;
+    return audit_fails_count();
 }
 
 static int64_t posted(const char *account, ec_ledger_op op, int64_t now)
@@ -154,14 +125,15 @@ int main(void)
     bson_destroy(&update);
 
     audit();
-    ok(named("acct-b", twice), "a voucher code paid into a second account: cross at its seq");
-    ok(named("acct-c", ref), "a bank reference another account holds: cross at its seq");
-    ok(named("acct-d", order), "a recharge for another amount than its order: cross at its seq");
-    ok(named("acct-e", 1), "a key claim naming another key's entry: cross at that seq");
-    int blamed_a = 0;
-    for (size_t i = 0; i < nfails; i++)
-        blamed_a |= strcmp(fails[i].account, "acct-a") == 0;
-    ok(!blamed_a, "the account holding the claims is not blamed");
+    ok(audit_fails_named("acct-b", twice, "cross"),
+       "a voucher code paid into a second account: cross at its seq");
+    ok(audit_fails_named("acct-c", ref, "cross"),
+       "a bank reference another account holds: cross at its seq");
+    ok(audit_fails_named("acct-d", order, "cross"),
+       "a recharge for another amount than its order: cross at its seq");
+    ok(audit_fails_named("acct-e", 1, "cross"),
+       "a key claim naming another key's entry: cross at that seq");
+    ok(!audit_fails_blamed("acct-a"), "the account holding the claims is not blamed");
 
     /* A reversed remittance whose reference was released is not blamed. */
     mock_store_reset();

@@ -12,6 +12,7 @@
 #include "core/audit.h"
 #include "core/journal.h"
 #include "core/ledger.h"
+#include "audit_fails.h"
 #include "mock_host.h"
 #include "mock_store.h"
 #include "tests/unit/tap.h"
@@ -42,52 +43,14 @@ static ec_status counting_find(void *ctx, const char *coll, const bson_t *filter
 static ec_ledger_store store;
 static ec_arena *arena;
 
-#define MAX_FAILS 64
-static struct {
-    char account[32];
-    int64_t seq;
-    char code[32];
-} fails[MAX_FAILS];
-static size_t nfails;
-
-static void collect(const char *account, int64_t seq, const char *code, const char *message,
-                    void *arg)
-{
-    (void)arg;
-    printf("#   account=%s seq=%lld %s: %s\n", account, (long long)seq, code, message);
-    if (nfails < MAX_FAILS) {
-        snprintf(fails[nfails].account, sizeof fails[nfails].account, "%s", account);
-        fails[nfails].seq = seq;
-        snprintf(fails[nfails].code, sizeof fails[nfails].code, "%s", code);
-        nfails++;
-    }
-}
-
 static ec_audit_summary audit(void)
 {
     ec_audit_summary sum;
-    nfails = 0;
+    audit_fails_reset();
     journal_scans = 0;
-    if (ec_audit_run_store(&store, collect, NULL, &sum) != EC_OK)
+    if (ec_audit_run_store(&store, audit_fails_collect, NULL, &sum) != EC_OK)
         printf("# the audit did not run\n");
     return sum;
-}
-
-static int named(const char *account, int64_t seq, const char *code)
-{
-    for (size_t i = 0; i < nfails; i++)
-        if (strcmp(fails[i].account, account) == 0 && fails[i].seq == seq &&
-            strcmp(fails[i].code, code) == 0)
-            return 1;
-    return 0;
-}
-
-static int blamed(const char *account)
-{
-    for (size_t i = 0; i < nfails; i++)
-        if (strcmp(fails[i].account, account) == 0)
-            return 1;
-    return 0;
 }
 
 /* A remittance of its own bank reference, which the account holds (remittance_refs). */
@@ -159,7 +122,8 @@ int main(void)
         credit("long", n);
 
     ec_audit_summary sum = audit();
-    is_int(nfails, 0, "a clean journal of 600 accounts and a long one of 1100 entries passes");
+    is_int(audit_fails_count(), 0,
+           "a clean journal of 600 accounts and a long one of 1100 entries passes");
     is_int((long long)sum.accounts, ACCOUNTS + 1, "every account is counted");
     is_int((long long)sum.entries, ACCOUNTS + LONG_ENTRIES, "every entry is counted");
     is_int(journal_scans, 1, "the journal is read by one query that is not an _id lookup");
@@ -169,19 +133,21 @@ int main(void)
     /* A gap of more than WALK_MAX_HOLES seqs: one query sorted by seq reads that account. */
     inject("long", LONG_ENTRIES, LONG_ENTRIES + 1100, NULL);
     sum = audit();
-    ok(named("acct-0003", 3, "seq_gap"), "a gap of one: seq_gap at the entry past it");
-    ok(named("long", LONG_ENTRIES + 1100, "seq_gap"),
+    ok(audit_fails_named("acct-0003", 3, "seq_gap"), "a gap of one: seq_gap at the entry past it");
+    ok(audit_fails_named("long", LONG_ENTRIES + 1100, "seq_gap"),
        "a gap of 1099 seqs: seq_gap at the entry past it");
     is_int(journal_scans, 2, "... read by one query sorted by seq, not 1099 lookups");
     is_int((long long)sum.entries, ACCOUNTS + LONG_ENTRIES + 2, "both entries are counted");
-    ok(!blamed("acct-0002") && !blamed("acct-0004"), "the accounts beside them are not blamed");
+    ok(!audit_fails_blamed("acct-0002") && !audit_fails_blamed("acct-0004"),
+       "the accounts beside them are not blamed");
 
     /* A document no _id lookup reaches. */
     inject("acct-0007", 1, 2, "acct-0007-elsewhere");
     sum = audit();
-    ok(named("acct-0007", 2, "malformed"),
+    ok(audit_fails_named("acct-0007", 2, "malformed"),
        "a document whose _id is not <account>:<seq>: malformed");
-    ok(!named("*", 0, "totals"), "the totals over all accounts are then unknown, not wrong");
+    ok(!audit_fails_named("*", 0, "totals"),
+       "the totals over all accounts are then unknown, not wrong");
     is_int((long long)sum.entries, ACCOUNTS + LONG_ENTRIES + 3, "it is counted as an entry");
 
     mock_store_reset();
