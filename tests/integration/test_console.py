@@ -11,7 +11,11 @@ made by a billing run from usage the site sent, read in the operators' bills pag
 jump that binds a workspace (register, then bind), a later jump that opens the overview, and
 refused jumps explained on a page; an owner binding an Alibaba Cloud instance, changing a
 workspace's settlement method to it and being refused a second change in the month; the
-owner's bills pages with a bill of a USD site and its settlement. Any JavaScript error or
+owner's bills pages with a bill of a USD site and its settlement; a package bought (and one
+refused for want of funds) with its quotas and workspaces; a card's and a voucher's details;
+the AWS Marketplace landing (a refusal by code, register then claim, another account's claim
+refused); last, an account's monthly bill made by a billing run, its CSVs, in Chinese too
+(its run bills both sites' last month, so it goes last). Any JavaScript error or
 failed request in the browser's console fails the test (unless the test drives that refusal
 on purpose), and each test leaves a screenshot of its last page under
 <build>/test-artifacts/console/.
@@ -32,6 +36,7 @@ from console_browser import Browser, artifacts_dir, require_browser
 from sites import (DAY, HOUR, local_date, new_workspace, post_usage, record, register_workspace,
                    start_bills_stack)
 from test_aliyun import spi_token
+from test_aws_bind import SECRET as AWS_SECRET, aws_section, fakes as aws_fakes
 from test_identity import bad_check, new_credit_code
 
 pytestmark = pytest.mark.usefixtures("recharge_plugin")
@@ -44,21 +49,29 @@ SPI_KEY = "console-spi-key-" + uuid.uuid4().hex  # the marketplace's callback ke
 def site_stack(start_stack, tmp_path_factory):
     """(stack, {site id: Site}): the browser tests' stack; usage stays open 3 days. Site cn1
     (CNY, takes Alibaba Cloud) and us1 (USD); bills settle through guance; the aliyun
-    provider takes the marketplace's callbacks (its pushes are not used here). The
+    provider takes the marketplace's callbacks (its pushes are not used here); the aws
+    provider resolves registrations with a loopback AWS Marketplace (no metering here). The
     workspace plugin keeps its default console addresses: the jump tests check them."""
     require_browser()
     d = tmp_path_factory.mktemp("console-site-keys")
     for name, text in (("access.secret", "console-test-secret"), ("spi.key", SPI_KEY)):
         (d / name).write_text(text + "\n")
         os.chmod(d / name, 0o600)
+    (d / "aws.secret").write_text(AWS_SECRET + "\n")
+    os.chmod(d / "aws.secret", 0o600)
+    market, sqs = aws_fakes()
     api, sites = start_bills_stack(
         start_stack, d, "console", {"cn1": ("CNY", "+08:00", "aliyun"), "us1": ("USD", "-05:00")},
         grace_minutes=3 * 1440, config={"outbound_allow_http": "on"},
-        extra_plugins=("guance", "aliyun"),
+        extra_plugins=("guance", "aliyun", "aws"),
         sections={"aliyun": {"endpoint": "http://127.0.0.1:9/", "access_key_id": "LTAI5tConsole",
                              "access_key_secret_file": str(d / "access.secret"),
-                             "spi_key_file": str(d / "spi.key"), "metering_key": "Amount"}})
-    return api.stack, sites
+                             "spi_key_file": str(d / "spi.key"), "metering_key": "Amount"},
+                  "aws": aws_section(market, sqs, d / "aws.secret", schedule_seconds=0)})
+    api.stack.aws_market = market  # the AWS Marketplace landing's test issues its tokens
+    yield api.stack, sites
+    market.stop()
+    sqs.stop()
 
 
 @pytest.fixture(scope="module")
@@ -555,7 +568,8 @@ def test_owner_binds_a_cloud_account_changes_the_method_and_a_second_change_is_r
     b.find("#clouds .empty")
     # The marketplace made the instance for another UID: refused, nothing bound.
     b.expect_failure("/api/v1/cloud-accounts", 400)
-    b.submit("bind-cloud", provider="aliyun", external_id=instance, uid="9" + uid[1:])
+    other_uid = ("8" if uid[0] == "9" else "9") + uid[1:]  # never the instance's own
+    b.submit("bind-cloud", provider="aliyun", external_id=instance, uid=other_uid)
     b.wait_text("#bind-cloud .message.error", "did not accept that account")
     assert api("GET", "/api/v1/cloud-accounts", token=owner.token).json()["cloud_accounts"] == []
     assert unlabelled(b) == []
@@ -646,3 +660,206 @@ def test_the_owner_reads_a_daily_bill_and_its_settlement_in_the_bills_pages(b, s
     Select(b.find("#lang")).select_by_value("zh")
     b.wait_text("#bill", "已结算")
     b.wait_text("h1", yday + " 日账单")
+
+
+# ---- the fund details and the account's monthly bills ----
+
+def test_a_package_bought_in_the_console_shows_its_quotas_and_its_workspaces(b, site_stack, money):
+    st, sites = site_stack
+    api, cn1, ws = ecapi.Api(st), sites["cn1"], new_workspace()
+    name = "Console " + uuid.uuid4().hex[:8]
+    r = api("POST", "/api/v1/ops/packages/catalog/cn1", token=money.op.token, json={
+        "name": name, "price": 12345, "period_days": 30, "reason": "the console's test plan",
+        "items": [{"item": "logs", "quota": 5000000}, {"item": "sms", "quota": 70}]})
+    assert r.status_code == 201, r.text
+    package = r.json()["package"]["id"]
+    poor, owner = money.new_owner(), money.new_owner()
+    money.credit(owner.id, 20000)
+    bind_by_api(api, cn1, ws, owner)
+
+    # Without funds the purchase is refused by its code, and nothing moves.
+    login(b, poor.email, poor.password)
+    b.wait_hash(r"^#/overview$")
+    b.go("#/packages?site=cn1")
+    b.expect_failure("/api/v1/packages/purchases", 409)
+    b.find("li.package[data-package='%s'] button.buy-package" % package).click()
+    b.wait_text("li.package[data-package='%s'] .message.error" % package, "do not cover the price")
+    assert money.wallet(poor)["cash"] == 0 and money.all_entries(poor) == []
+    b.find("#logout").click()
+    b.wait_hash(r"^#/login$")
+
+    login(b, owner.email, owner.password)
+    b.wait_hash(r"^#/overview$")
+    b.go("#/packages?site=cn1")
+    assert unlabelled(b) == []
+    b.find("li.package[data-package='%s'] button.buy-package" % package).click()
+    b.find("#package-bought")
+    assert b.minor("#package-price") == 12345
+    quotas = [(r[0][0], r[1][0], r[2][0], r[3][0]) for r in b.table_rows("#package")]
+    assert quotas == [("Logs", "5000000", "0", "5000000"), ("SMS", "70", "0", "70")]
+    w = money.wallet(owner)
+    assert (w["cash"], w["arrears"]) == (20000 - 12345, 0)
+    assert [e["kind"] for e in money.all_entries(owner)] == ["package", "remittance"]
+
+    b.submit("package-order", workspaces=ws)
+    b.find("#package-ordered")
+    b.wait_text("#package-workspaces", ws)
+    b.go("#/packages")
+    b.wait(lambda d: [r[0][0] for r in b.table_rows("#purchases")] == [name])
+    assert [r[2][1] for r in b.table_rows("#purchases")] == [12345]
+
+
+def test_a_cards_details_show_its_purchase_and_another_accounts_card_is_not_found(b, money):
+    owner, other = money.new_owner(), money.new_owner()
+    money.credit(owner.id, 30000)
+    money.credit(other.id, 10000)
+    card = money.buy_card(owner, 10000)
+    assert card.status_code == 201, card.text
+    card_id = card.json()["card"]["id"]
+    theirs = money.buy_card(other, 10000).json()["card"]["id"]
+
+    login(b, owner.email, owner.password)
+    b.wait_hash(r"^#/overview$")
+    b.go("#/cards")
+    b.find("#buy-card")
+    b.find("a.fund-details").click()
+    b.wait_hash(r"^#/cards/" + re.escape(card_id) + "$")
+    assert b.minor("#fund-balance") == 10000
+    assert unlabelled(b) == []
+    # columns: seq, time, kind, change, balance after, amount, memo
+    rows = [(r[0][0], r[2][0], r[3][1], r[4][1], r[5][1]) for r in b.table_rows("#fund-entries")]
+    assert rows == [("2", "Card bought", 10000, 10000, 10000)]
+    b.find("#fund-csv").click()
+    lines = list(csv.DictReader(io.StringIO(b.wait_download("card-%s.csv" % card_id))))
+    assert [(x["seq"], x["kind"], x["delta"], x["balance_after"]) for x in lines] == [
+        ("2", "card", "10000", "10000")]
+
+    b.expect_failure("/api/v1/cards/%s/entries" % theirs, 404)
+    b.open("#/cards/" + theirs)
+    b.wait_text("#main .message.error", "Not found.")
+    assert "10000" not in b.find("#main").text
+
+
+def test_the_aws_marketplace_landing_shows_refusals_and_claims_after_registering(b, site_stack, money):
+    st, _ = site_stack
+    api = ecapi.Api(st)
+    token, customer = "tok+" + uuid.uuid4().hex + "/==", "cust-" + uuid.uuid4().hex[:10]
+    st.aws_market.issue_token(token, customer, "123456789012")
+
+    def register(tok):
+        r = api("POST", "/api/v1/providers/aws/register",
+                data="x-amzn-marketplace-token=" + quote(tok, safe=""),
+                headers={"Content-Type": "application/x-www-form-urlencoded",
+                         "Accept": "text/html"})
+        assert r.status_code == 303, r.text
+        return r.headers["Location"]
+
+    landing = register(token)
+    assert re.match(r"^/#/aws/registration\?ticket=[0-9a-f]{48}$", landing), landing
+    used = register(token)  # the form posted again: refused by code
+    assert used == "/#/aws/registration?error=token_used"
+    b.open(used[1:])
+    b.wait_text("#aws-error[data-code=token_used]", "already used")
+
+    # Not logged in: register, come back to the landing, claim.
+    b.open(landing[1:])
+    b.find("#aws-register").click()
+    email = ecapi.unique_email("aws-console")
+    b.submit("register", company="AWS Buyer Co", email=email, password=ecapi.PASSWORD)
+    b.wait_hash(r"^#/aws/registration\?ticket=")
+    assert unlabelled(b) == []
+    b.submit("aws-claim")
+    b.wait_text("#aws-customer", customer)
+    buyer = ecapi.account_from_login(email, ecapi.PASSWORD, api.login(email))
+    held = mongowire.find(st.db_port, "aws_customers", {"_id": customer})
+    assert [c["account"] for c in held] == [buyer.id]
+
+    # Another account's claim of the same ticket is refused, and the customer stays.
+    other = money.new_owner()
+    b.find("#logout").click()
+    b.wait_hash(r"^#/login$")
+    b.open(landing[1:])
+    b.find("#aws-login").click()
+    b.submit("login", login=other.email, password=other.password)
+    b.wait_hash(r"^#/aws/registration\?ticket=")
+    b.expect_failure("/api/v1/providers/aws/customers", 409)
+    b.submit("aws-claim")
+    b.wait_text("#aws-claim .message.error", "belongs to another enterprise account")
+    held = mongowire.find(st.db_port, "aws_customers", {"_id": customer})
+    assert [c["account"] for c in held] == [buyer.id]
+
+
+def test_a_monthly_bill_made_by_the_billing_run_shows_exact_integers_and_csv(b, site_stack, money):
+    """Last in the module: its run bills both sites' last 31 closed days as of the 11th of
+    this month, which the tests above do not expect."""
+    from test_monthly_bills import usage_doc
+    st, sites = site_stack
+    api, cn1, ws = ecapi.Api(st), sites["cn1"], new_workspace()
+    owner = money.new_owner()
+    money.credit(owner.id, 10000)
+    voucher = money.grant(owner.id, face=1000)
+    assert voucher.status_code == 201, voucher.text
+    voucher_id = voucher.json()["voucher"]["id"]
+    bind_by_api(api, cn1, ws, owner)
+
+    # The last day of last month (site time): 30,000,000 logs kept 7 days = 30.00 units at
+    # 1.20 = 36.00, paid by the voucher's 10.00 then 26.00 of cash.
+    today = local_date(cn1, ecapi.now())
+    month_start = cn1.last_midnight() - (int(today[8:]) - 1) * DAY
+    last_day = month_start - DAY
+    month = local_date(cn1, last_day)[:7]
+    mongowire.insert(st.db_port, "usage", usage_doc(cn1, ws, last_day, "logs", 7, 30000000))
+    p = st.ecctl("bills", "run", "--now", str(month_start + 10 * DAY + HOUR), timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert re.search(r"month=%s accounts monthly: made=[1-9]" % month, p.stdout), p.stdout
+
+    login(b, owner.email, owner.password)
+    b.wait_hash(r"^#/overview$")
+    b.go("#/monthly-bills?" + urlencode({"from": month, "to": month}))
+    b.find("#monthly-list table")
+    assert unlabelled(b) == []
+    # columns: month, daily bills, total, vouchers, cards, cash, arrears, cloud, unsettled, invoiceable
+    rows = [(r[0][0], r[1][0]) + tuple(c[1] for c in r[2:]) for r in b.table_rows("#monthly-list")]
+    assert rows == [(month, "1", 3600, 1000, 0, 2600, 0, 0, 0, 2600)]
+    b.find("#monthly-csv").click()
+    lines = list(csv.DictReader(io.StringIO(b.wait_download("monthly-bills.csv"))))
+    assert [(x["month"], x["total"], x["vouchers"], x["cash"], x["invoiceable"]) for x in lines] == [
+        (month, "3600", "1000", "2600", "2600")]
+
+    b.find("#monthly-list tbody a").click()
+    b.wait_hash(r"^#/monthly-bills/" + month + "$")
+    got = {k: b.minor("#month-" + k) for k in ("total", "vouchers", "cards", "cash", "arrears",
+                                               "cloud", "unsettled", "invoiceable")}
+    assert got == {"total": 3600, "vouchers": 1000, "cards": 0, "cash": 2600, "arrears": 0,
+                   "cloud": 0, "unsettled": 0, "invoiceable": 2600}
+    assert b.find("#month-total").text == "¥36.00"
+    ws_rows = [(r[0][0], r[1][0], r[2][0], r[3][1], r[10][1]) for r in b.table_rows("#monthly-workspaces")]
+    assert ws_rows == [("cn1", ws, "1", 3600, 2600)]
+    items = [(r[0][0], r[1][0], r[2][1]) for r in b.table_rows(".workspace-month")]
+    assert items == [("Logs", "30.00", 3600)]
+    b.find("#month-csv").click()
+    lines = list(csv.DictReader(io.StringIO(b.wait_download("monthly-bill-%s.csv" % month))))
+    assert [(x["site"], x["workspace"], x["total"], x["vouchers"], x["cash"], x["invoiceable"])
+            for x in lines] == [("cn1", ws, "3600", "1000", "2600", "2600")]
+    b.screenshot("monthly-bill")
+
+    # The voucher that paid it: its grant, then the bill; used up, its details stay.
+    b.go("#/vouchers/" + voucher_id)
+    b.wait_hash(r"^#/vouchers/" + re.escape(voucher_id) + "$")
+    assert b.minor("#fund-balance") == 0
+    assert "Used up" in b.find("#fund").text
+    rows = [(r[2][0], r[3][1], r[4][1]) for r in b.table_rows("#fund-entries")]
+    assert rows == [("Daily bill", -1000, 0), ("Voucher granted", 1000, 1000)]
+
+    # In Chinese, and a month without a bill is not found.
+    from selenium.webdriver.support.ui import Select
+    b.go("#/monthly-bills/" + month)
+    b.find("#month-total")
+    Select(b.find("#lang")).select_by_value("zh")
+    b.wait_text("#monthly-bill", "可开票金额")
+    b.expect_failure("/api/v1/monthly-bills/2001-01", 404)
+    b.open("#/monthly-bills/2001-01")
+    b.wait_text("#main .message.error", "未找到")
+    b.expect_failure("/api/v1/monthly-bills?from=2026-13", 400)
+    b.open("#/monthly-bills?from=2026-13")
+    b.wait_text("#main .message.error", "部分输入无效")

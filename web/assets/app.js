@@ -10,7 +10,7 @@
 // login page, which comes back to the same page afterwards.
 
 import { api, hasSessionCookie, onLostSession } from "./api.js";
-import { h, clear, restoreDraft, saveDraft, showError } from "./dom.js";
+import { h, append, clear, restoreDraft, saveDraft, showError } from "./dom.js";
 import { t, LANGS, getLang, setLang } from "./i18n.js";
 import * as auth from "./pages/auth.js";
 import * as overview from "./pages/overview.js";
@@ -28,22 +28,33 @@ import * as jump from "./pages/jump.js";
 import * as workspaces from "./pages/workspaces.js";
 import * as clouds from "./pages/clouds.js";
 import * as bills from "./pages/bills.js";
+import * as monthly from "./pages/monthly.js";
+import * as fundDetails from "./pages/fund_details.js";
+import * as packages from "./pages/packages.js";
+import * as awsRegistration from "./pages/aws_registration.js";
 
 const ROUTES = [
   ["login", auth.renderLogin, "public"],
   ["register", auth.renderRegister, "public"],
   ["bind", jump.renderBind, "anyone"],
   ["jump/refused", jump.renderRefused, "anyone"],
+  ["aws/registration", awsRegistration.render, "anyone"],
   ["overview", overview.render, "owner", "nav.overview"],
   ["recharge", recharge.renderNew, "owner", "nav.recharge"],
   ["recharge/:id", recharge.renderOrder, "owner"],
   ["details", details.render, "owner", "nav.details"],
   ["vouchers", funds.renderVouchers, "owner", "nav.vouchers"],
+  ["vouchers/:id", fundDetails.renderVoucher, "owner"],
   ["cards", funds.renderCards, "owner", "nav.cards"],
+  ["cards/:id", fundDetails.renderCard, "owner"],
   ["workspaces", workspaces.renderList, "owner", "nav.workspaces"],
   ["workspaces/:site/:ws", workspaces.renderOne, "owner"],
   ["bills", bills.render, "owner", "nav.bills"],
   ["bills/:site/:ws/:day", bills.renderDay, "owner"],
+  ["monthly-bills", monthly.renderList, "owner", "nav.monthly_bills"],
+  ["monthly-bills/:month", monthly.renderMonth, "owner"],
+  ["packages", packages.render, "owner", "nav.packages"],
+  ["packages/:id", packages.renderOne, "owner"],
   ["clouds", clouds.render, "owner", "nav.clouds"],
   ["ops/accounts", opsAccounts.renderList, "operator", "nav.ops_accounts"],
   ["ops/accounts/:id", opsAccounts.renderAccount, "operator"],
@@ -143,6 +154,8 @@ async function render() {
   // Each render builds into a view of its own: a slower earlier render that finishes late
   // fills a view that is no longer shown, never the current page.
   const view = h("div", { class: "view" });
+  // Pages append optional parts (a notice or null) and lists: they go in as h() puts children.
+  view.append = (...children) => append(view, children);
   clear(main, view);
   const ctx = {
     main: view,

@@ -3,9 +3,11 @@
 // Keys are "area.name"; "err.<code>" is the sentence for an API error code (docs/*.md list
 // the codes), "kind.<label>" a journal entry's kind, "status.<s>" a voucher's or card's state.
 // Both languages have the same keys (tests/web/messages.test.mjs checks it). The workspace,
-// jump and owner's bill pages keep theirs in messages_workspaces.js, merged in below.
+// jump and owner's bill pages keep theirs in messages_workspaces.js, the monthly bills and
+// fund details pages in messages_money_pages.js, both merged in below.
 
 import { WORKSPACE_MESSAGES } from "./messages_workspaces.js";
+import { MONEY_PAGE_MESSAGES } from "./messages_money_pages.js";
 
 export const MESSAGES = {
   en: {
@@ -766,4 +768,4 @@ export const MESSAGES = {
   },
 };
 
-for (const lang of Object.keys(MESSAGES)) Object.assign(MESSAGES[lang], WORKSPACE_MESSAGES[lang]);
+for (const lang of Object.keys(MESSAGES)) Object.assign(MESSAGES[lang], WORKSPACE_MESSAGES[lang], MONEY_PAGE_MESSAGES[lang]);

@@ -30,7 +30,7 @@ export async function renderVouchers(ctx) {
       },
     }),
     ctx.query.get("redeemed") ? h("p", { class: "message ok", role: "status", id: "redeemed" }, t("vouchers.redeemed_ok")) : null,
-    h("section", { class: "card" }, h("h2", {}, t("vouchers.yours")), voucherTable(w.vouchers, w.currency)));
+    h("section", { class: "card" }, h("h2", {}, t("vouchers.yours")), voucherTable(w.vouchers, w.currency, (v) => "#/vouchers/" + encodeURIComponent(v.id))));
 }
 
 export async function renderCards(ctx) {
@@ -53,5 +53,5 @@ export async function renderCards(ctx) {
       },
     }),
     ctx.query.get("bought") ? h("p", { class: "message ok", role: "status", id: "bought" }, t("cards.bought_ok")) : null,
-    h("section", { class: "card" }, h("h2", {}, t("cards.yours")), cardTable(w.cards, w.currency)));
+    h("section", { class: "card" }, h("h2", {}, t("cards.yours")), cardTable(w.cards, w.currency, (c) => "#/cards/" + encodeURIComponent(c.id))));
 }

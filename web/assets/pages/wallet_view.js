@@ -26,7 +26,12 @@ export function kindText(k) {
   return t("kind." + k);
 }
 
-export function voucherTable(vouchers, cur) {
+// detailHref(fund), when given, links each row to that fund's details page.
+function detailColumn(detailHref) {
+  return detailHref ? [[t("funds.details"), (f) => h("a", { href: detailHref(f), class: "fund-details" }, t("funds.details_link"))]] : [];
+}
+
+export function voucherTable(vouchers, cur, detailHref) {
   return table(t("vouchers.table"), [
     [t("vouchers.kind"), (v) => t("voucher_kind." + v.kind)],
     [t("common.balance"), (v) => money(v.balance, cur), { num: true }],
@@ -35,16 +40,18 @@ export function voucherTable(vouchers, cur) {
     [t("common.valid_from"), (v) => formatDate(v.valid_from)],
     [t("common.valid_to"), (v) => formatDate(v.valid_to)],
     [t("common.status"), (v) => statusText(v.status)],
+    ...detailColumn(detailHref),
   ], vouchers, t("vouchers.none"));
 }
 
-export function cardTable(cards, cur) {
+export function cardTable(cards, cur, detailHref) {
   return table(t("cards.table"), [
     [t("cards.number"), (c) => c.number],
     [t("common.balance"), (c) => money(c.balance, cur), { num: true }],
     [t("cards.face"), (c) => money(c.face_value, cur), { num: true }],
     [t("common.valid_to"), (c) => formatDate(c.valid_to)],
     [t("common.status"), (c) => statusText(c.status)],
+    ...detailColumn(detailHref),
   ], cards, t("cards.none"));
 }
 
