@@ -63,6 +63,27 @@ void ec_batch_end(ec_request *req)
     free(req);
 }
 
+/* What a batch command's process has of a worker (ec_batch_run fills it). */
+static ec_worker batch_worker;
+
+int ec_batch_after_fork(void)
+{
+    /* Only a batch command's process (ec_batch_run) is forked by a plugin. */
+    if (ec_worker_self == NULL || ec_worker_self != &batch_worker || batch_worker.app == NULL)
+        return -1;
+    ec_error err = {0};
+    const ec_settings *s = batch_worker.app->settings;
+    ec_db *own = ec_db_new(s->mongodb_uri, s->database, "ecctl", &err);
+    if (own == NULL) {
+        fprintf(stderr, "ecctl: %s\n", err.message);
+        return -1;
+    }
+    /* The inherited client is dropped unused, never destroyed: destroying it would talk over
+     * the parent's connections. The child exits soon; its memory goes with it. */
+    batch_worker.db = own;
+    return 0;
+}
+
 int ec_batch_run(ec_app *app, const char *name, int argc, char **argv)
 {
     ec_plugin_command_fn command = ec_batch_find(app, name);
@@ -71,15 +92,15 @@ int ec_batch_run(ec_app *app, const char *name, int argc, char **argv)
         fprintf(stderr, "ecctl: no loaded plugin %s has a command\n", name);
         return 1;
     }
-    static ec_worker w;
+    ec_worker *w = &batch_worker;
     ec_error err = {0};
-    w.app = app;
-    w.db = ec_db_new(app->settings->mongodb_uri, app->settings->database, "ecctl", &err);
-    if (w.db == NULL) {
+    w->app = app;
+    w->db = ec_db_new(app->settings->mongodb_uri, app->settings->database, "ecctl", &err);
+    if (w->db == NULL) {
         fprintf(stderr, "ecctl: %s\n", err.message);
         return 1;
     }
-    ec_worker_self = &w;
+    ec_worker_self = w;
     ec_clock_use_file(app->settings->test_clock_file); /* as a worker does */
     ec_http_allow_plain(app->settings->outbound_allow_http);
     const ec_plugin *p = ps->plugin;
@@ -111,7 +132,7 @@ fini_providers:
             pp->fini(provider_state[nproviders]);
     }
     ec_worker_self = NULL;
-    ec_db_free(w.db);
-    w.db = NULL;
+    ec_db_free(w->db);
+    w->db = NULL;
     return rc;
 }

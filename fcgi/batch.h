@@ -23,5 +23,8 @@ int ec_batch_run(ec_app *app, const char *plugin, int argc, char **argv);
 /* host->batch_begin / batch_end (fcgi/host.c hands these out). */
 ec_request *ec_batch_begin(void);
 void ec_batch_end(ec_request *req);
+/* host->batch_after_fork: a forked child of a batch command gets its own database client;
+ * 0, or -1 (the reason on stderr). */
+int ec_batch_after_fork(void);
 
 #endif

@@ -690,6 +690,7 @@ static const ec_host host_table = {
     .query_params = host_query_params,
     .form_params = host_form_params,
     .query_int64 = host_query_int64,
+    .batch_after_fork = ec_batch_after_fork,
 };
 
 const ec_host *ec_host_table(void)

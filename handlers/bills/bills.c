@@ -11,6 +11,8 @@
  *   catch_up_days = 31          # how many closed days back a run bills what is missing
  *   monthly_after_day = 3       # month M is billed once this day of M + 1 is closed
  *   lock_after_days = 14        # an account in arrears this long has its workspaces locked
+ *   settle_workers = 0          # processes settling a run's bills, split by workspace
+ *                               # (0: one per CPU; 1: the run settles them itself)
  *   schedule_seconds = 300      # the master runs `bills run` this often (fcgi/scheduler.h;
  *                               # 0: only by hand or cron)
  *
@@ -23,6 +25,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define DEFAULT_GRACE_MINUTES 120
 
@@ -144,13 +147,14 @@ static int bills_init(const ec_host *host, void **state)
     long long window = host->config_int(BILLS_PLUGIN, "catch_up_days", 31);
     long long monthly = host->config_int(BILLS_PLUGIN, "monthly_after_day", 3);
     long long lock_after = host->config_int(BILLS_PLUGIN, "lock_after_days", 14);
+    long long settle_workers = host->config_int(BILLS_PLUGIN, "settle_workers", 0);
     if (grace < 0 || grace > 10080 || margin < 0 || margin > 86400 || lease < 20 || lease > 86400 ||
         window < 1 || window > 366 || monthly < 1 || monthly > 28 || lock_after < 1 ||
-        lock_after > 365) {
+        lock_after > 365 || settle_workers < 0 || settle_workers > 64) {
         host->log(EC_LOG_ERROR, BILLS_PLUGIN,
                   "[bills] usage_grace_minutes must be 0..10080, close_margin_seconds 0..86400, "
                   "lease_seconds 20..86400, catch_up_days 1..366, monthly_after_day 1..28, "
-                  "lock_after_days 1..365");
+                  "lock_after_days 1..365, settle_workers 0..64");
         return -1;
     }
     bills_state *st = calloc(1, sizeof *st);
@@ -163,6 +167,11 @@ static int bills_init(const ec_host *host, void **state)
     st->catch_up_days = window;
     st->monthly_after_day = monthly;
     st->lock_after_days = lock_after;
+    if (settle_workers == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        settle_workers = cpus < 1 ? 1 : cpus > 64 ? 64 : cpus;
+    }
+    st->settle_workers = settle_workers;
     char err[256] = "";
     st->prices = ec_price_list_load(path, err, sizeof err);
     if (st->prices == NULL) {

@@ -83,6 +83,8 @@ typedef struct bills_state {
                                 * day of M + 1 is closed */
     int64_t lock_after_days;   /* [bills] lock_after_days: an account in arrears this long
                                 * has its workspaces locked */
+    int64_t settle_workers;    /* [bills] settle_workers: processes a run's settlement pass
+                                * forks (0 in the file: one per CPU; 1: settles in the run) */
 } bills_state;
 
 /* ---- usage.c ---- */

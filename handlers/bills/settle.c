@@ -67,17 +67,30 @@
  *     its workspace may be unbound meanwhile; the bill then waits for a binding, as any
  *     bill of an unbound workspace does.
  *
+ * Parallel: the pass forks `[bills] settle_workers` children after the listing, each settling
+ * the bills of every W-th workspace (so a workspace's bills stay oldest first, in one process,
+ * and its pointer is handled by the one process that saw all its bills), cloud remainders first.
+ * Each child opens a database client of its own (host->batch_after_fork) and dies with
+ * the run (PR_SET_PDEATHSIG): a killed run leaves what was not settled pending for the next
+ * one, and racing runs were already safe (attempt claims are unique inserts). The pass fails
+ * (1) when any child failed or died.
+ *
  * Failure: the database failing stops the pass (1, the reason on stderr); what was settled
  * stays settled and the next run carries on from the pending bills.
  */
 #include "handlers/bills/bills.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #define RETRY_BASE_S 60
 #define RETRY_MAX_S 86400
@@ -594,6 +607,81 @@ static void group_by_workspace(pending_list *l)
     }
 }
 
+/* Settles the listed bills of part `part` of `parts` (every bill when parts is 1): the
+ * cloud remainders first (a cloud's age limit), then the journal's bills. 0, or 1 failed. */
+static int settle_part(settle_ctx *c, pending_list *l, size_t part, size_t parts)
+{
+    /* A workspace's bills are one group, so all of them fall in one part, oldest first. */
+    size_t group_no = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        if (i > 0 && l->bills[i].group != l->bills[i - 1].group)
+            group_no++;
+        if (group_no % parts != part)
+            l->bills[i].done = 1; /* another part's */
+    }
+    ec_status rc = settle_pass(c, l, 1);
+    if (rc == EC_OK && !l->failed)
+        rc = settle_pass(c, l, 0);
+    return rc != EC_OK || l->failed;
+}
+
+/* Runs one settling child per part (st->settle_workers of them, fewer for fewer workspaces)
+ * and waits for them all; 1 when any failed or died. A child dies with the run (a killed run
+ * leaves what its children had not settled pending), uses a database client of its own, and
+ * reports through its exit status. */
+static int settle_parts(settle_ctx *c, pending_list *l)
+{
+    const ec_host *h = c->st->host;
+    size_t groups = 0;
+    for (size_t i = 0; i < l->n; i++)
+        groups += i == 0 || l->bills[i].group != l->bills[i - 1].group;
+    size_t parts = (size_t)c->st->settle_workers;
+    if (parts > groups)
+        parts = groups;
+    if (parts <= 1)
+        return settle_part(c, l, 0, 1);
+    pid_t run = getpid(), children[64];
+    size_t started = 0;
+    int failed = 0;
+    fflush(stdout); /* or a child would print the run's buffered lines again */
+    fflush(stderr);
+    for (; started < parts; started++) {
+        pid_t pid = fork();
+        if (pid < 0) {
+            fprintf(stderr, "bills: site %s: cannot start a settling process; run again\n",
+                    c->site->id);
+            failed = 1;
+            break;
+        }
+        if (pid == 0) {
+            /* dies with the run; and if the run is gone already, or no client: settles none */
+            if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != run ||
+                h->batch_after_fork() != 0)
+                _exit(1);
+            if (c->verbose)
+                printf("site=%s settling part %zu/%zu\n", c->site->id, started + 1, parts);
+            int rc = settle_part(c, l, started, parts);
+            fflush(stdout);
+            fflush(stderr);
+            _exit(rc);
+        }
+        children[started] = pid;
+    }
+    for (size_t k = 0; k < started; k++) {
+        int status = 0;
+        pid_t got;
+        while ((got = waitpid(children[k], &status, 0)) < 0 && errno == EINTR)
+            ;
+        if (got == children[k] && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+            continue;
+        failed = 1;
+        if (WIFSIGNALED(status))
+            fprintf(stderr, "bills: site %s: a settling process died of signal %d; run again\n",
+                    c->site->id, WTERMSIG(status));
+    }
+    return failed;
+}
+
 int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s, const char *holder,
                       int verbose, int throttle_ms)
 {
@@ -616,11 +704,9 @@ int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s, const
                 site->id, (int)rc);
     if (rc == EC_OK && !l.failed)
         group_by_workspace(&l);
-    /* Cloud remainders first (a cloud's age limit), then the journal's bills. */
+    int failed = 0;
     if (rc == EC_OK && !l.failed)
-        rc = settle_pass(&c, &l, 1);
-    if (rc == EC_OK && !l.failed)
-        rc = settle_pass(&c, &l, 0);
+        failed = settle_parts(&c, &l);
     for (size_t i = 0; i < l.n; i++) {
         free(l.bills[i].id);
         free(l.bills[i].workspace);
@@ -635,5 +721,5 @@ int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s, const
             fprintf(stderr, "bills: site %s: out of memory listing pending bills\n", site->id);
         return 1;
     }
-    return 0;
+    return failed;
 }

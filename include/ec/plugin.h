@@ -584,6 +584,14 @@ typedef struct ec_host {
      * sign, no space), within [lo, hi]: 0 with *out set; 1 when the parameter is absent
      * (*out untouched); -1 when it is malformed or out of range (*out untouched). */
     int (*query_int64)(ec_request *req, const char *name, int64_t lo, int64_t hi, int64_t *out);
+
+    /* -- v1 (bills): batch jobs that fork -- */
+    /* Call first thing in a child that a batch command forked: the database client came from
+     * the parent and must not be used across a fork, so the child gets a client of its own
+     * (the parent's connections stay the parent's). 0, or -1 (the reason on stderr) when it
+     * cannot have one or this is not a batch command's process: the child must then exit
+     * without touching the database. */
+    int (*batch_after_fork)(void);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */

@@ -143,13 +143,14 @@ class SiteKey:
 PLUGINS = ("workspace", "bills", "guance")
 
 
-def config_text(key):
-    """What ecd.conf needs for the bills rows: the plugins, the site, the [bills] section."""
+def config_text(key, settle_workers=0):
+    """What ecd.conf needs for the bills rows: the plugins, the site, the [bills] section
+    (settle_workers: the billing run's settling processes, 0 one per CPU)."""
     return ("body_limit = 262144\n" + "".join("plugin = %s\n" % p for p in PLUGINS) +
             "\n[site.%s]\ncurrency = CNY\ntimezone = +00:00\nkey = bench-k1 %s\n"
-            "\n[bills]\nprice_list = %s\nusage_grace_minutes = %d\n"
+            "\n[bills]\nprice_list = %s\nusage_grace_minutes = %d\nsettle_workers = %d\n"
             % (SITE, key.pem, os.path.join(ROOT, "etc", "price-list.json"),
-               GRACE_MINUTES))
+               GRACE_MINUTES, settle_workers))
 
 
 def day_text(days_back):
