@@ -61,8 +61,10 @@ ec_status ec_session_issue(ec_db *db, const ec_token_config *cfg, int64_t ttl_s,
 }
 
 ec_status ec_session_check(ec_db *db, const ec_token_config *cfg, const char *token,
-                           ec_token_claims *c)
+                           ec_token_claims *c, bson_t **view)
 {
+    if (view)
+        *view = NULL;
     if (ec_token_verify(cfg, token, now_s(), c, NULL) < 0)
         return EC_ERR_INVALID;
     bson_t filter = BSON_INITIALIZER;
@@ -81,22 +83,36 @@ ec_status ec_session_check(ec_db *db, const ec_token_config *cfg, const char *to
         valid = !bson_iter_as_bool(&it);
     if (valid && bson_iter_init_find(&it, doc, "role") && BSON_ITER_HOLDS_UTF8(&it))
         valid = strcmp(bson_iter_utf8(&it, NULL), c->role) == 0;
+    if (valid && view && bson_iter_init_find(&it, doc, "view") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+        const uint8_t *data;
+        uint32_t len;
+        bson_iter_document(&it, &len, &data);
+        *view = bson_new_from_data(data, len);
+    }
     bson_destroy(doc);
     return valid ? EC_OK : EC_ERR_INVALID;
 }
 
 ec_status ec_session_end(ec_db *db, const char *session_id)
 {
+    bson_t filter = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "_id", session_id);
+    ec_status st = ec_db_delete(db, EC_SESSIONS, &filter, 0);
+    bson_destroy(&filter);
+    return st == EC_ERR_NOT_FOUND ? EC_OK : st;
+}
+
+static ec_status view_write(ec_db *db, const char *session_id, const bson_t *view)
+{
     bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
     BSON_APPEND_UTF8(&filter, "_id", session_id);
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
-    BSON_APPEND_BOOL(&set, "ended", true);
-    BSON_APPEND_INT64(&set, "ended_at", now_s() * 1000);
+    BSON_APPEND_DOCUMENT(&set, "view", view);
     bson_append_document_end(&update, &set);
     ec_status st = ec_db_update(db, EC_SESSIONS, &filter, &update, 0, NULL);
     bson_destroy(&filter);
     bson_destroy(&update);
-    return st;
+    return st == EC_ERR_NOT_FOUND ? EC_OK : st;
 }
 
 typedef struct list_entry {
@@ -120,11 +136,15 @@ static ec_status list_entry_at(ec_db *db, const char *account_id, int64_t n, lis
     return out->session[0] ? EC_OK : EC_ERR_INTERNAL;
 }
 
-ec_status ec_session_end_all(ec_db *db, const char *account_id, const char *keep_session_id)
+/*
+ * Calls each(session id) for the account's live sessions, newest first, by _id: the walk
+ * stops at the first one already expired, since every older one was issued earlier (and
+ * session_ttl only changes with a reload, so it is at most off by that change).
+ */
+static ec_status each_live(ec_db *db, const char *account_id,
+                           ec_status (*each)(ec_db *db, const char *session_id, void *arg),
+                           void *arg)
 {
-    /* The account's sessions, newest first, by _id: the walk stops at the first one already
-     * expired, since every older one was issued earlier (and session_ttl only changes with a
-     * reload, so it is at most off by that change). */
     int64_t head = 0, now_ms = now_s() * 1000;
     ec_status st = ec_gapless_head(db, EC_SESSION_LIST, account_id, &head);
     for (int64_t n = head; st == EC_OK && n >= 1; n--) {
@@ -133,8 +153,32 @@ ec_status ec_session_end_all(ec_db *db, const char *account_id, const char *keep
             break;
         if (e.expires_at <= now_ms)
             break;
-        if (keep_session_id == NULL || strcmp(e.session, keep_session_id) != 0)
-            st = ec_session_end(db, e.session);
+        st = each(db, e.session, arg);
     }
     return st;
+}
+
+static ec_status end_unless_kept(ec_db *db, const char *session_id, void *keep)
+{
+    if (keep != NULL && strcmp(session_id, keep) == 0)
+        return EC_OK;
+    return ec_session_end(db, session_id);
+}
+
+ec_status ec_session_end_all(ec_db *db, const char *account_id, const char *keep_session_id)
+{
+    return each_live(db, account_id, end_unless_kept, (void *)keep_session_id);
+}
+
+static ec_status view_write_each(ec_db *db, const char *session_id, void *view)
+{
+    return view_write(db, session_id, view);
+}
+
+ec_status ec_session_view_set(ec_db *db, const char *account_id, const char *session_id,
+                              const bson_t *view)
+{
+    if (session_id != NULL)
+        return view_write(db, session_id, view);
+    return each_live(db, account_id, view_write_each, (void *)view);
 }

@@ -262,6 +262,20 @@ static ec_status host_session_end_all(const char *account_id, const char *keep)
     return ec_session_end_all(W->db, account_id, keep);
 }
 
+static const bson_t *host_session_view(ec_request *req)
+{
+    return req->has_session ? req->session_view : NULL;
+}
+
+static ec_status host_session_view_set(ec_request *req, const char *account_id,
+                                       const char *session_id, const bson_t *view)
+{
+    (void)req;
+    if (account_id == NULL || view == NULL)
+        return EC_ERR_INVALID;
+    return ec_session_view_set(W->db, account_id, session_id, view);
+}
+
 static char *host_password_hash(ec_request *req, const char *password)
 {
     char buf[256];
@@ -691,6 +705,8 @@ static const ec_host host_table = {
     .form_params = host_form_params,
     .query_int64 = host_query_int64,
     .batch_after_fork = ec_batch_after_fork,
+    .session_view = host_session_view,
+    .session_view_set = host_session_view_set,
 };
 
 const ec_host *ec_host_table(void)

@@ -38,6 +38,7 @@ struct ec_request {
     size_t raw_len;
     const char *hash; /* request_hash, computed on first use */
     ec_session session;
+    const bson_t *session_view; /* the session record's `view` (arena-deferred), or NULL */
     int has_session;
     ec_header *headers; /* response headers, in order */
     int replied;

@@ -146,7 +146,12 @@ static int authenticate(ec_worker *w, ec_request *req, unsigned flags)
     if (token == NULL)
         return ec_request_send_error(req, 401, "unauthorized", "a session is required");
     ec_token_claims c;
-    ec_status st = ec_session_check(w->db, &w->token_cfg, token, &c);
+    bson_t *view = NULL;
+    ec_status st = ec_session_check(w->db, &w->token_cfg, token, &c, &view);
+    if (view != NULL && ec_arena_defer(req->arena, (void (*)(void *))bson_destroy, view) < 0) {
+        bson_destroy(view);
+        view = NULL; /* without it the plugin reads what the view would have told it */
+    }
     if (st == EC_ERR_UNAVAILABLE)
         return ec_request_send_error(req, 503, "service_unavailable",
                                      "the database is unavailable; retry later");
@@ -158,6 +163,7 @@ static int authenticate(ec_worker *w, ec_request *req, unsigned flags)
     req->session.role = ec_arena_strdup(req->arena, c.role);
     req->session.expires_at = c.exp;
     req->session.via_cookie = via_cookie;
+    req->session_view = view;
     req->has_session = 1;
     if ((flags & EC_ROUTE_OPERATOR) && strcmp(c.role, "operator") != 0)
         return ec_request_send_error(req, 403, "forbidden", "operators only");

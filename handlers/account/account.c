@@ -7,7 +7,8 @@
  * password.c, the operator listing in ops.c, credentials and the throttle in credential.c;
  * the profile in profile.c, the email and phone change in contact.c, real-name certification
  * in certification.c (owner) and certification_review.c (operators), the operators' search
- * in lookup.c over the gapless series of series.c, the credit-code check in credit_code.c.
+ * in lookup.c over the gapless series of series.c, the credit-code check in credit_code.c;
+ * the copy of what `account.me` answers that each session record keeps, in view.c.
  *
  * init fails (returns -1, logged) on a host table older than ours or a bad config value; it
  * never exits the process. Handlers reply and return the HTTP status.
@@ -274,17 +275,27 @@ int acct_reply_account(acct_state *st, ec_request *req, int status, const acct_a
 int acct_me(ec_request *req, void *state)
 {
     acct_state *st = state;
+    const ec_host *h = st->host;
     acct_account a;
     acct_profile p;
     ec_status rc;
     int status;
 
+    /* The session check has read the record, and the record has the view (view.c). */
+    if (acct_view_account(h->session_view(req), h->session(req), &a) == 0)
+        return acct_reply_account(st, req, 200, &a);
     if (acct_session_account(st, req, &a, &status) < 0)
         return status;
     rc = acct_profile_read(st, req, &a, &p);
     if (rc != EC_OK)
-        return st->host->reply_db_error(req, rc);
+        return h->reply_db_error(req, rc);
     a.company = p.company; /* the profile's, once edited */
+    /* A session without a view: give it one, so that its next request reads nothing more.
+     * The answer above is right either way. */
+    rc = acct_view_publish(st, req, a.id, h->session(req)->session_id, NULL);
+    if (rc != EC_OK && rc != EC_ERR_NOT_FOUND)
+        h->log(EC_LOG_WARN, ACCT_PLUGIN, "the view of account %s was not published (status %d)",
+               a.id, (int)rc);
     return acct_reply_account(st, req, 200, &a);
 }
 

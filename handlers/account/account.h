@@ -170,6 +170,18 @@ ACCT_HIDDEN int acct_session_account(acct_state *st, ec_request *req, acct_accou
 ACCT_HIDDEN ec_status acct_profile_read(acct_state *st, ec_request *req, const acct_account *a,
                                         acct_profile *out);
 
+/* ---- view.c: the account's view in its session records ---- */
+
+/* Writes the account's current view into session_id (NULL: every live session of the
+ * account) until a read after the write shows no change; *out (may be NULL) gets the account
+ * as that last read showed it, company from the profile. EC_ERR_NOT_FOUND when the account is
+ * gone, else a database failure. */
+ACCT_HIDDEN ec_status acct_view_publish(acct_state *st, ec_request *req, const char *account_id,
+                                        const char *session_id, acct_account *out);
+/* Fills *out from a session's view and the session (id, role); strings point into the view.
+ * -1 when view is NULL or malformed. */
+ACCT_HIDDEN int acct_view_account(const bson_t *view, const ec_session *s, acct_account *out);
+
 /* ---- series.c: gapless series of documents "<prefix>:<n>" walked by _id ---- */
 
 /* The highest n of the series (0 when empty). */

@@ -293,6 +293,13 @@ static int login_by(ec_request *req, acct_state *st, int by_phone)
             return reply_invalid(h, req, name);
         }
     }
+    /* The new session gets the account's view (view.c), and the reply what it holds: the
+     * company of the profile. Without a view the session still works: its requests read the
+     * documents instead. */
+    rc = acct_view_publish(st, req, a.id, tok.session_id, &a);
+    if (rc != EC_OK)
+        h->log(EC_LOG_WARN, ACCT_PLUGIN, "the view of account %s was not published (status %d)",
+               a.id, (int)rc);
     h->log(EC_LOG_INFO, ACCT_PLUGIN, "account %s logged in (credential %lld)", a.id,
            (long long)cred.seq);
     return reply_session(st, req, &a, &tok);

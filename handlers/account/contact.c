@@ -16,7 +16,8 @@
  * unique insert: of two accounts claiming one address, one wins); a switch marker
  * "<account>:<channel>:<old address>:<its claim time>" makes two changes away from the same
  * address exclusive (a re-run of the same change passes it); the account document takes the
- * new address; the old claim is released (read and deleted by _id); last a "<change>:used"
+ * new address; the old claim is released (read and deleted by _id); the account's view in
+ * its sessions is published (view.c); last a "<change>:used"
  * marker makes the code one-use (a concurrent confirm of the same change that loses this insert
  * answers 409 `code_used`). Until the account document moves, the old address still logs in.
  *
@@ -463,6 +464,11 @@ static int switch_address(acct_state *st, ec_request *req, const acct_account *a
     if (current != NULL && (rc = release_claim(st, req, channel, current, a->id)) != EC_OK)
         h->log(EC_LOG_ERROR, ACCT_PLUGIN, "old %s of account %s not released", channel, a->id);
 used:
+    /* The sessions' view of the account (view.c) shows the new address before the change is
+     * marked used, so that a retry after a failure here publishes it again. */
+    rc = acct_view_publish(st, req, a->id, NULL, NULL);
+    if (rc != EC_OK)
+        return h->reply_db_error(req, rc);
     used_id = h->sprintf(req, "%s:used", change_id);
     if (used_id == NULL)
         return acct_reply_internal(st, req, "contact confirm: out of memory");

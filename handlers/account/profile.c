@@ -9,7 +9,9 @@
  * (a lost race between two edits of one's own profile is harmless). Until the first edit the
  * company is the one given at registration. A changed company is indexed for the operators'
  * search (lookup.c) before it is written, so a failure leaves at most a pointer that the
- * search verifies and skips. Database failures answer 503 and change nothing else.
+ * search verifies and skips. A changed company is then published to the view of the account
+ * that each of its sessions keeps (view.c) before the reply. Database failures answer 503;
+ * one after the write leaves the edit made, and the retry of the request publishes it.
  */
 #include "account.h"
 
@@ -151,6 +153,9 @@ int acct_profile_update(ec_request *req, void *state)
         goto done;
     }
     rc = profile_write(st, a.id, &fields);
+    /* The company is in every session's view of the account (view.c). */
+    if (rc == EC_OK && company != NULL)
+        rc = acct_view_publish(st, req, a.id, NULL, NULL);
     if (rc == EC_OK)
         rc = acct_profile_read(st, req, &a, &p);
     if (rc != EC_OK) {

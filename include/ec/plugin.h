@@ -592,6 +592,18 @@ typedef struct ec_host {
      * cannot have one or this is not a batch command's process: the child must then exit
      * without touching the database. */
     int (*batch_after_fork)(void);
+
+    /* -- v1 (acctread): a plugin's view of the account, kept in its session records -- */
+    /* The `view` document the caller's session record held when the request's session was
+     * checked (owned by the host, valid until the request ends), or NULL: a route without a
+     * session, or a session whose record has no view. The host never reads it. */
+    const bson_t *(*session_view)(ec_request *req);
+    /* Writes `view` into the record of session_id (a session of account_id), or, with
+     * session_id NULL, into every live session of the account, newest first. Plain updates
+     * by _id that never create a record: an ended session stays ended. EC_OK, or the first
+     * database failure (some records may then hold the new view and others the old). */
+    ec_status (*session_view_set)(ec_request *req, const char *account_id, const char *session_id,
+                                  const bson_t *view);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */

@@ -473,6 +473,46 @@ static ec_status m_session_end_all(const char *account_id, const char *keep_sess
     return EC_OK;
 }
 
+static const bson_t *m_session_view(ec_request *req)
+{
+    const mock_session *s;
+
+    /* With the database down the host could not have read the record that holds the view. */
+    if (!req->has_session || req->session.session_id == NULL ||
+        mock_store_injected("session_view", NULL) != EC_OK)
+        return NULL;
+    s = mock_session_by_id(req->session.session_id);
+    return s != NULL && !s->ended ? s->view : NULL;
+}
+
+static void view_put(mock_session *s, const bson_t *view)
+{
+    if (s->view != NULL)
+        bson_destroy(s->view);
+    s->view = bson_copy(view);
+}
+
+static ec_status m_session_view_set(ec_request *req, const char *account_id, const char *session_id,
+                                    const bson_t *view)
+{
+    ec_status st = mock_store_injected("session_view_set", NULL);
+    size_t i;
+
+    (void)req;
+    if (st != EC_OK)
+        return st;
+    if (account_id == NULL || view == NULL)
+        return EC_ERR_INVALID;
+    for (i = 0; i < g.nsessions; i++) {
+        mock_session *s = &g.sessions[i];
+        if (s->ended || strcmp(s->account_id, account_id) != 0)
+            continue;
+        if (session_id == NULL || strcmp(s->session_id, session_id) == 0)
+            view_put(s, view);
+    }
+    return EC_OK;
+}
+
 static char *m_password_hash(ec_request *req, const char *password)
 {
     unsigned char salt[SALT_LEN];
@@ -884,6 +924,8 @@ static const ec_host host_table = {
     .gapless_head = m_gapless_head,
     .gapless_get = m_gapless_get,
     .series_insert_at = m_series_insert_at,
+    .session_view = m_session_view,
+    .session_view_set = m_session_view_set,
 };
 
 const ec_host *mock_host(void)
@@ -903,6 +945,8 @@ void mock_reset(void)
         free(s->token);
         free(s->csrf_token);
         free(s->session_id);
+        if (s->view != NULL)
+            bson_destroy(s->view);
         free(s->account_id);
         free(s->role);
     }

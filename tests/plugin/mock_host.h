@@ -95,8 +95,9 @@ char *mock_dump(void);
 /* While on, every database and session call answers EC_ERR_UNAVAILABLE. */
 void mock_db_down(int down);
 /* Makes `op` ("insert", "find_one", "find", "count", "update", "delete", "session_issue",
- * "session_end", "session_end_all"; NULL for any) on `collection` (NULL for any; session
- * calls have none) answer `status`, `times` times (-1: until mock_db_fail_clear). */
+ * "session_end", "session_end_all", "session_view", "session_view_set"; NULL for any) on
+ * `collection` (NULL for any; session calls have none) answer `status`, `times` times (-1: until
+ * mock_db_fail_clear). */
 int mock_db_fail(const char *op, const char *collection, ec_status status, int times);
 void mock_db_fail_clear(void);
 
@@ -174,6 +175,7 @@ typedef struct mock_session {
     int64_t credential_seq;
     int64_t expires_at; /* unix seconds */
     int ended;
+    bson_t *view; /* what session_view_set wrote last; NULL until then */
 } mock_session;
 
 typedef struct mock_end_all_call {
