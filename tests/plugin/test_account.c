@@ -736,6 +736,53 @@ static void test_me_logout(void)
     }
 }
 
+/* The session's view of the account (view.c): a login writes it, account.me reads nothing
+ * else, and a session without one is answered from the documents. */
+static void test_me_view(void)
+{
+    char account[64], sid[64], sid2[64];
+    const mock_session *s;
+    ec_request *req;
+    bson_iter_t it;
+
+    snprintf(account, sizeof account, "%s", register_account("vic@example.com", "Vic Ltd"));
+    ok(login("vic@example.com", PW, sid, sizeof sid) == 200, "view: logged in");
+    s = mock_session_by_id(sid);
+    ok(s && s->view && bson_iter_init_find(&it, s->view, "company") && BSON_ITER_HOLDS_UTF8(&it) &&
+           strcmp(bson_iter_utf8(&it, NULL), "Vic Ltd") == 0,
+       "view: the login wrote the company into its session's view");
+    {
+        who w = {account, sid, "owner"};
+        mock_db_fail("find_one", NULL, EC_ERR_UNAVAILABLE, -1);
+        req = call("account.me", NULL, &w);
+        mock_db_fail_clear();
+        is_int(mock_reply_status(req), 200, "view: me reads no document");
+        is_str(jstr(jget(mock_reply_body(req), "account"), "company"), "Vic Ltd",
+               "view: me answers the view's company");
+        is_str(jstr(jget(mock_reply_body(req), "account"), "id"), account, "view: the id");
+        is_str(jstr(jget(mock_reply_body(req), "account"), "role"), "owner", "view: the role");
+        mock_request_free(req);
+    }
+    /* A login whose view could not be written still logs in; its session reads the documents
+     * (and gets its view then). */
+    mock_db_fail("session_view_set", NULL, EC_ERR_UNAVAILABLE, 1);
+    ok(login("vic@example.com", PW, sid2, sizeof sid2) == 200,
+       "view: a failed view write does not fail the login");
+    mock_db_fail_clear();
+    s = mock_session_by_id(sid2);
+    ok(s && s->view == NULL, "view: that session has no view");
+    {
+        who w = {account, sid2, "owner"};
+        req = call("account.me", NULL, &w);
+        is_int(mock_reply_status(req), 200, "view: me without a view: 200");
+        is_str(jstr(jget(mock_reply_body(req), "account"), "company"), "Vic Ltd",
+               "view: me without a view reads the documents");
+        mock_request_free(req);
+        s = mock_session_by_id(sid2);
+        ok(s && s->view != NULL, "view: and then the session has its view");
+    }
+}
+
 /* ---- password change ---- */
 
 static void test_password(void)
@@ -1160,6 +1207,7 @@ int main(int argc, char **argv)
     test_down_everywhere();
     test_plain_cookies();
     test_email_claims();
+    test_me_view();
     test_logs("at the end");
     mock_plugin_unload(&P);
     mock_reset();
