@@ -6,10 +6,11 @@
  *
  *   {"ops":N,"seconds":S,"ops_per_s":R,"p50_ms":A,"p99_ms":B,"max_ms":C,"errors":E,...}
  *
- * `run`: what GET /api/v1/account asks of the database, and nothing else: a find_one on
- * `sessions` by _id (the session of the bearer token), then a find_one on `accounts` by _id
- * (the session's account), both with limit 1 and singleBatch through
- * mongoc_collection_find_with_opts, the way core/db.c does it. One operation is that pair of reads.
+ * `run`: the ceiling of GET /api/v1/account: a find_one on `sessions` by _id (the session of
+ * the bearer token), then a find_one on `accounts` by _id (the session's account), both with
+ * limit 1 and singleBatch through mongoc_collection_find_with_opts, the way core/db.c does it.
+ * One operation is that pair of reads. (The route itself now reads only the session record,
+ * which carries the account's view; the two reads stay its ceiling, as issue 6 set it.)
  *
  * `insert`: what core/ledger.c asks of the database to post one uncontended journal entry: read
  * the account's head hint (find_one by _id in `<journal>_heads`), read that entry by _id
@@ -350,7 +351,7 @@ static int usage_op(void *arg, bson_error_t *error)
     return ok ? 0 : -1;
 }
 
-/* ---- run: the two reads of GET /api/v1/account --------------------------------------------- */
+/* ---- run: two reads by _id, the ceiling of GET /api/v1/account ------------------------------ */
 
 typedef struct read_ctx {
     mongoc_client_t *client;

@@ -126,8 +126,10 @@ def prefill(binary, conf, *args):
 class Scale:
     """Set up once (setup), then measure at each size (grow_to, then measure_all)."""
 
-    def __init__(self, runner, http_req, parse_wrk, conf, builddir, tmp, log, sizes=SIZES):
+    def __init__(self, runner, http_req, parse_wrk, conf, builddir, tmp, log, sizes=SIZES,
+                 rows=None):
         self.sizes_wanted = tuple(sizes)
+        self.rows = set(rows) if rows else {k for k, _, _ in ROWS}  # the others: "not run"
         self.runner = runner
         self.http_req = http_req
         self.parse_wrk = parse_wrk
@@ -242,6 +244,8 @@ class Scale:
                 if key not in LAST]
         plan += [(0, key, ceiling) for key, _, ceiling in ROWS if key in LAST]
         for rnd, key, ceiling in plan:
+            if key not in self.rows:
+                continue
             if key in ("charge", "charge1") and not have_charges:
                 continue
             if key == "account" and not have_account:
