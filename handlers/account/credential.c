@@ -11,7 +11,9 @@
  * the next free slot by a unique insert of `_id` "<window>:<k>:<subject>" (k = 1, 2, ...), so
  * concurrent failures can never pass the limit, and the check is one `_id` lookup of the last
  * slot: no count, no scan. Once that slot is taken every attempt of the subject, right
- * password or not, answers 429 until the window ends. Hashes are never logged.
+ * password or not, answers 429 until the window ends. A right password frees the slots from
+ * the top down, so a login whose window holds no slot 1 has nothing to free (one read). Hashes
+ * are never logged.
  */
 #include "account.h"
 
@@ -208,14 +210,28 @@ ec_status acct_failures_clear(acct_state *st, ec_request *req, const char *subje
 {
     const ec_host *h = st->host;
     int64_t window = h->now_ms() / st->window_ms;
+    char *first = slot_id(st, req, subject, window, 1);
+    bson_t filter = BSON_INITIALIZER;
+    bson_t *doc = NULL;
+    ec_status rc;
 
-    for (int64_t k = 1; k <= st->throttle_after; k++) {
+    /* Slots are taken from 1 upwards and freed from the top down, so without slot 1 the
+     * window holds none: one read instead of a delete per slot on every login. */
+    if (first == NULL)
+        return EC_ERR_INTERNAL;
+    BSON_APPEND_UTF8(&filter, "_id", first);
+    rc = h->db_find_one(req, ACCT_FAILURES, &filter, NULL, &doc);
+    bson_destroy(&filter);
+    if (rc == EC_ERR_NOT_FOUND)
+        return EC_OK;
+    if (rc != EC_OK)
+        return rc;
+    for (int64_t k = st->throttle_after; k >= 1; k--) {
         char *id = slot_id(st, req, subject, window, k);
-        bson_t filter = BSON_INITIALIZER;
-        ec_status rc;
 
         if (id == NULL)
             return EC_ERR_INTERNAL;
+        bson_init(&filter);
         BSON_APPEND_UTF8(&filter, "_id", id);
         rc = h->db_delete(ACCT_FAILURES, &filter, 0);
         bson_destroy(&filter);
