@@ -44,6 +44,17 @@ static const cJSON *path(const cJSON *o, const char *a, const char *b)
     return b ? cJSON_GetObjectItemCaseSensitive(v, b) : v;
 }
 
+/* A detail type: 1..128 printable ASCII characters, spaces included, or NULL. */
+static const char *detail_type_of(const cJSON *event)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(event, "detail-type");
+    size_t n = cJSON_IsString(v) ? strlen(v->valuestring) : 0;
+    for (size_t i = 0; i < n; i++)
+        if (v->valuestring[i] < 0x20 || v->valuestring[i] > 0x7e)
+            return NULL;
+    return n > 0 && n <= 128 ? v->valuestring : NULL;
+}
+
 int aws_eventbridge_is_event(const cJSON *root)
 {
     return cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, "detail-type")) &&
@@ -147,8 +158,7 @@ int aws_eventbridge_read(ec_request *req, const aws_state *a, const cJSON *event
 {
     const ec_host *h = a->host;
     const char *id = aws_short_text(cJSON_GetObjectItemCaseSensitive(event, "id"));
-    const char *detail_type =
-        aws_short_text(cJSON_GetObjectItemCaseSensitive(event, "detail-type"));
+    const char *detail_type = detail_type_of(event);
     const char *source = aws_short_text(cJSON_GetObjectItemCaseSensitive(event, "source"));
     const char *account = aws_short_text(cJSON_GetObjectItemCaseSensitive(event, "account"));
     if (id == NULL || detail_type == NULL)

@@ -81,7 +81,7 @@ class FakeSqs(LoopbackFake):
             return mid
 
     def notify(self, action, customer, product_code, copies=1, sns_id=None, spelling="new",
-               version="1", forged=False, topic=None, **extra):
+               version="1", forged=False, topic=None, cert_url=None, **extra):
         """Queues what SNS delivers for one marketplace notification; its SNS MessageId."""
         if spelling == "new":
             note = {"action": action, "customer-identifier": customer,
@@ -99,7 +99,7 @@ class FakeSqs(LoopbackFake):
         if forged:
             self.sns.forge(envelope, version)
         else:
-            self.sns.sign(envelope, version)
+            self.sns.sign(envelope, version, cert_url=cert_url)
         for _ in range(copies):
             self.send(json.dumps(envelope))
         return sns_id
