@@ -705,6 +705,7 @@ static const ec_host host_table = {
     .form_params = host_form_params,
     .query_int64 = host_query_int64,
     .batch_after_fork = ec_batch_after_fork,
+    .http_request_ca = ec_http_request_ca,
     .session_view = host_session_view,
     .session_view_set = host_session_view_set,
 };
