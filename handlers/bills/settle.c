@@ -465,10 +465,11 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const pending_bill *
         return EC_OK; /* another run is offering it */
     if (rc != EC_OK)
         return rc;
-    /* a dead run's claim may have pinned another payer */
+    /* A dead run's claim may have pinned another payer. One that cannot be offered now is
+     * recorded with this claim's number, so later runs read the pin from the state. */
     p = h->provider_get(who.method);
     if ((waiting = waiting_for(p, &who)) != NULL)
-        return put_state(h, bill_id, "pending", &who, attempt, waiting, 0, -1, -1);
+        return put_state(h, bill_id, "pending", &who, n, waiting, 0, -1, -1);
     const char *account = who.account;
     ec_settlement s = {
         .bill_id = bill_id,
