@@ -592,6 +592,13 @@ typedef struct ec_host {
      * cannot have one or this is not a batch command's process: the child must then exit
      * without touching the database. */
     int (*batch_after_fork)(void);
+
+    /* -- v1 (cleanups): a plugin's own JSON files, read like request bodies -- */
+    /* Parses `len` bytes of `text` with the request-body parser (strict RFC 8259, no duplicate
+     * keys; a number written with a fraction or an exponent is marked so that json_int64
+     * refuses it): 0 with *out, a tree the caller frees with cJSON_Delete; -1 with *out NULL
+     * and the reason (and where) in err. */
+    int (*json_parse)(const char *text, size_t len, cJSON **out, char *err, size_t errlen);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */
