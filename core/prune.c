@@ -10,6 +10,16 @@
 #define MINUTE_MS 60000LL
 #define DAY_MS 86400000LL
 
+const ec_index ec_prune_indexes[] = {
+    {"site_jtis", "prune_exp", "{\"exp\": 1}", 0},
+    {"bind_tickets", "prune_expires_at", "{\"expires_at\": 1}", 0},
+    {"login_failures", "prune_at", "{\"at\": 1}", 0},
+    {"contact_changes", "prune_expires_at", "{\"expires_at\": 1}", 0},
+    {"aws_tokens", "prune_at", "{\"at\": 1}", 0},
+    {"aws_notifications", "prune_at", "{\"at\": 1}", 0},
+    {NULL, NULL, NULL, 0},
+};
+
 size_t ec_prune_rules(const ec_config *c, ec_prune_rule *out, size_t max)
 {
     long long window_s = 900, keep_days = EC_PRUNE_KEEP_DAYS;

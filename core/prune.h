@@ -28,7 +28,7 @@
  * pages through its collection in _id order, EC_PRUNE_PAGE ids at a time ({_id: {$gt: last},
  * <field>: {$lt: cutoff}}, projection _id only), and deletes each record by its exact _id.
  * A run deletes at most EC_PRUNE_MAX_PAGES pages per rule; the next run goes on. On MongoDB
- * the plugins' secondary indexes on the time fields serve the same query.
+ * the indexes on the time fields (ec_prune_indexes, which each worker ensures) serve it.
  *
  * Failure: the database's status; what was deleted before stays deleted, and a new run goes
  * on from the start. A record that is deleted is never needed, so a cut run is harmless.
@@ -59,6 +59,9 @@ typedef struct ec_prune_count {
     const char *collection;
     int64_t deleted;
 } ec_prune_count;
+
+/* An index on each rule's time field (terminated by collection == NULL). */
+extern const ec_index ec_prune_indexes[];
 
 /* The rules under a configuration's settings (throttle window, prune_keep_days); writes at
  * most max rules into out and returns how many. */

@@ -90,7 +90,8 @@ static int valid_email(const char *e)
 static int ensure_indexes(ec_db *db, const ec_app *app)
 {
     ec_error err = {0};
-    if (ec_db_ensure_indexes(db, ec_session_indexes, &err) != EC_OK)
+    if (ec_db_ensure_indexes(db, ec_session_indexes, &err) != EC_OK ||
+        ec_db_ensure_indexes(db, ec_prune_indexes, &err) != EC_OK)
         goto fail;
     for (size_t i = 0; i < app->nplugins; i++)
         if (ec_db_ensure_indexes(db, app->plugins[i].plugin->indexes, &err) != EC_OK)
