@@ -18,8 +18,11 @@
  *                      900), so a slot older than one window and a minute is of a past window.
  *   contact_changes    {expires_at (ms)}: a contact change's codes; past expiry they are
  *                      refused; kept a day, like tickets.
- *   aws_tokens         {at (ms)}: an AWS registration token resolved once; a buyer presents
- *                      it on the redirect from AWS, so it is kept `prune_keep_days` (30).
+ *   aws_tokens         {at (ms)}: an AWS registration token resolved once; a buyer's browser
+ *                      posts it once, on the redirect from AWS Marketplace. Kept
+ *                      `prune_keep_days` (30); a token presented again after that is asked of
+ *                      AWS again, which refuses it for itself (as after a refused token,
+ *                      plugins/aws/register.c).
  *   aws_notifications  {at (ms), state}: each SNS/SQS notification once; a finished one
  *                      (state other than "received") is kept `prune_keep_days` (30), longer
  *                      than SQS keeps a message (14 days at most); one still "received" stays.
