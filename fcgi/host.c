@@ -523,16 +523,6 @@ static int host_json_int64(const cJSON *item, int64_t *out)
     return item ? ec_json_int64(item, out) : -1;
 }
 
-static int host_json_parse(const char *text, size_t len, cJSON **out, char *err, size_t errlen)
-{
-    ec_error e = {0};
-    if (ec_json_body_parse(text, len, out, &e) == 0)
-        return 0;
-    if (err != NULL && errlen > 0)
-        snprintf(err, errlen, "%s", e.message);
-    return -1;
-}
-
 static ec_status host_audit_action(ec_request *req, const char *action, const char *account_id,
                                    const char *reason, const cJSON *details)
 {
@@ -701,7 +691,7 @@ static const ec_host host_table = {
     .form_params = host_form_params,
     .query_int64 = host_query_int64,
     .batch_after_fork = ec_batch_after_fork,
-    .json_parse = host_json_parse,
+    .json_parse = ec_json_text_parse,
 };
 
 const ec_host *ec_host_table(void)

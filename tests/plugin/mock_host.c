@@ -294,14 +294,6 @@ static int m_query_int64(ec_request *req, const char *name, int64_t lo, int64_t 
     const char *text = m_query(req, name);
     return text == NULL ? 1 : ec_query_int64(text, lo, hi, out);
 }
-static int m_json_parse(const char *text, size_t len, cJSON **out, char *err, size_t errlen)
-{
-    ec_error e = {0};
-    if (ec_json_body_parse(text, len, out, &e) == 0)
-        return 0;
-    snprintf(err, errlen, "%s", e.message);
-    return -1;
-}
 static const char *m_header(ec_request *req, const char *name)
 {
     return kv_get(&req->headers, name, 1, 0);
@@ -846,7 +838,7 @@ static const ec_host host_table = {
     .capture = m_capture,
     .query = m_query,
     .query_int64 = m_query_int64,
-    .json_parse = m_json_parse,
+    .json_parse = ec_json_text_parse,
     .header = m_header,
     .client_addr = m_client_addr,
     .request_id = m_request_id,

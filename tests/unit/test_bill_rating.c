@@ -158,7 +158,7 @@ static cJSON *strict(const char *text)
 {
     cJSON *doc = NULL;
     char err[256];
-    return test_price_parse(text, strlen(text), &doc, err, sizeof err) == 0 ? doc : NULL;
+    return ec_json_text_parse(text, strlen(text), &doc, err, sizeof err) == 0 ? doc : NULL;
 }
 
 /* 1 when parsing the versions fails with a message containing `want`. */
@@ -168,7 +168,7 @@ static int refused(const char *versions_json, const char *want)
     cJSON *doc = NULL;
     char err[256] = "";
     ec_price_list *l = NULL;
-    if (test_price_parse(text, strlen(text), &doc, err, sizeof err) == 0)
+    if (ec_json_text_parse(text, strlen(text), &doc, err, sizeof err) == 0)
         l = ec_price_list_parse(doc, &TEST_PRICE_JSON, err, sizeof err);
     cJSON_Delete(doc);
     int r = l == NULL && strstr(err, want) != NULL;
