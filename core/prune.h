@@ -23,9 +23,11 @@
  *                      `prune_keep_days` (30); a token presented again after that is asked of
  *                      AWS again, which refuses it for itself (as after a refused token,
  *                      plugins/aws/register.c).
- *   aws_notifications  {at (ms), state}: each SNS/SQS notification once; a finished one
- *                      (state other than "received") is kept `prune_keep_days` (30), longer
- *                      than SQS keeps a message (14 days at most); one still "received" stays.
+ *   aws_notifications  {at (ms), state}: each notification once ("sns:", "sqs:", "eb:" ids),
+ *                      and each rejected message once ("rejected:"). Every one arrives
+ *                      through the SQS queue, which keeps a message 14 days at most, so a
+ *                      finished record (state other than "received") is kept
+ *                      `prune_keep_days` (30); one still "received" stays however old.
  *
  * Paging: FerretDB decodes the whole collection for any filter but an exact _id, so a rule
  * pages through its collection in _id order, EC_PRUNE_PAGE ids at a time ({_id: {$gt: last},
