@@ -13,6 +13,7 @@
 #include "config.h"
 #include "core/http_client.h"
 #include "core/log.h"
+#include "core/password_gate.h"
 #include "fcgi/app.h"
 #include "fcgi/listen.h"
 #include "fcgi/master.h"
@@ -114,6 +115,14 @@ int main(int argc, char **argv)
         ec_app_free(app);
         return 1;
     }
+    /* Each Argon2id computation holds its memory cost while it runs: the gate bounds how many
+     * the pool runs at once, so its peak is W idle workers plus slots times that cost. */
+    if (ec_password_gate_open((unsigned)s->password_hash_slots) < 0) {
+        fprintf(stderr, "ecd: cannot map the password gate: %s\n", strerror(errno));
+        ec_scoreboard_destroy(sb);
+        ec_app_free(app);
+        return 1;
+    }
     int rc = ec_master_run(config_path, app, sb, fd);
     close(fd);
     if (listen_path)
@@ -123,6 +132,7 @@ int main(int argc, char **argv)
     free(listen_path);
     free(pid_path);
     ec_scoreboard_destroy(sb);
+    ec_password_gate_close();
     ec_log_close();
     return rc;
 }

@@ -592,6 +592,12 @@ typedef struct ec_host {
      * cannot have one or this is not a batch command's process: the child must then exit
      * without touching the database. */
     int (*batch_after_fork)(void);
+
+    /* -- v1 (pool memory): password hashes made with former parameters -- */
+    /* 1 when `encoded_hash` verifies with password_verify but was made with other Argon2id
+     * parameters than password_hash uses now: once the password has matched, hash it anew
+     * and store that. 0 when it carries the current parameters, -1 on a malformed hash. */
+    int (*password_needs_rehash)(const char *encoded_hash);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */
