@@ -703,6 +703,7 @@ static const ec_host host_table = {
     .form_params = host_form_params,
     .query_int64 = host_query_int64,
     .batch_after_fork = ec_batch_after_fork,
+    .http_request_ca = ec_http_request_ca,
     .password_needs_rehash = host_password_needs_rehash,
 };
 

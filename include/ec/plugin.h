@@ -593,6 +593,12 @@ typedef struct ec_host {
      * without touching the database. */
     int (*batch_after_fork)(void);
 
+    /* -- v1 (aws sns): outbound calls that trust a given CA bundle -- */
+    /* http_request, with the server's certificate verified against the PEM bundle `ca_file`
+     * instead of the system's CA store (NULL: the system's store, as http_request). Fetches
+     * what a party signs with (SNS's SigningCertURL) from a server a test CA may have made. */
+    int (*http_request_ca)(const ec_http_call *call, const char *ca_file, ec_http_response *out);
+
     /* -- v1 (pool memory): password hashes made with former parameters -- */
     /* 1 when `encoded_hash` verifies with password_verify but was made with other Argon2id
      * parameters than password_hash uses now: once the password has matched, hash it anew
