@@ -65,10 +65,10 @@ int main(int argc, char **argv)
     }
 
     /* glibc raises its mmap threshold to the size of the largest mmapped block freed so far:
-     * after the first login's 19 MiB Argon2 buffer, the next one comes from the heap, whose
-     * trim threshold is raised too, and stays resident in every worker that verified a
-     * password (19 MiB each). A fixed threshold keeps blocks from 1 MiB up mmapped and
-     * returned to the system when freed. */
+     * after the first login's Argon2 buffer (7 MiB, core/password.h), the next one comes from
+     * the heap, whose trim threshold is raised too, and stays resident in every worker that
+     * verified a password. A fixed threshold keeps blocks from 1 MiB up mmapped and returned
+     * to the system when freed (docs/benchmarks.md, "Memory": nothing stays after a login). */
     mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
 
     ec_error err = {0};
