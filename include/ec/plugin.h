@@ -599,6 +599,19 @@ typedef struct ec_host {
      * what a party signs with (SNS's SigningCertURL) from a server a test CA may have made. */
     int (*http_request_ca)(const ec_http_call *call, const char *ca_file, ec_http_response *out);
 
+    /* -- v1 (pool memory): password hashes made with former parameters -- */
+    /* 1 when `encoded_hash` verifies with password_verify but was made with other Argon2id
+     * parameters than password_hash uses now: once the password has matched, hash it anew
+     * and store that. 0 when it carries the current parameters, -1 on a malformed hash. */
+    int (*password_needs_rehash)(const char *encoded_hash);
+
+    /* -- v1 (cleanups): a plugin's own JSON files, read like request bodies -- */
+    /* Parses `len` bytes of `text` with the request-body parser (strict RFC 8259, no duplicate
+     * keys; a number written with a fraction or an exponent is marked so that json_int64
+     * refuses it): 0 with *out, a tree the caller frees with cJSON_Delete; -1 with *out NULL
+     * and the reason (and where) in err. */
+    int (*json_parse)(const char *text, size_t len, cJSON **out, char *err, size_t errlen);
+
     /* -- v1 (acctread): a plugin's view of the account, kept in its session records -- */
     /* The `view` document the caller's session record held when the request's session was
      * checked (owned by the host, valid until the request ends), or NULL: a route without a
