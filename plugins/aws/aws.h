@@ -6,6 +6,9 @@
  *
  * Collections (every lookup is by _id):
  *   aws_tokens          {_id: sha256 of a registration token, at}: a token is resolved once
+ *   aws_token_answers   {_id: sha256 of the token, ticket, customer, aws_account,
+ *                        product_code, license_arn?, agreement_id?, at, expires_at}: what
+ *                        ResolveCustomer answered, kept until the registration is saved
  *   aws_registrations   {_id: ticket, customer, aws_account, product_code, license_arn?,
  *                        agreement_id?, at, expires_at}: a resolved registration waiting for
  *                        an owner to claim it
@@ -15,6 +18,8 @@
  *   aws_notifications   {_id: "sns:<MessageId>" | "sqs:<MessageId>", state, action?,
  *                        customer?, product_code?, at, body?}: each notification once
  *   cloud_cancellations {_id: "aws:<CustomerIdentifier>", at, action}: unsubscribe-success
+ *   cloud_subscription_events  series "aws:<CustomerIdentifier>": the subscription's events
+ *                        and the state after each (subscription.c)
  */
 #ifndef PLUGINS_AWS_H
 #define PLUGINS_AWS_H
@@ -24,9 +29,11 @@
 #define AWS_PLUGIN "aws"
 #define AWS_TOKENS "aws_tokens"
 #define AWS_REGISTRATIONS "aws_registrations"
+#define AWS_TOKEN_ANSWERS "aws_token_answers"
 #define AWS_CUSTOMERS "aws_customers"
 #define AWS_NOTIFICATIONS "aws_notifications"
 #define AWS_CANCELLATIONS "cloud_cancellations"
+#define AWS_SUBSCRIPTIONS "cloud_subscription_events"
 
 /* Where a signed call goes: the URL posted to, its Host, and the SigV4 scope. */
 typedef struct aws_endpoint {
@@ -76,6 +83,16 @@ int aws_register(ec_request *req, void *state);
 int aws_claim(ec_request *req, void *state);
 int aws_validate_account(ec_request *req, const char *external_id, const cJSON *params,
                          const char **refusal);
+
+/* subscription.c */
+/* "2026-11-26T17:00:00.000Z" (SNS's Timestamp) as Unix ms, or -1. */
+int64_t aws_notice_time_ms(const char *iso);
+/* Adds one event of the customer's subscription (cancelled 1: it ended; 0: it began), at the
+ * cloud's time event_at (ms), from `source` (a notification or registration id), and derives
+ * the state; *now_cancelled (may be NULL) gets the state after it. */
+ec_status aws_subscription_event(ec_request *req, const ec_host *h, const char *customer,
+                                 int cancelled, int64_t event_at, const char *source,
+                                 int *now_cancelled);
 
 /* sqs.c: `ecctl aws poll` (and the scheduler's `run`): one run over the queue. Exit 0 when
  * every received message was handled, 1 when SQS or the database failed (what was not

@@ -13,11 +13,14 @@
  *   2. is recorded by a unique insert in aws_notifications under "sns:<SNS MessageId>" (the
  *      same for every copy SNS delivers) or "sqs:<SQS MessageId>" before anything is done: a
  *      copy whose record is finished is only deleted;
- *   3. acts: unsubscribe-success inserts cloud_cancellations {_id "aws:<customer>"} (once;
- *      the workspaces settling through that customer are locked); every known action also
- *      notes itself on the customer (aws_customers.subscription, a plain update of a shown
- *      fact); subscribe-success, subscribe-fail, unsubscribe-pending and entitlement-updated
- *      are recorded only;
+ *   3. acts: unsubscribe-success and subscribe-success add an event, at the envelope's
+ *      Timestamp, to the customer's subscription series (subscription.c: the latest event
+ *      decides, so a customer may subscribe again, and out-of-order copies end the same);
+ *      unsubscribe-success then inserts cloud_cancellations {_id "aws:<customer>"} (once;
+ *      the workspaces settling through that customer are locked while the series says
+ *      cancelled); every known action also notes itself on the customer
+ *      (aws_customers.subscription, a plain update of a shown fact); subscribe-fail,
+ *      unsubscribe-pending and entitlement-updated are recorded only;
  *   4. is deleted from the queue (DeleteMessage), and its record marked done.
  * A message that is not a notification (not JSON, no action, no customer) is recorded as
  * malformed and deleted, so it never comes back; one of another product is recorded as
@@ -47,6 +50,7 @@ typedef struct poll_counts {
 typedef struct notice {
     const char *record_id; /* "sns:<id>" or "sqs:<id>" */
     const char *action, *customer, *product, *offer;
+    int64_t sent_at; /* the SNS envelope's Timestamp (ms), or -1 (raw delivery) */
 } notice;
 
 /* A string of 1..ID_MAX printable ASCII characters, or NULL. */
@@ -73,6 +77,7 @@ static int parse_notice(ec_request *req, const ec_host *h, const char *sqs_id, c
 {
     memset(n, 0, sizeof *n);
     n->record_id = h->sprintf(req, "sqs:%s", sqs_id);
+    n->sent_at = -1;
     cJSON *root = cJSON_Parse(body), *inner = NULL;
     const cJSON *note = root;
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "Type");
@@ -82,6 +87,8 @@ static int parse_notice(ec_request *req, const ec_host *h, const char *sqs_id, c
         const char *sns_id = short_text(cJSON_GetObjectItemCaseSensitive(root, "MessageId"));
         if (sns_id != NULL)
             n->record_id = h->sprintf(req, "sns:%s", sns_id);
+        n->sent_at =
+            aws_notice_time_ms(short_text(cJSON_GetObjectItemCaseSensitive(root, "Timestamp")));
         note = inner = cJSON_Parse(message->valuestring);
     }
     const char *action = short_text(cJSON_GetObjectItemCaseSensitive(note, "action"));
@@ -182,10 +189,22 @@ static ec_status set_fields(const ec_host *h, const char *collection, const char
     return st;
 }
 
-/* What a notification does; every step may run again (a copy after a failure). */
+/* What a notification does; every step may run again (a copy after a failure).
+ * unsubscribe-success and subscribe-success are events of the customer's subscription
+ * (subscription.c), at the time SNS sent them: the latest decides, whatever the order they
+ * are processed in. A cancellation is then also reported in cloud_cancellations (once), which
+ * tells the workspaces to look at the subscription's events. */
 static ec_status act(ec_request *req, const ec_host *h, const notice *n)
 {
-    if (strcmp(n->action, "unsubscribe-success") == 0) {
+    int cancels = strcmp(n->action, "unsubscribe-success") == 0;
+    if (cancels || strcmp(n->action, "subscribe-success") == 0) {
+        int64_t event_at = n->sent_at >= 0 ? n->sent_at : h->clock_ms();
+        ec_status st =
+            aws_subscription_event(req, h, n->customer, cancels, event_at, n->record_id, NULL);
+        if (st != EC_OK)
+            return st;
+    }
+    if (cancels) {
         bson_t d = BSON_INITIALIZER;
         BSON_APPEND_UTF8(&d, "_id", h->sprintf(req, "aws:%s", n->customer));
         BSON_APPEND_INT64(&d, "at", h->clock_ms());
