@@ -18,6 +18,8 @@
  *   aws_notifications   {_id: "sns:<MessageId>" | "sqs:<MessageId>", state, action?,
  *                        customer?, product_code?, at, body?}: each notification once
  *   cloud_cancellations {_id: "aws:<CustomerIdentifier>", at, action}: unsubscribe-success
+ *   usage_closes, usage_close_log: a workspace's day closed early for the final metering
+ *                        (final_usage.c; the bills plugin's handlers/bills/early_close.c)
  *   cloud_subscription_events  series "aws:<CustomerIdentifier>": the subscription's events
  *                        and the state after each (subscription.c)
  */
@@ -34,6 +36,8 @@
 #define AWS_NOTIFICATIONS "aws_notifications"
 #define AWS_CANCELLATIONS "cloud_cancellations"
 #define AWS_SUBSCRIPTIONS "cloud_subscription_events"
+#define AWS_USAGE_CLOSES "usage_closes"       /* the bills plugin's early closes */
+#define AWS_USAGE_CLOSE_LOG "usage_close_log" /* (handlers/bills/early_close.c) */
 
 /* Where a signed call goes: the URL posted to, its Host, and the SigV4 scope. */
 typedef struct aws_endpoint {
@@ -93,6 +97,19 @@ int64_t aws_notice_time_ms(const char *iso);
 ec_status aws_subscription_event(ec_request *req, const ec_host *h, const char *customer,
                                  int cancelled, int64_t event_at, const char *source,
                                  int *now_cancelled);
+/* *ended: the customer's subscription is cancelled now, by an event at or before at_ms. */
+ec_status aws_subscription_ended_by(ec_request *req, const ec_host *h, const char *customer,
+                                    int64_t at_ms, int *ended);
+
+/* final_usage.c */
+/* unsubscribe-pending: closes the day of event_at_ms and the day before for every workspace
+ * that settles through the customer now. */
+ec_status aws_close_final_days(ec_request *req, const ec_host *h, const char *customer,
+                               int64_t event_at_ms, const char *source);
+/* The Timestamp of a bill's record: its day's last second, or the time its day was closed
+ * early when that is sooner. */
+ec_status aws_record_time(ec_request *req, const ec_host *h, const ec_settlement *s,
+                          int64_t *timestamp_s);
 
 /* sqs.c: `ecctl aws poll` (and the scheduler's `run`): one run over the queue. Exit 0 when
  * every received message was handled, 1 when SQS or the database failed (what was not

@@ -16,11 +16,12 @@
  *   3. acts: unsubscribe-success and subscribe-success add an event, at the envelope's
  *      Timestamp, to the customer's subscription series (subscription.c: the latest event
  *      decides, so a customer may subscribe again, and out-of-order copies end the same);
- *      unsubscribe-success then inserts cloud_cancellations {_id "aws:<customer>"} (once;
- *      the workspaces settling through that customer are locked while the series says
- *      cancelled); every known action also notes itself on the customer
- *      (aws_customers.subscription, a plain update of a shown fact); subscribe-fail,
- *      unsubscribe-pending and entitlement-updated are recorded only;
+ *      unsubscribe-pending closes the customer's workspaces' days early for their final
+ *      metering (final_usage.c); unsubscribe-success then inserts cloud_cancellations {_id
+ * "aws:<customer>"} (once; the workspaces settling through that customer are locked while the
+ * series says cancelled); every known action also notes itself on the customer
+ *      (aws_customers.subscription, a plain update of a shown fact); subscribe-fail and
+ *      entitlement-updated are recorded only;
  *   4. is deleted from the queue (DeleteMessage), and its record marked done.
  * A message that is not a notification (not JSON, no action, no customer) is recorded as
  * malformed and deleted, so it never comes back; one of another product is recorded as
@@ -201,6 +202,12 @@ static ec_status act(ec_request *req, const ec_host *h, const notice *n)
         int64_t event_at = n->sent_at >= 0 ? n->sent_at : h->clock_ms();
         ec_status st =
             aws_subscription_event(req, h, n->customer, cancels, event_at, n->record_id, NULL);
+        if (st != EC_OK)
+            return st;
+    }
+    if (strcmp(n->action, "unsubscribe-pending") == 0) {
+        int64_t event_at = n->sent_at >= 0 ? n->sent_at : h->clock_ms();
+        ec_status st = aws_close_final_days(req, h, n->customer, event_at, n->record_id);
         if (st != EC_OK)
             return st;
     }

@@ -20,6 +20,8 @@
  * after the cancellation, and the workspaces are not locked.
  * A series that is still empty starts from the cancellation document, when there is one (a
  * customer cancelled before this series existed).
+ * Settlement asks the same head whether a bill's day began after the subscription ended
+ * (aws_subscription_ended_by): such a bill is not sent to AWS at all.
  *
  * Failure: a database error is returned and nothing is half-written (the one insert is the
  * only write); the caller leaves its notification in the queue and does it again, which adds
@@ -154,4 +156,17 @@ ec_status aws_subscription_event(ec_request *req, const ec_host *h, const char *
     }
     h->log(EC_LOG_WARN, AWS_PLUGIN, "customer %s: the subscription series stayed busy", customer);
     return EC_ERR_UNAVAILABLE;
+}
+
+ec_status aws_subscription_ended_by(ec_request *req, const ec_host *h, const char *customer,
+                                    int64_t at_ms, int *ended)
+{
+    const char *id = h->sprintf(req, "aws:%s", customer);
+    int64_t head = 0;
+    sub_state s;
+    ec_status st = h->gapless_head(AWS_SUBSCRIPTIONS, id, &head);
+    if (st == EC_OK)
+        st = state_at(req, h, id, head, &s);
+    *ended = st == EC_OK && s.cancelled && s.decided_at <= at_ms;
+    return st;
 }
