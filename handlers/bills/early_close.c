@@ -30,6 +30,7 @@
 
 /* How far back the run walks the site's close log at most. */
 #define LOG_SCAN_MAX 500
+#define STALE_DAYS 16
 
 ec_status bills_closed_early(const ec_host *h, ec_request *req, const char *site,
                              const char *workspace, const char *day, bills_close_cache *cache,
@@ -73,6 +74,11 @@ ec_status bills_early_closes(const ec_host *h, ec_request *req, const ec_site *s
                    site->id, (long long)k);
             continue;
         }
+        /* Entries are logged in the order closes were made, and a close is made within
+         * STALE_DAYS of its day (SQS keeps a message 14 days at most), so every entry before
+         * one this old is of a closed day too. */
+        if (day_no + STALE_DAYS <= after_day)
+            break;
         if (day_no <= after_day)
             continue; /* a closed day: the day's own billing makes its bills */
         int seen = 0;

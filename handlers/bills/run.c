@@ -359,9 +359,10 @@ static ec_status bill_early(run_ctx *c, ec_request *req, const bills_early_close
     rc = h->db_find(BILLS_USAGE, &filter, NULL, each_usage, c);
     bson_destroy(&filter);
     if (rc == EC_OK && c->failed == EC_OK && c->nrecords > 0) {
-        if (c->opt->verbose)
-            printf("early close %s closed_at=%lld\n", id, (long long)e->closed_at_ms);
+        int64_t made_before = c->made;
         c->failed = bill_workspace(c);
+        if (c->opt->verbose && c->made > made_before) /* not when a racing run made it first */
+            printf("early close %s closed_at=%lld\n", id, (long long)e->closed_at_ms);
     }
     c->nrecords = 0;
     return rc != EC_OK ? rc : c->failed;

@@ -10,7 +10,9 @@
  *   POST /api/v1/providers/aws/customers {ticket} (an owner's session) claims the ticket's
  *        customer for the caller's account: a unique insert of aws_customers by
  *        CustomerIdentifier, so a customer is one account's; the holder claiming again gets
- *        the same answer.
+ *        the same answer. A registration of the customer with a new agreement (the customer
+ *        bought again) claimed by its holder is an event `subscribed` of the customer's
+ *        subscription (subscription.c), so it lifts an older cancellation.
  *   validate_account (POST /api/v1/cloud-accounts with provider "aws"): the external id is a
  *        CustomerIdentifier that the binding account claimed.
  *
@@ -400,6 +402,35 @@ static int reply_customer(ec_request *req, const ec_host *h, int status, const b
     return h->reply_json(req, status, o);
 }
 
+/* The holder claims a registration of its customer again: when it carries another agreement
+ * than the customer's, the customer bought again, which is an event `subscribed` at the
+ * registration's time (subscription.c: it lifts a cancellation older than it), and the
+ * customer shows the new agreement (a plain update of a shown fact). */
+static ec_status new_agreement(ec_request *req, const ec_host *h, const char *customer,
+                               const bson_t *reg, const bson_t *held, const char *ticket)
+{
+    const char *agreement = aws_doc_str(reg, "agreement_id");
+    const char *before = aws_doc_str(held, "agreement_id");
+    if (agreement == NULL || (before != NULL && strcmp(agreement, before) == 0))
+        return EC_OK;
+    bson_iter_t it;
+    int64_t at = bson_iter_init_find(&it, reg, "at") ? bson_iter_as_int64(&it) : h->clock_ms();
+    ec_status st = aws_subscription_event(req, h, customer, 0, at,
+                                          h->sprintf(req, "registration:%s", ticket), NULL);
+    if (st != EC_OK)
+        return st;
+    h->log(EC_LOG_INFO, AWS_PLUGIN, "customer %s: a new agreement", customer);
+    bson_t f = BSON_INITIALIZER, u = BSON_INITIALIZER, set;
+    BSON_APPEND_UTF8(&f, "_id", customer);
+    BSON_APPEND_DOCUMENT_BEGIN(&u, "$set", &set);
+    BSON_APPEND_UTF8(&set, "agreement_id", agreement);
+    bson_append_document_end(&u, &set);
+    st = h->db_update(AWS_CUSTOMERS, &f, &u, 0, NULL);
+    bson_destroy(&f);
+    bson_destroy(&u);
+    return st;
+}
+
 int aws_claim(ec_request *req, void *state)
 {
     aws_state *a = state;
@@ -445,6 +476,8 @@ int aws_claim(ec_request *req, void *state)
     if (holder == NULL || strcmp(holder, account) != 0)
         return h->reply_error(req, 409, "customer_taken",
                               "this AWS Marketplace customer belongs to another account");
+    if ((st = new_agreement(req, h, customer, reg, held, t->valuestring)) != EC_OK)
+        return h->reply_db_error(req, st);
     return reply_customer(req, h, 200, held);
 }
 

@@ -496,6 +496,34 @@ def test_subscribing_again_after_unsubscribe_success_unlocks(world):
     assert cloud_account(world, a, customer)["subscription"] == "cancelled"
 
 
+def test_a_new_agreement_of_the_same_customer_subscribes_again(world):
+    a, b = owner(world), owner(world)
+    token, customer = new_token(world, agreement_id="agmt-first")
+    r = register(world, token)
+    assert r.status_code == 201 and claim(world, a, r.json()["ticket"]).status_code == 201
+    assert bind_cloud(world, a, customer).status_code == 201
+    ws = aws_workspace(world, a, customer)
+    notify_at(world, world.sqs.now - 60, "unsubscribe-success", customer)
+    assert world.poll()[1]["processed"] == 1
+    assert workspace(world, a, ws)["locked"] is True
+    # the same agreement claimed again changes nothing; another account cannot use it
+    token, _ = new_token(world, customer=customer, agreement_id="agmt-first")
+    r = register(world, token)
+    assert claim(world, a, r.json()["ticket"]).status_code == 200
+    assert workspace(world, a, ws)["locked"] is True
+    token, _ = new_token(world, customer=customer, agreement_id="agmt-second")
+    ticket = register(world, token).json()["ticket"]
+    assert_error(claim(world, b, ticket), 409, "customer_taken")
+    assert workspace(world, a, ws)["locked"] is True
+    # the buyer comes back through AWS with a new agreement: usable again
+    assert claim(world, a, ticket).status_code == 200
+    assert workspace(world, a, ws)["locked"] is False
+    assert cloud_account(world, a, customer)["subscription"] == "active"
+    assert world.docs("aws_customers", _id=customer)[0]["agreement_id"] == "agmt-second"
+    assert [e["source"] for e in subscription_events(world, customer)][-1] == \
+        "registration:" + ticket
+
+
 @pytest.mark.parametrize("cancel_last", [False, True])
 def test_racing_out_of_order_notifications_end_in_the_latest_state(world, cancel_last):
     a = owner(world)

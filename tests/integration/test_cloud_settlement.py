@@ -30,7 +30,8 @@ from sites import DAY, HOUR, local_date, new_workspace, post_usage, race, record
 # One site per test: a site's day is billed once, so each test's bills are its own.
 SITES = {"cs%d" % i: ("CNY", "+08:00", "sandbox_cloud") for i in range(1, 11)}
 SITES.update({"ali1": ("CNY", "+08:00", "aliyun"), "ali2": ("CNY", "+08:00", "aliyun"),
-              "aws1": ("CNY", "+08:00", "aws"), "aws2": ("CNY", "+08:00", "aws")})
+              "aws1": ("CNY", "+08:00", "aws"), "aws2": ("CNY", "+08:00", "aws"),
+              "aws3": ("CNY", "+08:00", "aws")})
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fakes.aliyun_market import FakeMarket  # noqa: E402
@@ -618,6 +619,38 @@ def test_unsubscribe_pending_meters_the_day_so_far_once_and_closes_it(env):
     assert p.returncode == 0, (p.stdout, p.stderr)
     assert p.stdout.startswith("failed customer_unsubscribed"), p.stdout
     assert len(fake.requests) == before
+
+
+def test_a_run_killed_after_the_early_bill_settles_it_once(env):
+    api, sites, money = env
+    site, fake, sqs = sites["aws3"], api.fakes["aws"], api.fakes["sqs"]
+    clock = api.clock
+    a = money.new_owner()
+    assert money.grant(a.id, face=100).status_code == 201
+    ws, customer = aws_customer_workspace(api, site, a)
+    r = post_usage(api, site, [rec(ws, clock - HOUR, quantity=1200000)])
+    assert r.status_code == 200 and r.json()["taken"] == 1, r.text
+    sqs.notify("unsubscribe-pending", customer, fake.product_code)
+    assert "processed=1" in aws_poll(api)
+    bill = "%s:%s:%s" % (site.id, ws, local_date(site, clock))
+    proc = spawn(api, site, "--now", str(clock + 600), "--verbose", "--throttle-ms", "5000")
+    for line in proc.stdout:
+        if line.startswith("bill " + bill):
+            break
+    proc.send_signal(signal.SIGKILL)  # the bill is made; nothing is settled yet
+    proc.wait(timeout=30)
+    proc.stdout.close()
+    proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    assert len(mongowire.find(api.stack.db_port, "bills", {"_id": bill})) == 1
+    assert not [k for k in fake.records if k[0] == customer]
+    p = run(api, site, clock + 600)
+    assert p.returncode == 0 and "early close" not in p.stdout, p.stdout + p.stderr
+    assert "settled funds=100 cloud=44 metered" in p.stdout, p.stdout
+    got = {k: v[0] for k, v in fake.records.items() if k[0] == customer}
+    assert got == {(customer, "usage", clock): 44}, got
+    assert len(mongowire.find(api.stack.db_port, "bills", {"_id": bill})) == 1
+    assert "settle " not in run(api, site, clock + 600 + HOUR).stdout
 
 
 def test_an_unknown_aliyun_push_is_resolved_at_its_route_then_offered_again(env):
