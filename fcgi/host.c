@@ -691,6 +691,7 @@ static const ec_host host_table = {
     .form_params = host_form_params,
     .query_int64 = host_query_int64,
     .batch_after_fork = ec_batch_after_fork,
+    .http_request_ca = ec_http_request_ca,
 };
 
 const ec_host *ec_host_table(void)

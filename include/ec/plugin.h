@@ -594,6 +594,12 @@ typedef struct ec_host {
      * cannot have one or this is not a batch command's process: the child must then exit
      * without touching the database. */
     int (*batch_after_fork)(void);
+
+    /* -- v1 (aws sns): outbound calls that trust a given CA bundle -- */
+    /* http_request, with the server's certificate verified against the PEM bundle `ca_file`
+     * instead of the system's CA store (NULL: the system's store, as http_request). Fetches
+     * what a party signs with (SNS's SigningCertURL) from a server a test CA may have made. */
+    int (*http_request_ca)(const ec_http_call *call, const char *ca_file, ec_http_response *out);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */

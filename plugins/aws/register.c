@@ -290,6 +290,9 @@ static int kept_answer(ec_request *req, const ec_host *h, const char *token_id, 
 static int save_registration(ec_request *req, const ec_host *h, const char *ticket, int64_t at,
                              int64_t expires_at, const resolved *r)
 {
+    /* Which customer EventBridge events about this agreement and license are (eventbridge.c). */
+    ec_status st =
+        aws_customer_refs_put(req, h, r->customer, r->aws_account, r->license_arn, r->agreement_id);
     bson_t d = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&d, "_id", ticket);
     BSON_APPEND_UTF8(&d, "customer", r->customer);
@@ -299,7 +302,8 @@ static int save_registration(ec_request *req, const ec_host *h, const char *tick
     append_optional(&d, "agreement_id", r->agreement_id);
     BSON_APPEND_INT64(&d, "at", at);
     BSON_APPEND_INT64(&d, "expires_at", expires_at);
-    ec_status st = h->db_insert(AWS_REGISTRATIONS, &d);
+    if (st == EC_OK)
+        st = h->db_insert(AWS_REGISTRATIONS, &d);
     bson_destroy(&d);
     if (st == EC_ERR_DUPLICATE)
         return refuse(req, h, 409, "token_used",
