@@ -22,15 +22,21 @@
  *                    unique insert, then plain updates: the journal and the provider's
  *                    idempotency under the bill id hold the money, so a lost update of this
  *                    summary only delays what the next pass writes again.
- *   bill_attempts    {_id: "<bill id>:<n>", holder, at (s)}: attempt n is claimed by its
- *                    unique insert before the provider is asked, so two racing runs never
- *                    offer the same attempt. A claim older than `lease_seconds` without a
- *                    recorded answer belongs to a dead run: the next attempt is offered (the
- *                    provider is idempotent under the bill id: EC_SETTLE_DONE covers "was
- *                    already settled").
+ *   bill_attempts    {_id: "<bill id>:<n>", holder, at (s), account, provider,
+ *                    cloud_account?}: attempt n is claimed by its unique insert before the
+ *                    provider is asked, so two racing runs never offer the same attempt. A
+ *                    claim older than `lease_seconds` without a recorded answer belongs to a
+ *                    dead run: the next attempt is offered (the provider is idempotent under
+ *                    the bill id: EC_SETTLE_DONE covers "was already settled"). The claim
+ *                    names the payer it was made for, and a dead run's claim pins the next
+ *                    attempts to that payer: its money may have moved (a journal entry, a
+ *                    cloud's funds entry) before the run died with no state recorded.
  *
  * A settled bill that leaves its account in arrears notifies the owner (arrears.c), and so
- * does a line above its item's high-spend threshold (alerts.c).
+ * does a line above its item's high-spend threshold (alerts.c). Both run before the bill
+ * leaves bill_pending, so a bill found settled but still pending (an operator marked it
+ * settled, or a run died in between) gets them then; each is once per bill by its own
+ * unique insert.
  *
  * Who pays is the workspace's current binding (`workspace_states`, series "<site>:<ws>": its
  * head); a bill of an unbound workspace stays pending until it is bound. A retry waits
@@ -258,9 +264,26 @@ static ec_status put_state(const ec_host *h, const char *bill_id, const char *st
     return rc;
 }
 
-/* Claims attempt n (or a later one past dead runs' claims). EC_OK: *n is ours;
- * EC_ERR_DUPLICATE: a live run is offering the bill now. */
-static ec_status claim_attempt(settle_ctx *c, ec_request *req, const char *bill_id, int64_t *n)
+/* The payer a claim of an earlier attempt pinned, into *who; 0 when it names none. */
+static int claimed_payer(const bson_t *claim, payer *who)
+{
+    const char *account = bills_doc_str(claim, "account");
+    const char *method = bills_doc_str(claim, "provider");
+    if (account == NULL || method == NULL)
+        return 0;
+    who->account = account;
+    who->method = method;
+    who->cloud = bills_doc_str(claim, "cloud_account");
+    return 1;
+}
+
+/* Claims attempt n (or a later one past dead runs' claims) for the payer *who, which the
+ * claim records: the pin holds from before the provider is asked (a run killed after the
+ * money moved but before its answer was recorded leaves no state, only its claim). A dead
+ * run's claim with a payer pins *who to that payer. EC_OK: *n is ours; EC_ERR_DUPLICATE: a
+ * live run is offering the bill now. */
+static ec_status claim_attempt(settle_ctx *c, ec_request *req, const char *bill_id, int64_t *n,
+                               payer *who)
 {
     const ec_host *h = c->st->host;
     for (int tries = 0; tries < 16; tries++, (*n)++) {
@@ -271,6 +294,10 @@ static ec_status claim_attempt(settle_ctx *c, ec_request *req, const char *bill_
         BSON_APPEND_UTF8(&doc, "_id", id);
         BSON_APPEND_UTF8(&doc, "holder", c->holder);
         BSON_APPEND_INT64(&doc, "at", c->now_s);
+        BSON_APPEND_UTF8(&doc, "account", who->account);
+        BSON_APPEND_UTF8(&doc, "provider", who->method);
+        if (who->cloud)
+            BSON_APPEND_UTF8(&doc, "cloud_account", who->cloud);
         ec_status rc = h->db_insert(BILLS_ATTEMPTS, &doc);
         bson_destroy(&doc);
         if (rc != EC_ERR_DUPLICATE)
@@ -280,6 +307,7 @@ static ec_status claim_attempt(settle_ctx *c, ec_request *req, const char *bill_
             return rc == EC_ERR_NOT_FOUND ? EC_ERR_UNAVAILABLE : rc;
         if (bills_doc_int(taken, "at") + c->st->lease_s > c->now_s)
             return EC_ERR_DUPLICATE;
+        claimed_payer(taken, who);
     }
     return EC_ERR_DUPLICATE;
 }
@@ -382,6 +410,14 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const pending_bill *
         const char *state = bills_doc_str(prev, "state");
         attempt = bills_doc_int(prev, "attempt");
         if (state && strcmp(state, "settled") == 0) {
+            /* Settled but still queued: marked settled by an operator, or a run stopped
+             * after recording it. What follows a settlement runs here (each part once per
+             * bill, by its own unique insert), then the bill leaves the queue. */
+            const char *payer_id = bills_doc_str(prev, "account");
+            if (payer_id != NULL &&
+                ((rc = bills_arrears_after_settle(c->st, req, payer_id, bill_id)) != EC_OK ||
+                 (rc = bills_alerts_after_settle(c->st, req, payer_id, bill)) != EC_OK))
+                return rc;
             rc = delete_id(h, BILLS_PENDING, bill_id);
             return rc == EC_OK ? left_pending(c, req, pb) : rc;
         }
@@ -400,22 +436,41 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const pending_bill *
     pinned_payer(prev, attempt, &who);
     const ec_provider *p = who.method ? h->provider_get(who.method) : NULL;
     const char *waiting = waiting_for(p, &who);
+    if (waiting != NULL && attempt < 1) {
+        /* A first attempt may have been claimed (and paid) by a run killed before its
+         * answer was recorded: its claim pins the payer. */
+        bson_t *first = NULL;
+        const char *first_id = h->sprintf(req, "%s:1", bill_id);
+        if (first_id == NULL)
+            return EC_ERR_INTERNAL;
+        rc = find_id(h, req, BILLS_ATTEMPTS, first_id, &first);
+        if (rc != EC_OK && rc != EC_ERR_NOT_FOUND)
+            return rc;
+        if (rc == EC_OK && claimed_payer(first, &who)) {
+            p = h->provider_get(who.method);
+            waiting = waiting_for(p, &who);
+        }
+    }
     if (waiting != NULL) {
         const char *was = prev ? bills_doc_str(prev, "detail") : NULL;
         if (prev && was && strcmp(was, waiting) == 0)
             return EC_OK; /* said already: every run need not write it again */
         return put_state(h, bill_id, "pending", &who, attempt, waiting, 0, -1, -1);
     }
-    const char *account = who.account;
-
     int64_t n = attempt + 1, start = 0;
     if (day_start(h, c->site, day, &start) < 0)
         return EC_ERR_INTERNAL;
-    rc = claim_attempt(c, req, bill_id, &n);
+    rc = claim_attempt(c, req, bill_id, &n, &who);
     if (rc == EC_ERR_DUPLICATE)
         return EC_OK; /* another run is offering it */
     if (rc != EC_OK)
         return rc;
+    /* A dead run's claim may have pinned another payer. One that cannot be offered now is
+     * recorded with this claim's number, so later runs read the pin from the state. */
+    p = h->provider_get(who.method);
+    if ((waiting = waiting_for(p, &who)) != NULL)
+        return put_state(h, bill_id, "pending", &who, n, waiting, 0, -1, -1);
+    const char *account = who.account;
     ec_settlement s = {
         .bill_id = bill_id,
         .site = c->site->id,
