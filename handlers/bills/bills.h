@@ -37,6 +37,8 @@
 
 #define BILLS_PLUGIN "bills"
 #define BILLS_USAGE "usage"
+#define BILLS_USAGE_CLOSES "usage_closes"       /* early_close.c */
+#define BILLS_USAGE_CLOSE_LOG "usage_close_log" /* early_close.c */
 #define BILLS_BILLS "bills"
 #define BILLS_LEASES "bill_leases"
 #define BILLS_DAYS "bill_days"
@@ -91,6 +93,30 @@ typedef struct bills_state {
 
 /* POST /api/v1/sites/{site}/usage */
 BILLS_HIDDEN int bills_usage_post(ec_request *req, void *state);
+
+/* ---- early_close.c: a workspace's day closed before it ends ---- */
+
+/* The last (workspace, day) a batch looked up, so a batch of one workspace's records costs
+ * one lookup per day. */
+typedef struct bills_close_cache {
+    char key[176];
+    int closed;
+} bills_close_cache;
+/* *closed: whether (site, workspace, day) was closed early (usage_closes); cache may be NULL. */
+BILLS_HIDDEN ec_status bills_closed_early(const ec_host *h, ec_request *req, const char *site,
+                                          const char *workspace, const char *day,
+                                          bills_close_cache *cache, int *closed);
+typedef struct bills_early_close {
+    char workspace[72];
+    char day[16];
+    int64_t day_no;
+    int64_t closed_at_ms;
+} bills_early_close;
+/* The site's early closes of days after `after_day` (a day number), newest logged first and
+ * each (workspace, day) once: at most max into out, *n of them. */
+BILLS_HIDDEN ec_status bills_early_closes(const ec_host *h, ec_request *req, const ec_site *site,
+                                          int64_t after_day, bills_early_close *out, size_t max,
+                                          size_t *n);
 
 /* ---- pages.c ---- */
 

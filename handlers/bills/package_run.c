@@ -13,8 +13,9 @@
  *   - else its quota left is its quota less the use recorded by its newest earlier day; its
  *     workspaces are taken in the order in force now (the head of its assignments: a change
  *     applies to every day not yet billed, never to a billed one), each only while it is
- *     still bound to the package's account; each workspace's day is rated as its bill will be
- *     (daily.h), what older packages covered is taken off, and ec_package_cover (package.h)
+ *     still bound to the package's account and its day was not closed early (its bill was
+ *     made in full before the day closed: early_close.c); each workspace's day is rated as its bill
+ * will be (daily.h), what older packages covered is taken off, and ec_package_cover (package.h)
  *     covers the lines in order, the first workspace fully, then the next. The record is
  *     inserted under its unique _id; when another run inserted it first, that one is read
  *     and used instead.
@@ -269,6 +270,12 @@ static ec_status decide(day_ctx *d, const pkg_purchase *p)
             goto out;
         if (payer == NULL || strcmp(payer, p->account) != 0)
             continue; /* no longer the package account's: its usage is not this package's */
+        int closed = 0;
+        if ((rc = bills_closed_early(h, d->req, d->site->id, ws[w], d->day, NULL, &closed)) !=
+            EC_OK)
+            goto out;
+        if (closed)
+            continue; /* billed early, in full (early_close.c): the package keeps its quota */
         if ((rc = workspace_lines(d->st, d->site, d->day, ws[w], d->v, d->g, lines, &nlines)) !=
             EC_OK)
             goto out;

@@ -22,6 +22,10 @@
  * packages' coverage of the day is decided once and recorded (package_run.c); each line then
  * bills only what the packages left of its quantity.
  *
+ * A workspace's day closed early (early_close.c: a cloud's final metering) is billed after the
+ * site's days, from the usage so far, once the close is close_margin_seconds old; its bill has
+ * the same _id and is made once like any other (the day's own billing later finds it made).
+ *
  * The rules above read host->clock_ms (the wall clock, or the test setting test_clock_file).
  * After the site's days, its pending bills are offered to their providers (settle.c); after
  * every site, the accounts' monthly bills are made (account_month.c) and the accounts in
@@ -320,6 +324,82 @@ static int each_usage(const bson_t *doc, void *arg)
     return 0;
 }
 
+/* ---- days closed early (early_close.c) ---- */
+
+#define EARLY_MAX 256
+
+/* Makes the bill of one workspace's day closed early (once: the bill's _id), or queues it
+ * again when it was made before. */
+static ec_status bill_early(run_ctx *c, ec_request *req, const bills_early_close *e)
+{
+    const ec_host *h = c->st->host;
+    char id[160];
+    snprintf(id, sizeof id, "%s:%s:%s", c->site->id, e->workspace, e->day);
+    bson_t *made = NULL;
+    ec_status rc = bills_find_id(h, req, BILLS_BILLS, id, &made);
+    if (rc == EC_OK)
+        return bills_settle_queue(c->st, c->site->id, e->workspace, id);
+    if (rc != EC_ERR_NOT_FOUND)
+        return rc;
+    snprintf(c->day, sizeof c->day, "%s", e->day);
+    c->day_no = e->day_no;
+    c->version = ec_price_version_at(c->st->prices, e->day_no);
+    if (c->version == NULL) {
+        fprintf(stderr, "bills: no price version bills %s\n", e->day);
+        return EC_ERR_INVALID;
+    }
+    pkg_coverage_free(&c->cov); /* packages never cover a day closed early */
+    c->nrecords = 0;
+    c->failed = EC_OK;
+    c->why = NULL;
+    bson_t filter = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "site", c->site->id);
+    BSON_APPEND_UTF8(&filter, "day", e->day);
+    BSON_APPEND_UTF8(&filter, "workspace", e->workspace);
+    rc = h->db_find(BILLS_USAGE, &filter, NULL, each_usage, c);
+    bson_destroy(&filter);
+    if (rc == EC_OK && c->failed == EC_OK && c->nrecords > 0) {
+        int64_t made_before = c->made;
+        c->failed = bill_workspace(c);
+        if (c->opt->verbose && c->made > made_before) /* not when a racing run made it first */
+            printf("early close %s closed_at=%lld\n", id, (long long)e->closed_at_ms);
+    }
+    c->nrecords = 0;
+    return rc != EC_OK ? rc : c->failed;
+}
+
+/* Bills the site's workspace days closed early that are not closed for the site yet (days
+ * after newest_closed), each once its close is close_margin_seconds old: then no ingest that
+ * passed the close's check is still writing. 0, or 1 when the database failed. */
+static int bill_early_closes(run_ctx *c, int64_t newest_closed)
+{
+    const ec_host *h = c->st->host;
+    bills_early_close *closes = calloc(EARLY_MAX, sizeof *closes);
+    ec_request *req = closes ? h->batch_begin() : NULL;
+    size_t n = 0;
+    ec_status rc = req ? bills_early_closes(h, req, c->site, newest_closed, closes, EARLY_MAX, &n)
+                       : EC_ERR_INTERNAL;
+    for (size_t i = 0; rc == EC_OK && i < n; i++) {
+        if (closes[i].closed_at_ms / 1000 + c->st->close_margin_s > c->opt->now_s)
+            continue; /* the next run makes it */
+        rc = bill_early(c, req, &closes[i]);
+        if (rc == EC_ERR_INVALID) {
+            fprintf(stderr, "bills: site %s: %s of %s closed early cannot be billed: %s\n",
+                    c->site->id, closes[i].day, closes[i].workspace,
+                    c->why ? c->why : "no price version");
+            rc = EC_OK; /* the others still go; this one stays for the day's billing */
+        }
+    }
+    if (rc != EC_OK)
+        fprintf(stderr, "bills: site %s: days closed early: the database failed (status %d)\n",
+                c->site->id, (int)rc);
+    if (req)
+        h->batch_end(req);
+    free(closes);
+    fflush(stdout);
+    return rc != EC_OK;
+}
+
 /* ---- days ---- */
 
 enum day_outcome { DAY_BILLED, DAY_DONE_BEFORE, DAY_BUSY, DAY_FAILED };
@@ -482,6 +562,10 @@ static int run_site(run_ctx *c)
             break; /* days are billed in order: the rest waits for this one */
         }
     }
+    /* A workspace's day closed early (a cloud's final metering) is billed now, not when the
+     * day closes, so that its settlement below reaches the cloud in time. */
+    if (c->opt->day < 0 && n > 0)
+        failed |= bill_early_closes(c, days[0]);
     /* Settlement follows the days billed, so a bill is offered after its day is complete;
      * the bills of days still held by another run wait for a later pass. */
     failed |= bills_settle_site(c->st, c->site, c->opt->now_s, c->holder, c->opt->verbose,

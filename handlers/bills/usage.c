@@ -12,12 +12,12 @@
  *   refused    status 409 `usage_conflict` (the identity was taken with another quantity or
  *              retention), or 422 with `invalid_hour`, `future_hour` (the hour starts after
  *              now), `day_closed` (the site's billing day of the hour ended more than
- *              `usage_grace_minutes` ago), `no_price_list` (no price version that early),
- *              `unknown_item`, `unknown_retention` (no price for the site's currency at that
- *              retention) or `unknown_workspace` (the site never registered it: the
- *              workspace plugin's `workspaces` registry).
- * A record is taken by one unique insert and never updated, so racing senders of the same
- * record take it once and every other answer is `duplicate`.
+ *              `usage_grace_minutes` ago, or the workspace's day was closed early for a
+ *              cloud's final metering: early_close.c), `no_price_list` (no price version that
+ * early), `unknown_item`, `unknown_retention` (no price for the site's currency at that retention)
+ * or `unknown_workspace` (the site never registered it: the workspace plugin's `workspaces`
+ * registry). A record is taken by one unique insert and never updated, so racing senders of the
+ * same record take it once and every other answer is `duplicate`.
  *
  * "Now" is host->clock_ms: the wall clock, or the test setting test_clock_file's time.
  *
@@ -143,7 +143,7 @@ static ec_status compare_taken(bills_state *st, ec_request *req, const char *id,
 /* Checks and takes one record; EC_OK with *a filled, or the database's failure. */
 static ec_status take_record(bills_state *st, ec_request *req, const ec_site *site,
                              const cJSON *rec, int64_t now_s, known_workspace *known,
-                             record_answer *a)
+                             bills_close_cache *closes, record_answer *a)
 {
     const ec_host *h = st->host;
     const char *workspace = member_str(rec, "workspace");
@@ -195,6 +195,13 @@ static ec_status take_record(bills_state *st, ec_request *req, const ec_site *si
     }
     if (rc != EC_OK)
         return rc;
+    int closed = 0;
+    if ((rc = bills_closed_early(h, req, site->id, workspace, a->day, closes, &closed)) != EC_OK)
+        return rc == EC_ERR_INVALID ? EC_ERR_INTERNAL : rc;
+    if (closed) {
+        refuse(a, 422, "day_closed");
+        return EC_OK;
+    }
 
     const char *id = h->sprintf(req, "%s:%s:%s:%s", site->id, workspace, item, hour_text);
     if (id == NULL)
@@ -255,11 +262,12 @@ int bills_usage_post(ec_request *req, void *state)
     int64_t now_s = h->clock_ms() / 1000; /* the rules' clock: a test may set it */
     int index = 0;
     known_workspace known = {""};
+    bills_close_cache closes = {"", 0};
     const cJSON *rec;
     cJSON_ArrayForEach(rec, records)
     {
         record_answer a;
-        ec_status rc = take_record(st, req, site, rec, now_s, &known, &a);
+        ec_status rc = take_record(st, req, site, rec, now_s, &known, &closes, &a);
         if (rc != EC_OK) {
             cJSON_Delete(out);
             h->log(EC_LOG_WARN, BILLS_PLUGIN, "usage of site %s stopped at record %d (status %d)",

@@ -43,14 +43,23 @@ static cJSON *render_cloud(ec_request *req, const ec_host *h, const bson_t *doc)
             if (BSON_ITER_HOLDS_UTF8(&in))
                 cJSON_AddItemToArray(sites, cJSON_CreateString(bson_iter_utf8(&in, NULL)));
     h->json_add_int64(o, "bound_at", ws_bson_int(doc, "bound_at"));
-    bson_t *gone = NULL;
-    ec_status st = id ? ws_find_id(req, h, WS_CANCELLATIONS, id, &gone) : EC_ERR_NOT_FOUND;
-    cJSON_AddStringToObject(o, "subscription", st == EC_OK ? "cancelled" : "active");
-    if (st == EC_OK)
-        h->json_add_int64(o, "cancelled_at", ws_bson_int(gone, "at"));
+    int64_t cancelled = 0;
+    if (id != NULL && ws_cloud_cancelled_at(req, h, id, &cancelled) != EC_OK) {
+        cJSON_Delete(o);
+        return NULL; /* the caller answers 503 */
+    }
+    cJSON_AddStringToObject(o, "subscription", cancelled > 0 ? "cancelled" : "active");
+    if (cancelled > 0)
+        h->json_add_int64(o, "cancelled_at", cancelled);
     else
         cJSON_AddNullToObject(o, "cancelled_at");
     return o;
+}
+
+static int reply_cloud(ec_request *req, const ec_host *h, int status, const bson_t *doc)
+{
+    cJSON *shown = render_cloud(req, h, doc);
+    return shown ? h->reply_json(req, status, shown) : h->reply_db_error(req, EC_ERR_UNAVAILABLE);
 }
 
 int ws_clouds_list(ec_request *req, void *state)
@@ -74,8 +83,14 @@ int ws_clouds_list(ec_request *req, void *state)
             return h->reply_db_error(req, st);
         }
         const char *owner = ws_bson_str(doc, "account");
-        if (owner != NULL && strcmp(owner, account) == 0 && ws_bson_int(doc, "member_n") == n)
-            cJSON_AddItemToArray(list, render_cloud(req, h, doc));
+        if (owner == NULL || strcmp(owner, account) != 0 || ws_bson_int(doc, "member_n") != n)
+            continue;
+        cJSON *shown = render_cloud(req, h, doc);
+        if (shown == NULL) {
+            cJSON_Delete(out);
+            return h->reply_db_error(req, EC_ERR_UNAVAILABLE);
+        }
+        cJSON_AddItemToArray(list, shown);
     }
     return h->reply_json(req, 200, out);
 }
@@ -113,7 +128,10 @@ int ws_cloud_bind(ec_request *req, void *state)
     if (rc != 0)
         return rc;
     const char *refusal = "the provider cannot bind cloud accounts yet";
-    if (p->validate_account == NULL || p->validate_account(req, external, params, &refusal) != 0)
+    int valid = p->validate_account ? p->validate_account(req, external, params, &refusal) : -1;
+    if (valid == -2)
+        return h->reply_db_error(req, EC_ERR_UNAVAILABLE);
+    if (valid != 0)
         return h->reply_error(req, 400, "cloud_account_refused", "%s", refusal);
     const char *id = h->sprintf(req, "%s:%s", provider, external);
     bson_t *doc = NULL;
@@ -121,7 +139,7 @@ int ws_cloud_bind(ec_request *req, void *state)
     if (st == EC_OK) {
         const char *owner = ws_bson_str(doc, "account");
         if (owner != NULL && strcmp(owner, account) == 0)
-            return h->reply_json(req, 200, render_cloud(req, h, doc));
+            return reply_cloud(req, h, 200, doc);
         return h->reply_error(req, 409, "cloud_account_taken",
                               "the cloud account is bound to another account");
     }
@@ -159,7 +177,7 @@ int ws_cloud_bind(ec_request *req, void *state)
                               "the cloud account is bound to another account");
     if (st != EC_OK || (st = ws_find_id(req, h, WS_CLOUDS, id, &doc)) != EC_OK)
         return ws_unavailable(req, h, st);
-    return h->reply_json(req, 201, render_cloud(req, h, doc));
+    return reply_cloud(req, h, 201, doc);
 }
 
 /* Whether one of the account's live workspaces settles through `cloud`. */

@@ -92,12 +92,13 @@ static int check_cloud(ec_request *req, const ec_host *h, const char *account, c
     if (!usable)
         return h->reply_error(req, 409, "cloud_account_not_usable",
                               "the cloud account may not settle workspaces of this site");
-    bson_t *gone = NULL;
-    st = ws_find_id(req, h, WS_CANCELLATIONS, cloud, &gone);
-    if (st == EC_OK)
+    int64_t cancelled = 0;
+    if ((st = ws_cloud_cancelled_at(req, h, cloud, &cancelled)) != EC_OK)
+        return h->reply_db_error(req, st);
+    if (cancelled > 0)
         return h->reply_error(req, 409, "cloud_account_cancelled",
                               "the cloud account's subscription is cancelled");
-    return st == EC_ERR_NOT_FOUND ? 0 : h->reply_db_error(req, st);
+    return 0;
 }
 
 static void release_month(const ec_host *h, const char *id)

@@ -137,18 +137,36 @@ ec_status ws_state_put(ec_request *req, const ec_host *h, const char *site, cons
     return st;
 }
 
+ec_status ws_cloud_cancelled_at(ec_request *req, const ec_host *h, const char *cloud, int64_t *at)
+{
+    *at = 0;
+    bson_t *doc = NULL;
+    ec_status st = ws_find_id(req, h, WS_CANCELLATIONS, cloud, &doc);
+    if (st != EC_OK)
+        return st == EC_ERR_NOT_FOUND ? EC_OK : st;
+    int64_t cancelled = ws_bson_int(doc, "at") > 0 ? ws_bson_int(doc, "at") : 1, head = 0;
+    if ((st = h->gapless_head(WS_SUBSCRIPTIONS, cloud, &head)) != EC_OK)
+        return st;
+    if (head > 0) {
+        bson_t *event = NULL;
+        if ((st = h->gapless_get(req, WS_SUBSCRIPTIONS, cloud, head, &event)) != EC_OK)
+            return st == EC_ERR_NOT_FOUND ? EC_ERR_UNAVAILABLE : st; /* a head that vanished */
+        const char *state = ws_bson_str(event, "state");
+        if (state != NULL && strcmp(state, "active") == 0)
+            return EC_OK; /* subscribed again after the cancellation */
+        if (ws_bson_int(event, "since") > 0)
+            cancelled = ws_bson_int(event, "since");
+    }
+    *at = cancelled;
+    return EC_OK;
+}
+
 ec_status ws_cancelled_at(ec_request *req, const ec_host *h, const ws_state *s, int64_t *at)
 {
     *at = 0;
     if (s->account == NULL || s->cloud_account == NULL)
         return EC_OK;
-    bson_t *doc = NULL;
-    ec_status st = ws_find_id(req, h, WS_CANCELLATIONS, s->cloud_account, &doc);
-    if (st == EC_ERR_NOT_FOUND)
-        return EC_OK;
-    if (st == EC_OK)
-        *at = ws_bson_int(doc, "at") > 0 ? ws_bson_int(doc, "at") : 1;
-    return st;
+    return ws_cloud_cancelled_at(req, h, s->cloud_account, at);
 }
 
 ec_status ws_locked_at(ec_request *req, const ec_host *h, const ws_state *s, int64_t *at)

@@ -17,6 +17,9 @@
  *   `cloud_accounts`      {_id "<provider>:<external id>"}: bound to one account at a time;
  *   `account_clouds`      series "<account>": memberships of cloud accounts;
  *   `cloud_cancellations` {_id "<provider>:<external id>"}: written by the provider plugin;
+ *   `cloud_subscription_events` series "<provider>:<external id>": read only: a provider
+ *                         whose customers may subscribe again after a cancellation keeps
+ *                         the subscription's events there; the head's `state` is current;
  *   `cloud_unbinds`       {_id cloud account, at}: an unbind in progress (see clouds.c);
  *   `site_overrides`      {_id account}: an operator lifted the site restriction;
  *   `bills_unsettled`     {_id "<site>:<ws>"}: read only: the bills work keeps a pointer
@@ -48,6 +51,7 @@
 #define WS_CLOUDS "cloud_accounts"
 #define WS_CLOUD_MEMBERS "account_clouds"
 #define WS_CANCELLATIONS "cloud_cancellations"
+#define WS_SUBSCRIPTIONS "cloud_subscription_events"
 #define WS_CLOUD_UNBINDS "cloud_unbinds"
 #define WS_OVERRIDES "site_overrides"
 #define WS_UNSETTLED "bills_unsettled"
@@ -100,6 +104,11 @@ WS_HIDDEN ec_status ws_state_get(ec_request *req, const ec_host *h, const char *
 WS_HIDDEN ec_status ws_state_put(ec_request *req, const ec_host *h, const char *site,
                                  const char *ws, const ws_state *next, const char *kind,
                                  const char *from, const char *to);
+/* The time (ms) the cloud account's subscription was cancelled, 0 when it is current: a
+ * `cloud_cancellations` document, unless the head of its `cloud_subscription_events` series
+ * says the customer subscribed again (at most three _id lookups). */
+WS_HIDDEN ec_status ws_cloud_cancelled_at(ec_request *req, const ec_host *h, const char *cloud,
+                                          int64_t *at);
 /* The time (ms) the state's cloud subscription was cancelled, 0 when not (or no cloud). */
 WS_HIDDEN ec_status ws_cancelled_at(ec_request *req, const ec_host *h, const ws_state *s,
                                     int64_t *at);

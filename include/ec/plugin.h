@@ -321,7 +321,9 @@ typedef struct ec_provider {
      * from the enterprise account itself (guance). */
     int cloud;
     /* Checks a cloud account an owner binds (external_id, and the body's `params` object or
-     * NULL). 0: accepted; -1: refused with *refusal (a short reason for the client).
+     * NULL). 0: accepted; -1: refused with *refusal (a short reason for the client);
+     * -2: it could not be checked now (the database or the cloud is unavailable): the bind
+     * is answered 503 and changes nothing.
      * NULL: the provider has no binding flow yet and every bind is refused. */
     int (*validate_account)(ec_request *req, const char *external_id, const cJSON *params,
                             const char **refusal);

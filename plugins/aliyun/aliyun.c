@@ -216,7 +216,7 @@ static int validate_account(ec_request *req, const char *external_id, const cJSO
     ec_status st = find_instance(req, h, external_id, &doc);
     if (st != EC_OK && st != EC_ERR_NOT_FOUND) {
         *refusal = "the instance cannot be checked now; try again";
-        return -1;
+        return -2;
     }
     const char *owner = st == EC_OK ? aliyun_doc_str(doc, "ali_uid") : NULL;
     if (owner == NULL || strcmp(owner, uid->valuestring) != 0) {

@@ -5,8 +5,12 @@
  *
  * The record is derived from the bill only (customer = the bound cloud account's
  * CustomerIdentifier, the configured dimension, quantity = the remainder in minor units,
- * timestamp = the last second of the bill's day), so a retry sends an identical record and
+ * timestamp = the last second of the bill's day, or the time the day was closed early for the
+ * final metering, final_usage.c: a fact of the bill that never changes), so a retry sends an
+ * identical record and
  * AWS's de-duplication makes it count once. Hence a lost answer is RETRY, not UNKNOWN.
+ * A bill whose day began after the customer's subscription ended (subscription.c) is FAILED
+ * `customer_unsubscribed` without a call: AWS would refuse it, and the day is not AWS's.
  *   Success                          → EC_SETTLE_DONE
  *   CustomerNotSubscribed            → EC_SETTLE_FAILED
  *   DuplicateRecord (another quantity for the same record) → EC_SETTLE_FAILED, a conflict
@@ -141,11 +145,22 @@ static int aws_settle(ec_request *req, const ec_settlement *s, const char **deta
         *detail = "nothing to meter";
         return EC_SETTLE_DONE;
     }
+    int64_t timestamp_s = 0;
+    int ended = 0;
+    if (aws_record_time(req, h, s, &timestamp_s) != EC_OK ||
+        aws_subscription_ended_by(req, h, s->cloud_account, s->bill_time_ms, &ended) != EC_OK) {
+        *detail = "the database failed: offered again later";
+        return EC_SETTLE_RETRY;
+    }
+    if (ended) { /* a day that began after unsubscribe-success: AWS would not take it */
+        *detail = "customer_unsubscribed: the AWS subscription ended before this bill's day";
+        return EC_SETTLE_FAILED;
+    }
     cJSON *body = cJSON_CreateObject(), *records = cJSON_CreateArray(), *r = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "ProductCode", a->product_code);
     cJSON_AddItemToObject(body, "UsageRecords", records);
     cJSON_AddItemToArray(records, r);
-    h->json_add_int64(r, "Timestamp", s->bill_time_ms / 1000 + 86399);
+    h->json_add_int64(r, "Timestamp", timestamp_s);
     cJSON_AddStringToObject(r, "CustomerIdentifier", s->cloud_account);
     cJSON_AddStringToObject(r, "Dimension", a->dimension);
     h->json_add_int64(r, "Quantity", s->amount);

@@ -8,6 +8,9 @@
  *
  * Collections (every lookup is by _id):
  *   aws_tokens          {_id: sha256 of a registration token, at}: a token is resolved once
+ *   aws_token_answers   {_id: sha256 of the token, ticket, customer, aws_account,
+ *                        product_code, license_arn?, agreement_id?, at, expires_at}: what
+ *                        ResolveCustomer answered, kept until the registration is saved
  *   aws_registrations   {_id: ticket, customer, aws_account, product_code, license_arn?,
  *                        agreement_id?, at, expires_at}: a resolved registration waiting for
  *                        an owner to claim it
@@ -17,6 +20,10 @@
  *   aws_notifications   {_id: "sns:<MessageId>" | "sqs:<MessageId>", state, action?,
  *                        customer?, product_code?, at, body?}: each notification once
  *   cloud_cancellations {_id: "aws:<CustomerIdentifier>", at, action}: unsubscribe-success
+ *   usage_closes, usage_close_log: a workspace's day closed early for the final metering
+ *                        (final_usage.c; the bills plugin's handlers/bills/early_close.c)
+ *   cloud_subscription_events  series "aws:<CustomerIdentifier>": the subscription's events
+ *                        and the state after each (subscription.c)
  *   aws_customer_refs   {_id: "agreement:<AgreementId>" | "license:<LicenseArn>" |
  *                        "account:<CustomerAWSAccountId>", customer, at}: which customer an
  *                        EventBridge event is about (written at registration, first wins)
@@ -31,9 +38,13 @@
 #define AWS_PLUGIN "aws"
 #define AWS_TOKENS "aws_tokens"
 #define AWS_REGISTRATIONS "aws_registrations"
+#define AWS_TOKEN_ANSWERS "aws_token_answers"
 #define AWS_CUSTOMERS "aws_customers"
 #define AWS_NOTIFICATIONS "aws_notifications"
 #define AWS_CANCELLATIONS "cloud_cancellations"
+#define AWS_SUBSCRIPTIONS "cloud_subscription_events"
+#define AWS_USAGE_CLOSES "usage_closes"       /* the bills plugin's early closes */
+#define AWS_USAGE_CLOSE_LOG "usage_close_log" /* (handlers/bills/early_close.c) */
 #define AWS_CUSTOMER_REFS "aws_customer_refs"
 
 typedef struct aws_sns aws_sns; /* sns.c: SNS settings and the certificate cache */
@@ -91,6 +102,29 @@ int aws_claim(ec_request *req, void *state);
 int aws_validate_account(ec_request *req, const char *external_id, const cJSON *params,
                          const char **refusal);
 
+/* subscription.c */
+/* "2026-11-26T17:00:00.000Z" (SNS's Timestamp) as Unix ms, or -1. */
+int64_t aws_notice_time_ms(const char *iso);
+/* Adds one event of the customer's subscription (cancelled 1: it ended; 0: it began), at the
+ * cloud's time event_at (ms), from `source` (a notification or registration id), and derives
+ * the state; *now_cancelled (may be NULL) gets the state after it. */
+ec_status aws_subscription_event(ec_request *req, const ec_host *h, const char *customer,
+                                 int cancelled, int64_t event_at, const char *source,
+                                 int *now_cancelled);
+/* *ended: the customer's subscription is cancelled now, by an event at or before at_ms. */
+ec_status aws_subscription_ended_by(ec_request *req, const ec_host *h, const char *customer,
+                                    int64_t at_ms, int *ended);
+
+/* final_usage.c */
+/* unsubscribe-pending: closes the day of event_at_ms and the day before for every workspace
+ * that settles through the customer now. */
+ec_status aws_close_final_days(ec_request *req, const ec_host *h, const char *customer,
+                               int64_t event_at_ms, const char *source);
+/* The Timestamp of a bill's record: its day's last second, or the time its day was closed
+ * early when that is sooner. */
+ec_status aws_record_time(ec_request *req, const ec_host *h, const ec_settlement *s,
+                          int64_t *timestamp_s);
+
 /* sqs.c: `ecctl aws poll` (and the scheduler's `run`): one run over the queue. Exit 0 when
  * every received message was handled, 1 when SQS or the database failed (what was not
  * handled stays in the queue for the next run). */
@@ -111,6 +145,8 @@ typedef struct aws_message {
     const char *customer;  /* CustomerIdentifier */
     const char *product, *offer; /* NULL when the message has none */
     const char *why;             /* REJECTED, DEFERRED, SETTLED: why (static or arena) */
+    int64_t sent_at; /* the cloud's time of it (ms): the SNS envelope's signed Timestamp, the
+                        EventBridge event's time; -1 for a raw notification */
 } aws_message;
 /* Reads, authenticates and classifies a message body into *m (strings in the arena). 0, or -1
  * when the database failed (nothing to delete: the run stops and the message comes back). */

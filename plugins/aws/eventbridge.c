@@ -198,6 +198,8 @@ int aws_eventbridge_read(ec_request *req, const aws_state *a, const cJSON *event
     if (aws_customer_refs_put(req, h, customer, NULL, license, agreement) != EC_OK)
         return -1;
     m->kind = AWS_MESSAGE_NOTICE;
+    m->sent_at =
+        aws_notice_time_ms(aws_short_text(cJSON_GetObjectItemCaseSensitive(event, "time")));
     m->action = action;
     m->customer = h->strdup(req, customer);
     m->product = product ? h->strdup(req, product) : NULL;

@@ -85,6 +85,8 @@ static void read_envelope(ec_request *req, const aws_state *a, const cJSON *enve
             aws_short_text(cJSON_GetObjectItemCaseSensitive(envelope, "MessageId"));
         if (sns_id != NULL)
             m->record_id = h->sprintf(req, "sns:%s", sns_id);
+        m->sent_at = aws_notice_time_ms(
+            aws_short_text(cJSON_GetObjectItemCaseSensitive(envelope, "Timestamp")));
     }
 }
 
@@ -111,6 +113,7 @@ int aws_message_read(ec_request *req, const aws_state *a, const char *sqs_id, co
     memset(m, 0, sizeof *m);
     m->kind = AWS_MESSAGE_MALFORMED;
     m->record_id = h->sprintf(req, "sqs:%s", sqs_id);
+    m->sent_at = -1;
     cJSON *root = cJSON_Parse(body);
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "Type");
     const cJSON *message = cJSON_GetObjectItemCaseSensitive(root, "Message");

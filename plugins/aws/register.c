@@ -10,17 +10,27 @@
  *   POST /api/v1/providers/aws/customers {ticket} (an owner's session) claims the ticket's
  *        customer for the caller's account: a unique insert of aws_customers by
  *        CustomerIdentifier, so a customer is one account's; the holder claiming again gets
- *        the same answer.
+ *        the same answer. A registration of the customer with a new agreement (the customer
+ *        bought again) claimed by its holder is an event `subscribed` of the customer's
+ *        subscription (subscription.c), so it lifts an older cancellation.
  *   validate_account (POST /api/v1/cloud-accounts with provider "aws"): the external id is a
  *        CustomerIdentifier that the binding account claimed.
  *
  * The form POST never binds by itself, even with a session cookie: it comes cross-site from
  * AWS and cannot carry the CSRF header, so the account is chosen by the owner's claim.
  *
+ * The token's steps, each kept before the next: the claim (aws_tokens, a unique insert before
+ * calling out), ResolveCustomer, its answer with the ticket to be (aws_token_answers {_id
+ * token hash}, a unique insert), the registration (aws_registrations {_id ticket}, a unique
+ * insert). The same token posted again finds its claim: with an answer kept and no
+ * registration yet, it finishes the registration under the same ticket without asking AWS
+ * again; with the registration made, or no answer kept (another request holds the claim), it
+ * is 409 token_used.
+ *
  * Failure: nothing is kept for a refused token (its claim is taken back, so a retry asks AWS
  * again, which then answers for itself); AWS not answering is 503; a database failure is 503.
- * A token AWS resolved whose registration could not then be written is spent (the buyer
- * starts again from AWS Marketplace).
+ * A resolved answer that could not be kept releases the claim (best effort) so a retry asks
+ * AWS again; a registration that could not be saved is finished by the same token's retry.
  */
 #include "plugins/aws/aws.h"
 
@@ -220,6 +230,94 @@ static int reply_registration(ec_request *req, const ec_host *h, const char *tic
     return h->reply_json(req, 201, o);
 }
 
+/* Keeps ResolveCustomer's answer under the token, with the ticket the registration will
+ * have: a unique insert (only the token's claimer writes it). */
+static ec_status keep_answer(const ec_host *h, const char *token_id, const char *ticket,
+                             int64_t now, int64_t expires_at, const resolved *r)
+{
+    bson_t d = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&d, "_id", token_id);
+    BSON_APPEND_UTF8(&d, "ticket", ticket);
+    BSON_APPEND_UTF8(&d, "customer", r->customer);
+    append_optional(&d, "aws_account", r->aws_account);
+    BSON_APPEND_UTF8(&d, "product_code", r->product_code);
+    append_optional(&d, "license_arn", r->license_arn);
+    append_optional(&d, "agreement_id", r->agreement_id);
+    BSON_APPEND_INT64(&d, "at", now);
+    BSON_APPEND_INT64(&d, "expires_at", expires_at);
+    ec_status st = h->db_insert(AWS_TOKEN_ANSWERS, &d);
+    bson_destroy(&d);
+    return st;
+}
+
+/* The answer kept for a claimed token: 0 with *r, *ticket and the times; or the status
+ * already replied (the token was used, or its answer is not kept: another request holds
+ * the claim, or AWS's answer could not be kept). */
+static int kept_answer(ec_request *req, const ec_host *h, const char *token_id, resolved *r,
+                       const char **ticket, int64_t *at, int64_t *expires_at)
+{
+    bson_t f = BSON_INITIALIZER, *doc = NULL;
+    BSON_APPEND_UTF8(&f, "_id", token_id);
+    ec_status st = h->db_find_one(req, AWS_TOKEN_ANSWERS, &f, NULL, &doc);
+    bson_destroy(&f);
+    if (st == EC_ERR_NOT_FOUND)
+        return refuse(req, h, 409, "token_used",
+                      "this registration token was already used: start again from AWS "
+                      "Marketplace");
+    if (st != EC_OK)
+        return refuse(req, h, 503, "service_unavailable",
+                      "the database is unavailable; retry later");
+    bson_iter_t it;
+    *at = bson_iter_init_find(&it, doc, "at") ? bson_iter_as_int64(&it) : 0;
+    *expires_at = bson_iter_init_find(&it, doc, "expires_at") ? bson_iter_as_int64(&it) : 0;
+    *ticket = aws_doc_str(doc, "ticket");
+    r->customer = aws_doc_str(doc, "customer");
+    r->aws_account = aws_doc_str(doc, "aws_account");
+    r->product_code = aws_doc_str(doc, "product_code");
+    r->license_arn = aws_doc_str(doc, "license_arn");
+    r->agreement_id = aws_doc_str(doc, "agreement_id");
+    if (*ticket == NULL || r->customer == NULL || r->product_code == NULL)
+        return refuse(req, h, 503, "service_unavailable", "the registration is unreadable");
+    if (h->clock_ms() >= *expires_at)
+        return refuse(req, h, 400, "expired_token",
+                      "the registration token has expired or was used: start again from AWS "
+                      "Marketplace");
+    return 0;
+}
+
+/* The registration under the ticket (the last step; a retry of the token comes here with
+ * the kept answer): 201, or 409 when the ticket was already registered, or 503. */
+static int save_registration(ec_request *req, const ec_host *h, const char *ticket, int64_t at,
+                             int64_t expires_at, const resolved *r)
+{
+    /* Which customer EventBridge events about this agreement and license are (eventbridge.c). */
+    ec_status st =
+        aws_customer_refs_put(req, h, r->customer, r->aws_account, r->license_arn, r->agreement_id);
+    bson_t d = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&d, "_id", ticket);
+    BSON_APPEND_UTF8(&d, "customer", r->customer);
+    append_optional(&d, "aws_account", r->aws_account);
+    BSON_APPEND_UTF8(&d, "product_code", r->product_code);
+    append_optional(&d, "license_arn", r->license_arn);
+    append_optional(&d, "agreement_id", r->agreement_id);
+    BSON_APPEND_INT64(&d, "at", at);
+    BSON_APPEND_INT64(&d, "expires_at", expires_at);
+    if (st == EC_OK)
+        st = h->db_insert(AWS_REGISTRATIONS, &d);
+    bson_destroy(&d);
+    if (st == EC_ERR_DUPLICATE)
+        return refuse(req, h, 409, "token_used",
+                      "this registration token was already used: start again from AWS "
+                      "Marketplace");
+    if (st != EC_OK) {
+        h->log(EC_LOG_WARN, AWS_PLUGIN,
+               "a resolved registration was not saved: the same token finishes it later");
+        return refuse(req, h, 503, "service_unavailable",
+                      "the database is unavailable; retry the registration");
+    }
+    return reply_registration(req, h, ticket, expires_at, r);
+}
+
 int aws_register(ec_request *req, void *state)
 {
     aws_state *a = state;
@@ -242,15 +340,17 @@ int aws_register(ec_request *req, void *state)
     const char *id = token_id(req, h, token);
     if (id == NULL)
         return 500;
+    resolved r = {0};
+    const char *ticket = NULL;
+    int64_t now = 0, expires_at = 0;
     ec_status st = claim_token(h, id);
-    if (st == EC_ERR_DUPLICATE)
-        return refuse(req, h, 409, "token_used",
-                      "this registration token was already used: start again from AWS "
-                      "Marketplace");
+    if (st == EC_ERR_DUPLICATE) { /* used, or resolved and not yet registered */
+        int rc = kept_answer(req, h, id, &r, &ticket, &now, &expires_at);
+        return rc != 0 ? rc : save_registration(req, h, ticket, now, expires_at, &r);
+    }
     if (st != EC_OK)
         return refuse(req, h, 503, "service_unavailable",
                       "the database is unavailable; retry later");
-    resolved r = {0};
     int rc = resolve(req, a, token, &r);
     if (rc == 0 && strcmp(r.product_code, a->product_code) != 0) {
         h->log(EC_LOG_WARN, AWS_PLUGIN, "a registration for another product was refused");
@@ -261,32 +361,19 @@ int aws_register(ec_request *req, void *state)
         release_token(h, id);
         return rc;
     }
-    const char *ticket = h->random_hex(req, 24);
-    if (ticket == NULL)
+    if ((ticket = h->random_hex(req, 24)) == NULL)
         return 500;
-    /* Which customer EventBridge events about this agreement and license are (eventbridge.c). */
-    st = aws_customer_refs_put(req, h, r.customer, r.aws_account, r.license_arn, r.agreement_id);
-    int64_t now = h->clock_ms(), expires_at = now + a->ticket_ttl_s * 1000;
-    bson_t d = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&d, "_id", ticket);
-    BSON_APPEND_UTF8(&d, "customer", r.customer);
-    append_optional(&d, "aws_account", r.aws_account);
-    BSON_APPEND_UTF8(&d, "product_code", r.product_code);
-    append_optional(&d, "license_arn", r.license_arn);
-    append_optional(&d, "agreement_id", r.agreement_id);
-    BSON_APPEND_INT64(&d, "at", now);
-    BSON_APPEND_INT64(&d, "expires_at", expires_at);
-    if (st == EC_OK)
-        st = h->db_insert(AWS_REGISTRATIONS, &d);
-    bson_destroy(&d);
-    if (st != EC_OK) {
+    now = h->clock_ms();
+    expires_at = now + a->ticket_ttl_s * 1000;
+    if (keep_answer(h, id, ticket, now, expires_at, &r) != EC_OK) {
         h->log(EC_LOG_ERROR, AWS_PLUGIN,
-               "a resolved registration was not kept: the buyer "
-               "starts again from AWS Marketplace");
+               "a resolved registration was not kept: the token is released for AWS to "
+               "answer again");
+        release_token(h, id);
         return refuse(req, h, 503, "service_unavailable",
                       "the database is unavailable; start again from AWS Marketplace");
     }
-    return reply_registration(req, h, ticket, expires_at, &r);
+    return save_registration(req, h, ticket, now, expires_at, &r);
 }
 
 /* ---- the owner's claim ------------------------------------------------------------------- */
@@ -317,6 +404,35 @@ static int reply_customer(ec_request *req, const ec_host *h, int status, const b
     if (bson_iter_init_find(&it, doc, "claimed_at") && BSON_ITER_HOLDS_INT64(&it))
         h->json_add_int64(o, "claimed_at", bson_iter_int64(&it));
     return h->reply_json(req, status, o);
+}
+
+/* The holder claims a registration of its customer again: when it carries another agreement
+ * than the customer's, the customer bought again, which is an event `subscribed` at the
+ * registration's time (subscription.c: it lifts a cancellation older than it), and the
+ * customer shows the new agreement (a plain update of a shown fact). */
+static ec_status new_agreement(ec_request *req, const ec_host *h, const char *customer,
+                               const bson_t *reg, const bson_t *held, const char *ticket)
+{
+    const char *agreement = aws_doc_str(reg, "agreement_id");
+    const char *before = aws_doc_str(held, "agreement_id");
+    if (agreement == NULL || (before != NULL && strcmp(agreement, before) == 0))
+        return EC_OK;
+    bson_iter_t it;
+    int64_t at = bson_iter_init_find(&it, reg, "at") ? bson_iter_as_int64(&it) : h->clock_ms();
+    ec_status st = aws_subscription_event(req, h, customer, 0, at,
+                                          h->sprintf(req, "registration:%s", ticket), NULL);
+    if (st != EC_OK)
+        return st;
+    h->log(EC_LOG_INFO, AWS_PLUGIN, "customer %s: a new agreement", customer);
+    bson_t f = BSON_INITIALIZER, u = BSON_INITIALIZER, set;
+    BSON_APPEND_UTF8(&f, "_id", customer);
+    BSON_APPEND_DOCUMENT_BEGIN(&u, "$set", &set);
+    BSON_APPEND_UTF8(&set, "agreement_id", agreement);
+    bson_append_document_end(&u, &set);
+    st = h->db_update(AWS_CUSTOMERS, &f, &u, 0, NULL);
+    bson_destroy(&f);
+    bson_destroy(&u);
+    return st;
 }
 
 int aws_claim(ec_request *req, void *state)
@@ -364,6 +480,8 @@ int aws_claim(ec_request *req, void *state)
     if (holder == NULL || strcmp(holder, account) != 0)
         return h->reply_error(req, 409, "customer_taken",
                               "this AWS Marketplace customer belongs to another account");
+    if ((st = new_agreement(req, h, customer, reg, held, t->valuestring)) != EC_OK)
+        return h->reply_db_error(req, st);
     return reply_customer(req, h, 200, held);
 }
 
@@ -384,7 +502,7 @@ int aws_validate_account(ec_request *req, const char *external_id, const cJSON *
     ec_status st = find_by_id(req, h, AWS_CUSTOMERS, external_id, &doc);
     if (st != EC_OK && st != EC_ERR_NOT_FOUND) {
         *refusal = "the customer cannot be checked now; try again";
-        return -1;
+        return -2;
     }
     const char *holder = st == EC_OK ? aws_doc_str(doc, "account") : NULL;
     if (holder == NULL || strcmp(holder, s->account_id) != 0) {

@@ -15,11 +15,15 @@
  *   2. is recorded by a unique insert in aws_notifications under "sns:<SNS MessageId>" (the
  *      same for every copy SNS delivers), "eb:<event id>" or "sqs:<SQS MessageId>" before
  *      anything is done: a copy whose record is finished is only deleted;
- *   3. acts: unsubscribe-success inserts cloud_cancellations {_id "aws:<customer>"} (once;
- *      the workspaces settling through that customer are locked); every known action also
- *      notes itself on the customer (aws_customers.subscription, a plain update of a shown
- *      fact); subscribe-success, subscribe-fail, unsubscribe-pending and entitlement-updated
- *      are recorded only;
+ *   3. acts: unsubscribe-success and subscribe-success add an event, at the message's own
+ *      time (the SNS Timestamp, the EventBridge time), to the customer's subscription series
+ *      (subscription.c: the latest event decides, so a customer may subscribe again, and
+ *      out-of-order copies end the same); unsubscribe-pending closes the customer's
+ *      workspaces' days early for their final metering (final_usage.c); unsubscribe-success
+ *      then inserts cloud_cancellations {_id "aws:<customer>"} (once; the workspaces settling
+ *      through that customer are locked while the series says cancelled); every known action
+ *      also notes itself on the customer (aws_customers.subscription, a plain update of a
+ *      shown fact); subscribe-fail and entitlement-updated are recorded only;
  *   4. is deleted from the queue (DeleteMessage), and its record marked done.
  * A message that is not a notification (not JSON, no action, no customer) is recorded as
  * malformed and deleted, so it never comes back; one of another product is recorded as
@@ -130,10 +134,28 @@ static ec_status set_fields(const ec_host *h, const char *collection, const char
     return st;
 }
 
-/* What a notification does; every step may run again (a copy after a failure). */
+/* What a notification does; every step may run again (a copy after a failure).
+ * unsubscribe-success and subscribe-success are events of the customer's subscription
+ * (subscription.c), at the time SNS sent them: the latest decides, whatever the order they
+ * are processed in. A cancellation is then also reported in cloud_cancellations (once), which
+ * tells the workspaces to look at the subscription's events. */
 static ec_status act(ec_request *req, const ec_host *h, const notice *n)
 {
-    if (strcmp(n->action, "unsubscribe-success") == 0) {
+    int cancels = strcmp(n->action, "unsubscribe-success") == 0;
+    if (cancels || strcmp(n->action, "subscribe-success") == 0) {
+        int64_t event_at = n->sent_at >= 0 ? n->sent_at : h->clock_ms();
+        ec_status st =
+            aws_subscription_event(req, h, n->customer, cancels, event_at, n->record_id, NULL);
+        if (st != EC_OK)
+            return st;
+    }
+    if (strcmp(n->action, "unsubscribe-pending") == 0) {
+        int64_t event_at = n->sent_at >= 0 ? n->sent_at : h->clock_ms();
+        ec_status st = aws_close_final_days(req, h, n->customer, event_at, n->record_id);
+        if (st != EC_OK)
+            return st;
+    }
+    if (cancels) {
         bson_t d = BSON_INITIALIZER;
         BSON_APPEND_UTF8(&d, "_id", h->sprintf(req, "aws:%s", n->customer));
         BSON_APPEND_INT64(&d, "at", h->clock_ms());

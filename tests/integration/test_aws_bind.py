@@ -10,6 +10,7 @@ messages for the next poll. Both fakes check every SigV4 signature with botocore
 
 import concurrent.futures as cf
 import os
+import sqlite3
 import sys
 import time
 import uuid
@@ -436,6 +437,201 @@ def test_a_signature_aws_refuses_is_an_error_and_keeps_the_messages(world):
     assert rc == 0 and counts["processed"] == 1, out
 
 
+# ---- subscribing again -----------------------------------------------------------------------
+
+def notify_at(world, unix_s, action, customer):
+    """Queues a notification whose SNS Timestamp is unix_s."""
+    saved, world.sqs.now = world.sqs.now, unix_s
+    try:
+        return world.sqs.notify(action, customer, world.market.product_code)
+    finally:
+        world.sqs.now = saved
+
+
+def subscription_events(world, customer):
+    """The customer's subscription events, in order (a gapless series: aws:<customer>:<n>)."""
+    events = []
+    while True:
+        got = world.docs("cloud_subscription_events",
+                         _id="aws:%s:%d" % (customer, len(events) + 1))
+        if not got:
+            return events
+        events += got
+
+
+def test_subscribing_again_after_unsubscribe_success_unlocks(world):
+    a = owner(world)
+    customer = registered_customer(world, a)
+    ws = aws_workspace(world, a, customer)
+    t0 = world.sqs.now
+    notify_at(world, t0 - 3600, "subscribe-success", customer)  # the first subscription
+    notify_at(world, t0 - 60, "unsubscribe-success", customer)
+    rc, counts, out = world.poll()
+    assert rc == 0 and counts["processed"] == 2, out
+    shown = workspace(world, a, ws)
+    assert shown["locked"] is True
+    assert cloud_account(world, a, customer)["subscription"] == "cancelled"
+    # while cancelled the workspace may leave the cloud; nobody may choose the account again
+    cancel = world.docs("cloud_cancellations", _id="aws:" + customer)
+    assert len(cancel) == 1
+    # the customer subscribes again: usable again, and the history stays as it was
+    notify_at(world, t0, "subscribe-success", customer)
+    rc, counts, out = world.poll()
+    assert rc == 0 and counts["processed"] == 1, out
+    shown = workspace(world, a, ws)
+    assert shown["locked"] is False and shown["settlement"]["method"] == "aws"
+    listed = cloud_account(world, a, customer)
+    assert (listed["subscription"], listed["cancelled_at"]) == ("active", None)
+    assert world.docs("cloud_cancellations", _id="aws:" + customer) == cancel
+    assert [(e["kind"], e["state"]) for e in subscription_events(world, customer)] == [
+        ("subscribed", "active"), ("cancelled", "cancelled"), ("subscribed", "active")]
+    # subscribed again, the workspace is held by the cloud again (the sticky rule)
+    r = world.api("PUT", "/api/v1/workspaces/us1/%s/settlement" % ws, token=a.token,
+                  json={"method": "guance"})
+    assert_error(r, 409, "cloud_sticky")
+    # and a second cancellation locks again, from its own time
+    notify_at(world, t0 + 60, "unsubscribe-success", customer)
+    rc, counts, out = world.poll()
+    assert rc == 0 and counts["processed"] == 1, out
+    again = workspace(world, a, ws)
+    assert again["locked"] is True
+    assert cloud_account(world, a, customer)["subscription"] == "cancelled"
+
+
+def test_a_new_agreement_of_the_same_customer_subscribes_again(world):
+    a, b = owner(world), owner(world)
+    token, customer = new_token(world, agreement_id="agmt-first")
+    r = register(world, token)
+    assert r.status_code == 201 and claim(world, a, r.json()["ticket"]).status_code == 201
+    assert bind_cloud(world, a, customer).status_code == 201
+    ws = aws_workspace(world, a, customer)
+    notify_at(world, world.sqs.now - 60, "unsubscribe-success", customer)
+    assert world.poll()[1]["processed"] == 1
+    assert workspace(world, a, ws)["locked"] is True
+    # the same agreement claimed again changes nothing; another account cannot use it
+    token, _ = new_token(world, customer=customer, agreement_id="agmt-first")
+    r = register(world, token)
+    assert claim(world, a, r.json()["ticket"]).status_code == 200
+    assert workspace(world, a, ws)["locked"] is True
+    token, _ = new_token(world, customer=customer, agreement_id="agmt-second")
+    ticket = register(world, token).json()["ticket"]
+    assert_error(claim(world, b, ticket), 409, "customer_taken")
+    assert workspace(world, a, ws)["locked"] is True
+    # the buyer comes back through AWS with a new agreement: usable again
+    assert claim(world, a, ticket).status_code == 200
+    assert workspace(world, a, ws)["locked"] is False
+    assert cloud_account(world, a, customer)["subscription"] == "active"
+    assert world.docs("aws_customers", _id=customer)[0]["agreement_id"] == "agmt-second"
+    assert [e["source"] for e in subscription_events(world, customer)][-1] == \
+        "registration:" + ticket
+
+
+@pytest.mark.parametrize("cancel_last", [False, True])
+def test_racing_out_of_order_notifications_end_in_the_latest_state(world, cancel_last):
+    a = owner(world)
+    customer = registered_customer(world, a)
+    ws = aws_workspace(world, a, customer)
+    t0 = world.sqs.now
+    older, newer = ("subscribe-success", "unsubscribe-success") if cancel_last else \
+        ("unsubscribe-success", "subscribe-success")
+    # SQS hands them over newest first, to two pollers racing
+    notify_at(world, t0 + 30, newer, customer)
+    notify_at(world, t0, older, customer)
+    with cf.ThreadPoolExecutor(2) as ex:
+        polls = list(ex.map(lambda _: world.poll(), range(2)))
+    assert all(rc == 0 for rc, _, _ in polls), [out for _, _, out in polls]
+    assert sum(c.get("processed", 0) for _, c, _ in polls) == 2
+    assert world.sqs.pending() == 0
+    assert workspace(world, a, ws)["locked"] is cancel_last
+    assert cloud_account(world, a, customer)["subscription"] == \
+        ("cancelled" if cancel_last else "active")
+    events = subscription_events(world, customer)
+    assert len(events) == 2 and [e["n"] for e in events] == [1, 2]
+    assert events[-1]["state"] == ("cancelled" if cancel_last else "active")
+    assert len(world.docs("cloud_cancellations", _id="aws:" + customer)) == 1
+
+
+# ---- a registration whose save failed --------------------------------------------------------
+
+def ferret_sqlite(world, collection):
+    """A connection to the stack's FerretDB SQLite file, and the table holding `collection`."""
+    path = Path(world.st.workdir) / "ferretdb" / (mongowire.DB + ".sqlite")
+    db = sqlite3.connect(str(path), timeout=10)
+    [(table,)] = db.execute("SELECT table_name FROM _ferretdb_collections WHERE name = ?",
+                            (collection,)).fetchall()
+    return db, table
+
+
+def fail_inserts(world, collection):
+    """Makes the database refuse every insert into `collection` (a trigger in FerretDB's
+    SQLite file); returns the function that lifts it."""
+    db, table = ferret_sqlite(world, collection)
+    db.execute('CREATE TRIGGER ec_test_refuse BEFORE INSERT ON "%s" '
+               "BEGIN SELECT RAISE(ABORT, 'injected failure'); END" % table)
+    db.commit()
+
+    def lift():
+        db.execute("DROP TRIGGER ec_test_refuse")
+        db.commit()
+        db.close()
+    return lift
+
+
+def test_a_resolved_token_whose_registration_failed_finishes_on_retry(world):
+    token, customer = new_token(world)
+    assert registrations_of(world, "nobody") == []  # the collection exists (earlier tests)
+    before = len(world.market.requests)
+    lift = fail_inserts(world, "aws_registrations")
+    try:
+        assert_error(register(world, token), 503, "service_unavailable")
+    finally:
+        lift()
+    assert registrations_of(world, customer) == []
+    [kept] = world.docs("aws_token_answers", customer=customer)
+    # the same browser's retry finishes it under the kept ticket, without asking AWS again
+    r = register(world, token)
+    assert r.status_code == 201, r.text
+    assert r.json()["ticket"] == kept["ticket"]
+    assert r.json()["customer"]["customer_identifier"] == customer
+    assert world.market.requests[before:] == [("AWSMPMeteringService.ResolveCustomer", 200)]
+    assert [d["_id"] for d in registrations_of(world, customer)] == [kept["ticket"]]
+    # and the token is then used
+    assert_error(register(world, token), 409, "token_used")
+    a = owner(world)
+    assert claim(world, a, kept["ticket"]).status_code == 201
+    assert bind_cloud(world, a, customer).status_code == 201
+
+
+def unreadable(world, collection):
+    """Makes `collection` fail every read and write (its SQLite table renamed away under
+    FerretDB); returns the function that puts it back."""
+    db, table = ferret_sqlite(world, collection)
+    db.execute('ALTER TABLE "%s" RENAME TO "%s_away"' % (table, table))
+    db.commit()
+
+    def restore():
+        db.execute('ALTER TABLE "%s_away" RENAME TO "%s"' % (table, table))
+        db.commit()
+        db.close()
+    return restore
+
+
+def test_a_bind_the_database_cannot_check_is_503_and_binds_nothing(world):
+    a = owner(world)
+    token, customer = new_token(world)
+    ticket = register(world, token).json()["ticket"]
+    assert claim(world, a, ticket).status_code == 201
+    restore = unreadable(world, "aws_customers")
+    try:
+        assert_error(bind_cloud(world, a, customer), 503, "service_unavailable")
+    finally:
+        restore()
+    assert world.docs("cloud_accounts", _id="aws:" + customer) == []
+    assert world.api("GET", "/api/v1/cloud-accounts", token=a.token).json() == \
+        {"cloud_accounts": []}
+    assert bind_cloud(world, a, customer).status_code == 201
+
+
 def test_zz_database_outage_keeps_the_message(world):
     a = owner(world)
     customer = registered_customer(world, a)
@@ -451,6 +647,25 @@ def test_zz_database_outage_keeps_the_message(world):
     rc, counts, out = world.poll()
     assert rc == 0 and (counts["processed"], counts["deleted"]) == (1, 1), out
     assert len(world.docs("cloud_cancellations", _id="aws:" + customer)) == 1
+
+
+def test_zz_a_bind_with_the_database_down_is_503_and_binds_nothing(world):
+    a = owner(world)
+    token, customer = new_token(world)
+    ticket = register(world, token).json()["ticket"]
+    assert claim(world, a, ticket).status_code == 201
+    world.st.stop_db()
+    try:
+        assert_error(bind_cloud(world, a, customer), 503, "service_unavailable")
+    finally:
+        world.st.start_db()
+    assert world.docs("cloud_accounts", _id="aws:" + customer) == []
+    deadline = time.monotonic() + 20
+    r = bind_cloud(world, a, customer)
+    while r.status_code == 503 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        r = bind_cloud(world, a, customer)
+    assert r.status_code == 201, r.text
 
 
 # ---- the master's scheduler ------------------------------------------------------------------

@@ -13,6 +13,7 @@ clock, nobody sleeps). Expectations are priced by hand from the default list (lo
 
 import hashlib
 import os
+import signal
 import sys
 import uuid
 from pathlib import Path
@@ -22,13 +23,14 @@ import pytest
 
 import ecapi
 import mongowire
-from bills_flow import bills_run, bind, killed_midway, operator_money, take, usage
-from sites import DAY, HOUR, local_date, race, start_bills_stack
+from bills_flow import bills_run, bind, killed_midway, operator_money, spawn_run, take, usage
+from sites import DAY, HOUR, local_date, post_usage, race, record as rec, start_bills_stack
 
 # One site per test: a site's day is billed once, so each test's bills are its own.
 SITES = {"cs%d" % i: ("CNY", "+08:00", "sandbox_cloud") for i in range(1, 13)}
 SITES.update({"ali1": ("CNY", "+08:00", "aliyun"), "ali2": ("CNY", "+08:00", "aliyun"),
-              "aws1": ("CNY", "+08:00", "aws")})
+              "aws1": ("CNY", "+08:00", "aws"), "aws2": ("CNY", "+08:00", "aws"),
+              "aws3": ("CNY", "+08:00", "aws")})
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fakes.aliyun_market import FakeMarket  # noqa: E402
@@ -52,7 +54,7 @@ def env(start_stack, tmp_path_factory):
     clock = (ecapi.now() + 8 * HOUR) // DAY * DAY - 8 * HOUR + HOUR
     (d / "clock.ms").write_text("%d\n" % (clock * 1000))
     ali, aws, sqs = FakeMarket(), FakeMarketplace(), FakeSqs()
-    ali.now = aws.now = clock
+    ali.now = aws.now = sqs.now = clock
     ali.start().add_key(ALI_KEY_ID, ALI_SECRET)
     aws.start().add_key(AWS_KEY_ID, AWS_SECRET)
     sqs.start().add_key(AWS_KEY_ID, AWS_SECRET)
@@ -72,7 +74,8 @@ def env(start_stack, tmp_path_factory):
                                            "test_clock_file": str(d / "clock.ms")},
                                    extra_plugins=("workspace", "guance", "sandbox_cloud",
                                                   "aliyun", "aws"))
-    api.fakes = {"aliyun": ali, "aws": aws}
+    api.fakes = {"aliyun": ali, "aws": aws, "sqs": sqs}
+    api.clock = clock
     yield api, sites, operator_money(api)
     ali.stop()
     aws.stop()
@@ -548,6 +551,132 @@ def test_aws_receives_exactly_the_remainder_once(env):
     # the record is the last second of the bill's day
     assert list(got)[0][2] == site.last_midnight() - 1
     assert "settle " not in run(api, site, NOW + HOUR).stdout
+
+
+def aws_customer_workspace(api, site, acct):
+    """A workspace of acct settling through a new AWS customer (registered, claimed, bound)."""
+    fake = api.fakes["aws"]
+    token, customer = "tok-" + uuid.uuid4().hex, "cust-" + uuid.uuid4().hex[:10]
+    fake.issue_token(token, customer, str(uuid.uuid4().int)[:12])
+    fake.subscribe(customer)
+    r = api("POST", "/api/v1/providers/aws/register", data="x-amzn-marketplace-token=" + token,
+            headers={"Content-Type": "application/x-www-form-urlencoded",
+                     "Accept": "application/json"})
+    assert r.status_code == 201, r.text
+    r = api("POST", "/api/v1/providers/aws/customers", json={"ticket": r.json()["ticket"]},
+            token=acct.token)
+    assert r.status_code == 201, r.text
+    ws, _ = cloud_workspace(api, site, acct, provider="aws", ext=customer)
+    return ws, customer
+
+
+def aws_poll(api):
+    p = api.stack.ecctl("aws", "poll", timeout=60)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    return p.stdout
+
+
+def test_unsubscribe_pending_meters_the_day_so_far_once_and_closes_it(env):
+    api, sites, money = env
+    site, fake, sqs = sites["aws2"], api.fakes["aws"], api.fakes["sqs"]
+    clock = api.clock  # 01:00 of the site's day: its first hour has usage
+    today = local_date(site, clock)
+    a = money.new_owner()
+    assert money.grant(a.id, face=100).status_code == 201
+    ws, customer = aws_customer_workspace(api, site, a)
+    other, _ = aws_customer_workspace(api, site, money.new_owner())  # not unsubscribing
+    for w in (ws, other):
+        r = post_usage(api, site, [rec(w, clock - HOUR, quantity=1200000)])  # 1.44
+        assert r.status_code == 200 and r.json()["taken"] == 1, r.text
+    # Today is not closed: a run bills nothing of it.
+    later = clock + 600  # the close margin (120 s) has passed
+    p = run(api, site, later)
+    assert p.returncode == 0 and "early close" not in p.stdout, p.stdout
+    # AWS: the customer is leaving; about an hour remains for the final usage.
+    sqs.notify("unsubscribe-pending", customer, fake.product_code)
+    assert "processed=1" in aws_poll(api)
+    bill = "%s:%s:%s" % (site.id, ws, today)
+    [closed] = mongowire.find(api.stack.db_port, "usage_closes", {"_id": bill})
+    assert closed["at"] == clock * 1000
+    # later usage of that day is refused, each record with its reason; the other workspace's
+    # day stays open
+    r = post_usage(api, site, [rec(ws, clock - HOUR, item="sms", quantity=10, retention=0),
+                               rec(other, clock - HOUR, item="sms", quantity=10, retention=0)])
+    assert r.status_code == 200, r.text
+    got = r.json()["records"]
+    assert (got[0]["result"], got[0]["status"], got[0]["code"], got[0]["day"]) == \
+        ("refused", 422, "day_closed", today), got
+    assert got[1]["result"] == "taken", got
+    # a repeated notification (a new SNS message) closes nothing twice
+    sqs.notify("unsubscribe-pending", customer, fake.product_code)
+    assert "processed=1" in aws_poll(api)
+    assert len(mongowire.find(api.stack.db_port, "usage_closes", {"_id": bill})) == 1
+    # too soon after the close, the run waits (an ingest that passed the check may be writing)
+    p = run(api, site, clock + 60)
+    assert p.returncode == 0 and "early close" not in p.stdout, p.stdout
+    # two runs race: the day so far is billed once, funds first, the remainder metered once
+    ps = race(2, lambda _: run(api, site, later))
+    assert all(p.returncode == 0 for p in ps), [p.stderr for p in ps]
+    out = "".join(p.stdout for p in ps)
+    assert out.count("early close " + bill) == 1, out
+    assert out.count("settled funds=100 cloud=44 metered") == 1, out
+    assert len(mongowire.find(api.stack.db_port, "bills", {"_id": bill})) == 1
+    r = api("GET", "/api/v1/ops/sites/%s/workspaces/%s/bills/%s" % (site.id, ws, today),
+            token=money.op.token)
+    assert r.status_code == 200, r.text
+    s = r.json()["bill"]["settlement"]
+    assert (s["state"], s["provider"], s["funds_paid"], s["cloud_amount"]) == \
+        ("settled", "aws", 100, 44), s
+    # the record is stamped with the close (the day's last second is still ahead)
+    got = {k: v for k, v in fake.records.items() if k[0] == customer}
+    assert [(k[1], k[2], v[0]) for k, v in got.items()] == [("usage", clock, 44)], got
+    assert "settle " not in run(api, site, later + HOUR).stdout
+    assert money.wallet(a)["arrears"] == 0
+    # the other workspace's today was not billed
+    assert mongowire.find(api.stack.db_port, "bills",
+                          {"_id": "%s:%s:%s" % (site.id, other, today)}) == []
+    # AWS: unsubscribed. A bill of a later day is not sent to AWS at all.
+    sqs.notify("unsubscribe-success", customer, fake.product_code)
+    assert "processed=1" in aws_poll(api)
+    tomorrow_ms = (clock - HOUR + DAY) * 1000
+    before = len(fake.requests)
+    p = api.stack.ecctl("aws", "settle", "%s:%s:tomorrow" % (site.id, ws), customer, "70",
+                        str(tomorrow_ms), timeout=60)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert p.stdout.startswith("failed customer_unsubscribed"), p.stdout
+    assert len(fake.requests) == before
+
+
+def test_a_run_killed_after_the_early_bill_settles_it_once(env):
+    api, sites, money = env
+    site, fake, sqs = sites["aws3"], api.fakes["aws"], api.fakes["sqs"]
+    clock = api.clock
+    a = money.new_owner()
+    assert money.grant(a.id, face=100).status_code == 201
+    ws, customer = aws_customer_workspace(api, site, a)
+    r = post_usage(api, site, [rec(ws, clock - HOUR, quantity=1200000)])
+    assert r.status_code == 200 and r.json()["taken"] == 1, r.text
+    sqs.notify("unsubscribe-pending", customer, fake.product_code)
+    assert "processed=1" in aws_poll(api)
+    bill = "%s:%s:%s" % (site.id, ws, local_date(site, clock))
+    proc = spawn_run(api, site, "--now", str(clock + 600), "--verbose", "--throttle-ms", "5000")
+    for line in proc.stdout:
+        if line.startswith("bill " + bill):
+            break
+    proc.send_signal(signal.SIGKILL)  # the bill is made; nothing is settled yet
+    proc.wait(timeout=30)
+    proc.stdout.close()
+    proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    assert len(mongowire.find(api.stack.db_port, "bills", {"_id": bill})) == 1
+    assert not [k for k in fake.records if k[0] == customer]
+    p = run(api, site, clock + 600)
+    assert p.returncode == 0 and "early close" not in p.stdout, p.stdout + p.stderr
+    assert "settled funds=100 cloud=44 metered" in p.stdout, p.stdout
+    got = {k: v[0] for k, v in fake.records.items() if k[0] == customer}
+    assert got == {(customer, "usage", clock): 44}, got
+    assert len(mongowire.find(api.stack.db_port, "bills", {"_id": bill})) == 1
+    assert "settle " not in run(api, site, clock + 600 + HOUR).stdout
 
 
 def test_an_unknown_aliyun_push_is_resolved_at_its_route_then_offered_again(env):
