@@ -196,6 +196,12 @@ static ec_status host_db_insert(const char *coll, const bson_t *doc)
     return ec_db_insert(W->db, coll, doc);
 }
 
+static ec_status host_db_insert_each(const char *coll, const bson_t *const *docs, size_t n,
+                                     ec_status *each)
+{
+    return ec_db_insert_each(W->db, coll, docs, n, each);
+}
+
 static void destroy_bson(void *p)
 {
     bson_destroy(p);
@@ -691,6 +697,7 @@ static const ec_host host_table = {
     .form_params = host_form_params,
     .query_int64 = host_query_int64,
     .batch_after_fork = ec_batch_after_fork,
+    .db_insert_each = host_db_insert_each,
 };
 
 const ec_host *ec_host_table(void)

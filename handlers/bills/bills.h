@@ -111,10 +111,11 @@ BILLS_HIDDEN int bills_command(void *state, int argc, char **argv);
 
 /* ---- settle.c ---- */
 
-/* Queues a made bill for settlement (its pending marker and its workspace's unsettled
- * pointer); EC_OK also when it was queued before. */
-BILLS_HIDDEN ec_status bills_settle_queue(bills_state *st, const char *site, const char *workspace,
-                                          const char *bill_id);
+/* Queues n made bills of the site for settlement (their pending markers, then their
+ * workspaces' unsettled pointers: two round trips); EC_OK also for those queued before. */
+BILLS_HIDDEN ec_status bills_settle_queue(bills_state *st, const char *site, size_t n,
+                                          const char *const *workspaces,
+                                          const char *const *bill_ids);
 /* Offers the site's pending bills to their providers as of the run's clock `now_s`; 0, or 1
  * when the database failed (the reason on stderr; the next run carries on). verbose prints
  * each answer; throttle_ms pauses between an answer and its record (tests kill a run there). */

@@ -56,12 +56,22 @@
  *     whose bills may be queued after the listing.
  *   - The list is grouped by workspace. Once every listed bill of a workspace left
  *     bill_pending by this pass (settled, found settled, or its bill never made), the
- *     pointer is deleted, and then the workspace's bill of each open day is looked up in
- *     bill_pending by its _id "<site>:<workspace>:<day>". A queue inserts the pending bill
- *     before the pointer: a racing queue either inserts its pointer after the delete (the
- *     pointer stays) or had inserted its pending bill before it, which the look-up finds,
- *     and the pointer is put back. A failure after the delete puts the pointer back (when
- *     it can). The cost is one look-up per open day (usually two or three) per workspace.
+ *     pointer is deleted. A queue inserts the pending bill before the pointer: a racing
+ *     queue either inserts its pointer after the delete (the pointer stays) or had inserted
+ *     its pending bill before it, and that bill is of an open day whose lease (run.c:
+ *     "<site>:<day>:1", inserted before any bill of the day is queued, never deleted)
+ *     existed before the delete. So after the delete it is enough to look up the
+ *     workspace's bill of each open day that has a lease, by its _id
+ *     "<site>:<workspace>:<day>", and to put the pointer back when one is found.
+ *   - The checks go in batches: a process deletes the pointers of up to 128 workspaces, then
+ *     reads which open days have a lease (a day once seen leased is not read again), then
+ *     looks the dropped workspaces' bills of those days up. A failure puts back every
+ *     pointer not checked (when it can). The cost per workspace is its delete and one
+ *     look-up per open day that has a lease (a day some run is billing or left unfinished:
+ *     usually none), and the lease reads spread over the batch, whatever the catch-up window.
+ *     A run killed between a delete and its check leaves at most that batch unchecked: a
+ *     bill queued then still settles in the next pass, but its workspace may be unbound
+ *     meanwhile (the bill then waits for a binding).
  *   - A bill queued by a run whose clock is a day or more off ours is not looked for (an
  *     operator's mistake): it keeps its pending document and the next pass settles it, but
  *     its workspace may be unbound meanwhile; the bill then waits for a binding, as any
@@ -95,6 +105,8 @@
 #define RETRY_BASE_S 60
 #define RETRY_MAX_S 86400
 #define PENDING_MAX 100000
+/* Dropped pointers are checked for racing queues in batches of this many workspaces. */
+#define DROP_CHECK_EVERY 128
 
 /* A pending bill and, once the cloud pass read it, who pays it. */
 typedef struct pending_bill {
@@ -119,8 +131,11 @@ typedef struct settle_ctx {
     int verbose;
     int throttle_ms;
     char (*open_days)[BILLS_DAY_TEXT]; /* days without their marker before the listing */
+    char *leased;                      /* per open day: its lease was seen */
     size_t nopen;
     pending_list *list;
+    const char *dropped[DROP_CHECK_EVERY]; /* workspaces whose pointers wait for the check */
+    size_t ndropped;
 } settle_ctx;
 
 static ec_status find_id(const ec_host *h, ec_request *req, const char *coll, const char *id,
@@ -155,48 +170,136 @@ static ec_status insert_pointer(const ec_host *h, const char *site, const char *
     return rc == EC_ERR_DUPLICATE ? EC_OK : rc;
 }
 
-ec_status bills_settle_queue(bills_state *st, const char *site, const char *workspace,
-                             const char *bill_id)
+/* Inserts one {_id, site, workspace} document per bill into `coll` in one round trip; EC_OK
+ * when each was inserted or was there already. */
+static ec_status insert_per_bill(const ec_host *h, const char *coll, const char *site, size_t n,
+                                 const char *const *workspaces, const char *const *ids)
 {
-    const ec_host *h = st->host;
-    bson_t doc = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&doc, "_id", bill_id);
-    BSON_APPEND_UTF8(&doc, "site", site);
-    BSON_APPEND_UTF8(&doc, "workspace", workspace);
-    ec_status rc = h->db_insert(BILLS_PENDING, &doc);
-    bson_destroy(&doc);
-    if (rc == EC_ERR_DUPLICATE) {
-        /* Pending already, or settled before: only a pending bill needs the pointer. */
-        return insert_pointer(h, site, workspace);
+    bson_t *docs = calloc(n ? n : 1, sizeof *docs);
+    const bson_t **each_doc = calloc(n ? n : 1, sizeof *each_doc);
+    ec_status *each = calloc(n ? n : 1, sizeof *each);
+    ec_status rc = docs && each_doc && each ? EC_OK : EC_ERR_INTERNAL;
+    for (size_t i = 0; rc == EC_OK && i < n; i++) {
+        bson_init(&docs[i]);
+        BSON_APPEND_UTF8(&docs[i], "_id", ids[i]);
+        BSON_APPEND_UTF8(&docs[i], "site", site);
+        BSON_APPEND_UTF8(&docs[i], "workspace", workspaces[i]);
+        each_doc[i] = &docs[i];
     }
-    return rc == EC_OK ? insert_pointer(h, site, workspace) : rc;
+    if (rc == EC_OK)
+        rc = h->db_insert_each(coll, each_doc, n, each);
+    for (size_t i = 0; docs && each_doc && i < n; i++)
+        bson_destroy(&docs[i]);
+    free(docs);
+    free(each_doc);
+    free(each);
+    return rc;
 }
 
-/* Every listed bill of the workspace left bill_pending: drops its pointer, then puts it back
- * if a bill of an open day was queued meanwhile (see "The pointer" above). */
-static ec_status drop_pointer(settle_ctx *c, ec_request *req, const char *workspace)
+ec_status bills_settle_queue(bills_state *st, const char *site, size_t n,
+                             const char *const *workspaces, const char *const *bill_ids)
+{
+    const ec_host *h = st->host;
+    if (n == 0)
+        return EC_OK;
+    const char **pointers = calloc(n, sizeof *pointers);
+    char *text = calloc(n, 160);
+    ec_status rc = pointers && text ? EC_OK : EC_ERR_INTERNAL;
+    for (size_t i = 0; rc == EC_OK && i < n; i++) {
+        snprintf(text + i * 160, 160, "%s:%s", site, workspaces[i]);
+        pointers[i] = text + i * 160;
+    }
+    /* The pending bills first, then their pointers (see "The pointer" above). A pending bill
+     * there already is queued; one settled before is found settled by the next pass. */
+    if (rc == EC_OK)
+        rc = insert_per_bill(h, BILLS_PENDING, site, n, workspaces, bill_ids);
+    if (rc == EC_OK)
+        rc = insert_per_bill(h, BILLS_UNSETTLED, site, n, workspaces, pointers);
+    free(pointers);
+    free(text);
+    return rc;
+}
+
+/* Whether a racing run queued a bill of a dropped workspace: for each open day that has a
+ * lease, looks its bill up in bill_pending (see "The pointer" above). *found is 1 when one
+ * is there. */
+static ec_status queued_since(settle_ctx *c, ec_request *req, const char *workspace, int *found)
 {
     const ec_host *h = c->st->host;
-    const char *site = c->site->id;
-    char id[160];
-    snprintf(id, sizeof id, "%s:%s", site, workspace);
-    ec_status rc = delete_id(h, BILLS_UNSETTLED, id);
-    for (size_t i = 0; rc == EC_OK && i < c->nopen; i++) {
-        const char *bill_id = h->sprintf(req, "%s:%s:%s", site, workspace, c->open_days[i]);
+    *found = 0;
+    for (size_t i = 0; i < c->nopen; i++) {
+        if (!c->leased[i])
+            continue;
+        const char *bill_id = h->sprintf(req, "%s:%s:%s", c->site->id, workspace, c->open_days[i]);
         bson_t *queued = NULL;
-        if (bill_id == NULL) {
-            rc = EC_ERR_INTERNAL;
-            break;
+        if (bill_id == NULL)
+            return EC_ERR_INTERNAL;
+        ec_status rc = find_id(h, req, BILLS_PENDING, bill_id, &queued);
+        if (rc == EC_OK) {
+            *found = 1;
+            return EC_OK;
         }
-        rc = find_id(h, req, BILLS_PENDING, bill_id, &queued);
+        if (rc != EC_ERR_NOT_FOUND)
+            return rc;
+    }
+    return EC_OK;
+}
+
+/* Reads which open days have a lease now (generation 1, inserted before any bill of the day
+ * is queued, and never deleted: a day once leased stays so). */
+static ec_status read_leases(settle_ctx *c, ec_request *req)
+{
+    const ec_host *h = c->st->host;
+    for (size_t i = 0; i < c->nopen; i++) {
+        if (c->leased[i])
+            continue;
+        const char *id = h->sprintf(req, "%s:%s:1", c->site->id, c->open_days[i]);
+        bson_t *lease = NULL;
+        if (id == NULL)
+            return EC_ERR_INTERNAL;
+        ec_status rc = find_id(h, req, BILLS_LEASES, id, &lease);
         if (rc == EC_OK)
-            return insert_pointer(h, site, workspace);
-        if (rc == EC_ERR_NOT_FOUND)
-            rc = EC_OK;
+            c->leased[i] = 1;
+        else if (rc != EC_ERR_NOT_FOUND)
+            return rc;
+    }
+    return EC_OK;
+}
+
+/* Checks the workspaces whose pointers were dropped since the last check: puts a pointer back
+ * where a bill was queued meanwhile, and every unchecked one back when the check fails (when
+ * it can: the workspace stays bound). */
+static ec_status check_dropped(settle_ctx *c, ec_request *req)
+{
+    const ec_host *h = c->st->host;
+    ec_status rc = c->ndropped > 0 ? read_leases(c, req) : EC_OK;
+    size_t i = 0;
+    for (; rc == EC_OK && i < c->ndropped; i++) {
+        int found = 0;
+        rc = queued_since(c, req, c->dropped[i], &found);
+        if (rc == EC_OK && found)
+            rc = insert_pointer(h, c->site->id, c->dropped[i]);
     }
     if (rc != EC_OK)
-        insert_pointer(h, site, workspace); /* not known: keep the workspace bound */
+        for (i = i > 0 ? i - 1 : 0; i < c->ndropped; i++)
+            insert_pointer(h, c->site->id, c->dropped[i]);
+    c->ndropped = 0;
     return rc;
+}
+
+/* Every listed bill of the workspace left bill_pending: drops its pointer now and checks it
+ * with the next batch of dropped ones (see "The pointer" above). */
+static ec_status drop_pointer(settle_ctx *c, ec_request *req, const char *workspace)
+{
+    char id[160];
+    snprintf(id, sizeof id, "%s:%s", c->site->id, workspace);
+    c->dropped[c->ndropped++] = workspace;
+    ec_status rc = delete_id(c->st->host, BILLS_UNSETTLED, id);
+    if (rc != EC_OK || c->ndropped == DROP_CHECK_EVERY) {
+        ec_status checked = check_dropped(c, req);
+        return rc != EC_OK ? rc : checked;
+    }
+    return EC_OK;
 }
 
 /* A listed bill left bill_pending: drops the pointer after its workspace's last one. */
@@ -559,8 +662,9 @@ static ec_status read_open_days(settle_ctx *c)
     if (last < first)
         return EC_ERR_INTERNAL;
     c->open_days = calloc((size_t)(last - first + 1), sizeof *c->open_days);
+    c->leased = calloc((size_t)(last - first + 1), 1);
     ec_request *req = h->batch_begin();
-    ec_status rc = c->open_days && req ? EC_OK : EC_ERR_INTERNAL;
+    ec_status rc = c->open_days && c->leased && req ? EC_OK : EC_ERR_INTERNAL;
     for (int64_t day = first; rc == EC_OK && day <= last; day++) {
         bson_t *marker = NULL;
         const char *id = NULL;
@@ -622,6 +726,16 @@ static int settle_part(settle_ctx *c, pending_list *l, size_t part, size_t parts
     ec_status rc = settle_pass(c, l, 1);
     if (rc == EC_OK && !l->failed)
         rc = settle_pass(c, l, 0);
+    /* The last dropped pointers are checked even after a failure (or put back). */
+    ec_request *req = c->ndropped > 0 ? c->st->host->batch_begin() : NULL;
+    if (req != NULL) {
+        ec_status checked = check_dropped(c, req);
+        c->st->host->batch_end(req);
+        if (rc == EC_OK)
+            rc = checked;
+    } else if (c->ndropped > 0) {
+        l->failed = 1;
+    }
     return rc != EC_OK || l->failed;
 }
 
@@ -687,7 +801,13 @@ int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s, const
 {
     const ec_host *h = st->host;
     pending_list l = {0};
-    settle_ctx c = {st, site, now_s, holder, verbose, throttle_ms, NULL, 0, &l};
+    settle_ctx c = {.st = st,
+                    .site = site,
+                    .now_s = now_s,
+                    .holder = holder,
+                    .verbose = verbose,
+                    .throttle_ms = throttle_ms,
+                    .list = &l};
     /* The days' markers before the listing: a day marked then has all its bills listed. */
     ec_status rc = read_open_days(&c);
     bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort;
@@ -716,6 +836,7 @@ int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s, const
     }
     free(l.bills);
     free(c.open_days);
+    free(c.leased);
     if (rc != EC_OK || l.failed) {
         if (rc == EC_OK)
             fprintf(stderr, "bills: site %s: out of memory listing pending bills\n", site->id);

@@ -592,6 +592,15 @@ typedef struct ec_host {
      * cannot have one or this is not a batch command's process: the child must then exit
      * without touching the database. */
     int (*batch_after_fork)(void);
+
+    /* -- v1 (bills): many inserts in one round trip -- */
+    /* Inserts docs[0..n) in one unordered command (a batch job's way to make many documents):
+     * each[i] is EC_OK (inserted) or EC_ERR_DUPLICATE (a unique index refused it: made
+     * before), and it returns EC_OK, when the database answered for every document. Otherwise
+     * it returns the failure, and each[i] is that failure for every document whose fate is
+     * unknown (it may be inserted): the caller reruns the batch. The caller keeps the docs. */
+    ec_status (*db_insert_each)(const char *collection, const bson_t *const *docs, size_t n,
+                                ec_status *each);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */

@@ -173,7 +173,10 @@ def test_a_killed_run_resumes_and_bills_each_workspace_once(env):
     take(api, site, [rec(w, m - HOUR, quantity=1000000 * (i + 1))
                      for i, w in enumerate(workspaces)])
     now = later()
-    proc = spawn(api, "--site", site.id, "--now", str(now), "--verbose", "--throttle-ms", "400")
+    # Batches of 2: the kill lands between batches, and the resumed run's one batch holds
+    # bills made before (its insert answers them as duplicates) and new ones.
+    proc = spawn(api, "--site", site.id, "--now", str(now), "--verbose", "--throttle-ms", "400",
+                 "--batch", "2")
     seen = []
     for line in proc.stdout:
         if line.startswith("bill "):
@@ -196,7 +199,7 @@ def test_a_killed_run_resumes_and_bills_each_workspace_once(env):
     p = run(api, "--site", site.id, "--now", str(now + 61))
     assert p.returncode == 0, p.stdout + p.stderr
     made, existing = made_counts(p.stdout, site)[yday]
-    assert existing >= 3 and made + existing == 8, p.stdout
+    assert existing >= 3 and made >= 1 and made + existing == 8, p.stdout
     for i, w in enumerate(workspaces):
         got = bill(api, op, site, w, yday).json()["bill"]
         assert got["total"] == 120 * (i + 1)  # (i+1) x 1M logs = (i+1).00 units x 1.20
@@ -325,7 +328,7 @@ def test_one_day(env):
 
 @pytest.mark.parametrize("args", [
     ["--day", "2026-02-30"], ["--site", "nope"], ["--now", "soon"], ["--bogus", "1"],
-    ["--throttle-ms"],
+    ["--throttle-ms"], ["--batch", "0"], ["--batch", "1001"],
 ])
 def test_bad_arguments(env, args):
     api, sites, op = env

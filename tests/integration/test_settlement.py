@@ -383,10 +383,15 @@ def test_a_bill_queued_while_the_last_one_settles_keeps_the_workspace_bound(env)
         if line.startswith("settle "):
             break
     # While the run records the workspace's last listed bill, a racing run queues a bill of
-    # a day it has not marked billed (the run's own day): its pending bill, then the pointer
-    # (what bills_settle_queue does; the pointer is there still, its insert a duplicate).
-    queued = "%s:%s:%s" % (site.id, ws, local_date(site, now))
+    # a day it has not marked billed (the run's own day): it holds the day's lease, then
+    # inserts the pending bill, then the pointer (what bills_settle_queue does; the pointer is
+    # there still, its insert a duplicate).
+    day = local_date(site, now)
+    queued = "%s:%s:%s" % (site.id, ws, day)
     port = api.stack.db_port
+    mongowire.insert(port, "bill_leases", {"_id": "%s:%s:1" % (site.id, day), "site": site.id,
+                                           "day": day, "gen": 1, "holder": "racer",
+                                           "heartbeat": now})
     mongowire.insert(port, "bill_pending", {"_id": queued, "site": site.id, "workspace": ws})
     assert len(mongowire.find(port, "bills_unsettled", {"workspace": ws})) == 1
     out, err = proc.communicate(timeout=60)
