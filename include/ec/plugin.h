@@ -601,6 +601,10 @@ typedef struct ec_host {
      * unknown (it may be inserted): the caller reruns the batch. The caller keeps the docs. */
     ec_status (*db_insert_each)(const char *collection, const bson_t *const *docs, size_t n,
                                 ec_status *each);
+    /* gapless_head and then gapless_get of the head in one walk (one look-up fewer): *out is
+     * the head document (arena-owned), or NULL when *head is 0. */
+    ec_status (*gapless_head_get)(ec_request *req, const char *collection, const char *series,
+                                  int64_t *head, bson_t **out);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */
