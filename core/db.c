@@ -350,6 +350,34 @@ ec_status ec_db_delete(ec_db *db, const char *coll, const bson_t *filter, int ma
     return ok ? EC_OK : fail("delete", coll, &error);
 }
 
+ec_status ec_db_delete_ids(ec_db *db, const char *coll, const char *const *ids, size_t n)
+{
+    if (n == 0)
+        return EC_OK;
+    mongoc_collection_t *c = mongoc_client_get_collection(db->client, db->database, coll);
+    bson_t opts = BSON_INITIALIZER, reply;
+    BSON_APPEND_BOOL(&opts, "ordered", false);
+    mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(c, &opts);
+    bson_error_t error = {0};
+    bool ok = true;
+    for (size_t i = 0; ok && i < n; i++) {
+        bson_t filter = BSON_INITIALIZER;
+        BSON_APPEND_UTF8(&filter, "_id", ids[i]);
+        ok = mongoc_bulk_operation_remove_one_with_opts(bulk, &filter, NULL, &error);
+        bson_destroy(&filter);
+    }
+    /* One delete command, one statement per _id: each is an _id lookup. */
+    if (ok)
+        ok = mongoc_bulk_operation_execute(bulk, &reply, &error) != 0;
+    else
+        bson_init(&reply);
+    bson_destroy(&reply);
+    mongoc_bulk_operation_destroy(bulk);
+    bson_destroy(&opts);
+    mongoc_collection_destroy(c);
+    return ok ? EC_OK : fail("delete_ids", coll, &error);
+}
+
 ec_status ec_db_ensure_indexes(ec_db *db, const ec_index *indexes, ec_error *err)
 {
     for (const ec_index *ix = indexes; ix && ix->collection; ix++) {

@@ -60,6 +60,9 @@ ec_status ec_db_insert_many(ec_db *db, const char *coll, const bson_t **docs, si
  * idempotent by their unique keys). */
 ec_status ec_db_insert_each(ec_db *db, const char *coll, const bson_t *const *docs, size_t n,
                             ec_status *each);
+/* Deletes the documents whose _id is ids[i] (those absent are no error), in one command of
+ * n _id statements (one round trip). On failure some may be deleted and others not. */
+ec_status ec_db_delete_ids(ec_db *db, const char *coll, const char *const *ids, size_t n);
 /* Runs a database command (for tools, not request paths). reply is always initialised
  * and the caller destroys it; it is empty on failure. */
 ec_status ec_db_command(ec_db *db, const bson_t *cmd, bson_t *reply);

@@ -202,6 +202,11 @@ static ec_status host_db_insert_each(const char *coll, const bson_t *const *docs
     return ec_db_insert_each(W->db, coll, docs, n, each);
 }
 
+static ec_status host_db_delete_ids(const char *coll, const char *const *ids, size_t n)
+{
+    return ec_db_delete_ids(W->db, coll, ids, n);
+}
+
 static void destroy_bson(void *p)
 {
     bson_destroy(p);
@@ -730,6 +735,7 @@ static const ec_host host_table = {
     .batch_after_fork = ec_batch_after_fork,
     .db_insert_each = host_db_insert_each,
     .gapless_head_get = host_gapless_head_get,
+    .db_delete_ids = host_db_delete_ids,
 };
 
 const ec_host *ec_host_table(void)

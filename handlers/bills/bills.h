@@ -118,9 +118,10 @@ BILLS_HIDDEN ec_status bills_settle_queue(bills_state *st, const char *site, siz
                                           const char *const *bill_ids);
 /* Offers the site's pending bills to their providers as of the run's clock `now_s`; 0, or 1
  * when the database failed (the reason on stderr; the next run carries on). verbose prints
- * each answer; throttle_ms pauses between an answer and its record (tests kill a run there). */
+ * each answer; throttle_ms pauses between an answer and its record (tests kill a run there);
+ * batch (1..1000) settled bills leave the queue per delete. */
 BILLS_HIDDEN int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s,
-                                   const char *holder, int verbose, int throttle_ms);
+                                   const char *holder, int verbose, int throttle_ms, int batch);
 
 /* ---- settle_cloud.c ---- */
 

@@ -33,7 +33,7 @@
  * Options for tests and repairs: `--now UNIX_S` runs as of that time instead, `--throttle-ms N`
  * pauses after each bill made and each settlement answer, `--verbose` prints each bill
  * and each answer (so a test can kill a run midway), and `--batch N` (1..1000) makes bills
- * N at a time.
+ * N at a time and deletes settled bills' queue markers N at a time.
  *
  * Output: one line per (site, day) billed or busy, and per bill with --verbose. Exit 0 when
  * every day it looked at is billed or held by a live run, 1 when the database failed or a
@@ -55,7 +55,7 @@
 #define HEARTBEAT_EVERY_S 10
 #define MAX_WINDOW 366
 /* Bills made per insert (--batch): one round trip each for the bills, their pending markers
- * and their pointers. */
+ * and their pointers; and settled bills per delete of their markers (settle.c). */
 #define MAKE_BATCH_DEFAULT 256
 #define MAKE_BATCH_MAX 1000
 #define BILL_ID_MAX 160
@@ -535,7 +535,7 @@ static int run_site(run_ctx *c)
     /* Settlement follows the days billed, so a bill is offered after its day is complete;
      * the bills of days still held by another run wait for a later pass. */
     failed |= bills_settle_site(c->st, c->site, c->opt->now_s, c->holder, c->opt->verbose,
-                                c->opt->throttle_ms);
+                                c->opt->throttle_ms, c->opt->batch);
     if (c->opt->day < 0 && !stopped && n > 0)
         failed |= run_months(c, days, n);
     if (c->opt->day >= 0) {

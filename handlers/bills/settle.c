@@ -5,29 +5,24 @@
  * Collections:
  *   bill_pending     {_id: bill id, site, workspace}: a bill not settled yet. run.c inserts
  *                    it with the bill (a unique insert, again when a resumed run finds the
- *                    bill made); it is deleted once the bill is settled. The settlement pass
- *                    walks a site's pending bills by _id: per workspace, oldest day first.
- *   bills_unsettled  {_id: "<site>:<workspace>"}: the workspace has a pending bill (the
- *                    workspace plugin refuses to unbind it then). Inserted after the pending
- *                    bill; removed after the last one is settled, then put back if a pending
- *                    bill appeared meanwhile, so a racing insert is never left without it
- *                    (see "The pointer" below).
- *   bill_settlements {_id: bill id, state, provider, account, attempt, detail, next_at (s),
- *                    at (ms); for a cloud provider also funds_paid and cloud_amount (int64:
- *                    what vouchers and cards paid, what the cloud was offered)}: what the
- *                    owner and operators read. state: "pending" (not
- *                    offered: detail says why, e.g. the workspace is unbound), "settled",
- *                    "retrying" (offered again from next_at), "unknown" or "failed" (an
- *                    operator resolves them: never offered again automatically). Made by a
- *                    unique insert, then plain updates: the journal and the provider's
- *                    idempotency under the bill id hold the money, so a lost update of this
- *                    summary only delays what the next pass writes again.
- *   bill_attempts    {_id: "<bill id>:<n>", holder, at (s)}: attempt n is claimed by its
- *                    unique insert before the provider is asked, so two racing runs never
- *                    offer the same attempt. A claim older than `lease_seconds` without a
- *                    recorded answer belongs to a dead run: the next attempt is offered (the
- *                    provider is idempotent under the bill id: EC_SETTLE_DONE covers "was
- *                    already settled").
+ *                    bill made); it is deleted once the bill is settled (with the
+ *                    next ones, up to the run's --batch, in one command: a marker left by a killed
+ * pass is found settled by the next one). The settlement pass walks a site's pending bills by _id:
+ * per workspace, oldest day first. bills_unsettled  {_id: "<site>:<workspace>"}: the workspace has
+ * a pending bill (the workspace plugin refuses to unbind it then). Inserted after the pending bill;
+ * removed after the last one is settled, then put back if a pending bill appeared meanwhile, so a
+ * racing insert is never left without it (see "The pointer" below). bill_settlements {_id: bill id,
+ * state, provider, account, attempt, detail, next_at (s), at (ms); for a cloud provider also
+ * funds_paid and cloud_amount (int64: what vouchers and cards paid, what the cloud was offered)}:
+ * what the owner and operators read. state: "pending" (not offered: detail says why, e.g. the
+ * workspace is unbound), "settled", "retrying" (offered again from next_at), "unknown" or "failed"
+ * (an operator resolves them: never offered again automatically). Made by a unique insert, then
+ * plain updates: the journal and the provider's idempotency under the bill id hold the money, so a
+ * lost update of this summary only delays what the next pass writes again. bill_attempts    {_id:
+ * "<bill id>:<n>", holder, at (s)}: attempt n is claimed by its unique insert before the provider
+ * is asked, so two racing runs never offer the same attempt. A claim older than `lease_seconds`
+ * without a recorded answer belongs to a dead run: the next attempt is offered (the provider is
+ * idempotent under the bill id: EC_SETTLE_DONE covers "was already settled").
  *
  * A settled bill that leaves its account in arrears notifies the owner (arrears.c), and so
  * does a line above its item's high-spend threshold (alerts.c).
@@ -63,15 +58,15 @@
  *     existed before the delete. So after the delete it is enough to look up the
  *     workspace's bill of each open day that has a lease, by its _id
  *     "<site>:<workspace>:<day>", and to put the pointer back when one is found.
- *   - The checks go in batches: a process deletes the pointers of up to 128 workspaces, then
- *     reads which open days have a lease (a day once seen leased is not read again), then
- *     looks the dropped workspaces' bills of those days up. A failure puts back every
- *     pointer not checked (when it can). The cost per workspace is its delete and one
- *     look-up per open day that has a lease (a day some run is billing or left unfinished:
- *     usually none), and the lease reads spread over the batch, whatever the catch-up window.
- *     A run killed between a delete and its check leaves at most that batch unchecked: a
- *     bill queued then still settles in the next pass, but its workspace may be unbound
- *     meanwhile (the bill then waits for a binding).
+ *   - The checks go in batches: a process deletes the pending markers of --batch bills
+ *     that left, then the pointers of the workspaces they emptied (one command each, host
+ *     db_delete_ids), then reads which open days have a lease (a day once seen leased is not
+ *     read again), then looks the dropped workspaces' bills of those days up. A failure puts back
+ * every pointer not checked (when it can). The cost per workspace is its delete and one look-up per
+ * open day that has a lease (a day some run is billing or left unfinished: usually none), and the
+ * lease reads spread over the batch, whatever the catch-up window. A run killed between a delete
+ * and its check leaves at most that batch unchecked: a bill queued then still settles in the next
+ * pass, but its workspace may be unbound meanwhile (the bill then waits for a binding).
  *   - A bill queued by a run whose clock is a day or more off ours is not looked for (an
  *     operator's mistake): it keeps its pending document and the next pass settles it, but
  *     its workspace may be unbound meanwhile; the bill then waits for a binding, as any
@@ -105,8 +100,9 @@
 #define RETRY_BASE_S 60
 #define RETRY_MAX_S 86400
 #define PENDING_MAX 100000
-/* Dropped pointers are checked for racing queues in batches of this many workspaces. */
-#define DROP_CHECK_EVERY 128
+/* Settled bills leave bill_pending, and then their workspaces' pointers bills_unsettled, in
+ * batches of the run's --batch (flush_left), at most this many. */
+#define FLUSH_MAX 1000
 
 /* A pending bill and, once the cloud pass read it, who pays it. */
 typedef struct pending_bill {
@@ -134,7 +130,10 @@ typedef struct settle_ctx {
     char *leased;                      /* per open day: its lease was seen */
     size_t nopen;
     pending_list *list;
-    const char *dropped[DROP_CHECK_EVERY]; /* workspaces whose pointers wait for the check */
+    size_t flush_every;          /* the run's --batch */
+    const char *gone[FLUSH_MAX]; /* bills whose pending markers wait for the flush */
+    size_t ngone;
+    const char *dropped[FLUSH_MAX]; /* workspaces whose pointers wait for the flush */
     size_t ndropped;
 } settle_ctx;
 
@@ -146,15 +145,6 @@ static ec_status find_id(const ec_host *h, ec_request *req, const char *coll, co
     ec_status rc = h->db_find_one(req, coll, &filter, NULL, doc);
     bson_destroy(&filter);
     return rc;
-}
-
-static ec_status delete_id(const ec_host *h, const char *coll, const char *id)
-{
-    bson_t filter = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&filter, "_id", id);
-    ec_status rc = h->db_delete(coll, &filter, 0);
-    bson_destroy(&filter);
-    return rc == EC_ERR_NOT_FOUND ? EC_OK : rc;
 }
 
 static ec_status insert_pointer(const ec_host *h, const char *site, const char *workspace)
@@ -266,13 +256,13 @@ static ec_status read_leases(settle_ctx *c, ec_request *req)
     return EC_OK;
 }
 
-/* Checks the workspaces whose pointers were dropped since the last check: puts a pointer back
- * where a bill was queued meanwhile, and every unchecked one back when the check fails (when
- * it can: the workspace stays bound). */
+/* Checks the workspaces whose pointers were dropped: puts a pointer back where a bill was
+ * queued meanwhile, and every unchecked one back when the check fails (when it can: the
+ * workspace stays bound). */
 static ec_status check_dropped(settle_ctx *c, ec_request *req)
 {
     const ec_host *h = c->st->host;
-    ec_status rc = c->ndropped > 0 ? read_leases(c, req) : EC_OK;
+    ec_status rc = read_leases(c, req);
     size_t i = 0;
     for (; rc == EC_OK && i < c->ndropped; i++) {
         int found = 0;
@@ -283,32 +273,48 @@ static ec_status check_dropped(settle_ctx *c, ec_request *req)
     if (rc != EC_OK)
         for (i = i > 0 ? i - 1 : 0; i < c->ndropped; i++)
             insert_pointer(h, c->site->id, c->dropped[i]);
+    return rc;
+}
+
+/* Deletes the pending markers of the bills that left since the last flush, then the pointers
+ * of the workspaces none of whose listed bills is left, then checks those (see "The pointer"
+ * above): one round trip for each kind of delete. */
+static ec_status flush_left(settle_ctx *c, ec_request *req)
+{
+    const ec_host *h = c->st->host;
+    const char *pointers[FLUSH_MAX];
+    ec_status rc = h->db_delete_ids(BILLS_PENDING, c->gone, c->ngone);
+    c->ngone = 0;
+    for (size_t i = 0; rc == EC_OK && i < c->ndropped; i++)
+        if ((pointers[i] = h->sprintf(req, "%s:%s", c->site->id, c->dropped[i])) == NULL)
+            rc = EC_ERR_INTERNAL;
+    if (rc != EC_OK || c->ndropped == 0) { /* on failure the pointers stay: none was deleted */
+        c->ndropped = 0;
+        return rc;
+    }
+    rc = h->db_delete_ids(BILLS_UNSETTLED, pointers, c->ndropped);
+    if (rc == EC_OK)
+        rc = check_dropped(c, req);
+    else
+        for (size_t i = 0; i < c->ndropped; i++)
+            insert_pointer(h, c->site->id, c->dropped[i]); /* some may be deleted */
     c->ndropped = 0;
     return rc;
 }
 
-/* Every listed bill of the workspace left bill_pending: drops its pointer now and checks it
- * with the next batch of dropped ones (see "The pointer" above). */
-static ec_status drop_pointer(settle_ctx *c, ec_request *req, const char *workspace)
-{
-    char id[160];
-    snprintf(id, sizeof id, "%s:%s", c->site->id, workspace);
-    c->dropped[c->ndropped++] = workspace;
-    ec_status rc = delete_id(c->st->host, BILLS_UNSETTLED, id);
-    if (rc != EC_OK || c->ndropped == DROP_CHECK_EVERY) {
-        ec_status checked = check_dropped(c, req);
-        return rc != EC_OK ? rc : checked;
-    }
-    return EC_OK;
-}
-
-/* A listed bill left bill_pending: drops the pointer after its workspace's last one. */
+/* A listed bill left bill_pending (settled, found settled, or never made): its marker is
+ * deleted with the next flush, and after its workspace's last one, the pointer. */
 static ec_status left_pending(settle_ctx *c, ec_request *req, const pending_bill *pb)
 {
     pending_bill *first = &c->list->bills[pb->group];
+    c->gone[c->ngone++] = pb->id;
     if (first->left > 0)
         first->left--;
-    return first->left == 0 ? drop_pointer(c, req, pb->workspace) : EC_OK;
+    if (first->left == 0)
+        c->dropped[c->ndropped++] = pb->workspace;
+    if (c->ngone == c->flush_every || c->ndropped == c->flush_every)
+        return flush_left(c, req);
+    return EC_OK;
 }
 
 /* Who pays a bill: an enterprise account and its method (a provider name), and for a cloud
@@ -467,11 +473,8 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const pending_bill *
     const char *bill_id = pb->id;
     bson_t *bill = NULL, *prev = NULL;
     ec_status rc = find_id(h, req, BILLS_BILLS, bill_id, &bill);
-    if (rc == EC_ERR_NOT_FOUND) {
-        /* queued by a run killed before its bill */
-        rc = delete_id(h, BILLS_PENDING, bill_id);
-        return rc == EC_OK ? left_pending(c, req, pb) : rc;
-    }
+    if (rc == EC_ERR_NOT_FOUND)
+        return left_pending(c, req, pb); /* queued by a run killed before its bill */
     if (rc != EC_OK)
         return rc;
     const char *workspace = bills_doc_str(bill, "workspace"), *day = bills_doc_str(bill, "day");
@@ -484,10 +487,8 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const pending_bill *
     if (rc == EC_OK) {
         const char *state = bills_doc_str(prev, "state");
         attempt = bills_doc_int(prev, "attempt");
-        if (state && strcmp(state, "settled") == 0) {
-            rc = delete_id(h, BILLS_PENDING, bill_id);
-            return rc == EC_OK ? left_pending(c, req, pb) : rc;
-        }
+        if (state && strcmp(state, "settled") == 0)
+            return left_pending(c, req, pb);
         if (state && (strcmp(state, "unknown") == 0 || strcmp(state, "failed") == 0))
             return EC_OK; /* an operator resolves it */
         if (state && strcmp(state, "retrying") == 0 && bills_doc_int(prev, "next_at") > c->now_s)
@@ -560,8 +561,7 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const pending_bill *
     if (rc != EC_OK || result != EC_SETTLE_DONE)
         return rc;
     if ((rc = bills_arrears_after_settle(c->st, req, account, bill_id)) != EC_OK ||
-        (rc = bills_alerts_after_settle(c->st, req, account, bill)) != EC_OK ||
-        (rc = delete_id(h, BILLS_PENDING, bill_id)) != EC_OK)
+        (rc = bills_alerts_after_settle(c->st, req, account, bill)) != EC_OK)
         return rc;
     return left_pending(c, req, pb);
 }
@@ -726,15 +726,15 @@ static int settle_part(settle_ctx *c, pending_list *l, size_t part, size_t parts
     ec_status rc = settle_pass(c, l, 1);
     if (rc == EC_OK && !l->failed)
         rc = settle_pass(c, l, 0);
-    /* The last dropped pointers are checked even after a failure (or put back). */
-    ec_request *req = c->ndropped > 0 ? c->st->host->batch_begin() : NULL;
+    /* What left since the last flush is deleted (and checked) even after a failure. */
+    ec_request *req = c->ngone > 0 ? c->st->host->batch_begin() : NULL;
     if (req != NULL) {
-        ec_status checked = check_dropped(c, req);
+        ec_status flushed = flush_left(c, req);
         c->st->host->batch_end(req);
         if (rc == EC_OK)
-            rc = checked;
-    } else if (c->ndropped > 0) {
-        l->failed = 1;
+            rc = flushed;
+    } else if (c->ngone > 0) {
+        l->failed = 1; /* the next pass finds those bills settled */
     }
     return rc != EC_OK || l->failed;
 }
@@ -797,7 +797,7 @@ static int settle_parts(settle_ctx *c, pending_list *l)
 }
 
 int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s, const char *holder,
-                      int verbose, int throttle_ms)
+                      int verbose, int throttle_ms, int batch)
 {
     const ec_host *h = st->host;
     pending_list l = {0};
@@ -807,6 +807,9 @@ int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s, const
                     .holder = holder,
                     .verbose = verbose,
                     .throttle_ms = throttle_ms,
+                    .flush_every = batch < 1           ? 1
+                                   : batch > FLUSH_MAX ? FLUSH_MAX
+                                                       : (size_t)batch,
                     .list = &l};
     /* The days' markers before the listing: a day marked then has all its bills listed. */
     ec_status rc = read_open_days(&c);

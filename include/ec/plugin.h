@@ -593,7 +593,7 @@ typedef struct ec_host {
      * without touching the database. */
     int (*batch_after_fork)(void);
 
-    /* -- v1 (bills): many inserts in one round trip -- */
+    /* -- v1 (bills): batch writes and walks in fewer round trips -- */
     /* Inserts docs[0..n) in one unordered command (a batch job's way to make many documents):
      * each[i] is EC_OK (inserted) or EC_ERR_DUPLICATE (a unique index refused it: made
      * before), and it returns EC_OK, when the database answered for every document. Otherwise
@@ -605,6 +605,9 @@ typedef struct ec_host {
      * the head document (arena-owned), or NULL when *head is 0. */
     ec_status (*gapless_head_get)(ec_request *req, const char *collection, const char *series,
                                   int64_t *head, bson_t **out);
+    /* Deletes the documents whose _id is ids[i] (absent ones are no error) in one round trip;
+     * on failure some may be deleted and others not. */
+    ec_status (*db_delete_ids)(const char *collection, const char *const *ids, size_t n);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */

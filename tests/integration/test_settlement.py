@@ -306,7 +306,8 @@ def test_a_run_killed_while_settling_resumes_and_settles_each_bill_once(env):
     site = sites["st4"]
     bound = bound_workspaces(api, money, site, 5)
     now = later()
-    proc = spawn(api, site, "--now", str(now), "--verbose", "--throttle-ms", "300")
+    proc = spawn(api, site, "--now", str(now), "--verbose", "--throttle-ms", "300", "--batch",
+                 "2")
     seen = []
     for line in proc.stdout:
         if line.startswith("settle "):
@@ -336,6 +337,9 @@ def test_a_run_killed_while_settling_resumes_and_settles_each_bill_once(env):
     assert p.stdout.count("attempt=2 settled") == len(unrecorded), p.stdout
     assert p.stdout.count("settle ") == len(unrecorded), p.stdout
     assert_each_settled_once(api, money, site, bound)
+    port = api.stack.db_port
+    assert mongowire.find(port, "bill_pending", {"site": site.id}) == []
+    assert mongowire.find(port, "bills_unsettled", {"site": site.id}) == []
     attempts = {ws: bill(api, money, site, ws)["settlement"]["attempt"] for ws, _ in bound}
     assert all(attempts[ws] == (2 if ws in unrecorded else 1) for ws, _ in bound), attempts
 
@@ -344,8 +348,13 @@ def test_two_settling_processes_settle_every_bill_once(env):
     api, sites, money = env
     site = sites["st11"]
     bound = bound_workspaces(api, money, site, 6)
-    p = run(api, site, "--verbose")
+    # --batch 2: each process deletes its settled bills' markers (and then the workspaces'
+    # pointers) two at a time, then the rest at its end
+    p = run(api, site, "--verbose", "--batch", "2")
     assert p.returncode == 0, p.stdout + p.stderr
+    port = api.stack.db_port
+    assert mongowire.find(port, "bill_pending", {"site": site.id}) == []
+    assert mongowire.find(port, "bills_unsettled", {"site": site.id}) == []
     # the pass was split between two processes, and each bill was answered exactly once
     assert "site=st11 settling part 1/2" in p.stdout and "site=st11 settling part 2/2" in p.stdout
     answers = [line.split()[1] for line in p.stdout.splitlines() if line.startswith("settle ")]
