@@ -29,5 +29,8 @@ void ec_http_allow_plain(int allow);
 /* Sends the call and fills *out; returns out->outcome. */
 int ec_http_request(const ec_http_call *call, ec_http_response *out);
 void ec_http_response_free(ec_http_response *r);
+/* ec_http_request, with the server's certificate verified against the PEM bundle `ca_file`
+ * instead of the system's CA store (NULL: the system's store, exactly ec_http_request). */
+int ec_http_request_ca(const ec_http_call *call, const char *ca_file, ec_http_response *out);
 
 #endif

@@ -733,6 +733,7 @@ static const ec_host host_table = {
     .form_params = host_form_params,
     .query_int64 = host_query_int64,
     .batch_after_fork = ec_batch_after_fork,
+    .http_request_ca = ec_http_request_ca,
     .db_insert_each = host_db_insert_each,
     .gapless_head_get = host_gapless_head_get,
     .db_delete_ids = host_db_delete_ids,

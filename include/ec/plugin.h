@@ -593,6 +593,12 @@ typedef struct ec_host {
      * without touching the database. */
     int (*batch_after_fork)(void);
 
+    /* -- v1 (aws sns): outbound calls that trust a given CA bundle -- */
+    /* http_request, with the server's certificate verified against the PEM bundle `ca_file`
+     * instead of the system's CA store (NULL: the system's store, as http_request). Fetches
+     * what a party signs with (SNS's SigningCertURL) from a server a test CA may have made. */
+    int (*http_request_ca)(const ec_http_call *call, const char *ca_file, ec_http_response *out);
+
     /* -- v1 (bills): batch writes and walks in fewer round trips -- */
     /* Inserts docs[0..n) in one unordered command (a batch job's way to make many documents):
      * each[i] is EC_OK (inserted) or EC_ERR_DUPLICATE (a unique index refused it: made

@@ -41,6 +41,16 @@
  *   sqs_rounds = 10                # ReceiveMessage calls per run at most (1..1000)
  *   sqs_wait_s = 0                 # long polling (0..20)
  *   schedule_seconds = 60          # the master runs `aws run` (a poll) this often
+ *   sns_verify = on                # check every SNS envelope's signature (sns.c); off is a
+ *                                  # test setting only
+ *   sns_topic_arn = arn:... arn:...  # the topics notifications may come from (default: the
+ *                                  # product's subscription and entitlement topics)
+ *   sns_ca_file = /path/ca.pem     # the CA bundle the certificate's server is checked
+ *                                  # against (default: the system's store)
+ *   sns_cert_host_pattern = sns.*.amazonaws.com  # hosts SigningCertURL may name
+ *   eventbridge_account = 123456789012  # the account EventBridge events must come from
+ *                                  # (unset: every EventBridge event is rejected)
+ *   eventbridge_source = aws.agreement-marketplace
  * init fails (logged, never the secret) when a setting is missing or out of range or the
  * file is not 0600.
  */
@@ -179,6 +189,7 @@ static void aws_fini(void *state)
     if (a == NULL)
         return;
     provider_free_secret(a->secret);
+    aws_sns_free(a->sns);
     if (aws_global == a)
         aws_global = NULL;
     free(a);
@@ -211,8 +222,12 @@ static int init_sqs(const ec_host *host, aws_state *a)
     } else if (aws_url_host(a->sqs.url, a->sqs.host_header, sizeof a->sqs.host_header) != 0) {
         return -1;
     }
-    return in_range(a->sqs_max_messages, 1, 10) && in_range(a->sqs_rounds, 1, 1000) &&
-                   in_range(a->sqs_wait_s, 0, 20)
+    a->eventbridge_account = host->config_get(PLUGIN, "eventbridge_account", NULL);
+    a->eventbridge_source =
+        host->config_get(PLUGIN, "eventbridge_source", "aws.agreement-marketplace");
+    a->sns = aws_sns_new(host, a->product_code, a->timeout_ms);
+    return a->sns != NULL && in_range(a->sqs_max_messages, 1, 10) &&
+                   in_range(a->sqs_rounds, 1, 1000) && in_range(a->sqs_wait_s, 0, 20)
                ? 0
                : -1;
 }

@@ -264,6 +264,8 @@ int aws_register(ec_request *req, void *state)
     const char *ticket = h->random_hex(req, 24);
     if (ticket == NULL)
         return 500;
+    /* Which customer EventBridge events about this agreement and license are (eventbridge.c). */
+    st = aws_customer_refs_put(req, h, r.customer, r.aws_account, r.license_arn, r.agreement_id);
     int64_t now = h->clock_ms(), expires_at = now + a->ticket_ttl_s * 1000;
     bson_t d = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&d, "_id", ticket);
@@ -274,7 +276,8 @@ int aws_register(ec_request *req, void *state)
     append_optional(&d, "agreement_id", r.agreement_id);
     BSON_APPEND_INT64(&d, "at", now);
     BSON_APPEND_INT64(&d, "expires_at", expires_at);
-    st = h->db_insert(AWS_REGISTRATIONS, &d);
+    if (st == EC_OK)
+        st = h->db_insert(AWS_REGISTRATIONS, &d);
     bson_destroy(&d);
     if (st != EC_OK) {
         h->log(EC_LOG_ERROR, AWS_PLUGIN,

@@ -7,12 +7,14 @@
  *
  * One run: up to sqs_rounds ReceiveMessage calls of up to sqs_max_messages each, until the
  * queue answers none. Each message:
- *   1. is read as an SNS envelope ({"Type": "Notification", "MessageId", "Message": "<json>"})
- *      or as the notification itself (raw delivery): {"action", "customer-identifier" or
- *      "CustomerIdentifier", "product-code" or "ProductCode", "offer-identifier"?};
+ *   1. is read and authenticated by message.c: an SNS envelope whose signature sns.c
+ *      verified, an EventBridge event (eventbridge.c) turned into the action it stands for,
+ *      or (sns_verify = off only) a raw notification. One that fails authentication is
+ *      recorded as rejected and left in the queue (its redrive policy takes it to the DLQ);
+ *      one whose signing certificate did not come is left for a later run;
  *   2. is recorded by a unique insert in aws_notifications under "sns:<SNS MessageId>" (the
- *      same for every copy SNS delivers) or "sqs:<SQS MessageId>" before anything is done: a
- *      copy whose record is finished is only deleted;
+ *      same for every copy SNS delivers), "eb:<event id>" or "sqs:<SQS MessageId>" before
+ *      anything is done: a copy whose record is finished is only deleted;
  *   3. acts: unsubscribe-success inserts cloud_cancellations {_id "aws:<customer>"} (once;
  *      the workspaces settling through that customer are locked); every known action also
  *      notes itself on the customer (aws_customers.subscription, a plain update of a shown
@@ -37,69 +39,15 @@
 #define RECEIVE "AmazonSQS.ReceiveMessage"
 #define DELETE "AmazonSQS.DeleteMessage"
 #define SQS_TYPE "application/x-amz-json-1.0"
-#define ID_MAX 128
 #define KEPT_BODY 1024
 
 typedef struct poll_counts {
     long received, processed, duplicates, malformed, ignored, deleted;
+    long rejected, deferred; /* left in the queue: failed authentication, not checkable now */
 } poll_counts;
 
-typedef struct notice {
-    const char *record_id; /* "sns:<id>" or "sqs:<id>" */
-    const char *action, *customer, *product, *offer;
-} notice;
-
-/* A string of 1..ID_MAX printable ASCII characters, or NULL. */
-static const char *short_text(const cJSON *v)
-{
-    if (!cJSON_IsString(v))
-        return NULL;
-    size_t n = strlen(v->valuestring);
-    for (size_t i = 0; i < n; i++)
-        if (v->valuestring[i] < 0x21 || v->valuestring[i] > 0x7e)
-            return NULL;
-    return n > 0 && n <= ID_MAX ? v->valuestring : NULL;
-}
-
-static const cJSON *member(const cJSON *o, const char *name, const char *other_spelling)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    return v ? v : cJSON_GetObjectItemCaseSensitive(o, other_spelling);
-}
-
-/* Reads the message body into *n (strings in the arena): 0, or -1 when it is no notification. */
-static int parse_notice(ec_request *req, const ec_host *h, const char *sqs_id, const char *body,
-                        notice *n)
-{
-    memset(n, 0, sizeof *n);
-    n->record_id = h->sprintf(req, "sqs:%s", sqs_id);
-    cJSON *root = cJSON_Parse(body), *inner = NULL;
-    const cJSON *note = root;
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "Type");
-    const cJSON *message = cJSON_GetObjectItemCaseSensitive(root, "Message");
-    if (cJSON_IsString(type) && strcmp(type->valuestring, "Notification") == 0 &&
-        cJSON_IsString(message)) {
-        const char *sns_id = short_text(cJSON_GetObjectItemCaseSensitive(root, "MessageId"));
-        if (sns_id != NULL)
-            n->record_id = h->sprintf(req, "sns:%s", sns_id);
-        note = inner = cJSON_Parse(message->valuestring);
-    }
-    const char *action = short_text(cJSON_GetObjectItemCaseSensitive(note, "action"));
-    const char *customer = short_text(member(note, "customer-identifier", "CustomerIdentifier"));
-    const char *product = short_text(member(note, "product-code", "ProductCode"));
-    const char *offer = short_text(cJSON_GetObjectItemCaseSensitive(note, "offer-identifier"));
-    int rc = -1;
-    if (cJSON_IsObject(note) && action != NULL && customer != NULL) {
-        n->action = h->strdup(req, action);
-        n->customer = h->strdup(req, customer);
-        n->product = product ? h->strdup(req, product) : NULL;
-        n->offer = offer ? h->strdup(req, offer) : NULL;
-        rc = 0;
-    }
-    cJSON_Delete(inner);
-    cJSON_Delete(root);
-    return rc;
-}
+/* What message.c read from a message (sns.c, eventbridge.c authenticate it). */
+typedef aws_message notice;
 
 static int known_action(const char *a)
 {
@@ -252,7 +200,7 @@ static int delete_message(ec_request *req, const aws_state *a, const char *recei
 static int handle_message(ec_request *req, const aws_state *a, const cJSON *m, poll_counts *c)
 {
     const ec_host *h = a->host;
-    const char *sqs_id = short_text(cJSON_GetObjectItemCaseSensitive(m, "MessageId"));
+    const char *sqs_id = aws_short_text(cJSON_GetObjectItemCaseSensitive(m, "MessageId"));
     const cJSON *receipt = cJSON_GetObjectItemCaseSensitive(m, "ReceiptHandle");
     const cJSON *body = cJSON_GetObjectItemCaseSensitive(m, "Body");
     if (sqs_id == NULL || !cJSON_IsString(receipt) || !cJSON_IsString(body)) {
@@ -261,7 +209,20 @@ static int handle_message(ec_request *req, const aws_state *a, const cJSON *m, p
         return 0;
     }
     notice n;
-    if (parse_notice(req, h, sqs_id, body->valuestring, &n) != 0) {
+    if (aws_message_read(req, a, sqs_id, body->valuestring, &n) != 0)
+        return -1;
+    if (n.kind == AWS_MESSAGE_REJECTED || n.kind == AWS_MESSAGE_DEFERRED) {
+        if (n.kind == AWS_MESSAGE_REJECTED) {
+            c->rejected++;
+        } else {
+            h->log(EC_LOG_WARN, AWS_PLUGIN, "message %s left for later: %s", sqs_id, n.why);
+            c->deferred++;
+        }
+        return 0; /* not deleted: it comes back, and a rejected one goes to the DLQ */
+    }
+    if (n.kind == AWS_MESSAGE_SETTLED) {
+        c->ignored++;
+    } else if (n.kind == AWS_MESSAGE_MALFORMED) {
         h->log(EC_LOG_WARN, AWS_PLUGIN, "message %s is no notification: recorded, deleted", sqs_id);
         if (record_malformed(req, h, n.record_id, body->valuestring) != EC_OK)
             return -1;
@@ -346,8 +307,10 @@ int aws_poll_command(aws_state *a)
             break;
         }
     }
-    printf("received=%ld processed=%ld duplicates=%ld malformed=%ld ignored=%ld deleted=%ld\n",
-           c.received, c.processed, c.duplicates, c.malformed, c.ignored, c.deleted);
+    printf("received=%ld processed=%ld duplicates=%ld malformed=%ld ignored=%ld deleted=%ld "
+           "rejected=%ld deferred=%ld\n",
+           c.received, c.processed, c.duplicates, c.malformed, c.ignored, c.deleted, c.rejected,
+           c.deferred);
     fflush(stdout);
     return failed ? 1 : 0;
 }

@@ -15,9 +15,12 @@ application/x-amz-json-1.0, X-Amz-Target: AmazonSQS.<op>, errors as
 Every request's Signature Version 4 (signing name "sqs") is checked with botocore's SigV4Auth,
 independently of the code under test (tests/fakes/sigv4_check.py).
 
-The test's controls: notify(action, customer, ...) queues an SNS envelope as SNS delivers it
-(copies=2: SNS's duplicate delivery, two SQS messages with one SNS MessageId); send(body)
-queues any body; fail(n, status) answers n calls with InternalError; fail_deletes(n) answers
+The test's controls: notify(action, customer, ...) queues an SNS envelope as SNS delivers it,
+signed by the fake SNS (tests/fakes/aws_sns.py, `sns`; version="2" for SHA256withRSA,
+forged=True for a signature of another key, topic= for another TopicArn; copies=2: SNS's
+duplicate delivery, two SQS messages with one SNS MessageId); event(detail_type, **detail)
+queues an EventBridge event as an EventBridge rule with an SQS target delivers it (the body
+is the event); send(body) queues any body; fail(n, status) answers n calls with InternalError; fail_deletes(n) answers
 the next n DeleteMessage calls so; hang(seconds) applies the
 next ReceiveMessage (the messages become invisible) and answers late; expire_visibility()
 makes every received message visible again (its visibility timeout passed).
@@ -29,6 +32,7 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler
 
+from fakes.aws_sns import FakeSns
 from fakes.loopback import LoopbackFake
 from fakes.sigv4_check import SigV4Error, check_sigv4
 
@@ -53,6 +57,20 @@ class FakeSqs(LoopbackFake):
         self._fail, self._fail_status, self._hang, self._fail_deletes = 0, 500, 0.0, 0
         LoopbackFake.__init__(self)
         self.queue_url = "%s%s/%s" % (self.url, account, queue)
+        self.account = account
+        self.sns = FakeSns()
+
+    def start(self):
+        self.sns.start()
+        return LoopbackFake.start(self)
+
+    def stop(self):
+        self.sns.stop()
+        LoopbackFake.stop(self)
+
+    @staticmethod
+    def topic(product_code):
+        return "arn:aws:sns:us-east-1:287250355862:aws-mp-subscription-notification-" + product_code
 
     # -- the test's controls --
     def send(self, body):
@@ -63,7 +81,7 @@ class FakeSqs(LoopbackFake):
             return mid
 
     def notify(self, action, customer, product_code, copies=1, sns_id=None, spelling="new",
-               **extra):
+               version="1", forged=False, topic=None, cert_url=None, **extra):
         """Queues what SNS delivers for one marketplace notification; its SNS MessageId."""
         if spelling == "new":
             note = {"action": action, "customer-identifier": customer,
@@ -74,16 +92,29 @@ class FakeSqs(LoopbackFake):
         note.update(extra)
         sns_id = sns_id or str(uuid.uuid4())
         envelope = {"Type": "Notification", "MessageId": sns_id,
-                    "TopicArn": "arn:aws:sns:us-east-1:287250355862:aws-mp-subscription-"
-                                "notification-" + product_code,
+                    "TopicArn": topic or self.topic(product_code),
                     "Message": json.dumps(note),
                     "Timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(self.now)),
-                    "SignatureVersion": "1", "Signature": "EXAMPLE",
-                    "SigningCertURL": "https://sns.us-east-1.amazonaws.com/cert.pem",
                     "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe"}
+        if forged:
+            self.sns.forge(envelope, version)
+        else:
+            self.sns.sign(envelope, version, cert_url=cert_url)
         for _ in range(copies):
             self.send(json.dumps(envelope))
         return sns_id
+
+    def event(self, detail_type, event_id=None, account=None,
+              source="aws.agreement-marketplace", copies=1, **detail):
+        """Queues an EventBridge event (the message body is the event); its id."""
+        event_id = event_id or str(uuid.uuid4())
+        ev = {"version": "0", "id": event_id, "detail-type": detail_type, "source": source,
+              "account": account or self.account,
+              "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.now)),
+              "region": "us-east-1", "resources": [], "detail": detail}
+        for _ in range(copies):
+            self.send(json.dumps(ev))
+        return event_id
 
     def fail(self, n=1, status=500):
         self._fail, self._fail_status = n, status

@@ -66,7 +66,7 @@ def env(start_stack, tmp_path_factory):
         "aws": {"endpoint": aws.url, "region": "us-east-1", "access_key_id": AWS_KEY_ID,
                 "secret_access_key_file": str(d / "aws.secret"),
                 "product_code": aws.product_code, "dimension": "usage", "timeout_ms": 1500,
-                "sqs_queue_url": sqs.queue_url}}
+                "sqs_queue_url": sqs.queue_url, **sqs.sns.config()}}
     api, sites = start_bills_stack(start_stack, tmp_path_factory.mktemp("site-keys"), "cloudsettle",
                                    SITES, grace_minutes=3 * 1440, lease_seconds=60,
                                    catch_up_days=5, sections=sections,

@@ -871,6 +871,7 @@ static const ec_host host_table = {
     .clock_ms = m_now_ms,
     .http_request = ec_http_request,
     .http_response_free = ec_http_response_free,
+    .http_request_ca = ec_http_request_ca,
     .sigv4_sign = ec_sigv4_sign,
     .sigv4_result_free = ec_sigv4_result_free,
     .aliyun_rpc_sign = ec_aliyun_rpc_sign,

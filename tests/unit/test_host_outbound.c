@@ -66,5 +66,8 @@ int main(void)
     is_int(h->http_request(&call, &resp), EC_HTTP_NOT_SENT,
            "http_request through the table refuses http:// by default");
     h->http_response_free(&resp);
+    is_int(h->http_request_ca(&call, "/nonexistent/ca.pem", &resp), EC_HTTP_NOT_SENT,
+           "http_request_ca through the table keeps the same policy");
+    h->http_response_free(&resp);
     return tap_done();
 }
