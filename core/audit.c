@@ -519,6 +519,8 @@ ec_status ec_audit_run_store(const ec_ledger_store *db, ec_audit_report_fn repor
         goto done;
     if (r.cross_st == EC_OK)
         r.cross_st = audit_cross_claims(&r.cross, &r.c);
+    if (r.cross_st == EC_OK)
+        r.cross_st = audit_cross_purchases(&r.cross, &r.c);
     if ((st = r.cross_st) != EC_OK)
         goto done;
     /* The whole journal: what came in minus what went out is what every account holds. */

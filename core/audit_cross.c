@@ -8,8 +8,12 @@
  *               (`voucher_codes`) has the voucher's kind and face value;
  *   recharge    its order (`recharge_orders`, the recharge plugin's) is this account's, for
  *               this amount;
+ *   package     its purchase (`package_purchases` "<account>:<seq>", the bills plugin's) is
+ *               this entry's: this account, the package its ref names, its amount as price;
+ *               or, while the purchase is not written yet, its order is open
+ *               (`package_orders` "<account>\x1f<key>": the next billing run writes it);
  * and, once the journal is walked, every settled key claim (`journal_keys`) must name an entry
- * of its account made under its key.
+ * of its account made under its key, and every package purchase its `package` entry.
  *
  * Owns: the pending remittances of the account being walked (an arena reset per account).
  * Failure: each mismatch is reported through audit_fail with rule "cross"; a database error
@@ -28,6 +32,8 @@
 #define REDEMPTIONS "voucher_redemptions"
 #define CODES "voucher_codes"
 #define ORDERS "recharge_orders"
+#define PURCHASES "package_purchases"
+#define PACKAGE_ORDERS "package_orders"
 
 int audit_cross_init(audit_cross *x, const ec_ledger_store *store)
 {
@@ -153,6 +159,37 @@ static ec_status check_recharge(audit_cross *x, checker *c, const ec_entry *e)
     return st;
 }
 
+/* The purchase a package entry paid for: its document, or its open order. */
+static ec_status check_package(audit_cross *x, checker *c, const ec_entry *e)
+{
+    char id[200];
+    bson_t *doc = NULL;
+    snprintf(id, sizeof id, "%s:%lld", e->account, (long long)e->seq);
+    ec_status st = by_id(x, PURCHASES, id, &doc);
+    if (st == EC_ERR_NOT_FOUND) {
+        snprintf(id, sizeof id, "%s\x1f%s", e->account, e->key);
+        st = by_id(x, PACKAGE_ORDERS, id, &doc);
+        if (st == EC_ERR_NOT_FOUND)
+            audit_fail(c, e->seq, "cross", "package entry paid for no purchase (%s)", e->ref);
+        if (doc)
+            bson_destroy(doc);
+        return st == EC_ERR_NOT_FOUND ? EC_OK : st;
+    }
+    if (st != EC_OK)
+        return st;
+    const char *owner = text(doc, "account"), *package = text(doc, "package");
+    if (owner == NULL || strcmp(owner, e->account) != 0 || package == NULL ||
+        strcmp(package, e->ref) != 0 || number(doc, "price") != e->amount ||
+        number(doc, "seq") != e->seq)
+        audit_fail(c, e->seq, "cross",
+                   "package purchase %s is of account %s, package %s for %lld; the entry paid "
+                   "%lld for %s",
+                   id, owner ? owner : "?", package ? package : "?",
+                   (long long)number(doc, "price"), (long long)e->amount, e->ref);
+    bson_destroy(doc);
+    return EC_OK;
+}
+
 /* A remittance's reference is checked when the account ends: a later reversal releases it. */
 static ec_status note_remittance(audit_cross *x, const ec_entry *e)
 {
@@ -179,6 +216,8 @@ ec_status audit_cross_entry(audit_cross *x, checker *c, const ec_entry *e)
         return check_redeem(x, c, e);
     if (strcmp(e->kind, "recharge") == 0)
         return check_recharge(x, c, e);
+    if (strcmp(e->kind, "package") == 0)
+        return check_package(x, c, e);
     if (strcmp(e->kind, "remittance") == 0)
         return note_remittance(x, e);
     if (strcmp(e->kind, "reversal") == 0)
@@ -246,6 +285,42 @@ ec_status audit_cross_claims(audit_cross *x, checker *c)
     bson_t filter = BSON_INITIALIZER;
     claims_walk w = {x, c, EC_OK};
     ec_status st = x->store->find(x->store->ctx, EC_JOURNAL_KEYS, &filter, NULL, check_claim, &w);
+    bson_destroy(&filter);
+    return st != EC_OK ? st : w.st;
+}
+
+/* A package purchase must be the purchase of its `package` entry ("<account>:<seq>"). */
+static int check_purchase(const bson_t *doc, void *arg)
+{
+    claims_walk *w = arg;
+    const char *id = text(doc, "_id"), *account = text(doc, "account");
+    const char *package = text(doc, "package");
+    int64_t seq = number(doc, "seq");
+    bson_t *entry = NULL;
+    ec_status st = id ? by_id(w->x, EC_JOURNAL, id, &entry) : EC_ERR_NOT_FOUND;
+    if (st == EC_OK || st == EC_ERR_NOT_FOUND) {
+        const char *kind = entry ? text(entry, "kind") : NULL, *ref = text(entry, "ref");
+        const char *owner = text(entry, "account");
+        if (kind == NULL || strcmp(kind, "package") != 0 || ref == NULL || package == NULL ||
+            strcmp(ref, package) != 0 || owner == NULL || account == NULL ||
+            strcmp(owner, account) != 0 || number(entry, "amount") != number(doc, "price")) {
+            snprintf(w->c->account, sizeof w->c->account, "%s", account ? account : "?");
+            audit_fail(w->c, seq, "cross", "package purchase %s has %s", id ? id : "?",
+                       entry ? "an entry that did not pay for it" : "no entry");
+        }
+        st = EC_OK;
+    }
+    if (entry)
+        bson_destroy(entry);
+    w->st = st;
+    return st != EC_OK;
+}
+
+ec_status audit_cross_purchases(audit_cross *x, checker *c)
+{
+    bson_t filter = BSON_INITIALIZER;
+    claims_walk w = {x, c, EC_OK};
+    ec_status st = x->store->find(x->store->ctx, PURCHASES, &filter, NULL, check_purchase, &w);
     bson_destroy(&filter);
     return st != EC_OK ? st : w.st;
 }

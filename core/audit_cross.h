@@ -1,6 +1,7 @@
 /*
  * core/audit_cross.h: the audit's pass across collections (see audit_cross.c): the one-time
- * claims behind remittances, redemptions and recharges, and the journal's key claims.
+ * claims behind remittances, redemptions and recharges, package purchases, and the journal's
+ * key claims.
  *
  * Ownership: the pass keeps its own arena; audit_cross_free releases it.
  * Failure: mismatches go to audit_fail (rule "cross"); database errors are returned.
@@ -32,5 +33,7 @@ ec_status audit_cross_entry(audit_cross *x, checker *c, const ec_entry *e);
 ec_status audit_cross_end_account(audit_cross *x, checker *c);
 /* After the walk: every settled key claim names its entry. */
 ec_status audit_cross_claims(audit_cross *x, checker *c);
+/* After the walk: every package purchase names its `package` entry. */
+ec_status audit_cross_purchases(audit_cross *x, checker *c);
 
 #endif

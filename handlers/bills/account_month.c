@@ -17,6 +17,12 @@
  *     (its settlement carries `cloud_amount`) "bill:<id>:funds" (vouchers and cards first)
  *     and `cloud_amount` for the cloud named by its `provider`. Parts that do not add up to
  *     the bill's total stop the month (reported; nothing is made).
+ *   - A guance entry an operator reversed before the month is made (the key claim of its
+ *     reversal, "<account>\x1freverse:<seq>", names an entry: one more _id lookup per
+ *     entry) paid nothing in the end: its amount counts as `reversed`, not as the funds that
+ *     paid it, and its cash is not invoiceable.
+ *   - Each bill's split is spread over its lines (split.h gives the rule), so every item of
+ *     a workspace carries what paid it, and the items' parts add up to the workspace's.
  *   - Decided: a bill that names an account but is not settled (pending, retrying, unknown,
  *     failed) is listed with its total under `unsettled`: paid by nothing yet, invoiceable
  *     never in this bill. A bill that names no account (its workspace was never bound, or it
@@ -28,15 +34,17 @@
  *
  * Each account gets `account_monthly_bills` {_id: "<account>:<YYYY-MM>", account, month,
  * currency (null when its sites bill in several), days, total, vouchers, cards, cash,
- * arrears, cloud, clouds: [{provider, amount}], unsettled, invoiceable, workspaces: [{site,
- * workspace, currency, days, total, <the same split>, items: [{item, units, fee}]}],
- * made_at}, made once by its unique insert (two runs at once only find each other's bills),
- * then the month's marker. The total is the sum of the account's daily bills' totals and
- * equals the sum of the split's members.
+ * arrears, cloud, clouds: [{provider, amount}], unsettled, reversed, invoiceable, workspaces:
+ * [{site, workspace, currency, days, total, <the same split>, items: [{item, units, fee,
+ * vouchers, cards, cash, arrears, cloud, unsettled, reversed, invoiceable}]}], made_at}, made
+ * once by its unique insert (two runs at once only find each other's bills), then the
+ * month's marker. The total is the sum of the account's daily bills' totals and equals the
+ * sum of the split's members; an item's fee equals the sum of its own.
  *
  * Failure: 1 with the reason on stderr (the next run makes what is missing), 0 otherwise.
  */
 #include "handlers/bills/bills.h"
+#include "handlers/bills/daily.h"
 #include "handlers/bills/split.h"
 
 #include <stdio.h>
@@ -52,6 +60,21 @@ typedef struct cloud_paid {
     int64_t amount;
 } cloud_paid;
 
+/* One item's month in a workspace: the sums of its lines, and what paid them. */
+typedef struct item_month {
+    char item[EC_PRICE_NAME_MAX];
+    int64_t units, fee;
+    bills_paid paid;
+} item_month;
+
+/* A daily bill's lines, as read from its document (item points into it). */
+typedef struct bill_lines {
+    size_t n;
+    const char *item[EC_DAILY_MAX_LINES];
+    int64_t units[EC_DAILY_MAX_LINES];
+    bills_line_paid line[EC_DAILY_MAX_LINES];
+} bill_lines;
+
 /* What one account owes for one workspace in the month. */
 typedef struct fragment {
     char account[40];
@@ -61,7 +84,7 @@ typedef struct fragment {
     int64_t days, total;
     bills_paid paid;
     size_t nitems, nclouds;
-    bills_month_item items[FRAG_ITEMS];
+    item_month items[FRAG_ITEMS];
     cloud_paid clouds[FRAG_CLOUDS];
 } fragment;
 
@@ -97,14 +120,32 @@ static int take_entry(const ec_entry *e, void *arg)
 {
     entry_want *w = arg;
     if (e->seq == w->seq && strcmp(e->key, w->key) == 0)
-        *w->out = (bills_part){1, e->amount, e->split};
+        *w->out = (bills_part){.present = 1, .amount = e->amount, .split = e->split};
     return 1;
 }
 
+/* Whether entry `seq` of the account was reversed: the key claim of its reversal
+ * ("reverse:<seq>", core/ledger.c) names the reversing entry. */
+static ec_status reversed_entry(const ec_host *h, ec_request *req, const char *account, int64_t seq,
+                                int *reversed)
+{
+    const char *id = h->sprintf(req, "%s\x1freverse:%lld", account, (long long)seq);
+    bson_t *claim = NULL;
+    *reversed = 0;
+    if (id == NULL)
+        return EC_ERR_INTERNAL;
+    ec_status rc = bills_find_id(h, req, BILLS_JOURNAL_KEYS, id, &claim);
+    if (rc == EC_ERR_NOT_FOUND)
+        return EC_OK;
+    *reversed = rc == EC_OK && bills_doc_int(claim, "seq") > 0;
+    return rc;
+}
+
 /* The entry an operation's key made in the account's journal: its claim by _id, then the
- * entry by its seq. No claim: no entry (a part of 0 makes none). */
+ * entry by its seq, and (reversible) whether an operator reversed it. No claim: no entry (a
+ * part of 0 makes none). */
 static ec_status read_part(const ec_host *h, ec_request *req, const char *account, const char *key,
-                           bills_part *out)
+                           int reversible, bills_part *out)
 {
     *out = (bills_part){0};
     const char *claim_id = h->sprintf(req, "%s\x1f%s", account, key);
@@ -120,21 +161,85 @@ static ec_status read_part(const ec_host *h, ec_request *req, const char *accoun
     if (w.seq <= 0)
         return EC_OK; /* a claim that made no entry: the sum check reports the bill */
     ec_entry_query q = {.before_seq = w.seq + 1, .limit = 1};
-    return h->ledger_entries(req, account, &q, take_entry, &w);
+    rc = h->ledger_entries(req, account, &q, take_entry, &w);
+    if (rc == EC_OK && reversible && out->present)
+        rc = reversed_entry(h, req, account, w.seq, &out->reversed);
+    return rc;
 }
 
-/* The split of one daily bill of `account` with its settlement document. */
+/* The lines of a daily bill: 0, or -1 when it is malformed. */
+static int read_lines(const bson_t *bill, bill_lines *out)
+{
+    bson_iter_t it, arr;
+    out->n = 0;
+    if (!bson_iter_init_find(&it, bill, "lines") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+        !bson_iter_recurse(&it, &arr))
+        return -1;
+    while (bson_iter_next(&arr)) {
+        const uint8_t *data;
+        uint32_t len;
+        bson_t line;
+        if (out->n == EC_DAILY_MAX_LINES || !BSON_ITER_HOLDS_DOCUMENT(&arr))
+            return -1;
+        bson_iter_document(&arr, &len, &data);
+        if (!bson_init_static(&line, data, len))
+            return -1;
+        const char *item = bills_doc_str(&line, "item");
+        const char *payable_by = bills_doc_str(&line, "payable_by");
+        int64_t units = bills_doc_int(&line, "units"), fee = bills_doc_int(&line, "fee");
+        if (item == NULL || strlen(item) >= EC_PRICE_NAME_MAX || units < 0 || fee < 0)
+            return -1;
+        out->item[out->n] = item;
+        out->units[out->n] = units;
+        out->line[out->n] = (bills_line_paid){
+            .fee = fee, .cash_or_card = payable_by && strcmp(payable_by, "cash_or_card") == 0};
+        out->n++;
+    }
+    return 0;
+}
+
+/* Adds a bill's lines (their units, fees and what paid them) to the fragment's items. */
+static int add_lines(fragment *f, const bill_lines *bl)
+{
+    for (size_t i = 0; i < bl->n; i++) {
+        size_t k = 0;
+        while (k < f->nitems && strcmp(f->items[k].item, bl->item[i]) != 0)
+            k++;
+        if (k == f->nitems) {
+            if (k == FRAG_ITEMS)
+                return -1;
+            memset(&f->items[k], 0, sizeof f->items[k]);
+            memcpy(f->items[k].item, bl->item[i], strlen(bl->item[i]) + 1);
+            f->nitems++;
+        }
+        item_month *m = &f->items[k];
+        if (__builtin_add_overflow(m->units, bl->units[i], &m->units) ||
+            __builtin_add_overflow(m->fee, bl->line[i].fee, &m->fee) ||
+            bills_paid_add(&m->paid, &bl->line[i].paid) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int item_order(const void *pa, const void *pb)
+{
+    return strcmp(((const item_month *)pa)->item, ((const item_month *)pb)->item);
+}
+
+/* The split of one daily bill of `account` with its settlement document, and of its lines
+ * (split.h says how a bill's parts are spread over them). */
 static ec_status bill_split(const ec_host *h, ec_request *req, const char *bill_id,
                             const char *account, const bson_t *settled, int64_t total,
-                            bills_paid *paid, int *bad)
+                            bill_lines *lines, bills_paid *paid, int *bad)
 {
     const char *state = bills_doc_str(settled, "state");
+    bills_parts p = {.total = total};
     *bad = 0;
     if (state == NULL || strcmp(state, "settled") != 0) {
-        *bad = bills_split_unsettled(total, paid) < 0;
+        *bad = bills_split_unsettled(total, paid) < 0 ||
+               bills_split_lines(&p, 0, lines->line, lines->n) < 0;
         return EC_OK;
     }
-    bills_parts p = {.total = total};
     bson_iter_t it;
     ec_status rc;
     if (bson_iter_init_find(&it, settled, "cloud_amount")) {
@@ -143,18 +248,18 @@ static ec_status bill_split(const ec_host *h, ec_request *req, const char *bill_
         const char *key = h->sprintf(req, "bill:%s:funds", bill_id);
         if (key == NULL)
             return EC_ERR_INTERNAL;
-        if ((rc = read_part(h, req, account, key, &p.funds)) != EC_OK)
+        if ((rc = read_part(h, req, account, key, 0, &p.funds)) != EC_OK)
             return rc;
     } else {
         const char *key_any = h->sprintf(req, "bill:%s", bill_id);
         const char *key_coc = h->sprintf(req, "bill:%s:cash_or_card", bill_id);
         if (key_any == NULL || key_coc == NULL)
             return EC_ERR_INTERNAL;
-        if ((rc = read_part(h, req, account, key_any, &p.any)) != EC_OK ||
-            (rc = read_part(h, req, account, key_coc, &p.cash_or_card)) != EC_OK)
+        if ((rc = read_part(h, req, account, key_any, 1, &p.any)) != EC_OK ||
+            (rc = read_part(h, req, account, key_coc, 1, &p.cash_or_card)) != EC_OK)
             return rc;
     }
-    *bad = bills_split_settled(&p, paid) < 0;
+    *bad = bills_split_settled(&p, paid) < 0 || bills_split_lines(&p, 1, lines->line, lines->n) < 0;
     return EC_OK;
 }
 
@@ -241,6 +346,7 @@ static int each_bill(const bson_t *doc, void *arg)
     int stopped = 0, bad = 0;
     bson_t *settled = NULL;
     bills_paid paid;
+    bill_lines lines;
     ec_status rc = bills_find_id(h, req, BILLS_SETTLEMENTS, id, &settled);
     const char *account = rc == EC_OK ? bills_doc_str(settled, "account") : NULL;
     int flying = 0;
@@ -256,7 +362,10 @@ static int each_bill(const bson_t *doc, void *arg)
         c->unassigned++;
         if (c->verbose)
             printf("monthly unassigned %s total=%lld\n", id, (long long)total);
-    } else if ((rc = bill_split(h, req, id, account, settled, total, &paid, &bad)) != EC_OK) {
+    } else if (read_lines(doc, &lines) < 0) {
+        stopped = stop(c, EC_ERR_INTERNAL, "a daily bill with malformed lines", id);
+    } else if ((rc = bill_split(h, req, id, account, settled, total, &lines, &paid, &bad)) !=
+               EC_OK) {
         stopped = stop(c, rc, "the database failed reading a bill's entries", id);
     } else if (bad) {
         stopped = stop(c, EC_ERR_INTERNAL, "a settled bill whose entries do not add up", id);
@@ -265,8 +374,7 @@ static int each_bill(const bson_t *doc, void *arg)
         const char *provider = bills_doc_str(settled, "provider");
         if (f == NULL)
             stopped = stop(c, EC_ERR_INTERNAL, "out of memory", NULL);
-        else if (bills_month_items_add(f->items, &f->nitems, FRAG_ITEMS, doc) < 0 ||
-                 bills_paid_add(&f->paid, &paid) < 0 ||
+        else if (add_lines(f, &lines) < 0 || bills_paid_add(&f->paid, &paid) < 0 ||
                  __builtin_add_overflow(f->total, total, &f->total) ||
                  add_cloud(f->clouds, &f->nclouds, provider ? provider : "", paid.cloud) < 0)
             stopped = stop(c, EC_ERR_INTERNAL, "a malformed daily bill or a month past int64", id);
@@ -293,6 +401,19 @@ static const char *index_key(size_t i, char *buf, size_t size)
     return k;
 }
 
+/* What paid a bill, a workspace or an item, and its invoiceable part. */
+static void append_paid(bson_t *doc, const bills_paid *p)
+{
+    BSON_APPEND_INT64(doc, "vouchers", p->vouchers);
+    BSON_APPEND_INT64(doc, "cards", p->cards);
+    BSON_APPEND_INT64(doc, "cash", p->cash);
+    BSON_APPEND_INT64(doc, "arrears", p->arrears);
+    BSON_APPEND_INT64(doc, "cloud", p->cloud);
+    BSON_APPEND_INT64(doc, "unsettled", p->unsettled);
+    BSON_APPEND_INT64(doc, "reversed", p->reversed);
+    BSON_APPEND_INT64(doc, "invoiceable", bills_paid_invoiceable(p));
+}
+
 /* The split members of a bill or of one of its workspaces. */
 static void append_split(bson_t *doc, int64_t days, int64_t total, const bills_paid *p,
                          const cloud_paid *clouds, size_t nclouds)
@@ -301,11 +422,7 @@ static void append_split(bson_t *doc, int64_t days, int64_t total, const bills_p
     char key[16];
     BSON_APPEND_INT64(doc, "days", days);
     BSON_APPEND_INT64(doc, "total", total);
-    BSON_APPEND_INT64(doc, "vouchers", p->vouchers);
-    BSON_APPEND_INT64(doc, "cards", p->cards);
-    BSON_APPEND_INT64(doc, "cash", p->cash);
-    BSON_APPEND_INT64(doc, "arrears", p->arrears);
-    BSON_APPEND_INT64(doc, "cloud", p->cloud);
+    append_paid(doc, p);
     BSON_APPEND_ARRAY_BEGIN(doc, "clouds", &arr);
     for (size_t i = 0; i < nclouds; i++) {
         BSON_APPEND_DOCUMENT_BEGIN(&arr, index_key(i, key, sizeof key), &one);
@@ -314,8 +431,6 @@ static void append_split(bson_t *doc, int64_t days, int64_t total, const bills_p
         bson_append_document_end(&arr, &one);
     }
     bson_append_array_end(doc, &arr);
-    BSON_APPEND_INT64(doc, "unsettled", p->unsettled);
-    BSON_APPEND_INT64(doc, "invoiceable", bills_paid_invoiceable(p));
 }
 
 /* Makes the monthly bill of the account of frags[0..n) (sorted); EC_OK also when it existed. */
@@ -354,7 +469,7 @@ static ec_status insert_account(acct_ctx *c, fragment *frags, size_t n)
     BSON_APPEND_ARRAY_BEGIN(&doc, "workspaces", &arr);
     for (size_t i = 0; i < n; i++) {
         fragment *f = &frags[i];
-        bills_month_items_sort(f->items, f->nitems);
+        qsort(f->items, f->nitems, sizeof *f->items, item_order);
         BSON_APPEND_DOCUMENT_BEGIN(&arr, index_key(i, key, sizeof key), &one);
         BSON_APPEND_UTF8(&one, "site", f->site);
         BSON_APPEND_UTF8(&one, "workspace", f->workspace);
@@ -366,6 +481,7 @@ static ec_status insert_account(acct_ctx *c, fragment *frags, size_t n)
             BSON_APPEND_UTF8(&it, "item", f->items[k].item);
             BSON_APPEND_INT64(&it, "units", f->items[k].units);
             BSON_APPEND_INT64(&it, "fee", f->items[k].fee);
+            append_paid(&it, &f->items[k].paid);
             bson_append_document_end(&items, &it);
         }
         bson_append_array_end(&one, &items);

@@ -4,7 +4,8 @@
  *   GET /api/v1/monthly-bills?from=YYYY-MM&to=YYYY-MM            (the owner: their account)
  *   GET /api/v1/ops/accounts/{id}/monthly-bills?from=&to=         (operators: any account)
  *     -> 200 {"monthly_bills": [{id, month, currency, days, total, vouchers, cards, cash,
- *        arrears, cloud, clouds, unsettled, invoiceable, made_at}]}, newest month first;
+ *        arrears, cloud, clouds, unsettled, reversed, invoiceable, made_at}]}, newest month
+ *        first (`reversed` is 0 in a bill made before it was recorded);
  *        `to` defaults to the month of the clock (UTC), `from` to 11 months before it, at
  *        most 36 months apart. One _id lookup per month of the range ("<account>:<month>"):
  *        no scan, the same cost for every account.
@@ -12,7 +13,8 @@
  *   GET /api/v1/ops/accounts/{id}/monthly-bills/{YYYY-MM}         (operators)
  *     -> 200 {"monthly_bill": {... the list's members, "workspaces": [{site, workspace,
  *        currency, days, total, vouchers, cards, cash, arrears, cloud, clouds, unsettled,
- *        invoiceable, items: [{item, units, fee}]}]}}; 404 `not_found` when that month has
+ *        reversed, invoiceable, items: [{item, units, fee, vouchers, cards, cash, arrears,
+ *        cloud, unsettled, reversed, invoiceable}]}]}}; 404 `not_found` when that month has
  *        no bill of the account (not due yet, or nothing billed to it).
  *   With `Accept: text/csv` every route answers CSV: the list one row per month, a bill one
  *   row per workspace; text fields go through the host's formula guard (host->csv_field).
@@ -32,11 +34,11 @@
 #define RANGE_MAX_MONTHS 36
 #define DEFAULT_MONTHS 12
 #define LIST_HEADER                                                                                \
-    "month,currency,days,total,vouchers,cards,cash,arrears,cloud,clouds,unsettled,"                \
+    "month,currency,days,total,vouchers,cards,cash,arrears,cloud,clouds,unsettled,reversed,"       \
     "invoiceable\r\n"
 #define BILL_HEADER                                                                                \
     "month,site,workspace,currency,days,total,vouchers,cards,cash,arrears,cloud,clouds,unsettled," \
-    "invoiceable\r\n"
+    "reversed,invoiceable\r\n"
 
 /* A stored document as JSON: strings, integers (exact), null, documents and arrays. */
 static cJSON *to_json(const ec_host *h, bson_iter_t *it, int array)
@@ -167,12 +169,14 @@ static const char *split_cols(const ec_host *h, ec_request *req, const bson_t *d
     if (f_clouds == NULL)
         return NULL;
     return h->sprintf(
-        req, "%lld,%lld,%lld,%lld,%lld,%lld,%lld,%s,%lld,%lld",
+        req, "%lld,%lld,%lld,%lld,%lld,%lld,%lld,%s,%lld,%lld,%lld",
         (long long)bills_doc_int(doc, "days"), (long long)bills_doc_int(doc, "total"),
         (long long)bills_doc_int(doc, "vouchers"), (long long)bills_doc_int(doc, "cards"),
         (long long)bills_doc_int(doc, "cash"), (long long)bills_doc_int(doc, "arrears"),
         (long long)bills_doc_int(doc, "cloud"), f_clouds,
-        (long long)bills_doc_int(doc, "unsettled"), (long long)bills_doc_int(doc, "invoiceable"));
+        (long long)bills_doc_int(doc, "unsettled"),
+        (long long)(bills_doc_int(doc, "reversed") > 0 ? bills_doc_int(doc, "reversed") : 0),
+        (long long)bills_doc_int(doc, "invoiceable"));
 }
 
 static const char *text_field(const ec_host *h, ec_request *req, const bson_t *doc, const char *k)

@@ -263,6 +263,8 @@ static const ec_index bills_indexes[] = {
     {BILLS_PENDING, "site_workspace", "{\"site\": 1, \"workspace\": 1}", 0},
     /* The billing run reads the site's packages whose period has not ended. */
     {PKG_PURCHASES, "site_end", "{\"site\": 1, \"end_no\": 1}", 0},
+    /* and completes its open purchase orders first (package_orders.c). */
+    {PKG_ORDERS, "site", "{\"site\": 1}", 0},
     {NULL, NULL, NULL, 0},
 };
 

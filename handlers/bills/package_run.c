@@ -2,6 +2,8 @@
  * handlers/bills/package_run.c: prepaid packages in the billing run: before a site's day is
  * billed, what each package covers that day is decided once and recorded.
  *
+ * The site's open purchase orders are completed first (package_orders.c): a purchase whose
+ * request stopped between its entry and its documents still covers its days.
  * The packages of the day are the site's purchases whose period holds it (a batch scan of
  * package_purchases by site, index (site, end_no)), taken in the order they were bought (the
  * paying entry's time, then the id): a workspace assigned to two packages is covered by the
@@ -347,6 +349,10 @@ ec_status pkg_cover_day(bills_state *st, ec_request *req, const ec_site *site, c
 {
     const ec_host *h = st->host;
     scan s = {.day_no = day_no};
+    /* Purchases whose request stopped after paying are completed first: they may cover it. */
+    ec_status done = pkg_orders_complete(st, site);
+    if (done != EC_OK)
+        return done;
     bson_t filter = BSON_INITIALIZER, gt;
     BSON_APPEND_UTF8(&filter, "site", site->id);
     BSON_APPEND_DOCUMENT_BEGIN(&filter, "end_no", &gt);

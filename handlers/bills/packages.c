@@ -17,11 +17,13 @@
  *
  * A purchase's period is `period_days` local days of its site from the day of the journal
  * entry that paid it (that day included), so a replay derives the same period. The purchase
- * document is named by that entry ("<account>:<seq>") and inserted after it: a replay under
- * the same key inserts it if an earlier copy stopped before (the insert is unique).
+ * document is named by that entry ("<account>:<seq>") and derived from it and the definition:
+ * an order is opened before the entry and closed once the documents are written
+ * (package_orders.c), so a stop in between is completed by the retry under the same key or by
+ * the next billing run.
  *
  * Failure: every route changes nothing on a refusal; 503 when the database fails (a purchase
- * whose entry was written is completed by the retry under the same key).
+ * whose entry was written is completed by the retry under the same key, or by the run).
  */
 #include "handlers/bills/packages.h"
 
@@ -31,10 +33,6 @@
 
 #define LIST_DEFAULT 50
 #define LIST_MAX 100
-/* How far back a purchase looks for itself in the account's list before it lists itself, and
- * how often it tries to take the next number. */
-#define OWNED_LOOKBACK 16
-#define OWNED_ATTEMPTS 32
 
 /* ---- shared: documents ---- */
 
@@ -63,6 +61,18 @@ int pkg_items_decode(const bson_t *doc, const char *key, const char *field, pkg_
         items[(*n)++].quota = quota;
     }
     return 0;
+}
+
+int pkg_definition_decode(const bson_t *doc, pkg_definition *d)
+{
+    memset(d, 0, sizeof *d);
+    d->name = bills_doc_str(doc, "name");
+    d->currency = bills_doc_str(doc, "currency");
+    d->price = bills_doc_int(doc, "price");
+    d->period_days = bills_doc_int(doc, "period_days");
+    if (d->name == NULL || d->currency == NULL || d->price < 1 || d->period_days < 1)
+        return -1;
+    return pkg_items_decode(doc, "items", "quota", d->items, &d->nitems);
 }
 
 int pkg_purchase_decode(const bson_t *doc, pkg_purchase *p)
@@ -271,7 +281,7 @@ static int body_items(bills_state *st, ec_request *req, const ec_site *site, pkg
     return 0;
 }
 
-static void append_items(bson_t *doc, const pkg_item *items, size_t n)
+void pkg_append_items(bson_t *doc, const pkg_item *items, size_t n)
 {
     bson_t arr, one;
     BSON_APPEND_ARRAY_BEGIN(doc, "items", &arr);
@@ -329,7 +339,7 @@ int bills_package_define(ec_request *req, void *state)
     BSON_APPEND_UTF8(&doc, "currency", site->currency);
     BSON_APPEND_INT64(&doc, "price", price);
     BSON_APPEND_INT64(&doc, "period_days", period);
-    append_items(&doc, items, nitems);
+    pkg_append_items(&doc, items, nitems);
     BSON_APPEND_UTF8(&doc, "by", who && who->account_id ? who->account_id : "?");
     BSON_APPEND_INT64(&doc, "at", h->now_ms());
     int64_t n = 0;
@@ -400,47 +410,6 @@ oom:
 
 /* ---- purchases ---- */
 
-/* Lists the purchase in the account's series once, whatever copies of the request race or
- * retry: look at the newest documents for it, else insert it at head + 1 (the compare-and-
- * swap); a copy that lost the number looks again, and finds it when its twin won. */
-static ec_status list_owned(const ec_host *h, ec_request *req, const char *account,
-                            const char *purchase)
-{
-    for (int attempt = 0; attempt < OWNED_ATTEMPTS; attempt++) {
-        int64_t head = 0;
-        ec_status rc = h->gapless_head(PKG_OWNED, account, &head);
-        if (rc != EC_OK)
-            return rc;
-        for (int64_t n = head; n >= 1 && n > head - OWNED_LOOKBACK; n--) {
-            bson_t *doc = NULL;
-            rc = h->gapless_get(req, PKG_OWNED, account, n, &doc);
-            if (rc != EC_OK)
-                return rc == EC_ERR_NOT_FOUND ? EC_ERR_UNAVAILABLE : rc;
-            const char *p = bills_doc_str(doc, "purchase");
-            if (p != NULL && strcmp(p, purchase) == 0)
-                return EC_OK;
-        }
-        bson_t doc = BSON_INITIALIZER;
-        BSON_APPEND_UTF8(&doc, "purchase", purchase);
-        rc = h->series_insert_at(PKG_OWNED, account, head + 1, &doc);
-        bson_destroy(&doc);
-        if (rc != EC_ERR_DUPLICATE)
-            return rc;
-    }
-    return EC_ERR_UNAVAILABLE;
-}
-
-static void append_split(bson_t *doc, const ec_split *s)
-{
-    bson_t sub;
-    BSON_APPEND_DOCUMENT_BEGIN(doc, "split", &sub);
-    BSON_APPEND_INT64(&sub, "ordinary_vouchers", s->ordinary_vouchers);
-    BSON_APPEND_INT64(&sub, "full_reduction_vouchers", s->full_reduction_vouchers);
-    BSON_APPEND_INT64(&sub, "cards", s->cards);
-    BSON_APPEND_INT64(&sub, "cash", s->cash);
-    bson_append_document_end(doc, &sub);
-}
-
 /* The refusals of ledger_post for a purchase: 0 when rc is EC_OK, else the status replied. */
 static int post_refused(bills_state *st, ec_request *req, ec_status rc, const char *refusal)
 {
@@ -483,12 +452,8 @@ int bills_package_buy(ec_request *req, void *state)
         return h->reply_error(req, 404, "package_not_found", "no such package");
     if (rc != EC_OK)
         return h->reply_db_error(req, rc);
-    pkg_item items[PKG_ITEMS_MAX];
-    size_t nitems = 0;
-    const char *name = bills_doc_str(def, "name"), *currency = bills_doc_str(def, "currency");
-    int64_t price = bills_doc_int(def, "price"), period = bills_doc_int(def, "period_days");
-    if (name == NULL || currency == NULL || price < 1 || period < 1 ||
-        pkg_items_decode(def, "items", "quota", items, &nitems) < 0)
+    pkg_definition d;
+    if (pkg_definition_decode(def, &d) < 0)
         return bills_reply_internal(st, req, "package %s:%lld is malformed", site->id,
                                     (long long)number);
 
@@ -500,47 +465,33 @@ int bills_package_buy(ec_request *req, void *state)
     op.label = "package";
     op.key = key;
     op.request_hash = h->request_hash(req);
-    op.amount = price;
+    op.amount = d.price;
     op.ref = h->sprintf(req, "%s:%lld", site->id, (long long)number);
-    op.memo = name;
+    op.memo = d.name;
     if (op.request_hash == NULL || op.ref == NULL)
         return bills_reply_internal(st, req, "packages: out of memory");
+    /* The order first: a stop after the entry leaves it open, and the run completes it. */
+    int opened = 0;
+    if ((rc = pkg_order_open(h, req, account, key, site->id, op.ref, &opened)) != EC_OK)
+        return h->reply_db_error(req, rc);
     ec_status posted = h->ledger_post(req, account, &op, &e, &replayed, &refusal);
+    /* Refused: the key's answer, no entry ever. Reused for another request: the order this
+     * copy opened is not the key's (one opened by the key's own request stays). */
+    if (posted == EC_ERR_INVALID || (posted == EC_ERR_DUPLICATE && opened))
+        pkg_order_close(h, req, account, key);
     int replied = post_refused(st, req, posted, refusal);
     if (replied)
         return replied;
-
-    /* The period, from the paying entry's day on the site's calendar. */
-    ec_local_date ld;
-    char start[BILLS_DAY_TEXT], last[BILLS_DAY_TEXT];
-    int64_t start_no;
     const char *id = h->sprintf(req, "%s:%lld", account, (long long)e.seq);
-    if (id == NULL || bills_local_day(h, site, e.at / 1000, &ld, start, &start_no) < 0 ||
-        ec_bill_day_format(start_no + period - 1, last, sizeof last) < 0)
-        return bills_reply_internal(st, req, "packages: the period of %s cannot be placed", id);
-    bson_t doc = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&doc, "_id", id);
-    BSON_APPEND_UTF8(&doc, "account", account);
-    BSON_APPEND_UTF8(&doc, "site", site->id);
-    BSON_APPEND_UTF8(&doc, "package", op.ref);
-    BSON_APPEND_UTF8(&doc, "name", name);
-    BSON_APPEND_UTF8(&doc, "currency", currency);
-    BSON_APPEND_INT64(&doc, "price", price);
-    BSON_APPEND_INT64(&doc, "period_days", period);
-    append_items(&doc, items, nitems);
-    BSON_APPEND_UTF8(&doc, "start_day", start);
-    BSON_APPEND_UTF8(&doc, "last_day", last);
-    BSON_APPEND_INT64(&doc, "start_no", start_no);
-    BSON_APPEND_INT64(&doc, "end_no", start_no + period);
-    BSON_APPEND_INT64(&doc, "seq", e.seq);
-    BSON_APPEND_INT64(&doc, "at", e.at);
-    append_split(&doc, &e.split);
-    rc = h->db_insert(PKG_PURCHASES, &doc);
-    bson_destroy(&doc);
-    if (rc == EC_OK || rc == EC_ERR_DUPLICATE)
-        rc = list_owned(h, req, account, id);
+    if (id == NULL)
+        return bills_reply_internal(st, req, "packages: out of memory");
+    rc = pkg_purchase_record(h, req, site, account, op.ref, &d, &e);
+    if (rc == EC_ERR_INTERNAL)
+        return bills_reply_internal(st, req, "packages: the purchase %s cannot be recorded", id);
     if (rc != EC_OK)
         return h->reply_db_error(req, rc);
+    if (pkg_order_close(h, req, account, key) != EC_OK)
+        h->log(EC_LOG_WARN, BILLS_PLUGIN, "packages: the order of %s stays open for the run", id);
     pkg_purchase p;
     if ((rc = pkg_purchase_get(h, req, id, &p)) != EC_OK)
         return h->reply_db_error(req, rc == EC_ERR_NOT_FOUND ? EC_ERR_UNAVAILABLE : rc);

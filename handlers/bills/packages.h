@@ -15,6 +15,8 @@
  *   package_owned       gapless series "<account>": {purchase}: the account's purchases.
  *   package_assignments gapless series "<purchase>": {workspaces: [...], by, at}; the head is
  *                       the order in force.
+ *   package_orders      {_id "<account>\x1f<journal key>", account, site, package, at}: a
+ *                       purchase whose documents are not written yet (package_orders.c).
  *   package_days        {_id "<purchase>:<day>", purchase, account, site, day, lines:
  *                       [{workspace, item, retention, quantity, covered}], used: [{item,
  *                       used}] (the period's use up to and including the day), by, at}: what
@@ -34,6 +36,7 @@
 #define PKG_OWNED "package_owned"
 #define PKG_ASSIGNMENTS "package_assignments"
 #define PKG_DAYS "package_days"
+#define PKG_ORDERS "package_orders"
 
 /* A purchase's id: "<account>:<seq>" of the journal entry that paid it. */
 #define PKG_PURCHASE_ID "[0-9a-f]{24}:[0-9]{1,18}"
@@ -45,6 +48,14 @@ typedef struct pkg_item {
     char item[EC_PRICE_NAME_MAX];
     int64_t quota;
 } pkg_item;
+
+/* A package definition as stored (strings point into its document). */
+typedef struct pkg_definition {
+    const char *name, *currency;
+    int64_t price, period_days;
+    size_t nitems;
+    pkg_item items[PKG_ITEMS_MAX];
+} pkg_definition;
 
 /* A purchase as stored (strings point into its document). */
 typedef struct pkg_purchase {
@@ -58,6 +69,10 @@ typedef struct pkg_purchase {
  * "used" with "used"), each figure in .quota: 0, or -1 when malformed or past PKG_ITEMS_MAX. */
 BILLS_HIDDEN int pkg_items_decode(const bson_t *doc, const char *key, const char *field,
                                   pkg_item *items, size_t *n);
+/* 0, or -1 when the document is no package definition. */
+BILLS_HIDDEN int pkg_definition_decode(const bson_t *doc, pkg_definition *out);
+/* Appends the array "items" of {item, quota} objects to doc. */
+BILLS_HIDDEN void pkg_append_items(bson_t *doc, const pkg_item *items, size_t n);
 /* 0, or -1 when the document is no purchase. */
 BILLS_HIDDEN int pkg_purchase_decode(const bson_t *doc, pkg_purchase *out);
 /* The purchase `id` (one _id lookup): EC_OK, EC_ERR_NOT_FOUND, or the database's status
@@ -92,6 +107,27 @@ BILLS_HIDDEN int bills_package_list(ec_request *req, void *state);
 /* POST /api/v1/packages/purchases, PUT /api/v1/packages/purchases/{purchase}/workspaces */
 BILLS_HIDDEN int bills_package_buy(ec_request *req, void *state);
 BILLS_HIDDEN int bills_package_assign(ec_request *req, void *state);
+
+/* ---- package_orders.c: a purchase from its order to its documents ---- */
+
+/* Opens the order of the purchase under the journal key `key` of account, before its entry is
+ * posted; EC_OK also when it is open already (*opened 0: another copy of the request's). */
+BILLS_HIDDEN ec_status pkg_order_open(const ec_host *h, ec_request *req, const char *account,
+                                      const char *key, const char *site, const char *package,
+                                      int *opened);
+/* Closes it: its documents are written, or its key was refused. EC_OK also when closed. */
+BILLS_HIDDEN ec_status pkg_order_close(const ec_host *h, ec_request *req, const char *account,
+                                       const char *key);
+/* Writes the documents of the purchase entry e paid, of package `package` ("<site>:<n>",
+ * defined as d) of site: the purchase "<account>:<seq>" (unless it exists) and its line in
+ * the account's series (once). The database's status; EC_ERR_INTERNAL when its period cannot
+ * be placed. */
+BILLS_HIDDEN ec_status pkg_purchase_record(const ec_host *h, ec_request *req, const ec_site *site,
+                                           const char *account, const char *package,
+                                           const pkg_definition *d, const ec_entry *e);
+/* The billing run: completes the site's open orders whose entry was made, closes those
+ * refused, leaves the rest. EC_OK, or the database's status (the day is then not billed). */
+BILLS_HIDDEN ec_status pkg_orders_complete(bills_state *st, const ec_site *site);
 
 /* ---- package_pages.c: routes ---- */
 /* GET /api/v1/packages/purchases (the owner's), GET /api/v1/ops/accounts/{account}/packages */

@@ -3,8 +3,12 @@
  * by itself: state "unknown" (it may have been applied) or "failed" (refused for good).
  *
  *   POST /api/v1/ops/bills/{bill}/resolve {"action": "mark_settled"|"offer_again", "reason"}
- *     mark_settled  the state becomes "settled": the bill is never offered again (the next
- *                   run drops its pending marker, as for any settled bill);
+ *     mark_settled  the state becomes "settled": the bill is never offered again; the next
+ *                   run finds it settled and still pending and does what follows any
+ *                   settlement (settle.c): the arrears notice and the high-spend alerts of
+ *                   the bill for the account it was offered to, once each, then drops its
+ *                   pending marker. Settlement and what follows it run in the billing run,
+ *                   never in an operator's request;
  *     offer_again   the state becomes "retrying" due now: the next run offers it as its next
  *                   attempt (a cloud bill's funds entry is replayed, never made twice, so the
  *                   provider is asked for the same remainder under the same bill id).

@@ -5,27 +5,40 @@
  * Collections:
  *   bill_pending     {_id: bill id, site, workspace}: a bill not settled yet. run.c inserts
  *                    it with the bill (a unique insert, again when a resumed run finds the
- *                    bill made); it is deleted once the bill is settled (with the
- *                    next ones, up to the run's --batch, in one command: a marker left by a killed
- * pass is found settled by the next one). The settlement pass walks a site's pending bills by _id:
- * per workspace, oldest day first. bills_unsettled  {_id: "<site>:<workspace>"}: the workspace has
- * a pending bill (the workspace plugin refuses to unbind it then). Inserted after the pending bill;
- * removed after the last one is settled, then put back if a pending bill appeared meanwhile, so a
- * racing insert is never left without it (see "The pointer" below). bill_settlements {_id: bill id,
- * state, provider, account, attempt, detail, next_at (s), at (ms); for a cloud provider also
- * funds_paid and cloud_amount (int64: what vouchers and cards paid, what the cloud was offered)}:
- * what the owner and operators read. state: "pending" (not offered: detail says why, e.g. the
- * workspace is unbound), "settled", "retrying" (offered again from next_at), "unknown" or "failed"
- * (an operator resolves them: never offered again automatically). Made by a unique insert, then
- * plain updates: the journal and the provider's idempotency under the bill id hold the money, so a
- * lost update of this summary only delays what the next pass writes again. bill_attempts    {_id:
- * "<bill id>:<n>", holder, at (s)}: attempt n is claimed by its unique insert before the provider
- * is asked, so two racing runs never offer the same attempt. A claim older than `lease_seconds`
- * without a recorded answer belongs to a dead run: the next attempt is offered (the provider is
- * idempotent under the bill id: EC_SETTLE_DONE covers "was already settled").
+ *                    bill made); it is deleted once the bill is settled (with the next
+ *                    ones, up to the run's --batch, in one command: a marker left by a
+ *                    killed pass is found settled by the next one). The settlement pass
+ *                    walks a site's pending bills by _id: per workspace, oldest day first.
+ *   bills_unsettled  {_id: "<site>:<workspace>"}: the workspace has a pending bill (the
+ *                    workspace plugin refuses to unbind it then). Inserted after the pending
+ *                    bill; removed after the last one is settled, then put back if a pending
+ *                    bill appeared meanwhile, so a racing insert is never left without it
+ *                    (see "The pointer" below).
+ *   bill_settlements {_id: bill id, state, provider, account, attempt, detail, next_at (s),
+ *                    at (ms); for a cloud provider also funds_paid and cloud_amount (int64:
+ *                    what vouchers and cards paid, what the cloud was offered)}: what the
+ *                    owner and operators read. state: "pending" (not
+ *                    offered: detail says why, e.g. the workspace is unbound), "settled",
+ *                    "retrying" (offered again from next_at), "unknown" or "failed" (an
+ *                    operator resolves them: never offered again automatically). Made by a
+ *                    unique insert, then plain updates: the journal and the provider's
+ *                    idempotency under the bill id hold the money, so a lost update of this
+ *                    summary only delays what the next pass writes again.
+ *   bill_attempts    {_id: "<bill id>:<n>", holder, at (s), account, provider,
+ *                    cloud_account?}: attempt n is claimed by its unique insert before the
+ *                    provider is asked, so two racing runs never offer the same attempt. A
+ *                    claim older than `lease_seconds` without a recorded answer belongs to a
+ *                    dead run: the next attempt is offered (the provider is idempotent under
+ *                    the bill id: EC_SETTLE_DONE covers "was already settled"). The claim
+ *                    names the payer it was made for, and a dead run's claim pins the next
+ *                    attempts to that payer: its money may have moved (a journal entry, a
+ *                    cloud's funds entry) before the run died with no state recorded.
  *
  * A settled bill that leaves its account in arrears notifies the owner (arrears.c), and so
- * does a line above its item's high-spend threshold (alerts.c).
+ * does a line above its item's high-spend threshold (alerts.c). Both run before the bill
+ * leaves bill_pending, so a bill found settled but still pending (an operator marked it
+ * settled, or a run died in between) gets them then; each is once per bill by its own
+ * unique insert.
  *
  * Who pays is the workspace's current binding (`workspace_states`, series "<site>:<ws>": its
  * head); a bill of an unbound workspace stays pending until it is bound. A retry waits
@@ -60,13 +73,14 @@
  *     "<site>:<workspace>:<day>", and to put the pointer back when one is found.
  *   - The checks go in batches: a process deletes the pending markers of --batch bills
  *     that left, then the pointers of the workspaces they emptied (one command each, host
- *     db_delete_ids), then reads which open days have a lease (a day once seen leased is not
- *     read again), then looks the dropped workspaces' bills of those days up. A failure puts back
- * every pointer not checked (when it can). The cost per workspace is its delete and one look-up per
- * open day that has a lease (a day some run is billing or left unfinished: usually none), and the
- * lease reads spread over the batch, whatever the catch-up window. A run killed between a delete
- * and its check leaves at most that batch unchecked: a bill queued then still settles in the next
- * pass, but its workspace may be unbound meanwhile (the bill then waits for a binding).
+ *     db_delete_ids), then reads which open days have a lease (a day once seen leased is
+ *     not read again), then looks the dropped workspaces' bills of those days up. A failure
+ *     puts back every pointer not checked (when it can). The cost per workspace is its
+ *     share of the deletes and one look-up per open day that has a lease (a day some run is
+ *     billing or left unfinished: usually none), and the lease reads spread over the batch,
+ *     whatever the catch-up window. A run killed between a delete and its check leaves at
+ *     most that batch unchecked: a bill queued then still settles in the next pass, but its
+ *     workspace may be unbound meanwhile (the bill then waits for a binding).
  *   - A bill queued by a run whose clock is a day or more off ours is not looked for (an
  *     operator's mistake): it keeps its pending document and the next pass settles it, but
  *     its workspace may be unbound meanwhile; the bill then waits for a binding, as any
@@ -367,9 +381,26 @@ static ec_status put_state(const ec_host *h, const char *bill_id, const char *st
     return rc;
 }
 
-/* Claims attempt n (or a later one past dead runs' claims). EC_OK: *n is ours;
- * EC_ERR_DUPLICATE: a live run is offering the bill now. */
-static ec_status claim_attempt(settle_ctx *c, ec_request *req, const char *bill_id, int64_t *n)
+/* The payer a claim of an earlier attempt pinned, into *who; 0 when it names none. */
+static int claimed_payer(const bson_t *claim, payer *who)
+{
+    const char *account = bills_doc_str(claim, "account");
+    const char *method = bills_doc_str(claim, "provider");
+    if (account == NULL || method == NULL)
+        return 0;
+    who->account = account;
+    who->method = method;
+    who->cloud = bills_doc_str(claim, "cloud_account");
+    return 1;
+}
+
+/* Claims attempt n (or a later one past dead runs' claims) for the payer *who, which the
+ * claim records: the pin holds from before the provider is asked (a run killed after the
+ * money moved but before its answer was recorded leaves no state, only its claim). A dead
+ * run's claim with a payer pins *who to that payer. EC_OK: *n is ours; EC_ERR_DUPLICATE: a
+ * live run is offering the bill now. */
+static ec_status claim_attempt(settle_ctx *c, ec_request *req, const char *bill_id, int64_t *n,
+                               payer *who)
 {
     const ec_host *h = c->st->host;
     for (int tries = 0; tries < 16; tries++, (*n)++) {
@@ -380,6 +411,10 @@ static ec_status claim_attempt(settle_ctx *c, ec_request *req, const char *bill_
         BSON_APPEND_UTF8(&doc, "_id", id);
         BSON_APPEND_UTF8(&doc, "holder", c->holder);
         BSON_APPEND_INT64(&doc, "at", c->now_s);
+        BSON_APPEND_UTF8(&doc, "account", who->account);
+        BSON_APPEND_UTF8(&doc, "provider", who->method);
+        if (who->cloud)
+            BSON_APPEND_UTF8(&doc, "cloud_account", who->cloud);
         ec_status rc = h->db_insert(BILLS_ATTEMPTS, &doc);
         bson_destroy(&doc);
         if (rc != EC_ERR_DUPLICATE)
@@ -389,6 +424,7 @@ static ec_status claim_attempt(settle_ctx *c, ec_request *req, const char *bill_
             return rc == EC_ERR_NOT_FOUND ? EC_ERR_UNAVAILABLE : rc;
         if (bills_doc_int(taken, "at") + c->st->lease_s > c->now_s)
             return EC_ERR_DUPLICATE;
+        claimed_payer(taken, who);
     }
     return EC_ERR_DUPLICATE;
 }
@@ -487,8 +523,17 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const pending_bill *
     if (rc == EC_OK) {
         const char *state = bills_doc_str(prev, "state");
         attempt = bills_doc_int(prev, "attempt");
-        if (state && strcmp(state, "settled") == 0)
+        if (state && strcmp(state, "settled") == 0) {
+            /* Settled but still queued: marked settled by an operator, or a run stopped
+             * after recording it. What follows a settlement runs here (each part once per
+             * bill, by its own unique insert), then the bill leaves the queue. */
+            const char *payer_id = bills_doc_str(prev, "account");
+            if (payer_id != NULL &&
+                ((rc = bills_arrears_after_settle(c->st, req, payer_id, bill_id)) != EC_OK ||
+                 (rc = bills_alerts_after_settle(c->st, req, payer_id, bill)) != EC_OK))
+                return rc;
             return left_pending(c, req, pb);
+        }
         if (state && (strcmp(state, "unknown") == 0 || strcmp(state, "failed") == 0))
             return EC_OK; /* an operator resolves it */
         if (state && strcmp(state, "retrying") == 0 && bills_doc_int(prev, "next_at") > c->now_s)
@@ -504,22 +549,41 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const pending_bill *
     pinned_payer(prev, attempt, &who);
     const ec_provider *p = who.method ? h->provider_get(who.method) : NULL;
     const char *waiting = waiting_for(p, &who);
+    if (waiting != NULL && attempt < 1) {
+        /* A first attempt may have been claimed (and paid) by a run killed before its
+         * answer was recorded: its claim pins the payer. */
+        bson_t *first = NULL;
+        const char *first_id = h->sprintf(req, "%s:1", bill_id);
+        if (first_id == NULL)
+            return EC_ERR_INTERNAL;
+        rc = find_id(h, req, BILLS_ATTEMPTS, first_id, &first);
+        if (rc != EC_OK && rc != EC_ERR_NOT_FOUND)
+            return rc;
+        if (rc == EC_OK && claimed_payer(first, &who)) {
+            p = h->provider_get(who.method);
+            waiting = waiting_for(p, &who);
+        }
+    }
     if (waiting != NULL) {
         const char *was = prev ? bills_doc_str(prev, "detail") : NULL;
         if (prev && was && strcmp(was, waiting) == 0)
             return EC_OK; /* said already: every run need not write it again */
         return put_state(h, bill_id, "pending", &who, attempt, waiting, 0, -1, -1);
     }
-    const char *account = who.account;
-
     int64_t n = attempt + 1, start = 0;
     if (day_start(h, c->site, day, &start) < 0)
         return EC_ERR_INTERNAL;
-    rc = claim_attempt(c, req, bill_id, &n);
+    rc = claim_attempt(c, req, bill_id, &n, &who);
     if (rc == EC_ERR_DUPLICATE)
         return EC_OK; /* another run is offering it */
     if (rc != EC_OK)
         return rc;
+    /* A dead run's claim may have pinned another payer. One that cannot be offered now is
+     * recorded with this claim's number, so later runs read the pin from the state. */
+    p = h->provider_get(who.method);
+    if ((waiting = waiting_for(p, &who)) != NULL)
+        return put_state(h, bill_id, "pending", &who, n, waiting, 0, -1, -1);
+    const char *account = who.account;
     ec_settlement s = {
         .bill_id = bill_id,
         .site = c->site->id,

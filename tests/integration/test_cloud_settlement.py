@@ -28,7 +28,7 @@ from sites import DAY, HOUR, local_date, new_workspace, post_usage, race, record
     start_bills_stack
 
 # One site per test: a site's day is billed once, so each test's bills are its own.
-SITES = {"cs%d" % i: ("CNY", "+08:00", "sandbox_cloud") for i in range(1, 11)}
+SITES = {"cs%d" % i: ("CNY", "+08:00", "sandbox_cloud") for i in range(1, 13)}
 SITES.update({"ali1": ("CNY", "+08:00", "aliyun"), "ali2": ("CNY", "+08:00", "aliyun"),
               "aws1": ("CNY", "+08:00", "aws")})
 
@@ -422,6 +422,23 @@ def test_racing_runs_ask_each_remainder_once(env):
         assert len(asks(api, bill_id(site, ws))) == 1
 
 
+def move_to_guance(api, site, ws, ext, acct):
+    """The cloud subscription is cancelled and, a month later (this month's change claim is
+    gone), the workspace moves to the enterprise account."""
+    mongowire.insert(api.stack.db_port, "cloud_cancellations",
+                     {"_id": "sandbox_cloud:" + ext, "at": ecapi.now_ms()})
+    claims = [d["_id"] for d in mongowire.find(api.stack.db_port, "workspace_method_months")
+              if d["_id"].startswith("%s:%s:" % (site.id, ws))]
+    assert len(claims) == 1, claims
+    r = mongowire.mongo_command(api.stack.db_port, {
+        "delete": "workspace_method_months", "deletes": [{"q": {"_id": claims[0]}, "limit": 1}],
+        "$db": mongowire.DB})
+    assert r.get("ok") == 1 and r.get("n") == 1, r
+    r = api("PUT", "/api/v1/workspaces/%s/%s/settlement" % (site.id, ws), token=acct.token,
+            json={"method": "guance"})
+    assert r.status_code == 200, r.text
+
+
 def test_a_bill_offered_to_a_cloud_stays_with_it_when_the_workspace_moves(env):
     api, sites, money = env
     site = sites["cs10"]
@@ -434,20 +451,7 @@ def test_a_bill_offered_to_a_cloud_stays_with_it_when_the_workspace_moves(env):
     bill = bill_id(site, ws)
     s = ops_bill(api, money, site, ws)["settlement"]
     assert (s["state"], s["funds_paid"], s["cloud_amount"]) == ("failed", 100, 188), s
-    # The subscription is cancelled and, a month later (this month's change claim is gone),
-    # the workspace moves to the enterprise account.
-    mongowire.insert(api.stack.db_port, "cloud_cancellations",
-                     {"_id": "sandbox_cloud:" + ext, "at": ecapi.now_ms()})
-    claims = [d["_id"] for d in mongowire.find(api.stack.db_port, "workspace_method_months")
-              if d["_id"].startswith("%s:%s:" % (site.id, ws))]
-    assert len(claims) == 1, claims
-    r = mongowire.mongo_command(api.stack.db_port, {
-        "delete": "workspace_method_months", "deletes": [{"q": {"_id": claims[0]}, "limit": 1}],
-        "$db": mongowire.DB})
-    assert r.get("ok") == 1 and r.get("n") == 1, r
-    r = api("PUT", "/api/v1/workspaces/%s/%s/settlement" % (site.id, ws), token=a.token,
-            json={"method": "guance"})
-    assert r.status_code == 200, r.text
+    move_to_guance(api, site, ws, ext, a)
     assert resolve(api, money, bill, "offer_again").status_code == 200
     p = run(api, site, NOW + DAY)
     assert "attempt=2 settled funds=100 cloud=188" in p.stdout, p.stdout
@@ -456,6 +460,78 @@ def test_a_bill_offered_to_a_cloud_stays_with_it_when_the_workspace_moves(env):
     kinds = [e["kind"] for e in money.all_entries(a) if e["kind"].startswith("bill")]
     assert kinds == ["bill_funds"], kinds
     assert money.wallet(a)["cash"] == 1000
+
+
+def test_a_run_killed_after_the_funds_entry_keeps_the_bill_with_its_payer(env):
+    api, sites, money = env
+    site = sites["cs12"]
+    a = money.new_owner()
+    money.credit(a.id, 1000)
+    assert money.grant(a.id, face=100).status_code == 201
+    ws, ext = cloud_workspace(api, site, a)
+    take_usage(api, site, ws)  # 2.88: the voucher pays 1.00, the cloud is asked 1.88
+    bill = bill_id(site, ws)
+    # Killed once the cloud answered, before the answer is recorded: the funds entry is made
+    # and no settlement state names the payer.
+    proc = spawn(api, site, "--now", str(NOW), "--verbose", "--throttle-ms", "5000")
+    for line in proc.stdout:
+        if line.startswith("settle "):
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    proc.stdout.close()
+    proc.stderr.close()
+    assert "attempt=1 settled funds=100 cloud=188" in line, line
+    assert mongowire.find(api.stack.db_port, "bill_settlements", {"_id": bill}) == []
+    assert len(funds_entries(money, a)) == 1
+    # The workspace moves to the enterprise account before the next run.
+    move_to_guance(api, site, ws, ext, a)
+    p = run(api, site, NOW + 120)
+    assert p.returncode == 0 and "attempt=2 settled funds=100 cloud=188" in p.stdout, \
+        p.stdout + p.stderr
+    s = ops_bill(api, money, site, ws)["settlement"]
+    assert (s["state"], s["provider"], s["cloud_account"], s["cloud_amount"]) == \
+        ("settled", "sandbox_cloud", "sandbox_cloud:" + ext, 188), s
+    # the cloud that paid it keeps it; the enterprise account pays nothing more
+    assert [c["amount"] for c in settled_in_cloud(api, bill)] == [188]
+    kinds = [e["kind"] for e in money.all_entries(a) if e["kind"].startswith("bill")]
+    assert kinds == ["bill_funds"], kinds
+    assert money.wallet(a)["cash"] == 1000
+
+
+def test_a_bill_marked_settled_gets_the_arrears_notice_and_alert_of_a_settlement_once(env):
+    api, sites, money = env
+    site = sites["cs11"]
+    a = money.new_owner()
+    assert money.charge(a.id, 500).status_code == 201  # the account owes 5.00
+    ws, _ = cloud_workspace(api, site, a, {"answers": ["fail"], "reason": "not subscribed"})
+    r = api("PUT", "/api/v1/workspaces/%s/%s/spend-alerts/logs" % (site.id, ws), token=a.token,
+            json={"threshold": 100})
+    assert r.status_code == 200, r.text
+    take_usage(api, site, ws)  # logs 2.88, above the threshold
+    bill = bill_id(site, ws)
+    port = api.stack.db_port
+
+    def followed():
+        return (mongowire.find(port, "arrears_notices", {"_id": bill}),
+                mongowire.find(port, "spend_alert_notices", {"bill": bill}),
+                sorted(m["subject"] for m in mongowire.find(port, "outbox",
+                                                            {"address": a.email})))
+
+    assert run(api, site).returncode == 0
+    assert ops_bill(api, money, site, ws)["settlement"]["state"] == "failed"
+    assert followed() == ([], [], [])  # a failed bill is not followed by anything
+    assert resolve(api, money, bill, "mark_settled").status_code == 200
+    p = run(api, site, NOW + DAY)
+    assert p.returncode == 0, p.stdout + p.stderr
+    notices, alerts, subjects = followed()
+    assert [(n["account"], n["arrears"]) for n in notices] == [(a.id, 500)], notices
+    assert [(x["fee"], x["threshold"]) for x in alerts] == [(288, 100)], alerts
+    assert subjects == ["High spend on a workspace", "Your account is in arrears"], subjects
+    assert mongowire.find(port, "bill_pending", {"_id": bill}) == []
+    # once: later runs find nothing more to do
+    assert run(api, site, NOW + 2 * DAY).returncode == 0
+    assert followed() == (notices, alerts, subjects)
 
 
 # ---- end to end with the loopback marketplaces ------------------------------------------

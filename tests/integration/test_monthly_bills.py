@@ -28,6 +28,14 @@ card of 100.00 pay first (entry "bill:<id>:funds", kind bill_funds), the cloud t
   W7 (m3) day 1: logs 100M = 120.00 -> voucher 10.00, card 100.00, cloud 10.00
   W7 (m3) day 2: logs 5M   =   6.00 -> cloud 6.00 (the card is used up)
   C: 126.00 = vouchers 10.00 + cards 100.00 + cloud 16.00; invoiceable 0.
+Account D pays W8 (m2) from cash, and an operator reverses its day 1 bill entry before the
+month is made: what was paid and then given back is `reversed`, not cash, and not invoiceable:
+  W8 (m2) day 1: logs 10M  = 12.00 -> cash 12.00, reversed
+  W8 (m2) day 2: logs 5M   =  6.00 -> cash; sms 100 = 5.00 -> cash
+  D: 23.00 = cash 11.00 + reversed 12.00; invoiceable 11.00.
+Each item of a workspace carries what paid it: a bill's parts fill its lines in the bill's
+order (vouchers on the lines they may pay first, then cards, cash, arrears; the cloud last),
+so W1's logs (168.00) = vouchers 50.00 + cards 95.00 + cash 23.00, its sms (5.00) = card.
 """
 
 import re
@@ -120,6 +128,9 @@ def env(start_stack, tmp_path_factory):
     money.credit(b.id, 5000)
     c, w7 = money.new_owner(), new_workspace()
     bind_cloud(api, m3, c, w7)
+    d, w8 = money.new_owner(), new_workspace()
+    bind(api, m2, d, w8)
+    money.credit(d.id, 5000)
     money.credit(c.id, 10500)
     assert money.buy_card(c, 10000).status_code == 201
     assert money.grant(c.id, face=1000).status_code == 201
@@ -134,7 +145,10 @@ def env(start_stack, tmp_path_factory):
                      usage_doc(m1, w5, d1, "logs", 7, 5000000),
                      usage_doc(m1, w6, d2, "logs", 7, 15000000),
                      usage_doc(m3, w7, d1, "logs", 7, 100000000),
-                     usage_doc(m3, w7, d2, "logs", 7, 5000000))
+                     usage_doc(m3, w7, d2, "logs", 7, 5000000),
+                     usage_doc(m2, w8, d1, "logs", 7, 10000000),
+                     usage_doc(m2, w8, d2, "logs", 7, 5000000),
+                     usage_doc(m2, w8, d2, "sms", 0, 100))
     # W5's settlement failed before (an operator resolves it): its bill stays unsettled.
     mongowire.insert(api.stack.db_port, "bill_settlements", {
         "_id": "%s:%s:%s" % (m1.id, w5, local_date(m1, d1)), "state": "failed",
@@ -152,6 +166,15 @@ def env(start_stack, tmp_path_factory):
     assert month not in months_made(p.stdout), p.stdout
     assert (money.wallet(a)["cash"], money.wallet(a)["arrears"]) == (0, 1700)
 
+    # An operator reverses W8's day 1 bill entry: its 12.00 goes back to D's cash.
+    first = "%s:%s:%s" % (m2.id, w8, local_date(m2, d1))
+    paid = [e for e in money.all_entries(d) if e["kind"] == "bill" and e["ref"] == first]
+    assert [e["amount"] for e in paid] == [1200], paid
+    r = api("POST", "/api/v1/ops/accounts/%s/entries/%d/reverse" % (d.id, paid[0]["seq"]),
+            token=op.token, json={"reason": "billed by mistake"})
+    assert r.status_code == 201, r.text
+    assert money.wallet(d)["cash"] == 5000 - 1100
+
     # W3 moves from B to A: its bill was paid by B.
     r = api("DELETE", "/api/v1/workspaces/%s/%s" % (m2.id, w3), token=b.token)
     assert r.status_code == 200, r.text
@@ -164,6 +187,7 @@ def env(start_stack, tmp_path_factory):
     for p in raced + [third]:
         assert p.returncode == 0, p.stdout + p.stderr
     return {"api": api, "money": money, "op": op, "a": a, "b": b, "c": c, "w7": w7, "m3": m3,
+            "d": d, "w8": w8,
             "month": month,
             "sites": (m1, m2), "ws": (w1, w2, w3, w4, w5, w6), "days": (d1, d2, d3),
             "runs": [p.stdout for p in raced + [third]],
@@ -179,16 +203,26 @@ def split(bill):
                                  "clouds", "unsettled", "invoiceable")}
 
 
+PAID = ("vouchers", "cards", "cash", "arrears", "cloud", "unsettled", "reversed")
+
+
+def item_row(item, units, fee, **paid):
+    """An item's row: its sums and what paid them (every member not named is 0)."""
+    row = {"item": item, "units": units, "fee": fee, "invoiceable": paid.get("cash", 0)}
+    row.update({k: paid.get(k, 0) for k in PAID})
+    return row
+
+
 def test_the_month_is_made_once_though_runs_race(env):
     made = [months_made(out).get(env["month"]) for out in env["runs"]]
     got = [m for m in made if m is not None]
-    # each account once (A, B and C), W4's bill counted unassigned by the run that made them
-    assert sum(m[0] for m in got) == 3 and sum(m[2] for m in got if m[0]) == 1, env["runs"]
+    # each account once (A, B, C and D), W4's bill counted unassigned by the run that made them
+    assert sum(m[0] for m in got) == 4 and sum(m[2] for m in got if m[0]) == 1, env["runs"]
     assert made[2] is None or made[2][0] == 0, env["runs"]
     docs = mongowire.find(env["api"].stack.db_port, "account_monthly_bills",
                           {"month": env["month"]})
     assert sorted(d["account"] for d in docs) == sorted([env["a"].id, env["b"].id,
-                                                         env["c"].id])
+                                                         env["c"].id, env["d"].id])
     # Run again: nothing is made again, the bill is unchanged.
     before = get(env, "/api/v1/monthly-bills/" + env["month"], env["a"]).json()
     p = run(env["api"], ecapi.now() + 10 * DAY)
@@ -216,8 +250,15 @@ def test_the_split_and_the_invoiceable_amount_are_exact(env):
     assert split(rows[(m1.id, w1)]) == {"days": 3, "total": 17300, "vouchers": 5000,
                                         "cards": 10000, "cash": 2300, "arrears": 0, "cloud": 0,
                                         "clouds": [], "unsettled": 0, "invoiceable": 2300}
-    assert rows[(m1.id, w1)]["items"] == [{"item": "logs", "units": 14000, "fee": 16800},
-                                          {"item": "sms", "units": 1000, "fee": 500}]
+    # per item: day 1's logs take the voucher (36.00), day 2's the voucher's rest (14.00) and
+    # the card (46.00), day 3's the card's rest (49.00) and cash (23.00); the sms line only
+    # a card (5.00), never a voucher
+    assert rows[(m1.id, w1)]["items"] == [
+        item_row("logs", 14000, 16800, vouchers=5000, cards=9500, cash=2300),
+        item_row("sms", 1000, 500, cards=500)]
+    assert rows[(m2.id, w2)]["items"] == [item_row("logs", 2000, 2400, cash=700, arrears=1700)]
+    assert rows[(m1.id, w5)]["items"] == [item_row("logs", 500, 600, unsettled=600)]
+    assert rows[(m1.id, w6)]["items"] == [item_row("logs", 1500, 1800, cloud=1800)]
     assert split(rows[(m2.id, w2)]) == {"days": 1, "total": 2400, "vouchers": 0, "cards": 0,
                                         "cash": 700, "arrears": 1700, "cloud": 0, "clouds": [],
                                         "unsettled": 0, "invoiceable": 700}
@@ -253,9 +294,14 @@ def test_the_monthly_totals_are_the_sums_of_the_daily_bills(env):
             lines = [ln for b in bs for ln in b["lines"] if ln["item"] == item["item"]]
             assert item["units"] == sum(ln["units"] for ln in lines)
             assert item["fee"] == sum(ln["fee"] for ln in lines)
-    # every member of the split adds up to the total
-    assert sum(bill[k] for k in ("vouchers", "cards", "cash", "arrears", "cloud",
-                                 "unsettled")) == bill["total"]
+    # every member of the split adds up to the total, and each workspace's items add up to
+    # the workspace's split
+    assert sum(bill[k] for k in PAID) == bill["total"]
+    for w in bill["workspaces"]:
+        for k in PAID + ("invoiceable",):
+            assert sum(item[k] for item in w["items"]) == w[k], (w, k)
+        for item in w["items"]:
+            assert sum(item[k] for k in PAID) == item["fee"], item
     # and the paid parts are what the journal moved for those bills
     entries = [e for e in env["money"].all_entries(env["a"])
                if e["kind"] in ("bill", "bill_cash_or_card")]
@@ -283,10 +329,35 @@ def test_a_real_cloud_settlement_shows_its_funds_and_cloud_parts(env):
     assert split(bill) == want
     assert [(w["site"], w["workspace"]) for w in bill["workspaces"]] == [(m3.id, w7)]
     assert split(bill["workspaces"][0]) == want
+    # the voucher and the card paid day 1's logs first, the cloud the rest of both days
+    assert bill["workspaces"][0]["items"] == [
+        item_row("logs", 10500, 12600, vouchers=1000, cards=10000, cloud=1600)]
     dailies = [get(env, "/api/v1/ops/sites/%s/workspaces/%s/bills/%s" % (
         m3.id, w7, local_date(m3, d))).json()["bill"] for d in (d1, d2)]
     assert [b["settlement"]["state"] for b in dailies] == ["settled", "settled"]
     assert bill["total"] == sum(b["total"] for b in dailies)
+
+
+def test_a_reversed_bill_entry_shows_as_given_back(env):
+    d, w8, month = env["d"], env["w8"], env["month"]
+    m1, m2 = env["sites"]
+    bill = get(env, "/api/v1/monthly-bills/" + month, d).json()["monthly_bill"]
+    want = {"days": 2, "total": 2300, "vouchers": 0, "cards": 0, "cash": 1100, "arrears": 0,
+            "cloud": 0, "clouds": [], "unsettled": 0, "invoiceable": 1100}
+    assert split(bill) == want and bill["reversed"] == 1200, bill
+    w = bill["workspaces"][0]
+    assert (w["site"], w["workspace"], w["reversed"]) == (m2.id, w8, 1200)
+    assert split(w) == want
+    assert w["items"] == [item_row("logs", 1500, 1800, cash=600, reversed=1200),
+                          item_row("sms", 1000, 500, cash=500)]
+    # the money: 50.00 in, 23.00 billed, 12.00 given back
+    assert env["money"].wallet(d)["cash"] == 3900
+    # the list and its CSV carry it too
+    listed = get(env, "/api/v1/monthly-bills?from=%s&to=%s" % (month, month), d).json()
+    assert [(b["reversed"], b["invoiceable"]) for b in listed["monthly_bills"]] == [(1200, 1100)]
+    csv = get(env, "/api/v1/monthly-bills/" + month, d, headers={"Accept": "text/csv"})
+    assert csv.text.split("\r\n")[1] == "%s,%s,%s,CNY,2,2300,0,0,1100,0,0,,0,1200,1100" % (
+        month, m2.id, w8)
 
 
 def test_the_list_pages_and_csv(env):
@@ -303,20 +374,21 @@ def test_the_list_pages_and_csv(env):
               headers={"Accept": "text/csv"})
     assert csv.status_code == 200 and csv.headers["Content-Type"].startswith("text/csv")
     assert csv.text.split("\r\n") == [
-        "month,currency,days,total,vouchers,cards,cash,arrears,cloud,clouds,unsettled,invoiceable",
-        "%s,CNY,6,22100,5000,10000,3000,1700,1800,sandbox_cloud=1800,600,3000" % month, ""]
+        "month,currency,days,total,vouchers,cards,cash,arrears,cloud,clouds,unsettled,reversed,"
+        "invoiceable",
+        "%s,CNY,6,22100,5000,10000,3000,1700,1800,sandbox_cloud=1800,600,0,3000" % month, ""]
     one = get(env, "/api/v1/monthly-bills/" + month, a, headers={"Accept": "text/csv"})
     assert one.status_code == 200, one.text
     m1, m2 = env["sites"]
     w1, w2, w3, w4, w5, w6 = env["ws"]
     lines = one.text.split("\r\n")
     assert lines[0] == ("month,site,workspace,currency,days,total,vouchers,cards,cash,arrears,"
-                        "cloud,clouds,unsettled,invoiceable")
+                        "cloud,clouds,unsettled,reversed,invoiceable")
     assert sorted(lines[1:-1]) == sorted([
-        "%s,%s,%s,CNY,3,17300,5000,10000,2300,0,0,,0,2300" % (month, m1.id, w1),
-        "%s,%s,%s,CNY,1,600,0,0,0,0,0,,600,0" % (month, m1.id, w5),
-        "%s,%s,%s,CNY,1,1800,0,0,0,0,1800,sandbox_cloud=1800,0,0" % (month, m1.id, w6),
-        "%s,%s,%s,CNY,1,2400,0,0,700,1700,0,,0,700" % (month, m2.id, w2)])
+        "%s,%s,%s,CNY,3,17300,5000,10000,2300,0,0,,0,0,2300" % (month, m1.id, w1),
+        "%s,%s,%s,CNY,1,600,0,0,0,0,0,,600,0,0" % (month, m1.id, w5),
+        "%s,%s,%s,CNY,1,1800,0,0,0,0,1800,sandbox_cloud=1800,0,0,0" % (month, m1.id, w6),
+        "%s,%s,%s,CNY,1,2400,0,0,700,1700,0,,0,0,700" % (month, m2.id, w2)])
     assert lines[-1] == ""
 
 

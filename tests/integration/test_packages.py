@@ -16,10 +16,11 @@ import subprocess
 import pytest
 
 import ecapi
-from sites import DAY, local_date, new_workspace, post_usage, race, record as rec, \
-    start_bills_stack
+import mongowire
+from sites import DAY, HOUR, hour_text, local_date, new_workspace, post_usage, race, \
+    record as rec, start_bills_stack
 
-SITES = {s: ("CNY", "+08:00") for s in ("pk1", "pk2", "pk3", "pk4")}
+SITES = {s: ("CNY", "+08:00") for s in ("pk1", "pk2", "pk3", "pk4", "pk5")}
 CATALOG = "/api/v1/packages/catalog/"
 PURCHASES = "/api/v1/packages/purchases"
 
@@ -407,6 +408,93 @@ def test_racing_runs_make_the_same_bills(env):
     view = details(api, owner.token, p["id"]).json()["purchase"]
     assert len(view["days"]) == 1 and view["items"][0]["used"] == 5000000
     assert money.wallet(owner)["cash"] == 10000 - 5000 - 120
+
+
+def delete_ids(api, collection, *ids):
+    r = mongowire.mongo_command(api.stack.db_port, {
+        "delete": collection, "deletes": [{"q": {"_id": i}, "limit": 1} for i in ids],
+        "$db": mongowire.DB})
+    assert r.get("ok") == 1 and r.get("n") == len(ids), r
+
+
+def owned(api, acct, purchase):
+    return [d for d in mongowire.find(api.stack.db_port, "package_owned")
+            if d["_id"].startswith(acct.id + ":") and d["purchase"] == purchase]
+
+
+def test_a_purchase_stopped_after_its_entry_is_completed_by_the_run(env):
+    api, sites, money = env
+    site = sites["pk5"]
+    port = api.stack.db_port
+    pkg = new_package(api, money, site, 5000, [("logs", 5000000)])
+    owner = money.new_owner()
+    money.credit(owner.id, 10000)
+    key = ecapi.idem("pkg")
+    p = buy(api, owner, site, pkg["number"], key=key).json()["purchase"]
+    written = mongowire.find(port, "package_purchases", {"_id": p["id"]})
+    assert len(written) == 1 and mongowire.find(port, "package_orders") == []
+    # The request stopped (a 503) between its entry and its documents: the entry is paid, the
+    # order it opened first is still open, the purchase and its listing were never written.
+    listing = owned(api, owner, p["id"])
+    delete_ids(api, "package_purchases", p["id"])
+    delete_ids(api, "package_owned", listing[0]["_id"])
+    order = {"_id": "%s\x1fpackage:%s" % (owner.id, key), "account": owner.id,
+             "site": site.id, "package": pkg["id"], "at": ecapi.now_ms()}
+    mongowire.insert(port, "package_orders", order)
+    assert api("GET", PURCHASES, token=owner.token).json()["purchases"] == []
+    assert money.wallet(owner)["cash"] == 5000 and len(package_entries(money, owner)) == 1
+
+    # The next run completes it before covering a day: the same documents, listed once.
+    midnight = site.last_midnight()
+    out = run(api, site, now=midnight + 4 * DAY + HOUR)  # closes today, not tomorrow
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert mongowire.find(port, "package_purchases", {"_id": p["id"]}) == written
+    assert len(owned(api, owner, p["id"])) == 1
+    assert mongowire.find(port, "package_orders") == []
+    listed = api("GET", PURCHASES, token=owner.token).json()["purchases"]
+    assert [x["id"] for x in listed] == [p["id"]]
+    # and it covers: assigned now, tomorrow's usage is covered, nothing billed
+    ws = bind(api, site, owner)
+    assert assign(api, owner, p["id"], [ws]).status_code == 200
+    tomorrow = midnight + DAY
+    mongowire.insert(port, "usage", {
+        "_id": "%s:%s:logs:%s" % (site.id, ws, hour_text(tomorrow + HOUR)), "site": site.id,
+        "workspace": ws, "item": "logs", "hour": tomorrow + HOUR,
+        "day": local_date(site, tomorrow), "retention": 7, "quantity": 2000000,
+        "at": ecapi.now_ms()})
+    out = run(api, site, now=midnight + 5 * DAY + HOUR)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert lines(bill(api, money, site, ws, local_date(site, tomorrow))) == [
+        ("logs", 2000000, 2000000, 0, 0, 0)]
+    assert money.wallet(owner)["cash"] == 5000
+    # the same key again answers the same purchase, and opens nothing
+    again = buy(api, owner, site, pkg["number"], key=key)
+    assert again.status_code == 201 and again.json()["purchase"]["id"] == p["id"], again.text
+    assert mongowire.find(port, "package_orders") == [] and len(package_entries(money, owner)) == 1
+
+
+def test_the_audit_names_a_package_entry_without_purchase_and_the_reverse(env):
+    api, sites, money = env
+    site = sites["pk5"]
+    port = api.stack.db_port
+    pkg = new_package(api, money, site, 1000, [("logs", 1000000)])
+    x, y = money.new_owner(), money.new_owner()
+    money.credit(x.id, 1000)
+    p = bought(api, x, site, pkg["number"])
+    doc = mongowire.find(port, "package_purchases", {"_id": p["id"]})[0]
+    # x's purchase document is lost (and no order is open); y holds a purchase nobody paid
+    delete_ids(api, "package_purchases", p["id"])
+    ghost = dict(doc, _id="%s:99" % y.id, account=y.id, seq=99)
+    mongowire.insert(port, "package_purchases", ghost)
+    code, out = money.audit()
+    assert code == 1, out[-3000:]
+    assert "account=%s seq=%d cross:" % (x.id, p["entry_seq"]) in out, out[-3000:]
+    assert "account=%s seq=99 cross:" % y.id in out, out[-3000:]
+    # put back as it was: the audit passes again
+    delete_ids(api, "package_purchases", ghost["_id"])
+    mongowire.insert(port, "package_purchases", doc)
+    code, out = money.audit()
+    assert code == 0, out[-3000:]
 
 
 def test_zz_the_audit_passes(env):

@@ -3,8 +3,10 @@
  * on the mock store: journals written by the real ledger beside the claims the plugins keep,
  * then one corruption of each class (a voucher code paid into two accounts, a bank reference
  * credited to an account that does not hold it, a recharge credited for another amount than
- * its order, a key claim naming another key's entry), each named with its account, its seq
- * and the rule "cross"; a reversed remittance whose reference was released is not blamed.
+ * its order, a key claim naming another key's entry, a package entry without its purchase and
+ * a purchase without its entry), each named with its account, its seq and the rule "cross";
+ * a reversed remittance whose reference was released is not blamed, nor a package entry
+ * whose order is still open.
  */
 #include "core/audit.h"
 #include "core/ledger.h"
@@ -147,6 +149,39 @@ int main(void)
     credit("acct-g", "remittance", "remit:REF-F", "REF-F", 700);
     seed("remittance_refs", "{\"_id\": \"REF-F\", \"account\": \"acct-g\"}");
     is_int(audit(), 0, "a reversed remittance's reference credited to the right account passes");
+
+    /* Package purchases: each `package` entry has its purchase (or its open order), and each
+     * purchase its entry. */
+    mock_store_reset();
+    credit("acct-h", "remittance", "remit:H1", "H1", 5000);
+    seed("remittance_refs", "{\"_id\": \"H1\", \"account\": \"acct-h\"}");
+    ec_ledger_op buy = {.kind = EC_OP_BUY_PACKAGE,
+                        .label = "package",
+                        .key = "package:k1",
+                        .request_hash = "h1",
+                        .amount = 1000,
+                        .ref = "cn1:1"};
+    int64_t paid = posted("acct-h", buy, 4000);
+    seed("package_purchases", "{\"_id\": \"acct-h:2\", \"account\": \"acct-h\", "
+                              "\"package\": \"cn1:1\", \"price\": {\"$numberLong\": \"1000\"}, "
+                              "\"seq\": {\"$numberLong\": \"2\"}}");
+    is_int(paid, 2, "(the package is entry 2)");
+    is_int(audit(), 0, "a package entry with its purchase passes");
+    buy.key = "package:k2";
+    buy.request_hash = "h2";
+    int64_t pending = posted("acct-h", buy, 5000);
+    seed("package_orders", "{\"_id\": \"acct-h\x1fpackage:k2\", \"account\": \"acct-h\"}");
+    is_int(audit(), 0, "a package entry whose order is open (the run completes it) passes");
+    buy.key = "package:k3";
+    buy.request_hash = "h3";
+    int64_t lost = posted("acct-h", buy, 6000);
+    seed("package_purchases", "{\"_id\": \"acct-i:7\", \"account\": \"acct-i\", "
+                              "\"package\": \"cn1:1\", \"price\": {\"$numberLong\": \"1000\"}, "
+                              "\"seq\": {\"$numberLong\": \"7\"}}");
+    audit();
+    ok(audit_fails_named("acct-h", lost, "cross"), "a package entry paid for no purchase: cross");
+    ok(!audit_fails_named("acct-h", pending, "cross"), "the one with its order open is not blamed");
+    ok(audit_fails_named("acct-i", 7, "cross"), "a purchase no entry paid for: cross");
 
     mock_store_reset();
     ec_arena_free(arena);

@@ -3,16 +3,19 @@
 #include "handlers/bills/split.h"
 #include "tests/unit/tap.h"
 
+#include <string.h>
+
 static bills_part part(int64_t amount, int64_t ord, int64_t full, int64_t cards, int64_t cash,
                        int64_t arrears)
 {
-    return (bills_part){1, amount, {ord, full, cards, cash, arrears, 0}};
+    return (bills_part){
+        .present = 1, .amount = amount, .split = {ord, full, cards, cash, arrears, 0}};
 }
 
 /* A cloud-settled bill's funds entry: vouchers and cards pay, the rest is unpaid. */
 static bills_part funds_part(int64_t amount, int64_t ord, int64_t cards, int64_t unpaid)
 {
-    return (bills_part){1, amount, {ord, 0, cards, 0, 0, unpaid}};
+    return (bills_part){.present = 1, .amount = amount, .split = {ord, 0, cards, 0, 0, unpaid}};
 }
 
 int main(void)
@@ -77,7 +80,9 @@ int main(void)
     bills_parts old_shape = {
         .total = 2000, .cloud = 1, .funds = part(500, 300, 0, 200, 0, 0), .cloud_amount = 1500};
     ok(bills_split_settled(&old_shape, &keep) < 0, "a funds entry that is not the whole bill");
-    bills_parts guance_unpaid = {.total = 100, .any = (bills_part){1, 100, {0, 0, 60, 0, 0, 40}}};
+    bills_parts guance_unpaid = {
+        .total = 100,
+        .any = (bills_part){.present = 1, .amount = 100, .split = {0, 0, 60, 0, 0, 40}}};
     ok(bills_split_settled(&guance_unpaid, &keep) < 0 && keep.cash == 5,
        "a guance entry leaves nothing unpaid");
     ok(bills_split_unsettled(-1, &keep) < 0, "a negative total");
@@ -85,5 +90,61 @@ int main(void)
     ok(bills_paid_add(&big, &one) < 0 && big.cash == INT64_MAX, "overflow is refused");
     bills_paid two_big = {.cash = INT64_MAX, .cards = 1};
     is_int(bills_paid_total(&two_big), -1, "a total past int64 is -1");
+
+    /* A reversed entry paid nothing in the end: its amount is what was given back. */
+    bills_parts rev = {.total = 6500,
+                       .any = part(6000, 1000, 400, 1600, 3000, 0),
+                       .cash_or_card = part(500, 0, 0, 0, 500, 0)};
+    rev.any.reversed = 1;
+    ok(bills_split_settled(&rev, &p) == 0, "a bill with a reversed entry splits");
+    ok(p.reversed == 6000 && p.vouchers == 0 && p.cards == 0 && p.cash == 500,
+       "the reversed entry's funds count as given back, the other entry as paid");
+    is_int(bills_paid_total(&p), 6500, "what was given back is part of the total");
+    is_int(bills_paid_invoiceable(&p), 500, "cash given back is not invoiceable");
+
+    /* Lines: logs 3,000 and traces 3,000 (any fund), sms 500 (cards and cash only). The
+     * any entry fills logs then traces: vouchers 1,400, cards 1,600, cash 3,000; the sms
+     * entry pays the sms line with a card. */
+    bills_parts lines_bill = {.total = 6500,
+                              .any = part(6000, 1000, 400, 1600, 3000, 0),
+                              .cash_or_card = part(500, 0, 0, 500, 0, 0)};
+    bills_line_paid l[3] = {{3000, 0, {0}}, {3000, 0, {0}}, {500, 1, {0}}};
+    ok(bills_split_lines(&lines_bill, 1, l, 3) == 0, "a guance bill spreads over its lines");
+    ok(l[0].paid.vouchers == 1400 && l[0].paid.cards == 1600 && l[0].paid.cash == 0,
+       "the first line: vouchers, then cards");
+    ok(l[1].paid.vouchers == 0 && l[1].paid.cards == 0 && l[1].paid.cash == 3000,
+       "the second line: what is left, cash");
+    ok(l[2].paid.vouchers == 0 && l[2].paid.cards == 500, "the sms line: never vouchers");
+    bills_paid sum = {0};
+    for (int i = 0; i < 3; i++)
+        bills_paid_add(&sum, &l[i].paid);
+    ok(bills_split_settled(&lines_bill, &p) == 0 && memcmp(&sum, &p, sizeof p) == 0,
+       "the lines' parts add up to the bill's");
+
+    /* A cloud: vouchers fill the any lines, cards every line, the cloud the rest. */
+    bills_parts cl = {.total = 6500,
+                      .cloud = 1,
+                      .funds = funds_part(6500, 3500, 1000, 2000),
+                      .cloud_amount = 2000};
+    ok(bills_split_lines(&cl, 1, l, 3) == 0, "a cloud bill spreads over its lines");
+    ok(l[0].paid.vouchers == 3000 && l[1].paid.vouchers == 500 && l[1].paid.cards == 1000 &&
+           l[1].paid.cloud == 1500 && l[2].paid.cloud == 500 && l[2].paid.vouchers == 0,
+       "vouchers on the any lines, cards next, the cloud last");
+    ok(bills_split_lines(&rev, 1, l, 3) == 0 && l[0].paid.reversed == 3000 &&
+           l[1].paid.reversed == 3000 && l[2].paid.cash == 500,
+       "a reversed entry's lines were given back");
+    ok(bills_split_lines(&lines_bill, 0, l, 3) == 0 && l[0].paid.unsettled == 3000 &&
+           l[2].paid.unsettled == 500,
+       "a bill not settled: each line's fee is unsettled");
+    bills_line_paid wrong[2] = {{6000, 1, {0}}, {500, 0, {0}}};
+    ok(bills_split_lines(&lines_bill, 1, wrong, 2) < 0,
+       "lines whose payers do not match the entries are refused");
+    bills_line_paid short_lines[2] = {{3000, 0, {0}}, {500, 1, {0}}};
+    ok(bills_split_lines(&lines_bill, 1, short_lines, 2) < 0,
+       "lines that are not the bill's total are refused");
+    bills_parts many_vouchers = {
+        .total = 6500, .cloud = 1, .funds = funds_part(6500, 6500, 0, 0), .cloud_amount = 0};
+    ok(bills_split_lines(&many_vouchers, 1, l, 3) < 0,
+       "vouchers past the lines they may pay are refused");
     return tap_done();
 }
