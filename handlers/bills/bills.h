@@ -21,7 +21,8 @@
  *   bill_months  {_id: "<site>:<YYYY-MM>", site, month, bills, at}: the month is billed.
  *   account_monthly_bills {_id: "<account>:<YYYY-MM>", ...}: an account's month, with what
  *          paid it and the invoiceable amount (account_month.c); account_months its markers.
- *   bill_pending, bills_unsettled, bill_settlements, bill_attempts: settlement (settle.c).
+ *   bill_pending, bills_unsettled: the settlement queue (queue.c).
+ *   bill_settlements, bill_attempts: settlement (settle.c).
  *   bill_resolutions: operators' resolutions of unknown and failed settlements (resolve.c).
  *   arrears_notices, arrears_accounts, arrears_locks: arrears and locks (arrears.c).
  *   spend_alerts, spend_alert_notices: high-spend alerts (alerts.c).
@@ -109,13 +110,16 @@ BILLS_HIDDEN int bills_owner_consumption(ec_request *req, void *state);
 /* `ecctl -c FILE bills run ...` (exported as ec_plugin_command, bills.c) */
 BILLS_HIDDEN int bills_command(void *state, int argc, char **argv);
 
-/* ---- settle.c ---- */
+/* ---- queue.c (and queue.h: what a settlement pass takes off the queue) ---- */
 
 /* Queues n made bills of the site for settlement (their pending markers, then their
  * workspaces' unsettled pointers: two round trips); EC_OK also for those queued before. */
 BILLS_HIDDEN ec_status bills_settle_queue(bills_state *st, const char *site, size_t n,
                                           const char *const *workspaces,
                                           const char *const *bill_ids);
+
+/* ---- settle.c ---- */
+
 /* Offers the site's pending bills to their providers as of the run's clock `now_s`; 0, or 1
  * when the database failed (the reason on stderr; the next run carries on). verbose prints
  * each answer; throttle_ms pauses between an answer and its record (tests kill a run there);

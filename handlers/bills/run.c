@@ -429,8 +429,12 @@ static int bill_day(run_ctx *c)
     bson_destroy(&opts);
     if (rc == EC_OK && c->failed == EC_OK && c->nrecords > 0)
         c->failed = bill_workspace(c);
-    if (rc == EC_OK && c->failed == EC_OK)
-        c->failed = flush_bills(c);
+    /* The bills built before a workspace that cannot be billed are made all the same. */
+    if (rc == EC_OK && (c->failed == EC_OK || c->failed == EC_ERR_INVALID)) {
+        ec_status flushed = flush_bills(c);
+        if (c->failed == EC_OK)
+            c->failed = flushed;
+    }
     if (rc != EC_OK || c->failed != EC_OK) {
         if (c->failed == EC_ERR_INVALID || c->failed == EC_ERR_INTERNAL)
             fprintf(stderr, "bills: site %s day %s stopped: %s\n", c->site->id, c->day,

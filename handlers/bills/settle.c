@@ -3,17 +3,10 @@
  * provider, exactly once in effect, and keeps the bill's settlement state.
  *
  * Collections:
- *   bill_pending     {_id: bill id, site, workspace}: a bill not settled yet. run.c inserts
- *                    it with the bill (a unique insert, again when a resumed run finds the
- *                    bill made); it is deleted once the bill is settled (with the next
- *                    ones, up to the run's --batch, in one command: a marker left by a
- *                    killed pass is found settled by the next one). The settlement pass
- *                    walks a site's pending bills by _id: per workspace, oldest day first.
- *   bills_unsettled  {_id: "<site>:<workspace>"}: the workspace has a pending bill (the
- *                    workspace plugin refuses to unbind it then). Inserted after the pending
- *                    bill; removed after the last one is settled, then put back if a pending
- *                    bill appeared meanwhile, so a racing insert is never left without it
- *                    (see "The pointer" below).
+ *   bill_pending, bills_unsettled: the queue of made bills and the workspaces' pointers
+ *                    (queue.c). The pass walks a site's pending bills by _id: per workspace,
+ *                    oldest day first; a bill that left is handed to the queue, and after a
+ *                    workspace's last listed one, its workspace (see "The pointer" there).
  *   bill_settlements {_id: bill id, state, provider, account, attempt, detail, next_at (s),
  *                    at (ms); for a cloud provider also funds_paid and cloud_amount (int64:
  *                    what vouchers and cards paid, what the cloud was offered)}: what the
@@ -52,40 +45,6 @@
  * An operator resolves an `unknown` or `failed` bill (resolve.c): marked settled, or offered
  * again (state "retrying", offered by the next run as the next attempt).
  *
- * The pointer is dropped by _id lookups only (a count of the workspace's pending bills scans
- * the whole collection on FerretDB: once per settled bill, a run would grow with the square
- * of its bills):
- *   - Before it lists the pending bills, the pass reads the site's day markers (`bill_days`
- *     "<site>:<day>", run.c) of every day a run may bill: the catch-up window of its clock,
- *     widened by a day each way for runs whose clocks differ by less than a day. A day
- *     marked then had every bill made and queued before the marker, so before the listing:
- *     those bills of the workspace are in the list (or settled and no longer pending, and a
- *     marked day is never billed again). The unmarked days ("open days") are the only ones
- *     whose bills may be queued after the listing.
- *   - The list is grouped by workspace. Once every listed bill of a workspace left
- *     bill_pending by this pass (settled, found settled, or its bill never made), the
- *     pointer is deleted. A queue inserts the pending bill before the pointer: a racing
- *     queue either inserts its pointer after the delete (the pointer stays) or had inserted
- *     its pending bill before it, and that bill is of an open day whose lease (run.c:
- *     "<site>:<day>:1", inserted before any bill of the day is queued, never deleted)
- *     existed before the delete. So after the delete it is enough to look up the
- *     workspace's bill of each open day that has a lease, by its _id
- *     "<site>:<workspace>:<day>", and to put the pointer back when one is found.
- *   - The checks go in batches: a process deletes the pending markers of --batch bills
- *     that left, then the pointers of the workspaces they emptied (one command each, host
- *     db_delete_ids), then reads which open days have a lease (a day once seen leased is
- *     not read again), then looks the dropped workspaces' bills of those days up. A failure
- *     puts back every pointer not checked (when it can). The cost per workspace is its
- *     share of the deletes and one look-up per open day that has a lease (a day some run is
- *     billing or left unfinished: usually none), and the lease reads spread over the batch,
- *     whatever the catch-up window. A run killed between a delete and its check leaves at
- *     most that batch unchecked: a bill queued then still settles in the next pass, but its
- *     workspace may be unbound meanwhile (the bill then waits for a binding).
- *   - A bill queued by a run whose clock is a day or more off ours is not looked for (an
- *     operator's mistake): it keeps its pending document and the next pass settles it, but
- *     its workspace may be unbound meanwhile; the bill then waits for a binding, as any
- *     bill of an unbound workspace does.
- *
  * Parallel: the pass forks `[bills] settle_workers` children after the listing, each settling
  * the bills of every W-th workspace (so a workspace's bills stay oldest first, in one process,
  * and its pointer is handled by the one process that saw all its bills), cloud remainders first.
@@ -98,6 +57,7 @@
  * stays settled and the next run carries on from the pending bills.
  */
 #include "handlers/bills/bills.h"
+#include "handlers/bills/queue.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -114,9 +74,6 @@
 #define RETRY_BASE_S 60
 #define RETRY_MAX_S 86400
 #define PENDING_MAX 100000
-/* Settled bills leave bill_pending, and then their workspaces' pointers bills_unsettled, in
- * batches of the run's --batch (flush_left), at most this many. */
-#define FLUSH_MAX 1000
 
 /* A pending bill and, once the cloud pass read it, who pays it. */
 typedef struct pending_bill {
@@ -140,15 +97,8 @@ typedef struct settle_ctx {
     const char *holder;
     int verbose;
     int throttle_ms;
-    char (*open_days)[BILLS_DAY_TEXT]; /* days without their marker before the listing */
-    char *leased;                      /* per open day: its lease was seen */
-    size_t nopen;
+    bills_queue queue; /* what leaves bill_pending and bills_unsettled (queue.c) */
     pending_list *list;
-    size_t flush_every;          /* the run's --batch */
-    const char *gone[FLUSH_MAX]; /* bills whose pending markers wait for the flush */
-    size_t ngone;
-    const char *dropped[FLUSH_MAX]; /* workspaces whose pointers wait for the flush */
-    size_t ndropped;
 } settle_ctx;
 
 static ec_status find_id(const ec_host *h, ec_request *req, const char *coll, const char *id,
@@ -161,174 +111,14 @@ static ec_status find_id(const ec_host *h, ec_request *req, const char *coll, co
     return rc;
 }
 
-static ec_status insert_pointer(const ec_host *h, const char *site, const char *workspace)
-{
-    char id[160];
-    snprintf(id, sizeof id, "%s:%s", site, workspace);
-    bson_t doc = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&doc, "_id", id);
-    BSON_APPEND_UTF8(&doc, "site", site);
-    BSON_APPEND_UTF8(&doc, "workspace", workspace);
-    ec_status rc = h->db_insert(BILLS_UNSETTLED, &doc);
-    bson_destroy(&doc);
-    return rc == EC_ERR_DUPLICATE ? EC_OK : rc;
-}
-
-/* Inserts one {_id, site, workspace} document per bill into `coll` in one round trip; EC_OK
- * when each was inserted or was there already. */
-static ec_status insert_per_bill(const ec_host *h, const char *coll, const char *site, size_t n,
-                                 const char *const *workspaces, const char *const *ids)
-{
-    bson_t *docs = calloc(n ? n : 1, sizeof *docs);
-    const bson_t **each_doc = calloc(n ? n : 1, sizeof *each_doc);
-    ec_status *each = calloc(n ? n : 1, sizeof *each);
-    ec_status rc = docs && each_doc && each ? EC_OK : EC_ERR_INTERNAL;
-    for (size_t i = 0; rc == EC_OK && i < n; i++) {
-        bson_init(&docs[i]);
-        BSON_APPEND_UTF8(&docs[i], "_id", ids[i]);
-        BSON_APPEND_UTF8(&docs[i], "site", site);
-        BSON_APPEND_UTF8(&docs[i], "workspace", workspaces[i]);
-        each_doc[i] = &docs[i];
-    }
-    if (rc == EC_OK)
-        rc = h->db_insert_each(coll, each_doc, n, each);
-    for (size_t i = 0; docs && each_doc && i < n; i++)
-        bson_destroy(&docs[i]);
-    free(docs);
-    free(each_doc);
-    free(each);
-    return rc;
-}
-
-ec_status bills_settle_queue(bills_state *st, const char *site, size_t n,
-                             const char *const *workspaces, const char *const *bill_ids)
-{
-    const ec_host *h = st->host;
-    if (n == 0)
-        return EC_OK;
-    const char **pointers = calloc(n, sizeof *pointers);
-    char *text = calloc(n, 160);
-    ec_status rc = pointers && text ? EC_OK : EC_ERR_INTERNAL;
-    for (size_t i = 0; rc == EC_OK && i < n; i++) {
-        snprintf(text + i * 160, 160, "%s:%s", site, workspaces[i]);
-        pointers[i] = text + i * 160;
-    }
-    /* The pending bills first, then their pointers (see "The pointer" above). A pending bill
-     * there already is queued; one settled before is found settled by the next pass. */
-    if (rc == EC_OK)
-        rc = insert_per_bill(h, BILLS_PENDING, site, n, workspaces, bill_ids);
-    if (rc == EC_OK)
-        rc = insert_per_bill(h, BILLS_UNSETTLED, site, n, workspaces, pointers);
-    free(pointers);
-    free(text);
-    return rc;
-}
-
-/* Whether a racing run queued a bill of a dropped workspace: for each open day that has a
- * lease, looks its bill up in bill_pending (see "The pointer" above). *found is 1 when one
- * is there. */
-static ec_status queued_since(settle_ctx *c, ec_request *req, const char *workspace, int *found)
-{
-    const ec_host *h = c->st->host;
-    *found = 0;
-    for (size_t i = 0; i < c->nopen; i++) {
-        if (!c->leased[i])
-            continue;
-        const char *bill_id = h->sprintf(req, "%s:%s:%s", c->site->id, workspace, c->open_days[i]);
-        bson_t *queued = NULL;
-        if (bill_id == NULL)
-            return EC_ERR_INTERNAL;
-        ec_status rc = find_id(h, req, BILLS_PENDING, bill_id, &queued);
-        if (rc == EC_OK) {
-            *found = 1;
-            return EC_OK;
-        }
-        if (rc != EC_ERR_NOT_FOUND)
-            return rc;
-    }
-    return EC_OK;
-}
-
-/* Reads which open days have a lease now (generation 1, inserted before any bill of the day
- * is queued, and never deleted: a day once leased stays so). */
-static ec_status read_leases(settle_ctx *c, ec_request *req)
-{
-    const ec_host *h = c->st->host;
-    for (size_t i = 0; i < c->nopen; i++) {
-        if (c->leased[i])
-            continue;
-        const char *id = h->sprintf(req, "%s:%s:1", c->site->id, c->open_days[i]);
-        bson_t *lease = NULL;
-        if (id == NULL)
-            return EC_ERR_INTERNAL;
-        ec_status rc = find_id(h, req, BILLS_LEASES, id, &lease);
-        if (rc == EC_OK)
-            c->leased[i] = 1;
-        else if (rc != EC_ERR_NOT_FOUND)
-            return rc;
-    }
-    return EC_OK;
-}
-
-/* Checks the workspaces whose pointers were dropped: puts a pointer back where a bill was
- * queued meanwhile, and every unchecked one back when the check fails (when it can: the
- * workspace stays bound). */
-static ec_status check_dropped(settle_ctx *c, ec_request *req)
-{
-    const ec_host *h = c->st->host;
-    ec_status rc = read_leases(c, req);
-    size_t i = 0;
-    for (; rc == EC_OK && i < c->ndropped; i++) {
-        int found = 0;
-        rc = queued_since(c, req, c->dropped[i], &found);
-        if (rc == EC_OK && found)
-            rc = insert_pointer(h, c->site->id, c->dropped[i]);
-    }
-    if (rc != EC_OK)
-        for (i = i > 0 ? i - 1 : 0; i < c->ndropped; i++)
-            insert_pointer(h, c->site->id, c->dropped[i]);
-    return rc;
-}
-
-/* Deletes the pending markers of the bills that left since the last flush, then the pointers
- * of the workspaces none of whose listed bills is left, then checks those (see "The pointer"
- * above): one round trip for each kind of delete. */
-static ec_status flush_left(settle_ctx *c, ec_request *req)
-{
-    const ec_host *h = c->st->host;
-    const char *pointers[FLUSH_MAX];
-    ec_status rc = h->db_delete_ids(BILLS_PENDING, c->gone, c->ngone);
-    c->ngone = 0;
-    for (size_t i = 0; rc == EC_OK && i < c->ndropped; i++)
-        if ((pointers[i] = h->sprintf(req, "%s:%s", c->site->id, c->dropped[i])) == NULL)
-            rc = EC_ERR_INTERNAL;
-    if (rc != EC_OK || c->ndropped == 0) { /* on failure the pointers stay: none was deleted */
-        c->ndropped = 0;
-        return rc;
-    }
-    rc = h->db_delete_ids(BILLS_UNSETTLED, pointers, c->ndropped);
-    if (rc == EC_OK)
-        rc = check_dropped(c, req);
-    else
-        for (size_t i = 0; i < c->ndropped; i++)
-            insert_pointer(h, c->site->id, c->dropped[i]); /* some may be deleted */
-    c->ndropped = 0;
-    return rc;
-}
-
-/* A listed bill left bill_pending (settled, found settled, or never made): its marker is
- * deleted with the next flush, and after its workspace's last one, the pointer. */
+/* A listed bill left bill_pending (settled, found settled, or never made): its marker goes
+ * with the next flush, and after its workspace's last one, the pointer (queue.c). */
 static ec_status left_pending(settle_ctx *c, ec_request *req, const pending_bill *pb)
 {
     pending_bill *first = &c->list->bills[pb->group];
-    c->gone[c->ngone++] = pb->id;
     if (first->left > 0)
         first->left--;
-    if (first->left == 0)
-        c->dropped[c->ndropped++] = pb->workspace;
-    if (c->ngone == c->flush_every || c->ndropped == c->flush_every)
-        return flush_left(c, req);
-    return EC_OK;
+    return bills_queue_left(&c->queue, req, pb->id, first->left == 0 ? pb->workspace : NULL);
 }
 
 /* Who pays a bill: an enterprise account and its method (a provider name), and for a cloud
@@ -708,46 +498,6 @@ static ec_status settle_pass(settle_ctx *c, pending_list *l, int cloud)
     return rc;
 }
 
-/* Reads which days a run may still queue bills of (see "The pointer" above) into
- * c->open_days: the unmarked days from the day before the catch-up window of the run's clock
- * to the day after the clock's. */
-static ec_status read_open_days(settle_ctx *c)
-{
-    const ec_host *h = c->st->host;
-    ec_local_date ld;
-    char text[BILLS_DAY_TEXT];
-    int64_t closing, today;
-    if (bills_local_day(h, c->site, c->now_s - c->st->grace_s - c->st->close_margin_s, &ld, text,
-                        &closing) < 0 ||
-        bills_local_day(h, c->site, c->now_s, &ld, text, &today) < 0)
-        return EC_ERR_INTERNAL;
-    /* the newest closed day is closing - 1; the window holds catch_up_days days to it */
-    int64_t first = closing - 1 - c->st->catch_up_days, last = today + 1;
-    if (last < first)
-        return EC_ERR_INTERNAL;
-    c->open_days = calloc((size_t)(last - first + 1), sizeof *c->open_days);
-    c->leased = calloc((size_t)(last - first + 1), 1);
-    ec_request *req = h->batch_begin();
-    ec_status rc = c->open_days && c->leased && req ? EC_OK : EC_ERR_INTERNAL;
-    for (int64_t day = first; rc == EC_OK && day <= last; day++) {
-        bson_t *marker = NULL;
-        const char *id = NULL;
-        if (ec_bill_day_format(day, text, sizeof text) < 0 ||
-            (id = h->sprintf(req, "%s:%s", c->site->id, text)) == NULL) {
-            rc = EC_ERR_INTERNAL;
-            break;
-        }
-        rc = find_id(h, req, BILLS_DAYS, id, &marker);
-        if (rc == EC_ERR_NOT_FOUND) {
-            memcpy(c->open_days[c->nopen++], text, sizeof text);
-            rc = EC_OK;
-        }
-    }
-    if (req)
-        h->batch_end(req);
-    return rc;
-}
-
 static int by_workspace(const void *pa, const void *pb)
 {
     const pending_bill *a = pa, *b = pb;
@@ -791,13 +541,13 @@ static int settle_part(settle_ctx *c, pending_list *l, size_t part, size_t parts
     if (rc == EC_OK && !l->failed)
         rc = settle_pass(c, l, 0);
     /* What left since the last flush is deleted (and checked) even after a failure. */
-    ec_request *req = c->ngone > 0 ? c->st->host->batch_begin() : NULL;
+    ec_request *req = c->queue.ngone > 0 ? c->st->host->batch_begin() : NULL;
     if (req != NULL) {
-        ec_status flushed = flush_left(c, req);
+        ec_status flushed = bills_queue_flush(&c->queue, req);
         c->st->host->batch_end(req);
         if (rc == EC_OK)
             rc = flushed;
-    } else if (c->ngone > 0) {
+    } else if (c->queue.ngone > 0) {
         l->failed = 1; /* the next pass finds those bills settled */
     }
     return rc != EC_OK || l->failed;
@@ -871,12 +621,9 @@ int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s, const
                     .holder = holder,
                     .verbose = verbose,
                     .throttle_ms = throttle_ms,
-                    .flush_every = batch < 1           ? 1
-                                   : batch > FLUSH_MAX ? FLUSH_MAX
-                                                       : (size_t)batch,
                     .list = &l};
     /* The days' markers before the listing: a day marked then has all its bills listed. */
-    ec_status rc = read_open_days(&c);
+    ec_status rc = bills_queue_open(&c.queue, st, site, now_s, batch);
     bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort;
     BSON_APPEND_UTF8(&filter, "site", site->id);
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
@@ -902,8 +649,7 @@ int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s, const
         free(l.bills[i].cloud);
     }
     free(l.bills);
-    free(c.open_days);
-    free(c.leased);
+    bills_queue_close(&c.queue);
     if (rc != EC_OK || l.failed) {
         if (rc == EC_OK)
             fprintf(stderr, "bills: site %s: out of memory listing pending bills\n", site->id);

@@ -21,7 +21,8 @@ from sites import (DAY, HOUR, hour_text, local_date, new_workspace, post_usage, 
 
 SITES = {"cn1": ("CNY", "+08:00"), "us1": ("USD", "-07:00"), "kill1": ("CNY", "+08:00"),
          "race1": ("CNY", "+08:00"), "race2": ("CNY", "+08:00"), "late1": ("CNY", "-07:00"),
-         "pages1": ("CNY", "+08:00"), "outage1": ("CNY", "+08:00"), "month1": ("CNY", "+08:00")}
+         "pages1": ("CNY", "+08:00"), "outage1": ("CNY", "+08:00"), "month1": ("CNY", "+08:00"),
+         "stop1": ("CNY", "+08:00")}
 WINDOW = 62  # catch_up_days: the last days of the month before are always in it
 
 
@@ -205,6 +206,32 @@ def test_a_killed_run_resumes_and_bills_each_workspace_once(env):
         assert got["total"] == 120 * (i + 1)  # (i+1) x 1M logs = (i+1).00 units x 1.20
     p = run(api, "--site", site.id, "--now", str(now + 120))
     assert p.returncode == 0 and made_counts(p.stdout, site) == {}, p.stdout
+
+
+def test_a_workspace_that_cannot_be_billed_stops_its_day_after_the_bills_before_it(env):
+    # Its usage names an item the price list does not have (written into the database
+    # directly: ingest refuses it). The bills before it, built into the same batch, are made;
+    # the ones after it wait, and the day is not marked billed.
+    api, sites, op = env
+    site = sites["stop1"]
+    m = site.last_midnight()
+    yday = local_date(site, m - 1)
+    tag = new_workspace()[3:]
+    before, bad, after = ["ws-0%s%d" % (tag, i) for i in range(2)], "ws-5" + tag, "ws-9" + tag
+    take(api, site, [rec(w, m - HOUR, quantity=1000000) for w in before + [after]])
+    register_workspace(api, site, bad)
+    mongowire.insert(api.stack.db_port, "usage", {
+        "_id": "%s:%s:no_such_item:%d" % (site.id, bad, m - HOUR), "site": site.id,
+        "workspace": bad, "item": "no_such_item", "hour": m - HOUR, "day": yday,
+        "retention": 7, "quantity": 5, "at": 0})
+    p = run(api, "--site", site.id, "--now", str(later()))
+    assert p.returncode == 1 and "cannot be billed: unknown_item" in p.stderr, p.stderr
+    assert "site=%s day=%s billed" % (site.id, yday) not in p.stdout, p.stdout
+    for w in before:
+        got = bill(api, op, site, w, yday)
+        assert got.status_code == 200 and got.json()["bill"]["total"] == 120, got.text
+    for w in (bad, after):
+        assert bill(api, op, site, w, yday).status_code == 404
 
 
 @pytest.mark.parametrize("site_id, runs, apart", [("race1", 3, 0), ("race2", 2, 100)],
