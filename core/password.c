@@ -23,8 +23,8 @@
 #define MIN_WORK (7168ull * 5u)
 
 const ec_password_params EC_PASSWORD_DEFAULT = {
-    .t_cost = 2,
-    .m_cost_kib = 19456,
+    .t_cost = 5,
+    .m_cost_kib = 7168,
     .parallelism = 1,
 };
 
@@ -105,15 +105,34 @@ static int expect(const char **s, const char *lit)
     return 0;
 }
 
-/* Only "$argon2id$v=19$m=M,t=T,p=P$..." with parameters within the caps; libargon2 checks
- * the salt and hash that follow. */
-static int encoded_ok(const char *e)
+/* The parameters of "$argon2id$v=19$m=M,t=T,p=P$...", when they are within the caps (1);
+ * 0 otherwise. libargon2 checks the salt and hash that follow. */
+static int encoded_params(const char *e, ec_password_params *out)
 {
     uint32_t m, t, p;
     if (expect(&e, "$argon2id$v=19$m=") != 0 || read_u32(&e, &m) != 0 || expect(&e, ",t=") != 0 ||
-        read_u32(&e, &t) != 0 || expect(&e, ",p=") != 0 || read_u32(&e, &p) != 0 || *e != '$')
+        read_u32(&e, &t) != 0 || expect(&e, ",p=") != 0 || read_u32(&e, &p) != 0 || *e != '$' ||
+        !params_ok(t, m, p))
         return 0;
-    return params_ok(t, m, p);
+    out->t_cost = t;
+    out->m_cost_kib = m;
+    out->parallelism = p;
+    return 1;
+}
+
+static int encoded_ok(const char *e)
+{
+    ec_password_params p;
+    return encoded_params(e, &p);
+}
+
+int ec_password_needs_rehash(const ec_password_params *p, const char *encoded)
+{
+    ec_password_params has;
+    if (p == NULL || encoded == NULL || !encoded_params(encoded, &has))
+        return -1;
+    return has.t_cost != p->t_cost || has.m_cost_kib != p->m_cost_kib ||
+           has.parallelism != p->parallelism;
 }
 
 int ec_password_verify(const char *encoded, const char *password)

@@ -3,9 +3,11 @@
  *
  * This subsystem owns the stored form of a password: an encoded Argon2id string
  * ("$argon2id$v=19$m=...,t=...,p=...$salt$hash") with a fresh 16-byte salt and a 32-byte
- * hash. It also owns the process's source of secrets, getrandom(2): session ids, CSRF
- * tokens and salts all come from ec_random_bytes(). Nothing here allocates or keeps state;
- * every output buffer is the caller's.
+ * hash. New hashes use EC_PASSWORD_DEFAULT; a stored hash carries its own parameters, so a
+ * hash made with older ones still verifies, and ec_password_needs_rehash() tells the caller
+ * to hash the password anew once it has verified it. It also owns the process's source of secrets,
+ * getrandom(2): session ids, CSRF tokens and salts all come from ec_random_bytes(). Nothing here
+ * allocates or keeps state; every output buffer is the caller's.
  */
 #ifndef EC_CORE_PASSWORD_H
 #define EC_CORE_PASSWORD_H
@@ -26,7 +28,14 @@ typedef struct ec_password_params {
     uint32_t parallelism;
 } ec_password_params;
 
-/* OWASP's Argon2id baseline: m = 19456 KiB (19 MiB), t = 2, p = 1. */
+/*
+ * m = 7168 KiB (7 MiB), t = 5, p = 1: of OWASP's equivalent Argon2id settings (m = 19 MiB
+ * t = 2, 12 MiB t = 3, 9 MiB t = 4, 7 MiB t = 5) the one with the least memory. A worker
+ * holds m for the length of each hash and verification, so the pool's peak memory grows with
+ * m times the hashes running at once (docs/benchmarks.md, "Memory"); the CPU cost is about
+ * the baseline's. Hashes made before with m = 19456 KiB, t = 2 are upgraded at the next
+ * login.
+ */
 extern const ec_password_params EC_PASSWORD_DEFAULT;
 
 /*
@@ -47,6 +56,14 @@ int ec_password_hash(const ec_password_params *p, const char *password, char *ou
  * above (so a hostile hash cannot make us spend a gigabyte) or an argument is NULL.
  */
 int ec_password_verify(const char *encoded, const char *password);
+
+/*
+ * 1 when `encoded` is a hash that ec_password_verify accepts but made with other parameters
+ * than `p` (after a successful verification the password should be hashed anew with p),
+ * 0 when it carries exactly p, -1 when it is not a hash that verify accepts or an argument
+ * is NULL.
+ */
+int ec_password_needs_rehash(const ec_password_params *p, const char *encoded);
 
 /* Fills buf with n bytes from getrandom(2) (blocking until the pool is seeded).
  * Returns 0, or -1 when the kernel would not give them. */

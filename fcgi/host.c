@@ -11,6 +11,7 @@
 #include "core/notify.h"
 #include "core/oplog.h"
 #include "core/password.h"
+#include "core/password_gate.h"
 #include "core/request_hash.h"
 #include "core/session.h"
 #include "core/sign/aliyun.h"
@@ -273,17 +274,28 @@ static ec_status host_session_end_all(const char *account_id, const char *keep)
     return ec_session_end_all(W->db, account_id, keep);
 }
 
+/* Hashes and verifications take a slot of the pool's password gate: each holds Argon2id's
+ * memory cost while it runs (core/password_gate.h). */
 static char *host_password_hash(ec_request *req, const char *password)
 {
     char buf[256];
-    if (ec_password_hash(&EC_PASSWORD_DEFAULT, password, buf, sizeof buf, NULL) < 0)
-        return NULL;
-    return ec_arena_strdup(req->arena, buf);
+    int slot = ec_password_gate_enter();
+    int rc = ec_password_hash(&EC_PASSWORD_DEFAULT, password, buf, sizeof buf, NULL);
+    ec_password_gate_leave(slot);
+    return rc < 0 ? NULL : ec_arena_strdup(req->arena, buf);
 }
 
 static int host_password_verify(const char *encoded, const char *password)
 {
-    return ec_password_verify(encoded, password);
+    int slot = ec_password_gate_enter();
+    int rc = ec_password_verify(encoded, password);
+    ec_password_gate_leave(slot);
+    return rc;
+}
+
+static int host_password_needs_rehash(const char *encoded)
+{
+    return ec_password_needs_rehash(&EC_PASSWORD_DEFAULT, encoded);
 }
 
 static char *host_random_hex(ec_request *req, size_t n)
@@ -734,6 +746,7 @@ static const ec_host host_table = {
     .query_int64 = host_query_int64,
     .batch_after_fork = ec_batch_after_fork,
     .http_request_ca = ec_http_request_ca,
+    .password_needs_rehash = host_password_needs_rehash,
     .db_insert_each = host_db_insert_each,
     .gapless_head_get = host_gapless_head_get,
     .db_delete_ids = host_db_delete_ids,

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "core/http_client.h"
 #include "core/log.h"
+#include "core/password_gate.h"
 #include "fcgi/app.h"
 #include "fcgi/listen.h"
 #include "fcgi/master.h"
@@ -64,10 +65,10 @@ int main(int argc, char **argv)
     }
 
     /* glibc raises its mmap threshold to the size of the largest mmapped block freed so far:
-     * after the first login's 19 MiB Argon2 buffer, the next one comes from the heap, whose
-     * trim threshold is raised too, and stays resident in every worker that verified a
-     * password (19 MiB each). A fixed threshold keeps blocks from 1 MiB up mmapped and
-     * returned to the system when freed. */
+     * after the first login's Argon2 buffer (7 MiB, core/password.h), the next one comes from
+     * the heap, whose trim threshold is raised too, and stays resident in every worker that
+     * verified a password. A fixed threshold keeps blocks from 1 MiB up mmapped and returned
+     * to the system when freed (docs/benchmarks.md, "Memory": nothing stays after a login). */
     mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
 
     ec_error err = {0};
@@ -114,6 +115,14 @@ int main(int argc, char **argv)
         ec_app_free(app);
         return 1;
     }
+    /* Each Argon2id computation holds its memory cost while it runs: the gate bounds how many
+     * the pool runs at once, so its peak is W idle workers plus slots times that cost. */
+    if (ec_password_gate_open((unsigned)s->password_hash_slots) < 0) {
+        fprintf(stderr, "ecd: cannot map the password gate: %s\n", strerror(errno));
+        ec_scoreboard_destroy(sb);
+        ec_app_free(app);
+        return 1;
+    }
     int rc = ec_master_run(config_path, app, sb, fd);
     close(fd);
     if (listen_path)
@@ -123,6 +132,7 @@ int main(int argc, char **argv)
     free(listen_path);
     free(pid_path);
     ec_scoreboard_destroy(sb);
+    ec_password_gate_close();
     ec_log_close();
     return rc;
 }

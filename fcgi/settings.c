@@ -1,6 +1,8 @@
 /* fcgi/settings.c: typed server settings from the config file (see settings.h). */
 #include "fcgi/settings.h"
 
+#include "core/password_gate.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -23,6 +25,9 @@ static const char *const outbound_keys[] = {"outbound_allow_http", "test_clock_f
 /* Diagnostics: `log_scans` logs every database call not served by an `_id` lookup. */
 static const char *const diagnostic_keys[] = {"log_scans", NULL};
 
+/* Memory: how many Argon2id computations the pool runs at once (core/password_gate.h). */
+static const char *const memory_keys[] = {"password_hash_slots", NULL};
+
 static int known(const char *key)
 {
     for (size_t i = 0; known_keys[i]; i++)
@@ -33,6 +38,9 @@ static int known(const char *key)
             return 1;
     for (size_t i = 0; diagnostic_keys[i]; i++)
         if (strcmp(diagnostic_keys[i], key) == 0)
+            return 1;
+    for (size_t i = 0; memory_keys[i]; i++)
+        if (strcmp(memory_keys[i], key) == 0)
             return 1;
     return 0;
 }
@@ -145,6 +153,9 @@ ec_settings *ec_settings_load(const char *path, ec_error *err)
     if (ec_config_int(c, "", "request_timeout", 1, 3600, 30, &v, err) < 0)
         goto fail;
     s->request_timeout_s = (int)v;
+    if (ec_config_int(c, "", "password_hash_slots", 1, EC_PASSWORD_GATE_MAX, 1, &v, err) < 0)
+        goto fail;
+    s->password_hash_slots = (int)v;
     if (ec_config_int(c, "", "body_limit", 0, 64 * 1024 * 1024, 65536, &v, err) < 0)
         goto fail;
     s->body_limit = (size_t)v;

@@ -47,6 +47,7 @@ typedef struct ec_settings {
     int outbound_allow_http; /* http:// endpoints allowed (never in production) */
     char *test_clock_file;   /* NULL: providers read the wall clock */
     int log_scans;           /* log each database call a FerretDB `_id` lookup cannot serve */
+    int password_hash_slots; /* Argon2id computations at once, pool-wide (read at start) */
     ec_sites *sites;         /* the [site.<id>] blocks */
 } ec_settings;
 

@@ -88,6 +88,7 @@ typedef struct acct_cert {
 typedef struct acct_credential {
     int64_t seq;
     const char *hash;
+    int64_t rehash_of; /* the seq this one re-hashed (the same password), 0: a new password */
 } acct_credential;
 
 /* ---- account.c: account documents ---- */
@@ -138,6 +139,19 @@ ACCT_HIDDEN ec_status acct_credential_current(acct_state *st, ec_request *req,
 /* Appends credential `seq` of the account. EC_ERR_DUPLICATE when that seq exists already. */
 ACCT_HIDDEN ec_status acct_credential_insert(acct_state *st, ec_request *req,
                                              const char *account_id, int64_t seq, const char *hash);
+/* After `password` matched `cred`: when the host says its hash was made with former
+ * parameters, hashes the password anew and appends it as credential seq + 1 marked as a
+ * rehash of seq (the same password, so no session ends), and *cred then names it. A lost race
+ * for seq + 1 (a password change, or another login's upgrade) leaves *cred as it was; so does
+ * a failed hash (logged: the login goes on with the hash it verified). EC_OK, or the
+ * database's error. */
+ACCT_HIDDEN ec_status acct_credential_upgrade(acct_state *st, ec_request *req,
+                                              const char *account_id, acct_credential *cred,
+                                              const char *password);
+/* 1 when `now` (re-read after a login issued its session) still has the password `verified`
+ * matched: the same credential, or the rehash of it; 0 when the password changed since. */
+ACCT_HIDDEN int acct_credential_same_password(const acct_credential *verified,
+                                              const acct_credential *now);
 /* The dummy hash checked for unknown emails (state-owned), made on first use; NULL when the
  * host could not hash. */
 ACCT_HIDDEN const char *acct_dummy_hash(acct_state *st, ec_request *req);

@@ -261,6 +261,11 @@ static int login_by(ec_request *req, acct_state *st, int by_phone)
     rc = acct_failures_clear(st, req, subject);
     if (rc != EC_OK)
         return h->reply_db_error(req, rc);
+    /* A hash made with former Argon2id parameters is made anew now that the password is
+     * known to be right (core/password.h). */
+    rc = acct_credential_upgrade(st, req, a.id, &cred, password);
+    if (rc != EC_OK)
+        return h->reply_db_error(req, rc);
     memset(&tok, 0, sizeof tok);
     rc = h->session_issue(req, a.id, a.role, cred.seq, &tok);
     if (rc != EC_OK)
@@ -273,7 +278,7 @@ static int login_by(ec_request *req, acct_state *st, int by_phone)
     rc = acct_credential_current(st, req, a.id, &after);
     if (rc != EC_OK && rc != EC_ERR_NOT_FOUND)
         return h->reply_db_error(req, rc);
-    if (rc == EC_ERR_NOT_FOUND || after.seq != cred.seq) {
+    if (rc == EC_ERR_NOT_FOUND || !acct_credential_same_password(&cred, &after)) {
         rc = h->session_end(tok.session_id);
         h->log(EC_LOG_WARN, ACCT_PLUGIN, "login of account %s raced a password change%s", a.id,
                rc == EC_OK ? "" : "; ending its session failed");

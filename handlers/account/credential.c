@@ -4,7 +4,9 @@
  * Owns the `credentials` journal and the `login_failures` documents. A credential is never
  * updated in place (FerretDB v1 can lose one of two concurrent updates of a document):
  * changing a password appends seq + 1, and the unique index on {account, seq} turns a
- * concurrent change into EC_ERR_DUPLICATE. The newest seq is the current credential.
+ * concurrent change into EC_ERR_DUPLICATE. The newest seq is the current credential. A login
+ * that verified a hash made with former Argon2id parameters appends the same password hashed
+ * anew as seq + 1, marked `rehash_of` seq: sessions and logins treat the two as one password.
  *
  * The throttle allows `throttle_after` failed password checks per subject (an account, or an
  * email or phone that names none) in each fixed window of `throttle_window_s`. Each failure claims
@@ -45,6 +47,9 @@ static ec_status credential_at(acct_state *st, ec_request *req, const char *acco
     }
     out->seq = seq;
     out->hash = bson_iter_utf8(&it, NULL);
+    out->rehash_of = 0;
+    if (bson_iter_init_find(&it, doc, "rehash_of") && BSON_ITER_HOLDS_INT64(&it))
+        out->rehash_of = bson_iter_int64(&it);
     *found = 1;
     return EC_OK;
 }
@@ -86,8 +91,9 @@ ec_status acct_credential_current(acct_state *st, ec_request *req, const char *a
     return lo == 0 ? EC_ERR_NOT_FOUND : EC_OK;
 }
 
-ec_status acct_credential_insert(acct_state *st, ec_request *req, const char *account_id,
-                                 int64_t seq, const char *hash)
+/* Inserts credential `seq`; rehash_of > 0 marks it as the same password as that seq. */
+static ec_status credential_insert(acct_state *st, ec_request *req, const char *account_id,
+                                   int64_t seq, const char *hash, int64_t rehash_of)
 {
     const ec_host *h = st->host;
     char *id = h->sprintf(req, "%s:%lld", account_id, (long long)seq);
@@ -100,10 +106,53 @@ ec_status acct_credential_insert(acct_state *st, ec_request *req, const char *ac
     BSON_APPEND_UTF8(&doc, "account", account_id);
     BSON_APPEND_INT64(&doc, "seq", seq);
     BSON_APPEND_UTF8(&doc, "hash", hash);
+    if (rehash_of > 0)
+        BSON_APPEND_INT64(&doc, "rehash_of", rehash_of);
     BSON_APPEND_INT64(&doc, "created_at", h->now_ms());
     rc = h->db_insert(ACCT_CREDENTIALS, &doc);
     bson_destroy(&doc);
     return rc;
+}
+
+ec_status acct_credential_insert(acct_state *st, ec_request *req, const char *account_id,
+                                 int64_t seq, const char *hash)
+{
+    return credential_insert(st, req, account_id, seq, hash, 0);
+}
+
+ec_status acct_credential_upgrade(acct_state *st, ec_request *req, const char *account_id,
+                                  acct_credential *cred, const char *password)
+{
+    const ec_host *h = st->host;
+    char *hash;
+    ec_status rc;
+
+    if (h->password_needs_rehash(cred->hash) != 1 || cred->seq == INT64_MAX)
+        return EC_OK;
+    hash = h->password_hash(req, password);
+    if (hash == NULL) {
+        h->log(EC_LOG_WARN, ACCT_PLUGIN, "account %s: rehashing its password failed", account_id);
+        return EC_OK;
+    }
+    /* A unique insert of seq + 1: of a password change and any number of logins racing for
+     * it, one wins; a loser keeps the credential it verified. */
+    rc = credential_insert(st, req, account_id, cred->seq + 1, hash, cred->seq);
+    if (rc == EC_ERR_DUPLICATE)
+        return EC_OK;
+    if (rc != EC_OK)
+        return rc;
+    h->log(EC_LOG_INFO, ACCT_PLUGIN, "account %s: password rehashed (credential %lld)", account_id,
+           (long long)(cred->seq + 1));
+    cred->rehash_of = cred->seq;
+    cred->seq += 1;
+    cred->hash = hash;
+    return EC_OK;
+}
+
+int acct_credential_same_password(const acct_credential *verified, const acct_credential *now)
+{
+    return now->seq == verified->seq ||
+           (now->seq == verified->seq + 1 && now->rehash_of == verified->seq);
 }
 
 const char *acct_dummy_hash(acct_state *st, ec_request *req)

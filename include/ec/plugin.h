@@ -599,6 +599,12 @@ typedef struct ec_host {
      * what a party signs with (SNS's SigningCertURL) from a server a test CA may have made. */
     int (*http_request_ca)(const ec_http_call *call, const char *ca_file, ec_http_response *out);
 
+    /* -- v1 (pool memory): password hashes made with former parameters -- */
+    /* 1 when `encoded_hash` verifies with password_verify but was made with other Argon2id
+     * parameters than password_hash uses now: once the password has matched, hash it anew
+     * and store that. 0 when it carries the current parameters, -1 on a malformed hash. */
+    int (*password_needs_rehash)(const char *encoded_hash);
+
     /* -- v1 (bills): batch writes and walks in fewer round trips -- */
     /* Inserts docs[0..n) in one unordered command (a batch job's way to make many documents):
      * each[i] is EC_OK (inserted) or EC_ERR_DUPLICATE (a unique index refused it: made

@@ -68,7 +68,8 @@ def test_unknown_key(conf, builddir):
 
 
 @pytest.mark.parametrize("key,value", [("workers", "abc"), ("workers", "0"),
-                                        ("body_limit", "-5"), ("request_timeout", "ten")])
+                                        ("body_limit", "-5"), ("request_timeout", "ten"),
+                                        ("password_hash_slots", "0")])
 def test_bad_values(conf, builddir, key, value):
     path, _ = conf(extra_top={key: value})
     p = ecd_t(builddir, path)

@@ -487,6 +487,16 @@ static char *m_password_hash(ec_request *req, const char *password)
     return out;
 }
 
+/* The mock's own parameters are the current ones: any other hash asks for a rehash. */
+static int m_password_needs_rehash(const char *encoded_hash)
+{
+    unsigned m, t, p;
+    if (encoded_hash == NULL ||
+        sscanf(encoded_hash, "$argon2id$v=19$m=%u,t=%u,p=%u$", &m, &t, &p) != 3)
+        return -1;
+    return m != HASH_M || t != HASH_T || p != HASH_P;
+}
+
 static int m_password_verify(const char *encoded_hash, const char *password)
 {
     int rc;
@@ -855,6 +865,7 @@ static const ec_host host_table = {
     .session_end_all = m_session_end_all,
     .password_hash = m_password_hash,
     .password_verify = m_password_verify,
+    .password_needs_rehash = m_password_needs_rehash,
     .random_hex = m_random_hex,
     .now_ms = m_now_ms,
     .body_raw = m_body_raw,

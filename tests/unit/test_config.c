@@ -84,6 +84,20 @@ int main(void)
     ok(settings_with("wrokers = 3\n", &err) == NULL && strstr(err.message, "wrokers"),
        "an unknown setting is refused by name");
     ok(settings_with("workers = 0\n", &err) == NULL, "workers = 0 is refused");
+    {
+        /* the pool's password gate: one Argon2id at a time unless set, 1..64 */
+        ec_settings *g = settings_with("", &err);
+        ok(g && g->password_hash_slots == 1, "password_hash_slots default 1");
+        ec_settings_free(g);
+        g = settings_with("password_hash_slots = 3\n", &err);
+        ok(g && g->password_hash_slots == 3, "password_hash_slots = 3 is read");
+        ec_settings_free(g);
+        ok(settings_with("password_hash_slots = 0\n", &err) == NULL &&
+               strstr(err.message, "password_hash_slots"),
+           "password_hash_slots = 0 is refused by name");
+        ok(settings_with("password_hash_slots = 65\n", &err) == NULL,
+           "password_hash_slots above 64 is refused");
+    }
     ok(settings_with("[billing]\nx = 1\n", &err) == NULL && strstr(err.message, "billing"),
        "a section naming no plugin is refused");
     ok(settings_with("plugin = a\nplugin = a\n", &err) == NULL, "a plugin listed twice is refused");

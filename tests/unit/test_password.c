@@ -35,10 +35,42 @@ static void test_round_trip(void)
 
     unsigned m = 0, t = 0, p = 0;
     ok(encoded_params(h1, &m, &t, &p) == 0, "parameters readable from the hash");
-    ok(m >= 19456 && t >= 2 && p >= 1, "parameters at least OWASP's (m=%u t=%u p=%u)", m, t, p);
-    ok(EC_PASSWORD_DEFAULT.m_cost_kib >= 19456 && EC_PASSWORD_DEFAULT.t_cost >= 2 &&
-           EC_PASSWORD_DEFAULT.parallelism >= 1,
-       "EC_PASSWORD_DEFAULT at least OWASP's");
+    ok(m == EC_PASSWORD_DEFAULT.m_cost_kib && t == EC_PASSWORD_DEFAULT.t_cost &&
+           p == EC_PASSWORD_DEFAULT.parallelism,
+       "the hash carries EC_PASSWORD_DEFAULT (m=%u t=%u p=%u)", m, t, p);
+    /* OWASP's settings with less memory than its baseline (m = 19 MiB, t = 2) trade it for
+     * passes: 12 MiB t = 3, 9 MiB t = 4, 7 MiB t = 5. */
+    ok(EC_PASSWORD_DEFAULT.m_cost_kib >= 7168 && EC_PASSWORD_DEFAULT.parallelism >= 1 &&
+           (unsigned long long)EC_PASSWORD_DEFAULT.m_cost_kib * EC_PASSWORD_DEFAULT.t_cost >=
+               7168ull * 5,
+       "EC_PASSWORD_DEFAULT is one of OWASP's equivalent settings or stronger");
+    ok(EC_PASSWORD_DEFAULT.m_cost_kib <= 7168, "and holds at most 7 MiB while it runs");
+}
+
+/* A hash made with the former parameters (m = 19 MiB, t = 2) verifies and asks for a rehash;
+ * one made with the current ones does not. */
+static void test_rehash(void)
+{
+    char old[EC_PASSWORD_HASH_LEN], cur[EC_PASSWORD_HASH_LEN];
+    ec_password_params former = {.t_cost = 2, .m_cost_kib = 19456, .parallelism = 1};
+    ec_error err;
+    is_int(ec_password_hash(&former, "pw", old, sizeof old, &err), 0, "former parameters hash");
+    is_int(ec_password_verify(old, "pw"), 1, "a former-parameter hash still verifies");
+    is_int(ec_password_needs_rehash(&EC_PASSWORD_DEFAULT, old), 1, "and needs a rehash");
+    is_int(ec_password_hash(&EC_PASSWORD_DEFAULT, "pw", cur, sizeof cur, &err), 0, "current hash");
+    is_int(ec_password_needs_rehash(&EC_PASSWORD_DEFAULT, cur), 0,
+           "a current-parameter hash needs none");
+    is_int(ec_password_needs_rehash(&former, cur), 1, "parameters compared exactly (t and m)");
+    ec_password_params other_p = EC_PASSWORD_DEFAULT;
+    other_p.parallelism = 2;
+    is_int(ec_password_needs_rehash(&other_p, cur), 1, "parameters compared exactly (p)");
+    is_int(ec_password_needs_rehash(&EC_PASSWORD_DEFAULT, "not a hash"), -1, "garbage: -1");
+    is_int(ec_password_needs_rehash(&EC_PASSWORD_DEFAULT,
+                                    "$argon2id$v=19$m=4194304,t=2,p=1$MDEyMzQ1Njc4OWFiY2RlZg$"
+                                    "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"),
+           -1, "beyond the caps: -1");
+    is_int(ec_password_needs_rehash(&EC_PASSWORD_DEFAULT, NULL), -1, "NULL hash: -1");
+    is_int(ec_password_needs_rehash(NULL, cur), -1, "NULL parameters: -1");
 }
 
 static void test_malformed(void)
@@ -145,6 +177,7 @@ static void test_random(void)
 int main(void)
 {
     test_round_trip();
+    test_rehash();
     test_malformed();
     test_limits();
     test_random();
