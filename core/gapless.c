@@ -3,6 +3,7 @@
 
 #include "core/log.h"
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -10,14 +11,48 @@
 /* Past this many lost races in a row the caller gets EC_ERR_UNAVAILABLE. */
 #define MAX_ATTEMPTS 32
 
-void ec_gapless_id(char *buf, size_t size, const char *series, int64_t n)
+/* Bytes of a long series kept readable in front of its digest: always more than
+ * EC_GAPLESS_SERIES_MAX - 64 - 1, so a digested key is longer than any literal one. */
+#define KEPT (EC_GAPLESS_SERIES_MAX - 60)
+
+/* The series as its ids spell it, into key[EC_GAPLESS_ID_SIZE]: 0, or -1 (no digest). */
+static int series_key(char *key, const char *series)
 {
-    snprintf(buf, size, "%s:%lld", series, (long long)n);
+    size_t n = strlen(series);
+    if (n <= EC_GAPLESS_SERIES_MAX) {
+        memcpy(key, series, n + 1);
+        return 0;
+    }
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!EVP_Digest(series, n, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+        return -1;
+    size_t keep = KEPT;
+    while (keep > 0 && ((unsigned char)series[keep] & 0xC0) == 0x80)
+        keep--; /* never split a UTF-8 character: an _id must stay valid UTF-8 */
+    memcpy(key, series, keep);
+    key[keep++] = '#';
+    for (unsigned int i = 0; i < mdlen; i++)
+        snprintf(key + keep + 2 * i, 3, "%02x", md[i]);
+    return 0;
 }
 
-static void head_key(char *buf, size_t size, const char *coll, const char *series)
+int ec_gapless_id(char *buf, size_t size, const char *series, int64_t n)
 {
-    snprintf(buf, size, "%s/%s", coll, series);
+    char key[EC_GAPLESS_ID_SIZE];
+    if (series_key(key, series) != 0)
+        return -1;
+    int len = snprintf(buf, size, "%s:%lld", key, (long long)n);
+    return len < 0 || (size_t)len >= size ? -1 : 0;
+}
+
+static int head_key(char *buf, size_t size, const char *coll, const char *series)
+{
+    char key[EC_GAPLESS_ID_SIZE];
+    if (series_key(key, series) != 0)
+        return -1;
+    int len = snprintf(buf, size, "%s/%s", coll, key);
+    return len < 0 || (size_t)len >= size ? -1 : 0;
 }
 
 /* Whether document n exists, by an `_id` lookup that returns only the `_id`, or, when keep
@@ -25,8 +60,10 @@ static void head_key(char *buf, size_t size, const char *coll, const char *serie
 static ec_status exists(ec_db *db, const char *coll, const char *series, int64_t n, int *yes,
                         bson_t **keep)
 {
-    char id[256];
-    ec_gapless_id(id, sizeof id, series, n);
+    char id[EC_GAPLESS_ID_SIZE];
+    *yes = 0;
+    if (ec_gapless_id(id, sizeof id, series, n) != 0)
+        return EC_ERR_INVALID;
     bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, proj;
     BSON_APPEND_UTF8(&filter, "_id", id);
     if (keep == NULL) {
@@ -51,14 +88,15 @@ static ec_status exists(ec_db *db, const char *coll, const char *series, int64_t
 
 static ec_status hint(ec_db *db, const char *coll, const char *series, int64_t *n)
 {
-    char key[256];
-    head_key(key, sizeof key, coll, series);
+    char key[2 * EC_GAPLESS_ID_SIZE];
+    *n = 0;
+    if (head_key(key, sizeof key, coll, series) != 0)
+        return EC_ERR_INVALID;
     bson_t filter = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&filter, "_id", key);
     bson_t *doc = NULL;
     ec_status st = ec_db_find_one(db, EC_GAPLESS_HEADS, &filter, NULL, &doc);
     bson_destroy(&filter);
-    *n = 0;
     if (st == EC_ERR_NOT_FOUND)
         return EC_OK;
     if (st != EC_OK)
@@ -73,8 +111,9 @@ static ec_status hint(ec_db *db, const char *coll, const char *series, int64_t *
 
 static void advance(ec_db *db, const char *coll, const char *series, int64_t n)
 {
-    char key[256];
-    head_key(key, sizeof key, coll, series);
+    char key[2 * EC_GAPLESS_ID_SIZE];
+    if (head_key(key, sizeof key, coll, series) != 0)
+        return;
     bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, max;
     BSON_APPEND_UTF8(&filter, "_id", key);
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$max", &max);
@@ -163,8 +202,9 @@ ec_status ec_gapless_append(ec_db *db, const char *coll, const char *series, con
         ec_status st = ec_gapless_head(db, coll, series, &head);
         if (st != EC_OK)
             return st;
-        char id[256];
-        ec_gapless_id(id, sizeof id, series, head + 1);
+        char id[EC_GAPLESS_ID_SIZE];
+        if (ec_gapless_id(id, sizeof id, series, head + 1) != 0)
+            return EC_ERR_INVALID;
         bson_t full = BSON_INITIALIZER;
         BSON_APPEND_UTF8(&full, "_id", id);
         BSON_APPEND_INT64(&full, "n", head + 1);
@@ -188,10 +228,9 @@ ec_status ec_gapless_append(ec_db *db, const char *coll, const char *series, con
 ec_status ec_gapless_insert_at(ec_db *db, const char *coll, const char *series, int64_t n,
                                const bson_t *doc)
 {
-    if (n < 1)
+    char id[EC_GAPLESS_ID_SIZE];
+    if (n < 1 || ec_gapless_id(id, sizeof id, series, n) != 0)
         return EC_ERR_INVALID;
-    char id[256];
-    ec_gapless_id(id, sizeof id, series, n);
     bson_t full = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&full, "_id", id);
     BSON_APPEND_INT64(&full, "n", n);
@@ -205,8 +244,9 @@ ec_status ec_gapless_insert_at(ec_db *db, const char *coll, const char *series, 
 
 ec_status ec_gapless_get(ec_db *db, const char *coll, const char *series, int64_t n, bson_t **out)
 {
-    char id[256];
-    ec_gapless_id(id, sizeof id, series, n);
+    char id[EC_GAPLESS_ID_SIZE];
+    if (ec_gapless_id(id, sizeof id, series, n) != 0)
+        return EC_ERR_INVALID;
     bson_t filter = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&filter, "_id", id);
     ec_status st = ec_db_find_one(db, coll, &filter, NULL, out);

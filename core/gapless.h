@@ -11,8 +11,16 @@
  * a plain `$max` upsert: a lost race leaves it behind, never ahead, because it is only ever
  * set to a number whose document exists.
  *
- * Failure: EC_ERR_UNAVAILABLE / EC_ERR_INTERNAL from the database, passed through;
- * EC_ERR_UNAVAILABLE also when too many writers race for the next number (retry later).
+ * A series of up to EC_GAPLESS_SERIES_MAX bytes is spelled as it is. A longer one (a search
+ * pointer's prefix holds a company name a customer typed) is spelled as its first bytes (cut
+ * at a UTF-8 character), '#' and the SHA-256 hex of the whole series: always longer than
+ * EC_GAPLESS_SERIES_MAX, so it never equals a series spelled as it is, and two long series
+ * that share their first bytes stay apart. Nothing is ever cut silently: an id that would not
+ * fit is EC_ERR_INVALID.
+ *
+ * Failure: EC_ERR_INVALID for an id that cannot be made; EC_ERR_UNAVAILABLE / EC_ERR_INTERNAL from
+ * the database, passed through; EC_ERR_UNAVAILABLE also when too many writers race for the next
+ * number (retry later).
  */
 #ifndef EC_CORE_GAPLESS_H
 #define EC_CORE_GAPLESS_H
@@ -22,9 +30,12 @@
 #include <stdint.h>
 
 #define EC_GAPLESS_HEADS "gapless_heads"
+#define EC_GAPLESS_SERIES_MAX 160 /* longer series are spelled with a digest */
+#define EC_GAPLESS_ID_SIZE 256    /* holds any document's _id, the digest included */
 
-/* The `_id` of document n of a series, written into buf. */
-void ec_gapless_id(char *buf, size_t size, const char *series, int64_t n);
+/* The `_id` of document n of a series, written into buf: 0, or -1 when it does not fit in
+ * size bytes (EC_GAPLESS_ID_SIZE always holds it) or the digest failed. */
+int ec_gapless_id(char *buf, size_t size, const char *series, int64_t n);
 
 /* The highest n whose document exists (0: the series is empty). */
 ec_status ec_gapless_head(ec_db *db, const char *coll, const char *series, int64_t *head);

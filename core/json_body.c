@@ -563,6 +563,16 @@ int ec_json_body_parse(const char *buf, size_t len, cJSON **out, ec_error *err)
     return 0;
 }
 
+int ec_json_text_parse(const char *text, size_t len, cJSON **out, char *err, size_t errlen)
+{
+    ec_error e = {0};
+    if (ec_json_body_parse(text, len, out, &e) == 0)
+        return 0;
+    if (err != NULL && errlen > 0)
+        snprintf(err, errlen, "%s", e.message);
+    return -1;
+}
+
 int ec_json_int64(const cJSON *item, int64_t *out)
 {
     if (!cJSON_IsNumber(item))

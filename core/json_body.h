@@ -39,6 +39,10 @@
  */
 int ec_json_body_parse(const char *buf, size_t len, cJSON **out, ec_error *err);
 
+/* ec_json_body_parse with the reason written to err (errlen bytes) instead of an ec_error:
+ * 0, or -1. What the host hands plugins as host->json_parse, for their own JSON files. */
+int ec_json_text_parse(const char *text, size_t len, cJSON **out, char *err, size_t errlen);
+
 /*
  * Reads an integral JSON number within [-2^53, 2^53] (so 100, not 100.0, 1e2, 100.5, "100" or
  * 1e300: a parsed number written with a fraction or an exponent is refused, a number built

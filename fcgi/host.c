@@ -747,6 +747,7 @@ static const ec_host host_table = {
     .batch_after_fork = ec_batch_after_fork,
     .http_request_ca = ec_http_request_ca,
     .password_needs_rehash = host_password_needs_rehash,
+    .json_parse = ec_json_text_parse,
     .db_insert_each = host_db_insert_each,
     .gapless_head_get = host_gapless_head_get,
     .db_delete_ids = host_db_delete_ids,

@@ -1,7 +1,9 @@
 /* fcgi/scheduler.c: plugins' commands on a timer, from the master (see scheduler.h). */
 #include "fcgi/scheduler.h"
 
+#include "core/db.h"
 #include "core/log.h"
+#include "core/prune.h"
 #include "fcgi/batch.h"
 #include "fcgi/scoreboard.h"
 
@@ -10,6 +12,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static ec_scheduled *find_job(ec_scheduler *s, const char *plugin)
@@ -43,10 +46,39 @@ void ec_scheduler_load(ec_scheduler *s, const ec_app *app)
         j->next_ms = was ? was->next_ms : ec_now_mono_ms() + j->every_ms;
         ec_log(EC_LOG_INFO, "master", "scheduled: %s run every %lld s", j->plugin, every);
     }
+    if (app && app->settings->prune_seconds > 0) {
+        ec_scheduled *j = &s->jobs[s->n++];
+        const ec_scheduled *was = find_job(&old, "prune");
+        *j = (ec_scheduled){.every_ms = app->settings->prune_seconds * 1000, .prune = 1};
+        snprintf(j->plugin, sizeof j->plugin, "prune");
+        j->pid = was ? was->pid : 0;
+        j->next_ms = was ? was->next_ms : ec_now_mono_ms() + j->every_ms;
+        ec_log(EC_LOG_INFO, "master", "scheduled: prune every %lld s",
+               app->settings->prune_seconds);
+    }
     /* Children of schedules that went away are still reaped: they end by themselves. */
 }
 
-static void run_child(ec_app *app, const char *plugin)
+/* The retention job in the child: a database client of its own, the rules, one run. */
+static int run_prune(const ec_app *app)
+{
+    ec_error err = {0};
+    ec_db *db = ec_db_new(app->settings->mongodb_uri, app->settings->database, "ecd-prune", &err);
+    if (db == NULL) {
+        ec_log(EC_LOG_ERROR, "prune", "%s", err.message);
+        return 1;
+    }
+    ec_prune_rule rules[16];
+    size_t n = ec_prune_rules(app->settings->config, rules, 16);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts); /* site tokens expire by the wall clock */
+    ec_status st =
+        ec_prune_run(db, rules, n, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, NULL);
+    ec_db_free(db);
+    return st == EC_OK ? 0 : 1;
+}
+
+static void run_child(ec_app *app, const ec_scheduled *job)
 {
     sigset_t none;
     sigemptyset(&none);
@@ -57,7 +89,7 @@ static void run_child(ec_app *app, const char *plugin)
     prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the master */
     char run[] = "run";
     char *argv[] = {run, NULL};
-    int rc = ec_batch_run(app, plugin, 1, argv);
+    int rc = job->prune ? run_prune(app) : ec_batch_run(app, job->plugin, 1, argv);
     fflush(stdout);
     _exit(rc);
 }
@@ -76,7 +108,7 @@ void ec_scheduler_tick(ec_scheduler *s, ec_app *app)
             continue;
         }
         if (pid == 0)
-            run_child(app, j->plugin);
+            run_child(app, j);
         j->pid = pid;
     }
 }

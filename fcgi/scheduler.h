@@ -10,6 +10,9 @@
  * next. The commands are idempotent and take their own leases (the billing run does), so
  * every host of a pool may schedule them.
  *
+ * The master's own retention job (core/prune.h, what `ecctl prune` does) is scheduled the same
+ * way every `prune_seconds` (default 3600; 0: never), under the name "prune".
+ *
  * The child is forked from the master with the application as loaded; it dies with the
  * master (PR_SET_PDEATHSIG), and the master stops it with SIGTERM when it stops. Its exit is
  * logged; a failed run is simply run again at the next tick.
@@ -27,10 +30,11 @@ typedef struct ec_scheduled {
     int64_t every_ms;
     int64_t next_ms; /* monotonic */
     pid_t pid;       /* the running child, or 0 */
+    int prune;       /* 1: the retention job, not a plugin's command */
 } ec_scheduled;
 
 typedef struct ec_scheduler {
-    ec_scheduled jobs[EC_MAX_PLUGINS];
+    ec_scheduled jobs[EC_MAX_PLUGINS + 1]; /* the plugins' commands and the retention job */
     size_t n;
 } ec_scheduler;
 

@@ -22,6 +22,9 @@ static const char *const known_keys[] = {
 /* Outbound calls to cloud marketplaces: test settings only (core/http_client.h, clock.h). */
 static const char *const outbound_keys[] = {"outbound_allow_http", "test_clock_file", NULL};
 
+/* Retention (core/prune.h): how often the master prunes, how long AWS records are kept. */
+static const char *const retention_keys[] = {"prune_seconds", "prune_keep_days", NULL};
+
 /* Diagnostics: `log_scans` logs every database call not served by an `_id` lookup. */
 static const char *const diagnostic_keys[] = {"log_scans", NULL};
 
@@ -35,6 +38,9 @@ static int known(const char *key)
             return 1;
     for (size_t i = 0; outbound_keys[i]; i++)
         if (strcmp(outbound_keys[i], key) == 0)
+            return 1;
+    for (size_t i = 0; retention_keys[i]; i++)
+        if (strcmp(retention_keys[i], key) == 0)
             return 1;
     for (size_t i = 0; diagnostic_keys[i]; i++)
         if (strcmp(diagnostic_keys[i], key) == 0)
@@ -159,6 +165,9 @@ ec_settings *ec_settings_load(const char *path, ec_error *err)
     if (ec_config_int(c, "", "body_limit", 0, 64 * 1024 * 1024, 65536, &v, err) < 0)
         goto fail;
     s->body_limit = (size_t)v;
+    if (ec_config_int(c, "", "prune_seconds", 0, 7 * 86400, 3600, &s->prune_seconds, err) < 0 ||
+        ec_config_int(c, "", "prune_keep_days", 1, 3650, 30, &v, err) < 0)
+        goto fail;
     if (required(c, "mongodb_uri", &str, err) < 0)
         goto fail;
     s->mongodb_uri = strdup(str);

@@ -48,6 +48,7 @@ typedef struct ec_settings {
     char *test_clock_file;   /* NULL: providers read the wall clock */
     int log_scans;           /* log each database call a FerretDB `_id` lookup cannot serve */
     int password_hash_slots; /* Argon2id computations at once, pool-wide (read at start) */
+    long long prune_seconds; /* the master runs the retention (core/prune.h) this often; 0: never */
     ec_sites *sites;         /* the [site.<id>] blocks */
 } ec_settings;
 

@@ -14,6 +14,7 @@
 #include "core/journal.h"
 #include "core/json_body.h"
 #include "core/log.h"
+#include "core/prune.h"
 #include "core/schema.h"
 #include "core/session.h"
 #include "fcgi/host.h"
@@ -76,7 +77,8 @@ int ec_worker_ensure_indexes(ec_worker *w)
         return 0;
     ec_error err = {0};
     if (ec_db_ensure_indexes(w->db, ec_session_indexes, &err) != EC_OK ||
-        ec_db_ensure_indexes(w->db, ec_journal_indexes, &err) != EC_OK)
+        ec_db_ensure_indexes(w->db, ec_journal_indexes, &err) != EC_OK ||
+        ec_db_ensure_indexes(w->db, ec_prune_indexes, &err) != EC_OK)
         goto fail;
     for (size_t i = 0; i < w->app->nplugins; i++)
         if (ec_db_ensure_indexes(w->db, w->app->plugins[i].plugin->indexes, &err) != EC_OK)

@@ -22,6 +22,13 @@
  *                                      gapless listings existed (core/backfill.h); idempotent.
  *                                      One line `backfill-lists: <a> accounts, <n> appended;
  *                                      <s> live sessions, <m> entries appended`
+ *   ecctl -c FILE prune                delete what can no longer matter (used site-token jtis,
+ *                                      expired bind tickets and contact changes, login
+ *                                      failures of past windows, old AWS token claims and
+ *                                      finished notifications: core/prune.h). One line
+ *                                      `<collection> <deleted>` each, then
+ *                                      `prune: <c> collections, <d> deleted`. The master also
+ *                                      runs it every `prune_seconds` (default 3600; 0: never)
  *
  * It loads the same configuration and plugins as ecd (so it creates the same indexes the
  * plugins declare) and talks to the same database. Operators live in `accounts` with role
@@ -33,7 +40,8 @@
  * 0 no failure, 1 failures found or the journal could not be read to the end. For
  * `check-storage`: 0 every collection's _id lookup is an index search, 1 otherwise (or no
  * collection, or the database could not be asked). For `backfill-lists`: 0 done, 1 stopped
- * by the database (what was appended stays; a new run completes it).
+ * by the database (what was appended stays; a new run completes it). For `prune`: 0 done,
+ * 1 stopped by the database (a new run goes on).
  */
 #include "core/audit.h"
 #include "core/backfill.h"
@@ -41,6 +49,7 @@
 #include "core/gapless.h"
 #include "core/oplog.h"
 #include "core/password.h"
+#include "core/prune.h"
 #include "core/session.h"
 #include "core/storage_check.h"
 #include "fcgi/app.h"
@@ -59,6 +68,7 @@ static void usage(void)
                     "       ecctl -c FILE audit\n"
                     "       ecctl -c FILE check-storage\n"
                     "       ecctl -c FILE backfill-lists\n"
+                    "       ecctl -c FILE prune\n"
                     "       ecctl -c FILE PLUGIN ARGS...       (bills run [--site S] [--day D])\n");
 }
 
@@ -80,7 +90,8 @@ static int valid_email(const char *e)
 static int ensure_indexes(ec_db *db, const ec_app *app)
 {
     ec_error err = {0};
-    if (ec_db_ensure_indexes(db, ec_session_indexes, &err) != EC_OK)
+    if (ec_db_ensure_indexes(db, ec_session_indexes, &err) != EC_OK ||
+        ec_db_ensure_indexes(db, ec_prune_indexes, &err) != EC_OK)
         goto fail;
     for (size_t i = 0; i < app->nplugins; i++)
         if (ec_db_ensure_indexes(db, app->plugins[i].plugin->indexes, &err) != EC_OK)
@@ -318,7 +329,8 @@ static void print_failure(const char *account, int64_t seq, const char *code, co
 
 /* Runs `command` on the database the settings name, without loading the plugins (so no
  * index is created): what audit, check-storage and backfill-lists need. */
-static int with_database(const char *config_path, int (*command)(ec_db *db))
+static int with_database(const char *config_path,
+                         int (*command)(ec_db *db, const ec_settings *settings))
 {
     ec_error err = {0};
     ec_settings *settings = ec_settings_load(config_path, &err);
@@ -331,15 +343,16 @@ static int with_database(const char *config_path, int (*command)(ec_db *db))
     if (db == NULL)
         fprintf(stderr, "ecctl: %s\n", err.message);
     else
-        rc = command(db);
+        rc = command(db, settings);
     ec_db_free(db);
     ec_settings_free(settings);
     return rc;
 }
 
 /* Reads only. */
-static int audit(ec_db *db)
+static int audit(ec_db *db, const ec_settings *settings)
 {
+    (void)settings;
     ec_audit_summary sum;
     ec_status st = ec_audit_run(db, print_failure, NULL, &sum);
     fflush(stdout);
@@ -363,8 +376,9 @@ static void print_plan(const char *collection, int indexed, const char *plan, vo
 }
 
 /* Reads only. */
-static int check_storage(ec_db *db)
+static int check_storage(ec_db *db, const ec_settings *settings)
 {
+    (void)settings;
     size_t collections = 0, scans = 0;
     ec_status st = ec_storage_check(db, print_plan, NULL, &collections, &scans);
     if (st != EC_OK)
@@ -374,8 +388,9 @@ static int check_storage(ec_db *db)
     return st == EC_OK && collections > 0 && scans == 0 ? 0 : 1;
 }
 
-static int backfill_lists(ec_db *db)
+static int backfill_lists(ec_db *db, const ec_settings *settings)
 {
+    (void)settings;
     ec_backfill_summary sum;
     ec_status st = ec_backfill_lists(db, now_ms(), &sum);
     printf("backfill-lists: %zu accounts, %zu appended; %zu live sessions, %zu entries "
@@ -383,6 +398,24 @@ static int backfill_lists(ec_db *db)
            sum.accounts_seen, sum.accounts_appended, sum.sessions_seen, sum.sessions_appended);
     if (st != EC_OK)
         fprintf(stderr, "ecctl: backfill-lists: stopped (status %d); run it again\n", st);
+    return st == EC_OK ? 0 : 1;
+}
+
+/* Deletes what its retention rule says can no longer matter (core/prune.h). */
+static int prune(ec_db *db, const ec_settings *settings)
+{
+    ec_prune_rule rules[16];
+    ec_prune_count counts[16];
+    size_t n = ec_prune_rules(settings->config, rules, 16);
+    ec_status st = ec_prune_run(db, rules, n, now_ms(), counts);
+    int64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        printf("%s %lld\n", counts[i].collection, (long long)counts[i].deleted);
+        total += counts[i].deleted;
+    }
+    printf("prune: %zu collections, %lld deleted\n", n, (long long)total);
+    if (st != EC_OK)
+        fprintf(stderr, "ecctl: prune: stopped by the database (status %d); run it again\n", st);
     return st == EC_OK ? 0 : 1;
 }
 
@@ -394,6 +427,8 @@ int main(int argc, char **argv)
         return with_database(argv[2], check_storage);
     if (argc == 4 && strcmp(argv[1], "-c") == 0 && strcmp(argv[3], "backfill-lists") == 0)
         return with_database(argv[2], backfill_lists);
+    if (argc == 4 && strcmp(argv[1], "-c") == 0 && strcmp(argv[3], "prune") == 0)
+        return with_database(argv[2], prune);
     int plugin_command = argc >= 4 && strcmp(argv[1], "-c") == 0 &&
                          strcmp(argv[3], "operator") != 0 && strcmp(argv[3], "audit") != 0;
     int removing = argc == 6 && strcmp(argv[4], "remove") == 0;

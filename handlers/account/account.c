@@ -7,7 +7,7 @@
  * password.c, the operator listing in ops.c, credentials and the throttle in credential.c;
  * the profile in profile.c, the email and phone change in contact.c, real-name certification
  * in certification.c (owner) and certification_review.c (operators), the operators' search
- * in lookup.c over the gapless series of series.c, the credit-code check in credit_code.c.
+ * in lookup.c over the host's gapless series, the credit-code check in credit_code.c.
  *
  * init fails (returns -1, logged) on a host table older than ours or a bad config value; it
  * never exits the process. Handlers reply and return the HTTP status.

@@ -184,19 +184,6 @@ ACCT_HIDDEN int acct_session_account(acct_state *st, ec_request *req, acct_accou
 ACCT_HIDDEN ec_status acct_profile_read(acct_state *st, ec_request *req, const acct_account *a,
                                         acct_profile *out);
 
-/* ---- series.c: gapless series of documents "<prefix>:<n>" walked by _id ---- */
-
-/* The highest n of the series (0 when empty). */
-ACCT_HIDDEN ec_status acct_series_head(acct_state *st, ec_request *req, const char *collection,
-                                       const char *prefix, int64_t *head);
-/* Inserts {_id: "<prefix>:<n>", n, fields...} under the next free n (*n_out). `fields` must
- * not hold _id or n; the caller keeps it. */
-ACCT_HIDDEN ec_status acct_series_append(acct_state *st, ec_request *req, const char *collection,
-                                         const char *prefix, const bson_t *fields, int64_t *n_out);
-/* Member n (arena-owned *doc); EC_ERR_NOT_FOUND past the end. */
-ACCT_HIDDEN ec_status acct_series_get(acct_state *st, ec_request *req, const char *collection,
-                                      const char *prefix, int64_t n, bson_t **doc);
-
 /* ---- lookup.c: the operators' search pointers ---- */
 
 #define ACCT_LOOKUP_COMPANY "company"

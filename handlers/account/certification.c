@@ -4,7 +4,7 @@
  * route reads.
  *
  * The truth is append-only: submission n of an account is `certification_submissions`
- * "<account>:<n>" (a gapless series, series.c) and its review, when there is one, is
+ * "<account>:<n>" (a gapless series, host->gapless_*) and its review, when there is one, is
  * `certification_reviews` "<account>:<n>". Submitting takes the next n by a unique insert, so of
  * two concurrent submissions one wins and the other answers 409; reviewing inserts the review
  * under the submission's own id, so a submission is reviewed once. The state is derived:
@@ -34,13 +34,13 @@ ec_status acct_cert_read(acct_state *st, ec_request *req, const char *account_id
     memset(out, 0, sizeof *out);
     out->state = "none";
     out->submitted_at = out->reviewed_at = -1;
-    rc = acct_series_head(st, req, ACCT_CERT_SUBMISSIONS, account_id, &n);
+    rc = st->host->gapless_head(ACCT_CERT_SUBMISSIONS, account_id, &n);
     if (rc != EC_OK || n == 0)
         return rc;
-    rc = acct_series_get(st, req, ACCT_CERT_SUBMISSIONS, account_id, n, &sub);
+    rc = st->host->gapless_get(req, ACCT_CERT_SUBMISSIONS, account_id, n, &sub);
     if (rc != EC_OK)
         return rc == EC_ERR_NOT_FOUND ? EC_ERR_INTERNAL : rc;
-    rc = acct_series_get(st, req, ACCT_CERT_REVIEWS, account_id, n, &review);
+    rc = st->host->gapless_get(req, ACCT_CERT_REVIEWS, account_id, n, &review);
     if (rc != EC_OK && rc != EC_ERR_NOT_FOUND)
         return rc;
     out->submission = n;
@@ -249,7 +249,7 @@ int acct_certification_submit(ec_request *req, void *state)
     BSON_APPEND_INT64(&queued, "submission", c.submission + 1);
     BSON_APPEND_UTF8(&queued, "ticket", ticket);
     BSON_APPEND_INT64(&queued, "at", now);
-    rc = acct_series_append(st, req, ACCT_CERT_QUEUE, ACCT_CERT_QUEUE_PREFIX, &queued, &qn);
+    rc = st->host->gapless_append(ACCT_CERT_QUEUE, ACCT_CERT_QUEUE_PREFIX, &queued, &qn);
     if (rc != EC_OK) {
         status = h->reply_db_error(req, rc);
         goto done;

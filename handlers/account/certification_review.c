@@ -90,7 +90,7 @@ static ec_status entry_state(acct_state *st, ec_request *req, const bson_t *entr
     *what = 0;
     if (account == NULL || ticket == NULL || n < 1)
         return EC_OK;
-    rc = acct_series_get(st, req, ACCT_CERT_SUBMISSIONS, account, n, sub);
+    rc = st->host->gapless_get(req, ACCT_CERT_SUBMISSIONS, account, n, sub);
     if (rc == EC_ERR_NOT_FOUND) {
         *what = st->host->now_ms() - at < ABANDONED_MS ? 2 : 0;
         return EC_OK;
@@ -99,7 +99,7 @@ static ec_status entry_state(acct_state *st, ec_request *req, const bson_t *entr
         return rc;
     if (acct_doc_utf8(*sub, "ticket") == NULL || strcmp(acct_doc_utf8(*sub, "ticket"), ticket) != 0)
         return EC_OK;
-    rc = acct_series_get(st, req, ACCT_CERT_REVIEWS, account, n, &review);
+    rc = st->host->gapless_get(req, ACCT_CERT_REVIEWS, account, n, &review);
     if (rc == EC_ERR_NOT_FOUND) {
         /* Pending only while it is the newest: a newer one supersedes it only after a review,
          * so an unreviewed submission is always the newest. */
@@ -151,7 +151,7 @@ int acct_ops_certifications(ec_request *req, void *state)
     for (int walked = 0; walked < MAX_WALK; walked++) {
         bson_t *entry = NULL, *sub = NULL;
         int what = 0;
-        rc = acct_series_get(st, req, ACCT_CERT_QUEUE, ACCT_CERT_QUEUE_PREFIX, n + 1, &entry);
+        rc = st->host->gapless_get(req, ACCT_CERT_QUEUE, ACCT_CERT_QUEUE_PREFIX, n + 1, &entry);
         if (rc == EC_ERR_NOT_FOUND) {
             rc = EC_OK;
             break; /* the end of the queue */

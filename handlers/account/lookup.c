@@ -3,11 +3,12 @@
  * pointer documents behind it.
  *
  * A search must not scan `accounts` (FerretDB would decode every account), so each searchable
- * value has a gapless series of pointers in `account_lookup` (series.c): "s|<kind>|<value>:<n>"
- * -> {account}, where kind is `company` (normalised: trimmed, white space collapsed, ASCII
- * lower case, full-width parentheses made ASCII) or `credit_code`. A marker
- * "m|<kind>|<value>|<account>" keeps one account from filling a series with repeats. Pointers
- * are never removed: a search verifies each against the account's current profile or
+ * value has a gapless series of pointers in `account_lookup` (host->gapless_*):
+ * "s|<kind>|<value>:<n>" -> {account} (a series past 160 bytes, a long company name, is
+ * spelled with a digest by the host: core/gapless.h), where kind is `company` (normalised: trimmed,
+ * white space collapsed, ASCII lower case, full-width parentheses made ASCII) or `credit_code`. A
+ * marker "m|<kind>|<value>|<account>" keeps one account from filling a series with repeats.
+ * Pointers are never removed: a search verifies each against the account's current profile or
  * certification and skips the stale ones. A search by email is the email claim itself.
  *
  * Fails with 400 `invalid_request` for a query that names not exactly one of email, company
@@ -94,7 +95,7 @@ ec_status acct_lookup_add(acct_state *st, ec_request *req, const char *kind, con
     /* Pointer first, marker after: a crash between leaves a repeat, never a gap. */
     BSON_APPEND_UTF8(&fields, "account", account_id);
     BSON_APPEND_INT64(&fields, "at", h->now_ms());
-    rc = acct_series_append(st, req, ACCT_LOOKUP, prefix, &fields, &n);
+    rc = st->host->gapless_append(ACCT_LOOKUP, prefix, &fields, &n);
     if (rc != EC_OK)
         goto done;
     BSON_APPEND_UTF8(&doc, "_id", marker);
@@ -181,7 +182,7 @@ static ec_status walk_pointers(search *s)
     for (int64_t n = 1; n <= MAX_POINTERS && s->nseen < MAX_RESULTS; n++) {
         bson_t *doc = NULL;
         bson_iter_t it;
-        rc = acct_series_get(s->st, s->req, ACCT_LOOKUP, prefix, n, &doc);
+        rc = h->gapless_get(s->req, ACCT_LOOKUP, prefix, n, &doc);
         if (rc == EC_ERR_NOT_FOUND)
             return EC_OK; /* the series has no gap: its end */
         if (rc != EC_OK)

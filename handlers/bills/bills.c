@@ -170,8 +170,9 @@ static int bills_init(const ec_host *host, void **state)
         settle_workers = cpus < 1 ? 1 : cpus > 64 ? 64 : cpus;
     }
     st->settle_workers = settle_workers;
-    char err[256] = "";
-    st->prices = ec_price_list_load(path, err, sizeof err);
+    char err[512] = "";
+    const ec_price_json json = {host->json_parse, host->json_int64};
+    st->prices = ec_price_list_load(path, &json, err, sizeof err);
     if (st->prices == NULL) {
         host->log(EC_LOG_ERROR, BILLS_PLUGIN, "%s", err);
         bills_fini(st);

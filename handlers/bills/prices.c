@@ -18,16 +18,12 @@ static void fail(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-/* An integer member in [lo, hi]: JSON numbers are doubles, so exactness is checked. */
-static int int_in(const cJSON *n, int64_t lo, int64_t hi, int64_t *out)
+/* An integer member in [lo, hi], read by the host's exact reader: a number written with a
+ * fraction or an exponent (1000.0, 1e3) is refused whatever its value. */
+static int int_in(const ec_price_json *json, const cJSON *n, int64_t lo, int64_t hi, int64_t *out)
 {
-    if (!cJSON_IsNumber(n))
-        return -1;
-    double d = n->valuedouble;
-    if (!(d >= (double)lo && d <= (double)hi))
-        return -1;
-    int64_t v = (int64_t)d;
-    if ((double)v != d)
+    int64_t v;
+    if (n == NULL || json->int64(n, &v) != 0 || v < lo || v > hi)
         return -1;
     *out = v;
     return 0;
@@ -50,7 +46,8 @@ static int copy_name(const cJSON *s, char *out)
     return 0;
 }
 
-static int parse_items(ec_price_version *v, const cJSON *items, char *err, size_t errlen)
+static int parse_items(const ec_price_json *json, ec_price_version *v, const cJSON *items,
+                       char *err, size_t errlen)
 {
     int n = cJSON_GetArraySize(items);
     if (!cJSON_IsArray(items) || n == 0) {
@@ -76,9 +73,11 @@ static int parse_items(ec_price_version *v, const cJSON *items, char *err, size_
             fail(err, errlen, "version %s: item %s is listed twice", v->name, pi->name);
             return -1;
         }
-        if (int_in(cJSON_GetObjectItemCaseSensitive(it, "unit_size"), 1, EC_BILL_UNIT_MAX,
+        if (int_in(json, cJSON_GetObjectItemCaseSensitive(it, "unit_size"), 1, EC_BILL_UNIT_MAX,
                    &pi->unit_size) < 0) {
-            fail(err, errlen, "version %s: item %s: unit_size must be an integer in 1..1e12",
+            fail(err, errlen,
+                 "version %s: item %s: unit_size must be an integer in 1..1e12, written "
+                 "without a fraction or an exponent",
                  v->name, pi->name);
             return -1;
         }
@@ -121,7 +120,8 @@ static int retention_key(const char *k, int *days)
     return 0;
 }
 
-static int parse_prices(ec_price_version *v, const cJSON *prices, char *err, size_t errlen)
+static int parse_prices(const ec_price_json *json, ec_price_version *v, const cJSON *prices,
+                        char *err, size_t errlen)
 {
     if (!cJSON_IsArray(prices)) {
         fail(err, errlen, "version %s: prices must be an array", v->name);
@@ -166,10 +166,10 @@ static int parse_prices(ec_price_version *v, const cJSON *prices, char *err, siz
             memcpy(pr->currency, cur, 4);
             pr->item = item;
             if (retention_key(r->string, &pr->retention_days) < 0 ||
-                int_in(r, 0, EC_PRICE_UNIT_PRICE_MAX, &pr->unit_price) < 0) {
+                int_in(json, r, 0, EC_PRICE_UNIT_PRICE_MAX, &pr->unit_price) < 0) {
                 fail(err, errlen,
-                     "version %s: %s %s: retention \"%s\" needs a day count 0..3650 and an "
-                     "integer unit price 0..1e9",
+                     "version %s: %s %s: retention \"%s\" needs a day count 0..3650 and a unit "
+                     "price 0..1e9 written as an integer (no fraction, no exponent)",
                      v->name, cur, name, r->string);
                 return -1;
             }
@@ -184,7 +184,8 @@ static int parse_prices(ec_price_version *v, const cJSON *prices, char *err, siz
     return 0;
 }
 
-static int parse_version(ec_price_version *v, const cJSON *doc, char *err, size_t errlen)
+static int parse_version(const ec_price_json *json, ec_price_version *v, const cJSON *doc,
+                         char *err, size_t errlen)
 {
     const cJSON *from = cJSON_GetObjectItemCaseSensitive(doc, "effective_from");
     if (copy_name(cJSON_GetObjectItemCaseSensitive(doc, "version"), v->name) < 0) {
@@ -195,13 +196,14 @@ static int parse_version(ec_price_version *v, const cJSON *doc, char *err, size_
         fail(err, errlen, "version %s: effective_from must be a date YYYY-MM-DD", v->name);
         return -1;
     }
-    if (parse_items(v, cJSON_GetObjectItemCaseSensitive(doc, "items"), err, errlen) < 0 ||
-        parse_prices(v, cJSON_GetObjectItemCaseSensitive(doc, "prices"), err, errlen) < 0)
+    if (parse_items(json, v, cJSON_GetObjectItemCaseSensitive(doc, "items"), err, errlen) < 0 ||
+        parse_prices(json, v, cJSON_GetObjectItemCaseSensitive(doc, "prices"), err, errlen) < 0)
         return -1;
     return 0;
 }
 
-ec_price_list *ec_price_list_parse(const cJSON *doc, char *err, size_t errlen)
+ec_price_list *ec_price_list_parse(const cJSON *doc, const ec_price_json *json, char *err,
+                                   size_t errlen)
 {
     const cJSON *versions = cJSON_GetObjectItemCaseSensitive(doc, "versions");
     int n = cJSON_GetArraySize(versions);
@@ -219,7 +221,7 @@ ec_price_list *ec_price_list_parse(const cJSON *doc, char *err, size_t errlen)
     cJSON_ArrayForEach(v, versions)
     {
         ec_price_version *pv = &list->versions[list->nversions++];
-        if (parse_version(pv, v, err, errlen) < 0)
+        if (parse_version(json, pv, v, err, errlen) < 0)
             goto bad;
         if (list->nversions > 1) {
             const ec_price_version *prev = pv - 1;
@@ -236,7 +238,8 @@ bad:
     return NULL;
 }
 
-ec_price_list *ec_price_list_load(const char *path, char *err, size_t errlen)
+ec_price_list *ec_price_list_load(const char *path, const ec_price_json *json, char *err,
+                                  size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
@@ -268,12 +271,12 @@ ec_price_list *ec_price_list_load(const char *path, char *err, size_t errlen)
     if (bad_read) {
         fail(err, errlen, "cannot read the price list %s", path);
     } else {
-        text[len] = '\0';
-        cJSON *doc = cJSON_ParseWithLength(text, len);
-        if (doc == NULL)
-            fail(err, errlen, "the price list %s is not JSON", path);
-        else
-            list = ec_price_list_parse(doc, err, errlen);
+        char why[256] = "";
+        cJSON *doc = NULL;
+        if (json->parse(text, len, &doc, why, sizeof why) != 0)
+            fail(err, errlen, "the price list %s is not JSON we accept: %s", path, why);
+        else if ((list = ec_price_list_parse(doc, json, why, sizeof why)) == NULL)
+            fail(err, errlen, "the price list %s: %s", path, why);
         cJSON_Delete(doc);
     }
     free(text);

@@ -17,9 +17,14 @@
  * price of an item that keeps no data (SMS, dial tests...). Other members ("comment") are
  * ignored. Versions must be in increasing order of effective day and version name.
  *
+ * Integers (unit sizes, unit prices) are read like a request body's, by the host's exact
+ * reader: 1000, never 1000.0, 1e3 or 1E3. The bills plugin does not link the host, so the
+ * reader comes in an ec_price_json (the plugin passes host->json_parse and host->json_int64).
+ *
  * Ownership: ec_price_list_parse() returns a list the caller frees with ec_price_list_free();
  * the versions, items and prices it hands out live as long as the list.
- * Failure: parse returns NULL and writes the reason (the version and member at fault) to err.
+ * Failure: parse returns NULL and writes the reason (the version and member at fault) to err;
+ * load names the file too.
  */
 #ifndef EC_HANDLERS_BILLS_PRICES_H
 #define EC_HANDLERS_BILLS_PRICES_H
@@ -62,9 +67,21 @@ typedef struct ec_price_list {
     size_t nversions;
 } ec_price_list;
 
-BILLS_HIDDEN ec_price_list *ec_price_list_parse(const cJSON *doc, char *err, size_t errlen);
-/* Reads and parses a file; NULL with the reason in err. */
-BILLS_HIDDEN ec_price_list *ec_price_list_load(const char *path, char *err, size_t errlen);
+/* How the list's JSON is read: the host's strict parser (a number written with a fraction or
+ * an exponent is marked in the tree) and its exact integer reader, which refuses those. */
+typedef struct ec_price_json {
+    /* 0 with *out (cJSON_Delete it), or -1 with the reason in err. */
+    int (*parse)(const char *text, size_t len, cJSON **out, char *err, size_t errlen);
+    /* 0 with *out, or -1 when item is not an integer written as one. */
+    int (*int64)(const cJSON *item, int64_t *out);
+} ec_price_json;
+
+/* doc must come from json->parse. */
+BILLS_HIDDEN ec_price_list *ec_price_list_parse(const cJSON *doc, const ec_price_json *json,
+                                                char *err, size_t errlen);
+/* Reads and parses a file; NULL with the reason (the file and the member at fault) in err. */
+BILLS_HIDDEN ec_price_list *ec_price_list_load(const char *path, const ec_price_json *json,
+                                               char *err, size_t errlen);
 BILLS_HIDDEN void ec_price_list_free(ec_price_list *list);
 
 /* The version billing day `day` (NULL before the first version's day). */

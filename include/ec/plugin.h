@@ -605,6 +605,13 @@ typedef struct ec_host {
      * and store that. 0 when it carries the current parameters, -1 on a malformed hash. */
     int (*password_needs_rehash)(const char *encoded_hash);
 
+    /* -- v1 (cleanups): a plugin's own JSON files, read like request bodies -- */
+    /* Parses `len` bytes of `text` with the request-body parser (strict RFC 8259, no duplicate
+     * keys; a number written with a fraction or an exponent is marked so that json_int64
+     * refuses it): 0 with *out, a tree the caller frees with cJSON_Delete; -1 with *out NULL
+     * and the reason (and where) in err. */
+    int (*json_parse)(const char *text, size_t len, cJSON **out, char *err, size_t errlen);
+
     /* -- v1 (bills): batch writes and walks in fewer round trips -- */
     /* Inserts docs[0..n) in one unordered command (a batch job's way to make many documents):
      * each[i] is EC_OK (inserted) or EC_ERR_DUPLICATE (a unique index refused it: made

@@ -249,7 +249,7 @@ static void aliyun_fini(void *state)
 
 static int aliyun_init(const ec_host *host, void **state)
 {
-    if (host == NULL || host->abi_version != EC_PLUGIN_ABI_VERSION || host->size < sizeof(ec_host))
+    if (!provider_host_ok(host))
         return -1;
     aliyun_state *a = calloc(1, sizeof *a);
     if (a == NULL)
@@ -289,25 +289,7 @@ static const ec_route aliyun_routes[] = {
     {NULL, NULL, NULL, NULL, 0, NULL},
 };
 
-static const ec_provider aliyun_provider = {
-    .abi_version = EC_PROVIDER_ABI_VERSION,
-    .size = sizeof(ec_provider),
-    .name = ALIYUN_PLUGIN,
-    .sites = NULL,
-    .cloud = 1,
-    .validate_account = validate_account,
-    .settle = aliyun_settle,
-};
-
-EC_PLUGIN_EXPORT const ec_plugin ec_plugin_entry = {
-    .abi_version = EC_PLUGIN_ABI_VERSION,
-    .name = ALIYUN_PLUGIN,
-    .version = "0.1.0",
-    .init = aliyun_init,
-    .fini = aliyun_fini,
-    .routes = aliyun_routes,
-    .indexes = NULL,
-    .provider = &aliyun_provider,
-};
+PROVIDER_PLUGIN(ALIYUN_PLUGIN, "0.1.0", 1, validate_account, aliyun_settle, aliyun_init,
+                aliyun_fini, aliyun_routes);
 
 EC_PLUGIN_EXPORT const ec_plugin_command_fn ec_plugin_command = aliyun_command;

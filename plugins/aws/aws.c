@@ -234,7 +234,7 @@ static int init_sqs(const ec_host *host, aws_state *a)
 
 static int aws_init(const ec_host *host, void **state)
 {
-    if (host == NULL || host->abi_version != EC_PLUGIN_ABI_VERSION || host->size < sizeof(ec_host))
+    if (!provider_host_ok(host))
         return -1;
     aws_state *a = calloc(1, sizeof *a);
     if (a == NULL)
@@ -281,25 +281,8 @@ static const ec_route aws_routes[] = {
     {NULL, NULL, NULL, NULL, 0, NULL},
 };
 
-static const ec_provider aws_provider = {
-    .abi_version = EC_PROVIDER_ABI_VERSION,
-    .size = sizeof(ec_provider),
-    .name = PLUGIN,
-    .sites = NULL,
-    .cloud = 1,
-    .validate_account = aws_validate_account,
-    .settle = aws_settle,
-};
-
-EC_PLUGIN_EXPORT const ec_plugin ec_plugin_entry = {
-    .abi_version = EC_PLUGIN_ABI_VERSION,
-    .name = PLUGIN,
-    .version = "0.2.0",
-    .init = aws_init,
-    .fini = aws_fini,
-    .routes = aws_routes,
-    .indexes = NULL, /* every lookup is by _id */
-    .provider = &aws_provider,
-};
+/* Every lookup is by _id: no index. */
+PROVIDER_PLUGIN(PLUGIN, "0.2.0", 1, aws_validate_account, aws_settle, aws_init, aws_fini,
+                aws_routes);
 
 EC_PLUGIN_EXPORT const ec_plugin_command_fn ec_plugin_command = aws_command;

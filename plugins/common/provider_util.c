@@ -7,6 +7,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+int provider_host_ok(const ec_host *host)
+{
+    return host != NULL && host->abi_version == EC_PLUGIN_ABI_VERSION &&
+           host->size >= sizeof(ec_host);
+}
+
 char *provider_read_secret(const ec_host *h, const char *plugin, const char *key, const char *path,
                            size_t max)
 {

@@ -15,6 +15,7 @@
  * with the reason in *detail. It has no routes and keeps no state.
  */
 #include "ec/plugin.h"
+#include "plugins/common/provider_util.h" /* PROVIDER_PLUGIN only: guance links none of it */
 
 #include <stddef.h>
 #include <string.h>
@@ -95,23 +96,4 @@ static const ec_route guance_routes[] = {
     {NULL, NULL, NULL, NULL, 0, NULL},
 };
 
-static const ec_provider guance_provider = {
-    .abi_version = EC_PROVIDER_ABI_VERSION,
-    .size = sizeof(ec_provider),
-    .name = PLUGIN,
-    .sites = NULL,
-    .cloud = 0,
-    .validate_account = NULL,
-    .settle = guance_settle,
-};
-
-EC_PLUGIN_EXPORT const ec_plugin ec_plugin_entry = {
-    .abi_version = EC_PLUGIN_ABI_VERSION,
-    .name = PLUGIN,
-    .version = "0.2.0",
-    .init = guance_init,
-    .fini = guance_fini,
-    .routes = guance_routes,
-    .indexes = NULL,
-    .provider = &guance_provider,
-};
+PROVIDER_PLUGIN(PLUGIN, "0.2.0", 0, NULL, guance_settle, guance_init, guance_fini, guance_routes);

@@ -43,7 +43,7 @@ static long long sandbox_max_delay_ms = 5000;
 
 static int sandbox_init(const ec_host *host, void **state)
 {
-    if (host == NULL || host->abi_version != EC_PLUGIN_ABI_VERSION || host->size < sizeof(ec_host))
+    if (!provider_host_ok(host))
         return -1;
     sandbox_host = host;
     sandbox_max_delay_ms = host->config_int(PLUGIN, "max_delay_ms", 5000);
@@ -229,26 +229,8 @@ static const ec_route sandbox_routes[] = {
     {NULL, NULL, NULL, NULL, 0, NULL},
 };
 
-static const ec_provider sandbox_provider = {
-    .abi_version = EC_PROVIDER_ABI_VERSION,
-    .size = sizeof(ec_provider),
-    .name = PLUGIN,
-    .sites = NULL,
-    .cloud = 1,
-    .validate_account = sandbox_validate,
-    .settle = sandbox_settle,
-};
-
-EC_PLUGIN_EXPORT const ec_plugin ec_plugin_entry = {
-    .abi_version = EC_PLUGIN_ABI_VERSION,
-    .name = PLUGIN,
-    .version = "0.1.0",
-    .init = sandbox_init,
-    .fini = sandbox_fini,
-    .routes = sandbox_routes,
-    .indexes = NULL,
-    .provider = &sandbox_provider,
-};
+PROVIDER_PLUGIN(PLUGIN, "0.1.0", 1, sandbox_validate, sandbox_settle, sandbox_init, sandbox_fini,
+                sandbox_routes);
 
 /* `ecctl -c FILE sandbox_cloud settle BILL_ID CLOUD_ACCOUNT AMOUNT BILL_TIME_MS [ATTEMPT]` */
 EC_PLUGIN_EXPORT const ec_plugin_command_fn ec_plugin_command = sandbox_command;

@@ -13,8 +13,6 @@ clock, nobody sleeps). Expectations are priced by hand from the default list (lo
 
 import hashlib
 import os
-import signal
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -24,8 +22,8 @@ import pytest
 
 import ecapi
 import mongowire
-from sites import DAY, HOUR, local_date, new_workspace, post_usage, race, record as rec, \
-    start_bills_stack
+from bills_flow import bills_run, bind, killed_midway, operator_money, take, usage
+from sites import DAY, HOUR, local_date, race, start_bills_stack
 
 # One site per test: a site's day is billed once, so each test's bills are its own.
 SITES = {"cs%d" % i: ("CNY", "+08:00", "sandbox_cloud") for i in range(1, 13)}
@@ -74,13 +72,8 @@ def env(start_stack, tmp_path_factory):
                                            "test_clock_file": str(d / "clock.ms")},
                                    extra_plugins=("workspace", "guance", "sandbox_cloud",
                                                   "aliyun", "aws"))
-    email = ecapi.unique_email("operator")
-    p = ecapi.add_operator(api.stack, email, "operator password 1234")
-    assert p.returncode == 0, p.stderr
-    op = ecapi.account_from_login(email, "operator password 1234",
-                                  api.login(email, "operator password 1234"))
     api.fakes = {"aliyun": ali, "aws": aws}
-    yield api, sites, ecapi.Money(api, op)
+    yield api, sites, operator_money(api)
     ali.stop()
     aws.stop()
     sqs.stop()
@@ -90,29 +83,14 @@ NOW = ecapi.now() + 5 * DAY
 
 
 def run(api, site, now=NOW, *args):
-    return api.stack.ecctl("bills", "run", "--site", site.id, "--now", str(now), "--verbose",
-                           *args, timeout=120)
-
-
-def site_call(api, site, method, path, body=None, **claims):
-    return api(method, path, json=body, headers={"Authorization": "Bearer " + site.token(**claims)})
+    return bills_run(api, site, *args, now=now, verbose=True)
 
 
 def cloud_workspace(api, site, acct, control=None, provider="sandbox_cloud", ext=None,
                     params=None):
     """A workspace of acct that settles through a new cloud account of `provider` (its external
     id returned; sandbox_cloud's by default); control: the sandbox's answers for it."""
-    ws = new_workspace()
-    r = site_call(api, site, "PUT", "/api/v1/sites/workspaces/" + ws,
-                  {"name": "Prod", "owner_user": "u-owner", "state": "active"})
-    assert r.status_code in (200, 201), r.text
-    now = ecapi.now()
-    r = api("GET", "/api/v1/sso/jump?token=" + site.token(
-        exp=now + 50, workspace=ws, user="u-owner", role="owner", email="o@example.com"))
-    assert r.status_code == 302 and r.json()["outcome"] == "bind_ticket", r.text
-    b = api("POST", "/api/v1/workspaces/bind", json={"ticket": r.json()["ticket"]},
-            token=acct.token)
-    assert b.status_code == 201, b.text
+    ws = bind(api, site, acct)
     ext = ext or "sbx-" + uuid.uuid4().hex[:12]
     body = {"provider": provider, "external_id": ext, "sites": [site.id]}
     if params:
@@ -128,12 +106,7 @@ def cloud_workspace(api, site, acct, control=None, provider="sandbox_cloud", ext
 
 
 def take_usage(api, site, ws, logs=2400000, sms=0):
-    m = site.last_midnight()
-    records = [rec(ws, m - (i + 1) * HOUR, quantity=logs // 3) for i in range(3)]
-    if sms:
-        records.append(rec(ws, m - 5 * HOUR, item="sms", quantity=sms, retention=0))
-    r = post_usage(api, site, records)
-    assert r.status_code == 200 and r.json()["taken"] == len(records), r.text
+    take(api, site, usage(site, ws, logs=logs, sms=sms))
 
 
 def bill_id(site, ws):
@@ -359,13 +332,6 @@ def test_unknown_answers_wait_for_an_operator_who_resolves_once(env):
     assert len(asks(api, b2)) == (2 if won == "retrying" else 1)
 
 
-def spawn(api, site, *args):
-    stack = api.stack
-    return subprocess.Popen([stack.ecctl_bin, "-c", stack.config_path, "bills", "run", "--site",
-                             site.id] + list(args), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-
-
 def funded_cloud_workspaces(api, money, site, n):
     """n workspaces on their own accounts, each with a 100 voucher; (i + 1) x 1.44 of logs."""
     out = []
@@ -392,18 +358,7 @@ def test_a_run_killed_midway_resumes_and_asks_each_remainder_once(env):
     api, sites, money = env
     site = sites["cs5"]
     bound = funded_cloud_workspaces(api, money, site, 4)
-    proc = spawn(api, site, "--now", str(NOW), "--verbose", "--throttle-ms", "300")
-    seen = []
-    for line in proc.stdout:
-        if line.startswith("settle "):
-            seen.append(line)
-        if len(seen) == 2:
-            break
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    proc.stdout.close()
-    proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL and len(seen) == 2
+    killed_midway(api, site, "settle ", 2, "--now", str(NOW), "--verbose", "--throttle-ms", "300")
     # within the lease the dead run's attempt is left alone; past it, offered again
     assert run(api, site, NOW).returncode == 0
     p = run(api, site, NOW + 120)
@@ -473,14 +428,8 @@ def test_a_run_killed_after_the_funds_entry_keeps_the_bill_with_its_payer(env):
     bill = bill_id(site, ws)
     # Killed once the cloud answered, before the answer is recorded: the funds entry is made
     # and no settlement state names the payer.
-    proc = spawn(api, site, "--now", str(NOW), "--verbose", "--throttle-ms", "5000")
-    for line in proc.stdout:
-        if line.startswith("settle "):
-            break
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    proc.stdout.close()
-    proc.stderr.close()
+    [line] = killed_midway(api, site, "settle ", 1, "--now", str(NOW), "--verbose",
+                           "--throttle-ms", "5000")
     assert "attempt=1 settled funds=100 cloud=188" in line, line
     assert mongowire.find(api.stack.db_port, "bill_settlements", {"_id": bill}) == []
     assert len(funds_entries(money, a)) == 1

@@ -541,6 +541,32 @@ def test_search_by_email_company_and_credit_code(api, new_account, operator):
     assert ids(search(api, op, credit_code=new_credit_code())) == []
 
 
+def test_search_by_long_company_names_that_share_their_start(stack, api, new_account, operator):
+    # 200 characters, 382 bytes of UTF-8 (a search takes up to 400): the pointers' series is
+    # far past what an id spells as it is, so the host spells it with a digest; two names that
+    # differ only at the end must stay two series (a cut would merge them, or drop the number
+    # from the id).
+    op = operator()
+    tag = uuid.uuid4().hex[:8]
+    start = tag + "测" * 90 + "x" * 101
+    a, b = new_account(company=start + "甲"), new_account(company=start + "乙")
+    assert ids(search(api, op, company=start + "甲")) == [a.id]
+    assert ids(search(api, op, company=start + "乙")) == [b.id]
+    assert ids(search(api, op, company=start)) == []
+    # a second account of the same long name joins the same series, as number 2
+    c = new_account(company=start + "甲")
+    assert ids(search(api, op, company=start + "甲")) == sorted([a.id, c.id])
+    pointers = [d for d in mongowire.find(stack.db_port, "account_lookup",
+                                          {"account": {"$in": [a.id, b.id, c.id]}})
+                if d["_id"].startswith("s|company|" + tag)]
+    assert len(pointers) == 3
+    for d in pointers:
+        series, n = d["_id"].rsplit(":", 1)
+        assert int(n) == d["n"] and len(series.encode()) > 160 and len(d["_id"].encode()) < 256
+        assert len(series.split("#")[-1]) == 64
+    assert sorted(d["n"] for d in pointers) == [1, 1, 2]
+
+
 def test_search_refusals(api, new_account, operator):
     op, a = operator(), new_account()
     assert_error(api("GET", SEARCH, token=op.token), 400, "invalid_request")

@@ -42,6 +42,7 @@ import re
 
 import pytest
 
+import bills_flow
 import ecapi
 import mongowire
 from sites import DAY, HOUR, hour_text, local_date, new_workspace, race, register_workspace, \
@@ -54,12 +55,7 @@ SITES = {"m1": ("CNY", "+08:00"), "m2": ("CNY", "+08:00"),
 def bind(api, site, acct, ws):
     """Registers the workspace with its site (once), jumps as its owner and binds it to acct."""
     register_workspace(api, site, ws)
-    r = api("GET", "/api/v1/sso/jump?token=" + site.token(
-        exp=ecapi.now() + 50, workspace=ws, user="u-owner", role="owner", email="o@example.com"))
-    assert r.status_code == 302 and r.json()["outcome"] == "bind_ticket", r.text
-    b = api("POST", "/api/v1/workspaces/bind", json={"ticket": r.json()["ticket"]},
-            token=acct.token)
-    assert b.status_code == 201, b.text
+    bills_flow.bind(api, site, acct, ws)
 
 
 def bind_cloud(api, site, acct, ws):
@@ -98,11 +94,8 @@ def env(start_stack, tmp_path_factory):
                                    SITES, grace_minutes=60, close_margin_seconds=0,
                                    catch_up_days=80,
                                    extra_plugins=("workspace", "guance", "sandbox_cloud"))
-    email = ecapi.unique_email("operator")
-    assert ecapi.add_operator(api.stack, email, "operator password 1234").returncode == 0
-    op = ecapi.account_from_login(email, "operator password 1234",
-                                  api.login(email, "operator password 1234"))
-    money = ecapi.Money(api, op)
+    money = bills_flow.operator_money(api)
+    op = money.op
     m1, m2, m3 = sites["m1"], sites["m2"], sites["m3"]
 
     # Day 1..3: the 20th..22nd of last month, local midnights.

@@ -10,15 +10,12 @@ hand from the default list (logs at 7 days: 1.20 per 1,000,000; time series at 3
 per 1,000; sms: 0.50 per 10, cards and cash only). The audit passes after all of it.
 """
 
-import signal
-import subprocess
-
 import pytest
 
 import ecapi
 import mongowire
-from sites import DAY, HOUR, hour_text, local_date, new_workspace, post_usage, race, \
-    record as rec, start_bills_stack
+from bills_flow import bills_run as run, bind, killed_midway, later, operator_money, take
+from sites import DAY, HOUR, hour_text, local_date, race, record as rec, start_bills_stack
 
 SITES = {s: ("CNY", "+08:00") for s in ("pk1", "pk2", "pk3", "pk4", "pk5")}
 CATALOG = "/api/v1/packages/catalog/"
@@ -30,21 +27,7 @@ def env(start_stack, tmp_path_factory):
     api, sites = start_bills_stack(start_stack, tmp_path_factory.mktemp("site-keys"), "packages",
                                    SITES, grace_minutes=3 * 1440, lease_seconds=60,
                                    catch_up_days=5, extra_plugins=("workspace", "guance"))
-    email = ecapi.unique_email("operator")
-    p = ecapi.add_operator(api.stack, email, "operator password 1234")
-    assert p.returncode == 0, p.stderr
-    op = ecapi.account_from_login(email, "operator password 1234",
-                                  api.login(email, "operator password 1234"))
-    return api, sites, ecapi.Money(api, op)
-
-
-def later():
-    return ecapi.now() + 5 * DAY
-
-
-def run(api, site, *args, now=None):
-    return api.stack.ecctl("bills", "run", "--site", site.id, "--now", str(now or later()),
-                           *args, timeout=120)
+    return api, sites, operator_money(api)
 
 
 def define(api, money, site, body, token=None):
@@ -80,27 +63,6 @@ def details(api, token, purchase, ops=False, **params):
     q = "&".join("%s=%s" % kv for kv in params.items())
     path = ("/api/v1/ops/packages/purchases/" if ops else PURCHASES + "/") + purchase
     return api("GET", path + ("?" + q if q else ""), token=token)
-
-
-def bind(api, site, acct):
-    """Registers a new workspace with its site, jumps as its owner and binds it to acct."""
-    ws = new_workspace()
-    r = api("PUT", "/api/v1/sites/workspaces/" + ws,
-            json={"name": "Prod", "owner_user": "u-owner", "state": "active"},
-            headers={"Authorization": "Bearer " + site.token()})
-    assert r.status_code in (200, 201), r.text
-    r = api("GET", "/api/v1/sso/jump?token=" + site.token(
-        exp=ecapi.now() + 50, workspace=ws, user="u-owner", role="owner", email="o@example.com"))
-    assert r.status_code == 302 and r.json()["outcome"] == "bind_ticket", r.text
-    b = api("POST", "/api/v1/workspaces/bind", json={"ticket": r.json()["ticket"]},
-            token=acct.token)
-    assert b.status_code == 201, b.text
-    return ws
-
-
-def take(api, site, records):
-    r = post_usage(api, site, records)
-    assert r.status_code == 200 and r.json()["taken"] == len(records), r.text
 
 
 def today(site):
@@ -372,17 +334,7 @@ def test_a_killed_run_resumes_with_the_coverage_it_recorded(env):
     site = sites["pk2"]
     owner, p, ws = three_workspaces(api, money, site)
     now = later()
-    proc = subprocess.Popen([api.stack.ecctl_bin, "-c", api.stack.config_path, "bills", "run",
-                             "--site", site.id, "--now", str(now), "--verbose", "--throttle-ms",
-                             "400"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for line in proc.stdout:
-        if line.startswith("bill "):
-            break
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    proc.stdout.close()
-    proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
+    killed_midway(api, site, "bill ", 1, "--now", str(now), "--verbose", "--throttle-ms", "400")
     # The order changes after the day's coverage was recorded: it applies to days not yet
     # covered, never to this one, so the resumed run makes the bills the first one began.
     assert assign(api, owner, p["id"], list(reversed(ws))).status_code == 200

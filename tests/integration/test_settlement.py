@@ -8,15 +8,13 @@ site so its days and bills are its own. Expectations are priced by hand from the
 The audit passes after all of it.
 """
 
-import signal
-import subprocess
-
 import pytest
 
 import ecapi
 import mongowire
-from sites import DAY, HOUR, local_date, new_workspace, post_usage, race, record as rec, \
-    start_bills_stack
+from bills_flow import bills_run, bills_run as run, bind, killed_midway, later, operator_money, \
+    register, site_call, spawn_run as spawn, take, usage
+from sites import DAY, HOUR, local_date, race, record as rec, start_bills_stack
 
 SITES = {s: ("CNY", "+08:00") for s in ("st1", "st2", "st3", "st4", "st5", "st6", "st7", "st8", "st9",
                                         "st10", "st11")}
@@ -28,60 +26,7 @@ def env(start_stack, tmp_path_factory):
                                    SITES, grace_minutes=3 * 1440, lease_seconds=60,
                                    catch_up_days=5, settle_workers=2,
                                    extra_plugins=("workspace", "guance"))
-    email = ecapi.unique_email("operator")
-    p = ecapi.add_operator(api.stack, email, "operator password 1234")
-    assert p.returncode == 0, p.stderr
-    op = ecapi.account_from_login(email, "operator password 1234",
-                                  api.login(email, "operator password 1234"))
-    return api, sites, ecapi.Money(api, op)
-
-
-def later():
-    return ecapi.now() + 5 * DAY
-
-
-def run(api, site, *args):
-    return api.stack.ecctl("bills", "run", "--site", site.id, "--now", str(later()), *args,
-                           timeout=120)
-
-
-def site_call(api, site, method, path, body=None, **claims):
-    return api(method, path, json=body, headers={"Authorization": "Bearer " + site.token(**claims)})
-
-
-def register(api, site, ws=None):
-    ws = ws or new_workspace()
-    r = site_call(api, site, "PUT", "/api/v1/sites/workspaces/" + ws,
-                  {"name": "Prod", "owner_user": "u-owner", "state": "active"})
-    assert r.status_code in (200, 201), r.text
-    return ws
-
-
-def bind(api, site, acct, ws=None):
-    """Registers the workspace (unless given), jumps as its owner and binds it to acct."""
-    ws = ws or register(api, site)
-    now = ecapi.now()
-    r = api("GET", "/api/v1/sso/jump?token=" + site.token(
-        exp=now + 50, workspace=ws, user="u-owner", role="owner", email="o@example.com"))
-    assert r.status_code == 302 and r.json()["outcome"] == "bind_ticket", r.text
-    b = api("POST", "/api/v1/workspaces/bind", json={"ticket": r.json()["ticket"]},
-            token=acct.token)
-    assert b.status_code == 201, b.text
-    return ws
-
-
-def usage(site, ws, logs=2400000, sms=0):
-    """Yesterday's records: logs (7 days) and sms, spread over three hours."""
-    m = site.last_midnight()
-    out = [rec(ws, m - (i + 1) * HOUR, quantity=logs // 3) for i in range(3)]
-    if sms:
-        out.append(rec(ws, m - 5 * HOUR, item="sms", quantity=sms, retention=0))
-    return out
-
-
-def take(api, site, records):
-    r = post_usage(api, site, records)
-    assert r.status_code == 200 and r.json()["taken"] == len(records), r.text
+    return api, sites, operator_money(api)
 
 
 def yday(site):
@@ -176,8 +121,7 @@ def site_billing(api, site, ws):
 
 
 def run_at(api, site, now, *args):
-    return api.stack.ecctl("bills", "run", "--site", site.id, "--now", str(now), *args,
-                           timeout=120)
+    return bills_run(api, site, *args, now=now)
 
 
 def test_fourteen_days_in_arrears_lock_the_workspaces_and_paying_unlocks_at_once(env):
@@ -271,13 +215,6 @@ def test_a_bill_waits_for_its_workspace_to_be_bound_and_blocks_unbinding(env):
     assert r.status_code == 200 and r.json()["bound"] is False, r.text
 
 
-def spawn(api, site, *args):
-    stack = api.stack
-    return subprocess.Popen([stack.ecctl_bin, "-c", stack.config_path, "bills", "run", "--site",
-                             site.id] + list(args), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-
-
 def bound_workspaces(api, money, site, n, cash=10000):
     """n workspaces, each bound to its own funded account, with yesterday's usage of
     (i + 1) x 1,200,000 log records: (i + 1) x 1.20 units x 1.20 = (i + 1) x 1.44."""
@@ -306,19 +243,8 @@ def test_a_run_killed_while_settling_resumes_and_settles_each_bill_once(env):
     site = sites["st4"]
     bound = bound_workspaces(api, money, site, 5)
     now = later()
-    proc = spawn(api, site, "--now", str(now), "--verbose", "--throttle-ms", "300", "--batch",
-                 "2")
-    seen = []
-    for line in proc.stdout:
-        if line.startswith("settle "):
-            seen.append(line)
-        if len(seen) == 2:
-            break
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    proc.stdout.close()
-    proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL and len(seen) == 2
+    seen = killed_midway(api, site, "settle ", 2, "--now", str(now), "--verbose",
+                         "--throttle-ms", "300", "--batch", "2")
     # Two processes settle (settle_workers = 2) and die with the run: the last answer each
     # printed was never recorded (one or two of the seen ones). Within the lease those
     # attempts are left to their (dead) run; every other bill is settled.

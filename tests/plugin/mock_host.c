@@ -15,6 +15,7 @@
 #include "mock_store.h"
 
 #include "core/arena.h"
+#include "core/gapless.h"
 #include "core/http_client.h"
 #include "core/journal.h"
 #include "core/json_body.h"
@@ -756,12 +757,14 @@ static ec_status m_notify(ec_request *req, const char *account_id, const char *c
     return st;
 }
 
-/* Gapless series in the store: document n is "<series>:<n>"; the head is found by probing
- * upward from 1 (the store is small). */
+/* Gapless series in the store: document n is "<series>:<n>", spelled as the host spells it
+ * (core/gapless.h: a long series with a digest); the head is found by probing upward from 1
+ * (the store is small). */
 static ec_status m_gapless_find(const char *coll, const char *series, int64_t n, bson_t **out)
 {
-    char id[256];
-    snprintf(id, sizeof id, "%s:%lld", series, (long long)n);
+    char id[EC_GAPLESS_ID_SIZE];
+    if (ec_gapless_id(id, sizeof id, series, n) != 0)
+        return EC_ERR_INVALID;
     bson_t filter = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&filter, "_id", id);
     ec_status st = mock_store_find_first(coll, &filter, NULL, out);
@@ -792,8 +795,9 @@ static ec_status m_gapless_append(const char *coll, const char *series, const bs
     ec_status st = m_gapless_head(coll, series, &head);
     if (st != EC_OK)
         return st;
-    char id[256];
-    snprintf(id, sizeof id, "%s:%lld", series, (long long)(head + 1));
+    char id[EC_GAPLESS_ID_SIZE];
+    if (ec_gapless_id(id, sizeof id, series, head + 1) != 0)
+        return EC_ERR_INVALID;
     bson_t full = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&full, "_id", id);
     BSON_APPEND_INT64(&full, "n", head + 1);
@@ -818,8 +822,9 @@ static ec_status m_gapless_get(ec_request *req, const char *coll, const char *se
 static ec_status m_series_insert_at(const char *coll, const char *series, int64_t n,
                                     const bson_t *doc)
 {
-    char id[256];
-    snprintf(id, sizeof id, "%s:%lld", series, (long long)n);
+    char id[EC_GAPLESS_ID_SIZE];
+    if (ec_gapless_id(id, sizeof id, series, n) != 0)
+        return EC_ERR_INVALID;
     bson_t full = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&full, "_id", id);
     BSON_APPEND_INT64(&full, "n", n);
@@ -844,6 +849,7 @@ static const ec_host host_table = {
     .capture = m_capture,
     .query = m_query,
     .query_int64 = m_query_int64,
+    .json_parse = ec_json_text_parse,
     .header = m_header,
     .client_addr = m_client_addr,
     .request_id = m_request_id,

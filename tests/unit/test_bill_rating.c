@@ -2,9 +2,11 @@
  * (handlers/bills/rating.c, handlers/bills/prices.c). Expected values are computed by hand. */
 #include "handlers/bills/prices.h"
 #include "handlers/bills/rating.h"
+#include "tests/unit/price_json.h"
 #include "tests/unit/tap.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 static void aggregation(void)
 {
@@ -151,12 +153,23 @@ static const char *price_doc(const char *versions_json)
     return buf;
 }
 
+/* The document parsed as the plugin parses it (NULL when the parser refuses it). */
+static cJSON *strict(const char *text)
+{
+    cJSON *doc = NULL;
+    char err[256];
+    return ec_json_text_parse(text, strlen(text), &doc, err, sizeof err) == 0 ? doc : NULL;
+}
+
 /* 1 when parsing the versions fails with a message containing `want`. */
 static int refused(const char *versions_json, const char *want)
 {
-    cJSON *doc = cJSON_Parse(price_doc(versions_json));
+    const char *text = price_doc(versions_json);
+    cJSON *doc = NULL;
     char err[256] = "";
-    ec_price_list *l = ec_price_list_parse(doc, err, sizeof err);
+    ec_price_list *l = NULL;
+    if (ec_json_text_parse(text, strlen(text), &doc, err, sizeof err) == 0)
+        l = ec_price_list_parse(doc, &TEST_PRICE_JSON, err, sizeof err);
     cJSON_Delete(doc);
     int r = l == NULL && strstr(err, want) != NULL;
     if (!r)
@@ -170,10 +183,46 @@ static int refused(const char *versions_json, const char *want)
     "\"payable_by\": \"any\"}"
 #define PRICE(c, body) "{\"currency\": \"" c "\", \"item\": \"logs\", \"retention_days\": " body "}"
 
+/* A price list file whose logs unit_size is written `spelled`. */
+static int load_refused(const char *spelled, const char *want)
+{
+    char path[] = "/tmp/ec-prices-XXXXXX";
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (f == NULL)
+        return 0;
+    fprintf(f,
+            "{\"versions\": [{\"version\": \"v\", \"effective_from\": \"2026-01-01\", "
+            "\"items\": [{\"item\": \"logs\", \"unit_size\": %s, \"aggregation\": \"sum\", "
+            "\"payable_by\": \"any\"}], \"prices\": []}]}",
+            spelled);
+    fclose(f);
+    char err[512] = "";
+    ec_price_list *l = ec_price_list_load(path, &TEST_PRICE_JSON, err, sizeof err);
+    unlink(path);
+    int r = l == NULL && strstr(err, path) != NULL && strstr(err, want) != NULL;
+    if (!r)
+        printf("#   message: %s\n", err);
+    ec_price_list_free(l);
+    return r;
+}
+
+/* The operator's file: an integer is written as one, and a refusal names the file and field. */
+static void unit_size_spellings(void)
+{
+    ok(load_refused("1e3", "unit_size"), "unit_size 1e3 is refused, naming the file and field");
+    ok(load_refused("1E3", "unit_size"), "unit_size 1E3 is refused");
+    ok(load_refused("1000.0", "unit_size"), "unit_size 1000.0 is refused");
+    ok(load_refused("1000000000001", "unit_size"), "unit_size past 1e12 is refused");
+    ok(load_refused("100000000000000000000000", "not JSON we accept"),
+       "a unit_size no double holds exactly is refused by the parser");
+    ok(load_refused("1000,", "not JSON we accept"), "a file that is not JSON");
+}
+
 static void price_list(void)
 {
     char err[256] = "";
-    ec_price_list *l = ec_price_list_load(PRICE_LIST, err, sizeof err);
+    ec_price_list *l = ec_price_list_load(PRICE_LIST, &TEST_PRICE_JSON, err, sizeof err);
     ok(l != NULL, "the shipped price list parses (%s)", err);
     if (l == NULL)
         return;
@@ -212,14 +261,14 @@ static void price_list(void)
     ec_price_list_free(l);
 
     /* Two versions: each day gets the one in effect. */
-    cJSON *doc = cJSON_Parse(
+    cJSON *doc = strict(
         price_doc("[{\"version\": \"a\", \"effective_from\": \"2026-01-01\", \"items\": [" ITEM
                   "], \"prices\": [" PRICE(
                       "CNY", "{\"7\": 120}") "]},"
                                              " {\"version\": \"b\", \"effective_from\": "
                                              "\"2026-06-01\", \"items\": [" ITEM
                                              "], \"prices\": [" PRICE("CNY", "{\"7\": 99}") "]}]"));
-    l = ec_price_list_parse(doc, err, sizeof err);
+    l = ec_price_list_parse(doc, &TEST_PRICE_JSON, err, sizeof err);
     cJSON_Delete(doc);
     ok(l != NULL && l->nversions == 2, "two versions parse (%s)", err);
     if (l) {
@@ -278,7 +327,16 @@ static void price_list(void)
                "\"items\": [" ITEM "], \"prices\": []}]",
                "must follow"),
        "versions out of order");
-    ok(ec_price_list_load("/nonexistent/prices.json", err, sizeof err) == NULL &&
+    ok(refused(V("2026-01-01", ITEM, PRICE("CNY", "{\"7\": 1e2}")), "no exponent"),
+       "a unit price written 1e2");
+    ok(refused(V("2026-01-01", ITEM, PRICE("CNY", "{\"7\": 100.0}")), "no fraction"),
+       "a unit price written 100.0");
+    ok(refused(V("2026-01-01", ITEM, PRICE("CNY", "{\"7\": 1000000001}")), "unit price 0..1e9"),
+       "a unit price past 1e9");
+    ok(refused(V("2026-01-01", ITEM, PRICE("CNY", "{\"7\": 1, \"7\": 2}")), ""),
+       "a retention written twice (the parser refuses duplicate keys)");
+    unit_size_spellings();
+    ok(ec_price_list_load("/nonexistent/prices.json", &TEST_PRICE_JSON, err, sizeof err) == NULL &&
            strstr(err, "cannot open") != NULL,
        "a missing file");
 }

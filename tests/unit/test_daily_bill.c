@@ -1,6 +1,7 @@
 /* tests/unit/test_daily_bill.c: a workspace's daily bill from its hourly usage with the shipped
  * price list (handlers/bills/daily.c). Expected totals are computed by hand in the comments. */
 #include "handlers/bills/daily.h"
+#include "tests/unit/price_json.h"
 #include "tests/unit/tap.h"
 
 #include <stdlib.h>
@@ -118,7 +119,7 @@ static void refusals(const ec_price_version *v)
 int main(void)
 {
     char err[256] = "";
-    ec_price_list *l = ec_price_list_load(PRICE_LIST, err, sizeof err);
+    ec_price_list *l = ec_price_list_load(PRICE_LIST, &TEST_PRICE_JSON, err, sizeof err);
     ok(l != NULL, "the shipped price list loads (%s)", err);
     if (l == NULL)
         return tap_done();
