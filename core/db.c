@@ -161,6 +161,71 @@ ec_status ec_db_insert_many(ec_db *db, const char *coll, const bson_t **docs, si
     return ok ? EC_OK : fail("insert_many", coll, &error);
 }
 
+/* Marks each[index] of the reply's writeErrors; -1 when the reply has none or malformed
+ * ones (the failure was not per document). */
+static int write_errors(const bson_t *reply, size_t n, ec_status *each)
+{
+    bson_iter_t it, arr, one;
+    int seen = 0;
+    if (!bson_iter_init_find(&it, reply, "writeErrors") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+        !bson_iter_recurse(&it, &arr))
+        return -1;
+    while (bson_iter_next(&arr)) {
+        int64_t index = -1, code = -1;
+        if (!BSON_ITER_HOLDS_DOCUMENT(&arr) || !bson_iter_recurse(&arr, &one))
+            return -1;
+        while (bson_iter_next(&one)) {
+            if (strcmp(bson_iter_key(&one), "index") == 0 && BSON_ITER_HOLDS_NUMBER(&one))
+                index = bson_iter_as_int64(&one);
+            else if (strcmp(bson_iter_key(&one), "code") == 0 && BSON_ITER_HOLDS_NUMBER(&one))
+                code = bson_iter_as_int64(&one);
+        }
+        if (index < 0 || (size_t)index >= n)
+            return -1;
+        each[index] =
+            code == 11000 || code == 11001 || code == 12582 ? EC_ERR_DUPLICATE : EC_ERR_INTERNAL;
+        seen = 1;
+    }
+    return seen ? 0 : -1;
+}
+
+ec_status ec_db_insert_each(ec_db *db, const char *coll, const bson_t *const *docs, size_t n,
+                            ec_status *each)
+{
+    for (size_t i = 0; i < n; i++)
+        each[i] = EC_OK;
+    if (n == 0)
+        return EC_OK;
+    mongoc_collection_t *c = mongoc_client_get_collection(db->client, db->database, coll);
+    bson_t opts = BSON_INITIALIZER, reply;
+    BSON_APPEND_BOOL(&opts, "ordered", false);
+    bson_error_t error;
+    bool ok = mongoc_collection_insert_many(c, (const bson_t **)docs, n, &opts, &reply, &error);
+    mongoc_collection_destroy(c);
+    bson_destroy(&opts);
+    ec_status st = EC_OK;
+    if (!ok) {
+        /* Per-document refusals answer the batch; a write concern error or no answer leaves
+         * every document unknown. */
+        if (bson_has_field(&reply, "writeConcernErrors") || write_errors(&reply, n, each) < 0) {
+            st = fail("insert_each", coll, &error);
+            if (st == EC_ERR_DUPLICATE)
+                st = EC_ERR_INTERNAL; /* a duplicate without its index: not an answer */
+            for (size_t i = 0; i < n; i++)
+                each[i] = st;
+        } else {
+            for (size_t i = 0; i < n && st == EC_OK; i++)
+                if (each[i] == EC_ERR_INTERNAL) {
+                    ec_log(EC_LOG_ERROR, "db", "insert_each on %s: document %zu refused: %s", coll,
+                           i, error.message);
+                    st = EC_ERR_INTERNAL;
+                }
+        }
+    }
+    bson_destroy(&reply);
+    return st;
+}
+
 ec_status ec_db_command(ec_db *db, const bson_t *cmd, bson_t *reply)
 {
     bson_error_t error;
@@ -283,6 +348,34 @@ ec_status ec_db_delete(ec_db *db, const char *coll, const bson_t *filter, int ma
                    : mongoc_collection_delete_one(c, filter, NULL, NULL, &error);
     mongoc_collection_destroy(c);
     return ok ? EC_OK : fail("delete", coll, &error);
+}
+
+ec_status ec_db_delete_ids(ec_db *db, const char *coll, const char *const *ids, size_t n)
+{
+    if (n == 0)
+        return EC_OK;
+    mongoc_collection_t *c = mongoc_client_get_collection(db->client, db->database, coll);
+    bson_t opts = BSON_INITIALIZER, reply;
+    BSON_APPEND_BOOL(&opts, "ordered", false);
+    mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(c, &opts);
+    bson_error_t error = {0};
+    bool ok = true;
+    for (size_t i = 0; ok && i < n; i++) {
+        bson_t filter = BSON_INITIALIZER;
+        BSON_APPEND_UTF8(&filter, "_id", ids[i]);
+        ok = mongoc_bulk_operation_remove_one_with_opts(bulk, &filter, NULL, &error);
+        bson_destroy(&filter);
+    }
+    /* One delete command, one statement per _id: each is an _id lookup. */
+    if (ok)
+        ok = mongoc_bulk_operation_execute(bulk, &reply, &error) != 0;
+    else
+        bson_init(&reply);
+    bson_destroy(&reply);
+    mongoc_bulk_operation_destroy(bulk);
+    bson_destroy(&opts);
+    mongoc_collection_destroy(c);
+    return ok ? EC_OK : fail("delete_ids", coll, &error);
 }
 
 ec_status ec_db_ensure_indexes(ec_db *db, const ec_index *indexes, ec_error *err)

@@ -51,6 +51,18 @@ ec_status ec_db_insert(ec_db *db, const char *coll, const bson_t *doc);
 /* Inserts n documents in one ordered batch (tools that fill a database, not request paths):
  * EC_OK only when all were inserted. */
 ec_status ec_db_insert_many(ec_db *db, const char *coll, const bson_t **docs, size_t n);
+/* Inserts docs[0..n) in one unordered command (one round trip; the billing run makes its
+ * bills so): each[i] is EC_OK (inserted) or EC_ERR_DUPLICATE (a unique index refused it:
+ * made before), and the call returns EC_OK, when the server answered for every document.
+ * Otherwise it returns the failure (EC_ERR_UNAVAILABLE, EC_ERR_INTERNAL: logged here) and
+ * each[i] is that status for every document whose fate the answer did not say: some may be
+ * inserted, so the caller treats the batch as not made and reruns it (the inserts are
+ * idempotent by their unique keys). */
+ec_status ec_db_insert_each(ec_db *db, const char *coll, const bson_t *const *docs, size_t n,
+                            ec_status *each);
+/* Deletes the documents whose _id is ids[i] (those absent are no error), in one command of
+ * n _id statements (one round trip). On failure some may be deleted and others not. */
+ec_status ec_db_delete_ids(ec_db *db, const char *coll, const char *const *ids, size_t n);
 /* Runs a database command (for tools, not request paths). reply is always initialised
  * and the caller destroys it; it is empty on failure. */
 ec_status ec_db_command(ec_db *db, const bson_t *cmd, bson_t *reply);

@@ -55,8 +55,10 @@ static int head_key(char *buf, size_t size, const char *coll, const char *series
     return len < 0 || (size_t)len >= size ? -1 : 0;
 }
 
-/* Whether document n exists, by an `_id` lookup that returns only the `_id`. */
-static ec_status exists(ec_db *db, const char *coll, const char *series, int64_t n, int *yes)
+/* Whether document n exists, by an `_id` lookup that returns only the `_id`, or, when keep
+ * is not NULL, the whole document: a found one then replaces *keep (bson_destroy it). */
+static ec_status exists(ec_db *db, const char *coll, const char *series, int64_t n, int *yes,
+                        bson_t **keep)
 {
     char id[EC_GAPLESS_ID_SIZE];
     *yes = 0;
@@ -64,15 +66,22 @@ static ec_status exists(ec_db *db, const char *coll, const char *series, int64_t
         return EC_ERR_INVALID;
     bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, proj;
     BSON_APPEND_UTF8(&filter, "_id", id);
-    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
-    BSON_APPEND_INT32(&proj, "_id", 1);
-    bson_append_document_end(&opts, &proj);
+    if (keep == NULL) {
+        BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
+        BSON_APPEND_INT32(&proj, "_id", 1);
+        bson_append_document_end(&opts, &proj);
+    }
     bson_t *doc = NULL;
     ec_status st = ec_db_find_one(db, coll, &filter, &opts, &doc);
     bson_destroy(&filter);
     bson_destroy(&opts);
-    if (doc)
+    if (doc && keep) {
+        if (*keep)
+            bson_destroy(*keep);
+        *keep = doc;
+    } else if (doc) {
         bson_destroy(doc);
+    }
     *yes = st == EC_OK;
     return st == EC_ERR_NOT_FOUND ? EC_OK : st;
 }
@@ -117,7 +126,8 @@ static void advance(ec_db *db, const char *coll, const char *series, int64_t n)
     bson_destroy(&update);
 }
 
-ec_status ec_gapless_head(ec_db *db, const char *coll, const char *series, int64_t *head)
+/* The head, and with keep its document (see exists()). */
+static ec_status head(ec_db *db, const char *coll, const char *series, int64_t *out, bson_t **keep)
 {
     int64_t lo;
     ec_status st = hint(db, coll, series, &lo);
@@ -125,7 +135,7 @@ ec_status ec_gapless_head(ec_db *db, const char *coll, const char *series, int64
         return st;
     int yes = 0;
     if (lo > 0) {
-        if ((st = exists(db, coll, series, lo, &yes)) != EC_OK)
+        if ((st = exists(db, coll, series, lo, &yes, keep)) != EC_OK)
             return st;
         if (!yes) {
             ec_log(EC_LOG_ERROR, "gapless", "%s/%s: head hint %lld names no document", coll, series,
@@ -136,7 +146,7 @@ ec_status ec_gapless_head(ec_db *db, const char *coll, const char *series, int64
     /* Gallop forward from the hint, then bisect: document lo exists (or lo == 0). */
     int64_t step = 1, hi;
     for (;;) {
-        if ((st = exists(db, coll, series, lo + step, &yes)) != EC_OK)
+        if ((st = exists(db, coll, series, lo + step, &yes, keep)) != EC_OK)
             return st;
         if (!yes) {
             hi = lo + step;
@@ -147,15 +157,34 @@ ec_status ec_gapless_head(ec_db *db, const char *coll, const char *series, int64
     }
     while (hi - lo > 1) {
         int64_t mid = lo + (hi - lo) / 2;
-        if ((st = exists(db, coll, series, mid, &yes)) != EC_OK)
+        if ((st = exists(db, coll, series, mid, &yes, keep)) != EC_OK)
             return st;
         if (yes)
             lo = mid;
         else
             hi = mid;
     }
-    *head = lo;
+    /* lo moves only to a document found, which replaced *keep: *keep is document lo */
+    *out = lo;
     return EC_OK;
+}
+
+ec_status ec_gapless_head(ec_db *db, const char *coll, const char *series, int64_t *out)
+{
+    return head(db, coll, series, out, NULL);
+}
+
+ec_status ec_gapless_head_doc(ec_db *db, const char *coll, const char *series, int64_t *out,
+                              bson_t **doc)
+{
+    *doc = NULL;
+    ec_status st = head(db, coll, series, out, doc);
+    if (st != EC_OK || *out == 0) {
+        if (*doc)
+            bson_destroy(*doc);
+        *doc = NULL;
+    }
+    return st;
 }
 
 static void backoff(int attempt)

@@ -39,6 +39,10 @@ int ec_gapless_id(char *buf, size_t size, const char *series, int64_t n);
 
 /* The highest n whose document exists (0: the series is empty). */
 ec_status ec_gapless_head(ec_db *db, const char *coll, const char *series, int64_t *head);
+/* The same and that document, read by the same look-ups (one fewer than head then get): *doc
+ * (bson_destroy it) is NULL when the series is empty or on failure. */
+ec_status ec_gapless_head_doc(ec_db *db, const char *coll, const char *series, int64_t *head,
+                              bson_t **doc);
 
 /* Inserts `doc` (which must have no `_id` and no `n`) as the next document of the series,
  * adding `_id` and `n`; *n receives its number when n is not NULL. */

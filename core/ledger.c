@@ -127,19 +127,23 @@ static void head_advance(const ec_ledger_store *s, const char *account, int64_t 
     bson_destroy(&update);
 }
 
-/* The newest entry: from the head hint, walk forward (galloping, then bisecting, since
- * sequence numbers have no gaps) to the last entry that exists. */
+/* The newest entry: from the store's known entry or the head hint, walk forward (galloping,
+ * then bisecting, since sequence numbers have no gaps) to the last entry that exists. */
 static ec_status newest(const ec_ledger_store *s, ec_arena *arena, const char *account, ec_entry *e,
                         int *any)
 {
-    int64_t lo;
-    ec_status st = head_hint(s, account, &lo);
-    if (st != EC_OK)
-        return st;
+    int64_t lo = 0;
+    ec_status st = EC_OK;
     ec_entry probe;
     int exists = 0;
     *any = 0;
-    if (lo > 0) {
+    if (s->known != NULL && s->known->seq > 0 && strcmp(s->known->account, account) == 0) {
+        lo = s->known->seq;
+        *e = *s->known;
+        *any = 1;
+    } else if ((st = head_hint(s, account, &lo)) != EC_OK) {
+        return st;
+    } else if (lo > 0) {
         if ((st = entry_at(s, arena, account, lo, e, &exists)) != EC_OK)
             return st;
         if (!exists) {
@@ -194,7 +198,7 @@ static ec_status db_upsert(void *ctx, const char *coll, const bson_t *filter, co
 
 ec_ledger_store ec_ledger_store_db(ec_db *db)
 {
-    ec_ledger_store s = {db, db_find, db_insert, db_upsert, 0};
+    ec_ledger_store s = {db, db_find, db_insert, db_upsert, 0, NULL};
     return s;
 }
 

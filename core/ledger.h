@@ -41,6 +41,11 @@ typedef struct ec_ledger_store {
     ec_status (*insert)(void *ctx, const char *coll, const bson_t *doc);
     ec_status (*upsert)(void *ctx, const char *coll, const bson_t *filter, const bson_t *update);
     int64_t claim_stale_ms; /* 0: EC_LEDGER_CLAIM_STALE_MS */
+    /* An entry of the journal the caller holds (one its request posted), or NULL: an
+     * account's newest entry is looked for forward from it when it is that account's, instead
+     * of from the head hint (entries are never changed, so it saves the hint's read and the
+     * entry's). */
+    const ec_entry *known;
 } ec_ledger_store;
 
 /* The store of a database client (which stays the caller's and must outlive the store). */

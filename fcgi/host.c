@@ -197,6 +197,17 @@ static ec_status host_db_insert(const char *coll, const bson_t *doc)
     return ec_db_insert(W->db, coll, doc);
 }
 
+static ec_status host_db_insert_each(const char *coll, const bson_t *const *docs, size_t n,
+                                     ec_status *each)
+{
+    return ec_db_insert_each(W->db, coll, docs, n, each);
+}
+
+static ec_status host_db_delete_ids(const char *coll, const char *const *ids, size_t n)
+{
+    return ec_db_delete_ids(W->db, coll, ids, n);
+}
+
 static void destroy_bson(void *p)
 {
     bson_destroy(p);
@@ -343,6 +354,7 @@ static int host_json_add_int64(cJSON *object, const char *name, int64_t value)
 static ec_status host_ledger_wallet(ec_request *req, const char *account, ec_wallet *out)
 {
     ec_ledger_store s = ec_ledger_store_db(W->db);
+    s.known = req->posted;
     return ec_ledger_wallet(&s, req->arena, account, out);
 }
 
@@ -370,9 +382,10 @@ static void request_actor(ec_request *req, const char *reason, ec_actor *a)
     snprintf(a->reason, sizeof a->reason, "%s", reason ? reason : "");
 }
 
-static ec_ledger_store journal_store(void)
+static ec_ledger_store journal_store(ec_request *req)
 {
     ec_ledger_store s = ec_ledger_store_db(W->db);
+    s.known = req->posted;
     /* A key's claim is taken over only when its request cannot still be running. */
     int64_t limit_ms = (int64_t)W->app->settings->request_timeout_s * 1000 * 2;
     if (limit_ms > EC_LEDGER_CLAIM_STALE_MS)
@@ -380,14 +393,29 @@ static ec_ledger_store journal_store(void)
     return s;
 }
 
+/* Keeps the entry a post answered with (its arrays are in the request's arena already), so
+ * that the request's next post or wallet read of the account starts from it. */
+static void remember_posted(ec_request *req, ec_status st, const ec_entry *out)
+{
+    if (st != EC_OK || out == NULL || out->seq <= 0)
+        return;
+    ec_entry *copy = ec_arena_alloc(req->arena, sizeof *copy);
+    if (copy != NULL) {
+        *copy = *out;
+        req->posted = copy;
+    }
+}
+
 static ec_status post_as(ec_request *req, const char *account, const ec_ledger_op *op,
                          const char *reason, ec_entry *out, int *replayed, const char **refusal)
 {
-    ec_ledger_store s = journal_store();
+    ec_ledger_store s = journal_store(req);
     ec_actor actor;
     request_actor(req, reason, &actor);
-    return ec_ledger_post_as(&s, req->arena, account, op, &actor, host_now_ms(), out, replayed,
-                             refusal);
+    ec_status st = ec_ledger_post_as(&s, req->arena, account, op, &actor, host_now_ms(), out,
+                                     replayed, refusal);
+    remember_posted(req, st, out);
+    return st;
 }
 
 static int valid_reason(const char *reason)
@@ -399,7 +427,7 @@ static ec_status host_ledger_reverse(ec_request *req, const char *account, int64
                                      const char *reason, ec_entry *out, int *replayed,
                                      const char **refusal)
 {
-    ec_ledger_store s = journal_store();
+    ec_ledger_store s = journal_store(req);
     ec_actor actor;
     const char *hash = host_request_hash(req);
     *replayed = 0;
@@ -411,8 +439,10 @@ static ec_status host_ledger_reverse(ec_request *req, const char *account, int64
     if (hash == NULL)
         return EC_ERR_INTERNAL;
     request_actor(req, reason, &actor);
-    return ec_ledger_reverse(&s, req->arena, account, seq, hash, &actor, host_now_ms(), out,
-                             replayed, refusal);
+    ec_status st = ec_ledger_reverse(&s, req->arena, account, seq, hash, &actor, host_now_ms(), out,
+                                     replayed, refusal);
+    remember_posted(req, st, out);
+    return st;
 }
 
 static ec_status host_ledger_post(ec_request *req, const char *account, const ec_ledger_op *op,
@@ -608,6 +638,18 @@ static ec_status host_gapless_get(ec_request *req, const char *coll, const char 
     return st;
 }
 
+static ec_status host_gapless_head_get(ec_request *req, const char *coll, const char *series,
+                                       int64_t *head, bson_t **out)
+{
+    ec_status st = ec_gapless_head_doc(W->db, coll, series, head, out);
+    if (*out != NULL && req != NULL && ec_arena_defer(req->arena, destroy_bson, *out) < 0) {
+        bson_destroy(*out);
+        *out = NULL;
+        return EC_ERR_INTERNAL;
+    }
+    return st;
+}
+
 /* ---- the workspace services: a series insert at n, the loaded providers ---------------- */
 
 static ec_status host_series_insert_at(const char *coll, const char *series, int64_t n,
@@ -722,6 +764,9 @@ static const ec_host host_table = {
     .json_parse = ec_json_text_parse,
     .session_view = host_session_view,
     .session_view_set = host_session_view_set,
+    .db_insert_each = host_db_insert_each,
+    .gapless_head_get = host_gapless_head_get,
+    .db_delete_ids = host_db_delete_ids,
 };
 
 const ec_host *ec_host_table(void)

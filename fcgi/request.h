@@ -43,6 +43,9 @@ struct ec_request {
     ec_header *headers; /* response headers, in order */
     int replied;
     int status;
+    /* The newest journal entry this request posted (or replayed), arena-owned, or NULL: the
+     * ledger looks for an account's newest entry from it (core/ledger.h, `known`). */
+    const ec_entry *posted;
 };
 
 /* Fills the request from the FastCGI parameters. */

@@ -110,11 +110,9 @@ ec_status bills_workspace_binding(const ec_host *h, ec_request *req, const char 
     bson_t *doc = NULL;
     if (series == NULL)
         return EC_ERR_INTERNAL;
-    ec_status rc = h->gapless_head(BILLS_WS_STATES, series, &head);
+    ec_status rc = h->gapless_head_get(req, BILLS_WS_STATES, series, &head, &doc);
     if (rc != EC_OK || head == 0)
         return rc;
-    if ((rc = h->gapless_get(req, BILLS_WS_STATES, series, head, &doc)) != EC_OK)
-        return rc == EC_ERR_NOT_FOUND ? EC_ERR_UNAVAILABLE : rc; /* a head that vanished */
     *account = bills_doc_str(doc, "account");
     *method = bills_doc_str(doc, "method");
     *cloud_account = bills_doc_str(doc, "cloud_account");

@@ -16,12 +16,15 @@
  *          daily bill, made once by its insert (run.c), never updated.
  *   bill_leases  {_id: "<site>:<day>:<gen>", site, day, gen, holder, heartbeat (s)}: who
  *          bills a site's day; a dead holder's lease is taken over by inserting gen + 1.
+ *          Generation 0 is no lease: it marks a day one of whose workspaces was closed early
+ *          (run.c), so that the settlement queue (queue.c) looks at that day's bills too.
  *   bill_days    {_id: "<site>:<day>", site, day, bills, by, at}: the day is fully billed.
  *   monthly_bills {_id: "<site>:<workspace>:<YYYY-MM>", ...}: a workspace's month (monthly.c).
  *   bill_months  {_id: "<site>:<YYYY-MM>", site, month, bills, at}: the month is billed.
  *   account_monthly_bills {_id: "<account>:<YYYY-MM>", ...}: an account's month, with what
  *          paid it and the invoiceable amount (account_month.c); account_months its markers.
- *   bill_pending, bills_unsettled, bill_settlements, bill_attempts: settlement (settle.c).
+ *   bill_pending, bills_unsettled: the settlement queue (queue.c).
+ *   bill_settlements, bill_attempts: settlement (settle.c).
  *   bill_resolutions: operators' resolutions of unknown and failed settlements (resolve.c).
  *   arrears_notices, arrears_accounts, arrears_locks: arrears and locks (arrears.c).
  *   spend_alerts, spend_alert_notices: high-spend alerts (alerts.c).
@@ -135,17 +138,22 @@ BILLS_HIDDEN int bills_owner_consumption(ec_request *req, void *state);
 /* `ecctl -c FILE bills run ...` (exported as ec_plugin_command, bills.c) */
 BILLS_HIDDEN int bills_command(void *state, int argc, char **argv);
 
+/* ---- queue.c (and queue.h: what a settlement pass takes off the queue) ---- */
+
+/* Queues n made bills of the site for settlement (their pending markers, then their
+ * workspaces' unsettled pointers: two round trips); EC_OK also for those queued before. */
+BILLS_HIDDEN ec_status bills_settle_queue(bills_state *st, const char *site, size_t n,
+                                          const char *const *workspaces,
+                                          const char *const *bill_ids);
+
 /* ---- settle.c ---- */
 
-/* Queues a made bill for settlement (its pending marker and its workspace's unsettled
- * pointer); EC_OK also when it was queued before. */
-BILLS_HIDDEN ec_status bills_settle_queue(bills_state *st, const char *site, const char *workspace,
-                                          const char *bill_id);
 /* Offers the site's pending bills to their providers as of the run's clock `now_s`; 0, or 1
  * when the database failed (the reason on stderr; the next run carries on). verbose prints
- * each answer; throttle_ms pauses between an answer and its record (tests kill a run there). */
+ * each answer; throttle_ms pauses between an answer and its record (tests kill a run there);
+ * batch (1..1000) settled bills leave the queue per delete. */
 BILLS_HIDDEN int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s,
-                                   const char *holder, int verbose, int throttle_ms);
+                                   const char *holder, int verbose, int throttle_ms, int batch);
 
 /* ---- settle_cloud.c ---- */
 

@@ -17,7 +17,10 @@
  * Billing a day reads its usage (a batch scan of `usage` by site and day, sorted by
  * workspace) and inserts each workspace's bill under `<site>:<workspace>:<day>`: the unique
  * _id makes it once, whatever happens, so a run killed midway and run again (or two runs
- * racing past a taken-over lease) only find the bills already made. When every workspace is
+ * racing past a taken-over lease) only find the bills already made. Bills are inserted in
+ * batches (`--batch`, 256): one unordered insert of the batch's bills, whose per-document
+ * duplicate answers are the bills made before, then one of their pending markers and one of
+ * their pointers (settle.c); a batch that fails is left to the rerun. When every workspace is
  * billed the day gets its done marker in `bill_days`. Before the first bill, the prepaid
  * packages' coverage of the day is decided once and recorded (package_run.c); each line then
  * bills only what the packages left of its quantity.
@@ -32,8 +35,9 @@
  * arrears are locked or unlocked (arrears.c).
  *
  * Options for tests and repairs: `--now UNIX_S` runs as of that time instead, `--throttle-ms N`
- * pauses after each bill made and each settlement answer, and `--verbose` prints each bill
- * and each answer (so a test can kill a run midway).
+ * pauses after each bill made and each settlement answer, `--verbose` prints each bill
+ * and each answer (so a test can kill a run midway), and `--batch N` (1..1000) makes bills
+ * N at a time and deletes settled bills' queue markers N at a time.
  *
  * Output: one line per (site, day) billed or busy, and per bill with --verbose. Exit 0 when
  * every day it looked at is billed or held by a live run, 1 when the database failed or a
@@ -54,6 +58,11 @@
 #define RECORDS_MAX (EC_DAILY_MAX_LINES * EC_BILL_HOURS)
 #define HEARTBEAT_EVERY_S 10
 #define MAX_WINDOW 366
+/* Bills made per insert (--batch): one round trip each for the bills, their pending markers
+ * and their pointers; and settled bills per delete of their markers (settle.c). */
+#define MAKE_BATCH_DEFAULT 256
+#define MAKE_BATCH_MAX 1000
+#define BILL_ID_MAX 160
 
 typedef struct run_options {
     const char *site;
@@ -61,6 +70,7 @@ typedef struct run_options {
     int64_t now_s;
     int throttle_ms;
     int verbose;
+    int batch; /* bills per insert */
 } run_options;
 
 typedef struct run_ctx {
@@ -80,6 +90,12 @@ typedef struct run_ctx {
     char items[RECORDS_MAX][EC_PRICE_NAME_MAX];
     size_t nrecords;
     pkg_coverage cov; /* what the site's packages cover of the day (package_run.c) */
+    /* bills built and not inserted yet (flush_bills) */
+    bson_t *batch[MAKE_BATCH_MAX];
+    char batch_ws[MAKE_BATCH_MAX][WORKSPACE_MAX + 1];
+    char batch_id[MAKE_BATCH_MAX][BILL_ID_MAX];
+    int64_t batch_total[MAKE_BATCH_MAX];
+    size_t nbatch;
     /* the day's counts and first failure */
     int64_t made, existing;
     ec_status failed;
@@ -100,7 +116,7 @@ static int parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)
 
 static int parse_options(const ec_host *h, int argc, char **argv, run_options *o)
 {
-    *o = (run_options){.day = -1, .now_s = h->clock_ms() / 1000};
+    *o = (run_options){.day = -1, .now_s = h->clock_ms() / 1000, .batch = MAKE_BATCH_DEFAULT};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int64_t n;
@@ -119,6 +135,8 @@ static int parse_options(const ec_host *h, int argc, char **argv, run_options *o
             ;
         else if (strcmp(a, "--throttle-ms") == 0 && parse_int(v, 0, 60000, &n) == 0)
             o->throttle_ms = (int)n;
+        else if (strcmp(a, "--batch") == 0 && parse_int(v, 1, MAKE_BATCH_MAX, &n) == 0)
+            o->batch = (int)n;
         else
             return -1;
     }
@@ -207,7 +225,53 @@ static void heartbeat(run_ctx *c)
 
 /* ---- bills ---- */
 
-/* Inserts the gathered workspace's bill; EC_OK also when it was made before. */
+/* Forgets the built bills not inserted. */
+static void drop_batch(run_ctx *c)
+{
+    for (size_t i = 0; i < c->nbatch; i++)
+        bson_destroy(c->batch[i]);
+    c->nbatch = 0;
+}
+
+/* Inserts the built bills in one round trip, then queues them all for settlement (again
+ * those found made: a run killed between the inserts left them unqueued); EC_OK also for
+ * the bills made before. A failure leaves the batch to a rerun: every insert is unique. */
+static ec_status flush_bills(run_ctx *c)
+{
+    const ec_host *h = c->st->host;
+    ec_status each[MAKE_BATCH_MAX];
+    const char *ws[MAKE_BATCH_MAX], *ids[MAKE_BATCH_MAX];
+    if (c->nbatch == 0)
+        return EC_OK;
+    ec_status rc = h->db_insert_each(BILLS_BILLS, (const bson_t *const *)c->batch, c->nbatch, each);
+    for (size_t i = 0; i < c->nbatch; i++) {
+        ws[i] = c->batch_ws[i];
+        ids[i] = c->batch_id[i];
+    }
+    if (rc == EC_OK)
+        rc = bills_settle_queue(c->st, c->site->id, c->nbatch, ws, ids);
+    for (size_t i = 0; rc == EC_OK && i < c->nbatch; i++) {
+        if (each[i] == EC_ERR_DUPLICATE) {
+            c->existing++;
+            continue;
+        }
+        c->made++;
+        if (c->opt->verbose) {
+            printf("bill %s total=%lld\n", ids[i], (long long)c->batch_total[i]);
+            fflush(stdout);
+        }
+        if (c->opt->throttle_ms > 0) {
+            struct timespec ts = {c->opt->throttle_ms / 1000,
+                                  (c->opt->throttle_ms % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    drop_batch(c);
+    return rc;
+}
+
+/* Builds the gathered workspace's bill into the batch, and inserts the batch when it is
+ * full; EC_OK also when the bill was made before. */
 static ec_status bill_workspace(run_ctx *c)
 {
     const ec_host *h = c->st->host;
@@ -230,16 +294,20 @@ static ec_status bill_workspace(run_ctx *c)
                 c->day, c->workspace, c->why);
         return EC_ERR_INVALID;
     }
-    char id[160];
-    snprintf(id, sizeof id, "%s:%s:%s", c->site->id, c->workspace, c->day);
-    bson_t doc = BSON_INITIALIZER, arr, line;
-    BSON_APPEND_UTF8(&doc, "_id", id);
-    BSON_APPEND_UTF8(&doc, "site", c->site->id);
-    BSON_APPEND_UTF8(&doc, "workspace", c->workspace);
-    BSON_APPEND_UTF8(&doc, "day", c->day);
-    BSON_APPEND_UTF8(&doc, "currency", c->site->currency);
-    BSON_APPEND_UTF8(&doc, "price_version", c->version->name);
-    BSON_APPEND_ARRAY_BEGIN(&doc, "lines", &arr);
+    size_t at = c->nbatch;
+    char *id = c->batch_id[at];
+    snprintf(id, BILL_ID_MAX, "%s:%s:%s", c->site->id, c->workspace, c->day);
+    memcpy(c->batch_ws[at], c->workspace, sizeof c->batch_ws[at]);
+    c->batch_total[at] = b.total;
+    bson_t *doc = c->batch[at] = bson_new(), arr, line;
+    c->nbatch++;
+    BSON_APPEND_UTF8(doc, "_id", id);
+    BSON_APPEND_UTF8(doc, "site", c->site->id);
+    BSON_APPEND_UTF8(doc, "workspace", c->workspace);
+    BSON_APPEND_UTF8(doc, "day", c->day);
+    BSON_APPEND_UTF8(doc, "currency", c->site->currency);
+    BSON_APPEND_UTF8(doc, "price_version", c->version->name);
+    BSON_APPEND_ARRAY_BEGIN(doc, "lines", &arr);
     for (size_t i = 0; i < b.nlines; i++) {
         char key[16];
         const char *k;
@@ -259,34 +327,13 @@ static ec_status bill_workspace(run_ctx *c)
                                                                                : "any");
         bson_append_document_end(&arr, &line);
     }
-    bson_append_array_end(&doc, &arr);
-    BSON_APPEND_INT64(&doc, "total", b.total);
-    BSON_APPEND_INT64(&doc, "total_any", b.total_any);
-    BSON_APPEND_INT64(&doc, "total_cash_or_card", b.total_cash_or_card);
-    BSON_APPEND_INT64(&doc, "made_at", h->now_ms());
-    BSON_APPEND_UTF8(&doc, "made_by", c->holder);
-    ec_status rc = h->db_insert(BILLS_BILLS, &doc);
-    bson_destroy(&doc);
-    if (rc != EC_OK && rc != EC_ERR_DUPLICATE)
-        return rc;
-    /* Queued again when found made: a run killed between the two inserts left it unqueued. */
-    ec_status queued = bills_settle_queue(c->st, c->site->id, c->workspace, id);
-    if (queued != EC_OK)
-        return queued;
-    if (rc == EC_ERR_DUPLICATE) {
-        c->existing++;
-        return EC_OK;
-    }
-    c->made++;
-    if (c->opt->verbose) {
-        printf("bill %s total=%lld\n", id, (long long)b.total);
-        fflush(stdout);
-    }
-    if (c->opt->throttle_ms > 0) {
-        struct timespec ts = {c->opt->throttle_ms / 1000, (c->opt->throttle_ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    return EC_OK;
+    bson_append_array_end(doc, &arr);
+    BSON_APPEND_INT64(doc, "total", b.total);
+    BSON_APPEND_INT64(doc, "total_any", b.total_any);
+    BSON_APPEND_INT64(doc, "total_cash_or_card", b.total_cash_or_card);
+    BSON_APPEND_INT64(doc, "made_at", h->now_ms());
+    BSON_APPEND_UTF8(doc, "made_by", c->holder);
+    return c->nbatch == (size_t)c->opt->batch ? flush_bills(c) : EC_OK;
 }
 
 /* db_find's callback over the day's usage, sorted by workspace. */
@@ -335,13 +382,30 @@ static ec_status bill_early(run_ctx *c, ec_request *req, const bills_early_close
     const ec_host *h = c->st->host;
     char id[160];
     snprintf(id, sizeof id, "%s:%s:%s", c->site->id, e->workspace, e->day);
+    /* The day's early lease (generation 0, never taken by a day's run) before any bill of it
+     * is queued: a settlement pass dropping the workspace's pointer then looks for it. */
+    snprintf(c->day, sizeof c->day, "%s", e->day);
+    bson_t lease = BSON_INITIALIZER;
+    char lease_id[96];
+    snprintf(lease_id, sizeof lease_id, "%s:%s:0", c->site->id, e->day);
+    BSON_APPEND_UTF8(&lease, "_id", lease_id);
+    BSON_APPEND_UTF8(&lease, "site", c->site->id);
+    BSON_APPEND_UTF8(&lease, "day", e->day);
+    BSON_APPEND_INT64(&lease, "gen", 0);
+    BSON_APPEND_UTF8(&lease, "holder", c->holder);
+    BSON_APPEND_INT64(&lease, "heartbeat", c->opt->now_s);
+    ec_status rc = h->db_insert(BILLS_LEASES, &lease);
+    bson_destroy(&lease);
+    if (rc != EC_OK && rc != EC_ERR_DUPLICATE)
+        return rc;
     bson_t *made = NULL;
-    ec_status rc = bills_find_id(h, req, BILLS_BILLS, id, &made);
-    if (rc == EC_OK)
-        return bills_settle_queue(c->st, c->site->id, e->workspace, id);
+    rc = bills_find_id(h, req, BILLS_BILLS, id, &made);
+    if (rc == EC_OK) {
+        const char *ws = e->workspace, *ids = id;
+        return bills_settle_queue(c->st, c->site->id, 1, &ws, &ids);
+    }
     if (rc != EC_ERR_NOT_FOUND)
         return rc;
-    snprintf(c->day, sizeof c->day, "%s", e->day);
     c->day_no = e->day_no;
     c->version = ec_price_version_at(c->st->prices, e->day_no);
     if (c->version == NULL) {
@@ -361,6 +425,8 @@ static ec_status bill_early(run_ctx *c, ec_request *req, const bills_early_close
     if (rc == EC_OK && c->failed == EC_OK && c->nrecords > 0) {
         int64_t made_before = c->made;
         c->failed = bill_workspace(c);
+        if (c->failed == EC_OK)
+            c->failed = flush_bills(c); /* made and queued now, not with a later batch */
         if (c->opt->verbose && c->made > made_before) /* not when a racing run made it first */
             printf("early close %s closed_at=%lld\n", id, (long long)e->closed_at_ms);
     }
@@ -462,6 +528,12 @@ static int bill_day(run_ctx *c)
     bson_destroy(&opts);
     if (rc == EC_OK && c->failed == EC_OK && c->nrecords > 0)
         c->failed = bill_workspace(c);
+    /* The bills built before a workspace that cannot be billed are made all the same. */
+    if (rc == EC_OK && (c->failed == EC_OK || c->failed == EC_ERR_INVALID)) {
+        ec_status flushed = flush_bills(c);
+        if (c->failed == EC_OK)
+            c->failed = flushed;
+    }
     if (rc != EC_OK || c->failed != EC_OK) {
         if (c->failed == EC_ERR_INVALID || c->failed == EC_ERR_INTERNAL)
             fprintf(stderr, "bills: site %s day %s stopped: %s\n", c->site->id, c->day,
@@ -489,6 +561,7 @@ db_failed:
     fprintf(stderr, "bills: site %s day %s: the database failed (status %d); run again\n",
             c->site->id, c->day, (int)rc);
 out:
+    drop_batch(c); /* what a failure left unmade waits for a rerun */
     pkg_coverage_free(&c->cov);
     fflush(stdout);
     h->batch_end(req);
@@ -569,7 +642,7 @@ static int run_site(run_ctx *c)
     /* Settlement follows the days billed, so a bill is offered after its day is complete;
      * the bills of days still held by another run wait for a later pass. */
     failed |= bills_settle_site(c->st, c->site, c->opt->now_s, c->holder, c->opt->verbose,
-                                c->opt->throttle_ms);
+                                c->opt->throttle_ms, c->opt->batch);
     if (c->opt->day < 0 && !stopped && n > 0)
         failed |= run_months(c, days, n);
     if (c->opt->day >= 0) {
@@ -594,7 +667,7 @@ int bills_command(void *state, int argc, char **argv)
     run_options opt;
     if (argc < 1 || strcmp(argv[0], "run") != 0 || parse_options(h, argc, argv, &opt) < 0) {
         fprintf(stderr, "usage: ecctl -c FILE bills run [--site S] [--day YYYY-MM-DD] "
-                        "[--now UNIX_S] [--verbose] [--throttle-ms N]\n");
+                        "[--now UNIX_S] [--verbose] [--throttle-ms N] [--batch N]\n");
         return 2;
     }
     if (opt.site && h->site_get(opt.site) == NULL) {

@@ -3,15 +3,10 @@
  * provider, exactly once in effect, and keeps the bill's settlement state.
  *
  * Collections:
- *   bill_pending     {_id: bill id, site, workspace}: a bill not settled yet. run.c inserts
- *                    it with the bill (a unique insert, again when a resumed run finds the
- *                    bill made); it is deleted once the bill is settled. The settlement pass
- *                    walks a site's pending bills by _id: per workspace, oldest day first.
- *   bills_unsettled  {_id: "<site>:<workspace>"}: the workspace has a pending bill (the
- *                    workspace plugin refuses to unbind it then). Inserted after the pending
- *                    bill; removed after the last one is settled, then put back if a pending
- *                    bill appeared meanwhile, so a racing insert is never left without it
- *                    (see "The pointer" below).
+ *   bill_pending, bills_unsettled: the queue of made bills and the workspaces' pointers
+ *                    (queue.c). The pass walks a site's pending bills by _id: per workspace,
+ *                    oldest day first; a bill that left is handed to the queue, and after a
+ *                    workspace's last listed one, its workspace (see "The pointer" there).
  *   bill_settlements {_id: bill id, state, provider, account, attempt, detail, next_at (s),
  *                    at (ms); for a cloud provider also funds_paid and cloud_amount (int64:
  *                    what vouchers and cards paid, what the cloud was offered)}: what the
@@ -50,29 +45,6 @@
  * An operator resolves an `unknown` or `failed` bill (resolve.c): marked settled, or offered
  * again (state "retrying", offered by the next run as the next attempt).
  *
- * The pointer is dropped by _id lookups only (a count of the workspace's pending bills scans
- * the whole collection on FerretDB: once per settled bill, a run would grow with the square
- * of its bills):
- *   - Before it lists the pending bills, the pass reads the site's day markers (`bill_days`
- *     "<site>:<day>", run.c) of every day a run may bill: the catch-up window of its clock,
- *     widened by a day each way for runs whose clocks differ by less than a day. A day
- *     marked then had every bill made and queued before the marker, so before the listing:
- *     those bills of the workspace are in the list (or settled and no longer pending, and a
- *     marked day is never billed again). The unmarked days ("open days") are the only ones
- *     whose bills may be queued after the listing.
- *   - The list is grouped by workspace. Once every listed bill of a workspace left
- *     bill_pending by this pass (settled, found settled, or its bill never made), the
- *     pointer is deleted, and then the workspace's bill of each open day is looked up in
- *     bill_pending by its _id "<site>:<workspace>:<day>". A queue inserts the pending bill
- *     before the pointer: a racing queue either inserts its pointer after the delete (the
- *     pointer stays) or had inserted its pending bill before it, which the look-up finds,
- *     and the pointer is put back. A failure after the delete puts the pointer back (when
- *     it can). The cost is one look-up per open day (usually two or three) per workspace.
- *   - A bill queued by a run whose clock is a day or more off ours is not looked for (an
- *     operator's mistake): it keeps its pending document and the next pass settles it, but
- *     its workspace may be unbound meanwhile; the bill then waits for a binding, as any
- *     bill of an unbound workspace does.
- *
  * Parallel: the pass forks `[bills] settle_workers` children after the listing, each settling
  * the bills of every W-th workspace (so a workspace's bills stay oldest first, in one process,
  * and its pointer is handled by the one process that saw all its bills), cloud remainders first.
@@ -85,6 +57,7 @@
  * stays settled and the next run carries on from the pending bills.
  */
 #include "handlers/bills/bills.h"
+#include "handlers/bills/queue.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -124,8 +97,7 @@ typedef struct settle_ctx {
     const char *holder;
     int verbose;
     int throttle_ms;
-    char (*open_days)[BILLS_DAY_TEXT]; /* days without their marker before the listing */
-    size_t nopen;
+    bills_queue queue; /* what leaves bill_pending and bills_unsettled (queue.c) */
     pending_list *list;
 } settle_ctx;
 
@@ -139,79 +111,14 @@ static ec_status find_id(const ec_host *h, ec_request *req, const char *coll, co
     return rc;
 }
 
-static ec_status delete_id(const ec_host *h, const char *coll, const char *id)
-{
-    bson_t filter = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&filter, "_id", id);
-    ec_status rc = h->db_delete(coll, &filter, 0);
-    bson_destroy(&filter);
-    return rc == EC_ERR_NOT_FOUND ? EC_OK : rc;
-}
-
-static ec_status insert_pointer(const ec_host *h, const char *site, const char *workspace)
-{
-    char id[160];
-    snprintf(id, sizeof id, "%s:%s", site, workspace);
-    bson_t doc = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&doc, "_id", id);
-    BSON_APPEND_UTF8(&doc, "site", site);
-    BSON_APPEND_UTF8(&doc, "workspace", workspace);
-    ec_status rc = h->db_insert(BILLS_UNSETTLED, &doc);
-    bson_destroy(&doc);
-    return rc == EC_ERR_DUPLICATE ? EC_OK : rc;
-}
-
-ec_status bills_settle_queue(bills_state *st, const char *site, const char *workspace,
-                             const char *bill_id)
-{
-    const ec_host *h = st->host;
-    bson_t doc = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&doc, "_id", bill_id);
-    BSON_APPEND_UTF8(&doc, "site", site);
-    BSON_APPEND_UTF8(&doc, "workspace", workspace);
-    ec_status rc = h->db_insert(BILLS_PENDING, &doc);
-    bson_destroy(&doc);
-    if (rc == EC_ERR_DUPLICATE) {
-        /* Pending already, or settled before: only a pending bill needs the pointer. */
-        return insert_pointer(h, site, workspace);
-    }
-    return rc == EC_OK ? insert_pointer(h, site, workspace) : rc;
-}
-
-/* Every listed bill of the workspace left bill_pending: drops its pointer, then puts it back
- * if a bill of an open day was queued meanwhile (see "The pointer" above). */
-static ec_status drop_pointer(settle_ctx *c, ec_request *req, const char *workspace)
-{
-    const ec_host *h = c->st->host;
-    const char *site = c->site->id;
-    char id[160];
-    snprintf(id, sizeof id, "%s:%s", site, workspace);
-    ec_status rc = delete_id(h, BILLS_UNSETTLED, id);
-    for (size_t i = 0; rc == EC_OK && i < c->nopen; i++) {
-        const char *bill_id = h->sprintf(req, "%s:%s:%s", site, workspace, c->open_days[i]);
-        bson_t *queued = NULL;
-        if (bill_id == NULL) {
-            rc = EC_ERR_INTERNAL;
-            break;
-        }
-        rc = find_id(h, req, BILLS_PENDING, bill_id, &queued);
-        if (rc == EC_OK)
-            return insert_pointer(h, site, workspace);
-        if (rc == EC_ERR_NOT_FOUND)
-            rc = EC_OK;
-    }
-    if (rc != EC_OK)
-        insert_pointer(h, site, workspace); /* not known: keep the workspace bound */
-    return rc;
-}
-
-/* A listed bill left bill_pending: drops the pointer after its workspace's last one. */
+/* A listed bill left bill_pending (settled, found settled, or never made): its marker goes
+ * with the next flush, and after its workspace's last one, the pointer (queue.c). */
 static ec_status left_pending(settle_ctx *c, ec_request *req, const pending_bill *pb)
 {
     pending_bill *first = &c->list->bills[pb->group];
     if (first->left > 0)
         first->left--;
-    return first->left == 0 ? drop_pointer(c, req, pb->workspace) : EC_OK;
+    return bills_queue_left(&c->queue, req, pb->id, first->left == 0 ? pb->workspace : NULL);
 }
 
 /* Who pays a bill: an enterprise account and its method (a provider name), and for a cloud
@@ -392,11 +299,8 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const pending_bill *
     const char *bill_id = pb->id;
     bson_t *bill = NULL, *prev = NULL;
     ec_status rc = find_id(h, req, BILLS_BILLS, bill_id, &bill);
-    if (rc == EC_ERR_NOT_FOUND) {
-        /* queued by a run killed before its bill */
-        rc = delete_id(h, BILLS_PENDING, bill_id);
-        return rc == EC_OK ? left_pending(c, req, pb) : rc;
-    }
+    if (rc == EC_ERR_NOT_FOUND)
+        return left_pending(c, req, pb); /* queued by a run killed before its bill */
     if (rc != EC_OK)
         return rc;
     const char *workspace = bills_doc_str(bill, "workspace"), *day = bills_doc_str(bill, "day");
@@ -418,8 +322,7 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const pending_bill *
                 ((rc = bills_arrears_after_settle(c->st, req, payer_id, bill_id)) != EC_OK ||
                  (rc = bills_alerts_after_settle(c->st, req, payer_id, bill)) != EC_OK))
                 return rc;
-            rc = delete_id(h, BILLS_PENDING, bill_id);
-            return rc == EC_OK ? left_pending(c, req, pb) : rc;
+            return left_pending(c, req, pb);
         }
         if (state && (strcmp(state, "unknown") == 0 || strcmp(state, "failed") == 0))
             return EC_OK; /* an operator resolves it */
@@ -512,8 +415,7 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const pending_bill *
     if (rc != EC_OK || result != EC_SETTLE_DONE)
         return rc;
     if ((rc = bills_arrears_after_settle(c->st, req, account, bill_id)) != EC_OK ||
-        (rc = bills_alerts_after_settle(c->st, req, account, bill)) != EC_OK ||
-        (rc = delete_id(h, BILLS_PENDING, bill_id)) != EC_OK)
+        (rc = bills_alerts_after_settle(c->st, req, account, bill)) != EC_OK)
         return rc;
     return left_pending(c, req, pb);
 }
@@ -596,45 +498,6 @@ static ec_status settle_pass(settle_ctx *c, pending_list *l, int cloud)
     return rc;
 }
 
-/* Reads which days a run may still queue bills of (see "The pointer" above) into
- * c->open_days: the unmarked days from the day before the catch-up window of the run's clock
- * to the day after the clock's. */
-static ec_status read_open_days(settle_ctx *c)
-{
-    const ec_host *h = c->st->host;
-    ec_local_date ld;
-    char text[BILLS_DAY_TEXT];
-    int64_t closing, today;
-    if (bills_local_day(h, c->site, c->now_s - c->st->grace_s - c->st->close_margin_s, &ld, text,
-                        &closing) < 0 ||
-        bills_local_day(h, c->site, c->now_s, &ld, text, &today) < 0)
-        return EC_ERR_INTERNAL;
-    /* the newest closed day is closing - 1; the window holds catch_up_days days to it */
-    int64_t first = closing - 1 - c->st->catch_up_days, last = today + 1;
-    if (last < first)
-        return EC_ERR_INTERNAL;
-    c->open_days = calloc((size_t)(last - first + 1), sizeof *c->open_days);
-    ec_request *req = h->batch_begin();
-    ec_status rc = c->open_days && req ? EC_OK : EC_ERR_INTERNAL;
-    for (int64_t day = first; rc == EC_OK && day <= last; day++) {
-        bson_t *marker = NULL;
-        const char *id = NULL;
-        if (ec_bill_day_format(day, text, sizeof text) < 0 ||
-            (id = h->sprintf(req, "%s:%s", c->site->id, text)) == NULL) {
-            rc = EC_ERR_INTERNAL;
-            break;
-        }
-        rc = find_id(h, req, BILLS_DAYS, id, &marker);
-        if (rc == EC_ERR_NOT_FOUND) {
-            memcpy(c->open_days[c->nopen++], text, sizeof text);
-            rc = EC_OK;
-        }
-    }
-    if (req)
-        h->batch_end(req);
-    return rc;
-}
-
 static int by_workspace(const void *pa, const void *pb)
 {
     const pending_bill *a = pa, *b = pb;
@@ -677,6 +540,16 @@ static int settle_part(settle_ctx *c, pending_list *l, size_t part, size_t parts
     ec_status rc = settle_pass(c, l, 1);
     if (rc == EC_OK && !l->failed)
         rc = settle_pass(c, l, 0);
+    /* What left since the last flush is deleted (and checked) even after a failure. */
+    ec_request *req = c->queue.ngone > 0 ? c->st->host->batch_begin() : NULL;
+    if (req != NULL) {
+        ec_status flushed = bills_queue_flush(&c->queue, req);
+        c->st->host->batch_end(req);
+        if (rc == EC_OK)
+            rc = flushed;
+    } else if (c->queue.ngone > 0) {
+        l->failed = 1; /* the next pass finds those bills settled */
+    }
     return rc != EC_OK || l->failed;
 }
 
@@ -738,13 +611,19 @@ static int settle_parts(settle_ctx *c, pending_list *l)
 }
 
 int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s, const char *holder,
-                      int verbose, int throttle_ms)
+                      int verbose, int throttle_ms, int batch)
 {
     const ec_host *h = st->host;
     pending_list l = {0};
-    settle_ctx c = {st, site, now_s, holder, verbose, throttle_ms, NULL, 0, &l};
+    settle_ctx c = {.st = st,
+                    .site = site,
+                    .now_s = now_s,
+                    .holder = holder,
+                    .verbose = verbose,
+                    .throttle_ms = throttle_ms,
+                    .list = &l};
     /* The days' markers before the listing: a day marked then has all its bills listed. */
-    ec_status rc = read_open_days(&c);
+    ec_status rc = bills_queue_open(&c.queue, st, site, now_s, batch);
     bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort;
     BSON_APPEND_UTF8(&filter, "site", site->id);
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
@@ -770,7 +649,7 @@ int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s, const
         free(l.bills[i].cloud);
     }
     free(l.bills);
-    free(c.open_days);
+    bills_queue_close(&c.queue);
     if (rc != EC_OK || l.failed) {
         if (rc == EC_OK)
             fprintf(stderr, "bills: site %s: out of memory listing pending bills\n", site->id);

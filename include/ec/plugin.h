@@ -625,6 +625,21 @@ typedef struct ec_host {
      * database failure (some records may then hold the new view and others the old). */
     ec_status (*session_view_set)(ec_request *req, const char *account_id, const char *session_id,
                                   const bson_t *view);
+    /* -- v1 (bills): batch writes and walks in fewer round trips -- */
+    /* Inserts docs[0..n) in one unordered command (a batch job's way to make many documents):
+     * each[i] is EC_OK (inserted) or EC_ERR_DUPLICATE (a unique index refused it: made
+     * before), and it returns EC_OK, when the database answered for every document. Otherwise
+     * it returns the failure, and each[i] is that failure for every document whose fate is
+     * unknown (it may be inserted): the caller reruns the batch. The caller keeps the docs. */
+    ec_status (*db_insert_each)(const char *collection, const bson_t *const *docs, size_t n,
+                                ec_status *each);
+    /* gapless_head and then gapless_get of the head in one walk (one look-up fewer): *out is
+     * the head document (arena-owned), or NULL when *head is 0. */
+    ec_status (*gapless_head_get)(ec_request *req, const char *collection, const char *series,
+                                  int64_t *head, bson_t **out);
+    /* Deletes the documents whose _id is ids[i] (absent ones are no error) in one round trip;
+     * on failure some may be deleted and others not. */
+    ec_status (*db_delete_ids)(const char *collection, const char *const *ids, size_t n);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */

@@ -244,7 +244,7 @@ def test_a_run_killed_while_settling_resumes_and_settles_each_bill_once(env):
     bound = bound_workspaces(api, money, site, 5)
     now = later()
     seen = killed_midway(api, site, "settle ", 2, "--now", str(now), "--verbose",
-                         "--throttle-ms", "300")
+                         "--throttle-ms", "300", "--batch", "2")
     # Two processes settle (settle_workers = 2) and die with the run: the last answer each
     # printed was never recorded (one or two of the seen ones). Within the lease those
     # attempts are left to their (dead) run; every other bill is settled.
@@ -263,6 +263,9 @@ def test_a_run_killed_while_settling_resumes_and_settles_each_bill_once(env):
     assert p.stdout.count("attempt=2 settled") == len(unrecorded), p.stdout
     assert p.stdout.count("settle ") == len(unrecorded), p.stdout
     assert_each_settled_once(api, money, site, bound)
+    port = api.stack.db_port
+    assert mongowire.find(port, "bill_pending", {"site": site.id}) == []
+    assert mongowire.find(port, "bills_unsettled", {"site": site.id}) == []
     attempts = {ws: bill(api, money, site, ws)["settlement"]["attempt"] for ws, _ in bound}
     assert all(attempts[ws] == (2 if ws in unrecorded else 1) for ws, _ in bound), attempts
 
@@ -271,8 +274,13 @@ def test_two_settling_processes_settle_every_bill_once(env):
     api, sites, money = env
     site = sites["st11"]
     bound = bound_workspaces(api, money, site, 6)
-    p = run(api, site, "--verbose")
+    # --batch 2: each process deletes its settled bills' markers (and then the workspaces'
+    # pointers) two at a time, then the rest at its end
+    p = run(api, site, "--verbose", "--batch", "2")
     assert p.returncode == 0, p.stdout + p.stderr
+    port = api.stack.db_port
+    assert mongowire.find(port, "bill_pending", {"site": site.id}) == []
+    assert mongowire.find(port, "bills_unsettled", {"site": site.id}) == []
     # the pass was split between two processes, and each bill was answered exactly once
     assert "site=st11 settling part 1/2" in p.stdout and "site=st11 settling part 2/2" in p.stdout
     answers = [line.split()[1] for line in p.stdout.splitlines() if line.startswith("settle ")]
@@ -310,10 +318,15 @@ def test_a_bill_queued_while_the_last_one_settles_keeps_the_workspace_bound(env)
         if line.startswith("settle "):
             break
     # While the run records the workspace's last listed bill, a racing run queues a bill of
-    # a day it has not marked billed (the run's own day): its pending bill, then the pointer
-    # (what bills_settle_queue does; the pointer is there still, its insert a duplicate).
-    queued = "%s:%s:%s" % (site.id, ws, local_date(site, now))
+    # a day it has not marked billed (the run's own day): it holds the day's lease, then
+    # inserts the pending bill, then the pointer (what bills_settle_queue does; the pointer is
+    # there still, its insert a duplicate).
+    day = local_date(site, now)
+    queued = "%s:%s:%s" % (site.id, ws, day)
     port = api.stack.db_port
+    mongowire.insert(port, "bill_leases", {"_id": "%s:%s:1" % (site.id, day), "site": site.id,
+                                           "day": day, "gen": 1, "holder": "racer",
+                                           "heartbeat": now})
     mongowire.insert(port, "bill_pending", {"_id": queued, "site": site.id, "workspace": ws})
     assert len(mongowire.find(port, "bills_unsettled", {"workspace": ws})) == 1
     out, err = proc.communicate(timeout=60)

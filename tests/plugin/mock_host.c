@@ -641,7 +641,8 @@ static ec_status store_upsert(void *ctx, const char *coll, const bson_t *filter,
     return mock_store_upsert(coll, filter, update);
 }
 
-static const ec_ledger_store journal_store = {NULL, store_find, store_insert, store_upsert, 0};
+static const ec_ledger_store journal_store = {NULL,         store_find, store_insert,
+                                              store_upsert, 0,          NULL};
 
 const ec_ledger_store *mock_journal_store(void)
 {

@@ -35,7 +35,7 @@ static ec_status s_upsert(void *ctx, const char *coll, const bson_t *filter, con
     return mock_store_upsert(coll, filter, update);
 }
 
-static const ec_ledger_store store = {NULL, s_find, s_insert, s_upsert, 0};
+static const ec_ledger_store store = {NULL, s_find, s_insert, s_upsert, 0, NULL};
 static ec_arena *arena;
 
 static size_t audit(void)

@@ -27,6 +27,7 @@ static int non_id_finds;             /* finds whose filter was not exactly {_id:
 static int claim_reads;              /* finds on journal_keys */
 static void (*on_claim_read)(int n); /* called before the n-th claim read is answered */
 static int fail_journal_inserts;     /* how many journal inserts fail as unavailable */
+static int head_reads;               /* finds on journal_heads (the head hint) */
 
 static const char *id_of(const bson_t *b)
 {
@@ -62,6 +63,8 @@ static ec_status s_find(void *ctx, const char *coll, const bson_t *filter, const
         non_id_finds++;
         return EC_ERR_INTERNAL;
     }
+    if (strcmp(coll, EC_JOURNAL_HEADS) == 0)
+        head_reads++;
     if (strcmp(coll, EC_JOURNAL_KEYS) == 0 && on_claim_read)
         on_claim_read(++claim_reads);
     else if (strcmp(coll, EC_JOURNAL_KEYS) == 0)
@@ -146,9 +149,10 @@ static void store_reset(void)
     claim_reads = 0;
     on_claim_read = NULL;
     fail_journal_inserts = 0;
+    head_reads = 0;
 }
 
-static ec_ledger_store store = {NULL, s_find, s_insert, s_upsert, 0};
+static ec_ledger_store store = {NULL, s_find, s_insert, s_upsert, 0, NULL};
 static ec_arena *arena;
 
 #define NOW 1767225600000LL
@@ -338,6 +342,40 @@ static void test_released_on_error(void)
     ok(r.st == EC_OK && r.replayed && r.e.seq == 1, "and is the key's answer from then on");
 }
 
+/* A request's own entry starts the walk to the newest (host: the request's last post): the
+ * head hint is not read, and entries past it (another writer's) are still found. */
+static void test_known_entry_starts_the_walk(void)
+{
+    store_reset();
+    store.known = NULL;
+    result a = post(EC_OP_CREDIT, "remit:k1", "hk1", 1000);
+    is_int(a.st, EC_OK, "a credit is posted");
+    int heads = head_reads;
+    store.known = &a.e;
+    result b = post(EC_OP_CHARGE, "charge:k2", "hk2", 100);
+    ok(b.st == EC_OK && b.e.seq == 2 && b.e.after.cash == 900,
+       "a post from the known entry is entry 2 with cash 900");
+    is_int(head_reads, heads, "without reading the head hint");
+    store.known = NULL;
+    is_int(post(EC_OP_CHARGE, "charge:k3", "hk3", 100).st, EC_OK, "another writer posts entry 3");
+    store.known = &a.e; /* behind the newest now */
+    result d = post(EC_OP_CHARGE, "charge:k4", "hk4", 100);
+    ok(d.st == EC_OK && d.e.seq == 4 && d.e.after.cash == 700,
+       "a post from a known entry behind the newest is entry 4 with cash 700");
+    ec_wallet w;
+    is_int(ec_ledger_wallet(&store, arena, ACCOUNT, &w), EC_OK, "the wallet reads");
+    ok(w.seq == 4 && w.cash == 700, "from the known entry, the wallet is the newest's");
+    ec_entry other = a.e;
+    snprintf(other.account, sizeof other.account, "acct2");
+    store.known = &other;
+    heads = head_reads;
+    is_int(ec_ledger_wallet(&store, arena, ACCOUNT, &w), EC_OK, "the wallet reads");
+    ok(w.cash == 700 && head_reads == heads + 1,
+       "a known entry of another account is not used (the head hint is read)");
+    is_int(non_id_finds, 0, "every lookup was by _id");
+    store.known = NULL;
+}
+
 int main(void)
 {
     arena = ec_arena_new(64 * 1024, 0);
@@ -348,6 +386,7 @@ int main(void)
     test_dead_after_entry();
     test_dead_before_entry();
     test_released_on_error();
+    test_known_entry_starts_the_walk();
     store_reset();
     ec_arena_free(arena);
     return tap_done();
