@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl, urlsplit
 from alibabacloud_openapi_util.client import Client as OpenApiUtil
 from aliyunsdkcore.auth.composer import rpc_signature_composer
 
-from fakes.loopback import LoopbackFake
+from fakes.loopback import LoopbackFake, write_answer
 
 BEIJING = 8 * 3600
 DEADLINE = 1 * 3600 + 59 * 60  # 01:59 the next day
@@ -178,14 +178,7 @@ class FakeMarket(LoopbackFake):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 status, answer = fake.handle(self.command, self.path, body, self.headers)
                 data = json.dumps(answer).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+                write_answer(self, status, "application/json", data)
 
             do_GET = do_POST = _serve
 

@@ -30,7 +30,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler
 
-from fakes.loopback import LoopbackFake
+from fakes.loopback import LoopbackFake, write_answer
 from fakes.sigv4_check import MAX_SKEW, SigV4Error, check_sigv4
 
 TOKEN_LIFETIME = 4 * 3600
@@ -195,15 +195,8 @@ class FakeMarketplace(LoopbackFake):
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 status, answer = fake.handle("POST", self.path, self.headers, raw)
                 data = json.dumps(answer).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/x-amz-json-1.1")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.send_header("x-amzn-RequestId", hashlib.md5(raw).hexdigest())
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the caller gave up (a hang after apply)
+                write_answer(self, status, "application/x-amz-json-1.1", data,
+                             (("x-amzn-RequestId", hashlib.md5(raw).hexdigest()),))
 
             def log_message(self, *args):
                 pass

@@ -32,6 +32,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
+from fakes.loopback import write_answer
+
 SIGNED_KEYS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
 _keys = []  # RSA keys are slow to make: one set per process
 
@@ -137,14 +139,7 @@ class FakeSns:
                 status, data = (200, fake.signing_pem) if self.path == fake.path else (404, b"")
                 if failing:
                     status, data = 503, b""
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/x-x509-ca-cert")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+                write_answer(self, status, "application/x-x509-ca-cert", data)
 
             def log_message(self, *args):
                 pass

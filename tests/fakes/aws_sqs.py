@@ -33,7 +33,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler
 
 from fakes.aws_sns import FakeSns
-from fakes.loopback import LoopbackFake
+from fakes.loopback import LoopbackFake, write_answer
 from fakes.sigv4_check import SigV4Error, check_sigv4
 
 VISIBILITY = 30
@@ -213,14 +213,7 @@ class FakeSqs(LoopbackFake):
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 status, answer = fake.handle("POST", self.path, self.headers, raw)
                 data = json.dumps(answer).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/x-amz-json-1.0")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+                write_answer(self, status, "application/x-amz-json-1.0", data)
 
             def log_message(self, *args):
                 pass

@@ -8,6 +8,21 @@ import threading
 from http.server import ThreadingHTTPServer
 
 
+def write_answer(handler, status, content_type, data, headers=()):
+    """Writes one whole HTTP answer on a BaseHTTPRequestHandler; a caller that gave up (a
+    hang after apply, a timeout) is no error of the fake's."""
+    try:
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(data)))
+        for name, value in headers:
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(data)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+
+
 class LoopbackFake:
     def __init__(self):
         self.keys = getattr(self, "keys", {})   # AccessKeyId -> secret
