@@ -529,17 +529,7 @@ def test_aws_receives_exactly_the_remainder_once(env):
     assert money.grant(a.id, face=100).status_code == 201
     # The buyer arrives from AWS with a registration token; ResolveCustomer names the customer,
     # whom the owner claims and binds.
-    token, customer = "tok-" + uuid.uuid4().hex, "cust-" + uuid.uuid4().hex[:10]
-    fake.issue_token(token, customer, str(uuid.uuid4().int)[:12])
-    fake.subscribe(customer)
-    r = api("POST", "/api/v1/providers/aws/register", data="x-amzn-marketplace-token=" + token,
-            headers={"Content-Type": "application/x-www-form-urlencoded",
-                     "Accept": "application/json"})
-    assert r.status_code == 201, r.text
-    r = api("POST", "/api/v1/providers/aws/customers", json={"ticket": r.json()["ticket"]},
-            token=a.token)
-    assert r.status_code == 201, r.text
-    ws, _ = cloud_workspace(api, site, a, provider="aws", ext=customer)
+    ws, customer = aws_customer_workspace(api, site, a)
     take_usage(api, site, ws, logs=1200000)  # 1.44: the voucher pays 1.00
     p = run(api, site)
     assert p.returncode == 0 and "settled funds=100 cloud=44 metered" in p.stdout, p.stdout
