@@ -4,7 +4,9 @@
 #include "core/log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct ec_db {
     mongoc_client_t *client;
@@ -13,6 +15,57 @@ struct ec_db {
 };
 
 static int mongoc_ready;
+
+/* ---- EC_DB_TRACE: every command on standard error, one line each ----
+ * "db-trace <pid> <command> <collection> <_id or -> <microseconds>|failed": what a request
+ * costs the database, in round trips. A process runs one command at a time, so the started
+ * command's names wait in statics for its end. */
+static char trace_cmd[32], trace_coll[64], trace_id[96];
+
+static void trace_started(const mongoc_apm_command_started_t *e)
+{
+    const bson_t *cmd = mongoc_apm_command_started_get_command(e);
+    const char *name = mongoc_apm_command_started_get_command_name(e);
+    bson_iter_t it;
+    snprintf(trace_cmd, sizeof trace_cmd, "%s", name);
+    snprintf(trace_coll, sizeof trace_coll, "-");
+    snprintf(trace_id, sizeof trace_id, "-");
+    if (bson_iter_init_find(&it, cmd, name) && BSON_ITER_HOLDS_UTF8(&it))
+        snprintf(trace_coll, sizeof trace_coll, "%s", bson_iter_utf8(&it, NULL));
+    if ((bson_iter_init_find(&it, cmd, "filter") && BSON_ITER_HOLDS_DOCUMENT(&it)) ||
+        (bson_iter_init(&it, cmd) && bson_iter_find_descendant(&it, "updates.0.q", &it) &&
+         BSON_ITER_HOLDS_DOCUMENT(&it))) {
+        bson_iter_t id;
+        if (bson_iter_recurse(&it, &id) && bson_iter_find(&id, "_id") && BSON_ITER_HOLDS_UTF8(&id))
+            snprintf(trace_id, sizeof trace_id, "%s", bson_iter_utf8(&id, NULL));
+    }
+}
+
+static void trace_succeeded(const mongoc_apm_command_succeeded_t *e)
+{
+    fprintf(stderr, "db-trace %d %s %s %s %lld\n", (int)getpid(), trace_cmd, trace_coll, trace_id,
+            (long long)mongoc_apm_command_succeeded_get_duration(e));
+}
+
+static void trace_failed(const mongoc_apm_command_failed_t *e)
+{
+    (void)e;
+    fprintf(stderr, "db-trace %d %s %s %s failed\n", (int)getpid(), trace_cmd, trace_coll,
+            trace_id);
+}
+
+static void trace_if_asked(mongoc_client_t *client)
+{
+    const char *on = getenv("EC_DB_TRACE");
+    if (on == NULL || on[0] == '\0' || strcmp(on, "0") == 0)
+        return;
+    mongoc_apm_callbacks_t *cb = mongoc_apm_callbacks_new();
+    mongoc_apm_set_command_started_cb(cb, trace_started);
+    mongoc_apm_set_command_succeeded_cb(cb, trace_succeeded);
+    mongoc_apm_set_command_failed_cb(cb, trace_failed);
+    mongoc_client_set_apm_callbacks(client, cb, NULL);
+    mongoc_apm_callbacks_destroy(cb);
+}
 
 ec_db *ec_db_new(const char *uri_string, const char *database, const char *appname, ec_error *err)
 {
@@ -36,6 +89,7 @@ ec_db *ec_db_new(const char *uri_string, const char *database, const char *appna
     if (db->client == NULL || db->database == NULL)
         goto fail;
     mongoc_client_set_error_api(db->client, MONGOC_ERROR_API_VERSION_2);
+    trace_if_asked(db->client);
     /* Every write waits for a majority of a replica set and its journal: an acknowledged
      * credit cannot be rolled back by a failover. A lone server (FerretDB, a standalone
      * mongod) is its own majority. */

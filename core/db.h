@@ -12,6 +12,10 @@
  *
  * Every write uses w "majority" with journaling (set once on the client).
  *
+ * With EC_DB_TRACE=1 in the environment each command is written to standard error when it
+ * ends, "db-trace <pid> <command> <collection> <filter _id or -> <µs>|failed": the round trips a
+ * request or a run makes (tests/bench/dbtrace summarises them).
+ *
  * Failure: every call returns an ec_status: EC_ERR_DUPLICATE for a unique-index refusal,
  * EC_ERR_UNAVAILABLE when the server cannot be reached or a majority did not confirm a write
  * in time (answer 503), EC_ERR_NOT_FOUND when

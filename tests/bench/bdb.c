@@ -520,10 +520,12 @@ static int spawn(int procs, double seconds, const job *j, const char *extra)
                 child_insert(sh, i, procs, j->argv, j->prefix);
         }
     }
-    int64_t wait_until = now_ns() + 30LL * 1000000000;
+    /* The warm-up can wait behind the database's own work after a large untimed fill. */
+    int64_t wait_until = now_ns() + 300LL * 1000000000;
     while (atomic_load(&sh->ready) < procs && atomic_load(&sh->go) == 0 && now_ns() < wait_until)
         usleep(1000);
     int failed = atomic_load(&sh->ready) < procs;
+    int timed_out = failed && atomic_load(&sh->go) == 0;
     int64_t start = now_ns();
     sh->deadline_ns = start + (int64_t)(seconds * 1e9);
     atomic_store(&sh->go, failed ? -1 : 1);
@@ -536,6 +538,9 @@ static int spawn(int procs, double seconds, const job *j, const char *extra)
             bad = 1;
     }
     if (failed || bad) {
+        if (timed_out)
+            fprintf(stderr, "bdb: %d of %d processes not ready within 300 s\n",
+                    procs - atomic_load(&sh->ready), procs);
         fprintf(stderr, "bdb: a process failed\n");
         return 1;
     }
