@@ -146,14 +146,29 @@ BILLS_HIDDEN ec_status bills_settle_queue(bills_state *st, const char *site, siz
                                           const char *const *workspaces,
                                           const char *const *bill_ids);
 
+/* The bills a run made (their inserts succeeded), kept in memory for its settlement pass so
+ * that settling them reads none back: the settling processes inherit them by fork. A bill
+ * never changes once made, so the copy is the stored document. Room for BILLS_MADE_BYTES of
+ * bills; past it a bill is simply read back when it is settled. */
+typedef struct bills_made bills_made;
+#define BILLS_MADE_BYTES (64 * 1024 * 1024)
+/* Keeps doc (a bill made by this run, _id first: its id), taking it over; destroys it when
+ * there is no room. *made is made on first use (NULL: none yet). */
+BILLS_HIDDEN void bills_made_keep(bills_made **made, bson_t *doc);
+/* The kept bill of that id (owned by the store), or NULL; made may be NULL. */
+BILLS_HIDDEN const bson_t *bills_made_find(bills_made *made, const char *bill_id);
+BILLS_HIDDEN void bills_made_free(bills_made *made);
+
 /* ---- settle.c ---- */
 
 /* Offers the site's pending bills to their providers as of the run's clock `now_s`; 0, or 1
  * when the database failed (the reason on stderr; the next run carries on). verbose prints
  * each answer; throttle_ms pauses between an answer and its record (tests kill a run there);
- * batch (1..1000) settled bills leave the queue per delete. */
+ * batch (1..1000) settled bills leave the queue per delete. made (may be NULL): the bills
+ * this run made, which need not be read back. */
 BILLS_HIDDEN int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s,
-                                   const char *holder, int verbose, int throttle_ms, int batch);
+                                   const char *holder, int verbose, int throttle_ms, int batch,
+                                   bills_made *made);
 
 /* ---- settle_cloud.c ---- */
 

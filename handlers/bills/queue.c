@@ -48,6 +48,13 @@
  *     its workspace may be unbound meanwhile; the bill then waits for a binding, as any
  *     bill of an unbound workspace does.
  *
+ * Before the markers are deleted, the pass's hook writes what must outlive them (settle.c
+ * defers the "settled" states of a batch to one insert there); when it fails, no marker or
+ * pointer of the batch is deleted, and the next pass finds those bills again.
+ *
+ * The made bills (bills_made_*): the bills a run made, kept in memory from their inserts to
+ * its settlement pass, sorted by id on the first look-up after a keep; binary search.
+ *
  * Failure: every function returns the database's status; what was deleted stays deleted, and
  * a pointer whose check failed is put back when the database lets it.
  */
@@ -194,7 +201,9 @@ ec_status bills_queue_flush(bills_queue *q, ec_request *req)
 {
     const ec_host *h = q->h;
     const char *pointers[BILLS_QUEUE_FLUSH_MAX];
-    ec_status rc = h->db_delete_ids(BILLS_PENDING, q->gone, q->ngone);
+    ec_status rc = q->before_delete ? q->before_delete(q->before_delete_arg, req) : EC_OK;
+    if (rc == EC_OK)
+        rc = h->db_delete_ids(BILLS_PENDING, q->gone, q->ngone);
     q->ngone = 0;
     for (size_t i = 0; rc == EC_OK && i < q->ndropped; i++)
         if ((pointers[i] = h->sprintf(req, "%s:%s", q->site->id, q->dropped[i])) == NULL)
@@ -273,4 +282,70 @@ void bills_queue_close(bills_queue *q)
     free(q->leased);
     q->open_days = NULL;
     q->leased = NULL;
+}
+
+/* ---- the made bills ---- */
+
+typedef struct made_bill {
+    const char *id; /* in doc */
+    bson_t *doc;
+} made_bill;
+
+struct bills_made {
+    made_bill *bills;
+    size_t n, cap, bytes;
+    int sorted;
+};
+
+static int by_id(const void *pa, const void *pb)
+{
+    return strcmp(((const made_bill *)pa)->id, ((const made_bill *)pb)->id);
+}
+
+void bills_made_keep(bills_made **made, bson_t *doc)
+{
+    const char *id = bills_doc_str(doc, "_id");
+    if (*made == NULL)
+        *made = calloc(1, sizeof **made);
+    bills_made *m = *made;
+    if (m == NULL || id == NULL || m->bytes + doc->len > BILLS_MADE_BYTES) {
+        bson_destroy(doc);
+        return;
+    }
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 256;
+        made_bill *bills = realloc(m->bills, cap * sizeof *bills);
+        if (bills == NULL) {
+            bson_destroy(doc);
+            return;
+        }
+        m->bills = bills;
+        m->cap = cap;
+    }
+    m->sorted = m->n == 0 || (m->sorted && strcmp(m->bills[m->n - 1].id, id) < 0);
+    m->bills[m->n++] = (made_bill){id, doc};
+    m->bytes += doc->len;
+}
+
+const bson_t *bills_made_find(bills_made *made, const char *bill_id)
+{
+    if (made == NULL || made->n == 0)
+        return NULL;
+    if (!made->sorted) {
+        qsort(made->bills, made->n, sizeof *made->bills, by_id);
+        made->sorted = 1;
+    }
+    made_bill key = {bill_id, NULL};
+    const made_bill *found = bsearch(&key, made->bills, made->n, sizeof *made->bills, by_id);
+    return found ? found->doc : NULL;
+}
+
+void bills_made_free(bills_made *made)
+{
+    if (made == NULL)
+        return;
+    for (size_t i = 0; i < made->n; i++)
+        bson_destroy(made->bills[i].doc);
+    free(made->bills);
+    free(made);
 }

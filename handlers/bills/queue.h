@@ -24,6 +24,10 @@ typedef struct bills_queue {
     size_t ngone;
     const char *dropped[BILLS_QUEUE_FLUSH_MAX]; /* workspaces whose pointers wait for it */
     size_t ndropped;
+    /* What must be written before the markers of the bills that left are deleted (the
+     * settlement pass's deferred states, settle.c), or NULL; its failure keeps them. */
+    ec_status (*before_delete)(void *arg, ec_request *req);
+    void *before_delete_arg;
 } bills_queue;
 
 /* Opens a pass's view as of the run's clock `now_s`: reads the markers of the days a run may
@@ -36,8 +40,9 @@ BILLS_HIDDEN ec_status bills_queue_open(bills_queue *q, bills_state *st, const e
  * until the next flush. Flushes when the batch is full. */
 BILLS_HIDDEN ec_status bills_queue_left(bills_queue *q, ec_request *req, const char *bill_id,
                                         const char *emptied);
-/* Deletes the markers that left, then the emptied workspaces' pointers, then puts back those
- * a racing run queued a bill for (queue.c, "The pointer"). */
+/* Runs before_delete, then deletes the markers that left, then the emptied workspaces'
+ * pointers, then puts back those a racing run queued a bill for (queue.c, "The pointer").
+ * When before_delete fails nothing is deleted: the bills stay queued for the next pass. */
 BILLS_HIDDEN ec_status bills_queue_flush(bills_queue *q, ec_request *req);
 BILLS_HIDDEN void bills_queue_close(bills_queue *q);
 

@@ -21,7 +21,9 @@
  * batches (`--batch`, 256): one unordered insert of the batch's bills, whose per-document
  * duplicate answers are the bills made before, then one of their pending markers and one of
  * their pointers (settle.c); a batch that fails is left to the rerun. When every workspace is
- * billed the day gets its done marker in `bill_days`. Before the first bill, the prepaid
+ * billed the day gets its done marker in `bill_days`. The bills this run's inserts made are
+ * kept in memory (bills_made, queue.c) for the site's settlement pass, which then reads
+ * none of them back. Before the first bill, the prepaid
  * packages' coverage of the day is decided once and recorded (package_run.c); each line then
  * bills only what the packages left of its quantity.
  *
@@ -96,6 +98,7 @@ typedef struct run_ctx {
     char batch_id[MAKE_BATCH_MAX][BILL_ID_MAX];
     int64_t batch_total[MAKE_BATCH_MAX];
     size_t nbatch;
+    bills_made *kept; /* the bills made, for the site's settlement pass */
     /* the day's counts and first failure */
     int64_t made, existing;
     ec_status failed;
@@ -229,7 +232,8 @@ static void heartbeat(run_ctx *c)
 static void drop_batch(run_ctx *c)
 {
     for (size_t i = 0; i < c->nbatch; i++)
-        bson_destroy(c->batch[i]);
+        if (c->batch[i] != NULL)
+            bson_destroy(c->batch[i]);
     c->nbatch = 0;
 }
 
@@ -256,6 +260,8 @@ static ec_status flush_bills(run_ctx *c)
             continue;
         }
         c->made++;
+        bills_made_keep(&c->kept, c->batch[i]); /* as stored: settling need not read it */
+        c->batch[i] = NULL;
         if (c->opt->verbose) {
             printf("bill %s total=%lld\n", ids[i], (long long)c->batch_total[i]);
             fflush(stdout);
@@ -642,7 +648,9 @@ static int run_site(run_ctx *c)
     /* Settlement follows the days billed, so a bill is offered after its day is complete;
      * the bills of days still held by another run wait for a later pass. */
     failed |= bills_settle_site(c->st, c->site, c->opt->now_s, c->holder, c->opt->verbose,
-                                c->opt->throttle_ms, c->opt->batch);
+                                c->opt->throttle_ms, c->opt->batch, c->kept);
+    bills_made_free(c->kept);
+    c->kept = NULL;
     if (c->opt->day < 0 && !stopped && n > 0)
         failed |= run_months(c, days, n);
     if (c->opt->day >= 0) {

@@ -16,7 +16,12 @@
  *                    operator resolves them: never offered again automatically). Made by a
  *                    unique insert, then plain updates: the journal and the provider's
  *                    idempotency under the bill id hold the money, so a lost update of this
- *                    summary only delays what the next pass writes again.
+ *                    summary only delays what the next pass writes again. A "settled" state
+ *                    waits for the queue's next flush and goes in one insert with the
+ *                    batch's others, before their pending markers are deleted (a bill that
+ *                    had a state is updated): a run killed before it leaves the attempt's
+ *                    claim without an answer, and the next run past the lease offers the
+ *                    bill again, which the provider replays.
  *   bill_attempts    {_id: "<bill id>:<n>", holder, at (s), account, provider,
  *                    cloud_account?}: attempt n is claimed by its unique insert before the
  *                    provider is asked, so two racing runs never offer the same attempt. A
@@ -26,6 +31,10 @@
  *                    names the payer it was made for, and a dead run's claim pins the next
  *                    attempts to that payer: its money may have moved (a journal entry, a
  *                    cloud's funds entry) before the run died with no state recorded.
+ *                    A bill the pass can offer has attempt 1 claimed before its state is
+ *                    read: that insert succeeding proves no attempt was made before, so the
+ *                    state (at most "pending" of attempt 0) holds nothing back; only a bill
+ *                    whose first claim is taken reads its state and claims attempt n + 1.
  *
  * A settled bill that leaves its account in arrears notifies the owner (arrears.c), and so
  * does a line above its item's high-spend threshold (alerts.c). Both run before the bill
@@ -52,6 +61,8 @@
  * the run (PR_SET_PDEATHSIG): a killed run leaves what was not settled pending for the next
  * one, and racing runs were already safe (attempt claims are unique inserts). The pass fails
  * (1) when any child failed or died.
+ *
+ * A bill the run made itself is taken from its memory (bills_made, queue.c), not read back.
  *
  * Failure: the database failing stops the pass (1, the reason on stderr); what was settled
  * stays settled and the next run carries on from the pending bills.
@@ -99,6 +110,11 @@ typedef struct settle_ctx {
     int throttle_ms;
     bills_queue queue; /* what leaves bill_pending and bills_unsettled (queue.c) */
     pending_list *list;
+    bills_made *made; /* the bills this run made: not read back */
+    /* "settled" states not written yet: written by the queue's next flush, before the
+     * markers of their bills are deleted (write_deferred_states) */
+    bson_t *states[BILLS_QUEUE_FLUSH_MAX];
+    size_t nstates;
 } settle_ctx;
 
 static ec_status find_id(const ec_host *h, ec_request *req, const char *coll, const char *id,
@@ -127,48 +143,106 @@ typedef struct payer {
     const char *account, *method, *cloud;
 } payer;
 
-/* Writes the bill's settlement state (insert, or update when it exists). funds_paid and
+/* The bill's settlement state document, _id first (bson_destroy it). funds_paid and
  * cloud_amount < 0: not known (not a cloud attempt). */
+static bson_t *state_doc(const ec_host *h, const char *bill_id, const char *state, const payer *who,
+                         int64_t attempt, const char *detail, int64_t next_at, int64_t funds_paid,
+                         int64_t cloud_amount)
+{
+    const char *provider = who && who->account ? who->method : NULL;
+    const char *account = who ? who->account : NULL;
+    bson_t *doc = bson_new();
+    BSON_APPEND_UTF8(doc, "_id", bill_id);
+    BSON_APPEND_UTF8(doc, "state", state);
+    if (provider)
+        BSON_APPEND_UTF8(doc, "provider", provider);
+    if (account)
+        BSON_APPEND_UTF8(doc, "account", account);
+    BSON_APPEND_INT64(doc, "attempt", attempt);
+    if (detail)
+        BSON_APPEND_UTF8(doc, "detail", detail);
+    else
+        BSON_APPEND_NULL(doc, "detail");
+    BSON_APPEND_INT64(doc, "next_at", next_at);
+    if (who && who->account && who->cloud)
+        BSON_APPEND_UTF8(doc, "cloud_account", who->cloud);
+    if (funds_paid >= 0 && cloud_amount >= 0) {
+        BSON_APPEND_INT64(doc, "funds_paid", funds_paid);
+        BSON_APPEND_INT64(doc, "cloud_amount", cloud_amount);
+    }
+    BSON_APPEND_INT64(doc, "at", h->now_ms());
+    return doc;
+}
+
+/* Overwrites the bill's existing state with every member of doc but its _id. */
+static ec_status update_state(const ec_host *h, const bson_t *doc)
+{
+    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
+    BSON_APPEND_UTF8(&filter, "_id", bills_doc_str(doc, "_id"));
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+    bson_copy_to_excluding_noinit(doc, &set, "_id", NULL);
+    bson_append_document_end(&update, &set);
+    ec_status rc = h->db_update(BILLS_SETTLEMENTS, &filter, &update, 0, NULL);
+    bson_destroy(&filter);
+    bson_destroy(&update);
+    return rc;
+}
+
+/* Writes the bill's settlement state now (insert, or update when it exists). */
 static ec_status put_state(const ec_host *h, const char *bill_id, const char *state,
                            const payer *who, int64_t attempt, const char *detail, int64_t next_at,
                            int64_t funds_paid, int64_t cloud_amount)
 {
-    const char *provider = who && who->account ? who->method : NULL;
-    const char *account = who ? who->account : NULL;
-    bson_t doc = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&doc, "state", state);
-    if (provider)
-        BSON_APPEND_UTF8(&doc, "provider", provider);
-    if (account)
-        BSON_APPEND_UTF8(&doc, "account", account);
-    BSON_APPEND_INT64(&doc, "attempt", attempt);
-    if (detail)
-        BSON_APPEND_UTF8(&doc, "detail", detail);
-    else
-        BSON_APPEND_NULL(&doc, "detail");
-    BSON_APPEND_INT64(&doc, "next_at", next_at);
-    if (who && who->account && who->cloud)
-        BSON_APPEND_UTF8(&doc, "cloud_account", who->cloud);
-    if (funds_paid >= 0 && cloud_amount >= 0) {
-        BSON_APPEND_INT64(&doc, "funds_paid", funds_paid);
-        BSON_APPEND_INT64(&doc, "cloud_amount", cloud_amount);
-    }
-    BSON_APPEND_INT64(&doc, "at", h->now_ms());
-    bson_t ins = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&ins, "_id", bill_id);
-    bson_concat(&ins, &doc);
-    ec_status rc = h->db_insert(BILLS_SETTLEMENTS, &ins);
-    bson_destroy(&ins);
-    if (rc == EC_ERR_DUPLICATE) {
-        bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER;
-        BSON_APPEND_UTF8(&filter, "_id", bill_id);
-        BSON_APPEND_DOCUMENT(&update, "$set", &doc);
-        rc = h->db_update(BILLS_SETTLEMENTS, &filter, &update, 0, NULL);
-        bson_destroy(&filter);
-        bson_destroy(&update);
-    }
-    bson_destroy(&doc);
+    bson_t *doc =
+        state_doc(h, bill_id, state, who, attempt, detail, next_at, funds_paid, cloud_amount);
+    ec_status rc = h->db_insert(BILLS_SETTLEMENTS, doc);
+    if (rc == EC_ERR_DUPLICATE)
+        rc = update_state(h, doc);
+    bson_destroy(doc);
     return rc;
+}
+
+static void drop_states(settle_ctx *c)
+{
+    for (size_t i = 0; i < c->nstates; i++)
+        bson_destroy(c->states[i]);
+    c->nstates = 0;
+}
+
+/* The queue's hook before it deletes the markers of the bills that left: the deferred
+ * "settled" states in one insert; a bill that has a state already (pending while its
+ * workspace was unbound, or retrying) has it overwritten, one update each. */
+static ec_status write_deferred_states(void *arg, ec_request *req)
+{
+    settle_ctx *c = arg;
+    const ec_host *h = c->st->host;
+    ec_status each[BILLS_QUEUE_FLUSH_MAX];
+    (void)req;
+    if (c->nstates == 0)
+        return EC_OK;
+    ec_status rc =
+        h->db_insert_each(BILLS_SETTLEMENTS, (const bson_t *const *)c->states, c->nstates, each);
+    for (size_t i = 0; rc == EC_OK && i < c->nstates; i++)
+        if (each[i] == EC_ERR_DUPLICATE)
+            rc = update_state(h, c->states[i]);
+    drop_states(c);
+    return rc;
+}
+
+/* Records that the bill is settled: with the queue's next flush (one insert for the batch),
+ * which comes before its marker is deleted, or now when the batch is full. Until then a
+ * reader sees its previous state; a run killed meanwhile leaves its attempt's claim, and the
+ * next run past the lease offers it again (the provider replays under the bill id). */
+static ec_status defer_settled(settle_ctx *c, const char *bill_id, const payer *who,
+                               int64_t attempt, const char *detail, int64_t funds_paid,
+                               int64_t cloud_amount)
+{
+    const ec_host *h = c->st->host;
+    if (c->nstates == BILLS_QUEUE_FLUSH_MAX) /* the pass stopped flushing: a failure before */
+        return put_state(h, bill_id, "settled", who, attempt, detail, 0, funds_paid, cloud_amount);
+    c->states[c->nstates++] =
+        state_doc(h, bill_id, "settled", who, attempt, detail, 0, funds_paid, cloud_amount);
+    return EC_OK;
 }
 
 /* The payer a claim of an earlier attempt pinned, into *who; 0 when it names none. */
@@ -184,6 +258,28 @@ static int claimed_payer(const bson_t *claim, payer *who)
     return 1;
 }
 
+/* Inserts the claim of attempt n for the payer *who: EC_OK, EC_ERR_DUPLICATE when attempt n
+ * was claimed before, or the database's failure. */
+static ec_status insert_claim(settle_ctx *c, ec_request *req, const char *bill_id, int64_t n,
+                              const payer *who, const char **id)
+{
+    const ec_host *h = c->st->host;
+    *id = h->sprintf(req, "%s:%lld", bill_id, (long long)n);
+    if (*id == NULL)
+        return EC_ERR_INTERNAL;
+    bson_t doc = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&doc, "_id", *id);
+    BSON_APPEND_UTF8(&doc, "holder", c->holder);
+    BSON_APPEND_INT64(&doc, "at", c->now_s);
+    BSON_APPEND_UTF8(&doc, "account", who->account);
+    BSON_APPEND_UTF8(&doc, "provider", who->method);
+    if (who->cloud)
+        BSON_APPEND_UTF8(&doc, "cloud_account", who->cloud);
+    ec_status rc = h->db_insert(BILLS_ATTEMPTS, &doc);
+    bson_destroy(&doc);
+    return rc;
+}
+
 /* Claims attempt n (or a later one past dead runs' claims) for the payer *who, which the
  * claim records: the pin holds from before the provider is asked (a run killed after the
  * money moved but before its answer was recorded leaves no state, only its claim). A dead
@@ -194,19 +290,8 @@ static ec_status claim_attempt(settle_ctx *c, ec_request *req, const char *bill_
 {
     const ec_host *h = c->st->host;
     for (int tries = 0; tries < 16; tries++, (*n)++) {
-        const char *id = h->sprintf(req, "%s:%lld", bill_id, (long long)*n);
-        if (id == NULL)
-            return EC_ERR_INTERNAL;
-        bson_t doc = BSON_INITIALIZER;
-        BSON_APPEND_UTF8(&doc, "_id", id);
-        BSON_APPEND_UTF8(&doc, "holder", c->holder);
-        BSON_APPEND_INT64(&doc, "at", c->now_s);
-        BSON_APPEND_UTF8(&doc, "account", who->account);
-        BSON_APPEND_UTF8(&doc, "provider", who->method);
-        if (who->cloud)
-            BSON_APPEND_UTF8(&doc, "cloud_account", who->cloud);
-        ec_status rc = h->db_insert(BILLS_ATTEMPTS, &doc);
-        bson_destroy(&doc);
+        const char *id = NULL;
+        ec_status rc = insert_claim(c, req, bill_id, *n, who, &id);
         if (rc != EC_ERR_DUPLICATE)
             return rc;
         bson_t *taken = NULL;
@@ -291,96 +376,23 @@ static void pinned_payer(const bson_t *prev, int64_t attempt, payer *who)
     who->method = method;
 }
 
-/* Settles one pending bill, paid by the payer the pass read (unless an earlier attempt
- * pinned another); EC_OK also when it is left for later (the state says why). */
-static ec_status settle_one(settle_ctx *c, ec_request *req, const pending_bill *pb)
+/* Offers the bill to p for the payer *who under attempt n, which this run claimed, and
+ * records the answer: a settlement's state waits for the queue's next flush (defer_settled),
+ * then what follows a settlement runs and the bill leaves the queue; any other answer is
+ * recorded now. */
+static ec_status offer(settle_ctx *c, ec_request *req, const pending_bill *pb, const bson_t *bill,
+                       const ec_provider *p, const payer *who, int64_t n, int64_t start)
 {
     const ec_host *h = c->st->host;
     const char *bill_id = pb->id;
-    bson_t *bill = NULL, *prev = NULL;
-    ec_status rc = find_id(h, req, BILLS_BILLS, bill_id, &bill);
-    if (rc == EC_ERR_NOT_FOUND)
-        return left_pending(c, req, pb); /* queued by a run killed before its bill */
-    if (rc != EC_OK)
-        return rc;
-    const char *workspace = bills_doc_str(bill, "workspace"), *day = bills_doc_str(bill, "day");
     int64_t total = bills_doc_int(bill, "total"), coc = bills_doc_int(bill, "total_cash_or_card");
-    if (workspace == NULL || day == NULL || total < 0 || coc < 0)
-        return EC_ERR_INTERNAL;
-
-    int64_t attempt = 0;
-    rc = find_id(h, req, BILLS_SETTLEMENTS, bill_id, &prev);
-    if (rc == EC_OK) {
-        const char *state = bills_doc_str(prev, "state");
-        attempt = bills_doc_int(prev, "attempt");
-        if (state && strcmp(state, "settled") == 0) {
-            /* Settled but still queued: marked settled by an operator, or a run stopped
-             * after recording it. What follows a settlement runs here (each part once per
-             * bill, by its own unique insert), then the bill leaves the queue. */
-            const char *payer_id = bills_doc_str(prev, "account");
-            if (payer_id != NULL &&
-                ((rc = bills_arrears_after_settle(c->st, req, payer_id, bill_id)) != EC_OK ||
-                 (rc = bills_alerts_after_settle(c->st, req, payer_id, bill)) != EC_OK))
-                return rc;
-            return left_pending(c, req, pb);
-        }
-        if (state && (strcmp(state, "unknown") == 0 || strcmp(state, "failed") == 0))
-            return EC_OK; /* an operator resolves it */
-        if (state && strcmp(state, "retrying") == 0 && bills_doc_int(prev, "next_at") > c->now_s)
-            return EC_OK;
-    } else if (rc != EC_ERR_NOT_FOUND) {
-        return rc;
-    }
-    if (attempt < 0)
-        attempt = 0;
-
-    /* Who pays: the workspace's current binding, as the pass read it. */
-    payer who = {pb->account, pb->method, pb->cloud};
-    pinned_payer(prev, attempt, &who);
-    const ec_provider *p = who.method ? h->provider_get(who.method) : NULL;
-    const char *waiting = waiting_for(p, &who);
-    if (waiting != NULL && attempt < 1) {
-        /* A first attempt may have been claimed (and paid) by a run killed before its
-         * answer was recorded: its claim pins the payer. */
-        bson_t *first = NULL;
-        const char *first_id = h->sprintf(req, "%s:1", bill_id);
-        if (first_id == NULL)
-            return EC_ERR_INTERNAL;
-        rc = find_id(h, req, BILLS_ATTEMPTS, first_id, &first);
-        if (rc != EC_OK && rc != EC_ERR_NOT_FOUND)
-            return rc;
-        if (rc == EC_OK && claimed_payer(first, &who)) {
-            p = h->provider_get(who.method);
-            waiting = waiting_for(p, &who);
-        }
-    }
-    if (waiting != NULL) {
-        const char *was = prev ? bills_doc_str(prev, "detail") : NULL;
-        if (prev && was && strcmp(was, waiting) == 0)
-            return EC_OK; /* said already: every run need not write it again */
-        return put_state(h, bill_id, "pending", &who, attempt, waiting, 0, -1, -1);
-    }
-    int64_t n = attempt + 1, start = 0;
-    if (day_start(h, c->site, day, &start) < 0)
-        return EC_ERR_INTERNAL;
-    rc = claim_attempt(c, req, bill_id, &n, &who);
-    if (rc == EC_ERR_DUPLICATE)
-        return EC_OK; /* another run is offering it */
-    if (rc != EC_OK)
-        return rc;
-    /* A dead run's claim may have pinned another payer. One that cannot be offered now is
-     * recorded with this claim's number, so later runs read the pin from the state. */
-    p = h->provider_get(who.method);
-    if ((waiting = waiting_for(p, &who)) != NULL)
-        return put_state(h, bill_id, "pending", &who, n, waiting, 0, -1, -1);
-    const char *account = who.account;
     ec_settlement s = {
         .bill_id = bill_id,
         .site = c->site->id,
-        .workspace = workspace,
-        .day = day,
-        .account_id = account,
-        .cloud_account = p->cloud ? external_id(who.method, who.cloud) : NULL,
+        .workspace = bills_doc_str(bill, "workspace"),
+        .day = bills_doc_str(bill, "day"),
+        .account_id = who->account,
+        .cloud_account = p->cloud ? external_id(who->method, who->cloud) : NULL,
         .currency = c->site->currency,
         .amount = total,
         .cash_or_card = coc,
@@ -410,14 +422,119 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const pending_bill *
         struct timespec ts = {c->throttle_ms / 1000, (c->throttle_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL); /* a test kills the run between the answer and its record */
     }
-    rc =
-        put_state(h, bill_id, state_of(result), &who, n, detail, next_at, funds_paid, cloud_amount);
-    if (rc != EC_OK || result != EC_SETTLE_DONE)
-        return rc;
-    if ((rc = bills_arrears_after_settle(c->st, req, account, bill_id)) != EC_OK ||
-        (rc = bills_alerts_after_settle(c->st, req, account, bill)) != EC_OK)
+    if (result != EC_SETTLE_DONE)
+        return put_state(h, bill_id, state_of(result), who, n, detail, next_at, funds_paid,
+                         cloud_amount);
+    ec_status rc = defer_settled(c, bill_id, who, n, detail, funds_paid, cloud_amount);
+    if (rc != EC_OK ||
+        (rc = bills_arrears_after_settle(c->st, req, who->account, bill_id)) != EC_OK ||
+        (rc = bills_alerts_after_settle(c->st, req, who->account, bill)) != EC_OK)
         return rc;
     return left_pending(c, req, pb);
+}
+
+/* Settles one pending bill, paid by the payer the pass read (unless an earlier attempt
+ * pinned another); EC_OK also when it is left for later (the state says why). */
+static ec_status settle_one(settle_ctx *c, ec_request *req, const pending_bill *pb)
+{
+    const ec_host *h = c->st->host;
+    const char *bill_id = pb->id;
+    const bson_t *bill = bills_made_find(c->made, bill_id);
+    bson_t *stored = NULL, *prev = NULL;
+    int64_t start = 0;
+    ec_status rc = EC_OK;
+    if (bill == NULL) {
+        rc = find_id(h, req, BILLS_BILLS, bill_id, &stored);
+        if (rc == EC_ERR_NOT_FOUND)
+            return left_pending(c, req, pb); /* queued by a run killed before its bill */
+        if (rc != EC_OK)
+            return rc;
+        bill = stored;
+    }
+    const char *workspace = bills_doc_str(bill, "workspace"), *day = bills_doc_str(bill, "day");
+    int64_t total = bills_doc_int(bill, "total"), coc = bills_doc_int(bill, "total_cash_or_card");
+    if (workspace == NULL || day == NULL || total < 0 || coc < 0 ||
+        day_start(h, c->site, day, &start) < 0)
+        return EC_ERR_INTERNAL;
+
+    /* Who pays: the workspace's current binding, as the pass read it. When it can be
+     * offered, attempt 1 is claimed before the state is read: the claim's insert succeeding
+     * proves that no attempt was ever made, so the bill has no state that pins a payer or
+     * holds it back (at most "pending" of attempt 0, from while it could not be offered).
+     * A bill offered before finds its claim taken and goes the long way below. */
+    payer who = {pb->account, pb->method, pb->cloud};
+    const ec_provider *p = who.method ? h->provider_get(who.method) : NULL;
+    if (waiting_for(p, &who) == NULL) {
+        const char *first_id = NULL;
+        rc = insert_claim(c, req, bill_id, 1, &who, &first_id);
+        if (rc == EC_OK)
+            return offer(c, req, pb, bill, p, &who, 1, start);
+        if (rc != EC_ERR_DUPLICATE)
+            return rc;
+    }
+
+    int64_t attempt = 0;
+    rc = find_id(h, req, BILLS_SETTLEMENTS, bill_id, &prev);
+    if (rc == EC_OK) {
+        const char *state = bills_doc_str(prev, "state");
+        attempt = bills_doc_int(prev, "attempt");
+        if (state && strcmp(state, "settled") == 0) {
+            /* Settled but still queued: marked settled by an operator, or a run stopped
+             * after recording it. What follows a settlement runs here (each part once per
+             * bill, by its own unique insert), then the bill leaves the queue. */
+            const char *payer_id = bills_doc_str(prev, "account");
+            if (payer_id != NULL &&
+                ((rc = bills_arrears_after_settle(c->st, req, payer_id, bill_id)) != EC_OK ||
+                 (rc = bills_alerts_after_settle(c->st, req, payer_id, bill)) != EC_OK))
+                return rc;
+            return left_pending(c, req, pb);
+        }
+        if (state && (strcmp(state, "unknown") == 0 || strcmp(state, "failed") == 0))
+            return EC_OK; /* an operator resolves it */
+        if (state && strcmp(state, "retrying") == 0 && bills_doc_int(prev, "next_at") > c->now_s)
+            return EC_OK;
+    } else if (rc != EC_ERR_NOT_FOUND) {
+        return rc;
+    }
+    if (attempt < 0)
+        attempt = 0;
+
+    pinned_payer(prev, attempt, &who);
+    p = who.method ? h->provider_get(who.method) : NULL;
+    const char *waiting = waiting_for(p, &who);
+    if (waiting != NULL && attempt < 1) {
+        /* A first attempt may have been claimed (and paid) by a run killed before its
+         * answer was recorded: its claim pins the payer. */
+        bson_t *first = NULL;
+        const char *first_id = h->sprintf(req, "%s:1", bill_id);
+        if (first_id == NULL)
+            return EC_ERR_INTERNAL;
+        rc = find_id(h, req, BILLS_ATTEMPTS, first_id, &first);
+        if (rc != EC_OK && rc != EC_ERR_NOT_FOUND)
+            return rc;
+        if (rc == EC_OK && claimed_payer(first, &who)) {
+            p = h->provider_get(who.method);
+            waiting = waiting_for(p, &who);
+        }
+    }
+    if (waiting != NULL) {
+        const char *was = prev ? bills_doc_str(prev, "detail") : NULL;
+        if (prev && was && strcmp(was, waiting) == 0)
+            return EC_OK; /* said already: every run need not write it again */
+        return put_state(h, bill_id, "pending", &who, attempt, waiting, 0, -1, -1);
+    }
+    int64_t n = attempt + 1;
+    rc = claim_attempt(c, req, bill_id, &n, &who);
+    if (rc == EC_ERR_DUPLICATE)
+        return EC_OK; /* another run is offering it */
+    if (rc != EC_OK)
+        return rc;
+    /* A dead run's claim may have pinned another payer. One that cannot be offered now is
+     * recorded with this claim's number, so later runs read the pin from the state. */
+    p = h->provider_get(who.method);
+    if ((waiting = waiting_for(p, &who)) != NULL)
+        return put_state(h, bill_id, "pending", &who, n, waiting, 0, -1, -1);
+    return offer(c, req, pb, bill, p, &who, n, start);
 }
 
 static char *dup_or_null(const char *s, int *failed)
@@ -541,14 +658,16 @@ static int settle_part(settle_ctx *c, pending_list *l, size_t part, size_t parts
     if (rc == EC_OK && !l->failed)
         rc = settle_pass(c, l, 0);
     /* What left since the last flush is deleted (and checked) even after a failure. */
-    ec_request *req = c->queue.ngone > 0 ? c->st->host->batch_begin() : NULL;
+    int left = c->queue.ngone > 0 || c->nstates > 0;
+    ec_request *req = left ? c->st->host->batch_begin() : NULL;
     if (req != NULL) {
         ec_status flushed = bills_queue_flush(&c->queue, req);
         c->st->host->batch_end(req);
         if (rc == EC_OK)
             rc = flushed;
-    } else if (c->queue.ngone > 0) {
-        l->failed = 1; /* the next pass finds those bills settled */
+    } else if (left) {
+        drop_states(c);
+        l->failed = 1; /* the next pass offers those bills again, and they replay */
     }
     return rc != EC_OK || l->failed;
 }
@@ -611,7 +730,7 @@ static int settle_parts(settle_ctx *c, pending_list *l)
 }
 
 int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s, const char *holder,
-                      int verbose, int throttle_ms, int batch)
+                      int verbose, int throttle_ms, int batch, bills_made *made)
 {
     const ec_host *h = st->host;
     pending_list l = {0};
@@ -621,9 +740,12 @@ int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s, const
                     .holder = holder,
                     .verbose = verbose,
                     .throttle_ms = throttle_ms,
-                    .list = &l};
+                    .list = &l,
+                    .made = made};
     /* The days' markers before the listing: a day marked then has all its bills listed. */
     ec_status rc = bills_queue_open(&c.queue, st, site, now_s, batch);
+    c.queue.before_delete = write_deferred_states;
+    c.queue.before_delete_arg = &c;
     bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort;
     BSON_APPEND_UTF8(&filter, "site", site->id);
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
@@ -649,6 +771,7 @@ int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s, const
         free(l.bills[i].cloud);
     }
     free(l.bills);
+    drop_states(&c); /* none unless the pass stopped before its flush */
     bills_queue_close(&c.queue);
     if (rc != EC_OK || l.failed) {
         if (rc == EC_OK)
