@@ -10,7 +10,9 @@
  *                                    its entry: the next copy looks for it, else posts;
  *   {_id, hash, at, from, seq}       made entry `seq` (the entry's own hash decides);
  *   {_id, hash, at, refusal}         refused for a reason that depends on the account's state
- *                                    ("insufficient_cash", ...), stored like a success.
+ *                                    ("insufficient_cash", ...), stored like a success;
+ *                                    "abandoned": a handler closed what a request left
+ *                                    unclaimed past the stale window (no entry, ever).
  * Pointers written before claims existed ({_id, seq}) read as made.
  *
  * Ownership: a claim read is copied into the caller's struct.
