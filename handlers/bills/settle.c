@@ -35,6 +35,10 @@
  *                    read: that insert succeeding proves no attempt was made before, so the
  *                    state (at most "pending" of attempt 0) holds nothing back; only a bill
  *                    whose first claim is taken reads its state and claims attempt n + 1.
+ *                    The bills this run made get those first claims ahead, --batch at a
+ *                    time in one insert (claim_ahead): a run killed before offering them
+ *                    leaves them claimed and unanswered, and they wait for the lease like a
+ *                    dead run's attempt.
  *
  * A settled bill that leaves its account in arrears notifies the owner (arrears.c), and so
  * does a line above its item's high-spend threshold (alerts.c). Both run before the bill
@@ -89,9 +93,11 @@
 /* A pending bill and, once the cloud pass read it, who pays it. */
 typedef struct pending_bill {
     char *id, *workspace, *account, *method, *cloud;
-    int done;     /* offered in the cloud pass */
-    size_t group; /* the index of the first listed bill of its workspace */
-    size_t left;  /* on a group's first bill: its listed bills still pending */
+    int done;        /* offered in the cloud pass */
+    int first_claim; /* attempt 1 claimed ahead (claim_ahead): 1 by this pass, -1 taken
+                      * before, 2 not claimed ahead, 0 not looked at yet */
+    size_t group;    /* the index of the first listed bill of its workspace */
+    size_t left;     /* on a group's first bill: its listed bills still pending */
 } pending_bill;
 
 typedef struct pending_list {
@@ -258,25 +264,34 @@ static int claimed_payer(const bson_t *claim, payer *who)
     return 1;
 }
 
+/* The claim of attempt n for the payer *who (bson_destroy it), its _id in *id (arena). */
+static bson_t *claim_doc(settle_ctx *c, ec_request *req, const char *bill_id, int64_t n,
+                         const payer *who, const char **id)
+{
+    *id = c->st->host->sprintf(req, "%s:%lld", bill_id, (long long)n);
+    if (*id == NULL)
+        return NULL;
+    bson_t *doc = bson_new();
+    BSON_APPEND_UTF8(doc, "_id", *id);
+    BSON_APPEND_UTF8(doc, "holder", c->holder);
+    BSON_APPEND_INT64(doc, "at", c->now_s);
+    BSON_APPEND_UTF8(doc, "account", who->account);
+    BSON_APPEND_UTF8(doc, "provider", who->method);
+    if (who->cloud)
+        BSON_APPEND_UTF8(doc, "cloud_account", who->cloud);
+    return doc;
+}
+
 /* Inserts the claim of attempt n for the payer *who: EC_OK, EC_ERR_DUPLICATE when attempt n
  * was claimed before, or the database's failure. */
 static ec_status insert_claim(settle_ctx *c, ec_request *req, const char *bill_id, int64_t n,
                               const payer *who, const char **id)
 {
-    const ec_host *h = c->st->host;
-    *id = h->sprintf(req, "%s:%lld", bill_id, (long long)n);
-    if (*id == NULL)
+    bson_t *doc = claim_doc(c, req, bill_id, n, who, id);
+    if (doc == NULL)
         return EC_ERR_INTERNAL;
-    bson_t doc = BSON_INITIALIZER;
-    BSON_APPEND_UTF8(&doc, "_id", *id);
-    BSON_APPEND_UTF8(&doc, "holder", c->holder);
-    BSON_APPEND_INT64(&doc, "at", c->now_s);
-    BSON_APPEND_UTF8(&doc, "account", who->account);
-    BSON_APPEND_UTF8(&doc, "provider", who->method);
-    if (who->cloud)
-        BSON_APPEND_UTF8(&doc, "cloud_account", who->cloud);
-    ec_status rc = h->db_insert(BILLS_ATTEMPTS, &doc);
-    bson_destroy(&doc);
+    ec_status rc = c->st->host->db_insert(BILLS_ATTEMPTS, doc);
+    bson_destroy(doc);
     return rc;
 }
 
@@ -466,7 +481,9 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const pending_bill *
     const ec_provider *p = who.method ? h->provider_get(who.method) : NULL;
     if (waiting_for(p, &who) == NULL) {
         const char *first_id = NULL;
-        rc = insert_claim(c, req, bill_id, 1, &who, &first_id);
+        rc = pb->first_claim == 1    ? EC_OK
+             : pb->first_claim == -1 ? EC_ERR_DUPLICATE
+                                     : insert_claim(c, req, bill_id, 1, &who, &first_id);
         if (rc == EC_OK)
             return offer(c, req, pb, bill, p, &who, 1, start);
         if (rc != EC_ERR_DUPLICATE)
@@ -588,7 +605,47 @@ static int cloud_paid(settle_ctx *c, ec_request *req, pending_bill *pb, ec_statu
     return p != NULL && p->cloud;
 }
 
-/* One pass over the pending bills: the cloud-paid ones (cloud = 1) or the rest. */
+/* Claims attempt 1 of the next bills from l->bills[from] on (up to the queue's batch) in one
+ * insert: those this run made (so they exist and were never offered by it) whose payer, as
+ * the pass read it, can be offered. Each answer goes to its first_claim, which settle_one
+ * reads instead of inserting the claim itself. A run killed before offering them leaves
+ * their claims unanswered: like any dead run's attempt, the next run past the lease offers
+ * them again (attempt 2, pinned to the same payer). */
+static ec_status claim_ahead(settle_ctx *c, ec_request *req, pending_list *l, size_t from)
+{
+    const ec_host *h = c->st->host;
+    bson_t *docs[BILLS_QUEUE_FLUSH_MAX];
+    size_t at[BILLS_QUEUE_FLUSH_MAX], n = 0;
+    ec_status each[BILLS_QUEUE_FLUSH_MAX], rc = EC_OK;
+    for (size_t j = from; j < l->n && n < c->queue.flush_every; j++) {
+        pending_bill *pb = &l->bills[j];
+        payer who = {pb->account, pb->method, pb->cloud};
+        const ec_provider *p = who.method ? h->provider_get(who.method) : NULL;
+        const char *id = NULL;
+        if (pb->done || pb->first_claim != 0)
+            continue;
+        if (waiting_for(p, &who) != NULL || bills_made_find(c->made, pb->id) == NULL) {
+            pb->first_claim = 2; /* settle_one goes its own way */
+            continue;
+        }
+        if ((docs[n] = claim_doc(c, req, pb->id, 1, &who, &id)) == NULL) {
+            rc = EC_ERR_INTERNAL;
+            break;
+        }
+        at[n++] = j;
+    }
+    if (rc == EC_OK && n > 0)
+        rc = h->db_insert_each(BILLS_ATTEMPTS, (const bson_t *const *)docs, n, each);
+    for (size_t k = 0; k < n; k++) {
+        if (rc == EC_OK)
+            l->bills[at[k]].first_claim = each[k] == EC_OK ? 1 : -1;
+        bson_destroy(docs[k]);
+    }
+    return rc;
+}
+
+/* One pass over the pending bills: the cloud-paid ones (cloud = 1) or the rest, whose payers
+ * the cloud pass read, so their first attempts are claimed ahead in batches. */
 static ec_status settle_pass(settle_ctx *c, pending_list *l, int cloud)
 {
     const ec_host *h = c->st->host;
@@ -600,6 +657,12 @@ static ec_status settle_pass(settle_ctx *c, pending_list *l, int cloud)
         ec_request *req = h->batch_begin();
         if (req == NULL) {
             l->failed = 1;
+            break;
+        }
+        if (!cloud && pb->first_claim == 0 && (rc = claim_ahead(c, req, l, i)) != EC_OK) {
+            h->batch_end(req);
+            fprintf(stderr, "bills: site %s: claiming attempts failed (status %d); run again\n",
+                    c->site->id, (int)rc);
             break;
         }
         if (!cloud || cloud_paid(c, req, pb, &rc, &l->failed)) {

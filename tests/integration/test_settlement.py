@@ -245,16 +245,20 @@ def test_a_run_killed_while_settling_resumes_and_settles_each_bill_once(env):
     now = later()
     seen = killed_midway(api, site, "settle ", 2, "--now", str(now), "--verbose",
                          "--throttle-ms", "300", "--batch", "2")
-    # Two processes settle (settle_workers = 2) and die with the run: the last answer each
-    # printed was never recorded (one or two of the seen ones). Within the lease those
-    # attempts are left to their (dead) run; every other bill is settled.
+    # Two processes settle (settle_workers = 2) and die with the run. Each claims the first
+    # attempts of its next --batch bills (2) in one insert and records their settled states
+    # in one insert after both answers: the bills it had claimed and not recorded (the seen
+    # answers among them) are left, within the lease, to their (dead) run; every other bill
+    # is settled.
     p = run(api, site, "--verbose")
     assert p.returncode == 0, p.stdout + p.stderr
     states = {ws: bill(api, money, site, ws)["settlement"] for ws, _ in bound}
     unrecorded = [ws for ws, s in states.items() if s["state"] != "settled"]
-    assert 1 <= len(unrecorded) <= 2, states
+    assert 1 <= len(unrecorded) <= 2 * 2, states
     assert all(states[ws] == {"state": "pending"} for ws in unrecorded), states
-    assert all(any(ws in line for line in seen) for ws in unrecorded), (unrecorded, seen)
+    assert any(ws in seen[-1] for ws in unrecorded), (seen, unrecorded)  # killed in its pause
+    claims = {d["_id"] for d in mongowire.find(api.stack.db_port, "bill_attempts", {})}
+    assert all("%s:%s:%s:1" % (site.id, ws, yday(site)) in claims for ws in unrecorded), claims
     # Past the lease the attempts' run is dead: those bills are offered again (attempt 2) and
     # the journal, keyed by the bill, moves their money once.
     p = api.stack.ecctl("bills", "run", "--site", site.id, "--now", str(now + 120), "--verbose",
