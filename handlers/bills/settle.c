@@ -16,12 +16,12 @@
  *                    operator resolves them: never offered again automatically). Made by a
  *                    unique insert, then plain updates: the journal and the provider's
  *                    idempotency under the bill id hold the money, so a lost update of this
- *                    summary only delays what the next pass writes again. A "settled" state
- *                    waits for the queue's next flush and goes in one insert with the
- *                    batch's others, before their pending markers are deleted (a bill that
- *                    had a state is updated): a run killed before it leaves the attempt's
- *                    claim without an answer, and the next run past the lease offers the
- *                    bill again, which the provider replays.
+ *                    summary only delays what the next pass writes again (settle_state.c).
+ *                    A "settled" state waits for the queue's next flush and goes in one
+ *                    insert with the batch's others, before their pending markers are
+ *                    deleted (a bill that had a state is updated): a run killed before it
+ *                    leaves the attempt's claim without an answer, and the next run past
+ *                    the lease offers the bill again, which the provider replays.
  *   bill_attempts    {_id: "<bill id>:<n>", holder, at (s), account, provider,
  *                    cloud_account?}: attempt n is claimed by its unique insert before the
  *                    provider is asked, so two racing runs never offer the same attempt. A
@@ -73,6 +73,7 @@
  */
 #include "handlers/bills/bills.h"
 #include "handlers/bills/queue.h"
+#include "handlers/bills/settle_state.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -116,11 +117,8 @@ typedef struct settle_ctx {
     int throttle_ms;
     bills_queue queue; /* what leaves bill_pending and bills_unsettled (queue.c) */
     pending_list *list;
-    bills_made *made; /* the bills this run made: not read back */
-    /* "settled" states not written yet: written by the queue's next flush, before the
-     * markers of their bills are deleted (write_deferred_states) */
-    bson_t *states[BILLS_QUEUE_FLUSH_MAX];
-    size_t nstates;
+    bills_made *made;             /* the bills this run made: not read back */
+    bills_deferred_states states; /* "settled" states that wait for the queue's next flush */
 } settle_ctx;
 
 static ec_status find_id(const ec_host *h, ec_request *req, const char *coll, const char *id,
@@ -143,113 +141,8 @@ static ec_status left_pending(settle_ctx *c, ec_request *req, const pending_bill
     return bills_queue_left(&c->queue, req, pb->id, first->left == 0 ? pb->workspace : NULL);
 }
 
-/* Who pays a bill: an enterprise account and its method (a provider name), and for a cloud
- * provider the cloud account "<provider>:<external id>". */
-typedef struct payer {
-    const char *account, *method, *cloud;
-} payer;
-
-/* The bill's settlement state document, _id first (bson_destroy it). funds_paid and
- * cloud_amount < 0: not known (not a cloud attempt). */
-static bson_t *state_doc(const ec_host *h, const char *bill_id, const char *state, const payer *who,
-                         int64_t attempt, const char *detail, int64_t next_at, int64_t funds_paid,
-                         int64_t cloud_amount)
-{
-    const char *provider = who && who->account ? who->method : NULL;
-    const char *account = who ? who->account : NULL;
-    bson_t *doc = bson_new();
-    BSON_APPEND_UTF8(doc, "_id", bill_id);
-    BSON_APPEND_UTF8(doc, "state", state);
-    if (provider)
-        BSON_APPEND_UTF8(doc, "provider", provider);
-    if (account)
-        BSON_APPEND_UTF8(doc, "account", account);
-    BSON_APPEND_INT64(doc, "attempt", attempt);
-    if (detail)
-        BSON_APPEND_UTF8(doc, "detail", detail);
-    else
-        BSON_APPEND_NULL(doc, "detail");
-    BSON_APPEND_INT64(doc, "next_at", next_at);
-    if (who && who->account && who->cloud)
-        BSON_APPEND_UTF8(doc, "cloud_account", who->cloud);
-    if (funds_paid >= 0 && cloud_amount >= 0) {
-        BSON_APPEND_INT64(doc, "funds_paid", funds_paid);
-        BSON_APPEND_INT64(doc, "cloud_amount", cloud_amount);
-    }
-    BSON_APPEND_INT64(doc, "at", h->now_ms());
-    return doc;
-}
-
-/* Overwrites the bill's existing state with every member of doc but its _id. */
-static ec_status update_state(const ec_host *h, const bson_t *doc)
-{
-    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
-    BSON_APPEND_UTF8(&filter, "_id", bills_doc_str(doc, "_id"));
-    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
-    bson_copy_to_excluding_noinit(doc, &set, "_id", NULL);
-    bson_append_document_end(&update, &set);
-    ec_status rc = h->db_update(BILLS_SETTLEMENTS, &filter, &update, 0, NULL);
-    bson_destroy(&filter);
-    bson_destroy(&update);
-    return rc;
-}
-
-/* Writes the bill's settlement state now (insert, or update when it exists). */
-static ec_status put_state(const ec_host *h, const char *bill_id, const char *state,
-                           const payer *who, int64_t attempt, const char *detail, int64_t next_at,
-                           int64_t funds_paid, int64_t cloud_amount)
-{
-    bson_t *doc =
-        state_doc(h, bill_id, state, who, attempt, detail, next_at, funds_paid, cloud_amount);
-    ec_status rc = h->db_insert(BILLS_SETTLEMENTS, doc);
-    if (rc == EC_ERR_DUPLICATE)
-        rc = update_state(h, doc);
-    bson_destroy(doc);
-    return rc;
-}
-
-static void drop_states(settle_ctx *c)
-{
-    for (size_t i = 0; i < c->nstates; i++)
-        bson_destroy(c->states[i]);
-    c->nstates = 0;
-}
-
-/* The queue's hook before it deletes the markers of the bills that left: the deferred
- * "settled" states in one insert; a bill that has a state already (pending while its
- * workspace was unbound, or retrying) has it overwritten, one update each. */
-static ec_status write_deferred_states(void *arg, ec_request *req)
-{
-    settle_ctx *c = arg;
-    const ec_host *h = c->st->host;
-    ec_status each[BILLS_QUEUE_FLUSH_MAX];
-    (void)req;
-    if (c->nstates == 0)
-        return EC_OK;
-    ec_status rc =
-        h->db_insert_each(BILLS_SETTLEMENTS, (const bson_t *const *)c->states, c->nstates, each);
-    for (size_t i = 0; rc == EC_OK && i < c->nstates; i++)
-        if (each[i] == EC_ERR_DUPLICATE)
-            rc = update_state(h, c->states[i]);
-    drop_states(c);
-    return rc;
-}
-
-/* Records that the bill is settled: with the queue's next flush (one insert for the batch),
- * which comes before its marker is deleted, or now when the batch is full. Until then a
- * reader sees its previous state; a run killed meanwhile leaves its attempt's claim, and the
- * next run past the lease offers it again (the provider replays under the bill id). */
-static ec_status defer_settled(settle_ctx *c, const char *bill_id, const payer *who,
-                               int64_t attempt, const char *detail, int64_t funds_paid,
-                               int64_t cloud_amount)
-{
-    const ec_host *h = c->st->host;
-    if (c->nstates == BILLS_QUEUE_FLUSH_MAX) /* the pass stopped flushing: a failure before */
-        return put_state(h, bill_id, "settled", who, attempt, detail, 0, funds_paid, cloud_amount);
-    c->states[c->nstates++] =
-        state_doc(h, bill_id, "settled", who, attempt, detail, 0, funds_paid, cloud_amount);
-    return EC_OK;
-}
+/* Who pays a bill (settle_state.h). */
+typedef bills_payer payer;
 
 /* The payer a claim of an earlier attempt pinned, into *who; 0 when it names none. */
 static int claimed_payer(const bson_t *claim, payer *who)
@@ -392,7 +285,7 @@ static void pinned_payer(const bson_t *prev, int64_t attempt, payer *who)
 }
 
 /* Offers the bill to p for the payer *who under attempt n, which this run claimed, and
- * records the answer: a settlement's state waits for the queue's next flush (defer_settled),
+ * records the answer: a settlement's state waits for the queue's next flush (bills_state_defer),
  * then what follows a settlement runs and the bill leaves the queue; any other answer is
  * recorded now. */
 static ec_status offer(settle_ctx *c, ec_request *req, const pending_bill *pb, const bson_t *bill,
@@ -438,9 +331,9 @@ static ec_status offer(settle_ctx *c, ec_request *req, const pending_bill *pb, c
         nanosleep(&ts, NULL); /* a test kills the run between the answer and its record */
     }
     if (result != EC_SETTLE_DONE)
-        return put_state(h, bill_id, state_of(result), who, n, detail, next_at, funds_paid,
-                         cloud_amount);
-    ec_status rc = defer_settled(c, bill_id, who, n, detail, funds_paid, cloud_amount);
+        return bills_state_put(h, bill_id, state_of(result), who, n, detail, next_at, funds_paid,
+                               cloud_amount);
+    ec_status rc = bills_state_defer(&c->states, bill_id, who, n, detail, funds_paid, cloud_amount);
     if (rc != EC_OK ||
         (rc = bills_arrears_after_settle(c->st, req, who->account, bill_id)) != EC_OK ||
         (rc = bills_alerts_after_settle(c->st, req, who->account, bill)) != EC_OK)
@@ -538,7 +431,7 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const pending_bill *
         const char *was = prev ? bills_doc_str(prev, "detail") : NULL;
         if (prev && was && strcmp(was, waiting) == 0)
             return EC_OK; /* said already: every run need not write it again */
-        return put_state(h, bill_id, "pending", &who, attempt, waiting, 0, -1, -1);
+        return bills_state_put(h, bill_id, "pending", &who, attempt, waiting, 0, -1, -1);
     }
     int64_t n = attempt + 1;
     rc = claim_attempt(c, req, bill_id, &n, &who);
@@ -550,7 +443,7 @@ static ec_status settle_one(settle_ctx *c, ec_request *req, const pending_bill *
      * recorded with this claim's number, so later runs read the pin from the state. */
     p = h->provider_get(who.method);
     if ((waiting = waiting_for(p, &who)) != NULL)
-        return put_state(h, bill_id, "pending", &who, n, waiting, 0, -1, -1);
+        return bills_state_put(h, bill_id, "pending", &who, n, waiting, 0, -1, -1);
     return offer(c, req, pb, bill, p, &who, n, start);
 }
 
@@ -721,7 +614,7 @@ static int settle_part(settle_ctx *c, pending_list *l, size_t part, size_t parts
     if (rc == EC_OK && !l->failed)
         rc = settle_pass(c, l, 0);
     /* What left since the last flush is deleted (and checked) even after a failure. */
-    int left = c->queue.ngone > 0 || c->nstates > 0;
+    int left = c->queue.ngone > 0 || c->states.n > 0;
     ec_request *req = left ? c->st->host->batch_begin() : NULL;
     if (req != NULL) {
         ec_status flushed = bills_queue_flush(&c->queue, req);
@@ -729,7 +622,7 @@ static int settle_part(settle_ctx *c, pending_list *l, size_t part, size_t parts
         if (rc == EC_OK)
             rc = flushed;
     } else if (left) {
-        drop_states(c);
+        bills_states_drop(&c->states);
         l->failed = 1; /* the next pass offers those bills again, and they replay */
     }
     return rc != EC_OK || l->failed;
@@ -807,8 +700,9 @@ int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s, const
                     .made = made};
     /* The days' markers before the listing: a day marked then has all its bills listed. */
     ec_status rc = bills_queue_open(&c.queue, st, site, now_s, batch);
-    c.queue.before_delete = write_deferred_states;
-    c.queue.before_delete_arg = &c;
+    c.states.h = h;
+    c.queue.before_delete = bills_states_write;
+    c.queue.before_delete_arg = &c.states;
     bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort;
     BSON_APPEND_UTF8(&filter, "site", site->id);
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
@@ -834,7 +728,7 @@ int bills_settle_site(bills_state *st, const ec_site *site, int64_t now_s, const
         free(l.bills[i].cloud);
     }
     free(l.bills);
-    drop_states(&c); /* none unless the pass stopped before its flush */
+    bills_states_drop(&c.states); /* none unless the pass stopped before its flush */
     bills_queue_close(&c.queue);
     if (rc != EC_OK || l.failed) {
         if (rc == EC_OK)
