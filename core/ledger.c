@@ -128,22 +128,24 @@ static void head_advance(const ec_ledger_store *s, const char *account, int64_t 
 }
 
 /* The newest entry: from the store's known entry or the head hint, walk forward (galloping,
- * then bisecting, since sequence numbers have no gaps) to the last entry that exists. */
-static ec_status newest(const ec_ledger_store *s, ec_arena *arena, const char *account, ec_entry *e,
-                        int *any)
+ * then bisecting, since sequence numbers have no gaps) to the last entry that exists.
+ * `guess` stops at that start without probing past it: only a post may guess, because its
+ * unique insert at the next seq verifies the guess. */
+static ec_status newest_from(const ec_ledger_store *s, ec_arena *arena, const char *account,
+                             ec_entry *e, int *any, int guess)
 {
-    int64_t lo = 0;
+    int64_t lo = 0, hint = 0;
     ec_status st = EC_OK;
     ec_entry probe;
     int exists = 0;
     *any = 0;
     if (s->known != NULL && s->known->seq > 0 && strcmp(s->known->account, account) == 0) {
-        lo = s->known->seq;
+        lo = hint = s->known->seq;
         *e = *s->known;
         *any = 1;
     } else if ((st = head_hint(s, account, &lo)) != EC_OK) {
         return st;
-    } else if (lo > 0) {
+    } else if ((hint = lo) > 0) {
         if ((st = entry_at(s, arena, account, lo, e, &exists)) != EC_OK)
             return st;
         if (!exists) {
@@ -153,6 +155,9 @@ static ec_status newest(const ec_ledger_store *s, ec_arena *arena, const char *a
         }
         *any = exists;
     }
+    /* A hint naming no entry is no start to guess from: walk from the beginning. */
+    if (guess && lo == hint)
+        return EC_OK;
     int64_t step = 1, hi = 0;
     for (;;) { /* invariant: entry lo exists (or lo == 0) */
         if ((st = entry_at(s, arena, account, lo + step, &probe, &exists)) != EC_OK)
@@ -178,6 +183,12 @@ static ec_status newest(const ec_ledger_store *s, ec_arena *arena, const char *a
         }
     }
     return EC_OK;
+}
+
+static ec_status newest(const ec_ledger_store *s, ec_arena *arena, const char *account, ec_entry *e,
+                        int *any)
+{
+    return newest_from(s, arena, account, e, any, 0);
 }
 
 static ec_status db_find(void *ctx, const char *coll, const bson_t *filter, const bson_t *opts,
@@ -290,10 +301,11 @@ enum key_verdict {
     KEY_TAKEN_OVER /* its claim's request stopped before making an entry: post in its place */
 };
 
-/* What the key's claim says about this request (one _id lookup, plus the entry it names). */
+/* What the key's claim says about this request (one _id lookup, plus the entry it names);
+ * *from is the claim's `from` (where a request taking it over first tries its entry). */
 static ec_status consult_key(const ec_ledger_store *s, ec_arena *arena, const char *account,
                              const ec_ledger_op *op, const char *hash, int64_t now, ec_entry *out,
-                             int *replayed, const char **refusal, int *verdict)
+                             int *replayed, const char **refusal, int *verdict, int64_t *from)
 {
     ledger_claim c;
     int any = 0;
@@ -321,6 +333,14 @@ static ec_status consult_key(const ec_ledger_store *s, ec_arena *arena, const ch
         *refusal = ledger_refusal_name(c.refusal);
         *replayed = 1;
         return EC_ERR_INVALID;
+    }
+    /* Pending: its entry is usually where the claim said (then it is never settled). */
+    *from = c.from;
+    if (c.from > 0) {
+        if ((st = entry_at(s, arena, account, c.from, out, &any)) != EC_OK)
+            return st;
+        if (any && strcmp(out->key, op->key) == 0)
+            return answer_entry(out, hash, replayed);
     }
     if (!c.released && now - c.at < stale_ms(s)) {
         *verdict = KEY_IN_FLIGHT;
@@ -493,12 +513,23 @@ static ec_status store_refusal(const ec_ledger_store *s, const char *account, co
     return st;
 }
 
+/* A post's first attempt costs two reads and three writes: it guesses the newest entry from
+ * the head hint (no probe past it), computes its entry and claims the key with a unique
+ * insert without reading the claim first, inserts the entry at the guessed seq (the unique
+ * _id is the check) and advances the hint. The claim says where the entry goes (`from`), so
+ * it is settled only when the entry lands elsewhere. Only a duplicate (the hint was behind, a
+ * racer won the seq, or the key is claimed) costs more: the claim is read and answers, or the
+ * attempt is made again from the exact newest entry. */
 static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *account,
                       const ec_ledger_op *op, const ec_entry *original, const ec_actor *actor,
                       int64_t now, ec_entry *out, int *replayed, const char **refusal, int *holding)
 {
     const char *hash = op->request_hash ? op->request_hash : "";
-    int mine = 0; /* this request holds the key's claim (*holding: and has not settled it) */
+    int mine = 0;      /* this request holds the key's claim (*holding: and has not settled it) */
+    int consult = 0;   /* the key is claimed: read what its claim says before posting */
+    int consulted = 0; /* its claim was read: a refusal may be this request's answer */
+    int exact = 0;     /* find the newest entry exactly, not from the hint alone */
+    int64_t claim_from = 0; /* where the held claim says its entry is */
     long waited = 0;
     *replayed = 0;
     *refusal = NULL;
@@ -510,9 +541,10 @@ static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *acc
     for (int attempt = 0; attempt < EC_LEDGER_ATTEMPTS;) {
         ec_arena_reset(arena); /* nothing of a lost attempt is needed again */
         ec_status st;
-        if (!mine) {
+        if (!mine && consult) {
             int verdict;
-            st = consult_key(s, arena, account, op, hash, now, out, replayed, refusal, &verdict);
+            st = consult_key(s, arena, account, op, hash, now, out, replayed, refusal, &verdict,
+                             &claim_from);
             if (st != EC_OK || verdict == KEY_ANSWERED)
                 return st;
             if (verdict == KEY_IN_FLIGHT) {
@@ -530,12 +562,15 @@ static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *acc
                 continue;
             }
             mine = *holding = verdict == KEY_TAKEN_OVER;
+            consult = 0;
+            consulted = 1;
         }
         backoff(attempt++);
         ec_entry last;
         int any = 0;
-        if ((st = newest(s, arena, account, &last, &any)) != EC_OK)
+        if ((st = newest_from(s, arena, account, &last, &any, !exact)) != EC_OK)
             return st;
+        exact = 1; /* a guess is made once: every later attempt walks */
         ec_wallet before;
         if (any)
             before = last.after;
@@ -549,6 +584,14 @@ static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *acc
                                                      &out->moves, &out->nmoves, refusal)
                           : ec_ledger_apply(arena, &before, op, now, &out->after, &out->moves,
                                             &out->nmoves, &out->split, refusal);
+        if (applied < 0 && !mine && !consulted) {
+            /* A refusal is an answer only on the account's real state, not a guessed one,
+             * and only when the key's claim holds no earlier answer (a replay of a voucher
+             * granted before it expired still answers the voucher). */
+            *refusal = NULL;
+            consult = 1;
+            continue;
+        }
         if (applied < 0) {
             /* A refusal that depends on the account's state is the key's answer for good; one
              * that depends on the request alone (400) is given again to every copy anyway. */
@@ -562,15 +605,19 @@ static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *acc
             if (st != EC_OK || !lost)
                 return st == EC_OK ? EC_ERR_INVALID : st;
             *refusal = NULL;
+            consult = 1;
             continue; /* another request claimed the key first: its claim answers */
         }
         if (!mine) {
             st = ledger_claim_insert(s, account, op->key, hash, now, before.seq + 1, NULL);
-            if (st == EC_ERR_DUPLICATE)
+            if (st == EC_ERR_DUPLICATE) {
+                consult = 1;
                 continue;
+            }
             if (st != EC_OK)
                 return st;
             mine = *holding = 1;
+            claim_from = before.seq + 1;
         }
         copy_text(out->account, sizeof out->account, account);
         out->seq = before.seq + 1;
@@ -593,8 +640,11 @@ static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *acc
         st = s->insert(s->ctx, EC_JOURNAL, &doc);
         bson_destroy(&doc);
         if (st == EC_OK) {
-            /* Unsettled, it is released: the next copy finds the entry (find_made). */
-            if (ledger_claim_settle(s, account, op->key, out->seq, NULL) == EC_OK)
+            /* Where the claim said, the entry answers for it (readers look at `from`);
+             * elsewhere the claim must name it. Unsettled, it is released: the next copy
+             * finds the entry (find_made). */
+            if (out->seq == claim_from ||
+                ledger_claim_settle(s, account, op->key, out->seq, NULL) == EC_OK)
                 *holding = 0;
             head_advance(s, account, out->seq);
             return EC_OK;
