@@ -358,8 +358,9 @@ static ec_status consult_key(const ec_ledger_store *s, ec_arena *arena, const ch
 }
 
 /* After the journal refused entry `seq` as a duplicate: *again when another key took the seq
- * (retry); else the entry under this key answers (a copy that took over the same claim), and
- * *settled says whether the claim now names it. */
+ * (retry; *out is then the entry that took it, where the retry's walk starts); else the entry
+ * under this key answers (a copy that took over the same claim), and *settled says whether
+ * the claim now names it. */
 static ec_status after_duplicate(const ec_ledger_store *s, ec_arena *arena, const char *account,
                                  const ec_ledger_op *op, const char *hash, int64_t seq,
                                  ec_entry *out, int *replayed, int *again, int *settled)
@@ -372,6 +373,7 @@ static ec_status after_duplicate(const ec_ledger_store *s, ec_arena *arena, cons
     if (st != EC_OK)
         return st;
     if (took && strcmp(taken.key, op->key) != 0) {
+        *out = taken;
         *again = 1;
         return EC_OK;
     }
@@ -410,10 +412,10 @@ static void backoff(int attempt)
     nanosleep(&ts, NULL);
 }
 
-static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *account,
-                      const ec_ledger_op *op, const ec_entry *original, const ec_actor *actor,
-                      int64_t now, ec_entry *out, int *replayed, const char **refusal,
-                      int *holding);
+static ec_status post(const ec_ledger_store *s, ec_arena *arena, ec_arena *keep,
+                      const char *account, const ec_ledger_op *op, const ec_entry *original,
+                      const ec_actor *actor, int64_t now, ec_entry *out, int *replayed,
+                      const char **refusal, int *holding);
 
 /* Posts op (the reversal of `original` when it is not NULL) with scratch memory for the
  * attempts; the entry that answers is copied into `arena`. */
@@ -471,15 +473,18 @@ static ec_status post_once(const ec_ledger_store *s, ec_arena *arena, const char
 {
     /* Every attempt decodes the newest entry again: attempts use scratch memory, and only
      * the entry that answers is copied into the request's arena. */
-    ec_arena *scratch = ec_arena_new(SCRATCH_CHUNK, 0);
+    ec_arena *scratch = ec_arena_new(SCRATCH_CHUNK, 0), *keep = ec_arena_new(SCRATCH_CHUNK, 0);
     ec_entry made;
     *replayed = 0;
     *refusal = NULL;
-    if (scratch == NULL)
+    if (scratch == NULL || keep == NULL) {
+        ec_arena_free(scratch);
+        ec_arena_free(keep);
         return EC_ERR_INTERNAL;
+    }
     int holding = 0;
-    ec_status st =
-        post(s, scratch, account, op, original, actor, now, &made, replayed, refusal, &holding);
+    ec_status st = post(s, scratch, keep, account, op, original, actor, now, &made, replayed,
+                        refusal, &holding);
     /* A claim this request holds without its outcome is given up, so that a copy of the
      * request does not wait for it: the copy looks for its entry, else posts it. */
     if (holding && ledger_claim_release(s, account, op->key) != EC_OK)
@@ -488,6 +493,7 @@ static ec_status post_once(const ec_ledger_store *s, ec_arena *arena, const char
     if (st == EC_OK && entry_copy(arena, out, &made) < 0)
         st = EC_ERR_INTERNAL;
     ec_arena_free(scratch);
+    ec_arena_free(keep);
     return st;
 }
 
@@ -519,11 +525,15 @@ static ec_status store_refusal(const ec_ledger_store *s, const char *account, co
  * _id is the check) and advances the hint. The claim says where the entry goes (`from`), so
  * it is settled only when the entry lands elsewhere. Only a duplicate (the hint was behind, a
  * racer won the seq, or the key is claimed) costs more: the claim is read and answers, or the
- * attempt is made again from the exact newest entry. */
-static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *account,
-                      const ec_ledger_op *op, const ec_entry *original, const ec_actor *actor,
-                      int64_t now, ec_entry *out, int *replayed, const char **refusal, int *holding)
+ * attempt is made again from the exact newest entry, walking from the entry that took the
+ * seq (kept in `keep`, which outlives the attempts' `arena`). */
+static ec_status post(const ec_ledger_store *s, ec_arena *arena, ec_arena *keep,
+                      const char *account, const ec_ledger_op *op, const ec_entry *original,
+                      const ec_actor *actor, int64_t now, ec_entry *out, int *replayed,
+                      const char **refusal, int *holding)
 {
+    ec_ledger_store from_taken = *s; /* the store, its known entry the one that took a seq */
+    ec_entry taken;
     const char *hash = op->request_hash ? op->request_hash : "";
     int mine = 0;      /* this request holds the key's claim (*holding: and has not settled it) */
     int consult = 0;   /* the key is claimed: read what its claim says before posting */
@@ -568,7 +578,7 @@ static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *acc
         backoff(attempt++);
         ec_entry last;
         int any = 0;
-        if ((st = newest_from(s, arena, account, &last, &any, !exact)) != EC_OK)
+        if ((st = newest_from(&from_taken, arena, account, &last, &any, !exact)) != EC_OK)
             return st;
         exact = 1; /* a guess is made once: every later attempt walks */
         ec_wallet before;
@@ -658,6 +668,10 @@ static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *acc
             *holding = 0;
         if (st != EC_OK || !again)
             return st;
+        from_taken.known = s->known;
+        ec_arena_reset(keep);
+        if (entry_copy(keep, &taken, out) == 0)
+            from_taken.known = &taken;
     }
     ec_log(EC_LOG_WARN, "ledger", "account %s: gave up after %d contended attempts", account,
            EC_LEDGER_ATTEMPTS);

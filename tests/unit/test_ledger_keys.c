@@ -517,8 +517,11 @@ static void test_claim_holder_loses_race(void)
     store_reset();
     is_int(post(EC_OP_CREDIT, "remit:l1", "hl1", 1000).st, EC_OK, "entry 1");
     before_journal_insert = race_in;
+    int heads = head_reads;
     result r = post(EC_OP_CHARGE, "charge:loser", "hl", 100);
     ok(racer.st == EC_OK && racer.e.seq == 2, "the racer writes entry 2 first");
+    is_int(head_reads - heads, 2,
+           "the holder's retry walks from the racer's entry (the hint read once each)");
     ok(r.st == EC_OK && !r.replayed && r.e.seq == 3 && r.e.after.cash == 700,
        "the holder's charge lands at 3 on the racer's state");
     ledger_claim c;
