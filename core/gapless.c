@@ -198,8 +198,13 @@ ec_status ec_gapless_append(ec_db *db, const char *coll, const char *series, con
                             int64_t *n)
 {
     for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        /* The first attempt guesses that the hint is the head and lets the unique insert check
+         * the guess: the hint only ever names a document that exists and no document of a
+         * series is deleted, so an insert at hint + 1 that succeeds leaves no gap. A duplicate
+         * (the hint was behind, or a racer won) sends the next attempts through the walk. */
         int64_t head;
-        ec_status st = ec_gapless_head(db, coll, series, &head);
+        ec_status st =
+            attempt == 0 ? hint(db, coll, series, &head) : ec_gapless_head(db, coll, series, &head);
         if (st != EC_OK)
             return st;
         char id[EC_GAPLESS_ID_SIZE];
@@ -219,7 +224,9 @@ ec_status ec_gapless_append(ec_db *db, const char *coll, const char *series, con
         }
         if (st != EC_ERR_DUPLICATE)
             return st;
-        backoff(attempt);
+        /* The first duplicate is only a stale hint: walk at once; later ones are races. */
+        if (attempt > 0)
+            backoff(attempt);
     }
     ec_log(EC_LOG_WARN, "gapless", "%s/%s: too many concurrent writers", coll, series);
     return EC_ERR_UNAVAILABLE;

@@ -5,7 +5,10 @@
  * exact `_id`, so any listing on a request path walks ids it can name: a series numbers its
  * documents 1, 2, 3... with no gap, and a reader finds the newest by a head hint plus a
  * galloping walk forward. Appending is a unique insert at head + 1 (the compare-and-swap:
- * a duplicate means another writer took that number; re-read and retry).
+ * a duplicate means another writer took that number; re-read and retry). Its first attempt
+ * takes the hint for the head without reading the documents (one read, not three): the insert
+ * checks the guess, and only a duplicate pays for the walk. No document of a series is ever
+ * deleted, so the document the hint names is there.
  *
  * The head hint (collection `gapless_heads`, `_id` "<collection>/<series>", {n}) is kept by
  * a plain `$max` upsert: a lost race leaves it behind, never ahead, because it is only ever

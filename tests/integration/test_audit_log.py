@@ -5,6 +5,7 @@ import concurrent.futures
 import time
 
 from ecapi import add_operator, assert_error, unique_email
+from mongowire import mongo_command
 
 AUDIT_LOG = "/api/v1/ops/audit-log"
 
@@ -97,6 +98,29 @@ def test_concurrent_records_each_get_their_own_number(stack, api, operator):
     assert len(mine) == len(ids)
     ns = [r["n"] for r in recs]
     assert len(set(ns)) == len(ns)
+
+
+def test_a_stale_head_hint_leaves_no_gap(stack, api, operator):
+    """An append's first attempt trusts the head hint and lets its unique insert check it
+    (core/gapless.h): with the hint set back behind the newest record, the appends that follow
+    still number the records head + 1, head + 2, ... with no gap and no number twice."""
+    viewer = operator()
+    recs, _ = walk(api, viewer.token, limit=200)
+    head = max(r["n"] for r in recs)
+    r = mongo_command(stack.db_port, {
+        "update": "gapless_heads", "$db": "expense_center",
+        "updates": [{"q": {"_id": "ops_log/ops"}, "u": {"$set": {"n": max(head - 3, 1)}}}]})
+    assert r.get("ok") == 1 and r.get("nModified") == 1, r
+    emails = [unique_email("stale") for _ in range(4)]
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        done = list(pool.map(lambda e: add_operator(stack, e, "operator password 1234"), emails))
+    assert all(p.returncode == 0 for p in done), [p.stderr for p in done]
+    recs, _ = walk(api, viewer.token, limit=200)
+    ns = sorted(r["n"] for r in recs)
+    assert ns == list(range(1, len(ns) + 1)), "the series has a gap or a number twice"
+    assert ns[-1] >= head + 4
+    added = {p.stdout.strip().rsplit("id ", 1)[1].rstrip(")") for p in done}
+    assert sum(1 for r in recs if r["account"] in added and r["action"] == "operator.add") == 4
 
 
 def test_bad_parameters_are_refused(stack, api, operator):

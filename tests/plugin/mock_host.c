@@ -858,6 +858,46 @@ static ec_status m_gapless_get(ec_request *req, const char *coll, const char *se
     return st;
 }
 
+static ec_status m_gapless_head_get(ec_request *req, const char *coll, const char *series,
+                                    int64_t *head, bson_t **out)
+{
+    *out = NULL;
+    ec_status st = m_gapless_head(coll, series, head);
+    if (st != EC_OK || *head == 0)
+        return st;
+    return m_gapless_get(req, coll, series, *head, out);
+}
+
+/* One insert per document, as the host's unordered batch answers it: a duplicate is that
+ * document's fate, any other failure stops the batch with the rest unknown. */
+static ec_status m_db_insert_each(const char *coll, const bson_t *const *docs, size_t n,
+                                  ec_status *each)
+{
+    for (size_t i = 0; i < n; i++) {
+        ec_status st = mock_store_insert(coll, docs[i]);
+        if (st != EC_OK && st != EC_ERR_DUPLICATE) {
+            for (size_t j = i; j < n; j++)
+                each[j] = st;
+            return st;
+        }
+        each[i] = st;
+    }
+    return EC_OK;
+}
+
+static ec_status m_db_delete_ids(const char *coll, const char *const *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        bson_t filter = BSON_INITIALIZER;
+        BSON_APPEND_UTF8(&filter, "_id", ids[i]);
+        ec_status st = mock_store_delete(coll, &filter, 0);
+        bson_destroy(&filter);
+        if (st != EC_OK && st != EC_ERR_NOT_FOUND)
+            return st;
+    }
+    return EC_OK;
+}
+
 /* Document n exactly: the unique _id refuses a taken number (EC_ERR_DUPLICATE). */
 static ec_status m_series_insert_at(const char *coll, const char *series, int64_t n,
                                     const bson_t *doc)
@@ -945,6 +985,9 @@ static const ec_host host_table = {
     .series_insert_at = m_series_insert_at,
     .session_view = m_session_view,
     .session_view_set = m_session_view_set,
+    .db_insert_each = m_db_insert_each,
+    .gapless_head_get = m_gapless_head_get,
+    .db_delete_ids = m_db_delete_ids,
 };
 
 const ec_host *mock_host(void)
