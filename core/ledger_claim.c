@@ -17,7 +17,8 @@ const char *ledger_refusal_name(const char *code)
     static const char *const known[] = {
         "insufficient_cash", "amount_overflow", "too_many_funds",  "invalid_amount",
         "voucher_exists",    "card_exists",     "invalid_voucher", "invalid_card",
-        "invalid_operation", "not_reversible",  "fund_gone",       "insufficient_funds"};
+        "invalid_operation", "not_reversible",  "fund_gone",       "insufficient_funds",
+        "abandoned"};
     for (size_t i = 0; code != NULL && i < sizeof known / sizeof known[0]; i++)
         if (strcmp(known[i], code) == 0)
             return known[i];

@@ -15,7 +15,9 @@
  *   {_id, hash, at, from, seq}       made entry `seq` (its entry landed past `from` after a
  *                                    lost race, or was found there by a copy);
  *   {_id, hash, at, refusal}         refused for a reason that depends on the account's state
- *   {_id, hash, at, from, refusal}   ("insufficient_cash", ...), stored like a success.
+ *   {_id, hash, at, from, refusal}   ("insufficient_cash", ...), stored like a success;
+ *                                    "abandoned": a handler closed what a request left
+ *                                    unclaimed past the stale window (no entry, ever).
  * Pointers written before claims existed ({_id, seq}) read as made.
  * Every reader of claims (core/ledger.c, core/audit_cross.c, the bills plugin's account_month.c
  * and package_orders.c) reads a claim without `seq` or `refusal` by looking at entry `from`.

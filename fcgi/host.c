@@ -382,14 +382,18 @@ static void request_actor(ec_request *req, const char *reason, ec_actor *a)
     snprintf(a->reason, sizeof a->reason, "%s", reason ? reason : "");
 }
 
+/* A key's claim is taken over only when its request cannot still be running. */
+static int64_t host_claim_stale_ms(void)
+{
+    int64_t limit_ms = (int64_t)W->app->settings->request_timeout_s * 1000 * 2;
+    return limit_ms > EC_LEDGER_CLAIM_STALE_MS ? limit_ms : EC_LEDGER_CLAIM_STALE_MS;
+}
+
 static ec_ledger_store journal_store(ec_request *req)
 {
     ec_ledger_store s = ec_ledger_store_db(W->db);
     s.known = req->posted;
-    /* A key's claim is taken over only when its request cannot still be running. */
-    int64_t limit_ms = (int64_t)W->app->settings->request_timeout_s * 1000 * 2;
-    if (limit_ms > EC_LEDGER_CLAIM_STALE_MS)
-        s.claim_stale_ms = limit_ms;
+    s.claim_stale_ms = host_claim_stale_ms();
     return s;
 }
 
@@ -779,6 +783,7 @@ static const ec_host host_table = {
     .db_insert_each = host_db_insert_each,
     .gapless_head_get = host_gapless_head_get,
     .db_delete_ids = host_db_delete_ids,
+    .ledger_claim_stale_ms = host_claim_stale_ms,
 };
 
 const ec_host *ec_host_table(void)

@@ -9,7 +9,8 @@
  * lost is the knowledge that an entry still needs its documents, hence the order:
  *
  *   package_orders {_id: "<account>\x1f<journal key>" (the _id of the key's claim in
- *                  journal_keys), account, site, package ("<site>:<n>"), at (ms)}
+ *                  journal_keys), account, site, package ("<site>:<n>"), hash (the
+ *                  request's hash), at (ms)}
  *
  * opened (a unique insert; an open one is kept) before the purchase's entry is posted and
  * closed (deleted) once the documents are written, or once the key's claim holds a refusal (no
@@ -22,8 +23,15 @@
  *     the definition (the same documents a request writes: unique inserts, the series
  *     listing once), then the order is closed;
  *   - the claim holds a refusal: the order is closed;
- *   - no claim, or a claim with no entry yet: the order is left (its request may still be
- *     running, or its retry will post), and looked at again by the next run.
+ *   - a claim with no entry yet: the order is left (its retry will post), and looked at
+ *     again by the next run;
+ *   - no claim: while the order is younger than the ledger's stale-claim window its request
+ *     may still be running, and the order is left. Past it, the key is made unusable by a
+ *     unique insert of a refused claim ("abandoned", under the order's request hash: a late
+ *     copy of the request is answered 409 `purchase_abandoned` and never posts), then the
+ *     order is closed. When that insert is refused because the key was claimed meanwhile,
+ *     the order goes on from that claim as above. An order opened before orders kept the
+ *     hash gets a claim under a hash no request has, so a late copy is answered 422.
  * A purchase's period starts on its entry's day, and a day is covered only once it is closed,
  * after any request of that day ended; so the run covering a day has every purchase of it.
  * `ecctl audit` checks that every `package` entry has its purchase or an open order, and
@@ -52,7 +60,7 @@ static const char *order_id(const ec_host *h, ec_request *req, const char *accou
 }
 
 ec_status pkg_order_open(const ec_host *h, ec_request *req, const char *account, const char *key,
-                         const char *site, const char *package, int *opened)
+                         const char *site, const char *package, const char *hash, int *opened)
 {
     *opened = 0;
     const char *id = order_id(h, req, account, key);
@@ -63,6 +71,7 @@ ec_status pkg_order_open(const ec_host *h, ec_request *req, const char *account,
     BSON_APPEND_UTF8(&doc, "account", account);
     BSON_APPEND_UTF8(&doc, "site", site);
     BSON_APPEND_UTF8(&doc, "package", package);
+    BSON_APPEND_UTF8(&doc, "hash", hash);
     BSON_APPEND_INT64(&doc, "at", h->now_ms());
     ec_status rc = h->db_insert(PKG_ORDERS, &doc);
     bson_destroy(&doc);
@@ -184,8 +193,8 @@ static int take_entry(const ec_entry *e, void *arg)
     return 1;
 }
 
-/* The entry the order's key made: by the claim's seq, or (a claim left without it) among the
- * entries from the claim's `from`. *found 0 when there is none (yet). */
+/* The entry the order's key made: by the claim's seq, or (a claim without it) at the claim's
+ * `from`, else among the entries from there. *found 0 when there is none (yet). */
 static ec_status order_entry(const ec_host *h, ec_request *req, const char *account,
                              const char *key, const bson_t *claim, entry_find *f)
 {
@@ -203,6 +212,27 @@ static ec_status order_entry(const ec_host *h, ec_request *req, const char *acco
     return h->ledger_entries(req, account, &q, take_entry, f);
 }
 
+/* The hash an order without one (opened before orders kept it) abandons its key under: no
+ * request hash looks like it, so a late copy of the request is told the key was reused. */
+#define UNKNOWN_HASH "unknown:order-without-hash"
+
+/* An order whose key was never claimed, past the stale-claim window: makes the key unusable by
+ * inserting its refused claim. EC_OK (abandoned: no entry will ever be made under it),
+ * EC_ERR_DUPLICATE (the key was claimed meanwhile: its claim decides), or the database's
+ * status. */
+static ec_status abandon_key(const ec_host *h, const char *id, const bson_t *order)
+{
+    const char *hash = bills_doc_str(order, "hash");
+    bson_t doc = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&doc, "_id", id);
+    BSON_APPEND_UTF8(&doc, "hash", hash && hash[0] ? hash : UNKNOWN_HASH);
+    BSON_APPEND_INT64(&doc, "at", h->now_ms());
+    BSON_APPEND_UTF8(&doc, "refusal", "abandoned");
+    ec_status rc = h->db_insert(BILLS_JOURNAL_KEYS, &doc);
+    bson_destroy(&doc);
+    return rc;
+}
+
 /* Completes (or closes, or leaves) one open order; see the header. */
 static ec_status complete_order(bills_state *st, ec_request *req, const bson_t *order)
 {
@@ -213,8 +243,21 @@ static ec_status complete_order(bills_state *st, ec_request *req, const bson_t *
     if (key == NULL || account == NULL)
         return EC_ERR_INTERNAL;
     ec_status rc = bills_find_id(h, req, BILLS_JOURNAL_KEYS, id, &claim);
-    if (rc == EC_ERR_NOT_FOUND)
-        return EC_OK; /* never claimed: its request is running, or died before paying */
+    if (rc == EC_ERR_NOT_FOUND) {
+        /* Never claimed: its request may still be running until the window has passed. */
+        if (h->now_ms() - bills_doc_int(order, "at") < h->ledger_claim_stale_ms())
+            return EC_OK;
+        if ((rc = abandon_key(h, id, order)) == EC_OK) {
+            h->log(EC_LOG_INFO, BILLS_PLUGIN,
+                   "packages: the order of account %s under key %s was abandoned", account, key);
+            return pkg_order_close(h, req, account, key);
+        }
+        if (rc != EC_ERR_DUPLICATE)
+            return rc;
+        rc = bills_find_id(h, req, BILLS_JOURNAL_KEYS, id, &claim); /* claimed meanwhile */
+        if (rc == EC_ERR_NOT_FOUND)
+            rc = EC_ERR_UNAVAILABLE;
+    }
     if (rc != EC_OK)
         return rc;
     if (bills_doc_int(claim, "seq") <= 0 && bills_doc_str(claim, "refusal") != NULL)

@@ -427,6 +427,10 @@ static int post_refused(bills_state *st, ec_request *req, ec_status rc, const ch
     if (refusal &&
         (strcmp(refusal, "too_many_funds") == 0 || strcmp(refusal, "amount_overflow") == 0))
         return h->reply_error(req, 409, refusal, "the wallet cannot take this purchase");
+    if (refusal && strcmp(refusal, "abandoned") == 0)
+        return h->reply_error(req, 409, "purchase_abandoned",
+                              "this purchase stopped before paying and was closed; nothing was "
+                              "paid: buy again with a new Idempotency-Key");
     return bills_reply_internal(st, req, "packages: the ledger refused with %s",
                                 refusal ? refusal : "(none)");
 }
@@ -472,7 +476,8 @@ int bills_package_buy(ec_request *req, void *state)
         return bills_reply_internal(st, req, "packages: out of memory");
     /* The order first: a stop after the entry leaves it open, and the run completes it. */
     int opened = 0;
-    if ((rc = pkg_order_open(h, req, account, key, site->id, op.ref, &opened)) != EC_OK)
+    if ((rc = pkg_order_open(h, req, account, key, site->id, op.ref, op.request_hash, &opened)) !=
+        EC_OK)
         return h->reply_db_error(req, rc);
     ec_status posted = h->ledger_post(req, account, &op, &e, &replayed, &refusal);
     /* Refused: the key's answer, no entry ever. Reused for another request: the order this

@@ -15,7 +15,7 @@
  *   package_owned       gapless series "<account>": {purchase}: the account's purchases.
  *   package_assignments gapless series "<purchase>": {workspaces: [...], by, at}; the head is
  *                       the order in force.
- *   package_orders      {_id "<account>\x1f<journal key>", account, site, package, at}: a
+ *   package_orders      {_id "<account>\x1f<journal key>", account, site, package, hash, at}: a
  *                       purchase whose documents are not written yet (package_orders.c).
  *   package_days        {_id "<purchase>:<day>", purchase, account, site, day, lines:
  *                       [{workspace, item, retention, quantity, covered}], used: [{item,
@@ -110,11 +110,12 @@ BILLS_HIDDEN int bills_package_assign(ec_request *req, void *state);
 
 /* ---- package_orders.c: a purchase from its order to its documents ---- */
 
-/* Opens the order of the purchase under the journal key `key` of account, before its entry is
- * posted; EC_OK also when it is open already (*opened 0: another copy of the request's). */
+/* Opens the order of the purchase under the journal key `key` of account (the request's
+ * hash kept, so a key the run abandons answers a late copy), before its entry is posted;
+ * EC_OK also when it is open already (*opened 0: another copy of the request's). */
 BILLS_HIDDEN ec_status pkg_order_open(const ec_host *h, ec_request *req, const char *account,
                                       const char *key, const char *site, const char *package,
-                                      int *opened);
+                                      const char *hash, int *opened);
 /* Closes it: its documents are written, or its key was refused. EC_OK also when closed. */
 BILLS_HIDDEN ec_status pkg_order_close(const ec_host *h, ec_request *req, const char *account,
                                        const char *key);

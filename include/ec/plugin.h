@@ -640,6 +640,13 @@ typedef struct ec_host {
     /* Deletes the documents whose _id is ids[i] (absent ones are no error) in one round trip;
      * on failure some may be deleted and others not. */
     ec_status (*db_delete_ids)(const char *collection, const char *const *ids, size_t n);
+
+    /* -- v1 (packages): what a request left behind -- */
+    /* The ledger's stale-claim window in ms: how long after it began a request may still claim
+     * an idempotency key (max(120 s, 2 x request_timeout)); past it the ledger takes a pending
+     * claim over. A batch job that closes what a stopped request left (an order whose key was
+     * never claimed) waits at least this long, so no running request is cut off. */
+    int64_t (*ledger_claim_stale_ms)(void);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */

@@ -14,7 +14,9 @@ workspace's settlement method to it and being refused a second change in the mon
 owner's bills pages with a bill of a USD site and its settlement; a package bought (and one
 refused for want of funds) with its quotas and workspaces; a card's and a voucher's details;
 the AWS Marketplace landing (a refusal by code, register then claim, another account's claim
-refused); last, an account's monthly bill made by a billing run, its CSVs, in Chinese too
+refused); last, an account's monthly bill made by a billing run (one day's payment reversed
+by an operator between two runs), each workspace's items and what paid them, its CSVs, in
+Chinese too
 (its run bills both sites' last month, so it goes last). Any JavaScript error or
 failed request in the browser's console fails the test (unless the test drives that refusal
 on purpose), and each test leaves a screenshot of its last page under
@@ -790,8 +792,8 @@ def test_the_aws_marketplace_landing_shows_refusals_and_claims_after_registering
 
 
 def test_a_monthly_bill_made_by_the_billing_run_shows_exact_integers_and_csv(b, site_stack, money):
-    """Last in the module: its run bills both sites' last 31 closed days as of the 11th of
-    this month, which the tests above do not expect."""
+    """Last in the module: its runs bill both sites' last closed days as of the 5th and then
+    the 11th of this month, which the tests above do not expect."""
     from test_monthly_bills import usage_doc
     st, sites = site_stack
     api, cn1, ws = ecapi.Api(st), sites["cn1"], new_workspace()
@@ -802,13 +804,27 @@ def test_a_monthly_bill_made_by_the_billing_run_shows_exact_integers_and_csv(b, 
     voucher_id = voucher.json()["voucher"]["id"]
     bind_by_api(api, cn1, ws, owner)
 
-    # The last day of last month (site time): 30,000,000 logs kept 7 days = 30.00 units at
-    # 1.20 = 36.00, paid by the voucher's 10.00 then 26.00 of cash.
+    # Two days of last month (site time). The day before the last: 30,000,000 logs kept 7
+    # days = 30.00 units at 1.20 = 36.00, paid by the voucher's 10.00 then 26.00 of cash.
+    # The last day: 10,000,000 logs = 12.00 of cash, which an operator reverses before the
+    # month is made: paid, then given back, so `reversed`, not cash, and not invoiceable.
     today = local_date(cn1, ecapi.now())
     month_start = cn1.last_midnight() - (int(today[8:]) - 1) * DAY
     last_day = month_start - DAY
     month = local_date(cn1, last_day)[:7]
-    mongowire.insert(st.db_port, "usage", usage_doc(cn1, ws, last_day, "logs", 7, 30000000))
+    mongowire.insert(st.db_port, "usage", usage_doc(cn1, ws, last_day - DAY, "logs", 7, 30000000),
+                     usage_doc(cn1, ws, last_day, "logs", 7, 10000000))
+    # The 5th of this month: every day of last month is closed (usage stays open 3 days) and
+    # billed; the month is not due yet (the 3rd is not closed).
+    p = st.ecctl("bills", "run", "--now", str(month_start + 4 * DAY + 12 * HOUR), timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert not re.search(r"month=%s accounts monthly: made=[1-9]" % month, p.stdout), p.stdout
+    ref = "%s:%s:%s" % (cn1.id, ws, local_date(cn1, last_day))
+    paid = [e for e in money.all_entries(owner) if e["kind"] == "bill" and e["ref"] == ref]
+    assert [e["amount"] for e in paid] == [1200], paid
+    r = api("POST", "/api/v1/ops/accounts/%s/entries/%d/reverse" % (owner.id, paid[0]["seq"]),
+            token=money.op.token, json={"reason": "billed by mistake"})
+    assert r.status_code == 201, r.text
     p = st.ecctl("bills", "run", "--now", str(month_start + 10 * DAY + HOUR), timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
     assert re.search(r"month=%s accounts monthly: made=[1-9]" % month, p.stdout), p.stdout
@@ -818,36 +834,49 @@ def test_a_monthly_bill_made_by_the_billing_run_shows_exact_integers_and_csv(b, 
     b.go("#/monthly-bills?" + urlencode({"from": month, "to": month}))
     b.find("#monthly-list table")
     assert unlabelled(b) == []
-    # columns: month, daily bills, total, vouchers, cards, cash, arrears, cloud, unsettled, invoiceable
+    # columns: month, daily bills, total, vouchers, cards, cash, arrears, cloud, unsettled,
+    # reversed, invoiceable
     rows = [(r[0][0], r[1][0]) + tuple(c[1] for c in r[2:]) for r in b.table_rows("#monthly-list")]
-    assert rows == [(month, "1", 3600, 1000, 0, 2600, 0, 0, 0, 2600)]
+    assert rows == [(month, "2", 4800, 1000, 0, 2600, 0, 0, 0, 1200, 2600)]
     b.find("#monthly-csv").click()
     lines = list(csv.DictReader(io.StringIO(b.wait_download("monthly-bills.csv"))))
-    assert [(x["month"], x["total"], x["vouchers"], x["cash"], x["invoiceable"]) for x in lines] == [
-        (month, "3600", "1000", "2600", "2600")]
+    assert [(x["month"], x["total"], x["vouchers"], x["cash"], x["reversed"], x["invoiceable"])
+            for x in lines] == [(month, "4800", "1000", "2600", "1200", "2600")]
 
     b.find("#monthly-list tbody a").click()
     b.wait_hash(r"^#/monthly-bills/" + month + "$")
     got = {k: b.minor("#month-" + k) for k in ("total", "vouchers", "cards", "cash", "arrears",
-                                               "cloud", "unsettled", "invoiceable")}
-    assert got == {"total": 3600, "vouchers": 1000, "cards": 0, "cash": 2600, "arrears": 0,
-                   "cloud": 0, "unsettled": 0, "invoiceable": 2600}
-    assert b.find("#month-total").text == "¥36.00"
-    ws_rows = [(r[0][0], r[1][0], r[2][0], r[3][1], r[10][1]) for r in b.table_rows("#monthly-workspaces")]
-    assert ws_rows == [("cn1", ws, "1", 3600, 2600)]
-    items = [(r[0][0], r[1][0], r[2][1]) for r in b.table_rows(".workspace-month")]
-    assert items == [("Logs", "30.00", 3600)]
+                                               "cloud", "unsettled", "reversed", "invoiceable")}
+    assert got == {"total": 4800, "vouchers": 1000, "cards": 0, "cash": 2600, "arrears": 0,
+                   "cloud": 0, "unsettled": 0, "reversed": 1200, "invoiceable": 2600}
+    assert b.find("#month-total").text == "¥48.00"
+    assert b.find("#month-reversed").text == "¥12.00"
+    assert "given back" in b.find("#month-reversed-note").text
+    assert "reversal made after it" in b.find("#month-made-note").text
+    assert b.driver.find_elements("css selector", "#month-unsettled-note") == []
+    ws_rows = [(r[0][0], r[1][0], r[2][0], r[3][1], r[10][1], r[11][1])
+               for r in b.table_rows("#monthly-workspaces")]
+    assert ws_rows == [("cn1", ws, "2", 4800, 1200, 2600)]
+    # The workspace's items are folded: opened, each item's units, fee and what paid it.
+    summary = b.find(".workspace-month details summary")
+    assert summary.text == "Items (1): what paid each"
+    summary.click()
+    # columns: item, units, fee, vouchers, cards, cash, arrears, cloud, unsettled, reversed,
+    # invoiceable
+    items = [(r[0][0], r[1][0]) + tuple(c[1] for c in r[2:]) for r in b.table_rows(".workspace-month")]
+    assert items == [("Logs", "40.00", 4800, 1000, 0, 2600, 0, 0, 0, 1200, 2600)]
+    assert b.find(".workspace-month tbody td:nth-child(10)").text == "¥12.00"
     b.find("#month-csv").click()
     lines = list(csv.DictReader(io.StringIO(b.wait_download("monthly-bill-%s.csv" % month))))
-    assert [(x["site"], x["workspace"], x["total"], x["vouchers"], x["cash"], x["invoiceable"])
-            for x in lines] == [("cn1", ws, "3600", "1000", "2600", "2600")]
+    assert [(x["site"], x["workspace"], x["total"], x["vouchers"], x["cash"], x["reversed"],
+             x["invoiceable"]) for x in lines] == [("cn1", ws, "4800", "1000", "2600", "1200", "2600")]
     b.screenshot("monthly-bill")
 
-    # The voucher that paid it: its grant, then the bill; used up, its details stay.
+    # The voucher that paid it: its grant, then the bill; used up (and entries made since
+    # carry only live funds), it has left the wallet, and its details stay.
     b.go("#/vouchers/" + voucher_id)
     b.wait_hash(r"^#/vouchers/" + re.escape(voucher_id) + "$")
-    assert b.minor("#fund-balance") == 0
-    assert "Used up" in b.find("#fund").text
+    assert "left the wallet" in b.find("#fund-gone").text
     rows = [(r[2][0], r[3][1], r[4][1]) for r in b.table_rows("#fund-entries")]
     assert rows == [("Daily bill", -1000, 0), ("Voucher granted", 1000, 1000)]
 
@@ -857,6 +886,7 @@ def test_a_monthly_bill_made_by_the_billing_run_shows_exact_integers_and_csv(b, 
     b.find("#month-total")
     Select(b.find("#lang")).select_by_value("zh")
     b.wait_text("#monthly-bill", "可开票金额")
+    b.wait_text("#monthly-bill", "已冲正")
     b.expect_failure("/api/v1/monthly-bills/2001-01", 404)
     b.open("#/monthly-bills/2001-01")
     b.wait_text("#main .message.error", "未找到")

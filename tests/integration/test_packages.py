@@ -14,10 +14,11 @@ import pytest
 
 import ecapi
 import mongowire
-from bills_flow import bills_run as run, bind, killed_midway, later, operator_money, take
+from bills_flow import (bills_run as run, bind, killed_midway, later, operator_money, spawn_run,
+                        take)
 from sites import DAY, HOUR, hour_text, local_date, race, record as rec, start_bills_stack
 
-SITES = {s: ("CNY", "+08:00") for s in ("pk1", "pk2", "pk3", "pk4", "pk5")}
+SITES = {s: ("CNY", "+08:00") for s in ("pk1", "pk2", "pk3", "pk4", "pk5", "pk6", "pk7")}
 CATALOG = "/api/v1/packages/catalog/"
 PURCHASES = "/api/v1/packages/purchases"
 
@@ -423,6 +424,141 @@ def test_a_purchase_stopped_after_its_entry_is_completed_by_the_run(env):
     again = buy(api, owner, site, pkg["number"], key=key)
     assert again.status_code == 201 and again.json()["purchase"]["id"] == p["id"], again.text
     assert mongowire.find(port, "package_orders") == [] and len(package_entries(money, owner)) == 1
+
+
+# The ledger's stale-claim window at the stacks' request_timeout of 30 s: max(120 s, 2 x 30 s).
+CLAIM_WINDOW_MS = 120 * 1000
+
+
+def key_id(acct, key):
+    return "%s\x1fpackage:%s" % (acct.id, key)
+
+
+def order_doc(acct, site, pkg, key, request_hash, at):
+    """The order a purchase request opens before it claims its key (package_orders.c)."""
+    return {"_id": key_id(acct, key), "account": acct.id, "site": site.id,
+            "package": pkg["id"], "hash": request_hash, "at": at}
+
+
+def claim_of(port, acct, key):
+    return mongowire.find(port, "journal_keys", {"_id": key_id(acct, key)})
+
+
+def orders_of(port, acct):
+    return sorted(d["_id"] for d in mongowire.find(port, "package_orders")
+                  if d["account"] == acct.id)
+
+
+def purchase_hash(api, money, site, pkg):
+    """The request hash of buying pkg: it covers the method, the path and the body, not the key
+    nor the account, so it is read from the claim of a purchase someone made of it."""
+    someone, key = money.new_owner(), ecapi.idem("pkg")
+    money.credit(someone.id, pkg["price"])
+    assert buy(api, someone, site, pkg["number"], key=key).status_code == 201
+    return claim_of(api.stack.db_port, someone, key)[0]["hash"]
+
+
+def test_an_order_never_claimed_is_closed_past_the_window_and_its_key_refused(env):
+    api, sites, money = env
+    site = sites["pk6"]
+    port = api.stack.db_port
+    pkg = new_package(api, money, site, 2000, [("logs", 1000000)])
+    other = new_package(api, money, site, 3000, [("logs", 2000000)])
+    request_hash = purchase_hash(api, money, site, pkg)
+    owner = money.new_owner()
+    money.credit(owner.id, 5000)
+    stopped, claimed = ecapi.idem("pkg"), ecapi.idem("pkg")
+    # Two purchases stopped (a 503, a killed worker) after opening their orders, before
+    # claiming their keys: nothing is paid.
+    young = ecapi.now_ms() - 5000
+    mongowire.insert(port, "package_orders",
+                     order_doc(owner, site, pkg, stopped, request_hash, young),
+                     order_doc(owner, site, pkg, claimed, request_hash, young))
+    midnight = site.last_midnight()
+
+    # Within the window their requests may still be running: the run leaves both alone.
+    out = run(api, site, now=midnight + 4 * DAY + HOUR)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert orders_of(port, owner) == sorted([key_id(owner, stopped), key_id(owner, claimed)])
+    assert claim_of(port, owner, stopped) == [] and claim_of(port, owner, claimed) == []
+
+    # Meanwhile the second one's key is claimed: its request pays, then stops before writing
+    # its documents (they are lost, its order is open again).
+    r = buy(api, owner, site, pkg["number"], key=claimed)
+    assert r.status_code == 201, r.text
+    pid = r.json()["purchase"]["id"]
+    written = mongowire.find(port, "package_purchases", {"_id": pid})
+    delete_ids(api, "package_purchases", pid)
+    delete_ids(api, "package_owned", owned(api, owner, pid)[0]["_id"])
+    delete_ids(api, "package_orders", key_id(owner, stopped))
+    old = ecapi.now_ms() - CLAIM_WINDOW_MS - 1000
+    mongowire.insert(port, "package_orders",
+                     order_doc(owner, site, pkg, stopped, request_hash, old),
+                     order_doc(owner, site, pkg, claimed, request_hash, old))
+
+    # Past the window: the order never claimed is closed, its key refused for good under its
+    # request's hash; the claimed one is completed from its entry, not abandoned.
+    out = run(api, site, now=midnight + 5 * DAY + HOUR)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert orders_of(port, owner) == []
+    refused = claim_of(port, owner, stopped)
+    assert [(c["refusal"], c["hash"], "seq" in c) for c in refused] == [
+        ("abandoned", request_hash, False)]
+    assert "refusal" not in claim_of(port, owner, claimed)[0]
+    assert mongowire.find(port, "package_purchases", {"_id": pid}) == written
+    assert len(owned(api, owner, pid)) == 1
+    assert money.wallet(owner)["cash"] == 3000 and len(package_entries(money, owner)) == 1
+
+    # A late copy of the stopped purchase gets the stored answer, every time, and never pays;
+    # another purchase under its key is a reused key. Nothing changes.
+    for _ in range(2):
+        late = buy(api, owner, site, pkg["number"], key=stopped)
+        assert late.status_code == 409, late.text
+        assert late.json()["error"]["code"] == "purchase_abandoned", late.text
+    reused = buy(api, owner, site, other["number"], key=stopped)
+    assert reused.status_code == 422, reused.text
+    assert reused.json()["error"]["code"] == "idempotency_key_reused", reused.text
+    assert orders_of(port, owner) == [] and claim_of(port, owner, stopped) == refused
+    assert money.wallet(owner)["cash"] == 3000 and len(package_entries(money, owner)) == 1
+    listed = api("GET", PURCHASES, token=owner.token).json()["purchases"]
+    assert [x["id"] for x in listed] == [pid]
+
+    # The order was closed once: a later run finds nothing of it.
+    out = run(api, site, now=midnight + 6 * DAY + HOUR)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert orders_of(port, owner) == [] and claim_of(port, owner, stopped) == refused
+
+
+def test_a_late_copy_racing_the_run_past_the_window_pays_once_or_is_refused(env):
+    api, sites, money = env
+    site = sites["pk7"]
+    port = api.stack.db_port
+    pkg = new_package(api, money, site, 2000, [("logs", 1000000)])
+    request_hash = purchase_hash(api, money, site, pkg)
+    owner = money.new_owner()
+    money.credit(owner.id, 5000)
+    key = ecapi.idem("pkg")
+    mongowire.insert(port, "package_orders", order_doc(owner, site, pkg, key, request_hash,
+                                                       ecapi.now_ms() - CLAIM_WINDOW_MS - 1000))
+    # The run that would abandon the key and a late copy of the request, at once: the key's
+    # first claim decides, so the copy either pays once or is refused, never both.
+    proc = spawn_run(api, site, "--now", str(site.last_midnight() + 4 * DAY + HOUR))
+    late = buy(api, owner, site, pkg["number"], key=key)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stdout + stderr
+    claim = claim_of(port, owner, key)
+    entries = package_entries(money, owner)
+    listed = api("GET", PURCHASES, token=owner.token).json()["purchases"]
+    if late.status_code == 201:
+        assert "refusal" not in claim[0] and len(entries) == 1
+        assert [x["id"] for x in listed] == [late.json()["purchase"]["id"]]
+        assert money.wallet(owner)["cash"] == 3000
+    else:
+        assert late.status_code == 409, late.text
+        assert late.json()["error"]["code"] == "purchase_abandoned", late.text
+        assert claim[0]["refusal"] == "abandoned" and entries == [] and listed == []
+        assert money.wallet(owner)["cash"] == 5000
+    assert orders_of(port, owner) == []
 
 
 def test_the_audit_names_a_package_entry_without_purchase_and_the_reverse(env):

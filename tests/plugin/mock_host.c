@@ -898,6 +898,13 @@ static ec_status m_db_delete_ids(const char *coll, const char *const *ids, size_
     return EC_OK;
 }
 
+/* The ledger's default stale-claim window (core/ledger.h), as a host with a short
+ * request_timeout answers. */
+static int64_t m_ledger_claim_stale_ms(void)
+{
+    return 120 * 1000;
+}
+
 /* Document n exactly: the unique _id refuses a taken number (EC_ERR_DUPLICATE). */
 static ec_status m_series_insert_at(const char *coll, const char *series, int64_t n,
                                     const bson_t *doc)
@@ -988,6 +995,7 @@ static const ec_host host_table = {
     .db_insert_each = m_db_insert_each,
     .gapless_head_get = m_gapless_head_get,
     .db_delete_ids = m_db_delete_ids,
+    .ledger_claim_stale_ms = m_ledger_claim_stale_ms,
 };
 
 const ec_host *mock_host(void)

@@ -1,7 +1,12 @@
 // web/assets/pages/monthly.js: the account's monthly bills (docs/bills-api.md, "The account's
 // monthly bill"): the list of a range of months (newest first, CSV) and one month: what paid
-// it (vouchers, cards, cash, arrears, clouds), what is unsettled, the invoiceable amount, and
-// per workspace its totals and item totals (CSV, one row per workspace).
+// it (vouchers, cards, cash, arrears, clouds), what is unsettled, what an operator reversed
+// (paid, then given back), the invoiceable amount, and per workspace its totals and, folded
+// under it, each item's split (CSV, one row per workspace). A note says what the bill, made
+// once, does not reflect: a settlement or a reversal made after it.
+//
+// Bills made before `reversed` and the items' split were recorded lack those members: the
+// page shows "—" for a missing amount, never a figure it made up.
 //
 // Every amount is the API's integer in minor units: the page shows them and adds nothing up.
 // A month without a bill (not due yet, or nothing billed to the account) is the API's 404,
@@ -30,6 +35,7 @@ function splitColumns(cur) {
     [t("monthly.arrears"), (x) => amount(x.arrears, cur(x)), { num: true }],
     [t("monthly.cloud"), (x) => amount(x.cloud, cur(x)), { num: true }],
     [t("monthly.unsettled"), (x) => amount(x.unsettled, cur(x)), { num: true }],
+    [t("monthly.reversed"), (x) => amount(x.reversed, cur(x)), { num: true }],
     [t("monthly.invoiceable"), (x) => amount(x.invoiceable, cur(x)), { num: true }],
   ];
 }
@@ -76,8 +82,11 @@ function monthForm(ctx, from, to) {
   });
 }
 
+// One workspace's month: its figures, and its items folded in a <details> (each item's units,
+// fee and what paid it: the same split as the workspace's, item by item).
 function workspaceSection(w) {
   const cur = w.currency;
+  const items = w.items || [];
   return h("section", { class: "card workspace-month", "data-site": w.site, "data-workspace": w.workspace },
     h("h3", {}, t("monthly.workspace_title", { site: w.site, workspace: w.workspace })),
     dl([
@@ -85,11 +94,14 @@ function workspaceSection(w) {
       ...splitColumns(() => cur).map(([k, cell]) => [k, cell(w)]),
       w.clouds && w.clouds.length ? [t("monthly.clouds"), clouds(w.clouds, cur)] : null,
     ].filter(Boolean)),
-    table(t("monthly.items"), [
-      [t("bills.item"), (x) => itemText(x.item)],
-      [t("bills.units"), (x) => units(x.units), { num: true }],
-      [t("bills.fee"), (x) => amount(x.fee, cur), { num: true }],
-    ], w.items || [], t("bills.none")));
+    h("details", { class: "month-items" },
+      h("summary", {}, t("monthly.items_count", { n: items.length })),
+      table(t("monthly.items"), [
+        [t("bills.item"), (x) => itemText(x.item)],
+        [t("bills.units"), (x) => units(x.units), { num: true }],
+        [t("bills.fee"), (x) => amount(x.fee, cur), { num: true }],
+        ...splitColumns(() => cur).slice(1),
+      ], items, t("bills.none"))));
 }
 
 export async function renderMonth(ctx) {
@@ -112,10 +124,13 @@ export async function renderMonth(ctx) {
         [t("monthly.cloud"), amount(b.cloud, cur), { id: "month-cloud" }],
         b.clouds && b.clouds.length ? [t("monthly.clouds"), clouds(b.clouds, cur)] : null,
         [t("monthly.unsettled"), amount(b.unsettled, cur), { id: "month-unsettled" }],
+        [t("monthly.reversed"), amount(b.reversed, cur), { id: "month-reversed" }],
         [t("monthly.invoiceable"), amount(b.invoiceable, cur), { id: "month-invoiceable" }],
         [t("bills.made_at"), formatTime(b.made_at)],
       ].filter(Boolean)),
       b.unsettled ? h("p", { class: "message", id: "month-unsettled-note" }, t("monthly.unsettled_note")) : null,
+      b.reversed ? h("p", { class: "message", id: "month-reversed-note" }, t("monthly.reversed_note")) : null,
+      h("p", { class: "hint", id: "month-made-note" }, t("monthly.made_note")),
       h("div", { class: "actions" }, button),
       message),
     h("section", { class: "card", id: "monthly-workspaces" },
