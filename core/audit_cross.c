@@ -13,7 +13,9 @@
  *               or, while the purchase is not written yet, its order is open
  *               (`package_orders` "<account>\x1f<key>": the next billing run writes it);
  * and, once the journal is walked, every settled key claim (`journal_keys`) must name an entry
- * of its account made under its key, and every package purchase its `package` entry.
+ * of its account made under its key, a claim whose entry sits at its `from` (never settled,
+ * core/ledger_claim.h) is checked like one, the entry of either must carry the claim's
+ * request hash, and every package purchase must name its `package` entry.
  *
  * Owns: the pending remittances of the account being walked (an arena reset per account).
  * Failure: each mismatch is reported through audit_fail with rule "cross"; a database error
@@ -257,21 +259,30 @@ static int check_claim(const bson_t *doc, void *arg)
 {
     claims_walk *w = arg;
     const char *id = text(doc, "_id"), *sep = id ? strchr(id, '\x1f') : NULL;
-    int64_t seq = number(doc, "seq");
-    if (sep == NULL || seq <= 0)
-        return 0; /* pending, refused, or not a claim of this shape */
+    const char *hash = text(doc, "hash");
+    int64_t seq = number(doc, "seq"), from = number(doc, "from");
+    /* A claim without seq made entry `from` when that entry carries its key (see
+     * core/ledger_claim.h); else it is pending or refused, and names nothing yet. */
+    int pending = seq <= 0 && text(doc, "refusal") == NULL && from > 0;
+    if (sep == NULL || (seq <= 0 && !pending))
+        return 0; /* refused, or not a claim of this shape */
     char account[128], entry_id[160];
     snprintf(account, sizeof account, "%.*s", (int)(sep - id), id);
-    snprintf(entry_id, sizeof entry_id, "%s:%lld", account, (long long)seq);
+    snprintf(entry_id, sizeof entry_id, "%s:%lld", account, (long long)(pending ? from : seq));
     bson_t *entry = NULL;
     ec_status st = by_id(w->x, EC_JOURNAL, entry_id, &entry);
     const char *key = st == EC_OK ? text(entry, "key") : NULL;
+    const char *made_hash = st == EC_OK ? text(entry, "hash") : NULL;
+    int carries = key != NULL && strcmp(key, sep + 1) == 0;
     if (st == EC_OK || st == EC_ERR_NOT_FOUND) {
-        if (key == NULL || strcmp(key, sep + 1) != 0) {
-            snprintf(w->c->account, sizeof w->c->account, "%s", account);
+        snprintf(w->c->account, sizeof w->c->account, "%s", account);
+        if (!pending && !carries)
             audit_fail(w->c, seq, "cross", "the claim of key %s names seq %lld, which is %s",
                        sep + 1, (long long)seq, key ? "another key's entry" : "no entry");
-        }
+        else if (carries && hash != NULL && hash[0] != '\0' &&
+                 (made_hash == NULL || strcmp(made_hash, hash) != 0))
+            audit_fail(w->c, pending ? from : seq, "cross",
+                       "the claim of key %s is another request's than its entry's", sep + 1);
         st = EC_OK;
     }
     if (entry)

@@ -128,22 +128,24 @@ static void head_advance(const ec_ledger_store *s, const char *account, int64_t 
 }
 
 /* The newest entry: from the store's known entry or the head hint, walk forward (galloping,
- * then bisecting, since sequence numbers have no gaps) to the last entry that exists. */
-static ec_status newest(const ec_ledger_store *s, ec_arena *arena, const char *account, ec_entry *e,
-                        int *any)
+ * then bisecting, since sequence numbers have no gaps) to the last entry that exists.
+ * `guess` stops at that start without probing past it: only a post may guess, because its
+ * unique insert at the next seq verifies the guess. */
+static ec_status newest_from(const ec_ledger_store *s, ec_arena *arena, const char *account,
+                             ec_entry *e, int *any, int guess)
 {
-    int64_t lo = 0;
+    int64_t lo = 0, hint = 0;
     ec_status st = EC_OK;
     ec_entry probe;
     int exists = 0;
     *any = 0;
     if (s->known != NULL && s->known->seq > 0 && strcmp(s->known->account, account) == 0) {
-        lo = s->known->seq;
+        lo = hint = s->known->seq;
         *e = *s->known;
         *any = 1;
     } else if ((st = head_hint(s, account, &lo)) != EC_OK) {
         return st;
-    } else if (lo > 0) {
+    } else if ((hint = lo) > 0) {
         if ((st = entry_at(s, arena, account, lo, e, &exists)) != EC_OK)
             return st;
         if (!exists) {
@@ -153,6 +155,9 @@ static ec_status newest(const ec_ledger_store *s, ec_arena *arena, const char *a
         }
         *any = exists;
     }
+    /* A hint naming no entry is no start to guess from: walk from the beginning. */
+    if (guess && lo == hint)
+        return EC_OK;
     int64_t step = 1, hi = 0;
     for (;;) { /* invariant: entry lo exists (or lo == 0) */
         if ((st = entry_at(s, arena, account, lo + step, &probe, &exists)) != EC_OK)
@@ -178,6 +183,12 @@ static ec_status newest(const ec_ledger_store *s, ec_arena *arena, const char *a
         }
     }
     return EC_OK;
+}
+
+static ec_status newest(const ec_ledger_store *s, ec_arena *arena, const char *account, ec_entry *e,
+                        int *any)
+{
+    return newest_from(s, arena, account, e, any, 0);
 }
 
 static ec_status db_find(void *ctx, const char *coll, const bson_t *filter, const bson_t *opts,
@@ -290,10 +301,11 @@ enum key_verdict {
     KEY_TAKEN_OVER /* its claim's request stopped before making an entry: post in its place */
 };
 
-/* What the key's claim says about this request (one _id lookup, plus the entry it names). */
+/* What the key's claim says about this request (one _id lookup, plus the entry it names);
+ * *from is the claim's `from` (where a request taking it over first tries its entry). */
 static ec_status consult_key(const ec_ledger_store *s, ec_arena *arena, const char *account,
                              const ec_ledger_op *op, const char *hash, int64_t now, ec_entry *out,
-                             int *replayed, const char **refusal, int *verdict)
+                             int *replayed, const char **refusal, int *verdict, int64_t *from)
 {
     ledger_claim c;
     int any = 0;
@@ -322,6 +334,14 @@ static ec_status consult_key(const ec_ledger_store *s, ec_arena *arena, const ch
         *replayed = 1;
         return EC_ERR_INVALID;
     }
+    /* Pending: its entry is usually where the claim said (then it is never settled). */
+    *from = c.from;
+    if (c.from > 0) {
+        if ((st = entry_at(s, arena, account, c.from, out, &any)) != EC_OK)
+            return st;
+        if (any && strcmp(out->key, op->key) == 0)
+            return answer_entry(out, hash, replayed);
+    }
     if (!c.released && now - c.at < stale_ms(s)) {
         *verdict = KEY_IN_FLIGHT;
         return EC_OK;
@@ -338,8 +358,9 @@ static ec_status consult_key(const ec_ledger_store *s, ec_arena *arena, const ch
 }
 
 /* After the journal refused entry `seq` as a duplicate: *again when another key took the seq
- * (retry); else the entry under this key answers (a copy that took over the same claim), and
- * *settled says whether the claim now names it. */
+ * (retry; *out is then the entry that took it, where the retry's walk starts); else the entry
+ * under this key answers (a copy that took over the same claim), and *settled says whether
+ * the claim now names it. */
 static ec_status after_duplicate(const ec_ledger_store *s, ec_arena *arena, const char *account,
                                  const ec_ledger_op *op, const char *hash, int64_t seq,
                                  ec_entry *out, int *replayed, int *again, int *settled)
@@ -352,6 +373,7 @@ static ec_status after_duplicate(const ec_ledger_store *s, ec_arena *arena, cons
     if (st != EC_OK)
         return st;
     if (took && strcmp(taken.key, op->key) != 0) {
+        *out = taken;
         *again = 1;
         return EC_OK;
     }
@@ -390,10 +412,10 @@ static void backoff(int attempt)
     nanosleep(&ts, NULL);
 }
 
-static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *account,
-                      const ec_ledger_op *op, const ec_entry *original, const ec_actor *actor,
-                      int64_t now, ec_entry *out, int *replayed, const char **refusal,
-                      int *holding);
+static ec_status post(const ec_ledger_store *s, ec_arena *arena, ec_arena *keep,
+                      const char *account, const ec_ledger_op *op, const ec_entry *original,
+                      const ec_actor *actor, int64_t now, ec_entry *out, int *replayed,
+                      const char **refusal, int *holding);
 
 /* Posts op (the reversal of `original` when it is not NULL) with scratch memory for the
  * attempts; the entry that answers is copied into `arena`. */
@@ -451,15 +473,18 @@ static ec_status post_once(const ec_ledger_store *s, ec_arena *arena, const char
 {
     /* Every attempt decodes the newest entry again: attempts use scratch memory, and only
      * the entry that answers is copied into the request's arena. */
-    ec_arena *scratch = ec_arena_new(SCRATCH_CHUNK, 0);
+    ec_arena *scratch = ec_arena_new(SCRATCH_CHUNK, 0), *keep = ec_arena_new(SCRATCH_CHUNK, 0);
     ec_entry made;
     *replayed = 0;
     *refusal = NULL;
-    if (scratch == NULL)
+    if (scratch == NULL || keep == NULL) {
+        ec_arena_free(scratch);
+        ec_arena_free(keep);
         return EC_ERR_INTERNAL;
+    }
     int holding = 0;
-    ec_status st =
-        post(s, scratch, account, op, original, actor, now, &made, replayed, refusal, &holding);
+    ec_status st = post(s, scratch, keep, account, op, original, actor, now, &made, replayed,
+                        refusal, &holding);
     /* A claim this request holds without its outcome is given up, so that a copy of the
      * request does not wait for it: the copy looks for its entry, else posts it. */
     if (holding && ledger_claim_release(s, account, op->key) != EC_OK)
@@ -468,6 +493,7 @@ static ec_status post_once(const ec_ledger_store *s, ec_arena *arena, const char
     if (st == EC_OK && entry_copy(arena, out, &made) < 0)
         st = EC_ERR_INTERNAL;
     ec_arena_free(scratch);
+    ec_arena_free(keep);
     return st;
 }
 
@@ -493,12 +519,27 @@ static ec_status store_refusal(const ec_ledger_store *s, const char *account, co
     return st;
 }
 
-static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *account,
-                      const ec_ledger_op *op, const ec_entry *original, const ec_actor *actor,
-                      int64_t now, ec_entry *out, int *replayed, const char **refusal, int *holding)
+/* A post's first attempt costs two reads and three writes: it guesses the newest entry from
+ * the head hint (no probe past it), computes its entry and claims the key with a unique
+ * insert without reading the claim first, inserts the entry at the guessed seq (the unique
+ * _id is the check) and advances the hint. The claim says where the entry goes (`from`), so
+ * it is settled only when the entry lands elsewhere. Only a duplicate (the hint was behind, a
+ * racer won the seq, or the key is claimed) costs more: the claim is read and answers, or the
+ * attempt is made again from the exact newest entry, walking from the entry that took the
+ * seq (kept in `keep`, which outlives the attempts' `arena`). */
+static ec_status post(const ec_ledger_store *s, ec_arena *arena, ec_arena *keep,
+                      const char *account, const ec_ledger_op *op, const ec_entry *original,
+                      const ec_actor *actor, int64_t now, ec_entry *out, int *replayed,
+                      const char **refusal, int *holding)
 {
+    ec_ledger_store from_taken = *s; /* the store, its known entry the one that took a seq */
+    ec_entry taken;
     const char *hash = op->request_hash ? op->request_hash : "";
-    int mine = 0; /* this request holds the key's claim (*holding: and has not settled it) */
+    int mine = 0;      /* this request holds the key's claim (*holding: and has not settled it) */
+    int consult = 0;   /* the key is claimed: read what its claim says before posting */
+    int consulted = 0; /* its claim was read: a refusal may be this request's answer */
+    int exact = 0;     /* find the newest entry exactly, not from the hint alone */
+    int64_t claim_from = 0; /* where the held claim says its entry is */
     long waited = 0;
     *replayed = 0;
     *refusal = NULL;
@@ -510,9 +551,10 @@ static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *acc
     for (int attempt = 0; attempt < EC_LEDGER_ATTEMPTS;) {
         ec_arena_reset(arena); /* nothing of a lost attempt is needed again */
         ec_status st;
-        if (!mine) {
+        if (!mine && consult) {
             int verdict;
-            st = consult_key(s, arena, account, op, hash, now, out, replayed, refusal, &verdict);
+            st = consult_key(s, arena, account, op, hash, now, out, replayed, refusal, &verdict,
+                             &claim_from);
             if (st != EC_OK || verdict == KEY_ANSWERED)
                 return st;
             if (verdict == KEY_IN_FLIGHT) {
@@ -530,12 +572,15 @@ static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *acc
                 continue;
             }
             mine = *holding = verdict == KEY_TAKEN_OVER;
+            consult = 0;
+            consulted = 1;
         }
         backoff(attempt++);
         ec_entry last;
         int any = 0;
-        if ((st = newest(s, arena, account, &last, &any)) != EC_OK)
+        if ((st = newest_from(&from_taken, arena, account, &last, &any, !exact)) != EC_OK)
             return st;
+        exact = 1; /* a guess is made once: every later attempt walks */
         ec_wallet before;
         if (any)
             before = last.after;
@@ -549,6 +594,14 @@ static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *acc
                                                      &out->moves, &out->nmoves, refusal)
                           : ec_ledger_apply(arena, &before, op, now, &out->after, &out->moves,
                                             &out->nmoves, &out->split, refusal);
+        if (applied < 0 && !mine && !consulted) {
+            /* A refusal is an answer only on the account's real state, not a guessed one,
+             * and only when the key's claim holds no earlier answer (a replay of a voucher
+             * granted before it expired still answers the voucher). */
+            *refusal = NULL;
+            consult = 1;
+            continue;
+        }
         if (applied < 0) {
             /* A refusal that depends on the account's state is the key's answer for good; one
              * that depends on the request alone (400) is given again to every copy anyway. */
@@ -562,15 +615,19 @@ static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *acc
             if (st != EC_OK || !lost)
                 return st == EC_OK ? EC_ERR_INVALID : st;
             *refusal = NULL;
+            consult = 1;
             continue; /* another request claimed the key first: its claim answers */
         }
         if (!mine) {
             st = ledger_claim_insert(s, account, op->key, hash, now, before.seq + 1, NULL);
-            if (st == EC_ERR_DUPLICATE)
+            if (st == EC_ERR_DUPLICATE) {
+                consult = 1;
                 continue;
+            }
             if (st != EC_OK)
                 return st;
             mine = *holding = 1;
+            claim_from = before.seq + 1;
         }
         copy_text(out->account, sizeof out->account, account);
         out->seq = before.seq + 1;
@@ -593,8 +650,11 @@ static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *acc
         st = s->insert(s->ctx, EC_JOURNAL, &doc);
         bson_destroy(&doc);
         if (st == EC_OK) {
-            /* Unsettled, it is released: the next copy finds the entry (find_made). */
-            if (ledger_claim_settle(s, account, op->key, out->seq, NULL) == EC_OK)
+            /* Where the claim said, the entry answers for it (readers look at `from`);
+             * elsewhere the claim must name it. Unsettled, it is released: the next copy
+             * finds the entry (find_made). */
+            if (out->seq == claim_from ||
+                ledger_claim_settle(s, account, op->key, out->seq, NULL) == EC_OK)
                 *holding = 0;
             head_advance(s, account, out->seq);
             return EC_OK;
@@ -608,6 +668,10 @@ static ec_status post(const ec_ledger_store *s, ec_arena *arena, const char *acc
             *holding = 0;
         if (st != EC_OK || !again)
             return st;
+        from_taken.known = s->known;
+        ec_arena_reset(keep);
+        if (entry_copy(keep, &taken, out) == 0)
+            from_taken.known = &taken;
     }
     ec_log(EC_LOG_WARN, "ledger", "account %s: gave up after %d contended attempts", account,
            EC_LEDGER_ATTEMPTS);

@@ -5,15 +5,22 @@
  * A claim lives in `journal_keys` under _id "<account>\x1f<key>" and is written by a unique
  * insert before the operation's entry, so exactly one request under a key goes on to the
  * journal; every other copy reads the claim by _id and answers as it says:
- *   {_id, hash, at, from}            pending: its request is posting (or died doing so);
- *   {_id, hash, at, from, released}  its request stopped on an error, perhaps after writing
- *                                    its entry: the next copy looks for it, else posts;
- *   {_id, hash, at, from, seq}       made entry `seq` (the entry's own hash decides);
+ *   {_id, hash, at, from}            made entry `from` when entry "<account>:<from>" carries
+ *                                    the claim's key: the common case, never settled (the
+ *                                    entry's own hash decides); else pending: its request is
+ *                                    posting (or died doing so);
+ *   {_id, hash, at, from, released}  the same look at entry `from` first; else its request
+ *                                    stopped on an error, perhaps after writing its entry
+ *                                    elsewhere: the next copy looks for it, else posts;
+ *   {_id, hash, at, from, seq}       made entry `seq` (its entry landed past `from` after a
+ *                                    lost race, or was found there by a copy);
  *   {_id, hash, at, refusal}         refused for a reason that depends on the account's state
- *                                    ("insufficient_cash", ...), stored like a success;
+ *   {_id, hash, at, from, refusal}   ("insufficient_cash", ...), stored like a success;
  *                                    "abandoned": a handler closed what a request left
  *                                    unclaimed past the stale window (no entry, ever).
  * Pointers written before claims existed ({_id, seq}) read as made.
+ * Every reader of claims (core/ledger.c, core/audit_cross.c, the bills plugin's account_month.c
+ * and package_orders.c) reads a claim without `seq` or `refusal` by looking at entry `from`.
  *
  * Ownership: a claim read is copied into the caller's struct.
  * Failure: the store's ec_status (EC_ERR_DUPLICATE from claim_insert: another request holds

@@ -398,16 +398,22 @@ static ec_ledger_store journal_store(ec_request *req)
 }
 
 /* Keeps the entry a post answered with (its arrays are in the request's arena already), so
- * that the request's next post or wallet read of the account starts from it. */
-static void remember_posted(ec_request *req, ec_status st, const ec_entry *out)
+ * that the request's next post or wallet read of the account starts from it; and, when this
+ * post made it, the actor it was written with (a replay's actor is the first request's). */
+static void remember_posted(ec_request *req, ec_status st, const ec_entry *out,
+                            const ec_actor *actor, int replayed)
 {
     if (st != EC_OK || out == NULL || out->seq <= 0)
         return;
     ec_entry *copy = ec_arena_alloc(req->arena, sizeof *copy);
-    if (copy != NULL) {
-        *copy = *out;
-        req->posted = copy;
-    }
+    if (copy == NULL)
+        return;
+    *copy = *out;
+    req->posted = copy;
+    ec_actor *mine = replayed ? NULL : ec_arena_alloc(req->arena, sizeof *mine);
+    if (mine != NULL)
+        *mine = *actor;
+    req->posted_actor = mine;
 }
 
 static ec_status post_as(ec_request *req, const char *account, const ec_ledger_op *op,
@@ -418,7 +424,7 @@ static ec_status post_as(ec_request *req, const char *account, const ec_ledger_o
     request_actor(req, reason, &actor);
     ec_status st = ec_ledger_post_as(&s, req->arena, account, op, &actor, host_now_ms(), out,
                                      replayed, refusal);
-    remember_posted(req, st, out);
+    remember_posted(req, st, out, &actor, *replayed);
     return st;
 }
 
@@ -445,7 +451,7 @@ static ec_status host_ledger_reverse(ec_request *req, const char *account, int64
     request_actor(req, reason, &actor);
     ec_status st = ec_ledger_reverse(&s, req->arena, account, seq, hash, &actor, host_now_ms(), out,
                                      replayed, refusal);
-    remember_posted(req, st, out);
+    remember_posted(req, st, out, &actor, *replayed);
     return st;
 }
 
@@ -474,7 +480,13 @@ static cJSON *host_ledger_actor(ec_request *req, const char *account, int64_t se
     ec_ledger_store s = ec_ledger_store_db(W->db);
     ec_actor a;
     int found = 0;
-    (void)req;
+    const ec_entry *made = req->posted;
+    if (status)
+        *status = EC_OK;
+    /* The entry this request just made: its actor is the one it was written with. */
+    if (made != NULL && req->posted_actor != NULL && made->seq == seq &&
+        strcmp(made->account, account) == 0)
+        return ec_actor_json(req->posted_actor);
     ec_status st = ec_ledger_actor(&s, account, seq, &a, &found);
     if (status)
         *status = st;

@@ -46,6 +46,9 @@ struct ec_request {
     /* The newest journal entry this request posted (or replayed), arena-owned, or NULL: the
      * ledger looks for an account's newest entry from it (core/ledger.h, `known`). */
     const ec_entry *posted;
+    /* The actor `posted` was written with when this request made it (not a replay), or
+     * NULL: the reply reads it from here instead of from the entry. */
+    const struct ec_actor *posted_actor;
 };
 
 /* Fills the request from the FastCGI parameters. */

@@ -12,9 +12,10 @@
  *     (`bill_settlements.account`, one _id lookup): the account that was charged, not the
  *     workspace's binding today.
  *   - A settled bill's split comes from the journal: the key claims `journal_keys`
- *     "<account>\x1f<key>" (an _id each) point at the entries, read by their seq (an _id
- *     each): "bill:<id>" and "bill:<id>:cash_or_card" for guance; for a cloud settlement
- *     (its settlement carries `cloud_amount`) "bill:<id>:funds" (vouchers and cards first)
+ *     "<account>\x1f<key>" (an _id each) point at the entries, read by their seq, or by
+ *     their `from` when never settled (an _id each): "bill:<id>" and
+ *     "bill:<id>:cash_or_card" for guance; for a cloud settlement (its settlement carries
+ *     `cloud_amount`) "bill:<id>:funds" (vouchers and cards first)
  *     and `cloud_amount` for the cloud named by its `provider`. Parts that do not add up to
  *     the bill's total stop the month (reported; nothing is made).
  *   - A guance entry an operator reversed before the month is made (the key claim of its
@@ -124,20 +125,38 @@ static int take_entry(const ec_entry *e, void *arg)
     return 1;
 }
 
+/* The seq of the entry a key claim made: its `seq` once settled, else its `from` (where the
+ * entry of a claim that was never settled is, when that entry carries the key: core/ledger_
+ * claim.h); 0 for a refused claim. The caller checks the entry's key. */
+static int64_t claim_entry_seq(const bson_t *claim)
+{
+    int64_t seq = bills_doc_int(claim, "seq");
+    if (seq > 0)
+        return seq;
+    return bills_doc_str(claim, "refusal") == NULL ? bills_doc_int(claim, "from") : 0;
+}
+
 /* Whether entry `seq` of the account was reversed: the key claim of its reversal
  * ("reverse:<seq>", core/ledger.c) names the reversing entry. */
 static ec_status reversed_entry(const ec_host *h, ec_request *req, const char *account, int64_t seq,
                                 int *reversed)
 {
     const char *id = h->sprintf(req, "%s\x1freverse:%lld", account, (long long)seq);
+    const char *key = h->sprintf(req, "reverse:%lld", (long long)seq);
     bson_t *claim = NULL;
+    bills_part reversal = {0};
     *reversed = 0;
-    if (id == NULL)
+    if (id == NULL || key == NULL)
         return EC_ERR_INTERNAL;
     ec_status rc = bills_find_id(h, req, BILLS_JOURNAL_KEYS, id, &claim);
     if (rc == EC_ERR_NOT_FOUND)
         return EC_OK;
-    *reversed = rc == EC_OK && bills_doc_int(claim, "seq") > 0;
+    entry_want w = {rc == EC_OK ? claim_entry_seq(claim) : 0, key, &reversal};
+    if (rc != EC_OK || w.seq <= 0)
+        return rc;
+    ec_entry_query q = {.before_seq = w.seq + 1, .limit = 1};
+    rc = h->ledger_entries(req, account, &q, take_entry, &w);
+    *reversed = rc == EC_OK && reversal.present;
     return rc;
 }
 
@@ -157,7 +176,7 @@ static ec_status read_part(const ec_host *h, ec_request *req, const char *accoun
         return EC_OK;
     if (rc != EC_OK)
         return rc;
-    entry_want w = {bills_doc_int(claim, "seq"), key, out};
+    entry_want w = {claim_entry_seq(claim), key, out};
     if (w.seq <= 0)
         return EC_OK; /* a claim that made no entry: the sum check reports the bill */
     ec_entry_query q = {.before_seq = w.seq + 1, .limit = 1};

@@ -18,9 +18,10 @@
  * leaves its order open: the retry under the same key completes it, and so does the billing
  * run, which completes the site's open orders before it covers a day (pkg_orders_complete):
  *   - the key's claim names the entry (seq), or the claim was left without one and the entry
- *     is found under its key among the account's entries from the claim's `from`: the
- *     documents are written from the entry and the definition (the same documents a request
- *     writes: unique inserts, the series listing once), then the order is closed;
+ *     is found under its key at the claim's `from` (where a claim never settled has it) or
+ *     among the account's entries from there: the documents are written from the entry and
+ *     the definition (the same documents a request writes: unique inserts, the series
+ *     listing once), then the order is closed;
  *   - the claim holds a refusal: the order is closed;
  *   - a claim with no entry yet: the order is left (its retry will post), and looked at
  *     again by the next run;
@@ -192,20 +193,22 @@ static int take_entry(const ec_entry *e, void *arg)
     return 1;
 }
 
-/* The entry the order's key made: by the claim's seq, or (a claim left without it) among the
- * entries from the claim's `from`. *found 0 when there is none (yet). */
+/* The entry the order's key made: by the claim's seq, or (a claim without it) at the claim's
+ * `from`, else among the entries from there. *found 0 when there is none (yet). */
 static ec_status order_entry(const ec_host *h, ec_request *req, const char *account,
                              const char *key, const bson_t *claim, entry_find *f)
 {
     int64_t seq = bills_doc_int(claim, "seq"), from = bills_doc_int(claim, "from");
-    *f = (entry_find){.key = key, .seq = seq};
-    ec_entry_query q = {.limit = 1};
-    if (seq > 0)
-        q.before_seq = seq + 1;
-    else if (from > 0)
-        q = (ec_entry_query){.before_seq = from + ENTRY_LOOKAHEAD, .limit = ENTRY_LOOKAHEAD};
-    else
+    *f = (entry_find){.key = key, .seq = seq > 0 ? seq : from};
+    ec_entry_query q = {.before_seq = f->seq + 1, .limit = 1};
+    if (f->seq <= 0)
         return EC_OK;
+    /* A claim never settled usually has its entry at `from` (core/ledger_claim.h). */
+    ec_status rc = h->ledger_entries(req, account, &q, take_entry, f);
+    if (rc != EC_OK || f->found || seq > 0)
+        return rc;
+    f->seq = 0;
+    q = (ec_entry_query){.before_seq = from + ENTRY_LOOKAHEAD, .limit = ENTRY_LOOKAHEAD};
     return h->ledger_entries(req, account, &q, take_entry, f);
 }
 

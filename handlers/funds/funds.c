@@ -159,12 +159,21 @@ static int valid_account_id(const char *s)
 {
     size_t i;
 
-    if (s == NULL || strlen(s) != 24)
+    if (s == NULL || strlen(s) != FUNDS_ACCOUNT_ID_LEN)
         return 0;
-    for (i = 0; i < 24; i++)
+    for (i = 0; i < FUNDS_ACCOUNT_ID_LEN; i++)
         if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
             return 0;
     return 1;
+}
+
+/* The slot of funds_state.owners an account id goes in (a valid id: 24 hex characters). */
+static char *owner_slot(funds_state *st, const char *id)
+{
+    uint32_t hash = 2166136261u; /* FNV-1a */
+    for (const char *p = id; *p; p++)
+        hash = (hash ^ (uint8_t)*p) * 16777619u;
+    return st->owners[hash % FUNDS_OWNER_SLOTS];
 }
 
 int funds_target_owner(funds_state *st, ec_request *req, const char **id)
@@ -173,10 +182,14 @@ int funds_target_owner(funds_state *st, ec_request *req, const char **id)
     bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, proj;
     bson_t *doc = NULL;
     ec_status rc;
+    char *known;
 
     *id = h->capture(req, "id");
     if (!valid_account_id(*id))
         return h->reply_error(req, 404, "not_found", "no such account");
+    known = owner_slot(st, *id);
+    if (strcmp(known, *id) == 0)
+        return 0;
     /* Filter by _id alone (the one filter FerretDB's SQLite backend evaluates in SQLite),
      * then check the role here: an operator has no wallet, only owners can be credited,
      * granted or charged. */
@@ -195,6 +208,7 @@ int funds_target_owner(funds_state *st, ec_request *req, const char **id)
     if (!bson_iter_init_find(&it, doc, "role") || !BSON_ITER_HOLDS_UTF8(&it) ||
         strcmp(bson_iter_utf8(&it, NULL), "owner") != 0)
         return h->reply_error(req, 404, "not_found", "no such account");
+    memcpy(known, *id, FUNDS_ACCOUNT_ID_LEN + 1);
     return 0;
 }
 

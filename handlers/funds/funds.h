@@ -45,6 +45,8 @@
 
 #define FUNDS_ID_BYTES 12 /* random bytes of a voucher or card id: 24 hex characters */
 #define FUNDS_DAY_MS 86400000LL
+#define FUNDS_ACCOUNT_ID_LEN 24 /* an account id: 24 lowercase hex characters */
+#define FUNDS_OWNER_SLOTS 256   /* owners a worker remembers (funds_state.owners) */
 #define FUNDS_CODE_LEN 16
 #define FUNDS_MEMO_MAX 60 /* code points; 4 bytes each still fit ec_entry.memo */
 
@@ -57,6 +59,10 @@ typedef struct funds_state {
     int64_t bonus_threshold_pc; /* card_bonus_threshold_percent */
     int64_t bonus_validity_ms;  /* card_bonus_validity_days */
     const char *currency;       /* `[funds] currency`: the accounts' ISO code (host-owned) */
+    /* Account ids this worker has read as owners (funds_target_owner), one slot per hash of
+     * the id: an owner stays one for good (registration writes it last and nothing deletes
+     * it; only ecctl changes a role, an operator's), so a hit needs no read. */
+    char owners[FUNDS_OWNER_SLOTS][FUNDS_ACCOUNT_ID_LEN + 1];
 } funds_state;
 
 /* ---- funds.c: shared request helpers ---- */

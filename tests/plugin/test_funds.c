@@ -1589,6 +1589,32 @@ static void test_actors_and_reversals(void)
     is_int(journal_count(ALICE), 2, "reversal: refusals write nothing");
 }
 
+/* A worker remembers the owners it has read: a second operator action on one needs no read
+ * of its account; an account not read as an owner (an operator, or a failed read) is read
+ * every time. */
+static void test_owner_remembered(void)
+{
+    char code[64];
+
+    restart(NULL);
+    is_int(status_of("funds.ops.charges", OPS, "{\"amount\": 1}", &op, "r-0", code, sizeof code),
+           404, "owner cache: an operator account cannot be charged");
+    is_int(status_of("funds.ops.charges", ALICE, "{\"amount\": 1}", &op, "r-1", NULL, 0), 201,
+           "owner cache: an owner is charged");
+    mock_db_fail("find_one", "accounts", EC_ERR_UNAVAILABLE, 1);
+    is_int(status_of("funds.ops.charges", ALICE, "{\"amount\": 1}", &op, "r-2", NULL, 0), 201,
+           "owner cache: the owner again, its account unreadable: charged without reading it");
+    is_int(status_of("funds.ops.charges", BOB, "{\"amount\": 1}", &op, "r-3", code, sizeof code),
+           503, "owner cache: an owner not read yet, its account unreadable: 503");
+    mock_db_fail_clear();
+    mock_db_fail("find_one", "accounts", EC_ERR_UNAVAILABLE, 1);
+    is_int(status_of("funds.ops.charges", OPS, "{\"amount\": 1}", &op, "r-4", code, sizeof code),
+           503, "owner cache: the operator is read again (503 while its account is unreadable)");
+    mock_db_fail_clear();
+    is_int(status_of("funds.ops.charges", OPS, "{\"amount\": 1}", &op, "r-5", code, sizeof code),
+           404, "owner cache: and is still 404");
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -1611,6 +1637,7 @@ int main(int argc, char **argv)
     test_down();
     test_replay_across_workers();
     test_actors_and_reversals();
+    test_owner_remembered();
     mock_plugin_unload(&P);
     mock_reset();
     return tap_done();

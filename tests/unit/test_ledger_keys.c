@@ -23,11 +23,15 @@ typedef struct doc {
 
 static doc docs[MAX_DOCS];
 static size_t ndocs;
-static int non_id_finds;             /* finds whose filter was not exactly {_id: <string>} */
-static int claim_reads;              /* finds on journal_keys */
-static void (*on_claim_read)(int n); /* called before the n-th claim read is answered */
-static int fail_journal_inserts;     /* how many journal inserts fail as unavailable */
-static int head_reads;               /* finds on journal_heads (the head hint) */
+static int non_id_finds;                    /* finds whose filter was not exactly {_id: <string>} */
+static int claim_reads;                     /* finds on journal_keys */
+static void (*on_claim_read)(int n);        /* called before the n-th claim read is answered */
+static int fail_journal_inserts;            /* how many journal inserts fail as unavailable */
+static int head_reads;                      /* finds on journal_heads (the head hint) */
+static int entry_reads;                     /* finds on journal */
+static int journal_inserts;                 /* inserts tried on journal */
+static int claim_writes;                    /* upserts on journal_keys (settle, release) */
+static void (*before_journal_insert)(void); /* called (once) before a journal insert */
 
 static const char *id_of(const bson_t *b)
 {
@@ -65,6 +69,8 @@ static ec_status s_find(void *ctx, const char *coll, const bson_t *filter, const
     }
     if (strcmp(coll, EC_JOURNAL_HEADS) == 0)
         head_reads++;
+    if (strcmp(coll, EC_JOURNAL) == 0)
+        entry_reads++;
     if (strcmp(coll, EC_JOURNAL_KEYS) == 0 && on_claim_read)
         on_claim_read(++claim_reads);
     else if (strcmp(coll, EC_JOURNAL_KEYS) == 0)
@@ -78,6 +84,13 @@ static ec_status s_find(void *ctx, const char *coll, const bson_t *filter, const
 static ec_status s_insert(void *ctx, const char *coll, const bson_t *b)
 {
     (void)ctx;
+    if (strcmp(coll, EC_JOURNAL) == 0 && before_journal_insert) {
+        void (*hook)(void) = before_journal_insert;
+        before_journal_insert = NULL;
+        hook();
+    }
+    if (strcmp(coll, EC_JOURNAL) == 0)
+        journal_inserts++;
     if (strcmp(coll, EC_JOURNAL) == 0 && fail_journal_inserts > 0) {
         fail_journal_inserts--;
         return EC_ERR_UNAVAILABLE;
@@ -106,6 +119,8 @@ static ec_status s_upsert(void *ctx, const char *coll, const bson_t *filter, con
         non_id_finds++;
         return EC_ERR_INTERNAL;
     }
+    if (strcmp(coll, EC_JOURNAL_KEYS) == 0)
+        claim_writes++;
     doc *d = lookup(coll, id);
     if (d == NULL) {
         bson_t fresh = BSON_INITIALIZER;
@@ -150,6 +165,10 @@ static void store_reset(void)
     on_claim_read = NULL;
     fail_journal_inserts = 0;
     head_reads = 0;
+    entry_reads = 0;
+    journal_inserts = 0;
+    claim_writes = 0;
+    before_journal_insert = NULL;
 }
 
 static ec_ledger_store store = {NULL, s_find, s_insert, s_upsert, 0, NULL};
@@ -158,12 +177,10 @@ static ec_arena *arena;
 #define NOW 1767225600000LL
 #define ACCOUNT "acct1"
 
-/* Rewrites the claim of `key` as `fields` (a JSON object) with its _id. */
-static void set_claim(const char *key, const char *json)
+/* Rewrites document `id` of coll as `json` (an object without _id) with its _id. */
+static void set_doc(const char *coll, const char *id, const char *json)
 {
-    char id[200];
-    snprintf(id, sizeof id, "%s\x1f%s", ACCOUNT, key);
-    doc *d = lookup(EC_JOURNAL_KEYS, id);
+    doc *d = lookup(coll, id);
     bson_error_t err;
     bson_t *b = bson_new_from_json((const uint8_t *)json, -1, &err);
     bson_t *full = bson_new();
@@ -174,9 +191,35 @@ static void set_claim(const char *key, const char *json)
         bson_destroy(d->b);
         d->b = full;
     } else {
-        s_insert(NULL, EC_JOURNAL_KEYS, full);
+        s_insert(NULL, coll, full);
         bson_destroy(full);
     }
+}
+
+/* Rewrites the claim of `key` as `json` (a JSON object) with its _id. */
+static void set_claim(const char *key, const char *json)
+{
+    char id[200];
+    snprintf(id, sizeof id, "%s\x1f%s", ACCOUNT, key);
+    set_doc(EC_JOURNAL_KEYS, id, json);
+}
+
+/* Takes document `id` of coll out of the store (the caller owns it), or NULL. */
+static bson_t *take_doc(const char *coll, const char *id)
+{
+    doc *d = lookup(coll, id);
+    if (d == NULL)
+        return NULL;
+    bson_t *b = d->b;
+    *d = docs[--ndocs];
+    return b;
+}
+
+/* Puts a document taken out back. */
+static void put_doc(const char *coll, bson_t *b)
+{
+    s_insert(NULL, coll, b);
+    bson_destroy(b);
 }
 
 typedef struct result {
@@ -259,12 +302,14 @@ static void test_request_refusal_not_stored(void)
 }
 
 /* A copy arrives while the first copy holds the claim: it waits for that answer. */
-static void settle_on_third(int n)
+static bson_t *held_entry; /* the first copy's entry, not written yet */
+
+static void write_entry_on_third(int n)
 {
-    if (n == 3)
-        set_claim("charge:t", "{\"hash\": \"ht\", \"at\": {\"$numberLong\": \"1767225600000\"}, "
-                              "\"from\": {\"$numberLong\": \"1\"}, \"seq\": {\"$numberLong\": "
-                              "\"1\"}}");
+    if (n == 3 && held_entry) {
+        put_doc(EC_JOURNAL, held_entry);
+        held_entry = NULL;
+    }
 }
 
 static void test_copy_waits_for_first(void)
@@ -272,19 +317,17 @@ static void test_copy_waits_for_first(void)
     store_reset();
     result a = post(EC_OP_CHARGE, "charge:t", "ht", 300);
     is_int(a.st, EC_OK, "a charge is posted");
-    /* As it was while the first copy was still writing its entry. */
-    set_claim("charge:t", "{\"hash\": \"ht\", \"at\": {\"$numberLong\": \"1767225600000\"}, "
-                          "\"from\": {\"$numberLong\": \"1\"}}");
+    /* As it was while the first copy was still writing its entry: claimed, no entry yet. */
+    held_entry = take_doc(EC_JOURNAL, ACCOUNT ":1");
     claim_reads = 0;
-    on_claim_read = settle_on_third;
+    on_claim_read = write_entry_on_third;
     result b = post(EC_OP_CHARGE, "charge:t", "ht", 300);
-    ok(b.st == EC_OK && b.replayed && b.e.seq == 1, "the copy answers the first copy's entry");
+    ok(b.st == EC_OK && b.replayed && b.e.seq == 1,
+       "the copy answers the first copy's entry, found where its claim said");
     ok(claim_reads >= 3, "after waiting for it (%d claim reads)", claim_reads);
     on_claim_read = NULL;
-    set_claim("charge:t", "{\"hash\": \"ht\", \"at\": {\"$numberLong\": \"1767225600000\"}, "
-                          "\"from\": {\"$numberLong\": \"1\"}}");
     is_int(post(EC_OP_CHARGE, "charge:t", "other", 300).st, EC_ERR_DUPLICATE,
-           "a different request under a pending key is 422 at once");
+           "a different request under the key is 422 at once");
     ec_wallet w;
     ec_ledger_wallet(&store, arena, ACCOUNT, &w);
     ok(w.seq == 1 && w.arrears == 300, "one charge in the journal");
@@ -376,6 +419,158 @@ static void test_known_entry_starts_the_walk(void)
     store.known = NULL;
 }
 
+/* The bytes an entry is stored as (its actor aside): a replay must answer the same. */
+static int same_entry(const ec_entry *a, const ec_entry *b)
+{
+    bson_t x = BSON_INITIALIZER, y = BSON_INITIALIZER;
+    ec_journal_encode(a, &x);
+    ec_journal_encode(b, &y);
+    int same = x.len == y.len && memcmp(bson_get_data(&x), bson_get_data(&y), x.len) == 0;
+    bson_destroy(&x);
+    bson_destroy(&y);
+    return same;
+}
+
+/* A first post reads the head hint and the entry it names, claims the key and writes the
+ * entry where the claim says, and leaves the claim as it was: 2 reads, 3 writes. */
+static void test_first_post_costs(void)
+{
+    store_reset();
+    is_int(post(EC_OP_CREDIT, "remit:c1", "hc1", 1000).st, EC_OK, "a credit is posted");
+    int heads = head_reads, entries = entry_reads, claims = claim_reads, inserts = journal_inserts;
+    int writes = claim_writes;
+    result r = post(EC_OP_CHARGE, "charge:c2", "hc2", 100);
+    ok(r.st == EC_OK && r.e.seq == 2 && r.e.after.cash == 900, "a charge is entry 2");
+    ok(head_reads - heads == 1 && entry_reads - entries == 1,
+       "after one hint read and one entry read (%d, %d)", head_reads - heads,
+       entry_reads - entries);
+    ok(claim_reads == claims && journal_inserts - inserts == 1 && claim_writes == writes,
+       "no claim read, one journal insert, no claim update");
+    ledger_claim c;
+    ledger_claim_read(&store, ACCOUNT, "charge:c2", &c);
+    ok(c.exists && c.seq == 0 && c.from == 2 && !c.released,
+       "the claim stays as inserted: its entry is at its from");
+    is_int(non_id_finds, 0, "every lookup was by _id");
+}
+
+/* The head hint is behind: the guessed seq is taken, and the retry walks to the right one. */
+static void test_stale_head_hint(void)
+{
+    store_reset();
+    is_int(post(EC_OP_CREDIT, "remit:s1", "hs1", 1000).st, EC_OK, "entry 1");
+    is_int(post(EC_OP_CHARGE, "charge:s2", "hs2", 100).st, EC_OK, "entry 2");
+    is_int(post(EC_OP_CHARGE, "charge:s3", "hs3", 100).st, EC_OK, "entry 3");
+    set_doc(EC_JOURNAL_HEADS, ACCOUNT, "{\"seq\": {\"$numberLong\": \"1\"}}");
+    int inserts = journal_inserts;
+    result r = post(EC_OP_CHARGE, "charge:s4", "hs4", 100);
+    ok(r.st == EC_OK && !r.replayed && r.e.seq == 4 && r.e.after.cash == 700,
+       "the charge lands at 4 with cash 700");
+    is_int(journal_inserts - inserts, 2, "after its guess at 2 collided once");
+    ledger_claim c;
+    ledger_claim_read(&store, ACCOUNT, "charge:s4", &c);
+    ok(c.from == 2 && c.seq == 4, "its claim says from 2 and is settled at 4");
+    result again = post(EC_OP_CHARGE, "charge:s4", "hs4", 100);
+    ok(again.st == EC_OK && again.replayed && same_entry(&again.e, &r.e),
+       "its copy replays entry 4 byte for byte");
+    ec_wallet w;
+    ec_ledger_wallet(&store, arena, ACCOUNT, &w);
+    ok(w.seq == 4 && w.cash == 700, "the wallet is entry 4's");
+}
+
+/* A refusal computed on a guessed (stale) state is not an answer: the real state decides. */
+static void test_refusal_on_guess_is_checked(void)
+{
+    store_reset();
+    is_int(post(EC_OP_CREDIT, "remit:g1", "hg1", 5000).st, EC_OK, "cash arrives");
+    set_doc(EC_JOURNAL_HEADS, ACCOUNT, "{\"seq\": {\"$numberLong\": \"0\"}}");
+    result r = post(EC_OP_BUY_CARD, "card:g", "hg", 1000);
+    ok(r.st == EC_OK && r.e.seq == 2 && r.e.after.ncards == 1,
+       "a card is bought although the hint showed no cash");
+}
+
+/* A replay of a post whose claim was never settled: the entry at its from answers. */
+static void test_replay_of_unsettled_claim(void)
+{
+    store_reset();
+    result a = post(EC_OP_CREDIT, "remit:u", "hu", 800);
+    is_int(a.st, EC_OK, "a credit is posted");
+    claim_reads = 0;
+    result b = post(EC_OP_CREDIT, "remit:u", "hu", 800);
+    ok(b.st == EC_OK && b.replayed && b.e.seq == 1 && same_entry(&a.e, &b.e),
+       "its copy replays it byte for byte");
+    is_int(claim_reads, 1, "after one claim read, without waiting");
+    is_int(post(EC_OP_CREDIT, "remit:u", "other", 800).st, EC_ERR_DUPLICATE,
+           "another request under the key is refused");
+}
+
+/* A racer takes the seq the claim holder guessed: the holder's entry lands past its from, and
+ * its claim is settled with the seq. */
+static result racer;
+
+static void race_in(void)
+{
+    racer = post(EC_OP_CHARGE, "charge:racer", "hx", 200);
+}
+
+static void test_claim_holder_loses_race(void)
+{
+    store_reset();
+    is_int(post(EC_OP_CREDIT, "remit:l1", "hl1", 1000).st, EC_OK, "entry 1");
+    before_journal_insert = race_in;
+    int heads = head_reads;
+    result r = post(EC_OP_CHARGE, "charge:loser", "hl", 100);
+    ok(racer.st == EC_OK && racer.e.seq == 2, "the racer writes entry 2 first");
+    is_int(head_reads - heads, 2,
+           "the holder's retry walks from the racer's entry (the hint read once each)");
+    ok(r.st == EC_OK && !r.replayed && r.e.seq == 3 && r.e.after.cash == 700,
+       "the holder's charge lands at 3 on the racer's state");
+    ledger_claim c;
+    ledger_claim_read(&store, ACCOUNT, "charge:loser", &c);
+    ok(c.from == 2 && c.seq == 3, "its claim says from 2 and is settled at 3");
+    ledger_claim_read(&store, ACCOUNT, "charge:racer", &c);
+    ok(c.from == 2 && c.seq == 0, "the racer's claim is unsettled at its from");
+    result again = post(EC_OP_CHARGE, "charge:loser", "hl", 100);
+    ok(again.st == EC_OK && again.replayed && same_entry(&again.e, &r.e),
+       "the holder's copy replays entry 3");
+    again = post(EC_OP_CHARGE, "charge:racer", "hx", 200);
+    ok(again.st == EC_OK && again.replayed && same_entry(&again.e, &racer.e),
+       "the racer's copy replays entry 2");
+}
+
+/* A crash right after the entry (the hint not advanced): a copy answers at once. */
+static void test_crash_after_entry(void)
+{
+    store_reset();
+    result a = post(EC_OP_CREDIT, "remit:k", "hk", 600);
+    is_int(a.st, EC_OK, "a credit is posted");
+    bson_destroy(take_doc(EC_JOURNAL_HEADS, ACCOUNT)); /* as if it died before the hint */
+    result b = post(EC_OP_CREDIT, "remit:k", "hk", 600);
+    ok(b.st == EC_OK && b.replayed && same_entry(&a.e, &b.e),
+       "a copy is answered with the entry, without waiting for the claim to go stale");
+    result c = post(EC_OP_CHARGE, "charge:k2", "hk2", 100);
+    ok(c.st == EC_OK && c.e.seq == 2 && c.e.after.cash == 500,
+       "the next post walks past the missing hint to entry 2");
+}
+
+/* A refusal under the key is stored once, in one claim, and every copy gets it. */
+static void test_refusal_stored_once(void)
+{
+    store_reset();
+    result a = post(EC_OP_BUY_CARD, "card:once", "ho", 1000);
+    ok(a.st == EC_ERR_INVALID && a.refusal && strcmp(a.refusal, "insufficient_cash") == 0,
+       "a card without cash is refused");
+    int writes = claim_writes, claims = 0;
+    result b = post(EC_OP_BUY_CARD, "card:once", "ho", 1000);
+    ok(b.st == EC_ERR_INVALID && b.replayed && strcmp(b.refusal, "insufficient_cash") == 0,
+       "its copy is answered with the stored refusal");
+    for (size_t i = 0; i < ndocs; i++)
+        claims += strcmp(docs[i].coll, EC_JOURNAL_KEYS) == 0;
+    ok(claims == 1 && claim_writes == writes, "one claim holds it, written once");
+    ec_wallet w;
+    ec_ledger_wallet(&store, arena, ACCOUNT, &w);
+    is_int(w.seq, 0, "and the journal is empty");
+}
+
 int main(void)
 {
     arena = ec_arena_new(64 * 1024, 0);
@@ -387,6 +582,13 @@ int main(void)
     test_dead_before_entry();
     test_released_on_error();
     test_known_entry_starts_the_walk();
+    test_first_post_costs();
+    test_stale_head_hint();
+    test_refusal_on_guess_is_checked();
+    test_replay_of_unsettled_claim();
+    test_claim_holder_loses_race();
+    test_crash_after_entry();
+    test_refusal_stored_once();
     store_reset();
     ec_arena_free(arena);
     return tap_done();
