@@ -88,19 +88,24 @@ METHOD = """- **The bills rows** (`tests/bench/bills.py`, after the scale rows, 
     (an operator; the default 31 days, a bill on each: 372 rows) with 1,000 and then 100,000
     bills in `bills` (other workspaces' bills inserted directly), `--scale-rounds` wrk runs
     at each size; the ratio of the rate at 100k to the rate at 1k (flat means ≥ 0.8).
-  - **Reading the billing run row.** Bdb-insert spends 5 round trips on an entry, so 10 on a
-    bill's two entries, from W processes at once. The run, read from the code, spends about
-    33 round trips on each bill, from one process: making it (the bill, its pending marker,
-    the workspace's unsettled pointer: 3 inserts), then settling it (the bill and its
-    settlement state by `_id`: 2; the payer, a gapless head walk and its document: 4; the
-    attempt's claim: 1; two journal posts through core/ledger.c, each a key-claim read, the
-    newest entry by head hint plus one probe past it, the claim, the entry, the claim's
-    answer and the head hint: 16; the state: 1; the wallet for the arrears check: 3; the
-    spend-alert marker: 1; the pending marker's delete: 1; the pointer's delete: 1), and in
-    `drop_pointer` (handlers/bills/settle.c), once per workspace, a look-up by `_id` of its
-    bill of each day not yet marked billed (two or three). Hence a ratio well under 0.5 by
-    design, not by noise: about 10/33 of the ceiling for one process at best, halved again
-    because the run is one process and Bdb-insert W of them.
+  - **Reading the billing run row.** Bdb-insert spends 5 round trips on an entry (2 reads,
+    3 writes), so 10 on a bill's two entries, from W processes at once. The run's own are
+    counted, not read from the code: `EC_DB_TRACE=1` on ecctl and `tests/bench/dbtrace
+    bills-run.stderr --per <bills>` (the kept folder of `tests/bench/run --keep`). A bill
+    costs **13.4 round trips, 6.0 of them writes**, at 2,000 and at 10,000 workspaces alike.
+    Its two journal posts through core/ledger.c are 9 of them and all 6 writes: per post the
+    key claim, the entry and the head hint's `$max`, plus the head hint and its entry read
+    once per bill (the second post starts from the entry the first one made). The bills
+    plugin's own per bill: the payer (a gapless walk: the head hint, the head, one probe:
+    3), the spend-alert marker (1) and the lease reads of the open days (0.3, shared by a
+    batch). Everything else goes in one command per batch of 256 bills (`--batch`): making
+    (the bills, their pending markers, their pointers: host `db_insert_each`), the first
+    attempts' claims and the settled states (`db_insert_each`), the deletes of the settled
+    bills' markers and emptied workspaces' pointers (`db_delete_ids`, one statement and so
+    one SQLite write per document); and one scan of the day's usage. The bills are not read
+    back: the run keeps those it made in memory for its settlement pass. The pass forks
+    `[bills] settle_workers` processes (one per CPU by default), each settling every W-th
+    workspace; making the bills is one process, before them (11 to 16% of the run).
 """
 
 
