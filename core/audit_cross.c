@@ -291,13 +291,21 @@ static int check_claim(const bson_t *doc, void *arg)
     return st != EC_OK;
 }
 
-ec_status audit_cross_claims(audit_cross *x, checker *c)
+/* Calls check(doc, walk) on every document of coll (a batch scan); the first failure of the
+ * database, the scan's or a check's, is the answer. */
+static ec_status walk_collection(audit_cross *x, checker *c, const char *coll,
+                                 int (*check)(const bson_t *doc, void *arg))
 {
     bson_t filter = BSON_INITIALIZER;
     claims_walk w = {x, c, EC_OK};
-    ec_status st = x->store->find(x->store->ctx, EC_JOURNAL_KEYS, &filter, NULL, check_claim, &w);
+    ec_status st = x->store->find(x->store->ctx, coll, &filter, NULL, check, &w);
     bson_destroy(&filter);
     return st != EC_OK ? st : w.st;
+}
+
+ec_status audit_cross_claims(audit_cross *x, checker *c)
+{
+    return walk_collection(x, c, EC_JOURNAL_KEYS, check_claim);
 }
 
 /* A package purchase must be the purchase of its `package` entry ("<account>:<seq>"). */
@@ -329,9 +337,5 @@ static int check_purchase(const bson_t *doc, void *arg)
 
 ec_status audit_cross_purchases(audit_cross *x, checker *c)
 {
-    bson_t filter = BSON_INITIALIZER;
-    claims_walk w = {x, c, EC_OK};
-    ec_status st = x->store->find(x->store->ctx, PURCHASES, &filter, NULL, check_purchase, &w);
-    bson_destroy(&filter);
-    return st != EC_OK ? st : w.st;
+    return walk_collection(x, c, PURCHASES, check_purchase);
 }
