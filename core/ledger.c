@@ -285,6 +285,43 @@ static ec_status find_made(const ec_ledger_store *s, ec_arena *arena, const char
     }
 }
 
+ec_status ec_ledger_key_entry(const ec_ledger_store *s, ec_arena *arena, const char *account,
+                              const char *key, ec_entry *out, int *outcome)
+{
+    ledger_claim c;
+    int made = 0;
+    *outcome = EC_LEDGER_KEY_FREE;
+    ec_status st = ledger_claim_read(s, account, key, &c);
+    if (st != EC_OK || !c.exists)
+        return st;
+    if (c.refusal[0] != '\0') {
+        *outcome = EC_LEDGER_KEY_REFUSED;
+        return EC_OK;
+    }
+    ec_arena *scratch = ec_arena_new(SCRATCH_CHUNK, 0);
+    ec_entry e;
+    if (scratch == NULL)
+        return EC_ERR_INTERNAL;
+    if (c.seq > 0) {
+        st = entry_at(s, scratch, account, c.seq, &e, &made);
+        if (st == EC_OK && (!made || strcmp(e.key, key) != 0)) {
+            ec_log(EC_LOG_ERROR, "ledger", "account %s: a key claim names seq %lld, not its entry",
+                   account, (long long)c.seq);
+            st = EC_ERR_INTERNAL;
+        }
+    } else {
+        /* Never settled: the entry is at `from` when it landed where the claim said, else
+         * among the entries written while its request could run. */
+        st = find_made(s, scratch, account, key, &c, &e, &made);
+    }
+    if (st == EC_OK)
+        *outcome = made ? EC_LEDGER_KEY_MADE : EC_LEDGER_KEY_PENDING;
+    if (st == EC_OK && made && entry_copy(arena, out, &e) < 0)
+        st = EC_ERR_INTERNAL;
+    ec_arena_free(scratch);
+    return st;
+}
+
 /* An entry made under the key answers: the same request is a replay, another is refused. */
 static ec_status answer_entry(const ec_entry *e, const char *hash, int *replayed)
 {

@@ -76,6 +76,12 @@ ec_status ec_ledger_reverse(const ec_ledger_store *s, ec_arena *arena, const cha
  * (or does not exist). */
 ec_status ec_ledger_actor(const ec_ledger_store *s, const char *account, int64_t seq, ec_actor *out,
                           int *has);
+/* What an operation's key came to, read from its claim (core/ledger_claim.h) for a reader
+ * outside the post (a batch job): the one place that knows where a claim's entry is.
+ * *outcome is an EC_LEDGER_KEY_* (ec/plugin.h); with EC_LEDGER_KEY_MADE, *out is the entry
+ * (in `arena`). */
+ec_status ec_ledger_key_entry(const ec_ledger_store *s, ec_arena *arena, const char *account,
+                              const char *key, ec_entry *out, int *outcome);
 ec_status ec_ledger_entries(const ec_ledger_store *s, ec_arena *arena, const char *account,
                             const ec_entry_query *q, int (*each)(const ec_entry *e, void *arg),
                             void *arg);

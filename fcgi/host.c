@@ -493,6 +493,13 @@ static cJSON *host_ledger_actor(ec_request *req, const char *account, int64_t se
     return st != EC_OK ? NULL : ec_actor_json(found ? &a : NULL);
 }
 
+static ec_status host_ledger_key_entry(ec_request *req, const char *account, const char *key,
+                                       ec_entry *out, int *outcome)
+{
+    ec_ledger_store s = journal_store(req);
+    return ec_ledger_key_entry(&s, req->arena, account, key, out, outcome);
+}
+
 static ec_status host_ledger_entries(ec_request *req, const char *account, const ec_entry_query *q,
                                      int (*each)(const ec_entry *, void *), void *arg)
 {
@@ -784,6 +791,7 @@ static const ec_host host_table = {
     .gapless_head_get = host_gapless_head_get,
     .db_delete_ids = host_db_delete_ids,
     .ledger_claim_stale_ms = host_claim_stale_ms,
+    .ledger_key_entry = host_ledger_key_entry,
 };
 
 const ec_host *ec_host_table(void)

@@ -11,17 +11,16 @@
  *     sorted by workspace). Each bill belongs to the account its settlement names
  *     (`bill_settlements.account`, one _id lookup): the account that was charged, not the
  *     workspace's binding today.
- *   - A settled bill's split comes from the journal: the key claims `journal_keys`
- *     "<account>\x1f<key>" (an _id each) point at the entries, read by their seq, or by
- *     their `from` when never settled (an _id each): "bill:<id>" and
+ *   - A settled bill's split comes from the journal: the entries its keys made (host
+ *     ledger_key_entry: the key's claim and its entry by _id): "bill:<id>" and
  *     "bill:<id>:cash_or_card" for guance; for a cloud settlement (its settlement carries
  *     `cloud_amount`) "bill:<id>:funds" (vouchers and cards first)
  *     and `cloud_amount` for the cloud named by its `provider`. Parts that do not add up to
  *     the bill's total stop the month (reported; nothing is made).
- *   - A guance entry an operator reversed before the month is made (the key claim of its
- *     reversal, "<account>\x1freverse:<seq>", names an entry: one more _id lookup per
- *     entry) paid nothing in the end: its amount counts as `reversed`, not as the funds that
- *     paid it, and its cash is not invoiceable.
+ *   - A guance entry an operator reversed before the month is made (the key of its
+ *     reversal, "reverse:<seq>", made an entry: two more _id lookups per entry) paid nothing in the
+ * end: its amount counts as `reversed`, not as the funds that paid it, and its cash is not
+ * invoiceable.
  *   - Each bill's split is spread over its lines (split.h gives the rule), so every item of
  *     a workspace carries what paid it, and the items' parts add up to the workspace's.
  *   - Decided: a bill that names an account but is not settled (pending, retrying, unknown,
@@ -111,78 +110,37 @@ static int stop(acct_ctx *c, ec_status rc, const char *why, const char *bill_id)
     return 1;
 }
 
-typedef struct entry_want {
-    int64_t seq;
-    const char *key;
-    bills_part *out;
-} entry_want;
-
-static int take_entry(const ec_entry *e, void *arg)
-{
-    entry_want *w = arg;
-    if (e->seq == w->seq && strcmp(e->key, w->key) == 0)
-        *w->out = (bills_part){.present = 1, .amount = e->amount, .split = e->split};
-    return 1;
-}
-
-/* The seq of the entry a key claim made: its `seq` once settled, else its `from` (where the
- * entry of a claim that was never settled is, when that entry carries the key: core/ledger_
- * claim.h); 0 for a refused claim. The caller checks the entry's key. */
-static int64_t claim_entry_seq(const bson_t *claim)
-{
-    int64_t seq = bills_doc_int(claim, "seq");
-    if (seq > 0)
-        return seq;
-    return bills_doc_str(claim, "refusal") == NULL ? bills_doc_int(claim, "from") : 0;
-}
-
-/* Whether entry `seq` of the account was reversed: the key claim of its reversal
- * ("reverse:<seq>", core/ledger.c) names the reversing entry. */
+/* Whether entry `seq` of the account was reversed: the key of its reversal ("reverse:<seq>",
+ * core/ledger.c) made the reversing entry. */
 static ec_status reversed_entry(const ec_host *h, ec_request *req, const char *account, int64_t seq,
                                 int *reversed)
 {
-    const char *id = h->sprintf(req, "%s\x1freverse:%lld", account, (long long)seq);
     const char *key = h->sprintf(req, "reverse:%lld", (long long)seq);
-    bson_t *claim = NULL;
-    bills_part reversal = {0};
+    ec_entry e;
+    int outcome = EC_LEDGER_KEY_FREE;
     *reversed = 0;
-    if (id == NULL || key == NULL)
+    if (key == NULL)
         return EC_ERR_INTERNAL;
-    ec_status rc = bills_find_id(h, req, BILLS_JOURNAL_KEYS, id, &claim);
-    if (rc == EC_ERR_NOT_FOUND)
-        return EC_OK;
-    entry_want w = {rc == EC_OK ? claim_entry_seq(claim) : 0, key, &reversal};
-    if (rc != EC_OK || w.seq <= 0)
-        return rc;
-    ec_entry_query q = {.before_seq = w.seq + 1, .limit = 1};
-    rc = h->ledger_entries(req, account, &q, take_entry, &w);
-    *reversed = rc == EC_OK && reversal.present;
+    ec_status rc = h->ledger_key_entry(req, account, key, &e, &outcome);
+    *reversed = rc == EC_OK && outcome == EC_LEDGER_KEY_MADE;
     return rc;
 }
 
-/* The entry an operation's key made in the account's journal: its claim by _id, then the
- * entry by its seq, and (reversible) whether an operator reversed it. No claim: no entry (a
- * part of 0 makes none). */
+/* The entry an operation's key made in the account's journal (host ledger_key_entry), and
+ * (reversible) whether an operator reversed it. No entry: a part of 0 (the sum check reports
+ * a bill whose parts do not add up). */
 static ec_status read_part(const ec_host *h, ec_request *req, const char *account, const char *key,
                            int reversible, bills_part *out)
 {
+    ec_entry e;
+    int outcome = EC_LEDGER_KEY_FREE;
     *out = (bills_part){0};
-    const char *claim_id = h->sprintf(req, "%s\x1f%s", account, key);
-    bson_t *claim = NULL;
-    if (claim_id == NULL)
-        return EC_ERR_INTERNAL;
-    ec_status rc = bills_find_id(h, req, BILLS_JOURNAL_KEYS, claim_id, &claim);
-    if (rc == EC_ERR_NOT_FOUND)
-        return EC_OK;
-    if (rc != EC_OK)
+    ec_status rc = h->ledger_key_entry(req, account, key, &e, &outcome);
+    if (rc != EC_OK || outcome != EC_LEDGER_KEY_MADE)
         return rc;
-    entry_want w = {claim_entry_seq(claim), key, out};
-    if (w.seq <= 0)
-        return EC_OK; /* a claim that made no entry: the sum check reports the bill */
-    ec_entry_query q = {.before_seq = w.seq + 1, .limit = 1};
-    rc = h->ledger_entries(req, account, &q, take_entry, &w);
-    if (rc == EC_OK && reversible && out->present)
-        rc = reversed_entry(h, req, account, w.seq, &out->reversed);
+    *out = (bills_part){.present = 1, .amount = e.amount, .split = e.split};
+    if (reversible)
+        rc = reversed_entry(h, req, account, e.seq, &out->reversed);
     return rc;
 }
 

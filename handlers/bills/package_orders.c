@@ -17,11 +17,9 @@
  * entry will ever be made under it). A request stopped in between (a 503, a killed worker)
  * leaves its order open: the retry under the same key completes it, and so does the billing
  * run, which completes the site's open orders before it covers a day (pkg_orders_complete):
- *   - the key's claim names the entry (seq), or the claim was left without one and the entry
- *     is found under its key at the claim's `from` (where a claim never settled has it) or
- *     among the account's entries from there: the documents are written from the entry and
- *     the definition (the same documents a request writes: unique inserts, the series
- *     listing once), then the order is closed;
+ *   - the key made an entry (host ledger_key_entry, which knows where a claim's entry is):
+ *     the documents are written from the entry and the definition (the same documents a request
+ * writes: unique inserts, the series listing once), then the order is closed;
  *   - the claim holds a refusal: the order is closed;
  *   - a claim with no entry yet: the order is left (its retry will post), and looked at
  *     again by the next run;
@@ -50,8 +48,6 @@
  * how often it tries to take the next number. */
 #define OWNED_LOOKBACK 16
 #define OWNED_ATTEMPTS 32
-/* How many entries from a claim's `from` are looked at for an entry its claim lost. */
-#define ENTRY_LOOKAHEAD 64
 #define ORDERS_MAX 10000
 
 static const char *order_id(const ec_host *h, ec_request *req, const char *account, const char *key)
@@ -173,45 +169,6 @@ ec_status pkg_purchase_record(const ec_host *h, ec_request *req, const ec_site *
 
 /* ---- the run: completing the site's open orders ---- */
 
-typedef struct entry_find {
-    const char *key;
-    int64_t seq; /* > 0: only this one */
-    int found;
-    ec_entry entry; /* its scalars and names only: the pointers die with the callback */
-} entry_find;
-
-static int take_entry(const ec_entry *e, void *arg)
-{
-    entry_find *f = arg;
-    if ((f->seq > 0 && e->seq != f->seq) || strcmp(e->key, f->key) != 0)
-        return 0;
-    f->found = 1;
-    f->entry = *e;
-    f->entry.moves = NULL;
-    f->entry.after.vouchers = NULL;
-    f->entry.after.cards = NULL;
-    return 1;
-}
-
-/* The entry the order's key made: by the claim's seq, or (a claim without it) at the claim's
- * `from`, else among the entries from there. *found 0 when there is none (yet). */
-static ec_status order_entry(const ec_host *h, ec_request *req, const char *account,
-                             const char *key, const bson_t *claim, entry_find *f)
-{
-    int64_t seq = bills_doc_int(claim, "seq"), from = bills_doc_int(claim, "from");
-    *f = (entry_find){.key = key, .seq = seq > 0 ? seq : from};
-    ec_entry_query q = {.before_seq = f->seq + 1, .limit = 1};
-    if (f->seq <= 0)
-        return EC_OK;
-    /* A claim never settled usually has its entry at `from` (core/ledger_claim.h). */
-    ec_status rc = h->ledger_entries(req, account, &q, take_entry, f);
-    if (rc != EC_OK || f->found || seq > 0)
-        return rc;
-    f->seq = 0;
-    q = (ec_entry_query){.before_seq = from + ENTRY_LOOKAHEAD, .limit = ENTRY_LOOKAHEAD};
-    return h->ledger_entries(req, account, &q, take_entry, f);
-}
-
 /* The hash an order without one (opened before orders kept it) abandons its key under: no
  * request hash looks like it, so a late copy of the request is told the key was reused. */
 #define UNKNOWN_HASH "unknown:order-without-hash"
@@ -239,11 +196,13 @@ static ec_status complete_order(bills_state *st, ec_request *req, const bson_t *
     const ec_host *h = st->host;
     const char *id = bills_doc_str(order, "_id"), *account = bills_doc_str(order, "account");
     const char *sep = id ? strchr(id, '\x1f') : NULL, *key = sep ? sep + 1 : NULL;
-    bson_t *claim = NULL, *def = NULL;
+    bson_t *def = NULL;
     if (key == NULL || account == NULL)
         return EC_ERR_INTERNAL;
-    ec_status rc = bills_find_id(h, req, BILLS_JOURNAL_KEYS, id, &claim);
-    if (rc == EC_ERR_NOT_FOUND) {
+    ec_entry made;
+    int outcome = EC_LEDGER_KEY_FREE;
+    ec_status rc = h->ledger_key_entry(req, account, key, &made, &outcome);
+    if (rc == EC_OK && outcome == EC_LEDGER_KEY_FREE) {
         /* Never claimed: its request may still be running until the window has passed. */
         if (h->now_ms() - bills_doc_int(order, "at") < h->ledger_claim_stale_ms())
             return EC_OK;
@@ -254,43 +213,42 @@ static ec_status complete_order(bills_state *st, ec_request *req, const bson_t *
         }
         if (rc != EC_ERR_DUPLICATE)
             return rc;
-        rc = bills_find_id(h, req, BILLS_JOURNAL_KEYS, id, &claim); /* claimed meanwhile */
-        if (rc == EC_ERR_NOT_FOUND)
+        rc = h->ledger_key_entry(req, account, key, &made, &outcome); /* claimed meanwhile */
+        if (rc == EC_OK && outcome == EC_LEDGER_KEY_FREE)
             rc = EC_ERR_UNAVAILABLE;
     }
     if (rc != EC_OK)
         return rc;
-    if (bills_doc_int(claim, "seq") <= 0 && bills_doc_str(claim, "refusal") != NULL)
+    if (outcome == EC_LEDGER_KEY_REFUSED)
         return pkg_order_close(h, req, account, key); /* refused: no entry, ever */
-    entry_find f;
-    if ((rc = order_entry(h, req, account, key, claim, &f)) != EC_OK || !f.found)
-        return rc;
+    if (outcome != EC_LEDGER_KEY_MADE)
+        return EC_OK; /* its request runs, or its retry will post: the next run looks again */
     /* The package "<site>:<n>" the entry paid for (its ref: the entry decides, not the order,
      * whose copy of the request may have lost the key to another), as defined then
      * (definitions never change). */
-    const char *ref = f.entry.ref, *colon = strrchr(ref, ':');
+    const char *ref = made.ref, *colon = strrchr(ref, ':');
     char site_id[40], *end = NULL;
     long long number = colon ? strtoll(colon + 1, &end, 10) : 0;
     snprintf(site_id, sizeof site_id, "%.*s", colon ? (int)(colon - ref) : 0, ref);
     const ec_site *paid_site = h->site_get(site_id);
     pkg_definition d;
     if (paid_site == NULL || number < 1 || end == NULL || *end != '\0' ||
-        strcmp(f.entry.kind, "package") != 0)
+        strcmp(made.kind, "package") != 0)
         rc = EC_ERR_INTERNAL;
     else if ((rc = h->gapless_get(req, PKG_DEFS, paid_site->id, number, &def)) == EC_OK &&
-             (pkg_definition_decode(def, &d) < 0 || d.price != f.entry.amount))
+             (pkg_definition_decode(def, &d) < 0 || d.price != made.amount))
         rc = EC_ERR_INTERNAL;
     if (rc == EC_ERR_INTERNAL || rc == EC_ERR_NOT_FOUND) {
         h->log(EC_LOG_ERROR, BILLS_PLUGIN,
                "packages: entry %lld of account %s (key %s) is no purchase of a package defined",
-               (long long)f.entry.seq, account, key);
+               (long long)made.seq, account, key);
         return EC_ERR_INTERNAL;
     }
     if (rc == EC_OK)
-        rc = pkg_purchase_record(h, req, paid_site, account, ref, &d, &f.entry);
+        rc = pkg_purchase_record(h, req, paid_site, account, ref, &d, &made);
     if (rc == EC_OK) {
         h->log(EC_LOG_INFO, BILLS_PLUGIN, "packages: completed the purchase %s:%lld of %s", account,
-               (long long)f.entry.seq, ref);
+               (long long)made.seq, ref);
         rc = pkg_order_close(h, req, account, key);
     }
     return rc;

@@ -236,6 +236,14 @@ typedef struct ec_entry {
     int64_t cash_or_card; /* CHARGE_FUNDS: the op's cash_or_card, stored for the audit */
 } ec_entry;
 
+/* What an operation's idempotency key came to (host->ledger_key_entry). */
+enum {
+    EC_LEDGER_KEY_FREE = 0, /* no request took the key (yet) */
+    EC_LEDGER_KEY_MADE,     /* the key made an entry */
+    EC_LEDGER_KEY_REFUSED,  /* refused for good: no entry, ever, under the key */
+    EC_LEDGER_KEY_PENDING   /* claimed, no entry found: its request runs, or died before it */
+};
+
 /* A page of the income and expenditure details, newest first. */
 typedef struct ec_entry_query {
     int64_t before_seq; /* 0: from the newest */
@@ -647,6 +655,13 @@ typedef struct ec_host {
      * claim over. A batch job that closes what a stopped request left (an order whose key was
      * never claimed) waits at least this long, so no running request is cut off. */
     int64_t (*ledger_claim_stale_ms)(void);
+
+    /* -- v1 (ledger readers): where a key's entry is -- */
+    /* What the key of an operation on the account came to (*outcome, EC_LEDGER_KEY_*): with
+     * EC_LEDGER_KEY_MADE, *out is its entry (arena-owned). A reader of what a key made asks
+     * this rather than reading the ledger's claims, whose layout is the ledger's own. */
+    ec_status (*ledger_key_entry)(ec_request *req, const char *account_id, const char *key,
+                                  ec_entry *out, int *outcome);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */

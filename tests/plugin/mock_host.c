@@ -858,6 +858,12 @@ static ec_status m_gapless_get(ec_request *req, const char *coll, const char *se
     return st;
 }
 
+static ec_status m_ledger_key_entry(ec_request *req, const char *account, const char *key,
+                                    ec_entry *out, int *outcome)
+{
+    return ec_ledger_key_entry(&journal_store, ledger_arena(req), account, key, out, outcome);
+}
+
 static ec_status m_gapless_head_get(ec_request *req, const char *coll, const char *series,
                                     int64_t *head, bson_t **out)
 {
@@ -996,6 +1002,7 @@ static const ec_host host_table = {
     .gapless_head_get = m_gapless_head_get,
     .db_delete_ids = m_db_delete_ids,
     .ledger_claim_stale_ms = m_ledger_claim_stale_ms,
+    .ledger_key_entry = m_ledger_key_entry,
 };
 
 const ec_host *mock_host(void)

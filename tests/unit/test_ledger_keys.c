@@ -571,6 +571,37 @@ static void test_refusal_stored_once(void)
     is_int(w.seq, 0, "and the journal is empty");
 }
 
+/* What a key came to, as a reader outside the post sees it (ec_ledger_key_entry): nothing, an
+ * entry by a settled claim or at an unsettled claim's from, a refusal, or a pending claim. */
+static void test_key_entry_for_readers(void)
+{
+    store_reset();
+    ec_entry e;
+    int outcome = -1;
+    is_int(ec_ledger_key_entry(&store, arena, ACCOUNT, "remit:none", &e, &outcome), EC_OK,
+           "an unknown key reads");
+    is_int(outcome, EC_LEDGER_KEY_FREE, "as free");
+    is_int(post(EC_OP_CREDIT, "remit:r1", "h1", 1000).st, EC_OK, "entry 1, claim unsettled");
+    before_journal_insert = race_in;
+    result lost = post(EC_OP_CHARGE, "charge:moved", "hm", 100);
+    ok(lost.st == EC_OK && lost.e.seq == 3, "entry 3, after losing 2: its claim is settled");
+    ok(ec_ledger_key_entry(&store, arena, ACCOUNT, "remit:r1", &e, &outcome) == EC_OK &&
+           outcome == EC_LEDGER_KEY_MADE && e.seq == 1 && e.amount == 1000,
+       "an unsettled claim's entry is found at its from");
+    ok(ec_ledger_key_entry(&store, arena, ACCOUNT, "charge:moved", &e, &outcome) == EC_OK &&
+           outcome == EC_LEDGER_KEY_MADE && e.seq == 3 && e.after.cash == 700,
+       "a settled claim's entry is found by its seq");
+    is_int(post(EC_OP_BUY_CARD, "card:no", "hn", 100000).st, EC_ERR_INVALID, "a refusal");
+    ok(ec_ledger_key_entry(&store, arena, ACCOUNT, "card:no", &e, &outcome) == EC_OK &&
+           outcome == EC_LEDGER_KEY_REFUSED,
+       "a refused key made nothing");
+    set_claim("charge:pending", "{\"hash\": \"hp\", \"at\": {\"$numberLong\": \"1767225600000\"}, "
+                                "\"from\": {\"$numberLong\": \"4\"}}");
+    ok(ec_ledger_key_entry(&store, arena, ACCOUNT, "charge:pending", &e, &outcome) == EC_OK &&
+           outcome == EC_LEDGER_KEY_PENDING,
+       "a claim whose entry is nowhere is pending");
+}
+
 int main(void)
 {
     arena = ec_arena_new(64 * 1024, 0);
@@ -589,6 +620,7 @@ int main(void)
     test_claim_holder_loses_race();
     test_crash_after_entry();
     test_refusal_stored_once();
+    test_key_entry_for_readers();
     store_reset();
     ec_arena_free(arena);
     return tap_done();
