@@ -280,6 +280,44 @@ ec_status ec_db_insert_each(ec_db *db, const char *coll, const bson_t *const *do
     return st;
 }
 
+ec_status ec_db_insert_ordered(ec_db *db, const char *coll, const bson_t *const *docs, size_t n,
+                               size_t *done)
+{
+    *done = 0;
+    if (n == 0)
+        return EC_OK;
+    mongoc_collection_t *c = mongoc_client_get_collection(db->client, db->database, coll);
+    bson_t reply;
+    bson_error_t error;
+    bool ok = mongoc_collection_insert_many(c, (const bson_t **)docs, n, NULL, &reply, &error);
+    mongoc_collection_destroy(c);
+    ec_status st = EC_OK;
+    if (ok) {
+        *done = n;
+    } else {
+        /* An ordered batch stops at its first refusal, whose index is how many went in. */
+        ec_status *each = calloc(n, sizeof *each);
+        size_t first = n;
+        if (each != NULL && !bson_has_field(&reply, "writeConcernErrors") &&
+            write_errors(&reply, n, each) == 0) {
+            for (size_t i = 0; i < n && first == n; i++)
+                if (each[i] != EC_OK)
+                    first = i;
+        }
+        if (first < n && each[first] == EC_ERR_DUPLICATE) {
+            *done = first;
+            st = EC_ERR_DUPLICATE;
+        } else {
+            st = fail("insert_ordered", coll, &error);
+            if (st == EC_ERR_DUPLICATE)
+                st = EC_ERR_INTERNAL; /* a duplicate without its index: not an answer */
+        }
+        free(each);
+    }
+    bson_destroy(&reply);
+    return st;
+}
+
 ec_status ec_db_command(ec_db *db, const bson_t *cmd, bson_t *reply)
 {
     bson_error_t error;

@@ -64,6 +64,13 @@ ec_status ec_db_insert_many(ec_db *db, const char *coll, const bson_t **docs, si
  * idempotent by their unique keys). */
 ec_status ec_db_insert_each(ec_db *db, const char *coll, const bson_t *const *docs, size_t n,
                             ec_status *each);
+/* Inserts docs[0..n) in one ordered command (one round trip): the server stops at the first
+ * document it refuses, so what is inserted is always docs[0..*done). EC_OK: all of them;
+ * EC_ERR_DUPLICATE: docs[*done] was refused by a unique index (the ones before it are in, the
+ * ones after it were not tried). Any other failure is returned with *done = 0 and the batch's
+ * fate unknown (logged here). */
+ec_status ec_db_insert_ordered(ec_db *db, const char *coll, const bson_t *const *docs, size_t n,
+                               size_t *done);
 /* Deletes the documents whose _id is ids[i] (those absent are no error), in one command of
  * n _id statements (one round trip). On failure some may be deleted and others not. */
 ec_status ec_db_delete_ids(ec_db *db, const char *coll, const char *const *ids, size_t n);

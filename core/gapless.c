@@ -5,6 +5,7 @@
 
 #include <openssl/evp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -230,6 +231,59 @@ ec_status ec_gapless_append(ec_db *db, const char *coll, const char *series, con
     }
     ec_log(EC_LOG_WARN, "gapless", "%s/%s: too many concurrent writers", coll, series);
     return EC_ERR_UNAVAILABLE;
+}
+
+ec_status ec_gapless_append_run(ec_db *db, const char *coll, const char *series,
+                                const bson_t *const *docs, size_t n, size_t *done)
+{
+    *done = 0;
+    bson_t **full = calloc(n ? n : 1, sizeof *full);
+    if (full == NULL)
+        return EC_ERR_INTERNAL;
+    ec_status st = EC_ERR_UNAVAILABLE;
+    for (int attempt = 0; attempt < MAX_ATTEMPTS && *done < n; attempt++) {
+        /* As in ec_gapless_append(): the first attempt takes the hint for the head. */
+        int64_t head;
+        st = attempt == 0 ? hint(db, coll, series, &head) : ec_gapless_head(db, coll, series, &head);
+        if (st != EC_OK)
+            break;
+        size_t left = n - *done;
+        for (size_t i = 0; i < left && st == EC_OK; i++) {
+            char id[EC_GAPLESS_ID_SIZE];
+            if (ec_gapless_id(id, sizeof id, series, head + 1 + (int64_t)i) != 0) {
+                st = EC_ERR_INVALID;
+                break;
+            }
+            full[i] = bson_new();
+            BSON_APPEND_UTF8(full[i], "_id", id);
+            BSON_APPEND_INT64(full[i], "n", head + 1 + (int64_t)i);
+            bson_concat(full[i], docs[*done + i]);
+        }
+        size_t in = 0;
+        if (st == EC_OK)
+            st = ec_db_insert_ordered(db, coll, (const bson_t *const *)full, left, &in);
+        for (size_t i = 0; i < left; i++) {
+            if (full[i])
+                bson_destroy(full[i]);
+            full[i] = NULL;
+        }
+        if (in > 0)
+            advance(db, coll, series, head + (int64_t)in);
+        *done += in;
+        if (st != EC_OK && st != EC_ERR_DUPLICATE)
+            break;
+        /* A duplicate: a racer holds the next number. The rest go above it. */
+        if (st == EC_ERR_DUPLICATE && attempt > 0)
+            backoff(attempt);
+    }
+    free(full);
+    if (*done == n)
+        return EC_OK;
+    if (st == EC_ERR_DUPLICATE) {
+        ec_log(EC_LOG_WARN, "gapless", "%s/%s: too many concurrent writers", coll, series);
+        st = EC_ERR_UNAVAILABLE;
+    }
+    return st;
 }
 
 ec_status ec_gapless_insert_at(ec_db *db, const char *coll, const char *series, int64_t n,

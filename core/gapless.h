@@ -52,6 +52,15 @@ ec_status ec_gapless_head_doc(ec_db *db, const char *coll, const char *series, i
 ec_status ec_gapless_append(ec_db *db, const char *coll, const char *series, const bson_t *doc,
                             int64_t *n);
 
+/* Appends docs[0..n) (no `_id`, no `n` in any) as the next documents of the series, in their
+ * order, each insert one ordered batch at the head (one round trip when no other writer
+ * races it; a racer's numbers are skipped and the rest retried above them). The series stays
+ * gapless: a batch lands as a prefix. On failure docs[0..*done) are in and the rest are not,
+ * except for EC_ERR_UNAVAILABLE / EC_ERR_INTERNAL from the database, after which the fate of
+ * docs[*done..n) is unknown. */
+ec_status ec_gapless_append_run(ec_db *db, const char *coll, const char *series,
+                                const bson_t *const *docs, size_t n, size_t *done);
+
 /* Inserts `doc` (no `_id`, no `n`) as exactly document n: EC_ERR_DUPLICATE when n is taken,
  * which makes it a compare-and-swap for a series whose documents are successive states. */
 ec_status ec_gapless_insert_at(ec_db *db, const char *coll, const char *series, int64_t n,

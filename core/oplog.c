@@ -4,6 +4,7 @@
 #include "core/gapless.h"
 #include "core/log.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Time slack for the lower bound: numbers are taken in insert order, and two writers'
@@ -18,24 +19,23 @@ static void append_text(bson_t *doc, const char *name, const char *value)
         BSON_APPEND_NULL(doc, name);
 }
 
-ec_status ec_oplog_record(ec_db *db, const ec_oplog_actor *actor, const char *action,
-                          const char *account_id, const char *reason, const cJSON *details,
-                          int64_t at_ms)
+ec_status ec_oplog_make(const ec_oplog_actor *actor, const char *action, const char *account_id,
+                        const char *reason, const cJSON *details, int64_t at_ms, bson_t **out)
 {
-    bson_t doc = BSON_INITIALIZER, who;
-    BSON_APPEND_INT64(&doc, "at", at_ms);
-    BSON_APPEND_UTF8(&doc, "action", action);
-    BSON_APPEND_DOCUMENT_BEGIN(&doc, "actor", &who);
+    bson_t *doc = bson_new(), who;
+    *out = NULL;
+    BSON_APPEND_INT64(doc, "at", at_ms);
+    BSON_APPEND_UTF8(doc, "action", action);
+    BSON_APPEND_DOCUMENT_BEGIN(doc, "actor", &who);
     const char *id = actor && actor->account_id ? actor->account_id : "system";
     BSON_APPEND_UTF8(&who, "id", id);
     BSON_APPEND_UTF8(&who, "role", actor && actor->role ? actor->role : "system");
     append_text(&who, "session", actor ? actor->session_id : NULL);
     append_text(&who, "request_id", actor ? actor->request_id : NULL);
-    bson_append_document_end(&doc, &who);
-    BSON_APPEND_UTF8(&doc, "actor_id", id); /* flat, for MongoDB's secondary index */
-    append_text(&doc, "account", account_id);
-    append_text(&doc, "reason", reason);
-    ec_status st = EC_OK;
+    bson_append_document_end(doc, &who);
+    BSON_APPEND_UTF8(doc, "actor_id", id); /* flat, for MongoDB's secondary index */
+    append_text(doc, "account", account_id);
+    append_text(doc, "reason", reason);
     if (details) {
         char *text = cJSON_PrintUnformatted(details);
         bson_error_t error;
@@ -43,15 +43,66 @@ ec_status ec_oplog_record(ec_db *db, const ec_oplog_actor *actor, const char *ac
         free(text);
         if (d == NULL) {
             ec_log(EC_LOG_ERROR, "oplog", "%s: details are not a JSON object", action);
-            st = EC_ERR_INTERNAL;
-        } else {
-            BSON_APPEND_DOCUMENT(&doc, "details", d);
-            bson_destroy(d);
+            bson_destroy(doc);
+            return EC_ERR_INTERNAL;
         }
+        BSON_APPEND_DOCUMENT(doc, "details", d);
+        bson_destroy(d);
     }
-    if (st == EC_OK)
-        st = ec_gapless_append(db, EC_OPLOG, EC_OPLOG_SERIES, &doc, NULL);
-    bson_destroy(&doc);
+    *out = doc;
+    return EC_OK;
+}
+
+ec_status ec_oplog_record(ec_db *db, const ec_oplog_actor *actor, const char *action,
+                          const char *account_id, const char *reason, const cJSON *details,
+                          int64_t at_ms)
+{
+    bson_t *doc;
+    ec_status st = ec_oplog_make(actor, action, account_id, reason, details, at_ms, &doc);
+    if (st != EC_OK)
+        return st;
+    st = ec_gapless_append(db, EC_OPLOG, EC_OPLOG_SERIES, doc, NULL);
+    bson_destroy(doc);
+    return st;
+}
+
+/* ---- records written behind the reply ---- */
+
+int ec_oplog_queue_due(const ec_oplog_queue *q, int64_t now_ms)
+{
+    return q->n > 0 && (q->n == EC_OPLOG_QUEUE_MAX || now_ms - q->oldest_ms >= EC_OPLOG_QUEUE_AGE_MS);
+}
+
+ec_status ec_oplog_queue_flush(ec_oplog_queue *q, ec_db *db)
+{
+    if (q->n == 0)
+        return EC_OK;
+    size_t done = 0;
+    ec_status st = ec_gapless_append_run(db, EC_OPLOG, EC_OPLOG_SERIES,
+                                         (const bson_t *const *)q->records, q->n, &done);
+    /* What could not be written is logged whole (its entry in the journal names the operator
+     * and the reason too): the log line is what is left to put it back by hand. */
+    for (size_t i = done; i < q->n; i++) {
+        char *json = bson_as_relaxed_extended_json(q->records[i], NULL);
+        ec_log(EC_LOG_ERROR, "oplog", "record %s: %s", st == EC_ERR_UNAVAILABLE ? "not written"
+                                                       : "may not be written", json ? json : "?");
+        bson_free(json);
+    }
+    for (size_t i = 0; i < q->n; i++)
+        bson_destroy(q->records[i]);
+    q->n = 0;
+    q->oldest_ms = 0;
+    return st;
+}
+
+ec_status ec_oplog_queue_add(ec_oplog_queue *q, ec_db *db, bson_t *record, int64_t now_ms)
+{
+    ec_status st = EC_OK;
+    if (q->n == EC_OPLOG_QUEUE_MAX)
+        st = ec_oplog_queue_flush(q, db);
+    if (q->n == 0)
+        q->oldest_ms = now_ms;
+    q->records[q->n++] = record;
     return st;
 }
 

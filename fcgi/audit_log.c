@@ -77,6 +77,8 @@ static int audit_log(ec_request *req, void *state)
     cJSON *out = cJSON_CreateObject();
     cJSON *records = cJSON_AddArrayToObject(out, "records");
     int64_t next = 0;
+    /* Records queued behind replies answered before this request are in the log first. */
+    ec_worker_audit_settle(ec_worker_self);
     ec_status st =
         records ? ec_oplog_list(ec_worker_self->db, &q, collect, records, &next) : EC_ERR_INTERNAL;
     if (st != EC_OK) {

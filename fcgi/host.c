@@ -602,8 +602,8 @@ static int host_json_int64(const cJSON *item, int64_t *out)
     return item ? ec_json_int64(item, out) : -1;
 }
 
-static ec_status host_audit_action(ec_request *req, const char *action, const char *account_id,
-                                   const char *reason, const cJSON *details)
+/* The actor of an audit record: the request's session, or the batch job's "system". */
+static ec_oplog_actor audit_actor(const ec_request *req)
 {
     ec_oplog_actor actor = {NULL, "system", NULL, NULL};
     if (req != NULL) {
@@ -617,7 +617,28 @@ static ec_status host_audit_action(ec_request *req, const char *action, const ch
             actor.role = "public";
         }
     }
+    return actor;
+}
+
+static ec_status host_audit_action(ec_request *req, const char *action, const char *account_id,
+                                   const char *reason, const cJSON *details)
+{
+    ec_oplog_actor actor = audit_actor(req);
     return ec_oplog_record(W->db, &actor, action, account_id, reason, details, host_now_ms());
+}
+
+static ec_status host_audit_action_behind(ec_request *req, const char *action,
+                                          const char *account_id, const char *reason,
+                                          const cJSON *details)
+{
+    if (req == NULL || W->slot == NULL) /* a batch job: nothing comes after to write it */
+        return host_audit_action(req, action, account_id, reason, details);
+    ec_oplog_actor actor = audit_actor(req);
+    bson_t *record;
+    ec_status st = ec_oplog_make(&actor, action, account_id, reason, details, host_now_ms(), &record);
+    if (st == EC_OK)
+        ec_worker_audit_queue(W, record);
+    return st;
 }
 
 static ec_status host_notify(ec_request *req, const char *account_id, const char *channel,
@@ -792,6 +813,7 @@ static const ec_host host_table = {
     .db_delete_ids = host_db_delete_ids,
     .ledger_claim_stale_ms = host_claim_stale_ms,
     .ledger_key_entry = host_ledger_key_entry,
+    .audit_action_behind = host_audit_action_behind,
 };
 
 const ec_host *ec_host_table(void)

@@ -102,6 +102,12 @@ static void reap(master *m)
         }
         int current = s->generation == m->generation && !m->stopping;
         int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        uint32_t unwritten = __atomic_load_n(&s->audit_pending, __ATOMIC_ACQUIRE);
+        if (unwritten > 0)
+            ec_log(EC_LOG_ERROR, "master",
+                   "worker %ld ended with %u audit record(s) queued behind its replies, not "
+                   "written (their journal entries name the operator and the reason)",
+                   (long)pid, unwritten);
         if (current && !clean) {
             char how[64];
             describe_exit(status, how, sizeof how);

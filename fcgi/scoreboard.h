@@ -39,6 +39,11 @@ typedef struct ec_slot {
     int64_t busy_since_ms;   /* monotonic clock, while busy */
     char route[EC_SB_ROUTE]; /* in flight, or the last one */
     char request_id[40];
+    /* Audit records the worker holds behind its replies (core/oplog.h): how many, and since
+     * when (monotonic clock; 0 when none), for the audit-log listing to wait for and the
+     * master to report when the worker dies with some. */
+    int64_t audit_pending_since_ms;
+    uint32_t audit_pending;
 } ec_slot;
 
 typedef struct ec_metric {

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 ec_worker *ec_worker_self;
@@ -69,6 +70,65 @@ static void setup_signals(sigset_t *serving_mask, sigset_t *waiting_mask)
     sigaddset(serving_mask, SIGUSR1);
     sigemptyset(waiting_mask);
     sigprocmask(SIG_SETMASK, serving_mask, NULL);
+}
+
+/* ---- audit records behind the replies (core/oplog.h) ---- */
+
+static void publish_audit_pending(ec_worker *w)
+{
+    if (w->slot == NULL)
+        return;
+    __atomic_store_n(&w->slot->audit_pending, (uint32_t)w->audit_queue.n, __ATOMIC_RELEASE);
+    __atomic_store_n(&w->slot->audit_pending_since_ms,
+                     w->audit_queue.n ? w->audit_queue.oldest_ms : 0, __ATOMIC_RELEASE);
+}
+
+void ec_worker_audit_queue(ec_worker *w, bson_t *record)
+{
+    ec_oplog_queue_add(&w->audit_queue, w->db, record, ec_now_mono_ms());
+    publish_audit_pending(w);
+}
+
+void ec_worker_audit_flush(ec_worker *w)
+{
+    if (w->audit_queue.n == 0)
+        return;
+    ec_oplog_queue_flush(&w->audit_queue, w->db);
+    publish_audit_pending(w);
+}
+
+void ec_worker_audit_settle(ec_worker *w)
+{
+    ec_worker_audit_flush(w);
+    if (w->sb == NULL)
+        return;
+    int64_t start = ec_now_mono_ms();
+    for (;;) {
+        int waiting = 0;
+        for (size_t i = 0; i < EC_SB_SLOTS && !waiting; i++) {
+            const ec_slot *s = &w->sb->slots[i];
+            if (s == w->slot || __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == EC_SLOT_FREE)
+                continue;
+            int64_t since = __atomic_load_n(&s->audit_pending_since_ms, __ATOMIC_ACQUIRE);
+            waiting = since != 0 && since <= start;
+        }
+        if (!waiting || ec_now_mono_ms() - start >= EC_AUDIT_WAIT_MS)
+            return;
+        struct timespec ts = {0, 2 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Between requests: write the queue when no request waits (or when it is due), so records
+ * wait behind the replies only while requests queue up, and never while the worker sleeps. */
+static void audit_between_requests(ec_worker *w)
+{
+    if (w->audit_queue.n == 0)
+        return;
+    struct pollfd p = {.fd = w->listen_fd, .events = POLLIN};
+    if (ec_oplog_queue_due(&w->audit_queue, ec_now_mono_ms()) || poll(&p, 1, 0) <= 0 ||
+        !(p.revents & POLLIN))
+        ec_worker_audit_flush(w);
 }
 
 int ec_worker_ensure_indexes(ec_worker *w)
@@ -376,7 +436,9 @@ void ec_worker_main(ec_app *app, ec_scoreboard *sb, ec_slot *slot, int listen_fd
         w.served++;
         ec_slot_done(slot);
         ec_slot_set_idle(slot);
+        audit_between_requests(&w);
     }
+    ec_worker_audit_flush(&w);
     __atomic_store_n(&slot->state, EC_SLOT_EXITING, __ATOMIC_RELEASE);
     fini_plugins(&w);
     pcre2_match_data_free(w.md);

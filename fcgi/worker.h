@@ -16,6 +16,7 @@
 
 #include "core/arena.h"
 #include "core/db.h"
+#include "core/oplog.h"
 #include "core/token.h"
 #include "fcgi/app.h"
 #include "fcgi/scoreboard.h"
@@ -33,6 +34,7 @@ typedef struct ec_worker {
     int indexes_ready;
     uint64_t served;
     ec_request *current;
+    ec_oplog_queue audit_queue; /* records written behind the replies (core/oplog.h) */
 } ec_worker;
 
 /* The worker of this process (NULL in the master). */
@@ -41,6 +43,15 @@ extern ec_worker *ec_worker_self;
 /* Runs the worker; never returns. */
 void ec_worker_main(ec_app *app, ec_scoreboard *sb, ec_slot *slot, int listen_fd)
     __attribute__((noreturn));
+
+/* Queues an audit record (the queue takes it) to be written after the reply. */
+void ec_worker_audit_queue(ec_worker *w, bson_t *record);
+/* Writes the worker's queued audit records now. */
+void ec_worker_audit_flush(ec_worker *w);
+/* Before reading the audit log: writes this worker's queue, then waits (at most
+ * EC_AUDIT_WAIT_MS) until no other worker of the pool holds a record queued before the call. */
+void ec_worker_audit_settle(ec_worker *w);
+#define EC_AUDIT_WAIT_MS 500
 
 /* Creates every plugin's and the host's indexes once per worker; 0, or -1 (db down). */
 int ec_worker_ensure_indexes(ec_worker *w);

@@ -141,12 +141,13 @@ ec_status funds_post_operator(funds_state *st, ec_request *req, const char *acti
     if (rc != EC_OK || *replayed)
         return rc;
     /* The entry itself records the operator and the reason; the audit log lists the action
-     * beside the other operators' actions. The money has moved: a failure here is logged. */
+     * beside the other operators' actions, written behind the reply (the entry already holds
+     * who and why). The money has moved: a failure here is logged. */
     details = cJSON_CreateObject();
     if (details == NULL || h->json_add_int64(details, "seq", e->seq) < 0 ||
         cJSON_AddStringToObject(details, "kind", e->kind) == NULL ||
         h->json_add_int64(details, "amount", e->amount) < 0 ||
-        h->audit_action(req, action, account, reason, details) != EC_OK)
+        h->audit_action_behind(req, action, account, reason, details) != EC_OK)
         h->log(EC_LOG_ERROR, FUNDS_PLUGIN, "%s on account %s (entry %lld) is not in the audit log",
                action, account, (long long)e->seq);
     cJSON_Delete(details);

@@ -91,7 +91,7 @@ int funds_ops_reverse(ec_request *req, void *state)
         if (details == NULL || h->json_add_int64(details, "seq", e.seq) < 0 ||
             h->json_add_int64(details, "reverses", seq) < 0 ||
             h->json_add_int64(details, "amount", e.amount) < 0 ||
-            h->audit_action(req, "funds.reversal", account, reason, details) != EC_OK)
+            h->audit_action_behind(req, "funds.reversal", account, reason, details) != EC_OK)
             h->log(EC_LOG_ERROR, FUNDS_PLUGIN,
                    "funds.reversal on account %s (entry %lld) is not in the audit log", account,
                    (long long)e.seq);

@@ -662,6 +662,16 @@ typedef struct ec_host {
      * this rather than reading the ledger's claims, whose layout is the ledger's own. */
     ec_status (*ledger_key_entry)(ec_request *req, const char *account_id, const char *key,
                                   ec_entry *out, int *outcome);
+
+    /* -- v1 (the audit log): a record written behind the reply -- */
+    /* As audit_action, for an action whose own document already records who did it and why
+     * (an operator's journal entry: its actor and reason), so the reply need not wait for the
+     * audit log: in a pool worker the record is queued and written after the reply, batched
+     * with the others queued by then (core/oplog.h); elsewhere (req NULL, ecctl) it is
+     * written at once. EC_OK once queued; the audit-log listing of the same pool waits for
+     * records queued before it began. */
+    ec_status (*audit_action_behind)(ec_request *req, const char *action, const char *account_id,
+                                     const char *reason, const cJSON *details);
 } ec_host;
 
 /* ---- the plugin ------------------------------------------------------------------------ */

@@ -1003,6 +1003,7 @@ static const ec_host host_table = {
     .db_delete_ids = m_db_delete_ids,
     .ledger_claim_stale_ms = m_ledger_claim_stale_ms,
     .ledger_key_entry = m_ledger_key_entry,
+    .audit_action_behind = m_audit_action, /* no reply to write behind: at once */
 };
 
 const ec_host *mock_host(void)
