@@ -3,6 +3,7 @@ filtered and paged by cursor over the log's gapless series."""
 
 import concurrent.futures
 import time
+import uuid
 
 from ecapi import add_operator, assert_error, unique_email
 from mongowire import mongo_command
@@ -135,3 +136,74 @@ def test_only_operators_read_the_log(stack, api, new_account):
     owner = new_account()
     assert_error(log_page(api, owner.token), 403, None)
     assert_error(api("GET", AUDIT_LOG), 401, None)
+
+
+def _gapless(records):
+    ns = sorted(r["n"] for r in records)
+    assert ns == list(range(1, len(ns) + 1)), "the series has a gap or a number twice"
+
+
+def test_charges_are_logged_behind_their_replies_each_once(stack, api, money, funds_plugin):
+    """An operator's charge has its audit record written behind the reply, batched with the
+    others its worker answered meanwhile (core/oplog.h): under concurrent charges every one is
+    listed once, with its entry, operator and reason, as soon as the replies are in; the
+    series keeps no gap and no number twice, even from a head hint set back behind the
+    newest record; a replayed charge records nothing."""
+    viewer = money.op
+    owner = money.new_owner()
+    money.credit(owner.id, 1000000)
+    recs, _ = walk(api, viewer.token, limit=200)
+    head = max(r["n"] for r in recs)
+    r = mongo_command(stack.db_port, {
+        "update": "gapless_heads", "$db": "expense_center",
+        "updates": [{"q": {"_id": "ops_log/ops"}, "u": {"$set": {"n": max(head - 5, 1)}}}]})
+    assert r.get("ok") == 1 and r.get("nModified") == 1, r
+
+    keys = ["behind-%d-%s" % (i, uuid.uuid4().hex) for i in range(48)]
+
+    def charge(i):
+        return money.charge(owner.id, 10 + i, key=keys[i], reason="behind %d" % i)
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        replies = list(pool.map(charge, range(len(keys))))
+    assert all(x.status_code == 201 for x in replies), [x.text for x in replies if
+                                                         x.status_code != 201]
+    entries = {x.json()["entry"]["seq"]: i for i, x in enumerate(replies)}
+    assert len(entries) == len(keys)
+
+    logged, _ = walk(api, viewer.token, account=owner.id, action="funds.charge", limit=200)
+    by_seq = {}
+    for rec in logged:
+        assert rec["details"]["seq"] not in by_seq, "a charge is logged twice: %s" % rec
+        by_seq[rec["details"]["seq"]] = rec
+    assert set(by_seq) == set(entries), "charges missing from the log: %s" % sorted(
+        set(entries) - set(by_seq))
+    for seq, i in entries.items():
+        rec = by_seq[seq]
+        assert rec["actor"]["id"] == viewer.id and rec["actor"]["role"] == "operator"
+        assert rec["reason"] == "behind %d" % i
+        assert rec["details"]["amount"] == 10 + i and rec["details"]["kind"] == "charge"
+    everything, _ = walk(api, viewer.token, limit=200)
+    _gapless(everything)
+
+    # A replay answers from the first entry and adds no record.
+    again = money.charge(owner.id, 10, key=keys[0], reason="behind 0")
+    assert again.status_code == 201 and again.json() == replies[0].json()
+    logged_again, _ = walk(api, viewer.token, account=owner.id, action="funds.charge", limit=200)
+    assert len(logged_again) == len(keys)
+
+
+def test_a_charge_is_listed_by_the_next_request_on_any_worker(stack, api, money, funds_plugin):
+    """The record waits behind the reply only while requests queue; the listing also waits for
+    records the other workers queued before it began: a listing sent right after each reply
+    shows that charge, whichever worker answers it."""
+    owner = money.new_owner()
+    money.credit(owner.id, 100000)
+    for i in range(10):
+        r = money.charge(owner.id, 1 + i, reason="next %d" % i)
+        assert r.status_code == 201, r.text
+        seq = r.json()["entry"]["seq"]
+        page = log_page(api, money.op.token, account=owner.id, action="funds.charge", limit=1)
+        assert page.status_code == 200, page.text
+        recs = page.json()["records"]
+        assert recs and recs[0]["details"]["seq"] == seq, (seq, recs)
