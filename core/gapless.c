@@ -244,7 +244,8 @@ ec_status ec_gapless_append_run(ec_db *db, const char *coll, const char *series,
     for (int attempt = 0; attempt < MAX_ATTEMPTS && *done < n; attempt++) {
         /* As in ec_gapless_append(): the first attempt takes the hint for the head. */
         int64_t head;
-        st = attempt == 0 ? hint(db, coll, series, &head) : ec_gapless_head(db, coll, series, &head);
+        st =
+            attempt == 0 ? hint(db, coll, series, &head) : ec_gapless_head(db, coll, series, &head);
         if (st != EC_OK)
             break;
         size_t left = n - *done;

@@ -70,7 +70,8 @@ ec_status ec_oplog_record(ec_db *db, const ec_oplog_actor *actor, const char *ac
 
 int ec_oplog_queue_due(const ec_oplog_queue *q, int64_t now_ms)
 {
-    return q->n > 0 && (q->n == EC_OPLOG_QUEUE_MAX || now_ms - q->oldest_ms >= EC_OPLOG_QUEUE_AGE_MS);
+    return q->n > 0 &&
+           (q->n == EC_OPLOG_QUEUE_MAX || now_ms - q->oldest_ms >= EC_OPLOG_QUEUE_AGE_MS);
 }
 
 ec_status ec_oplog_queue_flush(ec_oplog_queue *q, ec_db *db)
@@ -84,8 +85,8 @@ ec_status ec_oplog_queue_flush(ec_oplog_queue *q, ec_db *db)
      * and the reason too): the log line is what is left to put it back by hand. */
     for (size_t i = done; i < q->n; i++) {
         char *json = bson_as_relaxed_extended_json(q->records[i], NULL);
-        ec_log(EC_LOG_ERROR, "oplog", "record %s: %s", st == EC_ERR_UNAVAILABLE ? "not written"
-                                                       : "may not be written", json ? json : "?");
+        ec_log(EC_LOG_ERROR, "oplog", "record %s: %s",
+               st == EC_ERR_UNAVAILABLE ? "not written" : "may not be written", json ? json : "?");
         bson_free(json);
     }
     for (size_t i = 0; i < q->n; i++)

@@ -49,8 +49,8 @@ ec_status ec_oplog_record(ec_db *db, const ec_oplog_actor *actor, const char *ac
                           const char *account_id, const char *reason, const cJSON *details,
                           int64_t at_ms);
 
-#define EC_OPLOG_QUEUE_MAX 32     /* records a worker holds behind its replies */
-#define EC_OPLOG_QUEUE_AGE_MS 50  /* the oldest waits at most this long while requests queue */
+#define EC_OPLOG_QUEUE_MAX 32    /* records a worker holds behind its replies */
+#define EC_OPLOG_QUEUE_AGE_MS 50 /* the oldest waits at most this long while requests queue */
 
 typedef struct ec_oplog_queue {
     bson_t *records[EC_OPLOG_QUEUE_MAX]; /* made by ec_oplog_make, in the order of the actions */

@@ -635,7 +635,8 @@ static ec_status host_audit_action_behind(ec_request *req, const char *action,
         return host_audit_action(req, action, account_id, reason, details);
     ec_oplog_actor actor = audit_actor(req);
     bson_t *record;
-    ec_status st = ec_oplog_make(&actor, action, account_id, reason, details, host_now_ms(), &record);
+    ec_status st =
+        ec_oplog_make(&actor, action, account_id, reason, details, host_now_ms(), &record);
     if (st == EC_OK)
         ec_worker_audit_queue(W, record);
     return st;
