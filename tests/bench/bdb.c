@@ -704,14 +704,19 @@ static int cmd_insert(int argc, char **argv)
         create_indexes(client, argv[3]) == 0)
         before = count_docs(client, argv[3], BENCH_JOURNAL);
     mongoc_client_destroy(client);
-    mongoc_cleanup();
     if (before < 0)
         return 1;
     char extra[96];
     snprintf(extra, sizeof extra, ",\"accounts\":%d,\"docs_before\":%lld", accounts,
              (long long)before);
     job j = {1, argv, prefix};
-    return spawn(procs, seconds, &j, extra);
+    /* The driver is cleaned up after the children, never before the fork: its init runs
+     * once per process image, so a child of a cleaned-up parent would count into freed memory
+     * (when /dev/shm already holds a stale segment of the parent's pid, the counters are
+     * malloc'd, and the children abort with "free(): invalid pointer"). */
+    int rc = spawn(procs, seconds, &j, extra);
+    mongoc_cleanup();
+    return rc;
 }
 
 static int cmd_usage(int argc, char **argv)
@@ -744,13 +749,14 @@ static int cmd_usage(int argc, char **argv)
     if (!ok)
         fprintf(stderr, "bdb: createIndexes bench_usage: %s\n", error.message);
     mongoc_client_destroy(client);
-    mongoc_cleanup();
     if (before < 0)
         return 1;
     char extra[64];
     snprintf(extra, sizeof extra, ",\"docs_before\":%lld", (long long)before);
     job j = {2, argv, prefix};
-    return spawn(procs, seconds, &j, extra);
+    int rc = spawn(procs, seconds, &j, extra); /* cleanup after the children, as cmd_insert */
+    mongoc_cleanup();
+    return rc;
 }
 
 static int cmd_count(int argc, char **argv)

@@ -2,6 +2,9 @@
 filtered and paged by cursor over the log's gapless series."""
 
 import concurrent.futures
+import os
+import signal
+import threading
 import time
 import uuid
 
@@ -207,3 +210,50 @@ def test_a_charge_is_listed_by_the_next_request_on_any_worker(stack, api, money,
         assert page.status_code == 200, page.text
         recs = page.json()["records"]
         assert recs and recs[0]["details"]["seq"] == seq, (seq, recs)
+
+
+def test_a_worker_killed_behind_its_replies_is_reported(start_stack, money_for):
+    """A record waits behind its reply only while other requests queue; a worker killed then
+    loses it, and the master says so: one pool worker is stopped while a charge and slow
+    logins queue for it (in that order), then let go and killed as soon as the charge is
+    answered, while it serves the logins. The log names the worker and the record it held;
+    the charge's entry is in the journal, its audit record is not."""
+    st = start_stack("audit-behind", workers=1)
+    m = money_for(st)
+    owner = m.new_owner()
+    m.credit(owner.id, 100000)
+    [pid] = st.worker_pids()
+    os.kill(pid, signal.SIGSTOP)
+    replies = {}
+    try:
+        charge = threading.Thread(target=lambda: replies.update(
+            charge=m.charge(owner.id, 77, reason="lost behind")))
+        charge.start()
+        time.sleep(0.3)  # the charge's connection is first in the worker's queue
+        logins = [threading.Thread(target=lambda: m.api.login(owner.email, timeout=30))
+                  for _ in range(4)]
+        for t in logins:
+            t.start()
+        time.sleep(0.3)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    charge.join(30)
+    os.kill(pid, signal.SIGKILL)  # while it serves the logins that waited behind the charge
+    for t in logins:
+        t.join(30)
+    r = replies["charge"]
+    assert r.status_code == 201, r.text
+    seq = r.json()["entry"]["seq"]
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (len(st.worker_pids()) != 1 or
+                                           st.worker_pids() == [pid]):
+        time.sleep(0.05)
+    with open(st.log_path, errors="replace") as f:
+        lines = [ln for ln in f if "worker %d ended with" % pid in ln]
+    assert lines and "1 audit record(s) queued behind its replies" in lines[0], lines
+    assert st.wait_healthy(20)
+    logged, _ = walk(m.api, m.op.token, account=owner.id, action="funds.charge")
+    assert [x for x in logged if x["details"]["seq"] == seq] == []
+    entries = m.all_entries(owner)
+    assert any(e["seq"] == seq and e["kind"] == "charge" and e["amount"] == 77 for e in entries)
