@@ -119,16 +119,23 @@ void ec_worker_audit_settle(ec_worker *w)
     }
 }
 
-/* Between requests: write the queue when no request waits (or when it is due), so records
- * wait behind the replies only while requests queue up, and never while the worker sleeps. */
-static void audit_between_requests(ec_worker *w)
+/* Before waiting for a request: write the queue when no request waits (or when it is due),
+ * so records wait behind the replies only while requests queue up. Returns how long the
+ * wait may last (ms; -1: no limit): until the queue is due, when records are still held
+ * because a request was waiting (another worker may take it, and the queue must not then
+ * wait for the next one). */
+static int audit_before_waiting(ec_worker *w)
 {
     if (w->audit_queue.n == 0)
-        return;
+        return -1;
     struct pollfd p = {.fd = w->listen_fd, .events = POLLIN};
-    if (ec_oplog_queue_due(&w->audit_queue, ec_now_mono_ms()) || poll(&p, 1, 0) <= 0 ||
-        !(p.revents & POLLIN))
+    int64_t now = ec_now_mono_ms();
+    if (ec_oplog_queue_due(&w->audit_queue, now) || poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN)) {
         ec_worker_audit_flush(w);
+        return -1;
+    }
+    int64_t left = w->audit_queue.oldest_ms + EC_OPLOG_QUEUE_AGE_MS - now;
+    return left > 0 ? (int)left : 0;
 }
 
 int ec_worker_ensure_indexes(ec_worker *w)
@@ -420,10 +427,12 @@ void ec_worker_main(ec_app *app, ec_scoreboard *sb, ec_slot *slot, int listen_fd
             reopen_requested = 0;
             ec_log_reopen();
         }
+        int wait_ms = audit_before_waiting(&w);
+        struct timespec limit = {wait_ms / 1000, (long)(wait_ms % 1000) * 1000000L};
         struct pollfd p = {.fd = listen_fd, .events = POLLIN};
-        int rc = ppoll(&p, 1, NULL, &waiting_mask);
+        int rc = ppoll(&p, 1, wait_ms < 0 ? NULL : &limit, &waiting_mask);
         if (rc <= 0 || !(p.revents & POLLIN))
-            continue; /* EINTR: a signal to look at */
+            continue; /* EINTR (a signal to look at), or the audit queue is due */
         rc = FCGX_Accept_r(&fx);
         if (rc < 0) {
             /* Another worker took the connection (EAGAIN), or it died before its request. */
@@ -436,7 +445,6 @@ void ec_worker_main(ec_app *app, ec_scoreboard *sb, ec_slot *slot, int listen_fd
         w.served++;
         ec_slot_done(slot);
         ec_slot_set_idle(slot);
-        audit_between_requests(&w);
     }
     ec_worker_audit_flush(&w);
     __atomic_store_n(&slot->state, EC_SLOT_EXITING, __ATOMIC_RELEASE);
