@@ -195,46 +195,10 @@ static void backoff(int attempt)
     nanosleep(&ts, NULL);
 }
 
-ec_status ec_gapless_append(ec_db *db, const char *coll, const char *series, const bson_t *doc,
-                            int64_t *n)
-{
-    for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-        /* The first attempt guesses that the hint is the head and lets the unique insert check
-         * the guess: the hint only ever names a document that exists and no document of a
-         * series is deleted, so an insert at hint + 1 that succeeds leaves no gap. A duplicate
-         * (the hint was behind, or a racer won) sends the next attempts through the walk. */
-        int64_t head;
-        ec_status st =
-            attempt == 0 ? hint(db, coll, series, &head) : ec_gapless_head(db, coll, series, &head);
-        if (st != EC_OK)
-            return st;
-        char id[EC_GAPLESS_ID_SIZE];
-        if (ec_gapless_id(id, sizeof id, series, head + 1) != 0)
-            return EC_ERR_INVALID;
-        bson_t full = BSON_INITIALIZER;
-        BSON_APPEND_UTF8(&full, "_id", id);
-        BSON_APPEND_INT64(&full, "n", head + 1);
-        bson_concat(&full, doc);
-        st = ec_db_insert(db, coll, &full);
-        bson_destroy(&full);
-        if (st == EC_OK) {
-            advance(db, coll, series, head + 1);
-            if (n)
-                *n = head + 1;
-            return EC_OK;
-        }
-        if (st != EC_ERR_DUPLICATE)
-            return st;
-        /* The first duplicate is only a stale hint: walk at once; later ones are races. */
-        if (attempt > 0)
-            backoff(attempt);
-    }
-    ec_log(EC_LOG_WARN, "gapless", "%s/%s: too many concurrent writers", coll, series);
-    return EC_ERR_UNAVAILABLE;
-}
-
-ec_status ec_gapless_append_run(ec_db *db, const char *coll, const char *series,
-                                const bson_t *const *docs, size_t n, size_t *done)
+/* Appends docs[0..n) at the head of the series, in their order, each attempt one ordered
+ * batch (ec_gapless_append_run); *last receives the number of the last document in. */
+static ec_status append_docs(ec_db *db, const char *coll, const char *series,
+                             const bson_t *const *docs, size_t n, size_t *done, int64_t *last)
 {
     *done = 0;
     bson_t **full = calloc(n ? n : 1, sizeof *full);
@@ -242,7 +206,10 @@ ec_status ec_gapless_append_run(ec_db *db, const char *coll, const char *series,
         return EC_ERR_INTERNAL;
     ec_status st = EC_ERR_UNAVAILABLE;
     for (int attempt = 0; attempt < MAX_ATTEMPTS && *done < n; attempt++) {
-        /* As in ec_gapless_append(): the first attempt takes the hint for the head. */
+        /* The first attempt guesses that the hint is the head and lets the unique insert check
+         * the guess: the hint only ever names a document that exists and no document of a
+         * series is deleted, so an insert at hint + 1 that succeeds leaves no gap. A duplicate
+         * (the hint was behind, or a racer won) sends the next attempts through the walk. */
         int64_t head;
         st =
             attempt == 0 ? hint(db, coll, series, &head) : ec_gapless_head(db, coll, series, &head);
@@ -268,12 +235,16 @@ ec_status ec_gapless_append_run(ec_db *db, const char *coll, const char *series,
                 bson_destroy(full[i]);
             full[i] = NULL;
         }
-        if (in > 0)
+        if (in > 0) {
             advance(db, coll, series, head + (int64_t)in);
+            if (last)
+                *last = head + (int64_t)in;
+        }
         *done += in;
         if (st != EC_OK && st != EC_ERR_DUPLICATE)
             break;
-        /* A duplicate: a racer holds the next number. The rest go above it. */
+        /* A duplicate: a racer holds the next number, the rest go above it. The first is
+         * only a stale hint: walk at once; later ones are races. */
         if (st == EC_ERR_DUPLICATE && attempt > 0)
             backoff(attempt);
     }
@@ -285,6 +256,23 @@ ec_status ec_gapless_append_run(ec_db *db, const char *coll, const char *series,
         st = EC_ERR_UNAVAILABLE;
     }
     return st;
+}
+
+ec_status ec_gapless_append(ec_db *db, const char *coll, const char *series, const bson_t *doc,
+                            int64_t *n)
+{
+    size_t done;
+    int64_t last = 0;
+    ec_status st = append_docs(db, coll, series, &doc, 1, &done, &last);
+    if (st == EC_OK && n)
+        *n = last;
+    return st;
+}
+
+ec_status ec_gapless_append_run(ec_db *db, const char *coll, const char *series,
+                                const bson_t *const *docs, size_t n, size_t *done)
+{
+    return append_docs(db, coll, series, docs, n, done, NULL);
 }
 
 ec_status ec_gapless_insert_at(ec_db *db, const char *coll, const char *series, int64_t n,

@@ -37,6 +37,17 @@ def walk(api, token, **params):
         assert isinstance(cursor, int) and cursor > 0, cursor
 
 
+def set_hint_behind(stack, api, token, by):
+    """Sets the log's head hint `by` records behind the newest one; returns the newest n."""
+    recs, _ = walk(api, token, limit=200)
+    head = max(r["n"] for r in recs)
+    r = mongo_command(stack.db_port, {
+        "update": "gapless_heads", "$db": "expense_center",
+        "updates": [{"q": {"_id": "ops_log/ops"}, "u": {"$set": {"n": max(head - by, 1)}}}]})
+    assert r.get("ok") == 1 and r.get("nModified") == 1, r
+    return head
+
+
 def test_adding_an_operator_is_recorded(stack, api, operator):
     viewer = operator()
     before = int(time.time() * 1000)
@@ -109,12 +120,7 @@ def test_a_stale_head_hint_leaves_no_gap(stack, api, operator):
     (core/gapless.h): with the hint set back behind the newest record, the appends that follow
     still number the records head + 1, head + 2, ... with no gap and no number twice."""
     viewer = operator()
-    recs, _ = walk(api, viewer.token, limit=200)
-    head = max(r["n"] for r in recs)
-    r = mongo_command(stack.db_port, {
-        "update": "gapless_heads", "$db": "expense_center",
-        "updates": [{"q": {"_id": "ops_log/ops"}, "u": {"$set": {"n": max(head - 3, 1)}}}]})
-    assert r.get("ok") == 1 and r.get("nModified") == 1, r
+    head = set_hint_behind(stack, api, viewer.token, 3)
     emails = [unique_email("stale") for _ in range(4)]
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         done = list(pool.map(lambda e: add_operator(stack, e, "operator password 1234"), emails))
@@ -155,12 +161,7 @@ def test_charges_are_logged_behind_their_replies_each_once(stack, api, money, fu
     viewer = money.op
     owner = money.new_owner()
     money.credit(owner.id, 1000000)
-    recs, _ = walk(api, viewer.token, limit=200)
-    head = max(r["n"] for r in recs)
-    r = mongo_command(stack.db_port, {
-        "update": "gapless_heads", "$db": "expense_center",
-        "updates": [{"q": {"_id": "ops_log/ops"}, "u": {"$set": {"n": max(head - 5, 1)}}}]})
-    assert r.get("ok") == 1 and r.get("nModified") == 1, r
+    set_hint_behind(stack, api, viewer.token, 5)
 
     keys = ["behind-%d-%s" % (i, uuid.uuid4().hex) for i in range(48)]
 
