@@ -198,7 +198,8 @@ static void backoff(int attempt)
 /* Appends docs[0..n) at the head of the series, in their order, each attempt one ordered
  * batch (ec_gapless_append_run); *last receives the number of the last document in. */
 static ec_status append_docs(ec_db *db, const char *coll, const char *series,
-                             const bson_t *const *docs, size_t n, size_t *done, int64_t *last)
+                             const bson_t *const *docs, size_t n, size_t *done, int64_t *last,
+                             ec_gapless_sending sending, void *arg)
 {
     *done = 0;
     bson_t **full = calloc(n ? n : 1, sizeof *full);
@@ -228,6 +229,8 @@ static ec_status append_docs(ec_db *db, const char *coll, const char *series,
             bson_concat(full[i], docs[*done + i]);
         }
         size_t in = 0;
+        if (st == EC_OK && sending)
+            sending(arg, head + 1, *done);
         if (st == EC_OK)
             st = ec_db_insert_ordered(db, coll, (const bson_t *const *)full, left, &in);
         for (size_t i = 0; i < left; i++) {
@@ -263,16 +266,17 @@ ec_status ec_gapless_append(ec_db *db, const char *coll, const char *series, con
 {
     size_t done;
     int64_t last = 0;
-    ec_status st = append_docs(db, coll, series, &doc, 1, &done, &last);
+    ec_status st = append_docs(db, coll, series, &doc, 1, &done, &last, NULL, NULL);
     if (st == EC_OK && n)
         *n = last;
     return st;
 }
 
 ec_status ec_gapless_append_run(ec_db *db, const char *coll, const char *series,
-                                const bson_t *const *docs, size_t n, size_t *done)
+                                const bson_t *const *docs, size_t n, size_t *done,
+                                ec_gapless_sending sending, void *arg)
 {
-    return append_docs(db, coll, series, docs, n, done, NULL);
+    return append_docs(db, coll, series, docs, n, done, NULL, sending, arg);
 }
 
 ec_status ec_gapless_insert_at(ec_db *db, const char *coll, const char *series, int64_t n,

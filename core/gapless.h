@@ -52,6 +52,12 @@ ec_status ec_gapless_head_doc(ec_db *db, const char *coll, const char *series, i
 ec_status ec_gapless_append(ec_db *db, const char *coll, const char *series, const bson_t *doc,
                             int64_t *n);
 
+/* Told (when not NULL) just before an insert of a run is sent: the number its first document
+ * takes and how many of the run's documents are in before it. A writer that keeps this where
+ * it outlives the writer lets another process tell, after the writer died, which documents of
+ * that insert landed: documents first, first + 1, ... that equal the run's done, done + 1, ... */
+typedef void (*ec_gapless_sending)(void *arg, int64_t first, size_t done);
+
 /* Appends docs[0..n) (no `_id`, no `n` in any) as the next documents of the series, in their
  * order, each insert one ordered batch at the head (one round trip when no other writer
  * races it; a racer's numbers are skipped and the rest retried above them). The series stays
@@ -59,7 +65,8 @@ ec_status ec_gapless_append(ec_db *db, const char *coll, const char *series, con
  * except for EC_ERR_UNAVAILABLE / EC_ERR_INTERNAL from the database, after which the fate of
  * docs[*done..n) is unknown. */
 ec_status ec_gapless_append_run(ec_db *db, const char *coll, const char *series,
-                                const bson_t *const *docs, size_t n, size_t *done);
+                                const bson_t *const *docs, size_t n, size_t *done,
+                                ec_gapless_sending sending, void *arg);
 
 /* Inserts `doc` (no `_id`, no `n`) as exactly document n: EC_ERR_DUPLICATE when n is taken,
  * which makes it a compare-and-swap for a series whose documents are successive states. */

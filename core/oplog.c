@@ -66,47 +66,6 @@ ec_status ec_oplog_record(ec_db *db, const ec_oplog_actor *actor, const char *ac
     return st;
 }
 
-/* ---- records written behind the reply ---- */
-
-int ec_oplog_queue_due(const ec_oplog_queue *q, int64_t now_ms)
-{
-    return q->n > 0 &&
-           (q->n == EC_OPLOG_QUEUE_MAX || now_ms - q->oldest_ms >= EC_OPLOG_QUEUE_AGE_MS);
-}
-
-ec_status ec_oplog_queue_flush(ec_oplog_queue *q, ec_db *db)
-{
-    if (q->n == 0)
-        return EC_OK;
-    size_t done = 0;
-    ec_status st = ec_gapless_append_run(db, EC_OPLOG, EC_OPLOG_SERIES,
-                                         (const bson_t *const *)q->records, q->n, &done);
-    /* What could not be written is logged whole (its entry in the journal names the operator
-     * and the reason too): the log line is what is left to put it back by hand. */
-    for (size_t i = done; i < q->n; i++) {
-        char *json = bson_as_relaxed_extended_json(q->records[i], NULL);
-        ec_log(EC_LOG_ERROR, "oplog", "record %s: %s",
-               st == EC_ERR_UNAVAILABLE ? "not written" : "may not be written", json ? json : "?");
-        bson_free(json);
-    }
-    for (size_t i = 0; i < q->n; i++)
-        bson_destroy(q->records[i]);
-    q->n = 0;
-    q->oldest_ms = 0;
-    return st;
-}
-
-ec_status ec_oplog_queue_add(ec_oplog_queue *q, ec_db *db, bson_t *record, int64_t now_ms)
-{
-    ec_status st = EC_OK;
-    if (q->n == EC_OPLOG_QUEUE_MAX)
-        st = ec_oplog_queue_flush(q, db);
-    if (q->n == 0)
-        q->oldest_ms = now_ms;
-    q->records[q->n++] = record;
-    return st;
-}
-
 static const char *text_of(const bson_t *doc, const char *path)
 {
     bson_iter_t it, sub;

@@ -11,14 +11,8 @@
  * Failure: the database's status, passed through. A record that cannot be written fails its
  * caller (an action that must be audited must not happen unaudited).
  *
- * Behind the reply: an action whose own document already holds who did it and why (an
- * operator's journal entry: its actor and reason) has its record queued by the worker
- * (ec_oplog_queue) and written after the reply, with the others queued by then, in one batch
- * at the head of the series: one insert for many records (fcgi/worker.c flushes the queue as
- * soon as no request waits, or when it is full or its oldest record is EC_OPLOG_QUEUE_AGE_MS
- * old, and before the worker exits). Such a record is lost only when its worker dies between
- * the reply and the flush (the master logs how many); one the database refuses is logged
- * whole.
+ * Behind the reply: an action whose own document already holds who did it and why has its
+ * record queued and written after the reply, in a batch (core/oplog_queue.h).
  */
 #ifndef EC_CORE_OPLOG_H
 #define EC_CORE_OPLOG_H
@@ -48,24 +42,6 @@ ec_status ec_oplog_make(const ec_oplog_actor *actor, const char *action, const c
 ec_status ec_oplog_record(ec_db *db, const ec_oplog_actor *actor, const char *action,
                           const char *account_id, const char *reason, const cJSON *details,
                           int64_t at_ms);
-
-#define EC_OPLOG_QUEUE_MAX 32    /* records a worker holds behind its replies */
-#define EC_OPLOG_QUEUE_AGE_MS 50 /* the oldest waits at most this long while requests queue */
-
-typedef struct ec_oplog_queue {
-    bson_t *records[EC_OPLOG_QUEUE_MAX]; /* made by ec_oplog_make, in the order of the actions */
-    size_t n;
-    int64_t oldest_ms; /* monotonic clock, when records[0] was queued */
-} ec_oplog_queue;
-
-/* Queues a record (the queue takes it); a full queue is written first (its status returned;
- * the record is queued anyway). */
-ec_status ec_oplog_queue_add(ec_oplog_queue *q, ec_db *db, bson_t *record, int64_t now_ms);
-/* 1 when the queue is full or its oldest record has waited EC_OPLOG_QUEUE_AGE_MS. */
-int ec_oplog_queue_due(const ec_oplog_queue *q, int64_t now_ms);
-/* Writes the queued records as one run of the series; the queue is empty after, and each
- * record that could not be written is logged whole. */
-ec_status ec_oplog_queue_flush(ec_oplog_queue *q, ec_db *db);
 
 typedef struct ec_oplog_query {
     const char *actor;   /* the actor's account id, or NULL */

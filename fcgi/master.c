@@ -54,7 +54,8 @@ static int live_workers(const master *m, uint32_t generation, int any_generation
     int n = 0;
     for (size_t i = 0; i < EC_SB_SLOTS; i++) {
         const ec_slot *s = &m->sb->slots[i];
-        if (s->state != EC_SLOT_FREE && (any_generation || s->generation == generation))
+        if (s->state != EC_SLOT_FREE && s->state != EC_SLOT_ORPHANED &&
+            (any_generation || s->generation == generation))
             n++;
     }
     return n;
@@ -102,12 +103,6 @@ static void reap(master *m)
         }
         int current = s->generation == m->generation && !m->stopping;
         int clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-        uint32_t unwritten = __atomic_load_n(&s->audit_pending, __ATOMIC_ACQUIRE);
-        if (unwritten > 0)
-            ec_log(EC_LOG_ERROR, "master",
-                   "worker %ld ended with %u audit record(s) queued behind its replies, not "
-                   "written (their journal entries name the operator and the reason)",
-                   (long)pid, unwritten);
         if (current && !clean) {
             char how[64];
             describe_exit(status, how, sizeof how);
@@ -135,8 +130,37 @@ static void reap(master *m)
         }
         if (clean)
             m->backoff_ms = 0;
+        ec_scoreboard_adopter_gone(m->sb, pid);
+        uint32_t left = ec_scoreboard_retire(m->sb, s);
+        if (left > 0)
+            ec_log(EC_LOG_WARN, "master",
+                   "worker %ld left %u audit record(s) queued behind its replies; another "
+                   "worker writes them",
+                   (long)pid, left);
+    }
+}
+
+/* At the end, with no worker left: the audit records still queued in orphaned slots (an
+ * immediate stop, or workers that died while the pool stopped) are written by the master
+ * itself, with a database client of its own (no fork follows); what cannot be written is
+ * logged whole. */
+static void write_orphans(master *m)
+{
+    if (__atomic_load_n(&m->sb->audit_orphans, __ATOMIC_ACQUIRE) == 0)
+        return;
+    ec_error err = {0};
+    ec_db *db = ec_db_new(m->app->settings->mongodb_uri, m->app->settings->database, "ecd", &err);
+    ec_slot *s;
+    while ((s = ec_scoreboard_adopt(m->sb, getpid())) != NULL) {
+        uint32_t n = __atomic_load_n(&s->audit.n, __ATOMIC_ACQUIRE);
+        ec_status st = db ? ec_oplog_queue_flush(&s->audit, db) : EC_ERR_UNAVAILABLE;
+        if (st == EC_OK)
+            ec_log(EC_LOG_INFO, "master", "wrote %u audit record(s) a worker left queued", n);
+        else
+            ec_oplog_queue_abandon(&s->audit, "not written (the pool stopped)");
         ec_scoreboard_release(s);
     }
+    ec_db_free(db);
 }
 
 static void check_timeouts(master *m)
@@ -271,6 +295,7 @@ int ec_master_run(const char *config_path, ec_app *app, ec_scoreboard *sb, int l
             }
         }
     }
+    write_orphans(&m);
     ec_log(EC_LOG_INFO, "master", "stopped");
     ec_app_free(m.app);
     return 0;

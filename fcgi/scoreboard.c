@@ -58,9 +58,11 @@ ec_slot *ec_scoreboard_claim(ec_scoreboard *sb, pid_t pid, uint32_t generation)
 
 ec_slot *ec_scoreboard_find(ec_scoreboard *sb, pid_t pid)
 {
-    for (size_t i = 0; i < EC_SB_SLOTS; i++)
-        if (sb->slots[i].state != EC_SLOT_FREE && sb->slots[i].pid == pid)
+    for (size_t i = 0; i < EC_SB_SLOTS; i++) {
+        int32_t state = __atomic_load_n(&sb->slots[i].state, __ATOMIC_ACQUIRE);
+        if (state != EC_SLOT_FREE && state != EC_SLOT_ORPHANED && sb->slots[i].pid == pid)
             return &sb->slots[i];
+    }
     return NULL;
 }
 
@@ -68,6 +70,59 @@ void ec_scoreboard_release(ec_slot *slot)
 {
     if (slot != NULL)
         __atomic_store_n(&slot->state, EC_SLOT_FREE, __ATOMIC_RELEASE);
+}
+
+uint32_t ec_scoreboard_retire(ec_scoreboard *sb, ec_slot *slot)
+{
+    uint32_t left = __atomic_load_n(&slot->audit.n, __ATOMIC_ACQUIRE);
+    if (left == 0 && __atomic_load_n(&slot->audit.extent, __ATOMIC_ACQUIRE) == 0) {
+        ec_scoreboard_release(slot);
+        return 0;
+    }
+    slot->pid = 0;
+    __atomic_store_n(&slot->adopter, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&slot->state, EC_SLOT_ORPHANED, __ATOMIC_RELEASE);
+    __atomic_add_fetch(&sb->audit_orphans, 1, __ATOMIC_RELEASE);
+    return left ? left : 1;
+}
+
+void ec_scoreboard_adopter_gone(ec_scoreboard *sb, pid_t pid)
+{
+    for (size_t i = 0; i < EC_SB_SLOTS; i++) {
+        ec_slot *s = &sb->slots[i];
+        int32_t was = pid;
+        if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == EC_SLOT_ORPHANED &&
+            __atomic_compare_exchange_n(&s->adopter, &was, 0, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE))
+            __atomic_add_fetch(&sb->audit_orphans, 1, __ATOMIC_RELEASE);
+    }
+}
+
+ec_slot *ec_scoreboard_adopt(ec_scoreboard *sb, pid_t self)
+{
+    if (__atomic_load_n(&sb->audit_orphans, __ATOMIC_ACQUIRE) == 0)
+        return NULL;
+    for (size_t i = 0; i < EC_SB_SLOTS; i++) {
+        ec_slot *s = &sb->slots[i];
+        int32_t none = 0;
+        if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == EC_SLOT_ORPHANED &&
+            __atomic_compare_exchange_n(&s->adopter, &none, self, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE)) {
+            __atomic_sub_fetch(&sb->audit_orphans, 1, __ATOMIC_RELEASE);
+            return s;
+        }
+    }
+    return NULL;
+}
+
+void ec_scoreboard_unadopt(ec_scoreboard *sb, ec_slot *slot)
+{
+    if (__atomic_load_n(&slot->audit.extent, __ATOMIC_ACQUIRE) == 0) {
+        ec_scoreboard_release(slot); /* adopter stays set until the next claim wipes the slot */
+        return;
+    }
+    __atomic_store_n(&slot->adopter, 0, __ATOMIC_RELEASE);
+    __atomic_add_fetch(&sb->audit_orphans, 1, __ATOMIC_RELEASE);
 }
 
 void ec_slot_set_idle(ec_slot *slot)

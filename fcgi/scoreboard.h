@@ -7,11 +7,17 @@
  * serving. Metrics are counters updated with atomic adds; a table entry is claimed by
  * compare-and-swap, so a worker killed at any instant never leaves a lock held.
  *
+ * A worker's audit records queued behind its replies live in its slot, so a worker that
+ * dies leaves them behind: the master marks the slot orphaned instead of freeing it, and a
+ * live worker takes the slot over by compare-and-swap, writes them and frees it.
+ *
  * Failure: ec_scoreboard_create() returns NULL when mmap fails (startup aborts). Readers
  * may see a torn route string while a worker writes it: harmless for status and logs.
  */
 #ifndef EC_FCGI_SCOREBOARD_H
 #define EC_FCGI_SCOREBOARD_H
+
+#include "core/oplog_queue.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -27,7 +33,10 @@ enum ec_slot_state {
     EC_SLOT_STARTING = 1,
     EC_SLOT_IDLE = 2,
     EC_SLOT_BUSY = 3,
-    EC_SLOT_EXITING = 4
+    EC_SLOT_EXITING = 4,
+    /* Its worker is gone and left audit records queued: the slot is kept for another worker
+     * to write them (fcgi/worker.c), then freed. */
+    EC_SLOT_ORPHANED = 5
 };
 
 typedef struct ec_slot {
@@ -39,11 +48,12 @@ typedef struct ec_slot {
     int64_t busy_since_ms;   /* monotonic clock, while busy */
     char route[EC_SB_ROUTE]; /* in flight, or the last one */
     char request_id[40];
-    /* Audit records the worker holds behind its replies (core/oplog.h): how many, and since
-     * when (monotonic clock; 0 when none), for the audit-log listing to wait for and the
-     * master to report when the worker dies with some. */
-    int64_t audit_pending_since_ms;
-    uint32_t audit_pending;
+    /* An orphaned slot: the pid of the worker writing its records (0: none yet), taken by
+     * compare-and-swap. */
+    int32_t adopter;
+    /* Audit records the worker holds behind its replies (core/oplog_queue.h), here so that
+     * they outlive it: the listing waits for them, another worker writes them if it dies. */
+    ec_oplog_queue audit;
 } ec_slot;
 
 typedef struct ec_metric {
@@ -62,6 +72,7 @@ typedef struct ec_scoreboard {
     uint64_t respawns;
     uint64_t timeouts;
     uint64_t reloads;
+    uint32_t audit_orphans; /* orphaned slots without an adopter: workers look when not 0 */
     ec_slot slots[EC_SB_SLOTS];
     ec_metric metrics[EC_SB_METRICS];
 } ec_scoreboard;
@@ -76,6 +87,17 @@ void ec_scoreboard_destroy(ec_scoreboard *sb);
 ec_slot *ec_scoreboard_claim(ec_scoreboard *sb, pid_t pid, uint32_t generation);
 ec_slot *ec_scoreboard_find(ec_scoreboard *sb, pid_t pid);
 void ec_scoreboard_release(ec_slot *slot);
+/* Master: the slot of a worker that ended: freed, or orphaned when audit records are left in
+ * its queue (returns how many; 0: freed). */
+uint32_t ec_scoreboard_retire(ec_scoreboard *sb, ec_slot *slot);
+/* Master: a worker that ended may have been writing an orphaned slot's records: such slots
+ * are orphaned again, for another worker. */
+void ec_scoreboard_adopter_gone(ec_scoreboard *sb, pid_t pid);
+
+/* Worker: takes over an orphaned slot to write its audit records (NULL when there is none). */
+ec_slot *ec_scoreboard_adopt(ec_scoreboard *sb, pid_t self);
+/* Worker: done with a slot it took over: freed when its queue is empty, else left orphaned. */
+void ec_scoreboard_unadopt(ec_scoreboard *sb, ec_slot *slot);
 
 /* Worker: its own slot's state changes. */
 void ec_slot_set_idle(ec_slot *slot);

@@ -72,36 +72,38 @@ static void setup_signals(sigset_t *serving_mask, sigset_t *waiting_mask)
     sigprocmask(SIG_SETMASK, serving_mask, NULL);
 }
 
-/* ---- audit records behind the replies (core/oplog.h) ---- */
-
-static void publish_audit_pending(ec_worker *w)
-{
-    if (w->slot == NULL)
-        return;
-    __atomic_store_n(&w->slot->audit_pending, (uint32_t)w->audit_queue.n, __ATOMIC_RELEASE);
-    __atomic_store_n(&w->slot->audit_pending_since_ms,
-                     w->audit_queue.n ? w->audit_queue.oldest_ms : 0, __ATOMIC_RELEASE);
-}
+/* ---- audit records behind the replies (core/oplog_queue.h) ---- */
 
 void ec_worker_audit_queue(ec_worker *w, bson_t *record)
 {
-    ec_oplog_queue_add(&w->audit_queue, w->db, record, ec_now_mono_ms());
-    publish_audit_pending(w);
+    ec_oplog_queue_add(&w->slot->audit, w->db, record, ec_now_mono_ms());
+    bson_destroy(record);
+}
+
+/* Writes the records orphaned slots hold (their workers died), one slot after another. */
+static void audit_adopt(ec_worker *w)
+{
+    ec_slot *s;
+    while ((s = ec_scoreboard_adopt(w->sb, w->slot->pid)) != NULL) {
+        uint32_t n = __atomic_load_n(&s->audit.n, __ATOMIC_ACQUIRE);
+        ec_status st = ec_oplog_queue_flush(&s->audit, w->db);
+        ec_scoreboard_unadopt(w->sb, s);
+        if (st != EC_OK)
+            return; /* left orphaned: tried again later */
+        ec_log(EC_LOG_INFO, "worker", "wrote %u audit record(s) a worker left queued", n);
+    }
 }
 
 void ec_worker_audit_flush(ec_worker *w)
 {
-    if (w->audit_queue.n == 0)
-        return;
-    ec_oplog_queue_flush(&w->audit_queue, w->db);
-    publish_audit_pending(w);
+    if (__atomic_load_n(&w->slot->audit.extent, __ATOMIC_ACQUIRE) != 0)
+        ec_oplog_queue_flush(&w->slot->audit, w->db);
+    audit_adopt(w);
 }
 
 void ec_worker_audit_settle(ec_worker *w)
 {
     ec_worker_audit_flush(w);
-    if (w->sb == NULL)
-        return;
     int64_t start = ec_now_mono_ms();
     for (;;) {
         int waiting = 0;
@@ -109,7 +111,7 @@ void ec_worker_audit_settle(ec_worker *w)
             const ec_slot *s = &w->sb->slots[i];
             if (s == w->slot || __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == EC_SLOT_FREE)
                 continue;
-            int64_t since = __atomic_load_n(&s->audit_pending_since_ms, __ATOMIC_ACQUIRE);
+            int64_t since = __atomic_load_n(&s->audit.oldest_ms, __ATOMIC_ACQUIRE);
             waiting = since != 0 && since <= start;
         }
         if (!waiting || ec_now_mono_ms() - start >= EC_AUDIT_WAIT_MS)
@@ -120,21 +122,25 @@ void ec_worker_audit_settle(ec_worker *w)
 }
 
 /* Before waiting for a request: write the queue when no request waits (or when it is due),
- * so records wait behind the replies only while requests queue up. Returns how long the
- * wait may last (ms; -1: no limit): until the queue is due, when records are still held
- * because a request was waiting (another worker may take it, and the queue must not then
- * wait for the next one). */
+ * so records wait behind the replies only while requests queue up, and write what dead
+ * workers left. Returns how long the wait may last (ms; -1: no limit): until the queue is
+ * due, when records are still held because a request was waiting (another worker may take
+ * it, and the queue must not then wait for the next one). */
 static int audit_before_waiting(ec_worker *w)
 {
-    if (w->audit_queue.n == 0)
+    ec_oplog_queue *q = &w->slot->audit;
+    if (__atomic_load_n(&w->sb->audit_orphans, __ATOMIC_ACQUIRE) != 0)
+        audit_adopt(w);
+    if (__atomic_load_n(&q->extent, __ATOMIC_ACQUIRE) == 0)
         return -1;
     struct pollfd p = {.fd = w->listen_fd, .events = POLLIN};
     int64_t now = ec_now_mono_ms();
-    if (ec_oplog_queue_due(&w->audit_queue, now) || poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN)) {
-        ec_worker_audit_flush(w);
-        return -1;
+    if (ec_oplog_queue_due(q, now) || poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN)) {
+        if (ec_oplog_queue_flush(q, w->db) == EC_OK)
+            return -1;
+        return EC_OPLOG_QUEUE_AGE_MS; /* the database is away: try again after a while */
     }
-    int64_t left = w->audit_queue.oldest_ms + EC_OPLOG_QUEUE_AGE_MS - now;
+    int64_t left = __atomic_load_n(&q->oldest_ms, __ATOMIC_ACQUIRE) + EC_OPLOG_QUEUE_AGE_MS - now;
     return left > 0 ? (int)left : 0;
 }
 

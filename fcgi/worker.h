@@ -34,7 +34,6 @@ typedef struct ec_worker {
     int indexes_ready;
     uint64_t served;
     ec_request *current;
-    ec_oplog_queue audit_queue; /* records written behind the replies (core/oplog.h) */
 } ec_worker;
 
 /* The worker of this process (NULL in the master). */
@@ -44,9 +43,10 @@ extern ec_worker *ec_worker_self;
 void ec_worker_main(ec_app *app, ec_scoreboard *sb, ec_slot *slot, int listen_fd)
     __attribute__((noreturn));
 
-/* Queues an audit record (the queue takes it) to be written after the reply. */
+/* Queues an audit record (and destroys it) to be written after the reply, in the worker's
+ * scoreboard slot (core/oplog_queue.h), where it outlives the worker. */
 void ec_worker_audit_queue(ec_worker *w, bson_t *record);
-/* Writes the worker's queued audit records now. */
+/* Writes the worker's queued audit records now, then those dead workers left. */
 void ec_worker_audit_flush(ec_worker *w);
 /* Before reading the audit log: writes this worker's queue, then waits (at most
  * EC_AUDIT_WAIT_MS) until no other worker of the pool holds a record queued before the call. */
