@@ -22,6 +22,7 @@ static int reply(ec_request *req, int status, cJSON *body)
 }
 
 static const char *const state_names[] = {"free", "starting", "idle", "busy", "exiting"};
+#define STATE_NAMES (sizeof state_names / sizeof state_names[0])
 
 static int version(ec_request *req, void *state)
 {
@@ -66,16 +67,21 @@ static int status(ec_request *req, void *state)
     }
     cJSON *list = cJSON_AddArrayToObject(o, "workers");
     int active = 0, idle = 0, busy = 0;
+    double orphaned = 0; /* audit records dead workers left, not written yet */
     for (size_t i = 0; i < EC_SB_SLOTS; i++) {
         const ec_slot *s = &sb->slots[i];
         int st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
-        if (st == EC_SLOT_FREE)
+        uint32_t audit_queued = __atomic_load_n(&s->audit.n, __ATOMIC_ACQUIRE);
+        if (st == EC_SLOT_ORPHANED)
+            orphaned += audit_queued;
+        if (st == EC_SLOT_FREE || st == EC_SLOT_ORPHANED)
             continue;
         cJSON *x = cJSON_CreateObject();
         cJSON_AddNumberToObject(x, "pid", s->pid);
         cJSON_AddNumberToObject(x, "generation", s->generation);
-        cJSON_AddStringToObject(x, "state", state_names[st < 0 || st > 4 ? 0 : st]);
+        cJSON_AddStringToObject(x, "state", state_names[st < 0 || st >= (int)STATE_NAMES ? 0 : st]);
         cJSON_AddNumberToObject(x, "requests", (double)s->requests);
+        cJSON_AddNumberToObject(x, "audit_queued", audit_queued);
         cJSON_AddNumberToObject(x, "started_at", (double)s->started_ms);
         char route[EC_SB_ROUTE];
         snprintf(route, sizeof route, "%s", s->route);
@@ -91,6 +97,7 @@ static int status(ec_request *req, void *state)
     cJSON_AddNumberToObject(o, "active", active);
     cJSON_AddNumberToObject(o, "idle", idle);
     cJSON_AddNumberToObject(o, "busy", busy);
+    cJSON_AddNumberToObject(o, "audit_orphaned", orphaned);
     return reply(req, 200, o);
 }
 

@@ -284,6 +284,7 @@ def test_a_worker_killed_behind_its_replies_leaves_its_records_to_another(one_wo
     wrote = _log_lines(st, "wrote 1 audit record(s) a worker left queued")
     assert wrote, "no worker says it wrote the record"
     assert st.wait_healthy(20)
+    assert st.status()["audit_orphaned"] == 0
     rec = _logged_once(m, owner, seq)
     assert rec["actor"]["id"] == m.op.id and rec["reason"] == "killed behind"
     assert rec["details"]["amount"] == 77

@@ -46,6 +46,8 @@ def test_status_lists_the_pool(api, stack):
         assert isinstance(w["state"], str) and w["state"]
         assert isinstance(w["requests"], int) and w["requests"] >= 0
         assert "route" in w
+        assert isinstance(w["audit_queued"], int) and w["audit_queued"] >= 0
+    assert s["audit_orphaned"] == 0  # no worker of this stack died with records queued
 
 
 def test_status_counts_requests(api):
