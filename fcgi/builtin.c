@@ -71,11 +71,13 @@ static int status(ec_request *req, void *state)
     for (size_t i = 0; i < EC_SB_SLOTS; i++) {
         const ec_slot *s = &sb->slots[i];
         int st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
-        uint32_t audit_queued = __atomic_load_n(&s->audit.n, __ATOMIC_ACQUIRE);
-        if (st == EC_SLOT_ORPHANED)
+        if (st == EC_SLOT_FREE)
+            continue; /* (its queue is not read: see the scoreboard's header) */
+        uint32_t audit_queued = __atomic_load_n(&sb->audit[i].n, __ATOMIC_ACQUIRE);
+        if (st == EC_SLOT_ORPHANED) {
             orphaned += audit_queued;
-        if (st == EC_SLOT_FREE || st == EC_SLOT_ORPHANED)
             continue;
+        }
         cJSON *x = cJSON_CreateObject();
         cJSON_AddNumberToObject(x, "pid", s->pid);
         cJSON_AddNumberToObject(x, "generation", s->generation);

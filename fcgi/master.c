@@ -152,12 +152,13 @@ static void write_orphans(master *m)
     ec_db *db = ec_db_new(m->app->settings->mongodb_uri, m->app->settings->database, "ecd", &err);
     ec_slot *s;
     while ((s = ec_scoreboard_adopt(m->sb, getpid())) != NULL) {
-        uint32_t n = __atomic_load_n(&s->audit.n, __ATOMIC_ACQUIRE);
-        ec_status st = db ? ec_oplog_queue_flush(&s->audit, db) : EC_ERR_UNAVAILABLE;
+        ec_oplog_queue *q = ec_slot_audit(m->sb, s);
+        uint32_t n = __atomic_load_n(&q->n, __ATOMIC_ACQUIRE);
+        ec_status st = db ? ec_oplog_queue_flush(q, db) : EC_ERR_UNAVAILABLE;
         if (st == EC_OK)
             ec_log(EC_LOG_INFO, "master", "wrote %u audit record(s) a worker left queued", n);
         else
-            ec_oplog_queue_abandon(&s->audit, "not written (the pool stopped)");
+            ec_oplog_queue_abandon(q, "not written (the pool stopped)");
         ec_scoreboard_release(s);
     }
     ec_db_free(db);

@@ -47,6 +47,9 @@ ec_slot *ec_scoreboard_claim(ec_scoreboard *sb, pid_t pid, uint32_t generation)
         if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != EC_SLOT_FREE)
             continue;
         memset(s, 0, sizeof *s);
+        /* The queue's header only: its buffer is never read past the extent. */
+        ec_oplog_queue *q = ec_slot_audit(sb, s);
+        memset(q, 0, offsetof(ec_oplog_queue, buf));
         s->pid = pid;
         s->generation = generation;
         s->started_ms = ec_now_wall_ms();
@@ -72,10 +75,16 @@ void ec_scoreboard_release(ec_slot *slot)
         __atomic_store_n(&slot->state, EC_SLOT_FREE, __ATOMIC_RELEASE);
 }
 
+ec_oplog_queue *ec_slot_audit(ec_scoreboard *sb, const ec_slot *slot)
+{
+    return &sb->audit[slot - sb->slots];
+}
+
 uint32_t ec_scoreboard_retire(ec_scoreboard *sb, ec_slot *slot)
 {
-    uint32_t left = __atomic_load_n(&slot->audit.n, __ATOMIC_ACQUIRE);
-    if (left == 0 && __atomic_load_n(&slot->audit.extent, __ATOMIC_ACQUIRE) == 0) {
+    const ec_oplog_queue *q = ec_slot_audit(sb, slot);
+    uint32_t left = __atomic_load_n(&q->n, __ATOMIC_ACQUIRE);
+    if (left == 0 && __atomic_load_n(&q->extent, __ATOMIC_ACQUIRE) == 0) {
         ec_scoreboard_release(slot);
         return 0;
     }
@@ -117,7 +126,7 @@ ec_slot *ec_scoreboard_adopt(ec_scoreboard *sb, pid_t self)
 
 void ec_scoreboard_unadopt(ec_scoreboard *sb, ec_slot *slot)
 {
-    if (__atomic_load_n(&slot->audit.extent, __ATOMIC_ACQUIRE) == 0) {
+    if (__atomic_load_n(&ec_slot_audit(sb, slot)->extent, __ATOMIC_ACQUIRE) == 0) {
         ec_scoreboard_release(slot); /* adopter stays set until the next claim wipes the slot */
         return;
     }

@@ -7,8 +7,8 @@
  * serving. Metrics are counters updated with atomic adds; a table entry is claimed by
  * compare-and-swap, so a worker killed at any instant never leaves a lock held.
  *
- * A worker's audit records queued behind its replies live in its slot, so a worker that
- * dies leaves them behind: the master marks the slot orphaned instead of freeing it, and a
+ * A worker's audit records queued behind its replies live here (one queue per slot), so a worker
+ * that dies leaves them behind: the master marks the slot orphaned instead of freeing it, and a
  * live worker takes the slot over by compare-and-swap, writes them and frees it.
  *
  * Failure: ec_scoreboard_create() returns NULL when mmap fails (startup aborts). Readers
@@ -51,9 +51,6 @@ typedef struct ec_slot {
     /* An orphaned slot: the pid of the worker writing its records (0: none yet), taken by
      * compare-and-swap. */
     int32_t adopter;
-    /* Audit records the worker holds behind its replies (core/oplog_queue.h), here so that
-     * they outlive it: the listing waits for them, another worker writes them if it dies. */
-    ec_oplog_queue audit;
 } ec_slot;
 
 typedef struct ec_metric {
@@ -75,6 +72,11 @@ typedef struct ec_scoreboard {
     uint32_t audit_orphans; /* orphaned slots without an adopter: workers look when not 0 */
     ec_slot slots[EC_SB_SLOTS];
     ec_metric metrics[EC_SB_METRICS];
+    /* Audit records each slot's worker holds behind its replies (core/oplog_queue.h), here so
+     * that they outlive it: the listing waits for them, another worker writes them if it dies.
+     * Apart from the slots, so that a scan of the slots stays on a few pages: shared memory
+     * gets a page for every page a process reads, even one never written. */
+    ec_oplog_queue audit[EC_SB_SLOTS];
 } ec_scoreboard;
 
 /* Upper bounds of the latency histogram, in seconds (the last bucket is +Inf). */
@@ -87,6 +89,9 @@ void ec_scoreboard_destroy(ec_scoreboard *sb);
 ec_slot *ec_scoreboard_claim(ec_scoreboard *sb, pid_t pid, uint32_t generation);
 ec_slot *ec_scoreboard_find(ec_scoreboard *sb, pid_t pid);
 void ec_scoreboard_release(ec_slot *slot);
+/* The audit queue of a slot. */
+ec_oplog_queue *ec_slot_audit(ec_scoreboard *sb, const ec_slot *slot);
+
 /* Master: the slot of a worker that ended: freed, or orphaned when audit records are left in
  * its queue (returns how many; 0: freed). */
 uint32_t ec_scoreboard_retire(ec_scoreboard *sb, ec_slot *slot);

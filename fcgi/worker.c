@@ -76,7 +76,7 @@ static void setup_signals(sigset_t *serving_mask, sigset_t *waiting_mask)
 
 void ec_worker_audit_queue(ec_worker *w, bson_t *record)
 {
-    ec_oplog_queue_add(&w->slot->audit, w->db, record, ec_now_mono_ms());
+    ec_oplog_queue_add(ec_slot_audit(w->sb, w->slot), w->db, record, ec_now_mono_ms());
     bson_destroy(record);
 }
 
@@ -85,8 +85,9 @@ static void audit_adopt(ec_worker *w)
 {
     ec_slot *s;
     while ((s = ec_scoreboard_adopt(w->sb, w->slot->pid)) != NULL) {
-        uint32_t n = __atomic_load_n(&s->audit.n, __ATOMIC_ACQUIRE);
-        ec_status st = ec_oplog_queue_flush(&s->audit, w->db);
+        ec_oplog_queue *q = ec_slot_audit(w->sb, s);
+        uint32_t n = __atomic_load_n(&q->n, __ATOMIC_ACQUIRE);
+        ec_status st = ec_oplog_queue_flush(q, w->db);
         ec_scoreboard_unadopt(w->sb, s);
         if (st != EC_OK)
             return; /* left orphaned: tried again later */
@@ -96,8 +97,9 @@ static void audit_adopt(ec_worker *w)
 
 void ec_worker_audit_flush(ec_worker *w)
 {
-    if (__atomic_load_n(&w->slot->audit.extent, __ATOMIC_ACQUIRE) != 0)
-        ec_oplog_queue_flush(&w->slot->audit, w->db);
+    ec_oplog_queue *q = ec_slot_audit(w->sb, w->slot);
+    if (__atomic_load_n(&q->extent, __ATOMIC_ACQUIRE) != 0)
+        ec_oplog_queue_flush(q, w->db);
     audit_adopt(w);
 }
 
@@ -111,7 +113,7 @@ void ec_worker_audit_settle(ec_worker *w)
             const ec_slot *s = &w->sb->slots[i];
             if (s == w->slot || __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == EC_SLOT_FREE)
                 continue;
-            int64_t since = __atomic_load_n(&s->audit.oldest_ms, __ATOMIC_ACQUIRE);
+            int64_t since = __atomic_load_n(&ec_slot_audit(w->sb, s)->oldest_ms, __ATOMIC_ACQUIRE);
             waiting = since != 0 && since <= start;
         }
         if (!waiting || ec_now_mono_ms() - start >= EC_AUDIT_WAIT_MS)
@@ -128,7 +130,7 @@ void ec_worker_audit_settle(ec_worker *w)
  * it, and the queue must not then wait for the next one). */
 static int audit_before_waiting(ec_worker *w)
 {
-    ec_oplog_queue *q = &w->slot->audit;
+    ec_oplog_queue *q = ec_slot_audit(w->sb, w->slot);
     if (__atomic_load_n(&w->sb->audit_orphans, __ATOMIC_ACQUIRE) != 0)
         audit_adopt(w);
     if (__atomic_load_n(&q->extent, __ATOMIC_ACQUIRE) == 0)
