@@ -130,17 +130,22 @@ static void sending(void *arg, int64_t first, size_t done)
     __atomic_store_n(&r->q->sent_first, first, __ATOMIC_RELEASE);
 }
 
+/* One record that was not (or may not have been) written, whole: the log line is what is
+ * left to put it back by hand (its journal entry names the operator and the reason too). */
+static void log_record(const bson_t *record, const char *how)
+{
+    char *json = record ? bson_as_relaxed_extended_json(record, NULL) : NULL;
+    ec_log(EC_LOG_ERROR, "oplog", "record %s: %s", how, json ? json : "(unreadable)");
+    bson_free(json);
+}
+
 static void log_records(const ec_oplog_queue *q, const char *how)
 {
     uint64_t e = load_extent(q);
     uint32_t end = extent_end(e);
     for (uint32_t at = extent_start(e), len; (len = record_len(q, at, end)) != 0; at += len) {
         bson_t view;
-        char *json = NULL;
-        if (bson_init_static(&view, q->buf + at, len))
-            json = bson_as_relaxed_extended_json(&view, NULL);
-        ec_log(EC_LOG_ERROR, "oplog", "record %s: %s", how, json ? json : "(unreadable)");
-        bson_free(json);
+        log_record(bson_init_static(&view, q->buf + at, len) ? &view : NULL, how);
     }
 }
 
@@ -191,8 +196,7 @@ ec_status ec_oplog_queue_flush(ec_oplog_queue *q, ec_db *db)
     }
     if (st == EC_ERR_UNAVAILABLE)
         return st; /* kept, the insert in flight marked: the next flush settles it */
-    /* Refused for another reason: what is left is logged whole (its journal entry names the
-     * operator and the reason too), the log line being what is left to put it back by hand. */
+    /* Refused for another reason: what is left is logged whole and let go. */
     log_records(q, "may not be written");
     clear_sent(q);
     store_extent(q, 0, 0, 0);
@@ -230,10 +234,7 @@ ec_status ec_oplog_queue_add(ec_oplog_queue *q, ec_db *db, const bson_t *record,
         return st;
     /* Too large for the queue, or the queue could not be written: this one goes at once. */
     ec_status direct = ec_gapless_append(db, EC_OPLOG, EC_OPLOG_SERIES, record, NULL);
-    if (direct != EC_OK) {
-        char *json = bson_as_relaxed_extended_json(record, NULL);
-        ec_log(EC_LOG_ERROR, "oplog", "record not written: %s", json ? json : "?");
-        bson_free(json);
-    }
+    if (direct != EC_OK)
+        log_record(record, "not written");
     return direct;
 }
